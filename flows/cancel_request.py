@@ -1,0 +1,105 @@
+"""Case type 1: a buyer asked Amazon to cancel an order (注文のキャンセル依頼).
+
+The seller's checklist:
+1. An order still pending (about the first 30 minutes) needs nothing: Amazon cancels it.
+2. An unshipped order is cancelled with reason BuyerCanceled, so it does not count against the
+   seller's cancellation rate. Policy says which requests Henpin carries out on its own and
+   which wait for an operator (by value, SKU, marketplace, ...), and until when.
+3. Right before acting, look at the order again: if it shipped meanwhile, stop safely.
+4. Cancel through the outbox (order acknowledgement feed) and close with Amazon's result.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from prefect import flow, task
+
+from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
+from henpin.domain import FulfillmentStatus, Order, Outcome
+from henpin.policy import CancelRequestPolicy
+from henpin.questions import describe_cancel_request
+from tasks.actions import queue_cancellation_if_unchanged
+from tasks.cases import close_case, mark_acting, record_recommendation
+from tasks.orders import read_order
+
+OPERATOR_DECISION = "operator-decision"
+
+
+class CancelDecision(OperatorAnswer):
+    """The operator's answer to a buyer's cancel request."""
+
+    choice: Literal["cancel", "keep_order", "escalate"]
+
+
+@task(name="recommend")
+def recommend(order: Order, policy: CancelRequestPolicy) -> dict[str, Any]:
+    """What policy says to do with this request, and which rule said so."""
+    return policy.recommend(order, datetime.now(UTC)).model_dump(mode="json")
+
+
+@flow(name="cancel-request", persist_result=True, log_prints=True)
+def cancel_request(
+    case_id: int, order_id: str, policy: CancelRequestPolicy, policy_version: str
+) -> Outcome:
+    order = read_order(order_id)
+    advice = recommend(order, policy)
+    record_recommendation(case_id, order, advice, policy_version)
+
+    if advice["action"] == "nothing_to_do":
+        return close_case(case_id, nothing_to_do_outcome(order), advice["reason"])
+
+    if advice["action"] == "ask_operator":
+        decision = ask_operator(
+            case_id,
+            step=OPERATOR_DECISION,
+            answer_type=CancelDecision,
+            choices=["cancel", "keep_order", "escalate"],
+            deadline_hours=policy.operator.deadline_hours,
+            timeout_choice=policy.operator.on_deadline,
+            question="cancel this order as the buyer asked?",
+            describe=lambda deadline: describe_cancel_request(order, advice, deadline),
+        )
+        if decision.choice == "keep_order":
+            return close_case(case_id, Outcome.KEPT_ORDER, f"Kept the order ({decision.operator}).")
+        if decision.choice == "escalate":
+            return close_case(
+                case_id, Outcome.ESCALATED, f"Escalated to the owner ({decision.operator})."
+            )
+
+    return cancel_as_buyer_requested(case_id, order_id)
+
+
+def nothing_to_do_outcome(order: Order) -> Outcome:
+    if order.fulfillment_status == FulfillmentStatus.CANCELLED:
+        return Outcome.ALREADY_CANCELLED
+    return Outcome.NOTHING_TO_DO_PENDING
+
+
+def cancel_as_buyer_requested(case_id: int, order_id: str) -> Outcome:
+    """Cancel with reason BuyerCanceled, unless the order changed since it was read."""
+    queued = queue_cancellation_if_unchanged(case_id, order_id)
+    if not queued.queued:
+        outcome = (
+            Outcome.ALREADY_CANCELLED
+            if queued.order_status == FulfillmentStatus.CANCELLED
+            else Outcome.ORDER_CHANGED
+        )
+        return close_case(case_id, outcome, f"Did not cancel: {queued.reason}.")
+    assert queued.action_key
+    mark_acting(
+        case_id, "Cancellation (BuyerCanceled) queued for Amazon's order acknowledgement feed."
+    )
+    result = wait_for_amazon(queued.action_key)
+    if result.status == "done":
+        return close_case(
+            case_id,
+            Outcome.CANCELLED_BUYER_CANCELED,
+            f"Amazon cancelled the order (feed {result.amazon_feed_id}).",
+        )
+    return close_case(
+        case_id,
+        Outcome.AMAZON_REJECTED,
+        f"Amazon did not cancel the order: {result.result_code or 'error'}: {result.result_message}",
+    )

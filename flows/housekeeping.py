@@ -1,0 +1,30 @@
+"""Housekeeping, every few seconds: Amazon actions out and results in, deadlines, stragglers."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from tasks.sweep import (
+    apply_passed_deadlines,
+    resume_decided_cases,
+    send_amazon_actions,
+    start_unstarted_cases,
+    wake_cases_with_amazon_results,
+)
+
+
+@flow(name="housekeeping", log_prints=True)
+def housekeeping() -> dict[str, int]:
+    outbox_round = send_amazon_actions()
+    woken = wake_cases_with_amazon_results()
+    overdue = apply_passed_deadlines()
+    resumed = resume_decided_cases()
+    started = start_unstarted_cases()
+    return {
+        "feeds_sent": outbox_round.feeds_sent,
+        "actions_finished": outbox_round.actions_finished,
+        "cases_woken": len(woken),
+        "deadlines_applied": len(overdue),
+        "cases_resumed": len(resumed),
+        "cases_started": len(started),
+    }

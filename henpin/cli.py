@@ -1,0 +1,354 @@
+"""The `henpin` command. `--json` outputs are a contract used by scripts: extend, never change."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from henpin.settings import Settings
+
+
+def _home(args: argparse.Namespace) -> Path:
+    home = getattr(args, "home", None) or os.environ.get("HENPIN_HOME") or ".henpin"
+    os.environ["HENPIN_HOME"] = str(home)
+    return Path(home)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    _home(args)
+    return Settings()
+
+
+def _use_stack_prefect(home: Path) -> None:
+    """Point this process at the Prefect API of the stack `henpin up` runs in this home."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from henpin.stack import prefect_env, read_status
+
+    status = read_status(home)
+    api = status.get("prefect_api")
+    os.environ.update(prefect_env(home, api))
+
+
+def _print_json(data: Any) -> None:
+    def default(o: Any) -> Any:
+        if isinstance(o, BaseModel):
+            return o.model_dump(mode="json")
+        return str(o)
+
+    print(json.dumps(data, default=default, indent=2, ensure_ascii=False))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from henpin.policy import PolicyError, load_policy
+    from henpin.service import add_operator
+    from henpin.stack import DEMO_OPERATOR, Stack, demo_operator_password
+
+    home = _home(args)
+    policies = Path(args.policies or os.environ.get("HENPIN_POLICIES") or "policies.yaml")
+    os.environ["HENPIN_POLICIES"] = str(policies.resolve())
+    try:
+        load_policy(policies)
+    except PolicyError as exc:
+        print(
+            f"henpin up: the policy file is not valid, nothing was started:\n{exc}", file=sys.stderr
+        )
+        return 2
+    settings = Settings()
+    stack = Stack(home=home, settings=settings)
+    try:
+        print(
+            "Starting Henpin" + (" in demo mode (SP-API emulator)" if settings.demo_mode else ""),
+            "...",
+        )
+        stack.start(demo_data=not args.no_demo_data, policies=policies)
+        password = None
+        if settings.demo_mode:
+            password = demo_operator_password(home)
+            add_operator(settings.store_url, DEMO_OPERATOR, password, role="admin")
+        os.environ.update({"PREFECT_API_URL": str(stack.urls["prefect_api"])})
+        _kick_first_poll()
+        print()
+        print(f"  Inbox:      {stack.urls['inbox']}")
+        print(f"  Prefect UI: {stack.urls['prefect_ui']}")
+        if stack.urls.get("emulator"):
+            print(
+                f"  Emulator:   {stack.urls['emulator']}  (demo SP-API; control API under /_emulator/)"
+            )
+        if password:
+            print(f"  Log in as:  {DEMO_OPERATOR} / {password}")
+        print(f"  Data:       {home.resolve()}   Logs: {home.resolve() / 'logs'}")
+        print("\nDemo cases appear within a minute. Press Ctrl-C to stop.")
+        while (dead := stack.dead_child()) is None:
+            time.sleep(1)
+        print(
+            f"henpin up: {dead} stopped unexpectedly; see {home / 'logs' / (dead + '.log')}",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping Henpin ...")
+        return 0
+    finally:
+        stack.stop()
+
+
+def _kick_first_poll() -> None:
+    """Run ingestion once now instead of waiting for its schedule (once the runner serves it)."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    for _ in range(120):
+        try:
+            with get_client(sync_client=True) as client:
+                client.read_deployment_by_name("ingest/henpin")
+            run_deployment("ingest/henpin", timeout=0, as_subflow=False)
+            return
+        except Exception:
+            time.sleep(0.5)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from henpin.stack import read_status
+
+    status = read_status(_home(args))
+    if args.json:
+        _print_json(status)
+    else:
+        print("ready" if status["ready"] else "not running")
+        for k in ("inbox", "prefect_ui", "prefect_api", "emulator"):
+            if status.get(k):
+                print(f"  {k}: {status[k]}")
+    return 0 if status["ready"] else 1
+
+
+def cmd_cases_list(args: argparse.Namespace) -> int:
+    from henpin.service import list_cases
+
+    settings = _settings(args)
+    _migrate(settings)
+    cases = list_cases(settings.store_url, state=args.state)
+    if args.json:
+        _print_json([c.model_dump(mode="json") for c in cases])
+    else:
+        for c in cases:
+            extra = f"until {c.deadline:%Y-%m-%d %H:%M}" if c.deadline else (c.outcome or "")
+            print(
+                f"{c.id:>5}  {c.type:<18} {c.order_id:<20} {c.marketplace or c.marketplace_id:<4} "
+                f"{c.state:<8} {extra}"
+            )
+    return 0
+
+
+def cmd_cases_show(args: argparse.Namespace) -> int:
+    from henpin.service import show_case
+
+    settings = _settings(args)
+    _migrate(settings)
+    case = show_case(settings.store_url, args.id)
+    if case is None:
+        print(f"henpin: there is no case {args.id}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(case.model_dump(mode="json"))
+    else:
+        print(
+            f"Case {case.id}: {case.type} {case.order_id} ({case.marketplace}) — {case.state}"
+            + (f", {case.outcome}" if case.outcome else "")
+        )
+        for e in case.timeline:
+            print(f"  {e.at:%Y-%m-%d %H:%M:%S}  {e.message}")
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from henpin.service import DecisionRefused, decide
+
+    settings = _settings(args)
+    _use_stack_prefect(_home(args))
+    try:
+        result = decide(
+            settings.store_url,
+            args.id,
+            choice=args.choice,
+            note=args.note or "",
+            operator=args.operator,
+            source="cli",
+        )
+    except DecisionRefused as exc:
+        if args.json:
+            _print_json({"case_id": args.id, "accepted": False, "error": str(exc)})
+        else:
+            print(f"henpin: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(result.model_dump(mode="json"))
+    else:
+        print(result.message)
+    return 0 if result.accepted else 1
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _migrate(settings)
+    _use_stack_prefect(_home(args))
+    from flows.ingest import ingest
+
+    opened = ingest()
+    new = [o for o in opened if o.new]
+    if args.json:
+        _print_json({"found": len(opened), "opened": [o.model_dump() for o in new]})
+    else:
+        print(f"{len(opened)} buyer cancel request(s) found; {len(new)} new case(s) opened")
+    return 0
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    from henpin.policy import PolicyError, check_policy_file
+
+    path = Path(args.file or os.environ.get("HENPIN_POLICIES") or "policies.yaml")
+    try:
+        print(check_policy_file(path))
+    except PolicyError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from emulator.server import main as emulator_main
+
+    argv = ["--host", args.host, "--port", str(args.port), "--time-scale", str(args.time_scale)]
+    if args.state_file:
+        argv += ["--state-file", args.state_file]
+    if args.seed_demo:
+        argv += ["--seed-demo"]
+    emulator_main(argv)
+    return 0
+
+
+def cmd_runner(args: argparse.Namespace) -> int:
+    from henpin.runner import serve_forever
+
+    settings = _settings(args)
+    _migrate(settings)
+    serve_forever(settings, limit=args.limit)
+    return 0
+
+
+def cmd_operator_add(args: argparse.Namespace) -> int:
+    from henpin.service import add_operator
+
+    settings = _settings(args)
+    _migrate(settings)
+    password = add_operator(settings.store_url, args.name, args.password, role=args.role)
+    if args.password:
+        print(f"Operator {args.name} ({args.role}) saved.")
+    else:
+        print(f"Operator {args.name} ({args.role}) saved; password: {password}")
+    return 0
+
+
+def _migrate(settings: Settings) -> None:
+    from henpin.store.db import migrate
+
+    migrate(settings.store_url)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="henpin",
+        description="Henpin (返品): an Amazon seller's cancellations and returns as Prefect "
+        "workflows with human approval.",
+    )
+    p.add_argument("--home", help="data folder (default .henpin, or $HENPIN_HOME)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the whole stack (demo mode without Amazon credentials)")
+    up.add_argument(
+        "--home", help="data folder (default .henpin, or $HENPIN_HOME)", default=argparse.SUPPRESS
+    )
+    up.add_argument("--no-demo-data", action="store_true", help="start the emulator empty")
+    up.add_argument("--policies", help="policy file (default policies.yaml)")
+    up.set_defaults(func=cmd_up)
+
+    st = sub.add_parser("status", help="is the stack up, and where")
+    st.add_argument("--home", default=argparse.SUPPRESS)
+    st.add_argument(
+        "--json", action="store_true", help='{"ready", "emulator", "prefect_api", "inbox"}'
+    )
+    st.set_defaults(func=cmd_status)
+
+    cases = sub.add_parser("cases", help="list or show cases")
+    csub = cases.add_subparsers(dest="cases_command", required=True)
+    cl = csub.add_parser("list", help="cases, waiting ones first by deadline")
+    cl.add_argument("--state", choices=["open", "waiting", "acting", "closed"])
+    cl.add_argument("--json", action="store_true")
+    cl.add_argument("--home", default=argparse.SUPPRESS)
+    cl.set_defaults(func=cmd_cases_list)
+    cs = csub.add_parser("show", help="a case with its timeline, decisions and actions")
+    cs.add_argument("id", type=int)
+    cs.add_argument("--json", action="store_true")
+    cs.add_argument("--home", default=argparse.SUPPRESS)
+    cs.set_defaults(func=cmd_cases_show)
+
+    d = sub.add_parser("decide", help="answer a waiting case's question (as the inbox does)")
+    d.add_argument("id", type=int)
+    d.add_argument("--choice", required=True, help="one of the case's choices (see cases list)")
+    d.add_argument("--note", default="")
+    d.add_argument("--operator", required=True, help="who decides (stored with the decision)")
+    d.add_argument("--json", action="store_true")
+    d.add_argument("--home", default=argparse.SUPPRESS)
+    d.set_defaults(func=cmd_decide)
+
+    poll = sub.add_parser(
+        "poll", help="look for new buyer cancel requests now (one ingestion pass)"
+    )
+    poll.add_argument("--json", action="store_true")
+    poll.add_argument("--home", default=argparse.SUPPRESS)
+    poll.set_defaults(func=cmd_poll)
+
+    pol = sub.add_parser("policy", help="policy file tools")
+    psub = pol.add_subparsers(dest="policy_command", required=True)
+    pc = psub.add_parser("check", help="validate a policy file (names file, line and key path)")
+    pc.add_argument("file", nargs="?", help="default policies.yaml")
+    pc.set_defaults(func=cmd_policy_check)
+
+    em = sub.add_parser("emulator", help="run the SP-API emulator alone")
+    em.add_argument("--host", default="127.0.0.1")
+    em.add_argument("--port", type=int, default=8500)
+    em.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
+    em.add_argument("--state-file", help="keep the emulator's state in this JSON file")
+    em.add_argument("--seed-demo", action="store_true", help="load the demo orders at start")
+    em.set_defaults(func=cmd_emulator)
+
+    rn = sub.add_parser("runner", help="serve Henpin's flows (started by `henpin up`)")
+    rn.add_argument("--limit", type=int, default=None, help="most flow runs at once")
+    rn.add_argument("--home", default=argparse.SUPPRESS)
+    rn.set_defaults(func=cmd_runner)
+
+    op = sub.add_parser("operator", help="manage inbox operators")
+    osub = op.add_subparsers(dest="operator_command", required=True)
+    oa = osub.add_parser("add", help="add an operator or reset their password")
+    oa.add_argument("name")
+    oa.add_argument("--role", choices=["viewer", "operator", "admin"], default="operator")
+    oa.add_argument("--password", help="default: a random one, printed once")
+    oa.add_argument("--home", default=argparse.SUPPRESS)
+    oa.set_defaults(func=cmd_operator_add)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The decision mechanism: one recorded winner per question, then the waiting flow run resumes.
+
+An operator (inbox or CLI), the Prefect UI's Resume form and the deadline sweep may all answer
+the same question at nearly the same time. The case store's unique (case, step) constraint picks
+exactly one winner; the losers get a plain message. The store is the source of truth: a resumed
+flow always continues with the recorded winner, whatever input its own resume carried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from henpin.domain import CaseState
+from henpin.store.db import session_scope
+from henpin.store.models import Case, Decision, Event
+
+
+class DecisionRefused(Exception):
+    """The decision cannot be taken; the message says why and what to do, for the operator."""
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    case_id: int
+    step: str
+    choice: str
+    note: str
+    operator: str
+    source: str
+    at: datetime
+    won: bool  # False when another answer had already been recorded for this question
+
+    @property
+    def run_input(self) -> dict[str, str]:
+        """What the waiting flow run is resumed with (fields of its RunInput)."""
+        return {"choice": self.choice, "note": self.note, "operator": self.operator}
+
+
+def _as_recorded(d: Decision, won: bool) -> RecordedDecision:
+    return RecordedDecision(d.case_id, d.step, d.choice, d.note, d.operator, d.source, d.at, won)
+
+
+def find_decision(store_url: str, case_id: int, step: str) -> RecordedDecision | None:
+    with session_scope(store_url) as s:
+        d = s.scalar(select(Decision).where(Decision.case_id == case_id, Decision.step == step))
+        return _as_recorded(d, won=True) if d else None
+
+
+def record_decision(
+    store_url: str,
+    case_id: int,
+    step: str,
+    *,
+    choice: str,
+    note: str,
+    operator: str,
+    source: str,
+) -> RecordedDecision:
+    """Store an answer unless one is already stored; return the winner (and whether it is ours)."""
+    try:
+        with session_scope(store_url) as s:
+            case = s.get(Case, case_id)
+            d = Decision(
+                case_id=case_id,
+                step=step,
+                choice=choice,
+                note=note,
+                operator=operator,
+                source=source,
+                policy_version=case.policy_version if case else None,
+            )
+            s.add(d)
+            s.flush()
+            who = "the deadline" if source == "deadline" else operator
+            s.add(
+                Event(
+                    case_id=case_id,
+                    kind="decision",
+                    message=f"{who} chose '{choice}'" + (f": {note}" if note else ""),
+                    data={"step": step, "choice": choice, "source": source, "operator": operator},
+                )
+            )
+            return _as_recorded(d, won=True)
+    except IntegrityError:
+        existing = find_decision(store_url, case_id, step)
+        if existing is None:  # pragma: no cover - the constraint fired, so a row exists
+            raise
+        return RecordedDecision(**{**existing.__dict__, "won": False})
+
+
+def check_decidable(store_url: str, case_id: int, choice: str) -> tuple[str, str | None]:
+    """The waiting question's step and flow run, or DecisionRefused in words an operator reads."""
+    with session_scope(store_url) as s:
+        case = s.get(Case, case_id)
+        if case is None:
+            raise DecisionRefused(f"There is no case {case_id}.")
+        if case.state != CaseState.WAITING or not case.waiting_step:
+            raise DecisionRefused(
+                f"Case {case_id} is not waiting for a decision (it is {case.state}"
+                + (f", outcome {case.outcome}" if case.outcome else "")
+                + "). Reload the inbox."
+            )
+        if choice not in case.choices:
+            allowed = ", ".join(case.choices)
+            raise DecisionRefused(
+                f"'{choice}' is not a choice for case {case_id}; use one of: {allowed}."
+            )
+        return case.waiting_step, case.flow_run_id

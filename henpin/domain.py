@@ -1,0 +1,163 @@
+"""Henpin's own types: what a case, an order and an Amazon action are, in business words.
+
+The SP-API adapter translates Amazon's camelCase payloads into these; nothing else in Henpin
+sees python-amazon-sp-api or raw JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class CaseType(StrEnum):
+    CANCEL_REQUEST = "cancel-request"
+    RETURN_REQUEST = "return-request"
+    CANCEL_BY_MESSAGE = "cancel-by-message"
+    REFUSED_DELIVERY = "refused-delivery"
+    ADDRESS_ERROR = "address-error"
+
+
+class CaseState(StrEnum):
+    """Where a case stands. `waiting` means waiting for a person (or the buyer)."""
+
+    OPEN = "open"
+    WAITING = "waiting"
+    ACTING = "acting"
+    CLOSED = "closed"
+
+
+class Outcome(StrEnum):
+    """How a case ended. Stored on the case and shown to operators."""
+
+    NOTHING_TO_DO_PENDING = "nothing-to-do-pending"  # buyer cancelled within the pending window
+    CANCELLED_BUYER_CANCELED = "cancelled-buyer-canceled"
+    KEPT_ORDER = "kept-order"  # operator decided to ship after all
+    ALREADY_CANCELLED = "already-cancelled"
+    ORDER_CHANGED = "order-changed"  # the order shipped or changed before Henpin acted
+    AMAZON_REJECTED = "amazon-rejected"  # Amazon's processing report refused the action
+    ESCALATED = "escalated"  # deadline passed; handed to the owner outside Henpin
+
+
+class FulfillmentStatus(StrEnum):
+    PENDING_AVAILABILITY = "PENDING_AVAILABILITY"
+    PENDING = "PENDING"
+    UNSHIPPED = "UNSHIPPED"
+    PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
+    SHIPPED = "SHIPPED"
+    CANCELLED = "CANCELLED"
+    UNFULFILLABLE = "UNFULFILLABLE"
+
+
+class CancelReason(StrEnum):
+    """`CancelReason` values of the order acknowledgement feed."""
+
+    BUYER_CANCELED = "BuyerCanceled"
+    NO_INVENTORY = "NoInventory"
+    SHIPPING_ADDRESS_UNDELIVERABLE = "ShippingAddressUndeliverable"
+    CUSTOMER_EXCHANGE = "CustomerExchange"
+    GENERAL_ADJUSTMENT = "GeneralAdjustment"
+
+
+class Money(BaseModel):
+    amount: Decimal
+    currency: str
+
+    def __str__(self) -> str:
+        return f"{self.amount:,} {self.currency}"
+
+
+class OrderItem(BaseModel):
+    order_item_id: str
+    sku: str | None = None
+    asin: str | None = None
+    title: str | None = None
+    quantity: int = 1
+    unit_price: Money | None = None
+    cancel_requested_by_buyer: bool = False
+    buyer_cancel_reason: str | None = None
+    cancelled_by: str | None = None  # BUYER, MERCHANT or AMAZON once cancelled
+
+    @property
+    def value(self) -> Money | None:
+        if self.unit_price is None:
+            return None
+        return Money(
+            amount=self.unit_price.amount * self.quantity, currency=self.unit_price.currency
+        )
+
+
+class Order(BaseModel):
+    """An order as Henpin needs it: status, items, money, and any buyer cancel request."""
+
+    order_id: str
+    marketplace_id: str
+    created_time: datetime
+    last_updated_time: datetime
+    fulfillment_status: FulfillmentStatus
+    fulfilled_by: str | None = None
+    items: list[OrderItem] = Field(default_factory=list)
+    buyer_name: str | None = None
+
+    @property
+    def has_buyer_cancel_request(self) -> bool:
+        return any(i.cancel_requested_by_buyer for i in self.items)
+
+    @property
+    def buyer_cancel_reason(self) -> str | None:
+        return next((i.buyer_cancel_reason for i in self.items if i.buyer_cancel_reason), None)
+
+    @property
+    def value(self) -> Money | None:
+        """Sum of item values; None when prices are unknown or currencies are mixed."""
+        values = [i.value for i in self.items]
+        if not values or any(v is None for v in values):
+            return None
+        currencies = {v.currency for v in values if v}
+        if len(currencies) != 1:
+            return None
+        return Money(
+            amount=sum((v.amount for v in values if v), Decimal(0)), currency=currencies.pop()
+        )
+
+    @property
+    def skus(self) -> list[str]:
+        return [i.sku for i in self.items if i.sku]
+
+
+class ActionKind(StrEnum):
+    CANCEL_ORDER = "cancel-order"
+    REFUND = "refund"
+
+
+class ActionStatus(StrEnum):
+    """An outbox action's life: stored → put in a feed → Amazon's answer recorded."""
+
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class FeedType(StrEnum):
+    ORDER_ACKNOWLEDGEMENT = "POST_ORDER_ACKNOWLEDGEMENT_DATA"
+    PAYMENT_ADJUSTMENT = "POST_PAYMENT_ADJUSTMENT_DATA"
+
+
+class CancelOrder(BaseModel):
+    """Outbox payload: cancel these items (all when empty) of an order for a reason."""
+
+    order_id: str
+    reason: CancelReason = CancelReason.BUYER_CANCELED
+    order_item_ids: list[str] = Field(default_factory=list)
+
+
+class ActionResult(BaseModel):
+    """Amazon's processing result for one message of a feed."""
+
+    ok: bool
+    code: str | None = None
+    description: str | None = None

@@ -1,0 +1,282 @@
+"""What the inbox and the CLI do, in one place: list and show cases, decide, manage operators.
+
+The inbox (`ui/`) and `henpin cases ... --json` call these same functions, so what an operator
+sees in the browser and what a script reads are the same data.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from henpin.decisions import DecisionRefused, check_decidable, record_decision
+from henpin.domain import CaseState
+from henpin.marketplaces import MARKETPLACES
+from henpin.runs import ResumeResult, resume_case_run
+from henpin.store.db import session_scope
+from henpin.store.models import Action, Case, Decision, Event, Operator
+
+_hasher = PasswordHasher()
+
+
+class CaseSummary(BaseModel):
+    """One line of the inbox and of `henpin cases list --json`."""
+
+    id: int
+    type: str
+    order_id: str
+    marketplace_id: str
+    marketplace: str | None
+    state: str
+    outcome: str | None
+    choices: list[str]
+    deadline: datetime | None
+    recommendation: dict[str, Any]
+    needs_attention: str | None
+    flow_run_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventView(BaseModel):
+    at: datetime
+    kind: str
+    message: str
+    data: dict[str, Any]
+
+
+class DecisionView(BaseModel):
+    step: str
+    choice: str
+    note: str
+    operator: str
+    source: str
+    policy_version: str | None
+    at: datetime
+
+
+class ActionView(BaseModel):
+    key: str
+    kind: str
+    feed_type: str
+    status: str
+    payload: dict[str, Any]
+    amazon_feed_id: str | None
+    result_code: str | None
+    result_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CaseDetail(CaseSummary):
+    """A case with everything that happened to it: `henpin cases show ID --json`."""
+
+    policy_version: str | None
+    order: dict[str, Any]
+    waiting_step: str | None
+    timeout_choice: str | None
+    closed_at: datetime | None
+    timeline: list[EventView]
+    decisions: list[DecisionView]
+    actions: list[ActionView]
+
+
+def _summary(c: Case) -> dict[str, Any]:
+    m = MARKETPLACES.get(c.marketplace_id)
+    waiting = c.state == CaseState.WAITING
+    return {
+        "id": c.id,
+        "type": c.type,
+        "order_id": c.order_id,
+        "marketplace_id": c.marketplace_id,
+        "marketplace": m.country if m else None,
+        "state": c.state,
+        "outcome": c.outcome,
+        "choices": list(c.choices) if waiting else [],
+        "deadline": c.deadline if waiting else None,
+        "recommendation": c.recommendation or {},
+        "needs_attention": c.needs_attention,
+        "flow_run_id": c.flow_run_id,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    }
+
+
+def list_cases(store_url: str, *, state: str | None = None, limit: int = 1000) -> list[CaseSummary]:
+    """Cases, waiting ones first by deadline (soonest first), then the newest."""
+    with session_scope(store_url) as s:
+        q = select(Case)
+        if state:
+            q = q.where(Case.state == state)
+        rows = s.scalars(q.order_by(Case.id.desc()).limit(limit)).all()
+        far = datetime.max.replace(tzinfo=None)
+
+        def key(c: Case) -> tuple[int, datetime, int]:
+            waiting = c.state == CaseState.WAITING
+            dl = c.deadline.replace(tzinfo=None) if c.deadline else far
+            return (0 if waiting else 1, dl if waiting else far, -c.id)
+
+        return [CaseSummary(**_summary(c)) for c in sorted(rows, key=key)]
+
+
+def show_case(store_url: str, case_id: int) -> CaseDetail | None:
+    with session_scope(store_url) as s:
+        c = s.get(Case, case_id)
+        if c is None:
+            return None
+        events = s.scalars(select(Event).where(Event.case_id == case_id).order_by(Event.id)).all()
+        decisions = s.scalars(
+            select(Decision).where(Decision.case_id == case_id).order_by(Decision.id)
+        ).all()
+        actions = s.scalars(
+            select(Action).where(Action.case_id == case_id).order_by(Action.id)
+        ).all()
+        return CaseDetail(
+            **_summary(c),
+            policy_version=c.policy_version,
+            order=c.order_snapshot or {},
+            waiting_step=c.waiting_step,
+            timeout_choice=c.timeout_choice,
+            closed_at=c.closed_at,
+            timeline=[
+                EventView(at=e.at, kind=e.kind, message=e.message, data=e.data) for e in events
+            ],
+            decisions=[
+                DecisionView(
+                    step=d.step,
+                    choice=d.choice,
+                    note=d.note,
+                    operator=d.operator,
+                    source=d.source,
+                    policy_version=d.policy_version,
+                    at=d.at,
+                )
+                for d in decisions
+            ],
+            actions=[
+                ActionView(
+                    key=a.key,
+                    kind=a.kind,
+                    feed_type=a.feed_type,
+                    status=a.status,
+                    payload=a.payload,
+                    amazon_feed_id=a.feed.amazon_feed_id if a.feed else None,
+                    result_code=a.result_code,
+                    result_message=a.result_message,
+                    created_at=a.created_at,
+                    updated_at=a.updated_at,
+                )
+                for a in actions
+            ],
+        )
+
+
+class DecisionResult(BaseModel):
+    """What happened to an operator's decision, for the inbox and `henpin decide --json`."""
+
+    case_id: int
+    accepted: bool
+    choice: str
+    operator: str
+    resumed: bool
+    message: str
+
+
+def decide(
+    store_url: str, case_id: int, *, choice: str, note: str = "", operator: str, source: str = "cli"
+) -> DecisionResult:
+    """Record an operator's answer to the case's waiting question and resume its flow run.
+
+    Raises DecisionRefused (with a message for the operator) when the case is not waiting or the
+    choice is not one of its choices. When someone else answered first, the result says who.
+    """
+    if not operator.strip():
+        raise DecisionRefused("An operator name is required to decide a case.")
+    step, flow_run_id = check_decidable(store_url, case_id, choice)
+    rec = record_decision(
+        store_url, case_id, step, choice=choice, note=note, operator=operator, source=source
+    )
+    if not rec.won:
+        who = "the deadline" if rec.source == "deadline" else rec.operator
+        return DecisionResult(
+            case_id=case_id,
+            accepted=False,
+            choice=rec.choice,
+            operator=rec.operator,
+            resumed=False,
+            message=f"Case {case_id} was already decided by {who} ('{rec.choice}') at "
+            f"{rec.at:%Y-%m-%d %H:%M} UTC; your decision was not applied.",
+        )
+    resumed = False
+    if flow_run_id:
+        resumed = resume_case_run(flow_run_id, rec.run_input) == ResumeResult.RESUMED
+    message = (
+        f"Decision '{choice}' recorded for case {case_id}; the case continues now."
+        if resumed
+        else f"Decision '{choice}' recorded for case {case_id}; the case will continue within a minute."
+    )
+    return DecisionResult(
+        case_id=case_id,
+        accepted=True,
+        choice=choice,
+        operator=operator,
+        resumed=resumed,
+        message=message,
+    )
+
+
+# --- operators -------------------------------------------------------------------------------
+
+
+ROLES = ("viewer", "operator", "admin")
+
+
+def add_operator(
+    store_url: str, name: str, password: str | None = None, role: str = "operator"
+) -> str:
+    """Create (or reset the password of) an operator; returns the password in plain text once."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    password = password or secrets.token_urlsafe(12)
+    with session_scope(store_url) as s:
+        op = s.scalar(select(Operator).where(Operator.name == name))
+        if op is None:
+            s.add(Operator(name=name, password_hash=_hasher.hash(password), role=role))
+        else:
+            op.password_hash = _hasher.hash(password)
+            op.role = role
+    return password
+
+
+def authenticate(store_url: str, name: str, password: str) -> Operator | None:
+    """The operator if name and password match, else None (no hint which one was wrong)."""
+    with session_scope(store_url) as s:
+        op = s.scalar(select(Operator).where(Operator.name == name))
+        if op is None:
+            _hasher.hash(password)  # spend the same time as a real check
+            return None
+        try:
+            _hasher.verify(op.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        s.expunge(op)
+        return op
+
+
+__all__ = [
+    "CaseDetail",
+    "CaseSummary",
+    "DecisionRefused",
+    "DecisionResult",
+    "add_operator",
+    "authenticate",
+    "decide",
+    "list_cases",
+    "show_case",
+]

@@ -1,0 +1,183 @@
+"""The case store's tables: cases, their timeline, operator decisions, Amazon actions and feeds.
+
+Typed SQLAlchemy 2 models. Alembic migrations in `henpin/store/migrations` create them; never
+`create_all` in production code.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; always hands back an aware UTC datetime (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the case store; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        datetime: UTCDateTime,
+    }
+
+
+class Operator(Base):
+    """A person who may log in to the inbox."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="operator")  # viewer, operator, admin
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Case(Base):
+    """One buyer's cancellation or return, handled by one flow run. One case per order and type."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("type", "order_id", name="uq_case_type_order"),
+        Index("ix_cases_state_deadline", "state", "deadline"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(30))
+    order_id: Mapped[str] = mapped_column(String(40))
+    marketplace_id: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    outcome: Mapped[str | None] = mapped_column(String(40), default=None)
+    policy_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    flow_run_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    # While waiting for an operator: the question's step name, allowed choices and deadline.
+    waiting_step: Mapped[str | None] = mapped_column(String(40), default=None)
+    choices: Mapped[list[Any]] = mapped_column(default=list)
+    deadline: Mapped[datetime | None] = mapped_column(default=None)
+    timeout_choice: Mapped[str | None] = mapped_column(String(40), default=None)
+    recommendation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    order_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    needs_attention: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    events: Mapped[list[Event]] = relationship(
+        back_populates="case", order_by="Event.id", cascade="all, delete-orphan"
+    )
+    decisions: Mapped[list[Decision]] = relationship(
+        back_populates="case", order_by="Decision.id", cascade="all, delete-orphan"
+    )
+    actions: Mapped[list[Action]] = relationship(back_populates="case", order_by="Action.id")
+
+
+class Event(Base):
+    """A line of a case's timeline: what happened, when, in words an operator reads."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class Decision(Base):
+    """A person's (or the deadline's) answer to one question of a case. One winner per question."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("case_id", "step", name="uq_decision_case_step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    step: Mapped[str] = mapped_column(String(40))
+    choice: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="")
+    operator: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(20))  # inbox, cli, prefect-ui, deadline
+    policy_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="decisions")
+
+
+class Feed(Base):
+    """One feed document sent to Amazon, carrying many actions as messages."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_type: Mapped[str] = mapped_column(String(60))
+    marketplace_id: Mapped[str] = mapped_column(String(20))
+    amazon_feed_id: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="preparing")
+    document: Mapped[str] = mapped_column(Text, default="")
+    report: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    actions: Mapped[list[Action]] = relationship(back_populates="feed", order_by="Action.id")
+
+
+class Action(Base):
+    """An Amazon action in the durable outbox, stored with its idempotency key before sending."""
+
+    __tablename__ = "actions"
+    __table_args__ = (Index("ix_actions_status_type", "status", "feed_type", "marketplace_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    feed_type: Mapped[str] = mapped_column(String(60))
+    marketplace_id: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id"), default=None)
+    message_id: Mapped[int | None] = mapped_column(default=None)
+    result_code: Mapped[str | None] = mapped_column(String(60), default=None)
+    result_message: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    case: Mapped[Case | None] = relationship(back_populates="actions")
+    feed: Mapped[Feed | None] = relationship(back_populates="actions")
+
+
+class Checkpoint(Base):
+    """How far a repeated job (e.g. order ingestion per marketplace) has got."""
+
+    __tablename__ = "checkpoints"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

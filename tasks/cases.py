@@ -1,0 +1,192 @@
+"""Case store side effects of the case flows: open, record, wait, settle a decision, close.
+
+Each is a small Prefect task. Reads that must see the present on every run of a resumed flow
+use `NO_CACHE`; writes are idempotent, so a flow re-run after resume repeats nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from henpin.decisions import RecordedDecision, find_decision, record_decision
+from henpin.domain import CaseState, CaseType, Order, Outcome
+from henpin.store.db import session_scope
+from henpin.store.models import Case, Event
+from tasks.store import store_url
+
+DB_TASK = {"retries": 3, "retry_delay_seconds": [1, 5, 15], "timeout_seconds": 60}
+
+
+def order_snapshot(order: Order) -> dict[str, Any]:
+    """What the inbox shows of an order: our own Order type, with value and buyer's reason."""
+    snap = order.model_dump(mode="json")
+    value = order.value
+    snap["value"] = value.model_dump(mode="json") if value else None
+    snap["buyer_cancel_reason"] = order.buyer_cancel_reason
+    for item, data in zip(order.items, snap["items"], strict=True):
+        data["value"] = item.value.model_dump(mode="json") if item.value else None
+    return snap
+
+
+def open_case(
+    case_type: CaseType, order: Order, *, url: str | None = None, note: str | None = None
+) -> tuple[int, bool]:
+    """Open a case for the order, never two: returns (case id, newly opened)."""
+    url = url or store_url()
+    try:
+        with session_scope(url) as s:
+            case = Case(
+                type=case_type.value,
+                order_id=order.order_id,
+                marketplace_id=order.marketplace_id,
+                state=CaseState.OPEN.value,
+                order_snapshot=order_snapshot(order),
+            )
+            s.add(case)
+            s.flush()
+            s.add(
+                Event(
+                    case_id=case.id,
+                    kind="opened",
+                    message=note or f"Case opened: {case_type.value}",
+                )
+            )
+            return case.id, True
+    except IntegrityError:
+        with session_scope(url) as s:
+            existing = s.scalar(
+                select(Case.id).where(Case.type == case_type.value, Case.order_id == order.order_id)
+            )
+            assert existing is not None
+            return existing, False
+
+
+def attach_flow_run(case_id: int, flow_run_id: str, *, url: str | None = None) -> None:
+    with session_scope(url or store_url()) as s:
+        case = s.get(Case, case_id)
+        if case is not None and case.flow_run_id != flow_run_id:
+            case.flow_run_id = flow_run_id
+
+
+@task(name="record-event", **DB_TASK)
+def record_event(case_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
+    with session_scope(store_url()) as s:
+        s.add(Event(case_id=case_id, kind=kind, message=message, data=data or {}))
+
+
+@task(name="record-recommendation", **DB_TASK)
+def record_recommendation(
+    case_id: int, order: Order, recommendation: dict[str, Any], policy_version: str
+) -> None:
+    """Keep what policy recommends, the rule that said so, and the policy version used."""
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.recommendation = recommendation
+        case.policy_version = policy_version
+        case.order_snapshot = order_snapshot(order)
+        s.add(
+            Event(
+                case_id=case_id,
+                kind="recommendation",
+                message=f"Policy recommends '{recommendation.get('action')}' "
+                f"(rule {recommendation.get('rule')}): {recommendation.get('reason')}",
+                data={"policy_version": policy_version, **recommendation},
+            )
+        )
+
+
+@task(name="wait-for-operator", **DB_TASK)
+def mark_waiting(
+    case_id: int,
+    step: str,
+    choices: list[str],
+    deadline_hours: float,
+    timeout_choice: str,
+    question: str,
+) -> datetime:
+    """The case now waits for a person: the inbox shows it with its choices and deadline.
+
+    The deadline is fixed here, once: a re-run of the resumed flow reuses this task's result.
+    """
+    deadline = datetime.now(UTC) + timedelta(hours=deadline_hours)
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.state = CaseState.WAITING.value
+        case.waiting_step = step
+        case.choices = choices
+        case.deadline = deadline
+        case.timeout_choice = timeout_choice
+        s.add(
+            Event(
+                case_id=case_id,
+                kind="waiting",
+                message=f"Waiting for an operator: {question} (deadline {deadline:%Y-%m-%d %H:%M} UTC; "
+                f"then '{timeout_choice}')",
+                data={"step": step, "choices": choices, "deadline": deadline.isoformat()},
+            )
+        )
+    return deadline
+
+
+@task(name="find-decision", cache_policy=NO_CACHE, **DB_TASK)
+def recorded_decision(case_id: int, step: str) -> RecordedDecision | None:
+    """An answer already recorded for this question (e.g. given while the flow was starting)."""
+    return find_decision(store_url(), case_id, step)
+
+
+@task(name="settle-decision", cache_policy=NO_CACHE, **DB_TASK)
+def settle_decision(
+    case_id: int, step: str, choice: str, note: str, operator: str
+) -> RecordedDecision:
+    """Make the answer the flow was resumed with the recorded one, unless another answer won.
+
+    An answer given in the Prefect UI's Resume form reaches Henpin only here, so it is recorded
+    here; answers given in the inbox, CLI or by the deadline sweep were recorded before resuming.
+    """
+    source = "deadline" if operator == "deadline" else "prefect-ui"
+    decision = record_decision(
+        store_url(), case_id, step, choice=choice, note=note, operator=operator, source=source
+    )
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.state = CaseState.OPEN.value
+        case.waiting_step = None
+        case.choices = []
+    return decision
+
+
+@task(name="mark-acting", **DB_TASK)
+def mark_acting(case_id: int, what: str) -> None:
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.state = CaseState.ACTING.value
+        s.add(Event(case_id=case_id, kind="acting", message=what))
+
+
+@task(name="close-case", **DB_TASK)
+def close_case(case_id: int, outcome: Outcome, message: str) -> Outcome:
+    """End the case with one outcome (idempotent: a closed case keeps its first outcome)."""
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        if case.state == CaseState.CLOSED.value:
+            return Outcome(case.outcome) if case.outcome else outcome
+        case.state = CaseState.CLOSED.value
+        case.outcome = outcome.value
+        case.closed_at = datetime.now(UTC)
+        case.waiting_step = None
+        case.choices = []
+        s.add(
+            Event(case_id=case_id, kind="closed", message=message, data={"outcome": outcome.value})
+        )
+    return outcome

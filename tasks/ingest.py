@@ -1,0 +1,94 @@
+"""Ingestion side effects: the search window, opening cases, starting their flow runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from henpin.domain import CaseType, Order
+from henpin.runs import start_case_run
+from henpin.store.db import session_scope
+from henpin.store.models import Case, Checkpoint, Event
+from tasks.cases import DB_TASK, attach_flow_run, open_case
+from tasks.policy import policy_in_force
+from tasks.store import store_url
+
+FIRST_LOOKBACK = timedelta(days=7)  # how far back the very first poll looks
+OVERLAP = timedelta(minutes=10)  # re-read a little of the last window: late-indexed updates
+
+
+class Opened(BaseModel):
+    case_id: int
+    order_id: str
+    new: bool
+    flow_run_id: str | None
+
+
+@task(name="search-window", cache_policy=NO_CACHE, **DB_TASK)
+def search_window(name: str, now: datetime) -> datetime:
+    """Orders updated since the last poll (minus an overlap), or a week back the first time."""
+    with session_scope(store_url()) as s:
+        cp = s.get(Checkpoint, name)
+        return (cp.at - OVERLAP) if cp else now - FIRST_LOOKBACK
+
+
+@task(name="advance-checkpoint", cache_policy=NO_CACHE, **DB_TASK)
+def advance_checkpoint(name: str, at: datetime) -> None:
+    with session_scope(store_url()) as s:
+        cp = s.get(Checkpoint, name)
+        if cp is None:
+            s.add(Checkpoint(name=name, at=at))
+        else:
+            cp.at = max(cp.at, at)
+
+
+def start_cancel_request_case(case_id: int, order: Order) -> str:
+    """Start the case's flow run with the policy in force now (typed, with its version)."""
+    policy = policy_in_force()
+    flow_run_id = start_case_run(
+        CaseType.CANCEL_REQUEST,
+        case_id,
+        order.order_id,
+        order.marketplace_id,
+        {
+            "case_id": case_id,
+            "order_id": order.order_id,
+            "policy": policy.cancel_request.model_dump(mode="json"),
+            "policy_version": policy.version,
+        },
+    )
+    attach_flow_run(case_id, flow_run_id)
+    return flow_run_id
+
+
+@task(name="open-cancel-request-case", cache_policy=NO_CACHE, **DB_TASK)
+def open_cancel_request_case(order: Order) -> Opened:
+    """One case per order, never two; its flow run starts once (idempotency key per case)."""
+    case_id, new = open_case(
+        CaseType.CANCEL_REQUEST,
+        order,
+        note=f"Buyer asked to cancel: {order.buyer_cancel_reason or 'no reason given'}",
+    )
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        started = case.flow_run_id
+    if started:
+        return Opened(case_id=case_id, order_id=order.order_id, new=new, flow_run_id=started)
+    flow_run_id = start_cancel_request_case(case_id, order)
+    return Opened(case_id=case_id, order_id=order.order_id, new=new, flow_run_id=flow_run_id)
+
+
+def flag_needs_attention(case_id: int, problem: str, raw: dict[str, object] | None = None) -> None:
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        if case is not None:
+            case.needs_attention = problem
+            s.add(Event(case_id=case_id, kind="needs-attention", message=problem, data=raw or {}))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

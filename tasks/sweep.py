@@ -1,0 +1,133 @@
+"""Housekeeping: send Amazon actions, wake cases whose answer is in, apply passed deadlines.
+
+Each function is safe to run at any time and any number of times, from any process: it only
+moves cases forward through the same one-winner records the operators use.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from henpin.decisions import find_decision, record_decision
+from henpin.domain import ActionStatus, CaseState, CaseType, Order
+from henpin.runs import ResumeResult, resume_case_run
+from henpin.store.db import session_scope
+from henpin.store.models import Action, Case
+from tasks import outbox
+from tasks.cases import DB_TASK
+from tasks.ingest import start_cancel_request_case
+from tasks.orders import AMAZON_TASK, adapter
+from tasks.store import settings, store_url
+
+UNSTARTED_GRACE = timedelta(minutes=1)
+
+
+class OutboxRound(BaseModel):
+    feeds_sent: int
+    actions_finished: int
+
+
+@task(name="send-amazon-actions", cache_policy=NO_CACHE, **AMAZON_TASK)
+def send_amazon_actions() -> OutboxRound:
+    """Reconcile, send pending actions as batched feeds, and record finished feeds' results."""
+    url = store_url()
+    outbox.reconcile(url, adapter())
+    sent = outbox.send_pending(url, adapter(), seller_id=settings().seller_id)
+    finished = outbox.poll_submitted(url, adapter())
+    return OutboxRound(feeds_sent=len(sent), actions_finished=len(finished))
+
+
+def _resume_all(targets: list[tuple[int, str, dict[str, str] | None]]) -> list[int]:
+    resumed = []
+    for case_id, flow_run_id, run_input in targets:
+        if resume_case_run(flow_run_id, run_input) == ResumeResult.RESUMED:
+            resumed.append(case_id)
+    return resumed
+
+
+@task(name="wake-cases-with-amazon-results", cache_policy=NO_CACHE, **DB_TASK)
+def wake_cases_with_amazon_results() -> list[int]:
+    """Resume acting cases all of whose Amazon actions have a recorded result."""
+    finished = (ActionStatus.DONE.value, ActionStatus.FAILED.value)
+    with session_scope(store_url()) as s:
+        acting = s.scalars(select(Case).where(Case.state == CaseState.ACTING.value)).all()
+        targets = [
+            (c.id, c.flow_run_id, None)
+            for c in acting
+            if c.flow_run_id
+            and c.actions
+            and all(
+                a.status in finished
+                for a in s.scalars(select(Action).where(Action.case_id == c.id))
+            )
+        ]
+    return _resume_all(targets)
+
+
+@task(name="apply-passed-deadlines", cache_policy=NO_CACHE, **DB_TASK)
+def apply_passed_deadlines(now: datetime | None = None) -> list[int]:
+    """Answer overdue questions with their named timeout choice, then resume those runs.
+
+    An operator's answer racing the deadline is settled by the decision record: one winner.
+    """
+    now = now or datetime.now(UTC)
+    with session_scope(store_url()) as s:
+        overdue = s.scalars(
+            select(Case).where(Case.state == CaseState.WAITING.value, Case.deadline < now)
+        ).all()
+        questions = [(c.id, c.waiting_step, c.timeout_choice) for c in overdue]
+    for case_id, step, choice in questions:
+        if step and choice:
+            record_decision(
+                store_url(),
+                case_id,
+                step,
+                choice=choice,
+                note="No operator answered before the deadline.",
+                operator="deadline",
+                source="deadline",
+            )
+    return resume_decided_cases.fn()
+
+
+@task(name="resume-decided-cases", cache_policy=NO_CACHE, **DB_TASK)
+def resume_decided_cases() -> list[int]:
+    """Resume waiting runs whose question already has a recorded answer (a resume that failed
+    or came before the run had suspended)."""
+    with session_scope(store_url()) as s:
+        waiting = s.scalars(select(Case).where(Case.state == CaseState.WAITING.value)).all()
+        pending = [(c.id, c.waiting_step, c.flow_run_id) for c in waiting]
+    targets = []
+    for case_id, step, flow_run_id in pending:
+        if not (step and flow_run_id):
+            continue
+        decision = find_decision(store_url(), case_id, step)
+        if decision is not None:
+            targets.append((case_id, flow_run_id, decision.run_input))
+    return _resume_all(targets)
+
+
+@task(name="start-unstarted-cases", cache_policy=NO_CACHE, **DB_TASK)
+def start_unstarted_cases(now: datetime | None = None) -> list[int]:
+    """Start the flow run of a case opened by a process that stopped before starting it."""
+    now = now or datetime.now(UTC)
+    with session_scope(store_url()) as s:
+        rows = s.scalars(
+            select(Case).where(
+                Case.state == CaseState.OPEN.value,
+                Case.flow_run_id.is_(None),
+                Case.created_at < now - UNSTARTED_GRACE,
+            )
+        ).all()
+        unstarted = [(c.id, c.type, c.order_snapshot) for c in rows]
+    started = []
+    for case_id, case_type, snapshot in unstarted:
+        if case_type == CaseType.CANCEL_REQUEST.value:
+            start_cancel_request_case(case_id, Order.model_validate(snapshot))
+            started.append(case_id)
+    return started

@@ -1,0 +1,68 @@
+"""Test set-up shared by every test file.
+
+Prefect is pointed, before it is imported anywhere, at a real Prefect server this session
+starts on 127.0.0.1 (SQLite in a temp folder) when a test asks for the `prefect_server` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_TMP = Path(tempfile.mkdtemp(prefix="henpin-tests-"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+PREFECT_PORT = _free_port()
+os.environ.update(
+    {
+        "PREFECT_HOME": str(_TMP / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
+        "PREFECT_LOCAL_STORAGE_PATH": str(_TMP / "prefect" / "storage"),
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{_TMP / 'prefect' / 'prefect.db'}",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    }
+)
+os.environ.pop("SP_API_DEFAULT_MARKETPLACE", None)
+for var in ("LWA_APP_ID", "LWA_CLIENT_SECRET", "SP_API_REFRESH_TOKEN", "HENPIN_DATABASE_URL"):
+    os.environ.pop(var, None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[object]:
+    """A real Prefect server (subprocess) for the whole session."""
+    from tests.support import PrefectServer
+
+    server = PrefectServer(PREFECT_PORT, _TMP / "prefect")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    url = os.environ.get("HENPIN_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("HENPIN_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    return url

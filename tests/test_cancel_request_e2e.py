@@ -1,0 +1,239 @@
+"""A buyer's cancel request end to end on real parts.
+
+Real Prefect server (subprocess), the SP-API emulator over HTTP, python-amazon-sp-api unmodified,
+a real SQLite case store; flow runs are executed in this process the way the runner executes
+them (suspended runs hold nothing; resumed runs start again and reuse finished tasks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from tests.support import drive_case_runs, order_json, reset_process_caches
+
+pytestmark = [pytest.mark.e2e]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    from emulator.server import EmulatorServer
+
+    with EmulatorServer(port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def henpin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: Any, prefect_server: Any
+) -> Iterator[str]:
+    """A fresh Henpin home against the emulator and the session's Prefect server."""
+    from flows.cancel_request import cancel_request
+    from henpin.store.db import migrate
+
+    monkeypatch.setenv("HENPIN_HOME", str(tmp_path))
+    monkeypatch.setenv("HENPIN_EMULATOR_URL", emulator.url)
+    monkeypatch.setenv("HENPIN_POLICIES", str(REPO / "policies.yaml"))
+    reset_process_caches()
+    from tasks.store import store_url
+
+    url = store_url()
+    migrate(url)
+    cancel_request.to_deployment(name="henpin").apply()
+    yield url
+    reset_process_caches()
+
+
+def control(emulator: Any, method: str, path: str, **kw: Any) -> Any:
+    r = httpx.request(method, f"{emulator.url}/_emulator/{path}", timeout=10, **kw)
+    r.raise_for_status()
+    return r.json()
+
+
+def settle_amazon(emulator: Any, rounds: int = 6) -> None:
+    """Let housekeeping send feeds and collect Amazon's results, moving the emulator's clock."""
+    from flows.housekeeping import housekeeping
+
+    for _ in range(rounds):
+        housekeeping()
+        control(emulator, "POST", "clock/advance", json={"seconds": 120})
+        drive_case_runs()
+
+
+def case_by_order(url: str, order_id: str) -> Any:
+    from henpin.store.db import session_scope
+    from henpin.store.models import Case
+
+    with session_scope(url) as s:
+        return s.scalar(select(Case).where(Case.order_id == order_id))
+
+
+def seed(emulator: Any) -> None:
+    recent = datetime.now(UTC) - timedelta(minutes=5)
+    control(
+        emulator,
+        "POST",
+        "orders",
+        json=[
+            order_json("111-0000001-0000001", price="19.99"),  # cheap: policy cancels
+            order_json("111-0000002-0000002", price="480.00"),  # high value: operator
+            order_json("111-0000003-0000003", status="PENDING", created=recent),  # pending
+            order_json("111-0000004-0000004", cancel_reason=None),  # no request: no case
+            order_json(
+                "302-0000005-0000005",
+                marketplace_id="A1F83G8C2ARO7P",
+                price="12.50",
+                currency="GBP",
+                sku="HANDMADE-SCARF",
+            ),  # handmade: operator
+        ],
+    )
+
+
+def test_cancel_requests_end_to_end(henpin: str, emulator: Any) -> None:
+    from flows.ingest import ingest
+    from henpin.service import decide, list_cases, show_case
+
+    seed(emulator)
+    first = ingest()
+    second = ingest()
+    assert sorted(o.order_id for o in first) == [
+        "111-0000001-0000001",
+        "111-0000002-0000002",
+        "111-0000003-0000003",
+        "302-0000005-0000005",
+    ]
+    assert all(o.new for o in first) and not any(o.new for o in second)
+    assert len(list_cases(henpin)) == 4  # one case per order, never two
+
+    drive_case_runs()
+    pending = case_by_order(henpin, "111-0000003-0000003")
+    assert (pending.state, pending.outcome) == ("closed", "nothing-to-do-pending")
+    waiting = {c.order_id: c for c in list_cases(henpin, state="waiting")}
+    assert set(waiting) == {"111-0000002-0000002", "302-0000005-0000005"}
+    assert waiting["111-0000002-0000002"].recommendation["rule"] == "high-value"
+    assert waiting["302-0000005-0000005"].recommendation["rule"] == "handmade"
+    assert waiting["111-0000002-0000002"].choices == ["cancel", "keep_order", "escalate"]
+    assert case_by_order(henpin, "111-0000001-0000001").state == "acting"
+
+    # The operator decides through the inbox's code path.
+    high = waiting["111-0000002-0000002"]
+    result = decide(
+        henpin, high.id, choice="cancel", note="buyer confirmed", operator="alice", source="inbox"
+    )
+    assert result.accepted and result.resumed
+    again = decide(
+        henpin,
+        waiting["302-0000005-0000005"].id,
+        choice="keep_order",
+        operator="bob",
+        source="inbox",
+    )
+    assert again.accepted
+    drive_case_runs()
+    settle_amazon(emulator)
+
+    cheap = case_by_order(henpin, "111-0000001-0000001")
+    assert (cheap.state, cheap.outcome) == ("closed", "cancelled-buyer-canceled")
+    detail = show_case(henpin, high.id)
+    assert detail is not None
+    assert (detail.state, detail.outcome) == ("closed", "cancelled-buyer-canceled")
+    assert [(d.operator, d.choice, d.source) for d in detail.decisions] == [
+        ("alice", "cancel", "inbox")
+    ]
+    assert detail.actions[0].status == "done" and detail.actions[0].amazon_feed_id
+    kept = case_by_order(henpin, "302-0000005-0000005")
+    assert (kept.state, kept.outcome) == ("closed", "kept-order")
+
+    # Amazon's side: both orders cancelled as BuyerCanceled, the kept one untouched, one feed.
+    for order_id in ("111-0000001-0000001", "111-0000002-0000002"):
+        order = control(emulator, "GET", f"orders/{order_id}")
+        assert order["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
+    assert (
+        control(emulator, "GET", "orders/302-0000005-0000005")["fulfillment"]["fulfillmentStatus"]
+        == "UNSHIPPED"
+    )
+    feeds = control(emulator, "GET", "feeds")
+    ack = [f for f in feeds if f["feedType"] == "POST_ORDER_ACKNOWLEDGEMENT_DATA"]
+    assert sum(f["document"].count("<CancelReason>BuyerCanceled</CancelReason>") for f in ack) == 2
+    assert all(f["processingStatus"] == "DONE" for f in ack)
+
+
+def test_order_shipped_before_acting_stops_safely(henpin: str, emulator: Any) -> None:
+    from flows.ingest import ingest
+    from henpin.service import decide
+
+    control(emulator, "POST", "orders", json=[order_json("111-0000009-0000009", price="999.00")])
+    ingest()
+    drive_case_runs()
+    case = case_by_order(henpin, "111-0000009-0000009")
+    assert case.state == "waiting"
+    # The seller's warehouse shipped it while the case waited.
+    control(
+        emulator,
+        "PATCH",
+        "orders/111-0000009-0000009",
+        json={"fulfillment": {"fulfillmentStatus": "SHIPPED"}},
+    )
+    decide(henpin, case.id, choice="cancel", operator="alice")
+    drive_case_runs()
+    case = case_by_order(henpin, "111-0000009-0000009")
+    assert (case.state, case.outcome) == ("closed", "order-changed")
+    assert control(emulator, "GET", "feeds") == []  # nothing was sent to Amazon
+
+
+def test_deadline_takes_the_named_timeout_path_and_one_winner(henpin: str, emulator: Any) -> None:
+    from flows.ingest import ingest
+    from henpin.service import decide
+    from tasks.sweep import apply_passed_deadlines
+
+    control(emulator, "POST", "orders", json=[order_json("111-0000010-0000010", price="999.00")])
+    ingest()
+    drive_case_runs()
+    case = case_by_order(henpin, "111-0000010-0000010")
+    assert case.state == "waiting" and case.timeout_choice == "cancel"
+    later = datetime.now(UTC) + timedelta(hours=25)
+    assert apply_passed_deadlines.fn(now=later) == [case.id]
+    late = decide(henpin, case.id, choice="keep_order", operator="carol")
+    assert not late.accepted and "already decided by the deadline" in late.message
+    drive_case_runs()
+    settle_amazon(emulator)
+    case = case_by_order(henpin, "111-0000010-0000010")
+    assert (case.state, case.outcome) == ("closed", "cancelled-buyer-canceled")
+
+
+def test_restart_of_prefect_server_while_waiting_loses_nothing(
+    henpin: str, emulator: Any, prefect_server: Any
+) -> None:
+    from flows.ingest import ingest
+    from henpin.service import decide, show_case
+
+    control(emulator, "POST", "orders", json=[order_json("111-0000011-0000011", price="999.00")])
+    ingest()
+    drive_case_runs()
+    case = case_by_order(henpin, "111-0000011-0000011")
+    assert case.state == "waiting"
+    events_before = len(show_case(henpin, case.id).timeline)  # type: ignore[union-attr]
+
+    prefect_server.stop()
+    prefect_server.start()
+
+    assert decide(henpin, case.id, choice="cancel", operator="dave").resumed
+    drive_case_runs()
+    settle_amazon(emulator)
+    detail = show_case(henpin, case.id)
+    assert detail is not None and detail.outcome == "cancelled-buyer-canceled"
+    kinds = [e.kind for e in detail.timeline]
+    # Nothing before the wait happened twice after the restart and resume.
+    assert kinds.count("recommendation") == 1 and kinds.count("waiting") == 1
+    assert len(detail.timeline) > events_before
+    feeds = control(emulator, "GET", "feeds")
+    assert sum(f["document"].count("111-0000011-0000011") for f in feeds) == 1
