@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -63,6 +64,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 2
     settings = Settings()
     stack = Stack(home=home, settings=settings)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         print(
             "Starting Henpin" + (" in demo mode (SP-API emulator)" if settings.demo_mode else ""),
@@ -98,6 +100,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 0
     finally:
         stack.stop()
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _kick_first_poll() -> None:

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     )
     # SP-API. With no LWA credentials, Henpin talks to the emulator at `emulator_url`.
     emulator_url: str | None = None
+    emulator_time_scale: float = Field(
+        default=1.0, gt=0, le=10_000, description="demo emulator: simulated seconds per second"
+    )
     lwa_app_id: str | None = Field(default=None, validation_alias="LWA_APP_ID")
     lwa_client_secret: SecretStr | None = Field(default=None, validation_alias="LWA_CLIENT_SECRET")
     sp_api_refresh_token: SecretStr | None = Field(

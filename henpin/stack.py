@@ -132,6 +132,8 @@ class Stack:
                     str(port),
                     "--state-file",
                     str(state),
+                    "--time-scale",
+                    str(self.settings.emulator_time_scale),
                 ],
                 env,
                 logs,

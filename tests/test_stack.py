@@ -1,0 +1,134 @@
+"""`henpin up` for real: the whole stack as a user starts it, driven through the CLI's --json.
+
+Starts the Prefect server, the emulator with demo data, the runner and the inbox as child
+processes in a temp HENPIN_HOME, then checks the CLI contract end to end and a clean stop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def henpin(home: Path, *args: str, check: bool = True) -> Any:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["HENPIN_HOME"] = str(home)
+    out = subprocess.run(
+        [sys.executable, "-m", "henpin.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and out.returncode != 0:
+        raise AssertionError(f"henpin {' '.join(args)} failed: {out.stdout}\n{out.stderr}")
+    return json.loads(out.stdout) if "--json" in args and out.stdout.strip() else out
+
+
+def wait_for(what: str, probe: Any, timeout: float = 150.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        {
+            "HENPIN_HOME": str(home),
+            "HENPIN_EMULATOR_TIME_SCALE": "20",
+            "HENPIN_OUTBOX_INTERVAL_S": "3",
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "henpin.cli", "up"],
+        env=env,
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield home, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_make_up_demo_then_decide_then_stop(stack: tuple[Path, subprocess.Popen[str]]) -> None:
+    home, proc = stack
+    status = wait_for(
+        "the stack to be ready",
+        lambda: (s := henpin(home, "status", "--json", check=False)) and s["ready"] and s,
+    )
+    assert status["emulator"].startswith("http://127.0.0.1:")
+    assert status["prefect_api"].startswith("http://127.0.0.1:") and status["inbox"].startswith(
+        "http://127.0.0.1:"
+    )
+    assert httpx.get(f"{status['inbox']}/_stcore/health", timeout=5).status_code == 200
+
+    waiting = wait_for(
+        "a case waiting for an operator",
+        lambda: henpin(home, "cases", "list", "--state", "waiting", "--json"),
+    )
+    case = waiting[0]
+    assert {
+        "id",
+        "type",
+        "order_id",
+        "marketplace_id",
+        "state",
+        "outcome",
+        "choices",
+        "deadline",
+    } <= set(case)
+    assert (
+        case["type"] == "cancel-request"
+        and case["state"] == "waiting"
+        and "cancel" in case["choices"]
+    )
+
+    decided = henpin(
+        home, "decide", str(case["id"]), "--choice", "cancel", "--operator", "tester", "--json"
+    )
+    assert decided["accepted"] is True
+
+    def closed() -> Any:
+        shown = henpin(home, "cases", "show", str(case["id"]), "--json")
+        return shown if shown["state"] == "closed" else None
+
+    shown = wait_for("the decided case to close", closed, timeout=240)
+    assert shown["outcome"] == "cancelled-buyer-canceled"
+    assert shown["decisions"][0]["operator"] == "tester"
+    order = httpx.get(f"{status['emulator']}/_emulator/orders/{case['order_id']}", timeout=5).json()
+    assert order["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
+
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    assert henpin(home, "status", "--json", check=False)["ready"] is False
