@@ -7,10 +7,11 @@ agree on them.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import resume_flow_run
@@ -45,14 +46,17 @@ def start_case_run(
     parameters: dict[str, Any],
 ) -> str:
     """Create the case's flow run (idempotent per case: starting twice returns the same run)."""
-    run = run_deployment(
-        deployment_name(case_type),
-        parameters=parameters,
-        flow_run_name=case_run_name(case_type, order_id),
-        tags=case_run_tags(case_type, marketplace_id),
-        idempotency_key=f"henpin-case-{case_id}",
-        timeout=0,
-        as_subflow=False,
+    run = cast(
+        FlowRun,
+        run_deployment(
+            deployment_name(case_type),
+            parameters=parameters,
+            flow_run_name=case_run_name(case_type, order_id),
+            tags=case_run_tags(case_type, marketplace_id),
+            idempotency_key=f"henpin-case-{case_id}",
+            timeout=0,
+            as_subflow=False,
+        ),
     )
     return str(run.id)
 

@@ -1,0 +1,94 @@
+"""How values read on screen: time left before a deadline, money, timestamps, outside links.
+
+Presentation only: nothing here decides anything about a case.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from henpin.marketplaces import MARKETPLACES
+from ui.i18n import t
+
+SOON = timedelta(hours=2)  # a deadline this close is shown in orange
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})
+
+
+def plain(text: object) -> str:
+    """Text from outside (a buyer, Amazon, a note) made inert for st.markdown: no links,
+    images, colours or formulas, just the words."""
+    return str(text).translate(_MARKDOWN)
+
+
+def at(when: datetime | None) -> str:
+    """A timestamp as operators read it everywhere in the inbox (UTC, to the minute)."""
+    if when is None:
+        return "—"
+    return t("time.utc", at=f"{when.astimezone(UTC):%Y-%m-%d %H:%M}")
+
+
+def at_text(value: Any) -> str:
+    """An ISO timestamp from an order snapshot, shown like `at()`; anything else as it is."""
+    if not value:
+        return "—"
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    return at(when if when.tzinfo else when.replace(tzinfo=UTC))
+
+
+def span(delta: timedelta) -> str:
+    """A duration in its two largest units: `2 d 3 h`, `4 h 10 min`, `25 min`."""
+    minutes = int(abs(delta).total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        parts = [t("time.days", n=days)] + ([t("time.hours", n=hours)] if hours else [])
+    elif hours:
+        parts = [t("time.hours", n=hours)] + ([t("time.minutes", n=mins)] if mins else [])
+    elif mins:
+        parts = [t("time.minutes", n=mins)]
+    else:
+        return t("time.less_than_minute")
+    return " ".join(parts)
+
+
+def time_left(deadline: datetime | None, now: datetime) -> str:
+    """Markdown for the time left before a deadline: red when overdue, orange when near."""
+    if deadline is None:
+        return "—"
+    left = deadline - now
+    if left <= timedelta(0):
+        return f":red[**{t('time.overdue', span=span(left))}**]"
+    text = t("time.left", span=span(left))
+    return f":orange[**{text}**]" if left <= SOON else text
+
+
+def money(value: Any) -> str:
+    """`{amount, currency}` from an order snapshot as `1,234.50 USD`; `—` when missing."""
+    if not isinstance(value, dict) or value.get("amount") is None:
+        return "—"
+    try:
+        amount = f"{Decimal(str(value['amount'])):,}"
+    except InvalidOperation:
+        amount = str(value["amount"])
+    return f"{amount} {value.get('currency') or ''}".strip()
+
+
+def marketplace_name(marketplace_id: str) -> str:
+    m = MARKETPLACES.get(marketplace_id)
+    return f"{m.name} ({m.country})" if m else marketplace_id
+
+
+def seller_central_order_url(marketplace_id: str, order_id: str) -> str | None:
+    m = MARKETPLACES.get(marketplace_id)
+    return m.order_page(order_id) if m else None
+
+
+def flow_run_url(prefect_ui: str | None, flow_run_id: str | None) -> str | None:
+    if not prefect_ui or not flow_run_id:
+        return None
+    return f"{prefect_ui}/runs/flow-run/{flow_run_id}"
