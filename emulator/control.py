@@ -1,0 +1,195 @@
+"""The control API under ``/_emulator/``: how tests, demos and scripts set up and inspect Amazon.
+
+Not part of SP-API: no token, no throttling, not in the call log. Documented with curl examples in
+``docs/emulator.md``. Later additions (fault modes, returns, messaging) get routes of their own
+here, next to the state they control.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from emulator.clock import iso, iso_precise
+from emulator.demo import demo_orders
+from emulator.feeds import processing_status
+from emulator.merge import PatchInvalid, merge_order
+from emulator.order_validation import OrderValidator, Problem
+from emulator.runtime import Emulator, emulator_of
+
+
+def _refused(status: int, message: str, problems: list[Problem] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if problems:
+        body["problems"] = [problem.to_json() for problem in problems]
+    return JSONResponse(body, status_code=status)
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"null")
+    except ValueError:
+        return _NOT_JSON
+
+
+_NOT_JSON = object()
+
+
+def upsert_orders(emulator: Emulator, orders: list[dict[str, Any]]) -> dict[str, int]:
+    """Store valid orders, replacing those with the same orderId."""
+    created = updated = 0
+    with emulator.state.lock:
+        for order in orders:
+            if order["orderId"] in emulator.state.orders:
+                updated += 1
+            else:
+                created += 1
+            emulator.state.orders[order["orderId"]] = order
+        emulator.save()
+    return {"created": created, "updated": updated}
+
+
+def clock_answer(emulator: Emulator) -> dict[str, Any]:
+    """The simulated time and how fast it runs."""
+    return {"now": iso_precise(emulator.now()), "timeScale": emulator.clock.time_scale}
+
+
+def feed_view(emulator: Emulator, feed_id: str) -> dict[str, Any]:
+    """A feed as the control API shows it: status, raw document, report and parsed results."""
+    state = emulator.state
+    feed = state.feeds[feed_id]
+    document = state.documents.get(feed.input_document_id)
+    result = state.documents.get(feed.result_document_id) if feed.result_document_id else None
+    return {
+        "feedId": feed.feed_id,
+        "feedType": feed.feed_type,
+        "marketplaceIds": feed.marketplace_ids,
+        "processingStatus": processing_status(feed, emulator.now()),
+        "createdTime": iso_precise(feed.created),
+        "document": document.content if document else None,
+        "result": result.content if result else None,
+        "results": [r.to_json() for r in feed.results] if feed.outcome else [],
+    }
+
+
+def router(validator: OrderValidator) -> APIRouter:
+    """Routes of the control API."""
+    routes = APIRouter(prefix="/_emulator")
+
+    @routes.get("/health")
+    async def health(request: Request) -> dict[str, Any]:
+        """Liveness for launchers: answers as soon as the server accepts requests."""
+        return {"ok": True, **clock_answer(emulator_of(request))}
+
+    @routes.post("/orders")
+    async def post_orders(request: Request) -> JSONResponse:
+        emulator, body = emulator_of(request), await _json(request)
+        if not isinstance(body, list):
+            return _refused(400, "The body must be a JSON list of Order objects.")
+        problems = [p for index, order in enumerate(body) for p in validator.problems(order, index)]
+        if problems:
+            first = problems[0]
+            return _refused(
+                400, f"Order {first.index} is invalid at {first.path}: {first.message}", problems
+            )
+        emulator.settle(emulator.now())
+        return JSONResponse(upsert_orders(emulator, body))
+
+    @routes.get("/orders")
+    async def list_orders(request: Request) -> list[dict[str, Any]]:
+        emulator = emulator_of(request)
+        emulator.settle(emulator.now())
+        return list(emulator.state.orders.values())
+
+    @routes.get("/orders/{order_id}")
+    async def get_order(request: Request, order_id: str) -> JSONResponse:
+        emulator = emulator_of(request)
+        emulator.settle(emulator.now())
+        order = emulator.state.orders.get(order_id)
+        if order is None:
+            return _refused(404, f"No order {order_id} in the emulator.")
+        return JSONResponse(order)
+
+    @routes.patch("/orders/{order_id}")
+    async def patch_order(request: Request, order_id: str) -> JSONResponse:
+        emulator, patch = emulator_of(request), await _json(request)
+        if not isinstance(patch, dict):
+            return _refused(400, "The body must be a JSON object (a partial Order).")
+        if patch.get("orderId", order_id) != order_id:
+            return _refused(400, "orderId cannot be changed.")
+        with emulator.state.lock:
+            now = emulator.now()
+            emulator.settle(now)
+            order = emulator.state.orders.get(order_id)
+            if order is None:
+                return _refused(404, f"No order {order_id} in the emulator.")
+            try:
+                merged = merge_order(order, patch)
+            except PatchInvalid as problem:
+                return _refused(400, str(problem))
+            if "lastUpdatedTime" not in patch:
+                merged["lastUpdatedTime"] = iso(now)
+            problems = validator.problems(merged)
+            if problems:
+                first = problems[0]
+                return _refused(
+                    400, f"The merged order is invalid at {first.path}: {first.message}", problems
+                )
+            emulator.state.orders[order_id] = merged
+            emulator.save()
+        return JSONResponse(merged)
+
+    @routes.get("/orders/{order_id}/refunds")
+    async def order_refunds(request: Request, order_id: str) -> JSONResponse:
+        emulator = emulator_of(request)
+        emulator.settle(emulator.now())
+        if order_id not in emulator.state.orders:
+            return _refused(404, f"No order {order_id} in the emulator.")
+        return JSONResponse([r for r in emulator.state.refunds if r["orderId"] == order_id])
+
+    @routes.get("/feeds")
+    async def list_feeds(request: Request) -> list[dict[str, Any]]:
+        emulator = emulator_of(request)
+        with emulator.state.lock:
+            emulator.settle(emulator.now())
+            feeds = sorted(emulator.state.feeds.values(), key=lambda f: (f.created, f.feed_id))
+            return [feed_view(emulator, feed.feed_id) for feed in feeds]
+
+    @routes.get("/calls")
+    async def list_calls(request: Request) -> list[dict[str, Any]]:
+        return list(emulator_of(request).state.calls)
+
+    @routes.post("/reset")
+    async def reset(request: Request) -> dict[str, Any]:
+        emulator = emulator_of(request)
+        with emulator.state.lock:
+            emulator.state.reset()
+            emulator.limiter.reset()
+            emulator.save()
+        return {"reset": True, **clock_answer(emulator)}
+
+    @routes.get("/clock")
+    async def clock(request: Request) -> dict[str, Any]:
+        return clock_answer(emulator_of(request))
+
+    @routes.post("/clock/advance")
+    async def advance(request: Request) -> JSONResponse:
+        emulator, body = emulator_of(request), await _json(request)
+        seconds = body.get("seconds") if isinstance(body, dict) else None
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            return _refused(400, 'The body must be {"seconds": N} with N >= 0.')
+        with emulator.state.lock:
+            emulator.clock.advance(float(seconds))
+            emulator.settle(emulator.now())
+            emulator.save()
+        return JSONResponse(clock_answer(emulator))
+
+    @routes.post("/seed-demo")
+    async def seed_demo(request: Request) -> JSONResponse:
+        emulator = emulator_of(request)
+        return JSONResponse(upsert_orders(emulator, demo_orders(emulator.now())))
+
+    return routes
