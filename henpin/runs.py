@@ -45,7 +45,7 @@ def start_case_run(
     marketplace_id: str,
     parameters: dict[str, Any],
 ) -> str:
-    """Create the case's flow run (idempotent per case: starting twice returns the same run)."""
+    """Create the case's flow run (idempotent per order and type: starting twice returns the same run)."""
     run = cast(
         FlowRun,
         run_deployment(
@@ -53,7 +53,7 @@ def start_case_run(
             parameters=parameters,
             flow_run_name=case_run_name(case_type, order_id),
             tags=case_run_tags(case_type, marketplace_id),
-            idempotency_key=f"henpin-case-{case_id}",
+            idempotency_key=f"henpin:{case_type.value}:{order_id}",  # one case per order and type
             timeout=0,
             as_subflow=False,
         ),

@@ -51,7 +51,11 @@ def queue_cancellation_if_unchanged(case_id: int, order_id: str) -> Queued:
             reason=f"the order is now {order.fulfillment_status.value}",
         )
     key = f"case-{case_id}:cancel:{order_id}"
-    payload = CancelOrder(order_id=order_id)
+    # Cancel the items the buyer asked to cancel (all of them when the request names none).
+    asked = [i.order_item_id for i in order.items if i.cancel_requested_by_buyer]
+    payload = CancelOrder(
+        order_id=order_id, order_item_ids=asked or [i.order_item_id for i in order.items]
+    )
     outbox.enqueue(
         store_url(),
         key=key,
