@@ -1,0 +1,1072 @@
+"""The Amazon adapter: the only module in Henpin that talks to python-amazon-sp-api.
+
+It builds the library's clients (Amazon's regional endpoints and Login with Amazon, or the local
+SP-API emulator in demo mode), keeps each operation inside its usage plan, retries only what is
+safe to retry, and hands back Henpin's own types (`henpin.domain.Order`, `FeedStatus`, ...).
+
+Retries, and why:
+- 429 (Amazon throttled us: the request was refused, not processed) is retried after the
+  operation's bucket refills, as long as that wait is short (`RetryPolicy.max_wait_s`); else
+  `AmazonThrottled` says when to come back.
+- 5xx, timeouts and connection errors are retried with exponential backoff and jitter, a bounded
+  number of times, for requests that are safe to repeat. `createFeed` is not: a timed-out
+  createFeed may have created the feed, so it raises `AmazonUnavailable(may_have_applied=True)`
+  and the outbox reconciles from Amazon's side instead of sending the feed twice.
+- Any other 4xx is an answer, not a glitch: `AmazonRequestRejected` (or `AmazonAuthError`).
+
+Library quirks handled here: the `SP_API_DEFAULT_MARKETPLACE` environment variable silently
+replaces the endpoint (we set it back); the library's module-level token cache is keyed by
+refresh token only (we keep our own, keyed by token URL and all credentials); errors without an
+`errors` body pass as empty successes (our transport checks every status code); the Host header
+is computed as if every endpoint were https (we compute it from the URL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from functools import partial
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from sp_api.api.feeds.feeds_2021_06_30 import FeedsV20210630
+from sp_api.api.orders.orders_2026_01_01 import OrdersV20260101
+from sp_api.auth import AccessTokenClient, AccessTokenResponse
+from sp_api.base import Client, fill_query_params, sp_endpoint
+from sp_api.base._transport_httpx import HttpxTransport
+
+from henpin.domain import FeedType, FulfillmentStatus, Money, Order, OrderItem
+from henpin.marketplaces import marketplace
+from henpin.settings import Settings
+from tasks.ratelimit import QuotaExhausted, RateLimiter
+
+log = logging.getLogger(__name__)
+
+FEED_CONTENT_TYPE = "text/xml; charset=UTF-8"
+DEFAULT_INCLUDED_DATA = ("CANCELLATION", "FULFILLMENT", "PROCEEDS", "BUYER")
+REGION_ENDPOINTS = {
+    "NA": "https://sellingpartnerapi-na.amazon.com",
+    "EU": "https://sellingpartnerapi-eu.amazon.com",
+    "FE": "https://sellingpartnerapi-fe.amazon.com",
+}
+LWA_TOKEN_URL = "https://api.amazon.com"
+# searchOrders: "lastUpdatedBefore ... at least two minutes before the time of the request".
+SEARCH_SETTLE = timedelta(minutes=2)
+
+
+# --- Errors ------------------------------------------------------------------------------------
+
+
+class AmazonError(Exception):
+    """Something about a call to Amazon, said in words an operator can act on."""
+
+    def __init__(
+        self, message: str, *, operation: str, status: int | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.status = status
+        self.code = code
+
+
+class AmazonThrottled(AmazonError):
+    """Amazon's quota for this operation is used up for now; try again after `retry_after_s`."""
+
+    def __init__(self, operation: str, retry_after_s: float, *, status: int | None = None) -> None:
+        super().__init__(
+            f"Amazon's quota for {operation} is used up; Henpin will try again in about "
+            f"{math.ceil(retry_after_s)} s. Nothing needs doing.",
+            operation=operation,
+            status=status,
+            code="QuotaExceeded",
+        )
+        self.retry_after_s = retry_after_s
+
+
+class AmazonUnavailable(AmazonError):
+    """Amazon did not answer usably, even after retries. Transient: try again later.
+
+    `may_have_applied` is True when a request that changes something (createFeed) may have
+    reached Amazon: do not resend it blindly, look at Amazon's side first.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        status: int | None = None,
+        may_have_applied: bool = False,
+    ) -> None:
+        super().__init__(message, operation=operation, status=status)
+        self.may_have_applied = may_have_applied
+
+
+class AmazonRequestRejected(AmazonError):
+    """Amazon refused the request itself (a 4xx other than 429). Repeating it will not help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        status: int | None = None,
+        code: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, status=status, code=code)
+        self.errors = errors or []
+
+
+class AmazonAuthError(AmazonRequestRejected):
+    """Login with Amazon refused Henpin's credentials, or Amazon denied access."""
+
+
+class AmazonPayloadError(AmazonError):
+    """Amazon's answer does not have the shape Henpin expects; `payload` keeps it as received."""
+
+    def __init__(self, message: str, *, payload: Any, operation: str = "parse") -> None:
+        super().__init__(message, operation=operation)
+        self.payload = payload
+
+
+# --- Our own types for Amazon's answers ---------------------------------------------------------
+
+
+class FeedProcessingStatus(StrEnum):
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    DONE = "DONE"
+    FATAL = "FATAL"
+    CANCELLED = "CANCELLED"
+
+
+class FeedStatus(BaseModel):
+    """Where a feed stands at Amazon (getFeed / getFeeds)."""
+
+    feed_id: str
+    feed_type: str
+    marketplace_ids: list[str] = Field(default_factory=list)
+    processing_status: FeedProcessingStatus
+    created_time: AwareDatetime
+    processing_start_time: AwareDatetime | None = None
+    processing_end_time: AwareDatetime | None = None
+    result_feed_document_id: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.processing_status in (
+            FeedProcessingStatus.DONE,
+            FeedProcessingStatus.FATAL,
+            FeedProcessingStatus.CANCELLED,
+        )
+
+
+class RetryPolicy(BaseModel):
+    """How hard the adapter tries before handing a transient problem back to its caller."""
+
+    max_attempts: int = Field(default=4, ge=1, le=10)
+    backoff_base_s: float = Field(default=0.5, gt=0, le=60)
+    backoff_cap_s: float = Field(default=30.0, gt=0, le=600)
+    max_wait_s: float = Field(default=60.0, ge=0, le=3600, description="longest quota wait")
+
+
+# --- Amazon's Order (2026-01-01) → henpin.domain.Order ------------------------------------------
+
+
+class _Amazon(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Money(_Amazon):
+    amount: Decimal
+    currencyCode: str
+
+
+class _Price(_Amazon):
+    unitPrice: _Money | None = None
+
+
+class _Product(_Amazon):
+    asin: str | None = None
+    title: str | None = None
+    sellerSku: str | None = None
+    price: _Price | None = None
+
+
+class _CancellationRequest(_Amazon):
+    requester: str | None = None
+    cancelReason: str | None = None
+
+
+class _CancellationExecution(_Amazon):
+    cancelledBy: str | None = None
+    cancelReason: str | None = None
+
+
+class _Cancellation(_Amazon):
+    cancellationRequest: _CancellationRequest | None = None
+    cancellationExecution: _CancellationExecution | None = None
+
+
+class _OrderItem(_Amazon):
+    orderItemId: str
+    quantityOrdered: int = Field(ge=0)
+    product: _Product
+    cancellation: _Cancellation | None = None
+
+
+class _SalesChannel(_Amazon):
+    marketplaceId: str
+
+
+class _Buyer(_Amazon):
+    buyerName: str | None = None
+
+
+class _Fulfillment(_Amazon):
+    fulfillmentStatus: FulfillmentStatus
+    fulfilledBy: str | None = None
+
+
+class _Order(_Amazon):
+    orderId: str
+    createdTime: AwareDatetime
+    lastUpdatedTime: AwareDatetime
+    salesChannel: _SalesChannel
+    fulfillment: _Fulfillment
+    buyer: _Buyer | None = None
+    orderItems: list[_OrderItem]
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "(top)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def order_from_amazon(payload: dict[str, Any]) -> Order:
+    """Amazon's Order (Orders API 2026-01-01) as Henpin's `Order`.
+
+    Needs `includedData` FULFILLMENT (the status) and, for cancel requests, CANCELLATION.
+    A payload that does not fit raises `AmazonPayloadError` carrying the raw payload.
+    """
+    order_id = payload.get("orderId") if isinstance(payload, dict) else None
+    try:
+        raw = _Order.model_validate(payload)
+    except ValidationError as exc:
+        hint = ""
+        if isinstance(payload, dict) and "fulfillment" not in payload:
+            hint = " (ask for includedData FULFILLMENT)"
+        raise AmazonPayloadError(
+            f"Amazon's order {order_id or '(no orderId)'} does not have the expected shape"
+            f"{hint}: {_describe(exc)}",
+            payload=payload,
+        ) from exc
+    return Order(
+        order_id=raw.orderId,
+        marketplace_id=raw.salesChannel.marketplaceId,
+        created_time=raw.createdTime,
+        last_updated_time=raw.lastUpdatedTime,
+        fulfillment_status=raw.fulfillment.fulfillmentStatus,
+        fulfilled_by=raw.fulfillment.fulfilledBy,
+        buyer_name=raw.buyer.buyerName if raw.buyer else None,
+        items=[_item(i) for i in raw.orderItems],
+    )
+
+
+def _item(raw: _OrderItem) -> OrderItem:
+    price = raw.product.price.unitPrice if raw.product.price else None
+    cancellation = raw.cancellation or _Cancellation()
+    request = cancellation.cancellationRequest
+    execution = cancellation.cancellationExecution
+    return OrderItem(
+        order_item_id=raw.orderItemId,
+        sku=raw.product.sellerSku,
+        asin=raw.product.asin,
+        title=raw.product.title,
+        quantity=raw.quantityOrdered,
+        unit_price=Money(amount=price.amount, currency=price.currencyCode) if price else None,
+        cancel_requested_by_buyer=bool(request and request.requester == "BUYER"),
+        buyer_cancel_reason=request.cancelReason if request else None,
+        cancelled_by=execution.cancelledBy if execution else None,
+    )
+
+
+def feed_status_from_amazon(payload: dict[str, Any]) -> FeedStatus:
+    """Amazon's Feed (Feeds API 2021-06-30) as `FeedStatus`."""
+    try:
+        return FeedStatus(
+            feed_id=payload["feedId"],
+            feed_type=payload["feedType"],
+            marketplace_ids=payload.get("marketplaceIds") or [],
+            processing_status=payload["processingStatus"],
+            created_time=payload["createdTime"],
+            processing_start_time=payload.get("processingStartTime"),
+            processing_end_time=payload.get("processingEndTime"),
+            result_feed_document_id=payload.get("resultFeedDocumentId"),
+        )
+    except (KeyError, TypeError, ValidationError) as exc:
+        detail = _describe(exc) if isinstance(exc, ValidationError) else f"missing {exc}"
+        raise AmazonPayloadError(
+            f"Amazon's feed answer does not have the expected shape: {detail}", payload=payload
+        ) from exc
+
+
+# --- Plumbing under python-amazon-sp-api -------------------------------------------------------
+
+
+class _HttpFailure(Exception):
+    """An HTTP answer with status >= 400, as our transport saw it (with or without a body)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.headers = response.headers
+        self.text = response.text[:2000]
+        body: Any = None
+        with contextlib.suppress(ValueError):
+            body = response.json()
+        body = body if isinstance(body, dict) else {}
+        errors = body.get("errors")
+        self.errors: list[dict[str, Any]] = [e for e in errors or [] if isinstance(e, dict)]
+        first = self.errors[0] if self.errors else {}
+        # SP-API: {"errors": [{"code", "message"}]}; LWA: {"error", "error_description"}
+        self.code: str | None = first.get("code") or body.get("error")
+        self.message: str | None = first.get("message") or body.get("error_description")
+        super().__init__(f"HTTP {self.status} {self.code or ''} {self.message or ''}".strip())
+
+
+class _MalformedResponse(Exception):
+    """A success status whose body is not the JSON it should be."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code} with a body that is not JSON")
+        self.text = response.text[:2000]
+
+
+class _LoginFailed(Exception):
+    """Getting the access token from Login with Amazon failed (wraps the cause)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _CheckedTransport(HttpxTransport):
+    """The library's transport on our shared httpx client, failing loudly on any error status."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        super().__init__(client=client)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        data: Any = None,
+        content: Any = None,
+        headers: Any = None,
+    ) -> httpx.Response:
+        response = self._client.request(
+            method, url, params=params, data=data, content=content, headers=headers
+        )
+        if response.status_code >= 400:
+            raise _HttpFailure(response)
+        if response.content:
+            try:
+                response.json()
+            except ValueError:
+                raise _MalformedResponse(response) from None
+        return response
+
+    def close(self) -> None:
+        """The shared client belongs to the adapter."""
+
+
+class _TokenCache:
+    """Access tokens per (token URL, client id, secret, refresh token), until shortly before expiry."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._tokens: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(url: str, client_id: str, secret: str, refresh_token: str) -> str:
+        material = "\0".join((url, client_id or "", secret or "", refresh_token or ""))
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._tokens.get(key)
+            if entry is None or entry[0] <= self._clock():
+                return None
+            return entry[1]
+
+    def put(self, key: str, token: dict[str, Any]) -> None:
+        lifetime = float(token.get("expires_in") or 3600)
+        with self._lock:
+            self._tokens[key] = (self._clock() + max(30.0, lifetime - 300.0), token)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+
+class _TokenClient(AccessTokenClient):
+    """LWA client on our transport and our cache; `scheme`/`host` set per adapter."""
+
+    http: httpx.Client
+    cache: _TokenCache
+
+    def __init__(
+        self,
+        refresh_token: Any = None,
+        credentials: Any = None,
+        proxies: Any = None,
+        verify: Any = True,
+    ) -> None:
+        super().__init__(
+            refresh_token=refresh_token, credentials=credentials, proxies=proxies, verify=verify
+        )
+        library_client: Any = self
+        library_client._transport.close()
+        library_client._transport = _CheckedTransport(self.http)
+
+    def get_auth(self) -> AccessTokenResponse:
+        url = self.scheme + self.host + self.path
+        key = self.cache.key(
+            url, self.cred.client_id, self.cred.client_secret, self.cred.refresh_token
+        )
+        token = self.cache.get(key)
+        if token is None:
+            token = self._request(url, self.data, self.headers)
+            self.cache.put(key, token)
+        return AccessTokenResponse(**token)
+
+
+def _host_header(client: Client) -> dict[str, str]:
+    headers = dict(Client.headers.fget(client))
+    headers["host"] = urlsplit(client.endpoint).netloc
+    return headers
+
+
+class _Orders(OrdersV20260101):
+    @property
+    def headers(self) -> dict[str, str]:
+        return _host_header(self)
+
+
+class _Feeds(FeedsV20210630):
+    @property
+    def headers(self) -> dict[str, str]:
+        return _host_header(self)
+
+    @sp_endpoint("/feeds/2021-06-30/documents/{}", method="GET")
+    def get_feed_document_info(self, feed_document_id: str, **kwargs: Any) -> Any:
+        """getFeedDocument without the library's download, which hides HTTP errors."""
+        return self._request(
+            fill_query_params(kwargs.pop("path"), feed_document_id),
+            params=kwargs,
+            add_marketplace=False,
+        )
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """What python-amazon-sp-api reads from its `marketplace` argument."""
+
+    endpoint: str
+    marketplace_id: str
+    region: str
+
+
+_C = TypeVar("_C")
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("use timezone-aware datetimes with Amazon (UTC)")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- The adapter ---------------------------------------------------------------------------------
+
+
+class AmazonAdapter:
+    """Henpin's way to Amazon's Orders and Feeds APIs: one per process, shared by its threads.
+
+    Built from `Settings`: demo mode → the emulator at `settings.emulator_url` with its demo
+    credentials; real mode → Amazon's regional endpoint of each marketplace and real LWA.
+    `clock`/`sleep` (monotonic seconds) and `now` (wall clock) are injectable so tests need not
+    wait; `rate_scale` speeds the client-side quotas up for an emulator running faster than
+    real time.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        credentials: Mapping[str, str] | None = None,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = _utcnow,
+        rng: random.Random | None = None,
+        rate_scale: float = 1.0,
+        timeout_s: float = 30.0,
+        http_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.demo_mode = settings.demo_mode
+        self.marketplaces = list(settings.marketplaces)
+        self.clock = clock
+        self.sleep = sleep
+        self.now = now
+        self.retry = retry or RetryPolicy()
+        self.limiter = limiter or RateLimiter(clock=clock, sleep=sleep, scale=rate_scale)
+        self._rng = rng or random.Random()
+        self._credentials = dict(credentials or settings.lwa_credentials)
+        if self.demo_mode:
+            if not settings.emulator_url:
+                raise ValueError(
+                    "Henpin has no Amazon credentials (LWA_APP_ID, LWA_CLIENT_SECRET, "
+                    "SP_API_REFRESH_TOKEN) and no emulator URL (HENPIN_EMULATOR_URL): set one."
+                )
+            self._emulator: str | None = settings.emulator_url.rstrip("/")
+            token_url = self._emulator
+        else:
+            self._emulator = None
+            token_url = LWA_TOKEN_URL
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
+            transport=http_transport,
+            follow_redirects=False,
+        )
+        self._tokens = _TokenCache(clock)
+        parts = urlsplit(token_url)
+        self._token_class = cast(
+            type[_TokenClient],
+            type(
+                "HenpinTokenClient",
+                (_TokenClient,),
+                {
+                    "scheme": f"{parts.scheme}://",
+                    "host": parts.netloc,
+                    "http": self._http,
+                    "cache": self._tokens,
+                },
+            ),
+        )
+        self._timeout_s = timeout_s
+        self._local = threading.local()
+        self._all_clients: list[Any] = []
+        self._clients_lock = threading.Lock()
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        with self._clients_lock:
+            for client in self._all_clients:
+                client.close()
+            self._all_clients.clear()
+        self._http.close()
+
+    def __enter__(self) -> AmazonAdapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- where to send a request
+
+    def _endpoint(self, marketplace_id: str | None) -> _Endpoint:
+        marketplace_id = marketplace_id or self.marketplaces[0]
+        if self._emulator is not None:
+            return _Endpoint(self._emulator, marketplace_id, "EMULATOR")
+        region = marketplace(marketplace_id).region
+        return _Endpoint(REGION_ENDPOINTS[region], marketplace_id, region)
+
+    def _by_endpoint(self, marketplace_ids: Iterable[str]) -> list[tuple[_Endpoint, list[str]]]:
+        groups: dict[str, tuple[_Endpoint, list[str]]] = {}
+        for marketplace_id in marketplace_ids:
+            endpoint = self._endpoint(marketplace_id)
+            groups.setdefault(endpoint.endpoint, (endpoint, []))[1].append(marketplace_id)
+        return list(groups.values())
+
+    def _client(self, api: type[_C], endpoint: _Endpoint) -> _C:
+        """The library client for this API and endpoint, one per thread (they are not shared)."""
+        clients: dict[tuple[type[Any], str], Any] = self._local.__dict__.setdefault("clients", {})
+        key = (api, endpoint.endpoint)
+        client = clients.get(key)
+        if client is None:
+            factory: Any = api
+            client = factory(
+                marketplace=endpoint,
+                credentials=self._credentials,
+                auth_token_client_class=self._token_class,
+                timeout=self._timeout_s,
+            )
+            if client.endpoint != endpoint.endpoint:
+                log.warning(
+                    "SP_API_DEFAULT_MARKETPLACE is set and would send requests to %s; "
+                    "Henpin uses %s",
+                    client.endpoint,
+                    endpoint.endpoint,
+                )
+            client.endpoint = endpoint.endpoint
+            client.marketplace_id = endpoint.marketplace_id
+            client.region = endpoint.region
+            client._transport.close()
+            client._transport = _CheckedTransport(self._http)
+            clients[key] = client
+            with self._clients_lock:
+                self._all_clients.append(client)
+        return cast(_C, client)
+
+    # -- one call, with quotas and retries
+
+    def _backoff(self, retry_number: int) -> float:
+        delay = min(self.retry.backoff_cap_s, self.retry.backoff_base_s * 2 ** (retry_number - 1))
+        return delay / 2 + self._rng.uniform(0, delay / 2)
+
+    def _observe_rate(self, operation: str, endpoint: str, headers: Mapping[str, str]) -> None:
+        value = headers.get("x-amzn-RateLimit-Limit")
+        if value:
+            with contextlib.suppress(ValueError):
+                self.limiter.observe_rate(operation, endpoint, float(value))
+
+    def _authenticate(self, client: Any) -> None:
+        try:
+            client.auth  # noqa: B018 - fetches (or reuses) the LWA access token
+        except (_HttpFailure, _MalformedResponse, httpx.TransportError) as exc:
+            raise _LoginFailed(exc) from exc
+
+    def _call(
+        self, operation: str, client: Any, send: Callable[[], Any], *, idempotent: bool = True
+    ) -> Any:
+        """Run one SP-API request: wait for quota, log in, send, classify the outcome."""
+        endpoint = client.endpoint
+        reauthorized = False
+        last: AmazonError | None = None
+        for attempt in range(1, self.retry.max_attempts + 1):
+            if last is not None:
+                self.sleep(self._backoff(attempt - 1))
+            try:
+                self.limiter.acquire(operation, endpoint, max_wait_s=self.retry.max_wait_s)
+            except QuotaExhausted as exc:
+                raise AmazonThrottled(operation, exc.wait_s) from None
+            try:
+                self._authenticate(client)
+                response = send()
+            except _LoginFailed as failed:
+                last = self._login_error(operation, failed.cause)
+            except _HttpFailure as failure:
+                self._observe_rate(operation, endpoint, failure.headers)
+                last = self._status_error(operation, failure, idempotent)
+                if failure.status == 429:
+                    last = AmazonThrottled(
+                        operation, self.limiter.throttled(operation, endpoint), status=429
+                    )
+                elif isinstance(last, AmazonAuthError) and not reauthorized:
+                    # The cached access token may have expired at Amazon's end: log in again once.
+                    reauthorized = True
+                    self._tokens.clear()
+                    continue
+            except _MalformedResponse as bad:
+                if not idempotent:
+                    raise AmazonUnavailable(
+                        f"Amazon answered {operation} with a body Henpin cannot read; it may "
+                        "have been applied. Henpin will check Amazon's side before resending.",
+                        operation=operation,
+                        may_have_applied=True,
+                    ) from bad
+                last = AmazonPayloadError(
+                    f"Amazon answered {operation} with a body that is not JSON",
+                    payload=bad.text,
+                    operation=operation,
+                )
+            except httpx.TransportError as exc:
+                never_sent = isinstance(
+                    exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+                )
+                if not idempotent and not never_sent:
+                    raise AmazonUnavailable(
+                        f"Amazon did not answer {operation} ({type(exc).__name__}); it may have "
+                        "been applied. Henpin will check Amazon's side before resending.",
+                        operation=operation,
+                        may_have_applied=True,
+                    ) from exc
+                last = AmazonUnavailable(
+                    f"Amazon could not be reached for {operation} ({type(exc).__name__}: {exc}). "
+                    "Henpin will try again later.",
+                    operation=operation,
+                )
+            else:
+                self._observe_rate(operation, endpoint, response.headers or {})
+                return response
+            if not self._worth_retrying(last):
+                raise last
+            log.info("%s: attempt %d failed (%s); retrying", operation, attempt, last)
+        assert last is not None
+        raise last
+
+    @staticmethod
+    def _worth_retrying(error: AmazonError) -> bool:
+        if isinstance(error, AmazonUnavailable):
+            return not error.may_have_applied
+        return isinstance(error, (AmazonThrottled, AmazonPayloadError))
+
+    def _status_error(self, operation: str, failure: _HttpFailure, idempotent: bool) -> AmazonError:
+        said = f"{failure.code or 'HTTP ' + str(failure.status)}: {failure.message or failure.text}"
+        if failure.status == 429:
+            return AmazonThrottled(operation, 0.0, status=429)
+        if failure.status >= 500:
+            return AmazonUnavailable(
+                f"Amazon failed to handle {operation} ({said})"
+                + ("" if idempotent else "; it may have been applied, Henpin will check first"),
+                operation=operation,
+                status=failure.status,
+                may_have_applied=not idempotent,
+            )
+        if failure.status in (401, 403):
+            return AmazonAuthError(
+                f"Amazon denied access to {operation} ({said}). Check that the seller has "
+                "authorised Henpin's application and that its credentials are current.",
+                operation=operation,
+                status=failure.status,
+                code=failure.code,
+                errors=failure.errors,
+            )
+        return AmazonRequestRejected(
+            f"Amazon rejected {operation} ({said})",
+            operation=operation,
+            status=failure.status,
+            code=failure.code,
+            errors=failure.errors,
+        )
+
+    @staticmethod
+    def _login_error(operation: str, cause: Exception) -> AmazonError:
+        if isinstance(cause, _HttpFailure) and cause.status < 500 and cause.status != 429:
+            return AmazonAuthError(
+                f"Login with Amazon refused Henpin's credentials ({cause.code}: {cause.message}). "
+                "Check LWA_APP_ID, LWA_CLIENT_SECRET and SP_API_REFRESH_TOKEN in the "
+                "environment or .env (in demo mode: the emulator's demo credentials).",
+                operation="login",
+                status=cause.status,
+                code=cause.code,
+            )
+        return AmazonUnavailable(
+            f"Login with Amazon could not be reached before {operation} ({cause}). "
+            "Henpin will try again later.",
+            operation="login",
+            status=cause.status if isinstance(cause, _HttpFailure) else None,
+        )
+
+    def _transfer(self, what: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Upload or download a feed document at its presigned URL (no quota; safe to repeat)."""
+        last: AmazonError | None = None
+        for attempt in range(1, self.retry.max_attempts + 1):
+            if last is not None:
+                self.sleep(self._backoff(attempt - 1))
+            try:
+                response = self._http.request(method, url, **kwargs)
+            except httpx.TransportError as exc:
+                last = AmazonUnavailable(
+                    f"{what} failed ({type(exc).__name__}); Henpin will try again later.",
+                    operation=what,
+                )
+                continue
+            if response.status_code < 300:
+                return response
+            if response.status_code < 500 and response.status_code != 429:
+                raise AmazonRequestRejected(
+                    f"{what} refused: HTTP {response.status_code} {response.text[:300]}",
+                    operation=what,
+                    status=response.status_code,
+                )
+            last = AmazonUnavailable(
+                f"{what} failed: HTTP {response.status_code}",
+                operation=what,
+                status=response.status_code,
+            )
+        assert last is not None
+        raise last
+
+    def quota_wait(self, operation: str, marketplace_id: str | None = None) -> float:
+        """Seconds until `operation` could be called for this marketplace's endpoint; lets a
+        sender keep batching while the quota refills instead of freezing a small batch."""
+        return self.limiter.time_until_available(operation, self._endpoint(marketplace_id).endpoint)
+
+    # -- Orders API 2026-01-01
+
+    def search_orders(
+        self,
+        marketplace_ids: Sequence[str],
+        *,
+        last_updated_after: datetime,
+        last_updated_before: datetime | None = None,
+        included_data: Sequence[str] = DEFAULT_INCLUDED_DATA,
+        fulfillment_statuses: Sequence[FulfillmentStatus] | None = None,
+        page_size: int = 100,
+        on_bad_order: Callable[[AmazonPayloadError], None] | None = None,
+    ) -> Iterator[Order]:
+        """Orders updated in the window, page after page (searchOrders, `paginationToken`).
+
+        `last_updated_before`, when given, must be at least two minutes in the past (Amazon's
+        rule). An order whose payload does not fit goes to `on_bad_order` and the search goes
+        on; without `on_bad_order` it raises `AmazonPayloadError`.
+        """
+        if not 1 <= page_size <= 100:
+            raise ValueError("page_size must be between 1 and 100")
+        params: dict[str, Any] = {
+            "lastUpdatedAfter": _iso(last_updated_after),
+            "includedData": list(included_data),
+            "maxResultsPerPage": page_size,
+        }
+        if last_updated_before is not None:
+            latest = self.now() - SEARCH_SETTLE
+            if last_updated_before > latest:
+                raise ValueError(
+                    "searchOrders: lastUpdatedBefore must be at least two minutes before now "
+                    f"({_iso(latest)} or earlier), got {_iso(last_updated_before)}"
+                )
+            params["lastUpdatedBefore"] = _iso(last_updated_before)
+        if fulfillment_statuses:
+            params["fulfillmentStatuses"] = [
+                FulfillmentStatus(s).value for s in fulfillment_statuses
+            ]
+        for endpoint, ids in self._by_endpoint(marketplace_ids):
+            client = self._client(_Orders, endpoint)
+            token: str | None = None
+            while True:
+                query = {**params, "marketplaceIds": list(ids)}
+                if token:
+                    query["paginationToken"] = token
+                response = self._call(
+                    "searchOrders", client, partial(client.search_orders, **query)
+                )
+                page = response.payload
+                orders = page.get("orders") if isinstance(page, dict) else None
+                if not isinstance(orders, list):
+                    raise AmazonPayloadError(
+                        "Amazon's searchOrders answer has no list of orders",
+                        payload=page,
+                        operation="searchOrders",
+                    )
+                for raw in orders:
+                    try:
+                        order = order_from_amazon(raw)
+                    except AmazonPayloadError as bad:
+                        if on_bad_order is None:
+                            raise
+                        on_bad_order(bad)
+                        continue
+                    yield order
+                # The library lifts `pagination` out of the body into the response object.
+                token = response.next_token
+                if not token:
+                    break
+
+    def get_order(
+        self,
+        order_id: str,
+        included_data: Sequence[str] = DEFAULT_INCLUDED_DATA,
+        *,
+        marketplace_id: str | None = None,
+    ) -> Order:
+        """One order as Amazon has it now (getOrder 2026-01-01).
+
+        `marketplace_id` picks the regional endpoint (default: the first configured marketplace).
+        """
+        client = self._client(_Orders, self._endpoint(marketplace_id))
+        response = self._call(
+            "getOrder",
+            client,
+            partial(client.get_order, order_id, includedData=list(included_data)),
+        )
+        page = response.payload
+        if not isinstance(page, dict) or not isinstance(page.get("order"), dict):
+            raise AmazonPayloadError(
+                f"Amazon's getOrder answer for {order_id} has no order",
+                payload=page,
+                operation="getOrder",
+            )
+        return order_from_amazon(page["order"])
+
+    # -- Feeds API 2021-06-30
+
+    def submit_feed(self, feed_type: FeedType, marketplace_id: str, document: str) -> str:
+        """Upload a feed document and create the feed; return Amazon's feedId.
+
+        Only createFeed changes anything at Amazon. If it may have happened but its answer was
+        lost, this raises `AmazonUnavailable(may_have_applied=True)`: never simply resend then.
+        """
+        document_id = self.upload_feed_document(marketplace_id, document)
+        return self.create_feed(feed_type, marketplace_id, document_id)
+
+    def upload_feed_document(self, marketplace_id: str, document: str) -> str:
+        """createFeedDocument, then upload the XML to its URL; return the feedDocumentId.
+
+        Changes nothing at Amazon by itself (an unused document expires): safe to repeat.
+        """
+        client = self._client(_Feeds, self._endpoint(marketplace_id))
+        created = self._call(
+            "createFeedDocument",
+            client,
+            partial(client.create_feed_document, None, FEED_CONTENT_TYPE),
+        ).payload
+        document_id = created.get("feedDocumentId") if isinstance(created, dict) else None
+        url = created.get("url") if isinstance(created, dict) else None
+        if not document_id or not url:
+            raise AmazonPayloadError(
+                "Amazon's createFeedDocument answer has no feedDocumentId and url",
+                payload=created,
+                operation="createFeedDocument",
+            )
+        self._transfer(
+            "feed document upload",
+            "PUT",
+            url,
+            content=document.encode("utf-8"),
+            headers={"Content-Type": FEED_CONTENT_TYPE},
+        )
+        return str(document_id)
+
+    def create_feed(self, feed_type: FeedType, marketplace_id: str, document_id: str) -> str:
+        """createFeed for an uploaded document; return Amazon's feedId.
+
+        Not retried on timeouts or 5xx: it raises `AmazonUnavailable(may_have_applied=True)`.
+        A 429 is retried (Amazon refused it, so nothing was created).
+        """
+        client = self._client(_Feeds, self._endpoint(marketplace_id))
+        response = self._call(
+            "createFeed",
+            client,
+            partial(
+                client.create_feed,
+                FeedType(feed_type).value,
+                document_id,
+                marketplaceIds=[marketplace_id],
+            ),
+            idempotent=False,
+        )
+        feed_id = response.payload.get("feedId") if isinstance(response.payload, dict) else None
+        if not feed_id:
+            raise AmazonUnavailable(
+                "Amazon accepted createFeed but its answer has no feedId; Henpin will look the "
+                "feed up on Amazon's side.",
+                operation="createFeed",
+                may_have_applied=True,
+            )
+        return str(feed_id)
+
+    def get_feed(self, feed_id: str, *, marketplace_id: str | None = None) -> FeedStatus:
+        """Where one feed stands (getFeed)."""
+        client = self._client(_Feeds, self._endpoint(marketplace_id))
+        response = self._call("getFeed", client, partial(client.get_feed, feed_id))
+        return feed_status_from_amazon(response.payload)
+
+    def list_feeds(
+        self,
+        feed_types: Sequence[FeedType | str],
+        created_since: datetime,
+        marketplace_ids: Sequence[str],
+        *,
+        processing_statuses: Sequence[FeedProcessingStatus] | None = None,
+    ) -> list[FeedStatus]:
+        """Feeds of these types and marketplaces created since a time (getFeeds, all pages)."""
+        params: dict[str, Any] = {
+            "feedTypes": ",".join(t.value if isinstance(t, FeedType) else t for t in feed_types),
+            "createdSince": _iso(created_since),
+            "pageSize": 100,
+        }
+        if processing_statuses:
+            params["processingStatuses"] = ",".join(s.value for s in processing_statuses)
+        feeds: list[FeedStatus] = []
+        for endpoint, ids in self._by_endpoint(marketplace_ids):
+            client = self._client(_Feeds, endpoint)
+            query: dict[str, Any] = {**params, "marketplaceIds": ",".join(ids)}
+            while True:
+                response = self._call("getFeeds", client, partial(client.get_feeds, **query))
+                page = response.payload
+                if not isinstance(page, dict) or not isinstance(page.get("feeds"), list):
+                    raise AmazonPayloadError(
+                        "Amazon's getFeeds answer has no list of feeds",
+                        payload=page,
+                        operation="getFeeds",
+                    )
+                feeds.extend(feed_status_from_amazon(f) for f in page["feeds"])
+                token = response.next_token  # lifted out of the body by the library
+                if not token:
+                    break
+                query = {"nextToken": token}  # Amazon: the token must be the only parameter
+        return feeds
+
+    def get_feed_report(self, result_document_id: str, *, marketplace_id: str | None = None) -> str:
+        """The text of a feed's result document (its processing report), unzipped if GZIP."""
+        client = self._client(_Feeds, self._endpoint(marketplace_id))
+        info = self._call(
+            "getFeedDocument",
+            client,
+            partial(client.get_feed_document_info, result_document_id),
+        ).payload
+        url = info.get("url") if isinstance(info, dict) else None
+        if not url:
+            raise AmazonPayloadError(
+                "Amazon's getFeedDocument answer has no url",
+                payload=info,
+                operation="getFeedDocument",
+            )
+        response = self._transfer("feed report download", "GET", url)
+        content = response.content
+        if (info.get("compressionAlgorithm") or "").upper() == "GZIP":
+            try:
+                content = gzip.decompress(content)
+            except (OSError, EOFError) as exc:
+                raise AmazonPayloadError(
+                    "the feed report is marked GZIP but does not unzip",
+                    payload=content[:2000],
+                    operation="getFeedDocument",
+                ) from exc
+        return _decode(content, response.headers.get("content-type", ""))
+
+
+def _decode(content: bytes, content_type: str) -> str:
+    """Text of a document: the charset its header names, else its XML declaration's, else UTF-8."""
+    charset = None
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            charset = value.strip('"')
+    if charset is None and content.startswith(b"<?xml"):
+        declaration = content[: content.find(b"?>") + 2].decode("ascii", "replace")
+        for quote in ('"', "'"):
+            marker = f"encoding={quote}"
+            if marker in declaration:
+                charset = declaration.split(marker, 1)[1].split(quote, 1)[0]
+    try:
+        return content.decode(charset or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        return content.decode("utf-8", errors="replace")

@@ -1,0 +1,598 @@
+"""The durable outbox: every Amazon action is stored before it is sent, sent in batches, and
+applied once: nothing lost, nothing done twice.
+
+An action (cancel these items, refund this much) is stored under an idempotency key
+(`enqueue`). The sender gathers the pending actions of one feed type and marketplace into ONE
+feed of many messages (createFeed allows about one call per two minutes, so batching is the
+design, not an optimisation), stores the feed and links its actions before calling Amazon
+(`send_pending`), and the poller records each action's outcome from Amazon's processing report
+(`poll_submitted`). Plain functions; the flows wrap them in Prefect tasks.
+
+A feed's life (`FeedState`):
+
+    preparing ──upload, then mark──▶ sending ──createFeed answered──▶ submitted ──▶ done
+        ▲                               │                                 │        fatal
+        └── Amazon refused (429/4xx) ───┘                                 │        cancelled
+                                        │ crash / timeout / 5xx            └─▶ attention
+                                        ▼   (may or may not be at Amazon)     (report unreadable)
+                                  reconcile: look at Amazon's side first
+
+Why it is sound:
+- `preparing` is committed before any HTTP call and becomes `sending` (committed) right before
+  createFeed. So a `preparing` feed has certainly never been created at Amazon and may be sent
+  directly; only a `sending` feed is uncertain.
+- Only createFeed changes anything at Amazon, and the adapter never retries it blindly: a 429
+  means "refused" (back to `preparing`); a timeout or 5xx means "maybe" (stays `sending`).
+- `reconcile` resolves a `sending` feed only after `settle` (longer than any one createFeed
+  attempt can take, so no attempt is still in flight) by listing Amazon's feeds of that type and
+  marketplace created since the feed was stored. Every feed Henpin has an id for is recorded,
+  and at most one feed per (feed type, marketplace) is ever unresolved (the sender starts no
+  new one while one is `preparing` or `sending`), so a feed at Amazon that Henpin does not know
+  is that one: adopt it if it is there, resend if not. This assumes Henpin is the only sender
+  of these feed types for the seller; another tool's order acknowledgement or payment
+  adjustment feed created in that window would be mistaken for ours.
+- Claims are serialised per (feed type, marketplace): an advisory lock on PostgreSQL, SQLite's
+  single write lock taken up front on SQLite. State changes are conditional (`WHERE status=…`),
+  so two senders or pollers racing each other cannot both act.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from henpin.domain import ActionKind, ActionResult, ActionStatus, FeedType
+from henpin.store.db import session_scope
+from henpin.store.models import Action, Feed, utcnow
+from tasks.amazon import (
+    AmazonAdapter,
+    AmazonAuthError,
+    AmazonError,
+    AmazonRequestRejected,
+    AmazonThrottled,
+    AmazonUnavailable,
+    FeedProcessingStatus,
+    FeedStatus,
+)
+from tasks.feed_xml import (
+    PAYLOAD_MODELS,
+    FeedBuildError,
+    FeedPayload,
+    ProcessingReport,
+    ProcessingReportError,
+    build_feed,
+    parse_payload,
+    parse_processing_report,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGES = 500  # messages per feed; Amazon accepts far more, this keeps reports small
+SETTLE = timedelta(minutes=10)  # longer than one createFeed attempt can last (quota wait + retries)
+CLOCK_SKEW = timedelta(minutes=5)  # between our clock and Amazon's createdTime
+
+
+class FeedState(StrEnum):
+    PREPARING = "preparing"  # stored with its document; certainly not created at Amazon
+    SENDING = "sending"  # a createFeed is under way, or its answer was lost: maybe at Amazon
+    SUBMITTED = "submitted"  # Amazon's feedId recorded; waiting for its processing
+    DONE = "done"
+    FATAL = "fatal"
+    CANCELLED = "cancelled"  # cancelled at Amazon (not by Henpin) before processing
+    REJECTED = "rejected"  # Amazon refused createFeed outright (4xx): its actions failed
+    ATTENTION = "attention"  # Amazon finished it but Henpin cannot read the report: a person looks
+
+
+KIND_FEED_TYPES: dict[ActionKind, FeedType] = {
+    ActionKind.CANCEL_ORDER: FeedType.ORDER_ACKNOWLEDGEMENT,
+    ActionKind.REFUND: FeedType.PAYMENT_ADJUSTMENT,
+}
+
+
+class OutboxKeyConflict(ValueError):
+    """The idempotency key is already used by a different action: a bug in the caller."""
+
+
+# --- enqueue -----------------------------------------------------------------------------------
+
+
+def enqueue(
+    store_url: str,
+    *,
+    key: str,
+    case_id: int | None,
+    kind: ActionKind,
+    feed_type: FeedType,
+    marketplace_id: str,
+    payload: BaseModel,
+) -> int:
+    """Store an Amazon action before anything is sent; return its id.
+
+    The same key again returns the existing action (idempotent, also when two processes race:
+    the database's unique key decides). The same key with a different action is refused.
+    """
+    if KIND_FEED_TYPES[kind] is not feed_type:
+        raise ValueError(f"a {kind.value} action goes in a {KIND_FEED_TYPES[kind].value} feed")
+    if not isinstance(payload, PAYLOAD_MODELS[feed_type]):
+        raise TypeError(
+            f"a {feed_type.value} action needs a {PAYLOAD_MODELS[feed_type].__name__} payload"
+        )
+    # Fail now, in the case that asked, rather than later in a batch of other cases' actions.
+    build_feed(feed_type, "VALIDATION", [(1, payload)])
+    data = payload.model_dump(mode="json")
+    try:
+        with session_scope(store_url) as s:
+            existing = s.scalars(select(Action).where(Action.key == key)).one_or_none()
+            if existing is not None:
+                return _same_action(existing, kind, feed_type, marketplace_id, data)
+            action = Action(
+                key=key,
+                case_id=case_id,
+                kind=kind.value,
+                feed_type=feed_type.value,
+                marketplace_id=marketplace_id,
+                payload=data,
+                status=ActionStatus.PENDING.value,
+            )
+            s.add(action)
+            s.flush()
+            return action.id
+    except IntegrityError:
+        # Another process stored the same key between our read and our insert.
+        with session_scope(store_url) as s:
+            existing = s.scalars(select(Action).where(Action.key == key)).one()
+            return _same_action(existing, kind, feed_type, marketplace_id, data)
+
+
+def _same_action(
+    existing: Action,
+    kind: ActionKind,
+    feed_type: FeedType,
+    marketplace_id: str,
+    data: dict[str, object],
+) -> int:
+    if (existing.kind, existing.feed_type, existing.marketplace_id, existing.payload) != (
+        kind.value,
+        feed_type.value,
+        marketplace_id,
+        data,
+    ):
+        raise OutboxKeyConflict(
+            f"outbox key {existing.key!r} already names another action (id {existing.id}); "
+            "an idempotency key must always describe the same action"
+        )
+    return existing.id
+
+
+# --- send --------------------------------------------------------------------------------------
+
+
+def _lock_group(session: Session, feed_type: str, marketplace_id: str) -> None:
+    """Serialise claims for one (feed type, marketplace) until this transaction ends."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        digest = hashlib.sha256(f"henpin-outbox:{feed_type}:{marketplace_id}".encode()).digest()
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"),
+            {"key": int.from_bytes(digest[:8], "big", signed=True)},
+        )
+    elif dialect == "sqlite":
+        # A write first makes this transaction hold SQLite's one write lock from the start,
+        # so the reads below cannot go stale before our writes.
+        session.execute(text("UPDATE feeds SET status = status WHERE 0"))
+
+
+def _groups_with_work(store_url: str) -> list[tuple[str, str]]:
+    with session_scope(store_url) as s:
+        pending = s.execute(
+            select(Action.feed_type, Action.marketplace_id)
+            .where(Action.status == ActionStatus.PENDING.value)
+            .distinct()
+        ).all()
+        preparing = s.execute(
+            select(Feed.feed_type, Feed.marketplace_id)
+            .where(Feed.status == FeedState.PREPARING.value)
+            .distinct()
+        ).all()
+    return sorted({(t, m) for t, m in [*pending, *preparing]})
+
+
+def _fail(action: Action, code: str, message: str) -> None:
+    action.status = ActionStatus.FAILED.value
+    action.result_code = code[:60]
+    action.result_message = message
+
+
+def _feed_to_send(
+    store_url: str, feed_type: str, marketplace_id: str, seller_id: str, max_messages: int
+) -> int | None:
+    """The group's feed that may be sent now: its `preparing` one, or a new one holding the
+    oldest pending actions. None while a feed is `sending` (reconcile first) or nothing waits."""
+    with session_scope(store_url) as s:
+        _lock_group(s, feed_type, marketplace_id)
+        unresolved = s.scalars(
+            select(Feed)
+            .where(
+                Feed.feed_type == feed_type,
+                Feed.marketplace_id == marketplace_id,
+                Feed.status.in_([FeedState.PREPARING.value, FeedState.SENDING.value]),
+            )
+            .order_by(Feed.id)
+        ).all()
+        if any(f.status == FeedState.SENDING.value for f in unresolved):
+            return None
+        if unresolved:
+            return unresolved[0].id
+        actions = s.scalars(
+            select(Action)
+            .where(
+                Action.status == ActionStatus.PENDING.value,
+                Action.feed_type == feed_type,
+                Action.marketplace_id == marketplace_id,
+            )
+            .order_by(Action.id)
+            .limit(max_messages)
+        ).all()
+        messages: list[tuple[int, FeedPayload]] = []
+        batch: list[Action] = []
+        for action in actions:
+            try:
+                payload = parse_payload(FeedType(feed_type), action.payload)
+                build_feed(FeedType(feed_type), seller_id, [(1, payload)])
+            except (FeedBuildError, ValueError) as exc:
+                _fail(action, "HENPIN_INVALID_ACTION", f"Henpin could not write this action: {exc}")
+                continue
+            batch.append(action)
+            messages.append((len(batch), payload))
+        if not batch:
+            return None
+        feed = Feed(
+            feed_type=feed_type,
+            marketplace_id=marketplace_id,
+            status=FeedState.PREPARING.value,
+            document=build_feed(FeedType(feed_type), seller_id, messages),
+        )
+        s.add(feed)
+        s.flush()
+        for message_id, action in enumerate(batch, start=1):
+            action.status = ActionStatus.SUBMITTED.value
+            action.feed_id = feed.id
+            action.message_id = message_id
+        return feed.id
+
+
+def _set_feed(store_url: str, feed_id: int, from_state: FeedState, **values: object) -> bool:
+    """Move a feed on only if it is still in `from_state` (someone else may have moved it)."""
+    with session_scope(store_url) as s:
+        result = s.execute(
+            update(Feed)
+            .where(Feed.id == feed_id, Feed.status == from_state.value)
+            .values(updated_at=utcnow(), **values)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _send_feed(store_url: str, adapter: AmazonAdapter, feed_id: int) -> bool:
+    """Send one `preparing` feed: upload, mark `sending`, createFeed, record the feedId.
+
+    Returns True once Amazon's feedId is recorded. Throttling or a transient failure before
+    createFeed leaves it `preparing`; a lost createFeed answer leaves it `sending` for reconcile.
+    """
+    with session_scope(store_url) as s:
+        feed = s.get(Feed, feed_id)
+        if feed is None or feed.status != FeedState.PREPARING.value:
+            return False
+        feed_type, marketplace_id, document = feed.feed_type, feed.marketplace_id, feed.document
+    try:
+        document_id = adapter.upload_feed_document(marketplace_id, document)
+    except AmazonAuthError:
+        raise
+    except AmazonRequestRejected as exc:
+        _reject_feed(store_url, feed_id, exc, FeedState.PREPARING)
+        return False
+    if not _set_feed(store_url, feed_id, FeedState.PREPARING, status=FeedState.SENDING.value):
+        return False  # another sender took it
+    try:
+        amazon_feed_id = adapter.create_feed(FeedType(feed_type), marketplace_id, document_id)
+    except AmazonUnavailable as exc:
+        if not exc.may_have_applied:
+            _set_feed(store_url, feed_id, FeedState.SENDING, status=FeedState.PREPARING.value)
+        raise
+    except (AmazonThrottled, AmazonAuthError):
+        _set_feed(store_url, feed_id, FeedState.SENDING, status=FeedState.PREPARING.value)
+        raise
+    except AmazonRequestRejected as exc:
+        _reject_feed(store_url, feed_id, exc, FeedState.SENDING)
+        return False
+    if not _set_feed(
+        store_url,
+        feed_id,
+        FeedState.SENDING,
+        status=FeedState.SUBMITTED.value,
+        amazon_feed_id=amazon_feed_id,
+    ):
+        log.error(
+            "feed %s: created at Amazon as %s but no longer 'sending'", feed_id, amazon_feed_id
+        )
+    return True
+
+
+def _reject_feed(
+    store_url: str, feed_id: int, exc: AmazonRequestRejected, from_state: FeedState
+) -> None:
+    """Amazon refused the feed outright: it was not created, and repeating will not help."""
+    with session_scope(store_url) as s:
+        moved = s.execute(
+            update(Feed)
+            .where(Feed.id == feed_id, Feed.status == from_state.value)
+            .values(status=FeedState.REJECTED.value, report=str(exc), updated_at=utcnow())
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            return
+        for action in s.scalars(
+            select(Action).where(
+                Action.feed_id == feed_id, Action.status == ActionStatus.SUBMITTED.value
+            )
+        ):
+            _fail(action, f"HTTP_{exc.status}_{exc.code or 'REJECTED'}", str(exc))
+
+
+def send_pending(
+    store_url: str,
+    adapter: AmazonAdapter,
+    *,
+    seller_id: str,
+    max_messages: int = DEFAULT_MAX_MESSAGES,
+    max_feeds_per_group: int = 15,
+) -> list[int]:
+    """Send pending actions as one feed per (feed type, marketplace); return the Henpin ids of
+    the feeds Amazon accepted in this call.
+
+    Each feed is stored with its document and linked to its actions in one transaction before
+    Amazon is called. Throttled or unavailable: the feed stays `preparing` and is sent (the same
+    feed, never a copy) next time. More pending actions than `max_messages` make more feeds,
+    up to `max_feeds_per_group` per call.
+    """
+    sent: list[int] = []
+    for feed_type, marketplace_id in _groups_with_work(store_url):
+        for _ in range(max_feeds_per_group):
+            if adapter.quota_wait("createFeed", marketplace_id) > adapter.retry.max_wait_s:
+                break  # no createFeed for a while: let the batch grow instead of freezing it
+            feed_id = _feed_to_send(store_url, feed_type, marketplace_id, seller_id, max_messages)
+            if feed_id is None:
+                break
+            try:
+                if not _send_feed(store_url, adapter, feed_id):
+                    break
+            except AmazonAuthError:
+                raise
+            except AmazonError as exc:
+                log.warning(
+                    "feed %s (%s, %s) not sent yet: %s", feed_id, feed_type, marketplace_id, exc
+                )
+                break
+            sent.append(feed_id)
+    return sent
+
+
+# --- poll --------------------------------------------------------------------------------------
+
+
+def poll_submitted(store_url: str, adapter: AmazonAdapter) -> list[int]:
+    """Ask Amazon about each submitted feed; for each finished one record every action's
+    outcome from the processing report. Returns the ids of the actions that finished."""
+    with session_scope(store_url) as s:
+        feeds = s.execute(
+            select(Feed.id, Feed.amazon_feed_id, Feed.marketplace_id)
+            .where(Feed.status == FeedState.SUBMITTED.value)
+            .order_by(Feed.id)
+        ).all()
+    finished: list[int] = []
+    for feed_id, amazon_feed_id, marketplace_id in feeds:
+        if not amazon_feed_id:
+            continue
+        try:
+            status = adapter.get_feed(amazon_feed_id, marketplace_id=marketplace_id)
+            if not status.finished:
+                continue
+            report = None
+            if status.result_feed_document_id:
+                report = adapter.get_feed_report(
+                    status.result_feed_document_id, marketplace_id=marketplace_id
+                )
+        except AmazonAuthError:
+            raise
+        except AmazonRequestRejected as exc:
+            # E.g. 404: Amazon no longer knows the feed. Its actions' outcome is unknown.
+            log.error(
+                "feed %s (%s): Amazon refuses to report on it: %s", feed_id, amazon_feed_id, exc
+            )
+            _set_feed(
+                store_url,
+                feed_id,
+                FeedState.SUBMITTED,
+                status=FeedState.ATTENTION.value,
+                report=str(exc),
+            )
+            continue
+        except AmazonError as exc:
+            log.warning("feed %s (%s): no result yet: %s", feed_id, amazon_feed_id, exc)
+            continue
+        finished.extend(_record_outcome(store_url, feed_id, status, report))
+    return finished
+
+
+FATAL_CAUTION = (
+    " Amazon says some messages of a FATAL feed may still have been applied: "
+    "re-read the order before acting again."
+)
+
+
+def _outcomes(
+    status: FeedStatus, report_text: str | None, message_ids: Sequence[int]
+) -> tuple[FeedState, dict[int, ActionResult]]:
+    """The feed's final state and each message's result, from Amazon's status and report."""
+    if status.processing_status is FeedProcessingStatus.CANCELLED:
+        result = ActionResult(
+            ok=False,
+            code="FEED_CANCELLED",
+            description="The feed was cancelled at Amazon before it was processed; nothing "
+            "was applied.",
+        )
+        return FeedState.CANCELLED, {m: result for m in message_ids}
+    report: ProcessingReport | None = None
+    if report_text is not None:
+        report = parse_processing_report(report_text)  # ProcessingReportError: caller decides
+    if status.processing_status is FeedProcessingStatus.DONE:
+        if report is None:
+            raise ProcessingReportError("Amazon finished the feed without a result document", "")
+        return FeedState.DONE, {m: report.outcome(m) for m in message_ids}
+    # FATAL: Amazon could not process the feed as a whole.
+    explanation = "Amazon could not process the feed (FATAL)."
+    if report is not None and report.document_errors:
+        first = report.document_errors[0]
+        explanation = f"Amazon could not process the feed (FATAL): {first.description}"
+    outcomes = {}
+    for m in message_ids:
+        own = report.results.get(m) if report is not None else None
+        outcomes[m] = (
+            own
+            if own is not None and not own.ok
+            else ActionResult(ok=False, code="FEED_FATAL", description=explanation + FATAL_CAUTION)
+        )
+    return FeedState.FATAL, outcomes
+
+
+def _record_outcome(
+    store_url: str, feed_id: int, status: FeedStatus, report_text: str | None
+) -> list[int]:
+    with session_scope(store_url) as s:
+        actions = s.scalars(
+            select(Action).where(
+                Action.feed_id == feed_id, Action.status == ActionStatus.SUBMITTED.value
+            )
+        ).all()
+        try:
+            state, outcomes = _outcomes(status, report_text, [a.message_id or 0 for a in actions])
+        except ProcessingReportError as exc:
+            log.error("feed %s: processing report unreadable: %s", feed_id, exc)
+            s.execute(
+                update(Feed)
+                .where(Feed.id == feed_id, Feed.status == FeedState.SUBMITTED.value)
+                .values(status=FeedState.ATTENTION.value, report=report_text or str(exc))
+            )
+            return []  # the actions stay `submitted`: their outcome is unknown, not failed
+        moved = s.execute(
+            update(Feed)
+            .where(Feed.id == feed_id, Feed.status == FeedState.SUBMITTED.value)
+            .values(status=state.value, report=report_text, updated_at=utcnow())
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            return []  # another poller recorded it first
+        for action in actions:
+            result = outcomes[action.message_id or 0]
+            action.status = (ActionStatus.DONE if result.ok else ActionStatus.FAILED).value
+            action.result_code = result.code[:60] if result.code else None
+            action.result_message = result.description
+        return [a.id for a in actions]
+
+
+# --- reconcile ---------------------------------------------------------------------------------
+
+
+def reconcile(
+    store_url: str,
+    adapter: AmazonAdapter,
+    *,
+    settle: timedelta = SETTLE,
+    now: datetime | None = None,
+) -> list[int]:
+    """Resolve feeds left `sending` (a crash or a lost createFeed answer): adopt the feed Amazon
+    has, or send ours again if Amazon has none. Never resends without looking.
+
+    Only feeds untouched for `settle` are resolved, so no createFeed attempt is still under
+    way. Returns the Henpin ids of the feeds resolved (adopted or resent).
+    """
+    now = now or datetime.now(UTC)
+    with session_scope(store_url) as s:
+        stuck = s.execute(
+            select(Feed.id, Feed.feed_type, Feed.marketplace_id, Feed.created_at, Feed.updated_at)
+            .where(Feed.status == FeedState.SENDING.value, Feed.updated_at <= now - settle)
+            .order_by(Feed.id)
+        ).all()
+    resolved: list[int] = []
+    for feed_id, feed_type, marketplace_id, created_at, updated_at in stuck:
+        try:
+            at_amazon = adapter.list_feeds(
+                [feed_type], created_since=created_at - CLOCK_SKEW, marketplace_ids=[marketplace_id]
+            )
+        except AmazonAuthError:
+            raise
+        except AmazonError as exc:
+            log.warning("feed %s: cannot look at Amazon's feeds yet: %s", feed_id, exc)
+            continue
+        adopted = _adopt_or_release(store_url, feed_id, updated_at, at_amazon)
+        if adopted is None:
+            continue
+        if adopted:
+            resolved.append(feed_id)
+            continue
+        try:
+            if _send_feed(store_url, adapter, feed_id):
+                resolved.append(feed_id)
+        except (AmazonThrottled, AmazonUnavailable) as exc:
+            log.warning("feed %s: resend postponed: %s", feed_id, exc)
+    return resolved
+
+
+def _adopt_or_release(
+    store_url: str, feed_id: int, seen_updated_at: datetime, at_amazon: list[FeedStatus]
+) -> bool | None:
+    """True: adopted the Amazon feed that is ours. False: Amazon has none, back to `preparing`.
+    None: the feed moved meanwhile (another process resolved it)."""
+    with session_scope(store_url) as s:
+        feed = s.get(Feed, feed_id)
+        if feed is None:
+            return None
+        _lock_group(s, feed.feed_type, feed.marketplace_id)
+        s.refresh(feed)
+        if feed.status != FeedState.SENDING.value or feed.updated_at != seen_updated_at:
+            return None
+        ids = [f.feed_id for f in at_amazon]
+        known = set(s.scalars(select(Feed.amazon_feed_id).where(Feed.amazon_feed_id.in_(ids))))
+        ours = sorted(
+            (
+                f
+                for f in at_amazon
+                if f.feed_id not in known
+                and f.feed_type == feed.feed_type
+                and (not f.marketplace_ids or feed.marketplace_id in f.marketplace_ids)
+                and f.created_time >= feed.created_at - CLOCK_SKEW
+            ),
+            key=lambda f: f.created_time,
+        )
+        if len(ours) > 1:
+            log.error(
+                "feed %s: Amazon has %d feeds Henpin does not know (%s); adopting the first. "
+                "The others may have applied the same actions again: check them in Seller Central.",
+                feed_id,
+                len(ours),
+                ", ".join(f.feed_id for f in ours),
+            )
+        feed.updated_at = utcnow()
+        if ours:
+            feed.amazon_feed_id = ours[0].feed_id
+            feed.status = FeedState.SUBMITTED.value
+            log.info("feed %s: adopted Amazon feed %s", feed_id, ours[0].feed_id)
+            return True
+        feed.status = FeedState.PREPARING.value
+        log.info("feed %s: not at Amazon; sending it again", feed_id)
+        return False
