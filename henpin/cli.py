@@ -27,15 +27,22 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings()
 
 
-def _use_stack_prefect(home: Path) -> None:
-    """Point this process at the Prefect API of the stack `henpin up` runs in this home."""
+def _use_stack_prefect(home: Path) -> bool:
+    """Point this process at the Prefect API of the stack `henpin up` runs in this home.
+
+    Must run before Prefect is imported (it reads its settings at import). False when no
+    stack is running there and PREFECT_API_URL is not set either.
+    """
     if os.environ.get("PREFECT_API_URL"):
-        return
+        return True
     from henpin.stack import prefect_env, read_status
 
     status = read_status(home)
     api = status.get("prefect_api")
     os.environ.update(prefect_env(home, api))
+    if status.get("emulator") and not os.environ.get("HENPIN_EMULATOR_URL"):
+        os.environ["HENPIN_EMULATOR_URL"] = status["emulator"]
+    return bool(status["ready"])
 
 
 def _print_json(data: Any) -> None:
@@ -49,7 +56,6 @@ def _print_json(data: Any) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from henpin.policy import PolicyError, load_policy
-    from henpin.service import add_operator
     from henpin.stack import DEMO_OPERATOR, Stack, demo_operator_password
 
     home = _home(args)
@@ -64,7 +70,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 2
     settings = Settings()
     stack = Stack(home=home, settings=settings)
+    os.environ.update(stack.plan())  # before Prefect is imported: it reads settings at import
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    from henpin.service import add_operator
+
     try:
         print(
             "Starting Henpin" + (" in demo mode (SP-API emulator)" if settings.demo_mode else ""),
@@ -75,7 +84,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         if settings.demo_mode:
             password = demo_operator_password(home)
             add_operator(settings.store_url, DEMO_OPERATOR, password, role="admin")
-        os.environ.update({"PREFECT_API_URL": str(stack.urls["prefect_api"])})
         _kick_first_poll()
         print()
         print(f"  Inbox:      {stack.urls['inbox']}")
@@ -175,10 +183,10 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _use_stack_prefect(_home(args))  # if it is down, the decision is kept and applied later
     from henpin.service import DecisionRefused, decide
 
-    settings = _settings(args)
-    _use_stack_prefect(_home(args))
     try:
         result = decide(
             settings.store_url,
@@ -203,8 +211,13 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 def cmd_poll(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if not _use_stack_prefect(_home(args)):
+        print(
+            "henpin poll: Henpin is not running in this home; start it with `henpin up`.",
+            file=sys.stderr,
+        )
+        return 1
     _migrate(settings)
-    _use_stack_prefect(_home(args))
     from flows.ingest import ingest
 
     opened = ingest()

@@ -6,13 +6,17 @@ starts it again in a new process, and finished tasks are reused from persisted r
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from typing import Any
 
 from prefect.deployments.runner import EntrypointType
 
 from henpin.runs import DEPLOYMENT
 from henpin.settings import Settings
+
+log = logging.getLogger("henpin.runner")
 
 
 def case_flows() -> dict[str, Any]:
@@ -32,19 +36,42 @@ def deployments(settings: Settings) -> list[Any]:
     common: dict[str, Any] = {"name": DEPLOYMENT, "entrypoint_type": EntrypointType.MODULE_PATH}
     return [
         cancel_request.to_deployment(tags=["henpin", "case"], **common),
-        ingest.to_deployment(
-            interval=settings.poll_interval_s, concurrency_limit=1, tags=["henpin"], **common
-        ),
-        housekeeping.to_deployment(
-            interval=settings.outbox_interval_s, concurrency_limit=1, tags=["henpin"], **common
-        ),
+        ingest.to_deployment(interval=settings.poll_interval_s, tags=["henpin"], **common),
+        # Served without a schedule (a run can be started by hand in the Prefect UI): the
+        # housekeeper thread below runs the same round every few seconds without spawning a
+        # process each time.
+        housekeeping.to_deployment(tags=["henpin"], **common),
     ]
+
+
+class Housekeeper(threading.Thread):
+    """Runs a housekeeping round every `interval` seconds in the runner process."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__(name="henpin-housekeeper", daemon=True)
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        from tasks.sweep import housekeeping_round
+
+        while not self.stopping.is_set():
+            try:
+                done = housekeeping_round()
+                if any(done.values()):
+                    log.info("housekeeping: %s", done)
+            except Exception:  # keep going: the next round retries what failed
+                log.exception("housekeeping round failed; retrying in %s s", self.interval)
+            self.stopping.wait(self.interval)
 
 
 def serve_forever(settings: Settings, limit: int | None = None) -> None:
     from prefect import serve
 
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "true")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    housekeeper = Housekeeper(settings.outbox_interval_s)
+    housekeeper.start()
     serve(
         *deployments(settings), limit=limit, pause_on_shutdown=False, print_starting_message=False
     )

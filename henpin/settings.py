@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     )
     seller_id: str = "DEMO-SELLER"
     poll_interval_s: int = Field(default=180, ge=10, le=3600)
-    outbox_interval_s: int = Field(default=15, ge=1, le=600)
+    outbox_interval_s: float = Field(default=5, ge=0.2, le=600)
 
     @property
     def demo_mode(self) -> bool:

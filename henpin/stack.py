@@ -82,10 +82,22 @@ class Stack:
     settings: Settings
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     urls: dict[str, str | None] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def status_file(self) -> Path:
         return self.home / "status.json"
+
+    def plan(self) -> dict[str, str]:
+        """Pick the ports; returns the Prefect settings this process and its children use.
+
+        Called before anything imports Prefect: Prefect reads its settings once, at import.
+        """
+        self.ports = {name: free_port(port) for name, port in DEFAULT_PORTS.items()}
+        api = f"http://127.0.0.1:{self.ports['prefect']}/api"
+        self.urls["prefect_ui"] = f"http://127.0.0.1:{self.ports['prefect']}"
+        self.urls["prefect_api"] = api
+        return prefect_env(self.home, api)
 
     def start(self, *, demo_data: bool, policies: Path) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -94,10 +106,11 @@ class Stack:
         migrate(self.settings.store_url)
         env = dict(os.environ)
         env.update({"HENPIN_HOME": str(self.home), "HENPIN_POLICIES": str(policies.resolve())})
-
-        prefect_port = free_port(DEFAULT_PORTS["prefect"])
-        api = f"http://127.0.0.1:{prefect_port}/api"
-        env.update(prefect_env(self.home, api))
+        env.update(
+            self.plan() if not self.ports else prefect_env(self.home, self.urls["prefect_api"])
+        )
+        prefect_port = self.ports["prefect"]
+        api = str(self.urls["prefect_api"])
         self._spawn(
             "prefect",
             [
@@ -114,11 +127,9 @@ class Stack:
             env,
             logs,
         )
-        self.urls["prefect_ui"] = f"http://127.0.0.1:{prefect_port}"
-        self.urls["prefect_api"] = api
 
         if self.settings.demo_mode:
-            port = free_port(DEFAULT_PORTS["emulator"])
+            port = self.ports["emulator"]
             state = self.home / "emulator-state.json"
             fresh = not state.exists()
             self._spawn(
@@ -150,7 +161,7 @@ class Stack:
         wait_until_up(f"{api}/health", proc=self.procs["prefect"])
         self._spawn("runner", [sys.executable, "-m", "henpin.cli", "runner"], env, logs)
 
-        inbox_port = free_port(DEFAULT_PORTS["inbox"])
+        inbox_port = self.ports["inbox"]
         env["HENPIN_PREFECT_UI_URL"] = self.urls["prefect_ui"] or ""
         self._spawn(
             "inbox",

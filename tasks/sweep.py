@@ -131,3 +131,16 @@ def start_unstarted_cases(now: datetime | None = None) -> list[int]:
             start_cancel_request_case(case_id, Order.model_validate(snapshot))
             started.append(case_id)
     return started
+
+
+def housekeeping_round() -> dict[str, int]:
+    """One pass of everything above, outside Prefect (the runner's housekeeper thread)."""
+    outbox_round = send_amazon_actions.fn()
+    return {
+        "feeds_sent": outbox_round.feeds_sent,
+        "actions_finished": outbox_round.actions_finished,
+        "cases_woken": len(wake_cases_with_amazon_results.fn()),
+        "deadlines_applied": len(apply_passed_deadlines.fn()),
+        "cases_resumed": len(resume_decided_cases.fn()),
+        "cases_started": len(start_unstarted_cases.fn()),
+    }
