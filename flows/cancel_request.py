@@ -33,7 +33,7 @@ class CancelDecision(OperatorAnswer):
     choice: Literal["cancel", "keep_order", "escalate"]
 
 
-@task(name="recommend")
+@task(name="recommend", timeout_seconds=30)
 def recommend(order: Order, policy: CancelRequestPolicy) -> dict[str, Any]:
     """What policy says to do with this request, and which rule said so."""
     return policy.recommend(order, datetime.now(UTC)).model_dump(mode="json")

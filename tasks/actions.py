@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -11,8 +9,8 @@ from henpin.domain import ActionKind, ActionStatus, CancelOrder, FeedType, Fulfi
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Feed
 from tasks import outbox
-from tasks.cases import DB_TASK
-from tasks.orders import AMAZON_TASK, adapter
+from tasks.kinds import amazon_task, store_task
+from tasks.orders import adapter
 from tasks.store import store_url
 
 CANCELLABLE = {FulfillmentStatus.PENDING, FulfillmentStatus.UNSHIPPED}
@@ -39,7 +37,7 @@ class ActionOutcome(BaseModel):
         return self.status in (ActionStatus.DONE, ActionStatus.FAILED)
 
 
-@task(name="queue-cancellation", **AMAZON_TASK)
+@amazon_task("queue-cancellation")
 def queue_cancellation_if_unchanged(case_id: int, order_id: str) -> Queued:
     """Re-read the order right before acting; queue the BuyerCanceled cancellation only if it can
     still be cancelled. The outbox key makes a second attempt a no-op."""
@@ -68,7 +66,7 @@ def queue_cancellation_if_unchanged(case_id: int, order_id: str) -> Queued:
     return Queued(queued=True, action_key=key, order_status=order.fulfillment_status.value)
 
 
-@task(name="read-action-outcome", cache_policy=NO_CACHE, **DB_TASK)
+@store_task("read-action-outcome", fresh=True)
 def action_outcome(action_key: str) -> ActionOutcome:
     """Where the outbox action stands now (done/failed carry Amazon's processing result)."""
     with session_scope(store_url()) as s:

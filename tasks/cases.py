@@ -1,7 +1,7 @@
 """Case store side effects of the case flows: open, record, wait, settle a decision, close.
 
 Each is a small Prefect task. Reads that must see the present on every run of a resumed flow
-use `NO_CACHE`; writes are idempotent, so a flow re-run after resume repeats nothing.
+are `fresh`; writes are idempotent, so a flow re-run after resume repeats nothing.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -18,9 +16,8 @@ from henpin.decisions import RecordedDecision, find_decision, record_decision
 from henpin.domain import CaseState, CaseType, Order, Outcome
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Event
+from tasks.kinds import store_task
 from tasks.store import store_url
-
-DB_TASK = {"retries": 3, "retry_delay_seconds": [1, 5, 15], "timeout_seconds": 60}
 
 
 def order_snapshot(order: Order) -> dict[str, Any]:
@@ -74,13 +71,13 @@ def attach_flow_run(case_id: int, flow_run_id: str, *, url: str | None = None) -
             case.flow_run_id = flow_run_id
 
 
-@task(name="record-event", **DB_TASK)
+@store_task("record-event")
 def record_event(case_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
     with session_scope(store_url()) as s:
         s.add(Event(case_id=case_id, kind=kind, message=message, data=data or {}))
 
 
-@task(name="record-recommendation", **DB_TASK)
+@store_task("record-recommendation")
 def record_recommendation(
     case_id: int, order: Order, recommendation: dict[str, Any], policy_version: str
 ) -> None:
@@ -102,7 +99,7 @@ def record_recommendation(
         )
 
 
-@task(name="wait-for-operator", **DB_TASK)
+@store_task("wait-for-operator")
 def mark_waiting(
     case_id: int,
     step: str,
@@ -136,13 +133,13 @@ def mark_waiting(
     return deadline
 
 
-@task(name="find-decision", cache_policy=NO_CACHE, **DB_TASK)
+@store_task("find-decision", fresh=True)
 def recorded_decision(case_id: int, step: str) -> RecordedDecision | None:
     """An answer already recorded for this question (e.g. given while the flow was starting)."""
     return find_decision(store_url(), case_id, step)
 
 
-@task(name="settle-decision", cache_policy=NO_CACHE, **DB_TASK)
+@store_task("settle-decision", fresh=True)
 def settle_decision(
     case_id: int, step: str, choice: str, note: str, operator: str
 ) -> RecordedDecision:
@@ -164,7 +161,7 @@ def settle_decision(
     return decision
 
 
-@task(name="mark-acting", **DB_TASK)
+@store_task("mark-acting")
 def mark_acting(case_id: int, what: str) -> None:
     with session_scope(store_url()) as s:
         case = s.get(Case, case_id)
@@ -173,7 +170,7 @@ def mark_acting(case_id: int, what: str) -> None:
         s.add(Event(case_id=case_id, kind="acting", message=what))
 
 
-@task(name="close-case", **DB_TASK)
+@store_task("close-case")
 def close_case(case_id: int, outcome: Outcome, message: str) -> Outcome:
     """End the case with one outcome (idempotent: a closed case keeps its first outcome)."""
     with session_scope(store_url()) as s:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from henpin.domain import CaseType, Order
 from henpin.runs import start_case_run
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Checkpoint, Event
-from tasks.cases import DB_TASK, attach_flow_run, open_case
+from tasks.cases import attach_flow_run, open_case
+from tasks.kinds import store_task
 from tasks.policy import policy_in_force
 from tasks.store import store_url
 
@@ -27,7 +26,7 @@ class Opened(BaseModel):
     flow_run_id: str | None
 
 
-@task(name="search-window", cache_policy=NO_CACHE, **DB_TASK)
+@store_task("search-window", fresh=True)
 def search_window(name: str, now: datetime) -> datetime:
     """Orders updated since the last poll (minus an overlap), or a week back the first time."""
     with session_scope(store_url()) as s:
@@ -35,7 +34,7 @@ def search_window(name: str, now: datetime) -> datetime:
         return (cp.at - OVERLAP) if cp else now - FIRST_LOOKBACK
 
 
-@task(name="advance-checkpoint", cache_policy=NO_CACHE, **DB_TASK)
+@store_task("advance-checkpoint", fresh=True)
 def advance_checkpoint(name: str, at: datetime) -> None:
     with session_scope(store_url()) as s:
         cp = s.get(Checkpoint, name)
@@ -64,7 +63,7 @@ def start_cancel_request_case(case_id: int, order: Order) -> str:
     return flow_run_id
 
 
-@task(name="open-cancel-request-case", cache_policy=NO_CACHE, **DB_TASK)
+@store_task("open-cancel-request-case", fresh=True)
 def open_cancel_request_case(order: Order) -> Opened:
     """One case per order, never two; its flow run starts once (idempotency key per case)."""
     case_id, new = open_case(

@@ -6,10 +6,9 @@ moves cases forward through the same one-winner records the operators use.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -19,9 +18,9 @@ from henpin.runs import ResumeResult, resume_case_run
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case
 from tasks import outbox
-from tasks.cases import DB_TASK
 from tasks.ingest import start_cancel_request_case
-from tasks.orders import AMAZON_TASK, adapter
+from tasks.kinds import amazon_task, store_task
+from tasks.orders import adapter
 from tasks.store import settings, store_url
 
 UNSTARTED_GRACE = timedelta(minutes=1)
@@ -32,7 +31,7 @@ class OutboxRound(BaseModel):
     actions_finished: int
 
 
-@task(name="send-amazon-actions", cache_policy=NO_CACHE, **AMAZON_TASK)
+@amazon_task("send-amazon-actions", fresh=True)
 def send_amazon_actions() -> OutboxRound:
     """Reconcile, send pending actions as batched feeds, and record finished feeds' results."""
     url = store_url()
@@ -42,7 +41,7 @@ def send_amazon_actions() -> OutboxRound:
     return OutboxRound(feeds_sent=len(sent), actions_finished=len(finished))
 
 
-def _resume_all(targets: list[tuple[int, str, dict[str, str] | None]]) -> list[int]:
+def _resume_all(targets: Sequence[tuple[int, str, dict[str, str] | None]]) -> list[int]:
     resumed = []
     for case_id, flow_run_id, run_input in targets:
         if resume_case_run(flow_run_id, run_input) == ResumeResult.RESUMED:
@@ -50,7 +49,7 @@ def _resume_all(targets: list[tuple[int, str, dict[str, str] | None]]) -> list[i
     return resumed
 
 
-@task(name="wake-cases-with-amazon-results", cache_policy=NO_CACHE, **DB_TASK)
+@store_task("wake-cases-with-amazon-results", fresh=True)
 def wake_cases_with_amazon_results() -> list[int]:
     """Resume acting cases all of whose Amazon actions have a recorded result."""
     finished = (ActionStatus.DONE.value, ActionStatus.FAILED.value)
@@ -69,7 +68,7 @@ def wake_cases_with_amazon_results() -> list[int]:
     return _resume_all(targets)
 
 
-@task(name="apply-passed-deadlines", cache_policy=NO_CACHE, **DB_TASK)
+@store_task("apply-passed-deadlines", fresh=True)
 def apply_passed_deadlines(now: datetime | None = None) -> list[int]:
     """Answer overdue questions with their named timeout choice, then resume those runs.
 
@@ -95,7 +94,7 @@ def apply_passed_deadlines(now: datetime | None = None) -> list[int]:
     return resume_decided_cases.fn()
 
 
-@task(name="resume-decided-cases", cache_policy=NO_CACHE, **DB_TASK)
+@store_task("resume-decided-cases", fresh=True)
 def resume_decided_cases() -> list[int]:
     """Resume waiting runs whose question already has a recorded answer (a resume that failed
     or came before the run had suspended)."""
@@ -112,7 +111,7 @@ def resume_decided_cases() -> list[int]:
     return _resume_all(targets)
 
 
-@task(name="start-unstarted-cases", cache_policy=NO_CACHE, **DB_TASK)
+@store_task("start-unstarted-cases", fresh=True)
 def start_unstarted_cases(now: datetime | None = None) -> list[int]:
     """Start the flow run of a case opened by a process that stopped before starting it."""
     now = now or datetime.now(UTC)

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,3 +67,35 @@ def postgres_url() -> str:
     if not url:
         pytest.skip("HENPIN_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def case_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated case store: SQLite in tmp_path, or a fresh schema in the test PostgreSQL
+    (HENPIN_TEST_DATABASE_URL; skipped with a visible reason when it is not set)."""
+    from sqlalchemy import create_engine, text
+
+    from henpin.store.db import engine_for, migrate
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'henpin.db'}"
+        migrate(url)
+        yield url
+        engine_for(url).dispose()
+        return
+    base = os.environ.get("HENPIN_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("HENPIN_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    schema = f"henpin_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    try:
+        migrate(url)
+        yield url
+    finally:
+        engine_for(url).dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

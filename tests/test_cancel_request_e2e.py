@@ -237,3 +237,30 @@ def test_restart_of_prefect_server_while_waiting_loses_nothing(
     assert len(detail.timeline) > events_before
     feeds = control(emulator, "GET", "feeds")
     assert sum(f["document"].count("111-0000011-0000011") for f in feeds) == 1
+
+
+def test_decision_in_prefect_ui_resume_form_is_recorded(henpin: str, emulator: Any) -> None:
+    from uuid import UUID
+
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.ingest import ingest
+    from henpin.service import show_case
+
+    control(emulator, "POST", "orders", json=[order_json("111-0000012-0000012", price="999.00")])
+    ingest()
+    drive_case_runs()
+    case = case_by_order(henpin, "111-0000012-0000012")
+    assert case.state == "waiting" and case.flow_run_id
+    # The Resume form is generated from the RunInput's schema: a choice outside it is refused.
+    with pytest.raises(RuntimeError):
+        resume_flow_run(UUID(case.flow_run_id), run_input={"choice": "refund", "operator": "x"})
+    resume_flow_run(
+        UUID(case.flow_run_id), run_input={"choice": "keep_order", "note": "asked by phone"}
+    )
+    drive_case_runs()
+    detail = show_case(henpin, case.id)
+    assert detail is not None and detail.outcome == "kept-order"
+    assert [(d.operator, d.source, d.note) for d in detail.decisions] == [
+        ("prefect-ui", "prefect-ui", "asked by phone")
+    ]

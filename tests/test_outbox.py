@@ -3,23 +3,20 @@ is set) against the SP-API emulator over HTTP: batching, outcomes, idempotency, 
 
 from __future__ import annotations
 
-import os
 import random
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from henpin.domain import ActionKind, ActionStatus, CancelOrder, CancelReason, FeedType
 from henpin.settings import Settings
-from henpin.store.db import engine_for, migrate, session_scope
+from henpin.store.db import session_scope
 from henpin.store.models import Action, Feed
 from tasks import outbox
 from tasks.amazon import (
@@ -47,31 +44,10 @@ SELLER = "A1HENPINDEMO00"
 # --- the database ------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated case store: SQLite in tmp_path, or a fresh schema in the test PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'henpin.db'}"
-        migrate(url)
-        yield url
-        engine_for(url).dispose()
-        return
-    base = os.environ.get("HENPIN_TEST_DATABASE_URL")
-    if not base:
-        pytest.skip("HENPIN_TEST_DATABASE_URL is not set: PostgreSQL outbox tests skipped")
-    schema = f"henpin_outbox_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    try:
-        migrate(url)
-        yield url
-    finally:
-        engine_for(url).dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+@pytest.fixture
+def store(case_store: str) -> str:
+    """A migrated case store: SQLite, and PostgreSQL when HENPIN_TEST_DATABASE_URL is set."""
+    return case_store
 
 
 def cancel(order_id: str, reason: CancelReason = CancelReason.BUYER_CANCELED) -> CancelOrder:

@@ -1,0 +1,116 @@
+"""The case store and the decision record, on SQLite and PostgreSQL.
+
+One case per order and type; one recorded winner per question even when many answer at once.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from henpin.decisions import DecisionRefused, record_decision
+from henpin.domain import CaseType, FulfillmentStatus, Order
+from henpin.service import add_operator, authenticate, decide, list_cases, show_case
+from henpin.store.db import session_scope
+from henpin.store.models import Case, Decision
+from tasks.cases import open_case
+
+
+def order(order_id: str) -> Order:
+    now = datetime.now(UTC)
+    return Order(
+        order_id=order_id,
+        marketplace_id="ATVPDKIKX0DER",
+        created_time=now,
+        last_updated_time=now,
+        fulfillment_status=FulfillmentStatus.UNSHIPPED,
+    )
+
+
+def waiting_case(url: str, order_id: str, deadline_in: timedelta) -> int:
+    case_id, _ = open_case(CaseType.CANCEL_REQUEST, order(order_id), url=url)
+    with session_scope(url) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.state = "waiting"
+        case.waiting_step = "operator-decision"
+        case.choices = ["cancel", "keep_order", "escalate"]
+        case.deadline = datetime.now(UTC) + deadline_in
+        case.timeout_choice = "cancel"
+    return case_id
+
+
+def test_one_case_per_order_and_type(case_store: str) -> None:
+    first = open_case(CaseType.CANCEL_REQUEST, order("111-1"), url=case_store)
+    again = open_case(CaseType.CANCEL_REQUEST, order("111-1"), url=case_store)
+    other_type = open_case(CaseType.RETURN_REQUEST, order("111-1"), url=case_store)
+    assert first[1] and not again[1] and first[0] == again[0]
+    assert other_type[1] and other_type[0] != first[0]
+
+
+def test_concurrent_answers_have_exactly_one_winner(case_store: str) -> None:
+    case_id = waiting_case(case_store, "111-2", timedelta(hours=1))
+
+    def answer(i: int) -> bool:
+        return record_decision(
+            case_store,
+            case_id,
+            "operator-decision",
+            choice="cancel" if i % 2 else "keep_order",
+            note="",
+            operator=f"op{i}",
+            source="inbox",
+        ).won
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        won = list(pool.map(answer, range(16)))
+    assert won.count(True) == 1
+    with session_scope(case_store) as s:
+        assert s.scalar(select(func.count()).select_from(Decision)) == 1
+
+
+def test_decide_refuses_what_cannot_be_decided_and_names_the_first_winner(case_store: str) -> None:
+    case_id = waiting_case(case_store, "111-3", timedelta(hours=1))
+    with pytest.raises(DecisionRefused, match="not a choice"):
+        decide(case_store, case_id, choice="refund", operator="alice")
+    with pytest.raises(DecisionRefused, match="no case 999"):
+        decide(case_store, 999, choice="cancel", operator="alice")
+    with pytest.raises(DecisionRefused, match="operator name is required"):
+        decide(case_store, case_id, choice="cancel", operator=" ")
+    first = decide(case_store, case_id, choice="cancel", operator="alice", source="inbox")
+    second = decide(case_store, case_id, choice="keep_order", operator="bob", source="inbox")
+    assert first.accepted and not first.resumed  # no flow run: the housekeeper resumes it later
+    assert not second.accepted and "already decided by alice" in second.message
+    detail = show_case(case_store, case_id)
+    assert detail is not None
+    assert [(d.operator, d.choice) for d in detail.decisions] == [("alice", "cancel")]
+    assert any(e.kind == "decision" and "alice" in e.message for e in detail.timeline)
+
+
+def test_waiting_cases_are_listed_soonest_deadline_first(case_store: str) -> None:
+    late = waiting_case(case_store, "111-4", timedelta(hours=20))
+    soon = waiting_case(case_store, "111-5", timedelta(hours=1))
+    overdue = waiting_case(case_store, "111-6", timedelta(hours=-1))
+    open_case(CaseType.CANCEL_REQUEST, order("111-7"), url=case_store)
+    listed = list_cases(case_store)
+    assert [c.id for c in listed[:3]] == [overdue, soon, late]
+    assert listed[3].state == "open" and listed[3].choices == [] and listed[3].deadline is None
+    assert [c.id for c in list_cases(case_store, state="waiting")] == [overdue, soon, late]
+
+
+def test_operator_passwords_are_hashed_and_checked(case_store: str) -> None:
+    password = add_operator(case_store, "alice", role="admin")
+    assert authenticate(case_store, "alice", password) is not None
+    assert authenticate(case_store, "alice", password + "x") is None
+    assert authenticate(case_store, "nobody", password) is None
+    with session_scope(case_store) as s:
+        stored = s.scalar(select(Case.id).limit(1))
+        assert stored is None
+        from henpin.store.models import Operator
+
+        op = s.scalar(select(Operator).where(Operator.name == "alice"))
+        assert op is not None and password not in op.password_hash
+        assert op.password_hash.startswith("$argon2")
