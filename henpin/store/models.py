@@ -55,6 +55,9 @@ class Operator(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="operator")  # viewer, operator, admin
     language: Mapped[str] = mapped_column(String(5), default="en")
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -83,6 +86,13 @@ class Case(Base):
     recommendation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     order_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     needs_attention: Mapped[str | None] = mapped_column(Text, default=None)
+    # Case-type specific facts (e.g. a return's reason and comment, the item's condition).
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A case that continues another (a cancel asked by message → the buyer's cancel request).
+    parent_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    personal_data_purged_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -181,3 +191,27 @@ class Checkpoint(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuditEntry(Base):
+    """Append-only audit log: who did what, when, from where. Never updated or deleted."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(120), default="")
+    source: Mapped[str] = mapped_column(String(60), default="")  # inbox, cli, system; client address
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PolicyVersion(Base):
+    """The text of every policy version a case was decided under, for replay and audit."""
+
+    __tablename__ = "policy_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
