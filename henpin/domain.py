@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 
 class CaseType(StrEnum):
@@ -40,6 +41,23 @@ class Outcome(StrEnum):
     ORDER_CHANGED = "order-changed"  # the order shipped or changed before Henpin acted
     AMAZON_REJECTED = "amazon-rejected"  # Amazon's processing report refused the action
     ESCALATED = "escalated"  # deadline passed; handed to the owner outside Henpin
+    # Return requests (Return Center)
+    RETURN_DECLINED = "return-declined"
+    REFUNDED_IN_FULL = "refunded-in-full"
+    REFUNDED_PARTLY = "refunded-partly"
+    RETURN_NOT_RECEIVED = "return-not-received"  # the item never came back; escalated
+    KEEP_ITEM_REFUNDED = (
+        "keep-item-refunded"  # cheap item: buyer keeps or refuses it, price refunded
+    )
+    # Cancel asked by message
+    HANDED_TO_CANCEL_REQUEST = "handed-to-cancel-request"
+    CANCELLED_BY_SELLER = "cancelled-by-seller"  # counts against the cancellation rate
+    SHIPPED_AS_ORDERED = "shipped-as-ordered"
+    # Refused or unclaimed delivery, address error
+    NO_REFUND_REQUESTED = "no-refund-requested"
+    RESHIPPED = "reshipped"
+    CANCELLED_FOR_REORDER = "cancelled-for-reorder"
+    AMAZON_FAILED = "amazon-failed"
 
 
 class FulfillmentStatus(StrEnum):
@@ -153,6 +171,83 @@ class CancelOrder(BaseModel):
     order_id: str
     reason: CancelReason = CancelReason.BUYER_CANCELED
     order_item_ids: list[str] = Field(default_factory=list)
+
+
+class AdjustmentReason(StrEnum):
+    """`AdjustmentReason` values of the payment adjustment feed."""
+
+    NO_INVENTORY = "NoInventory"
+    CUSTOMER_RETURN = "CustomerReturn"
+    GENERAL_ADJUSTMENT = "GeneralAdjustment"
+    COULD_NOT_SHIP = "CouldNotShip"
+    DIFFERENT_ITEM = "DifferentItem"
+    ABANDONED = "Abandoned"
+    CUSTOMER_CANCEL = "CustomerCancel"
+    PRICE_ERROR = "PriceError"
+    PRODUCT_OUT_OF_STOCK = "ProductOutofStock"
+    CUSTOMER_ADDRESS_INCORRECT = "CustomerAddressIncorrect"
+    EXCHANGE = "Exchange"
+    OTHER = "Other"
+    CARRIER_CREDIT_DECISION = "CarrierCreditDecision"
+    RISK_ASSESSMENT_INFORMATION_NOT_VALID = "RiskAssessmentInformationNotValid"
+    CARRIER_COVERAGE_FAILURE = "CarrierCoverageFailure"
+    TRANSACTION_RECORD = "TransactionRecord"
+    UNDELIVERABLE = "Undeliverable"
+    REFUSED_DELIVERY = "RefusedDelivery"
+
+
+class PriceComponent(StrEnum):
+    """`ItemPriceAdjustments/Component/Type`: which part of the price is given back."""
+
+    PRINCIPAL = "Principal"
+    SHIPPING = "Shipping"
+    TAX = "Tax"
+    SHIPPING_TAX = "ShippingTax"
+    RESTOCKING_FEE = "RestockingFee"  # negative: kept from the buyer
+    RETURN_SHIPPING = "ReturnShipping"  # negative: the prepaid return label charged
+    GOODWILL = "Goodwill"
+    GIFT_WRAP = "GiftWrap"
+    GIFT_WRAP_TAX = "GiftWrapTax"
+    OTHER = "Other"
+
+
+class RefundComponent(BaseModel):
+    """One amount of a refunded item, e.g. Principal 12.50 EUR."""
+
+    type: PriceComponent
+    amount: Decimal
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+    @field_validator("amount")
+    @classmethod
+    def _not_zero(cls, amount: Decimal) -> Decimal:
+        if amount == 0 or not amount.is_finite():
+            raise ValueError("a refund component needs a non-zero finite amount")
+        return amount
+
+
+class RefundItem(BaseModel):
+    """The refund of one order item: why, and how much of each price component."""
+
+    order_item_id: str = Field(min_length=1)
+    reason: AdjustmentReason
+    components: list[RefundComponent] = Field(min_length=1)
+
+
+class Refund(BaseModel):
+    """Outbox payload: refund (all or part of) these items of an order. A smaller amount is a
+    partial refund; `Cancel` is Amazon's ActionType for a refund that cancels unshipped units."""
+
+    order_id: str = Field(min_length=1)
+    action_type: Literal["Refund", "Cancel"] = "Refund"
+    items: list[RefundItem] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> Refund:
+        currencies = {c.currency for i in self.items for c in i.components}
+        if len(currencies) > 1:
+            raise ValueError(f"a refund is paid in one currency, got {sorted(currencies)}")
+        return self
 
 
 class ActionResult(BaseModel):

@@ -203,7 +203,9 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(60))
     target: Mapped[str] = mapped_column(String(120), default="")
-    source: Mapped[str] = mapped_column(String(60), default="")  # inbox, cli, system; client address
+    source: Mapped[str] = mapped_column(
+        String(60), default=""
+    )  # inbox, cli, system; client address
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
