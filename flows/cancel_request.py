@@ -19,12 +19,10 @@ from prefect import flow, task
 from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
 from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelRequestPolicy
-from henpin.questions import describe_cancel_request
+from henpin.questions import cancel_request_question
 from tasks.actions import queue_cancellation_if_unchanged
 from tasks.cases import close_case, mark_acting, record_recommendation
 from tasks.orders import read_order
-
-OPERATOR_DECISION = "operator-decision"
 
 
 class CancelDecision(OperatorAnswer):
@@ -51,16 +49,13 @@ def cancel_request(
         return close_case(case_id, nothing_to_do_outcome(order), advice["reason"])
 
     if advice["action"] == "ask_operator":
-        decision = ask_operator(
-            case_id,
-            step=OPERATOR_DECISION,
-            answer_type=CancelDecision,
-            choices=["cancel", "keep_order", "escalate"],
+        question = cancel_request_question(
+            order,
+            advice,
             deadline_hours=policy.operator.deadline_hours,
             timeout_choice=policy.operator.on_deadline,
-            question="cancel this order as the buyer asked?",
-            describe=lambda deadline: describe_cancel_request(order, advice, deadline),
         )
+        decision = ask_operator(case_id, question, CancelDecision)
         if decision.choice == "keep_order":
             return close_case(case_id, Outcome.KEPT_ORDER, f"Kept the order ({decision.operator}).")
         if decision.choice == "escalate":

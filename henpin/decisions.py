@@ -8,13 +8,16 @@ flow always continues with the recorded winner, whatever input its own resume ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from henpin.domain import CaseState
+from henpin.questions import Question, check_answer
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Decision, Event
 
@@ -33,15 +36,18 @@ class RecordedDecision:
     source: str
     at: datetime
     won: bool  # False when another answer had already been recorded for this question
+    data: dict[str, Any] = field(default_factory=dict)  # the form's extra fields
 
     @property
-    def run_input(self) -> dict[str, str]:
+    def run_input(self) -> dict[str, Any]:
         """What the waiting flow run is resumed with (fields of its RunInput)."""
-        return {"choice": self.choice, "note": self.note, "operator": self.operator}
+        return {**self.data, "choice": self.choice, "note": self.note, "operator": self.operator}
 
 
 def _as_recorded(d: Decision, won: bool) -> RecordedDecision:
-    return RecordedDecision(d.case_id, d.step, d.choice, d.note, d.operator, d.source, d.at, won)
+    return RecordedDecision(
+        d.case_id, d.step, d.choice, d.note, d.operator, d.source, d.at, won, dict(d.data or {})
+    )
 
 
 def find_decision(store_url: str, case_id: int, step: str) -> RecordedDecision | None:
@@ -59,6 +65,7 @@ def record_decision(
     note: str,
     operator: str,
     source: str,
+    data: dict[str, Any] | None = None,
 ) -> RecordedDecision:
     """Store an answer unless one is already stored; return the winner (and whether it is ours)."""
     try:
@@ -71,6 +78,7 @@ def record_decision(
                 note=note,
                 operator=operator,
                 source=source,
+                data=data or {},
                 policy_version=case.policy_version if case else None,
             )
             s.add(d)
@@ -81,7 +89,13 @@ def record_decision(
                     case_id=case_id,
                     kind="decision",
                     message=f"{who} chose '{choice}'" + (f": {note}" if note else ""),
-                    data={"step": step, "choice": choice, "source": source, "operator": operator},
+                    data={
+                        "step": step,
+                        "choice": choice,
+                        "source": source,
+                        "operator": operator,
+                        **(data or {}),
+                    },
                 )
             )
             return _as_recorded(d, won=True)
@@ -89,10 +103,12 @@ def record_decision(
         existing = find_decision(store_url, case_id, step)
         if existing is None:  # pragma: no cover - the constraint fired, so a row exists
             raise
-        return RecordedDecision(**{**existing.__dict__, "won": False})
+        return dataclasses.replace(existing, won=False)
 
 
-def check_decidable(store_url: str, case_id: int, choice: str) -> tuple[str, str | None]:
+def check_decidable(
+    store_url: str, case_id: int, choice: str, note: str = "", fields: dict[str, Any] | None = None
+) -> tuple[str, str | None]:
     """The waiting question's step and flow run, or DecisionRefused in words an operator reads."""
     with session_scope(store_url) as s:
         case = s.get(Case, case_id)
@@ -109,4 +125,10 @@ def check_decidable(store_url: str, case_id: int, choice: str) -> tuple[str, str
             raise DecisionRefused(
                 f"'{choice}' is not a choice for case {case_id}; use one of: {allowed}."
             )
+        if case.question:
+            problem = check_answer(
+                Question.model_validate(case.question), choice, note, fields or {}
+            )
+            if problem:
+                raise DecisionRefused(problem)
         return case.waiting_step, case.flow_run_id

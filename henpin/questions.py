@@ -1,38 +1,169 @@
-"""What an operator reads when a case asks them something (inbox and Prefect UI Resume form)."""
+"""The questions a case asks a person, and how an answer is checked before it counts.
+
+A `Question` is stored on the waiting case (the inbox renders its form from it) and its prompt
+is the description above the Prefect UI's Resume form. `check_answer` is the one validator:
+the service runs it before recording an inbox/CLI answer, the flow runs it on an answer that
+came through the Prefect UI. An invalid answer is refused with a plain message and the
+question stays open: it never fails the run.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from henpin.domain import Order
 from henpin.marketplaces import MARKETPLACES
 
-CHOICE_LABELS = {
+
+class AnswerField(BaseModel):
+    """An extra value the operator gives with some choices (an amount, a condition, ...)."""
+
+    name: str
+    kind: Literal["money", "text", "option", "integer"]
+    label: str
+    required_for: list[str] = Field(default_factory=list)  # the choices that need this field
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+    options: list[str] = Field(default_factory=list)
+    currency: str | None = None
+    proposed: str | None = None  # the value Henpin proposes (e.g. the policy's refund)
+
+
+class Question(BaseModel):
+    """One decision a case waits for: its choices, fields, deadline and named timeout path."""
+
+    step: str
+    title: str
+    prompt: str = ""  # markdown: the facts the operator decides on
+    choices: list[str]
+    labels: dict[str, str] = Field(default_factory=dict)
+    fields: list[AnswerField] = Field(default_factory=list)
+    note_required_for: list[str] = Field(default_factory=list)
+    deadline_hours: float
+    timeout_choice: str
+    recommended: str | None = None
+    links: dict[str, str] = Field(default_factory=dict)
+    options: list[dict[str, Any]] = Field(default_factory=list)  # money of each option
+
+    def markdown(self, deadline: datetime) -> str:
+        lines = [
+            f"### {self.title}",
+            self.prompt,
+            "",
+            f"**Answer by {deadline:%Y-%m-%d %H:%M} UTC**",
+        ]
+        lines.append(f"(then: `{self.timeout_choice}`)")
+        lines += ["", "Choices:"]
+        lines += [
+            f"- `{c}`: {self.labels.get(c, c)}"
+            + (" ← recommended" if c == self.recommended else "")
+            for c in self.choices
+        ]
+        for f in self.fields:
+            need = f" (needed for {', '.join(f.required_for)})" if f.required_for else ""
+            lines.append(f"- field `{f.name}`: {f.label}{need}")
+        for name, url in self.links.items():
+            lines.append(f"- [{name}]({url})")
+        return "\n".join(lines)
+
+
+def check_answer(question: Question, choice: str, note: str, fields: dict[str, Any]) -> str | None:
+    """What is wrong with an answer, in words for the operator; None when it is good."""
+    if choice not in question.choices:
+        return f"'{choice}' is not a choice here; use one of: {', '.join(question.choices)}."
+    if choice in question.note_required_for and not note.strip():
+        return f"Please write a note: '{question.labels.get(choice, choice)}' needs a reason."
+    known = {f.name for f in question.fields}
+    unknown = sorted(set(k for k, v in fields.items() if v not in (None, "")) - known)
+    if unknown:
+        return f"Unknown field(s): {', '.join(unknown)}."
+    for f in question.fields:
+        raw = fields.get(f.name)
+        if raw in (None, ""):
+            if choice in f.required_for:
+                return f"Please fill in '{f.label}' for this choice."
+            continue
+        problem = _check_value(f, raw)
+        if problem:
+            return problem
+    return None
+
+
+def _check_value(f: AnswerField, raw: Any) -> str | None:
+    if f.kind in ("money", "integer"):
+        try:
+            value = Decimal(str(raw))
+        except InvalidOperation:
+            return f"'{f.label}' must be a number (got {raw!r})."
+        if not value.is_finite():
+            return f"'{f.label}' must be a number (got {raw!r})."
+        if f.kind == "integer" and value != value.to_integral_value():
+            return f"'{f.label}' must be a whole number."
+        unit = f" {f.currency}" if f.currency else ""
+        if f.minimum is not None and value < f.minimum:
+            return f"'{f.label}' must be at least {f.minimum}{unit} (got {value}{unit})."
+        if f.maximum is not None and value > f.maximum:
+            return (
+                f"'{f.label}' must be at most {f.maximum}{unit}, what was paid (got {value}{unit})."
+            )
+    elif f.kind == "option" and str(raw) not in f.options:
+        return f"'{f.label}' must be one of: {', '.join(f.options)}."
+    elif f.kind == "text" and len(str(raw)) > 2000:
+        return f"'{f.label}' is too long (2000 characters at most)."
+    return None
+
+
+def order_facts(order: Order) -> list[str]:
+    """The order lines every prompt starts with."""
+    m = MARKETPLACES.get(order.marketplace_id)
+    value = order.value
+    items = "; ".join(
+        f"{i.quantity} × {i.sku or i.asin} {i.title or ''}".strip() for i in order.items
+    )
+    return [
+        f"- Order: {order.order_id} ({m.name if m else order.marketplace_id})",
+        f"- Status: {order.fulfillment_status.value}",
+        f"- Value: {value if value else 'unknown'}",
+        f"- Items: {items}",
+    ]
+
+
+def advice_line(advice: dict[str, Any]) -> str:
+    return (
+        f"- Policy recommends **{advice.get('action')}** (rule `{advice.get('rule')}`): "
+        f"{advice.get('reason')}"
+    )
+
+
+CANCEL_LABELS = {
     "cancel": "Cancel the order with reason BuyerCanceled (does not count against your cancellation rate)",
     "keep_order": "Keep the order and ship it (the buyer withdrew the request, or you agreed with them)",
     "escalate": "Escalate to the owner; Henpin closes the case without acting",
 }
 
 
-def describe_cancel_request(order: Order, advice: dict[str, Any], deadline: datetime) -> str:
-    """Markdown for the buyer-cancel-request decision."""
+def cancel_request_question(
+    order: Order, advice: dict[str, Any], *, deadline_hours: float, timeout_choice: str
+) -> Question:
     m = MARKETPLACES.get(order.marketplace_id)
-    value = order.value
-    lines = [
-        f"### Buyer asked to cancel order {order.order_id}",
-        f"- Marketplace: {m.name if m else order.marketplace_id}",
-        f"- Status: {order.fulfillment_status.value}",
-        f"- Value: {value if value else 'unknown'}",
-        f"- Buyer's reason: {order.buyer_cancel_reason or '(none given)'}",
-        "- Items: "
-        + "; ".join(
-            f"{i.quantity} × {i.sku or i.asin} {i.title or ''}".strip() for i in order.items
+    return Question(
+        step="operator-decision",
+        title=f"Buyer asked to cancel order {order.order_id}",
+        prompt="\n".join(
+            [
+                *order_facts(order),
+                f"- Buyer's reason: {order.buyer_cancel_reason or '(none given)'}",
+                advice_line(advice),
+            ]
         ),
-        f"- Policy recommends **{advice.get('action')}** (rule `{advice.get('rule')}`): {advice.get('reason')}",
-        f"- Answer by {deadline:%Y-%m-%d %H:%M} UTC",
-        "",
-        "Choices:",
-        *(f"- `{k}`: {v}" for k, v in CHOICE_LABELS.items()),
-    ]
-    return "\n".join(lines)
+        choices=["cancel", "keep_order", "escalate"],
+        labels=CANCEL_LABELS,
+        deadline_hours=deadline_hours,
+        timeout_choice=timeout_choice,
+        recommended="cancel",
+        links={"Seller Central order": m.order_page(order.order_id)} if m else {},
+    )

@@ -38,6 +38,10 @@ class CaseSummary(BaseModel):
     choices: list[str]
     deadline: datetime | None
     recommendation: dict[str, Any]
+    question: dict[str, Any]
+    details: dict[str, Any]
+    parent_case_id: int | None
+    claimed_by: str | None
     needs_attention: str | None
     flow_run_id: str | None
     created_at: datetime
@@ -55,6 +59,7 @@ class DecisionView(BaseModel):
     step: str
     choice: str
     note: str
+    data: dict[str, Any] = {}
     operator: str
     source: str
     policy_version: str | None
@@ -101,6 +106,10 @@ def _summary(c: Case) -> dict[str, Any]:
         "choices": list(c.choices) if waiting else [],
         "deadline": c.deadline if waiting else None,
         "recommendation": c.recommendation or {},
+        "question": (c.question or {}) if waiting else {},
+        "details": c.details or {},
+        "parent_case_id": c.parent_case_id,
+        "claimed_by": c.claimed_by,
         "needs_attention": c.needs_attention,
         "flow_run_id": c.flow_run_id,
         "created_at": c.created_at,
@@ -152,6 +161,7 @@ def show_case(store_url: str, case_id: int) -> CaseDetail | None:
                     step=d.step,
                     choice=d.choice,
                     note=d.note,
+                    data=d.data or {},
                     operator=d.operator,
                     source=d.source,
                     policy_version=d.policy_version,
@@ -189,7 +199,14 @@ class DecisionResult(BaseModel):
 
 
 def decide(
-    store_url: str, case_id: int, *, choice: str, note: str = "", operator: str, source: str = "cli"
+    store_url: str,
+    case_id: int,
+    *,
+    choice: str,
+    note: str = "",
+    operator: str,
+    source: str = "cli",
+    fields: dict[str, Any] | None = None,
 ) -> DecisionResult:
     """Record an operator's answer to the case's waiting question and resume its flow run.
 
@@ -198,9 +215,17 @@ def decide(
     """
     if not operator.strip():
         raise DecisionRefused("An operator name is required to decide a case.")
-    step, flow_run_id = check_decidable(store_url, case_id, choice)
+    fields = {k: v for k, v in (fields or {}).items() if v not in (None, "")}
+    step, flow_run_id = check_decidable(store_url, case_id, choice, note, fields)
     rec = record_decision(
-        store_url, case_id, step, choice=choice, note=note, operator=operator, source=source
+        store_url,
+        case_id,
+        step,
+        choice=choice,
+        note=note,
+        operator=operator,
+        source=source,
+        data={k: str(v) for k, v in fields.items()},
     )
     if not rec.won:
         who = "the deadline" if rec.source == "deadline" else rec.operator

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from henpin.decisions import RecordedDecision, find_decision, record_decision
 from henpin.domain import CaseState, CaseType, Order, Outcome
+from henpin.questions import Question, check_answer
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Event
 from tasks.kinds import store_task
@@ -100,34 +101,32 @@ def record_recommendation(
 
 
 @store_task("wait-for-operator")
-def mark_waiting(
-    case_id: int,
-    step: str,
-    choices: list[str],
-    deadline_hours: float,
-    timeout_choice: str,
-    question: str,
-) -> datetime:
-    """The case now waits for a person: the inbox shows it with its choices and deadline.
+def mark_waiting(case_id: int, question: Question) -> datetime:
+    """The case now waits for a person: the inbox shows the question, its choices and deadline.
 
     The deadline is fixed here, once: a re-run of the resumed flow reuses this task's result.
     """
-    deadline = datetime.now(UTC) + timedelta(hours=deadline_hours)
+    deadline = datetime.now(UTC) + timedelta(hours=question.deadline_hours)
     with session_scope(store_url()) as s:
         case = s.get(Case, case_id)
         assert case is not None
         case.state = CaseState.WAITING.value
-        case.waiting_step = step
-        case.choices = choices
+        case.waiting_step = question.step
+        case.choices = list(question.choices)
+        case.question = question.model_dump(mode="json")
         case.deadline = deadline
-        case.timeout_choice = timeout_choice
+        case.timeout_choice = question.timeout_choice
         s.add(
             Event(
                 case_id=case_id,
                 kind="waiting",
-                message=f"Waiting for an operator: {question} (deadline {deadline:%Y-%m-%d %H:%M} UTC; "
-                f"then '{timeout_choice}')",
-                data={"step": step, "choices": choices, "deadline": deadline.isoformat()},
+                message=f"Waiting for an operator: {question.title} (deadline "
+                f"{deadline:%Y-%m-%d %H:%M} UTC; then '{question.timeout_choice}')",
+                data={
+                    "step": question.step,
+                    "choices": question.choices,
+                    "deadline": deadline.isoformat(),
+                },
             )
         )
     return deadline
@@ -141,23 +140,55 @@ def recorded_decision(case_id: int, step: str) -> RecordedDecision | None:
 
 @store_task("settle-decision", fresh=True)
 def settle_decision(
-    case_id: int, step: str, choice: str, note: str, operator: str
-) -> RecordedDecision:
+    case_id: int, question: Question, answer: dict[str, Any]
+) -> RecordedDecision | None:
     """Make the answer the flow was resumed with the recorded one, unless another answer won.
 
-    An answer given in the Prefect UI's Resume form reaches Henpin only here, so it is recorded
-    here; answers given in the inbox, CLI or by the deadline sweep were recorded before resuming.
+    An answer given in the Prefect UI's Resume form reaches Henpin only here, so it is checked
+    and recorded here (None when it is invalid: the question is asked again); answers given in
+    the inbox, CLI or by the deadline sweep were checked and recorded before resuming.
     """
-    source = "deadline" if operator == "deadline" else "prefect-ui"
-    decision = record_decision(
-        store_url(), case_id, step, choice=choice, note=note, operator=operator, source=source
-    )
+    step = question.step
+    decision = find_decision(store_url(), case_id, step)
+    if decision is None:
+        choice = str(answer.get("choice", ""))
+        note = str(answer.get("note") or "")
+        operator = str(answer.get("operator") or "prefect-ui")
+        fields = {
+            k: str(v)
+            for k, v in answer.items()
+            if k not in ("choice", "note", "operator") and v not in (None, "")
+        }
+        problem = check_answer(question, choice, note, fields)
+        if problem and operator != "deadline":
+            with session_scope(store_url()) as s:
+                s.add(
+                    Event(
+                        case_id=case_id,
+                        kind="invalid-answer",
+                        message=f"An answer from the Prefect UI was refused: {problem} Asking again.",
+                        data={"step": step, **fields, "choice": choice},
+                    )
+                )
+            return None
+        decision = record_decision(
+            store_url(),
+            case_id,
+            step,
+            choice=choice,
+            note=note,
+            operator=operator,
+            source="deadline" if operator == "deadline" else "prefect-ui",
+            data=fields,
+        )
     with session_scope(store_url()) as s:
         case = s.get(Case, case_id)
         assert case is not None
-        case.state = CaseState.OPEN.value
-        case.waiting_step = None
-        case.choices = []
+        if case.waiting_step == step:
+            case.state = CaseState.OPEN.value
+            case.waiting_step = None
+            case.choices = []
+            case.question = {}
     return decision
 
 
@@ -183,6 +214,7 @@ def close_case(case_id: int, outcome: Outcome, message: str) -> Outcome:
         case.closed_at = datetime.now(UTC)
         case.waiting_step = None
         case.choices = []
+        case.question = {}
         s.add(
             Event(case_id=case_id, kind="closed", message=message, data={"outcome": outcome.value})
         )

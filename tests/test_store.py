@@ -114,3 +114,56 @@ def test_operator_passwords_are_hashed_and_checked(case_store: str) -> None:
         op = s.scalar(select(Operator).where(Operator.name == "alice"))
         assert op is not None and password not in op.password_hash
         assert op.password_hash.startswith("$argon2")
+
+
+def test_migrations_create_exactly_the_models(case_store: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from henpin.store.db import engine_for
+    from henpin.store.models import Base
+
+    with engine_for(case_store).connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_an_answer_is_checked_against_the_question_before_it_counts(case_store: str) -> None:
+    from henpin.questions import AnswerField, Question
+
+    case_id = waiting_case(case_store, "111-8", timedelta(hours=1))
+    question = Question(
+        step="operator-decision",
+        title="Refund the returned item?",
+        choices=["refund", "decline"],
+        note_required_for=["decline"],
+        fields=[
+            AnswerField(
+                name="amount",
+                kind="money",
+                label="Refund amount",
+                required_for=["refund"],
+                minimum=0,
+                maximum=40,
+                currency="USD",
+            )
+        ],
+        deadline_hours=24,
+        timeout_choice="refund",
+    )
+    with session_scope(case_store) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.choices = question.choices
+        case.question = question.model_dump(mode="json")
+    with pytest.raises(DecisionRefused, match="at most 40"):
+        decide(case_store, case_id, choice="refund", operator="a", fields={"amount": "45"})
+    with pytest.raises(DecisionRefused, match="must be a number"):
+        decide(case_store, case_id, choice="refund", operator="a", fields={"amount": "lots"})
+    with pytest.raises(DecisionRefused, match="fill in 'Refund amount'"):
+        decide(case_store, case_id, choice="refund", operator="a")
+    with pytest.raises(DecisionRefused, match="needs a reason"):
+        decide(case_store, case_id, choice="decline", operator="a")
+    ok = decide(case_store, case_id, choice="refund", operator="a", fields={"amount": "39.5"})
+    assert ok.accepted
+    detail = show_case(case_store, case_id)
+    assert detail is not None and detail.decisions[0].data == {"amount": "39.5"}

@@ -83,6 +83,8 @@ class Case(Base):
     choices: Mapped[list[Any]] = mapped_column(default=list)
     deadline: Mapped[datetime | None] = mapped_column(default=None)
     timeout_choice: Mapped[str | None] = mapped_column(String(40), default=None)
+    # The waiting question in full: prompt, choice labels, extra fields and their bounds.
+    question: Mapped[dict[str, Any]] = mapped_column(default=dict)
     recommendation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     order_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     needs_attention: Mapped[str | None] = mapped_column(Text, default=None)
@@ -134,6 +136,7 @@ class Decision(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     operator: Mapped[str] = mapped_column(String(80))
     source: Mapped[str] = mapped_column(String(20))  # inbox, cli, prefect-ui, deadline
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the form's extra fields
     policy_version: Mapped[str | None] = mapped_column(String(64), default=None)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
