@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from henpin.domain import CaseType, Order
 from henpin.runs import start_case_run
 from henpin.store.db import session_scope
-from henpin.store.models import Case, Checkpoint, Event
+from henpin.store.models import AuditEntry, Case, Checkpoint, Event
 from tasks.cases import attach_flow_run, open_case
 from tasks.kinds import store_task
+from tasks.orders import UnreadableOrder
 from tasks.policy import policy_in_force
 from tasks.store import store_url
 
@@ -81,12 +83,41 @@ def open_cancel_request_case(order: Order) -> Opened:
     return Opened(case_id=case_id, order_id=order.order_id, new=new, flow_run_id=flow_run_id)
 
 
-def flag_needs_attention(case_id: int, problem: str, raw: dict[str, object] | None = None) -> None:
+@store_task("flag-unreadable-order", fresh=True)
+def flag_unreadable_order(case_type: CaseType, bad: UnreadableOrder) -> int | None:
+    """Open (or find) the order's case flagged "needs attention", keeping Amazon's raw payload.
+
+    Without an order id there is no case to flag: the problem goes to the audit log.
+    """
+    problem = f"Amazon sent this order in a shape Henpin cannot read: {bad.problem}"
+    if not bad.order_id:
+        with session_scope(store_url()) as s:
+            s.add(
+                AuditEntry(
+                    actor="system",
+                    action="unreadable-order",
+                    source="ingest",
+                    detail={"problem": bad.problem, "payload": bad.payload},
+                )
+            )
+        return None
     with session_scope(store_url()) as s:
-        case = s.get(Case, case_id)
-        if case is not None:
+        case = s.scalar(
+            select(Case).where(Case.type == case_type.value, Case.order_id == bad.order_id)
+        )
+        if case is None:
+            case = Case(
+                type=case_type.value,
+                order_id=bad.order_id,
+                marketplace_id=bad.marketplace_id or "unknown",
+            )
+            s.add(case)
+            s.flush()
+        if case.needs_attention != problem:
             case.needs_attention = problem
-            s.add(Event(case_id=case_id, kind="needs-attention", message=problem, data=raw or {}))
+            case.details = {**(case.details or {}), "raw_payload": bad.payload}
+            s.add(Event(case_id=case.id, kind="needs-attention", message=problem))
+        return case.id
 
 
 def utcnow() -> datetime:

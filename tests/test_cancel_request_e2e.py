@@ -264,3 +264,18 @@ def test_decision_in_prefect_ui_resume_form_is_recorded(henpin: str, emulator: A
     assert [(d.operator, d.source, d.note) for d in detail.decisions] == [
         ("prefect-ui", "prefect-ui", "asked by phone")
     ]
+
+
+def test_an_unreadable_order_is_flagged_and_ingestion_goes_on(henpin: str, emulator: Any) -> None:
+    from flows.ingest import ingest
+    from henpin.service import list_cases
+
+    bad = order_json("111-0000013-0000013")
+    bad["orderItems"][0]["product"]["price"]["unitPrice"]["amount"] = "twelve dollars"
+    control(emulator, "POST", "orders", json=[bad, order_json("111-0000014-0000014")])
+    opened = ingest()
+    assert [o.order_id for o in opened] == ["111-0000014-0000014"]
+    flagged = [c for c in list_cases(henpin) if c.needs_attention]
+    assert [c.order_id for c in flagged] == ["111-0000013-0000013"]
+    assert flagged[0].details["raw_payload"]["orderId"] == "111-0000013-0000013"
+    assert "cannot read" in (flagged[0].needs_attention or "")
