@@ -207,16 +207,26 @@ def decide(
     operator: str,
     source: str = "cli",
     fields: dict[str, Any] | None = None,
+    seen_step: str | None = None,
 ) -> DecisionResult:
     """Record an operator's answer to the case's waiting question and resume its flow run.
 
     Raises DecisionRefused (with a message for the operator) when the case is not waiting or the
-    choice is not one of its choices. When someone else answered first, the result says who.
+    choice is not one of its choices, or when `seen_step` (the question the operator's form
+    showed) is no longer the question asked. When someone else answered first, the result says
+    who.
     """
     if not operator.strip():
         raise DecisionRefused("An operator name is required to decide a case.")
     fields = {k: v for k, v in (fields or {}).items() if v not in (None, "")}
     step, flow_run_id = check_decidable(store_url, case_id, choice, note, fields)
+    if seen_step is not None and seen_step != step:
+        # The form was opened for an earlier question (the case moved on, or asked again after
+        # a policy or order change): deciding on what the operator did not see is refused.
+        raise DecisionRefused(
+            f"Case {case_id} has moved on since you opened it (it now asks '{step}', you saw "
+            f"'{seen_step}'). Reload the case and decide again."
+        )
     rec = record_decision(
         store_url,
         case_id,

@@ -167,3 +167,12 @@ def test_an_answer_is_checked_against_the_question_before_it_counts(case_store: 
     assert ok.accepted
     detail = show_case(case_store, case_id)
     assert detail is not None and detail.decisions[0].data == {"amount": "39.5"}
+
+
+def test_a_form_opened_for_an_earlier_question_is_refused(case_store: str) -> None:
+    case_id = waiting_case(case_store, "111-9", timedelta(hours=1))
+    with pytest.raises(DecisionRefused, match="moved on since you opened it"):
+        decide(case_store, case_id, choice="cancel", operator="a", seen_step="item-received")
+    assert decide(
+        case_store, case_id, choice="cancel", operator="a", seen_step="operator-decision"
+    ).accepted
