@@ -108,6 +108,17 @@ class OrderItem(BaseModel):
         )
 
 
+class Package(BaseModel):
+    """A parcel of a merchant-fulfilled order and where it stands (`includedData=PACKAGES`)."""
+
+    package_reference_id: str
+    status: str | None = None  # PENDING, IN_TRANSIT, SHIPPED, DELIVERED, CANCELLED, UNDELIVERABLE
+    detailed_status: str | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    ship_time: datetime | None = None
+
+
 class Order(BaseModel):
     """An order as Henpin needs it: status, items, money, and any buyer cancel request."""
 
@@ -119,6 +130,8 @@ class Order(BaseModel):
     fulfilled_by: str | None = None
     items: list[OrderItem] = Field(default_factory=list)
     buyer_name: str | None = None
+    buyer_email: str | None = None  # Amazon's anonymised relay address (merchant-fulfilled)
+    packages: list[Package] = Field(default_factory=list)
 
     @property
     def has_buyer_cancel_request(self) -> bool:
@@ -149,6 +162,8 @@ class Order(BaseModel):
 class ActionKind(StrEnum):
     CANCEL_ORDER = "cancel-order"
     REFUND = "refund"
+    SEND_MESSAGE = "send-message"  # Amazon Messaging API (e.g. confirmDeliveryDetails)
+    SEND_EMAIL = "send-email"  # a reply to the buyer's e-mail, through Amazon's relay
 
 
 class ActionStatus(StrEnum):
@@ -256,3 +271,37 @@ class ActionResult(BaseModel):
     ok: bool
     code: str | None = None
     description: str | None = None
+
+
+class ReturnRequest(BaseModel):
+    """A buyer's return request, as Amazon's returns report lists it."""
+
+    order_id: str
+    marketplace_id: str | None = None
+    rma_id: str | None = None
+    requested_at: datetime | None = None
+    order_item_id: str | None = None
+    sku: str | None = None
+    asin: str | None = None
+    title: str | None = None
+    quantity: int = 1
+    reason_code: str | None = None
+    buyer_comment: str | None = None
+    in_policy: bool | None = None
+    status: str | None = None
+
+
+class BuyerMessage(BaseModel):
+    """Outbox payload: a message to the buyer through Amazon's Messaging API."""
+
+    order_id: str
+    action: Literal["confirmDeliveryDetails", "unexpectedProblem", "confirmOrderDetails"]
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class EmailMessage(BaseModel):
+    """Outbox payload: an e-mail to the buyer (their Amazon relay address)."""
+
+    to: str = Field(min_length=3)
+    subject: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1)
