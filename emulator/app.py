@@ -1,4 +1,5 @@
-"""The emulator as an ASGI app: Amazon's LWA and SP-API (Orders, Feeds) plus the control API."""
+"""The emulator as an ASGI app: Amazon's LWA and SP-API (Orders, Feeds, Reports, Messaging) plus
+the control API."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from emulator import auth, control, feeds, orders
+from emulator import auth, control, control_buyers, feeds, messaging, orders, reports
 from emulator.auth import Credentials
 from emulator.clock import SimulatedClock
 from emulator.errors import error_list
@@ -38,11 +39,14 @@ def create_app(
         clock=clock,
         credentials=credentials or Credentials.from_env(),
         limiter=RateLimiter(usage_plans()),
-        settlers=[feeds.settle_feeds],
+        settlers=[feeds.settle_feeds, reports.settle_reports],
     )
     app = FastAPI(
         title="Henpin SP-API emulator",
-        description="Amazon SP-API (LWA, Orders 2026-01-01, Feeds 2021-06-30) for demos and tests.",
+        description=(
+            "Amazon SP-API (LWA, Orders 2026-01-01, Feeds 2021-06-30, Reports 2021-06-30, "
+            "Messaging v1) for demos and tests."
+        ),
         docs_url="/_emulator/docs",
         redoc_url=None,
         openapi_url="/_emulator/openapi.json",
@@ -51,7 +55,10 @@ def create_app(
     app.include_router(auth.router())
     app.include_router(orders.router())
     app.include_router(feeds.router())
+    app.include_router(reports.router())
+    app.include_router(messaging.router())
     app.include_router(control.router(OrderValidator()))
+    app.include_router(control_buyers.router())
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:

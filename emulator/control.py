@@ -1,8 +1,8 @@
 """The control API under ``/_emulator/``: how tests, demos and scripts set up and inspect Amazon.
 
-Not part of SP-API: no token, no throttling, not in the call log. Documented with curl examples in
-``docs/emulator.md``. Later additions (fault modes, returns, messaging) get routes of their own
-here, next to the state they control.
+Not part of SP-API: no token, no throttling, not in the call log, never faulted. Documented with
+curl examples in ``docs/emulator.md``. Orders, feeds, calls, clock, reset, demo data and fault
+modes are here; return requests, reports and messages to buyers in ``control_buyers``.
 """
 
 from __future__ import annotations
@@ -14,21 +14,25 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from emulator.clock import iso, iso_precise
-from emulator.demo import demo_orders
+from emulator.demo import demo_orders, demo_returns
+from emulator.faults import FaultSettingsInvalid, parse_settings
 from emulator.feeds import processing_status
 from emulator.merge import PatchInvalid, merge_order
 from emulator.order_validation import OrderValidator, Problem
+from emulator.returns import parse_returns, upsert_returns
 from emulator.runtime import Emulator, emulator_of
 
 
-def _refused(status: int, message: str, problems: list[Problem] | None = None) -> JSONResponse:
+def refused(status: int, message: str, problems: list[Problem] | None = None) -> JSONResponse:
+    """A control-API refusal: ``{"error": message, "problems": [...]}``."""
     body: dict[str, Any] = {"error": message}
     if problems:
         body["problems"] = [problem.to_json() for problem in problems]
     return JSONResponse(body, status_code=status)
 
 
-async def _json(request: Request) -> Any:
+async def read_json(request: Request) -> Any:
+    """The request's JSON body; a marker object (never a list or dict) when it is not JSON."""
     try:
         return json.loads(await request.body() or b"null")
     except ValueError:
@@ -52,6 +56,27 @@ def upsert_orders(emulator: Emulator, orders: list[dict[str, Any]]) -> dict[str,
     return {"created": created, "updated": updated}
 
 
+def seed_demo_data(emulator: Emulator) -> dict[str, Any]:
+    """Upsert the demo orders and their return requests (times relative to the simulated now)."""
+    with emulator.state.lock:
+        now = emulator.now()
+        emulator.settle(now)
+        answer: dict[str, Any] = upsert_orders(emulator, demo_orders(now))
+        records, problems = parse_returns(
+            demo_returns(now), emulator.state.orders, emulator.state.returns, now
+        )
+        if problems:  # e.g. returns added by hand on the demo items leave no quantity to return
+            answer["returns"] = {
+                "created": 0,
+                "updated": 0,
+                "problems": [problem.to_json() for problem in problems],
+            }
+        else:
+            answer["returns"] = upsert_returns(emulator.state.returns, records)
+        emulator.save()
+    return answer
+
+
 def clock_answer(emulator: Emulator) -> dict[str, Any]:
     """The simulated time and how fast it runs."""
     return {"now": iso_precise(emulator.now()), "timeScale": emulator.clock.time_scale}
@@ -72,6 +97,25 @@ def feed_view(emulator: Emulator, feed_id: str) -> dict[str, Any]:
         "document": document.content if document else None,
         "result": result.content if result else None,
         "results": [r.to_json() for r in feed.results] if feed.outcome else [],
+        "fault": _feed_fault(feed.fault_plan),
+    }
+
+
+def _feed_fault(plan: dict[str, Any] | None) -> str | None:
+    """What fault modes decided for a feed: "fatal", "messageErrors" (a share may fail) or None."""
+    if not plan:
+        return None
+    if plan.get("fatal"):
+        return "fatal"
+    return "messageErrors" if plan.get("messageErrorRate") else None
+
+
+def faults_answer(emulator: Emulator) -> dict[str, Any]:
+    """The fault settings in force (null when none) and how many faults were injected."""
+    settings = emulator.faults.settings
+    return {
+        "faults": settings.to_json() if settings else None,
+        "injected": emulator.faults.injected(),
     }
 
 
@@ -86,13 +130,13 @@ def router(validator: OrderValidator) -> APIRouter:
 
     @routes.post("/orders")
     async def post_orders(request: Request) -> JSONResponse:
-        emulator, body = emulator_of(request), await _json(request)
+        emulator, body = emulator_of(request), await read_json(request)
         if not isinstance(body, list):
-            return _refused(400, "The body must be a JSON list of Order objects.")
+            return refused(400, "The body must be a JSON list of Order objects.")
         problems = [p for index, order in enumerate(body) for p in validator.problems(order, index)]
         if problems:
             first = problems[0]
-            return _refused(
+            return refused(
                 400, f"Order {first.index} is invalid at {first.path}: {first.message}", problems
             )
         emulator.settle(emulator.now())
@@ -110,32 +154,32 @@ def router(validator: OrderValidator) -> APIRouter:
         emulator.settle(emulator.now())
         order = emulator.state.orders.get(order_id)
         if order is None:
-            return _refused(404, f"No order {order_id} in the emulator.")
+            return refused(404, f"No order {order_id} in the emulator.")
         return JSONResponse(order)
 
     @routes.patch("/orders/{order_id}")
     async def patch_order(request: Request, order_id: str) -> JSONResponse:
-        emulator, patch = emulator_of(request), await _json(request)
+        emulator, patch = emulator_of(request), await read_json(request)
         if not isinstance(patch, dict):
-            return _refused(400, "The body must be a JSON object (a partial Order).")
+            return refused(400, "The body must be a JSON object (a partial Order).")
         if patch.get("orderId", order_id) != order_id:
-            return _refused(400, "orderId cannot be changed.")
+            return refused(400, "orderId cannot be changed.")
         with emulator.state.lock:
             now = emulator.now()
             emulator.settle(now)
             order = emulator.state.orders.get(order_id)
             if order is None:
-                return _refused(404, f"No order {order_id} in the emulator.")
+                return refused(404, f"No order {order_id} in the emulator.")
             try:
                 merged = merge_order(order, patch)
             except PatchInvalid as problem:
-                return _refused(400, str(problem))
+                return refused(400, str(problem))
             if "lastUpdatedTime" not in patch:
                 merged["lastUpdatedTime"] = iso(now)
             problems = validator.problems(merged)
             if problems:
                 first = problems[0]
-                return _refused(
+                return refused(
                     400, f"The merged order is invalid at {first.path}: {first.message}", problems
                 )
             emulator.state.orders[order_id] = merged
@@ -147,7 +191,7 @@ def router(validator: OrderValidator) -> APIRouter:
         emulator = emulator_of(request)
         emulator.settle(emulator.now())
         if order_id not in emulator.state.orders:
-            return _refused(404, f"No order {order_id} in the emulator.")
+            return refused(404, f"No order {order_id} in the emulator.")
         return JSONResponse([r for r in emulator.state.refunds if r["orderId"] == order_id])
 
     @routes.get("/feeds")
@@ -177,10 +221,10 @@ def router(validator: OrderValidator) -> APIRouter:
 
     @routes.post("/clock/advance")
     async def advance(request: Request) -> JSONResponse:
-        emulator, body = emulator_of(request), await _json(request)
+        emulator, body = emulator_of(request), await read_json(request)
         seconds = body.get("seconds") if isinstance(body, dict) else None
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            return _refused(400, 'The body must be {"seconds": N} with N >= 0.')
+            return refused(400, 'The body must be {"seconds": N} with N >= 0.')
         with emulator.state.lock:
             emulator.clock.advance(float(seconds))
             emulator.settle(emulator.now())
@@ -189,7 +233,31 @@ def router(validator: OrderValidator) -> APIRouter:
 
     @routes.post("/seed-demo")
     async def seed_demo(request: Request) -> JSONResponse:
+        return JSONResponse(seed_demo_data(emulator_of(request)))
+
+    @routes.put("/faults")
+    async def put_faults(request: Request) -> JSONResponse:
+        emulator, body = emulator_of(request), await read_json(request)
+        try:
+            settings = parse_settings(body)
+        except FaultSettingsInvalid as invalid:
+            answer = {"error": f"Fault settings refused: {invalid}", "problems": invalid.problems}
+            return JSONResponse(answer, status_code=400)
+        with emulator.state.lock:
+            emulator.faults.set(settings)
+            emulator.save()
+        return JSONResponse(faults_answer(emulator))
+
+    @routes.get("/faults")
+    async def get_faults(request: Request) -> JSONResponse:
+        return JSONResponse(faults_answer(emulator_of(request)))
+
+    @routes.delete("/faults")
+    async def delete_faults(request: Request) -> JSONResponse:
         emulator = emulator_of(request)
-        return JSONResponse(upsert_orders(emulator, demo_orders(emulator.now())))
+        with emulator.state.lock:
+            emulator.faults.clear()
+            emulator.save()
+        return JSONResponse(faults_answer(emulator))
 
     return routes

@@ -1,9 +1,16 @@
-"""Demo orders: an obviously synthetic seller account with buyer cancel requests to work on.
+"""Demo data: an obviously synthetic seller account with a live example of every case type.
 
-Thirteen merchant-fulfilled orders in the US, UK, DE and JP marketplaces. Most carry a buyer's
-cancel request: one still PENDING (placed minutes ago), several UNSHIPPED of low value, some of
-high value (above 200 USD / 150 GBP / 180 EUR / 30000 JPY), one for a handmade SKU; a few have no
-request at all, one of them already shipped. Names, addresses and ASINs are placeholders.
+Nineteen merchant-fulfilled orders in the US, UK, DE and JP marketplaces (``demo_orders``):
+
+- buyer cancel requests (1-4, 7-10, 12-13): one still PENDING (placed minutes ago), several
+  UNSHIPPED of low value, some of high value (above 200 USD / 150 GBP / 180 EUR / 30000 JPY), one
+  for a handmade SKU; orders 5, 6 and 11 have no request (6 is shipped, its parcel in transit);
+- return requests (``demo_returns``) on delivered orders: a cheap item (14, 7.99 USD), a normal one
+  (15, defective), and one whose buyer asks for a refund without sending the item back (16, UK);
+- parcels that came back UNDELIVERABLE: refused by the buyer (17), unclaimed and returning to the
+  seller (18), undeliverable because of the address (19, DE, house number missing).
+
+Names, addresses, e-mails and ASINs are placeholders.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from emulator.clock import iso
+from emulator.returns import rma_for
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,11 @@ class Line:
 
 @dataclass(frozen=True)
 class DemoOrder:
-    """A demo order: where, how old, its status, its items and the buyer's cancel reason if any."""
+    """A demo order: where, how old, its status, its items and the buyer's cancel reason if any.
+
+    A shipped order has one parcel, in transit unless ``parcel`` gives its (status,
+    detailedStatus); ``changed_ago`` dates its last update (a parcel that just came back).
+    """
 
     number: int
     market: Market
@@ -88,6 +100,20 @@ class DemoOrder:
     status: str
     lines: tuple[Line, ...]
     cancel_reason: str | None = None
+    parcel: tuple[str, str] | None = None
+    changed_ago: timedelta | None = None
+    address: dict[str, str] | None = None
+
+
+DELIVERED = ("DELIVERED", "DELIVERED")
+#: A German address whose street has no house number: why parcel 19 came back.
+ADDRESS_WITHOUT_NUMBER = dict(
+    ADDRESSES["DE"],
+    name="Max Mustermann (demo)",
+    addressLine1="Beispielweg",
+    city="Beispielstadt",
+    postalCode="54321",
+)
 
 
 _PREFIX = {"US": "113", "GB": "204", "DE": "304", "JP": "503"}
@@ -125,7 +151,48 @@ DEMO_ORDERS = (
     DemoOrder(13, JP, timedelta(hours=8), "UNSHIPPED",
               (Line("DEMO-RICE-COOKER", "Demo Rice Cooker Deluxe", "34800"),),
               "Ordered the wrong model"),
+    # Delivered orders with return requests (see demo_returns).
+    DemoOrder(14, US, timedelta(days=12), "SHIPPED",
+              (Line("DEMO-PHONE-STAND", "Demo Phone Stand", "7.99"),), parcel=DELIVERED),
+    DemoOrder(15, US, timedelta(days=9), "SHIPPED",
+              (Line("DEMO-SPEAKER-BT", "Demo Bluetooth Speaker", "59.99"),), parcel=DELIVERED),
+    DemoOrder(16, UK, timedelta(days=8), "SHIPPED",
+              (Line("DEMO-LAMP-GLASS", "Demo Glass Table Lamp", "24.99"),), parcel=DELIVERED),
+    # Parcels that did not reach the buyer (see emulator.packages for the routing).
+    DemoOrder(17, US, timedelta(days=6), "SHIPPED",
+              (Line("DEMO-BLENDER-MINI", "Demo Mini Blender", "44.50"),),
+              parcel=("UNDELIVERABLE", "REJECTED_BY_BUYER"), changed_ago=timedelta(hours=5)),
+    DemoOrder(18, US, timedelta(days=14), "SHIPPED",
+              (Line("DEMO-YOGA-MAT", "Demo Yoga Mat", "29.00"),),
+              parcel=("UNDELIVERABLE", "RETURNING_TO_SELLER"), changed_ago=timedelta(hours=4)),
+    DemoOrder(19, DE, timedelta(days=5), "SHIPPED",
+              (Line("DEMO-WASSERKOCHER", "Demo Wasserkocher", "39.90"),),
+              parcel=("UNDELIVERABLE", "UNDELIVERABLE"), changed_ago=timedelta(hours=3),
+              address=ADDRESS_WITHOUT_NUMBER),
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoReturn:
+    """A buyer's return request on a demo order: when, why, and what they wrote."""
+
+    order_number: int
+    requested_ago: timedelta
+    reason: str
+    comment: str | None
+
+
+DEMO_RETURNS = (
+    DemoReturn(14, timedelta(hours=20), "CR-UNWANTED_ITEM", "No longer needed."),
+    DemoReturn(15, timedelta(hours=6), "CR-DEFECTIVE", "It stops charging after two days of use."),
+    DemoReturn(
+        16,
+        timedelta(hours=3),
+        "CR-DAMAGED_BY_CARRIER",
+        "The glass shade arrived cracked. Could you refund me without me sending it back? "
+        "The postage would cost more than the lamp is worth.",
+    ),
+)
 
 
 def _money(amount: Decimal, currency: str) -> dict[str, str]:
@@ -168,8 +235,11 @@ def _item(demo: DemoOrder, position: int, line: Line) -> dict[str, Any]:
     return item
 
 
-def _last_update(demo: DemoOrder, created: datetime) -> datetime:
-    # A shipped order last changed when it shipped; the others shortly after they were placed.
+def _last_update(demo: DemoOrder, created: datetime, now: datetime) -> datetime:
+    # A shipped order last changed when it shipped (or when its parcel came back); the others
+    # shortly after they were placed.
+    if demo.changed_ago is not None:
+        return now - demo.changed_ago
     if demo.status == "SHIPPED":
         return created + timedelta(hours=22)
     return created + min(demo.age / 2, timedelta(minutes=5))
@@ -180,12 +250,12 @@ def demo_order(demo: DemoOrder, now: datetime) -> dict[str, Any]:
     created = now - demo.age
     currency = demo.market.currency
     total = sum((Decimal(line.unit_price) * line.quantity for line in demo.lines), Decimal(0))
-    address = dict(ADDRESSES[demo.market.country], addressType="RESIDENTIAL")
+    address = dict(demo.address or ADDRESSES[demo.market.country], addressType="RESIDENTIAL")
     items = [_item(demo, position, line) for position, line in enumerate(demo.lines, start=1)]
     order: dict[str, Any] = {
         "orderId": _order_id(demo),
         "createdTime": iso(created),
-        "lastUpdatedTime": iso(_last_update(demo, created)),
+        "lastUpdatedTime": iso(_last_update(demo, created, now)),
         "salesChannel": {
             "channelName": "AMAZON",
             "marketplaceId": demo.market.marketplace_id,
@@ -220,7 +290,7 @@ def demo_order(demo: DemoOrder, now: datetime) -> dict[str, Any]:
             {
                 "packageReferenceId": f"DEMO-PKG-{demo.number:04d}",
                 "createdTime": iso(created + timedelta(hours=20)),
-                "packageStatus": {"status": "IN_TRANSIT"},
+                "packageStatus": _parcel_status(demo),
                 "carrier": "Demo Carrier",
                 "shipTime": iso(created + timedelta(hours=22)),
                 "trackingNumber": f"DEMO{demo.number:010d}",
@@ -233,6 +303,39 @@ def demo_order(demo: DemoOrder, now: datetime) -> dict[str, Any]:
     return order
 
 
+def _parcel_status(demo: DemoOrder) -> dict[str, str]:
+    if demo.parcel is None:
+        return {"status": "IN_TRANSIT"}
+    status, detailed = demo.parcel
+    return {"status": status, "detailedStatus": detailed}
+
+
 def demo_orders(now: datetime) -> list[dict[str, Any]]:
     """The demo account's orders, with times relative to ``now``."""
     return [demo_order(demo, now) for demo in DEMO_ORDERS]
+
+
+def demo_returns(now: datetime) -> list[dict[str, Any]]:
+    """The demo buyers' return requests (``POST /_emulator/returns`` shape), relative to ``now``.
+
+    Their RMA ids are fixed per order, so seeding again updates them rather than adding more.
+    """
+    by_number = {demo.number: demo for demo in DEMO_ORDERS}
+    requests = []
+    for wanted in DEMO_RETURNS:
+        demo = by_number[wanted.order_number]
+        order_id, item_id = _order_id(demo), f"9{demo.number:06d}{1:07d}"
+        requests.append(
+            {
+                "amazonRmaId": rma_for(order_id, item_id, "demo"),
+                "orderId": order_id,
+                "orderItemId": item_id,
+                "returnRequestDate": iso(now - wanted.requested_ago),
+                "quantity": demo.lines[0].quantity,
+                "returnReason": wanted.reason,
+                "customerComments": wanted.comment,
+                "status": "Pending",
+                "inPolicy": True,
+            }
+        )
+    return requests

@@ -4,7 +4,8 @@ The seller creates a feed document (an upload URL on the emulator itself), uploa
 creates the feed, then polls it. In simulated time a feed waits ``QUEUE_TIME`` IN_QUEUE, spends
 ``PROCESSING_TIME`` IN_PROGRESS, then ends DONE (each message applied) or FATAL (document
 unreadable, nothing applied), with a processing report as its result document. The changes take
-effect at the simulated moment the feed finishes, whether or not anyone is polling.
+effect at the simulated moment the feed finishes, whether or not anyone is polling. Fault modes
+(``faults``) can make a feed FATAL or fail some of its messages; a failed message is not applied.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
 from emulator.clock import iso_precise, parse_time
 from emulator.errors import invalid_input, not_found
+from emulator.faults import message_fails
 from emulator.feed_xml import FeedRejected
 from emulator.order_feeds import MESSAGE_TYPES, FeedContext, apply_feed
-from emulator.processing_report import fatal_report, processing_report
+from emulator.processing_report import (
+    INTERNAL_ERROR,
+    INTERNAL_ERROR_DESCRIPTION,
+    fatal_report,
+    processing_report,
+)
 from emulator.runtime import Emulator, emulator_of, query_list, sp_api_call
 from emulator.state import Feed, FeedDocument, FeedResult
 
@@ -84,10 +90,21 @@ def finish_feed(emulator: Emulator, feed: Feed) -> None:
     finished = _finish_time(feed)
     document = state.documents[feed.input_document_id].content or ""
     context = FeedContext(feed.feed_id, feed.marketplace_ids, state.orders, state.refunds, finished)
+    plan = feed.fault_plan
     try:
-        feed.results = apply_feed(feed.feed_type, document, context)
+        if plan and plan.get("fatal"):
+            raise FeedRejected(INTERNAL_ERROR, INTERNAL_ERROR_DESCRIPTION)
+        feed.results = apply_feed(
+            feed.feed_type,
+            document,
+            context,
+            fails=lambda message_id: message_fails(plan, feed.feed_id, message_id),
+        )
         feed.outcome = "DONE"
         report = processing_report(feed.feed_id, feed.results)
+        for result in feed.results:
+            if result.code == INTERNAL_ERROR:
+                emulator.faults.count("injected:feedMessageError")
     except FeedRejected as rejected:
         # Nothing was applied: apply_feed only mutates after the envelope parsed.
         feed.outcome = "FATAL"
@@ -173,7 +190,9 @@ def create_feed(emulator: Emulator, body: dict[str, Any], now: datetime) -> dict
     state = emulator.state
     feed_id = str(state.next_feed_number)
     state.next_feed_number += 1
-    state.feeds[feed_id] = Feed(feed_id, feed_type, list(marketplace_ids), now, str(document_id))
+    feed = Feed(feed_id, feed_type, list(marketplace_ids), now, str(document_id))
+    feed.fault_plan = emulator.faults.feed_plan(feed_id)
+    state.feeds[feed_id] = feed
     return {"feedId": feed_id}
 
 
@@ -200,7 +219,7 @@ def cancel_feed(emulator: Emulator, feed_id: str, now: datetime) -> dict[str, An
 def get_feed_document(emulator: Emulator, document_id: str, base_url: str) -> dict[str, Any]:
     """getFeedDocument: where to download a document (never compressed here)."""
     document = emulator.state.documents.get(document_id)
-    if document is None:
+    if document is None or document.kind == "report":
         raise not_found(f"Feed document {document_id} was not found.")
     return {"feedDocumentId": document_id, "url": f"{base_url}/_documents/{document_id}"}
 
@@ -303,44 +322,46 @@ def router() -> APIRouter:
     routes = APIRouter()
 
     @routes.post("/feeds/2021-06-30/documents")
-    async def create_feed_document_route(request: Request) -> JSONResponse:
+    async def create_feed_document_route(request: Request) -> Response:
         emulator, raw = emulator_of(request), await request.body()
-        return sp_api_call(
+        return await sp_api_call(
             request,
             "createFeedDocument",
             lambda now: (201, create_feed_document(emulator, _json_body(raw), own_url(request))),
         )
 
     @routes.post("/feeds/2021-06-30/feeds")
-    async def create_feed_route(request: Request) -> JSONResponse:
+    async def create_feed_route(request: Request) -> Response:
         emulator, raw = emulator_of(request), await request.body()
-        return sp_api_call(
+        return await sp_api_call(
             request, "createFeed", lambda now: (202, create_feed(emulator, _json_body(raw), now))
         )
 
     @routes.get("/feeds/2021-06-30/feeds")
-    async def get_feeds_route(request: Request) -> JSONResponse:
+    async def get_feeds_route(request: Request) -> Response:
         emulator = emulator_of(request)
-        return sp_api_call(
+        return await sp_api_call(
             request, "getFeeds", lambda now: (200, get_feeds(emulator, request, now))
         )
 
     @routes.get("/feeds/2021-06-30/feeds/{feed_id}")
-    async def get_feed_route(request: Request, feed_id: str) -> JSONResponse:
+    async def get_feed_route(request: Request, feed_id: str) -> Response:
         emulator = emulator_of(request)
-        return sp_api_call(request, "getFeed", lambda now: (200, get_feed(emulator, feed_id, now)))
+        return await sp_api_call(
+            request, "getFeed", lambda now: (200, get_feed(emulator, feed_id, now))
+        )
 
     @routes.delete("/feeds/2021-06-30/feeds/{feed_id}")
-    async def cancel_feed_route(request: Request, feed_id: str) -> JSONResponse:
+    async def cancel_feed_route(request: Request, feed_id: str) -> Response:
         emulator = emulator_of(request)
-        return sp_api_call(
+        return await sp_api_call(
             request, "cancelFeed", lambda now: (200, cancel_feed(emulator, feed_id, now))
         )
 
     @routes.get("/feeds/2021-06-30/documents/{document_id}")
-    async def get_feed_document_route(request: Request, document_id: str) -> JSONResponse:
+    async def get_feed_document_route(request: Request, document_id: str) -> Response:
         emulator = emulator_of(request)
-        return sp_api_call(
+        return await sp_api_call(
             request,
             "getFeedDocument",
             lambda now: (200, get_feed_document(emulator, document_id, own_url(request))),

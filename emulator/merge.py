@@ -1,14 +1,18 @@
 """Merging a partial Order into a stored one (the control API's PATCH).
 
 JSON Merge Patch (RFC 7386): objects merge key by key, ``null`` removes a key, any other value
-replaces. One exception: ``orderItems`` merges item by item on ``orderItemId`` (an item not yet in
-the order is appended), so a patch can touch one item without repeating the others.
+replaces. Two exceptions, so a patch can touch one entry without repeating the others:
+``orderItems`` merge entry by entry on ``orderItemId`` and ``packages`` on ``packageReferenceId``
+(an entry not yet in the order is appended; ``"packages": null`` removes them all).
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+#: Order lists merged entry by entry, and the key identifying an entry.
+KEYED_LISTS = {"orderItems": "orderItemId", "packages": "packageReferenceId"}
 
 
 class PatchInvalid(ValueError):
@@ -29,24 +33,33 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def merge_order(order: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """The order with the patch merged in; ``orderItems`` merged by ``orderItemId``."""
-    items_patch = patch.get("orderItems")
-    rest = {key: value for key, value in patch.items() if key != "orderItems"}
+    """The order with the patch merged in; orderItems and packages merged by their ids."""
+    rest = {key: value for key, value in patch.items() if key not in KEYED_LISTS}
     merged: dict[str, Any] = merge_patch(order, rest)
-    if items_patch is None:
-        return merged
-    if not isinstance(items_patch, list):
-        raise PatchInvalid("orderItems must be a list of partial items with orderItemId.")
-    items = [copy.deepcopy(item) for item in order.get("orderItems", [])]
-    positions = {item.get("orderItemId"): index for index, item in enumerate(items)}
-    for index, item_patch in enumerate(items_patch):
-        if not isinstance(item_patch, dict) or not isinstance(item_patch.get("orderItemId"), str):
-            raise PatchInvalid(f"orderItems[{index}] needs an orderItemId to merge on.")
-        position = positions.get(item_patch["orderItemId"])
+    for name, key in KEYED_LISTS.items():
+        if name not in patch:
+            continue
+        if patch[name] is None:
+            merged.pop(name, None)
+            continue
+        merged[name] = _merge_keyed(order.get(name, []), patch[name], name, key)
+    return merged
+
+
+def _merge_keyed(
+    entries: list[dict[str, Any]], entries_patch: Any, name: str, key: str
+) -> list[dict[str, Any]]:
+    if not isinstance(entries_patch, list):
+        raise PatchInvalid(f"{name} must be a list of partial entries with {key}.")
+    merged = [copy.deepcopy(entry) for entry in entries]
+    positions = {entry.get(key): index for index, entry in enumerate(merged)}
+    for index, entry_patch in enumerate(entries_patch):
+        if not isinstance(entry_patch, dict) or not isinstance(entry_patch.get(key), str):
+            raise PatchInvalid(f"{name}[{index}] needs a {key} to merge on.")
+        position = positions.get(entry_patch[key])
         if position is None:
-            positions[item_patch["orderItemId"]] = len(items)
-            items.append(merge_patch({}, item_patch))
+            positions[entry_patch[key]] = len(merged)
+            merged.append(merge_patch({}, entry_patch))
         else:
-            items[position] = merge_patch(items[position], item_patch)
-    merged["orderItems"] = items
+            merged[position] = merge_patch(merged[position], entry_patch)
     return merged

@@ -36,7 +36,11 @@ from emulator.feed_xml import (
     required_text,
 )
 from emulator.orders import fulfillment_status, marketplace_of
-from emulator.processing_report import DATA_NOT_ACCEPTED
+from emulator.processing_report import (
+    DATA_NOT_ACCEPTED,
+    INTERNAL_ERROR,
+    INTERNAL_ERROR_DESCRIPTION,
+)
 from emulator.state import FeedResult
 
 CANCEL_REASONS = (
@@ -120,13 +124,34 @@ class FeedContext:
         return order
 
 
-def apply_feed(feed_type: str, document: str, context: FeedContext) -> list[FeedResult]:
-    """Process every message of a feed document; raises FeedRejected if the document is unusable."""
+def apply_feed(
+    feed_type: str,
+    document: str,
+    context: FeedContext,
+    fails: Callable[[int], bool] = lambda message_id: False,
+) -> list[FeedResult]:
+    """Process every message of a feed document; raises FeedRejected if the document is unusable.
+
+    ``fails(message_id)`` marks messages that fail by an injected internal error (fault modes):
+    they get an error result and are not applied.
+    """
     handler = HANDLERS[feed_type]
     results: list[FeedResult] = []
     for message in parse_envelope(document, MESSAGE_TYPES[feed_type]):
         if isinstance(message, MessageInvalid):
             results.append(FeedResult(0, None, "Error", message.code, message.description))
+            continue
+        if fails(message.message_id):
+            order_id = (message.element.findtext(".//AmazonOrderID") or "").strip() or None
+            results.append(
+                FeedResult(
+                    message.message_id,
+                    order_id,
+                    "Error",
+                    INTERNAL_ERROR,
+                    INTERNAL_ERROR_DESCRIPTION,
+                )
+            )
             continue
         try:
             results.append(handler(message, context))

@@ -2,7 +2,8 @@
 
 Orders loaded through the control API must be what ``getOrder`` could return, so they are checked
 against the official schema (when the models folder is on this machine) and against a few rules
-the emulator needs: Amazon's order id format, a marketplace, at least one item, unique item ids.
+the emulator needs: Amazon's order id format, a marketplace, at least one item, unique item ids,
+unique package ids and packages that list only the order's items.
 Each problem names its JSON path, e.g. ``$[2].orderItems[0].quantityOrdered``.
 """
 
@@ -17,6 +18,7 @@ from jsonschema import Draft4Validator
 
 from emulator.clock import parse_time
 from emulator.orders import ORDER_ID
+from emulator.packages import package_problems
 from emulator.spec import definition_validator, models_available
 
 
@@ -81,6 +83,9 @@ class OrderValidator:
             found.append(
                 Problem(index, f"{root}.salesChannel.marketplaceId", "marketplaceId is required.")
             )
+        found.extend(
+            Problem(index, root + where, message) for where, message in package_problems(order)
+        )
         items = order.get("orderItems")
         if not isinstance(items, list) or not items:
             found.append(Problem(index, f"{root}.orderItems", "An order needs at least one item."))

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 
 from emulator.clock import iso, parse_time
 from emulator.errors import invalid_input, not_found
@@ -282,7 +281,7 @@ def router() -> APIRouter:
     routes = APIRouter()
 
     @routes.get("/orders/2026-01-01/orders")
-    async def search_orders_route(request: Request) -> JSONResponse:
+    async def search_orders_route(request: Request) -> Response:
         emulator = emulator_of(request)
 
         def operation(now: datetime) -> tuple[int, dict[str, Any]]:
@@ -291,16 +290,16 @@ def router() -> APIRouter:
                 emulator.state.orders.values(), search, offset, page_size, included
             )
 
-        return sp_api_call(request, "searchOrders", operation)
+        return await sp_api_call(request, "searchOrders", operation)
 
     @routes.get("/orders/2026-01-01/orders/{order_id}")
-    async def get_order_route(request: Request, order_id: str) -> JSONResponse:
+    async def get_order_route(request: Request, order_id: str) -> Response:
         emulator = emulator_of(request)
 
         def operation(now: datetime) -> tuple[int, dict[str, Any]]:
             included = _enum_list(request, "includedData", INCLUDED_DATA)
             return 200, get_order(emulator.state.orders, order_id, included)
 
-        return sp_api_call(request, "getOrder", operation)
+        return await sp_api_call(request, "getOrder", operation)
 
     return routes

@@ -4,7 +4,8 @@ Like Amazon, the report counts every message but lists a ``Result`` only for mes
 error or a warning. Result codes follow those seen in Amazon's reports: ``5000`` the document is
 not well-formed XML (the feed ends FATAL), ``5001`` a message does not follow the feed's schema
 (missing element, value outside its enumeration), ``18028`` the data does not fit Amazon's records
-(unknown order or item, an order that can no longer be cancelled, a refund above what was paid).
+(unknown order or item, an order that can no longer be cancelled, a refund above what was paid),
+``90000`` an internal error injected by the fault modes (nothing applied; resubmit).
 Clients should act on ``ResultCode`` and re-read the order, not on the numbers.
 """
 
@@ -19,6 +20,11 @@ MERCHANT_IDENTIFIER = "A1HENPINDEMO00"
 XML_NOT_WELL_FORMED = "5000"
 MESSAGE_NOT_VALID = "5001"
 DATA_NOT_ACCEPTED = "18028"
+#: The emulator's number for an injected internal error (fault modes); resubmitting is the fix.
+INTERNAL_ERROR = "90000"
+INTERNAL_ERROR_DESCRIPTION = (
+    "An internal error occurred while processing this data. Nothing was applied; resubmit it."
+)
 
 
 def _add(parent: ET.Element, tag: str, text: str | int | None = None) -> ET.Element:

@@ -16,8 +16,7 @@ from fastapi import FastAPI
 
 from emulator.app import create_app
 from emulator.auth import Credentials
-from emulator.control import upsert_orders
-from emulator.demo import demo_orders
+from emulator.control import seed_demo_data
 from emulator.runtime import Emulator
 from emulator.state import EmulatorState
 
@@ -49,12 +48,12 @@ def build_app(
     seed_demo: bool,
     credentials: Credentials | None = None,
 ) -> FastAPI:
-    """The app over a state loaded from ``state_file``; demo orders only into an empty account."""
+    """The app over a state loaded from ``state_file``; demo data only into an empty account."""
     app = create_app(EmulatorState(state_file), time_scale=time_scale, credentials=credentials)
     emulator: Emulator = app.state.emulator
     # Seeding an account that already has orders would undo the demo's progress after a restart.
     if seed_demo and not emulator.state.orders:
-        upsert_orders(emulator, demo_orders(emulator.now()))
+        seed_demo_data(emulator)
     return app
 
 
@@ -124,7 +123,8 @@ class EmulatorServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port; the state file already holds every change."""
+        """Stop serving and release the port; the state file already holds every change, so a new
+        server on the same state file continues queued feeds and reports in simulated time."""
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -150,7 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``henpin emulator``: run the emulator in the foreground until Ctrl-C."""
     parser = argparse.ArgumentParser(
         prog="henpin emulator",
-        description="Run the local Amazon SP-API emulator (LWA, Orders, Feeds, control API).",
+        description=(
+            "Run the local Amazon SP-API emulator "
+            "(LWA, Orders, Feeds, Reports, Messaging, control API)."
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8500, help="port (0 picks a free one)")
@@ -162,7 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--state-file", type=Path, help="JSON file keeping state across restarts")
     parser.add_argument(
-        "--seed-demo", action="store_true", help="load the demo orders if the account is empty"
+        "--seed-demo",
+        action="store_true",
+        help="load the demo orders and returns if the account is empty",
     )
     args = parser.parse_args(argv)
     if args.time_scale <= 0:

@@ -1,4 +1,5 @@
-"""What the emulated Amazon account holds: orders, feeds, documents, refunds, tokens and a call log.
+"""What the emulated Amazon account holds: orders, feeds, reports, documents, refunds, return
+requests, messages to buyers, tokens, fault settings and a call log.
 
 All of it lives in memory behind one lock (request handlers run on worker threads). With a state
 file the whole state is written after every change and read back at start, so a restart of
@@ -24,11 +25,11 @@ MAX_CALLS = 5000
 
 @dataclass
 class FeedDocument:
-    """A feed's input file (uploaded by the seller) or its processing report (written by Amazon)."""
+    """A feed's input file (uploaded by the seller), its processing report or a report document."""
 
     document_id: str
     content_type: str
-    kind: str  # "input" or "result"
+    kind: str  # "input" or "result" (Feeds API), "report" (Reports API)
     content: str | None = None  # None until the seller has uploaded it
 
 
@@ -67,6 +68,25 @@ class Feed:
     processing_end: datetime | None = None
     result_document_id: str | None = None
     results: list[FeedResult] = field(default_factory=list)
+    #: Set by fault modes when the feed is created: {"seed", "fatal", "messageErrorRate"}.
+    fault_plan: dict[str, Any] | None = None
+
+
+@dataclass
+class Report:
+    """A requested report (Reports API) and, once processed, its outcome and document."""
+
+    report_id: str
+    report_type: str
+    marketplace_ids: list[str]
+    created: datetime
+    data_start: datetime
+    data_end: datetime
+    outcome: str | None = None  # DONE, CANCELLED or FATAL; None while queued or in progress
+    processing_start: datetime | None = None
+    processing_end: datetime | None = None
+    document_id: str | None = None
+    fatal_by_fault: bool = False  # decided by fault modes when the report is created
 
 
 @dataclass
@@ -96,17 +116,33 @@ class EmulatorState:
         self.access_tokens: dict[str, AccessTokenGrant] = {}
         self.saved_simulated_now: datetime | None = None
         self.next_feed_number = 50_000_000_001
+        self.reports: dict[str, Report] = {}
+        self.next_report_number = 70_000_000_001
+        self.returns: list[dict[str, Any]] = []  # control-API shape, see emulator.returns
+        self.messages: list[dict[str, Any]] = []  # what Messaging API calls sent to buyers
+        #: Messaging actions forced per order by the control API (instead of by order state).
+        self.messaging_overrides: dict[str, list[str]] = {}
+        #: Fault modes as set by PUT /_emulator/faults (None: no faults) and their counters.
+        self.faults: dict[str, Any] | None = None
+        self.fault_counters: dict[str, int] = {}
         if state_file is not None and state_file.exists():
             self.load()
 
     def reset(self) -> None:
-        """Forget orders, feeds, documents, refunds and calls (issued access tokens stay valid)."""
+        """Forget orders, feeds, reports, documents, refunds, returns, messages, calls and fault
+        modes (issued access tokens stay valid)."""
         with self.lock:
             self.orders.clear()
             self.feeds.clear()
             self.documents.clear()
             self.refunds.clear()
             self.calls.clear()
+            self.reports.clear()
+            self.returns.clear()
+            self.messages.clear()
+            self.messaging_overrides.clear()
+            self.faults = None
+            self.fault_counters.clear()
 
     def record_call(self, call: dict[str, Any]) -> None:
         """Append one SP-API call to the log, dropping the oldest beyond MAX_CALLS."""
@@ -129,6 +165,13 @@ class EmulatorState:
                 "documents": [asdict(document) for document in self.documents.values()],
                 "refunds": self.refunds,
                 "calls": self.calls,
+                "nextReportNumber": self.next_report_number,
+                "reports": [_report_to_json(report) for report in self.reports.values()],
+                "returns": self.returns,
+                "messages": self.messages,
+                "messagingOverrides": self.messaging_overrides,
+                "faults": self.faults,
+                "faultCounters": self.fault_counters,
                 "accessTokens": {
                     token: {
                         "clientId": grant.client_id,
@@ -174,6 +217,14 @@ class EmulatorState:
         self.documents = {d["document_id"]: FeedDocument(**d) for d in data.get("documents", [])}
         self.refunds = list(data.get("refunds", []))
         self.calls = list(data.get("calls", []))
+        # Keys below came with reports, returns, messaging and faults; older files lack them.
+        self.next_report_number = int(data.get("nextReportNumber", self.next_report_number))
+        self.reports = {r["reportId"]: _report_from_json(r) for r in data.get("reports", [])}
+        self.returns = list(data.get("returns", []))
+        self.messages = list(data.get("messages", []))
+        self.messaging_overrides = dict(data.get("messagingOverrides", {}))
+        self.faults = data.get("faults")
+        self.fault_counters = dict(data.get("faultCounters", {}))
         self.access_tokens = {
             token: AccessTokenGrant(
                 client_id=grant["clientId"],
@@ -201,7 +252,44 @@ def _feed_to_json(feed: Feed) -> dict[str, Any]:
         "processingEnd": _optional_time(feed.processing_end),
         "resultDocumentId": feed.result_document_id,
         "results": [result.to_json() for result in feed.results],
+        "faultPlan": feed.fault_plan,
     }
+
+
+def _optional_parse(text: str | None) -> datetime | None:
+    return parse_time(text) if text else None
+
+
+def _report_to_json(report: Report) -> dict[str, Any]:
+    return {
+        "reportId": report.report_id,
+        "reportType": report.report_type,
+        "marketplaceIds": report.marketplace_ids,
+        "created": iso_precise(report.created),
+        "dataStart": iso_precise(report.data_start),
+        "dataEnd": iso_precise(report.data_end),
+        "outcome": report.outcome,
+        "processingStart": _optional_time(report.processing_start),
+        "processingEnd": _optional_time(report.processing_end),
+        "documentId": report.document_id,
+        "fatalByFault": report.fatal_by_fault,
+    }
+
+
+def _report_from_json(data: dict[str, Any]) -> Report:
+    return Report(
+        report_id=data["reportId"],
+        report_type=data["reportType"],
+        marketplace_ids=list(data["marketplaceIds"]),
+        created=parse_time(data["created"]),
+        data_start=parse_time(data["dataStart"]),
+        data_end=parse_time(data["dataEnd"]),
+        outcome=data.get("outcome"),
+        processing_start=_optional_parse(data.get("processingStart")),
+        processing_end=_optional_parse(data.get("processingEnd")),
+        document_id=data.get("documentId"),
+        fatal_by_fault=bool(data.get("fatalByFault", False)),
+    )
 
 
 def _feed_from_json(data: dict[str, Any]) -> Feed:
@@ -227,4 +315,5 @@ def _feed_from_json(data: dict[str, Any]) -> Feed:
             )
             for r in data.get("results", [])
         ],
+        fault_plan=data.get("faultPlan"),
     )

@@ -12,7 +12,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ if not (MODELS / "models").is_dir():
 
 ORDERS = "orders_2026-01-01.json"
 FEEDS = "feeds_2021-06-30.json"
+REPORTS = "reports_2021-06-30.json"
+MESSAGING = "messaging.json"
 SEARCH = ("/orders/2026-01-01/orders", "get")
 GET_ORDER = ("/orders/2026-01-01/orders/{orderId}", "get")
 CREATE_DOCUMENT = ("/feeds/2021-06-30/documents", "post")
@@ -41,6 +43,16 @@ CREATE_FEED = ("/feeds/2021-06-30/feeds", "post")
 GET_FEEDS = ("/feeds/2021-06-30/feeds", "get")
 GET_FEED = ("/feeds/2021-06-30/feeds/{feedId}", "get")
 GET_DOCUMENT = ("/feeds/2021-06-30/documents/{feedDocumentId}", "get")
+CREATE_REPORT = ("/reports/2021-06-30/reports", "post")
+GET_REPORTS = ("/reports/2021-06-30/reports", "get")
+GET_REPORT = ("/reports/2021-06-30/reports/{reportId}", "get")
+GET_REPORT_DOCUMENT = ("/reports/2021-06-30/documents/{reportDocumentId}", "get")
+MESSAGING_ACTIONS = ("/messaging/v1/orders/{amazonOrderId}", "get")
+ATTRIBUTES = ("/messaging/v1/orders/{amazonOrderId}/attributes", "get")
+MESSAGES = {
+    action: (f"/messaging/v1/orders/{{amazonOrderId}}/messages/{action}", "post")
+    for action in ("confirmDeliveryDetails", "unexpectedProblem", "confirmOrderDetails")
+}
 OPERATIONS = [
     (ORDERS, SEARCH),
     (ORDERS, GET_ORDER),
@@ -49,6 +61,13 @@ OPERATIONS = [
     (FEEDS, GET_FEEDS),
     (FEEDS, GET_FEED),
     (FEEDS, GET_DOCUMENT),
+    (REPORTS, CREATE_REPORT),
+    (REPORTS, GET_REPORTS),
+    (REPORTS, GET_REPORT),
+    (REPORTS, GET_REPORT_DOCUMENT),
+    (MESSAGING, MESSAGING_ACTIONS),
+    (MESSAGING, ATTRIBUTES),
+    *((MESSAGING, operation) for operation in MESSAGES.values()),
 ]
 ALL_DATASETS = "BUYER,RECIPIENT,PROCEEDS,EXPENSE,PROMOTION,CANCELLATION,FULFILLMENT,PACKAGES,TAX,PAYMENT,FULFILLMENT_ORDERS"
 US = "ATVPDKIKX0DER"
@@ -92,18 +111,28 @@ def server() -> Iterator[EmulatorServer]:
         yield running
 
 
+@cache
+def control_client(server: EmulatorServer) -> httpx.Client:
+    """A client without token for the control API (one per server: new clients cost ~90 ms)."""
+    return httpx.Client(base_url=server.url, timeout=30)
+
+
 @pytest.fixture(scope="module")
 def api(server: EmulatorServer) -> Iterator[httpx.Client]:
     """An HTTP client carrying a valid access token."""
-    token = httpx.post(
-        f"{server.url}/auth/o2/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": "Atzr|henpin-demo-refresh-token",
-            "client_id": "henpin-demo-client",
-            "client_secret": "henpin-demo-secret",
-        },
-    ).json()["access_token"]
+    token = (
+        control_client(server)
+        .post(
+            "/auth/o2/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": "Atzr|henpin-demo-refresh-token",
+                "client_id": "henpin-demo-client",
+                "client_secret": "henpin-demo-secret",
+            },
+        )
+        .json()["access_token"]
+    )
     with httpx.Client(base_url=server.url, headers={"x-amz-access-token": token}) as client:
         yield client
 
@@ -156,7 +185,7 @@ def test_search_orders_answers(api: httpx.Client) -> None:
 
 
 def test_get_order_answers(api: httpx.Client, server: EmulatorServer) -> None:
-    for order in httpx.get(f"{server.url}/_emulator/orders").json():
+    for order in control_client(server).get("/_emulator/orders").json():
         answer = api.get(
             f"/orders/2026-01-01/orders/{order['orderId']}", params={"includedData": ALL_DATASETS}
         )
@@ -174,7 +203,7 @@ def test_feed_answers_through_a_whole_cycle(api: httpx.Client, server: EmulatorS
     )
     assert document.status_code == 201
     assert_valid(FEEDS, CREATE_DOCUMENT, document)
-    httpx.put(
+    control_client(server).put(
         document.json()["url"], content=io.BytesIO(ACK_FEED.encode()).read()
     ).raise_for_status()
     feed = api.post(
@@ -189,7 +218,7 @@ def test_feed_answers_through_a_whole_cycle(api: httpx.Client, server: EmulatorS
     assert_valid(FEEDS, CREATE_FEED, feed)
     feed_id = feed.json()["feedId"]
     for seconds in (0, 31, 31):  # IN_QUEUE, IN_PROGRESS, DONE
-        httpx.post(f"{server.url}/_emulator/clock/advance", json={"seconds": seconds})
+        control_client(server).post("/_emulator/clock/advance", json={"seconds": seconds})
         answer = api.get(f"/feeds/2021-06-30/feeds/{feed_id}")
         assert_valid(FEEDS, GET_FEED, answer)
     assert answer.json()["processingStatus"] == "DONE"
@@ -211,13 +240,105 @@ def test_feed_answers_through_a_whole_cycle(api: httpx.Client, server: EmulatorS
         assert_valid(FEEDS, operation, wrong)
 
 
+def test_report_answers_through_a_whole_cycle(api: httpx.Client, server: EmulatorServer) -> None:
+    control = control_client(server)
+    control.post("/_emulator/seed-demo").raise_for_status()
+    now = control.get("/_emulator/clock").json()["now"]
+    week_ago = (datetime.fromisoformat(now.replace("Z", "+00:00")) - timedelta(days=7)).isoformat()
+    created = api.post(
+        "/reports/2021-06-30/reports",
+        json={
+            "reportType": "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE",
+            "dataStartTime": week_ago,
+            "marketplaceIds": [US],
+        },
+    )
+    assert created.status_code == 202
+    assert_valid(REPORTS, CREATE_REPORT, created)
+    report_id = created.json()["reportId"]
+    for seconds in (0, 31, 31):  # IN_QUEUE, IN_PROGRESS, DONE
+        control.post("/_emulator/clock/advance", json={"seconds": seconds})
+        answer = api.get(f"/reports/2021-06-30/reports/{report_id}")
+        assert_valid(REPORTS, GET_REPORT, answer)
+    assert answer.json()["processingStatus"] == "DONE"
+    listed = api.get(
+        "/reports/2021-06-30/reports",
+        params={"reportTypes": "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE", "pageSize": 1},
+    )
+    assert_valid(REPORTS, GET_REPORTS, listed)
+    document = api.get(f"/reports/2021-06-30/documents/{answer.json()['reportDocumentId']}")
+    assert_valid(REPORTS, GET_REPORT_DOCUMENT, document)
+    for wrong, operation in (
+        (api.get("/reports/2021-06-30/reports/1"), GET_REPORT),
+        (api.get("/reports/2021-06-30/documents/nope"), GET_REPORT_DOCUMENT),
+        (api.get("/reports/2021-06-30/reports"), GET_REPORTS),
+        (api.post("/reports/2021-06-30/reports", json={"marketplaceIds": [US]}), CREATE_REPORT),
+    ):
+        assert wrong.status_code in (400, 404)
+        assert_valid(REPORTS, operation, wrong)
+
+
+def test_messaging_answers(api: httpx.Client, server: EmulatorServer) -> None:
+    control_client(server).post("/_emulator/seed-demo").raise_for_status()
+    shipped, unshipped = "113-9000006-0000006", "113-9000005-0000005"
+    market = {"marketplaceIds": US}
+    for order_id in (shipped, unshipped, "113-9000001-0000001"):
+        answer = api.get(f"/messaging/v1/orders/{order_id}", params=market)
+        assert answer.status_code == 200
+        assert_valid(MESSAGING, MESSAGING_ACTIONS, answer)
+    attributes = api.get(f"/messaging/v1/orders/{shipped}/attributes", params=market)
+    assert_valid(MESSAGING, ATTRIBUTES, attributes)
+    for action, order_id in (
+        ("confirmDeliveryDetails", shipped),
+        ("unexpectedProblem", shipped),
+        ("confirmOrderDetails", unshipped),
+    ):
+        path = f"/messaging/v1/orders/{order_id}/messages/{action}"
+        sent = api.post(path, params=market, json={"text": "Demo message."})
+        assert sent.status_code == 201
+        assert_valid(MESSAGING, MESSAGES[action], sent)
+        for wrong, status in (
+            (api.post(path, params=market, json={"text": ""}), 400),
+            (api.post(path, params={"marketplaceIds": "A1PA6795UKMFR9"}, json={"text": "x"}), 404),
+        ):
+            assert wrong.status_code == status
+            assert_valid(MESSAGING, MESSAGES[action], wrong)
+    refused = api.post(
+        f"/messaging/v1/orders/{unshipped}/messages/confirmDeliveryDetails",
+        params=market,
+        json={"text": "Address?"},
+    )
+    assert refused.status_code == 403
+    assert_valid(MESSAGING, MESSAGES["confirmDeliveryDetails"], refused)
+    missing = api.get("/messaging/v1/orders/113-0000000-0000000", params=market)
+    assert missing.status_code == 404
+    assert_valid(MESSAGING, MESSAGING_ACTIONS, missing)
+
+
+def test_fault_answers_are_error_lists(api: httpx.Client, server: EmulatorServer) -> None:
+    control = control_client(server)
+    for fault in ("429", "500", "503"):
+        control.put(
+            "/_emulator/faults",
+            json={"rules": [{"operations": ["getOrder", "getReport"], "rate": 1, "fault": fault}]},
+        ).raise_for_status()
+        for name, operation, path in (
+            (ORDERS, GET_ORDER, "/orders/2026-01-01/orders/113-9000001-0000001"),
+            (REPORTS, GET_REPORT, "/reports/2021-06-30/reports/1"),
+        ):
+            answer = api.get(path)
+            assert answer.status_code == int(fault)
+            assert_valid(name, operation, answer)
+    control.delete("/_emulator/faults").raise_for_status()
+
+
 def test_forbidden_and_throttled_answers_are_error_lists(
     api: httpx.Client, server: EmulatorServer
 ) -> None:
-    forbidden = httpx.get(f"{server.url}/feeds/2021-06-30/feeds/1")
+    forbidden = control_client(server).get("/feeds/2021-06-30/feeds/1")
     assert forbidden.status_code == 403
     assert_valid(FEEDS, GET_FEED, forbidden)
-    httpx.post(f"{server.url}/_emulator/reset")  # full buckets
+    control_client(server).post("/_emulator/reset")  # full buckets
     statuses = [api.get("/feeds/2021-06-30/documents/nope").status_code for _ in range(11)]
     assert statuses == [404] * 10 + [429]  # getFeedDocument: burst 10
     throttled = api.get("/feeds/2021-06-30/documents/nope")
