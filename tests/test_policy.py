@@ -13,6 +13,7 @@ import pytest
 
 from henpin.domain import FulfillmentStatus, Money, Order, OrderItem
 from henpin.policy import (
+    AddressErrorPolicy,
     CancelRequestPolicy,
     Policy,
     PolicyError,
@@ -122,7 +123,7 @@ def test_policy_built_in_code_has_a_version_too(shipped: CancelRequestPolicy) ->
     assert re.fullmatch(r"v1-[0-9a-f]{12}", policy.version)
 
 
-def test_optional_sections_for_later_case_types_are_accepted(tmp_path: Path) -> None:
+def test_optional_sections_may_be_left_out_and_then_have_defaults(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         """
@@ -141,7 +142,8 @@ def test_optional_sections_for_later_case_types_are_accepted(tmp_path: Path) -> 
     assert policy.return_request is not None
     assert policy.return_request.operator.on_deadline == "escalate"
     assert policy.retention is not None and policy.retention.buyer_data_days == 30
-    assert policy.address_error is None
+    assert policy.address_error == AddressErrorPolicy()
+    assert policy.sections_set() == ["return_request", "retention"]
 
 
 # --- Bad files: each says file, line and key path ----------------------------------------------

@@ -1,0 +1,514 @@
+"""Case type 2, a return request (Return Center): recommend authorizing or declining, wait for the
+item, then refund by the condition it came back in.
+
+SP-API cannot authorize a merchant-fulfilled return, so `recommend` only advises; the operator
+clicks in Seller Central. The checks run in a fixed order, and each has a rule name that is
+recorded on the case:
+
+  comment-keyword        the buyer's comment mentions a listed word        → ask_operator
+  item-not-in-order      the returned item is not one of the order's items → ask_operator
+  no-item-price          the item's price is unknown or zero               → ask_operator
+  outside-return-window  requested later than the window allows            → `outside_window`
+  reason-decline         the reason code is listed under reasons.decline    → decline
+  reason-ask-operator    the reason code is listed under reasons.ask_operator → ask_operator
+  cheap-item             worth less than `keep_item_under` (return shipping
+                         would cost more than the item)                      → keep_item_refund
+  no-value-limit         no `authorize_up_to` for the currency              → ask_operator
+  over-value-limit       worth more than `authorize_up_to`                  → ask_operator
+  reason-authorize       the reason code is listed under reasons.authorize  → authorize
+  reason-not-listed      any other reason code                              → reasons.other
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from henpin.domain import AdjustmentReason, Order, OrderItem, PriceComponent, ReturnRequest
+from henpin.policy._base import (
+    Advice,
+    AmountByCurrency,
+    Inputs,
+    Loc,
+    LocatedProblems,
+    OperatorDeadline,
+    Percent,
+    PolicyModel,
+    Text,
+    as_utc,
+    format_money,
+    mentions,
+    money,
+    money_json,
+    owner_error,
+    share,
+)
+from henpin.policy.business_days import add_business_days
+from henpin.policy.proposals import (
+    RefundProposal,
+    check_quantity,
+    component,
+    shipping_paid,
+    units_value,
+)
+
+ReturnAction = Literal["authorize", "decline", "keep_item_refund", "ask_operator"]
+ReasonAction = Literal["authorize", "decline", "ask_operator"]
+
+_REASON_CODE = re.compile(r"^(CR|AMZ-PG)-[A-Z0-9_-]+$")
+_CONDITION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+MAX_RESTOCKING_FEE_PERCENT = 20  # Amazon's ceiling for the cases where it allows a fee at all
+
+
+def _reason_code(code: str) -> str:
+    wanted = code.strip().upper()
+    if not _REASON_CODE.match(wanted):
+        raise owner_error(
+            f"Amazon return reason codes look like CR-DEFECTIVE or AMZ-PG-BAD-DESC (got {code!r})"
+        )
+    return wanted
+
+
+def _condition_name(name: str) -> str:
+    if not _CONDITION_NAME.match(name):
+        raise owner_error(
+            "condition names use lowercase letters, digits and underscores, e.g. opened_like_new"
+            f" (got {name!r})"
+        )
+    return name
+
+
+ReasonCode = Annotated[str, AfterValidator(_reason_code)]
+ConditionName = Annotated[str, AfterValidator(_condition_name)]
+
+
+class ReturnReasons(PolicyModel):
+    """Amazon's return reason codes, sorted into what Henpin recommends for each."""
+
+    authorize: tuple[ReasonCode, ...] = (
+        "CR-DEFECTIVE",
+        "CR-DAMAGED_BY_CARRIER",
+        "CR-DAMAGED_BY_FC",
+        "CR-SWITCHEROO",
+        "CR-NOT_AS_DESCRIBED",
+        "AMZ-PG-BAD-DESC",
+        "CR-MISSING_PARTS",
+        "CR-QUALITY_UNACCEPTABLE",
+        "CR-MISSED_ESTIMATED_DELIVERY",
+        "CR-UNWANTED_ITEM",
+        "CR-ORDERED_WRONG_ITEM",
+        "CR-NOT_COMPATIBLE",
+        "CR-FOUND_BETTER_PRICE",
+        "CR-EXTRA_ITEM",
+    )
+    decline: tuple[ReasonCode, ...] = ()
+    ask_operator: tuple[ReasonCode, ...] = ("CR-UNAUTHORIZED_PURCHASE",)
+    other: ReasonAction = "ask_operator"  # for a reason code in none of the lists
+
+    @model_validator(mode="after")
+    def _each_code_in_one_list(self) -> ReturnReasons:
+        seen: dict[str, str] = {}
+        problems: list[tuple[Loc, str]] = []
+        for list_name in ("authorize", "decline", "ask_operator"):
+            for index, code in enumerate(getattr(self, list_name)):
+                if code in seen:
+                    problems.append(
+                        (
+                            (list_name, index),
+                            f"{code} is also listed under {seen[code]}; a reason code goes in"
+                            " one list only",
+                        )
+                    )
+                seen.setdefault(code, list_name)
+        if problems:
+            raise LocatedProblems(problems)
+        return self
+
+    def action_for(self, code: str | None) -> tuple[ReasonAction, str]:
+        """The recommended action for a reason code, and the rule that says so."""
+        if code in self.decline:
+            return "decline", "reason-decline"
+        if code in self.ask_operator:
+            return "ask_operator", "reason-ask-operator"
+        if code in self.authorize:
+            return "authorize", "reason-authorize"
+        return self.other, "reason-not-listed"
+
+
+class ConditionRefund(PolicyModel):
+    """One line of the condition table: what a returned item in this condition gets back."""
+
+    refund_percent: Percent = Decimal(100)  # of the item price
+    restocking_fee_percent: Annotated[
+        Decimal, Field(ge=0, le=MAX_RESTOCKING_FEE_PERCENT, allow_inf_nan=False)
+    ] = Decimal(0)
+    refund_shipping: bool = False
+    description: Text | None = None  # what the operator sees next to the name
+
+    @model_validator(mode="after")
+    def _fee_within_refund(self) -> ConditionRefund:
+        if self.restocking_fee_percent > self.refund_percent:
+            raise LocatedProblems(
+                [
+                    (
+                        ("restocking_fee_percent",),
+                        f"the restocking fee ({self.restocking_fee_percent}%) is more than the"
+                        f" refund ({self.refund_percent}%), so the buyer would owe you money;"
+                        " lower the fee",
+                    )
+                ]
+            )
+        return self
+
+    def summary(self) -> str:
+        parts = [f"{self.refund_percent:g}% of the item price"]
+        if self.restocking_fee_percent:
+            parts.append(f"less a {self.restocking_fee_percent:g}% restocking fee")
+        parts.append("shipping refunded" if self.refund_shipping else "shipping not refunded")
+        return ", ".join(parts)
+
+
+DEFAULT_CONDITIONS: dict[str, ConditionRefund] = {
+    "unopened": ConditionRefund(refund_shipping=True, description="sealed, as sent"),
+    "opened_like_new": ConditionRefund(description="opened, complete, no marks of use"),
+    "used": ConditionRefund(restocking_fee_percent=Decimal(20), description="marks of use"),
+    "missing_parts": ConditionRefund(
+        restocking_fee_percent=Decimal(20), description="parts or accessories missing"
+    ),
+    "damaged_by_buyer": ConditionRefund(
+        refund_percent=Decimal(50), description="damaged after delivery"
+    ),
+    "wrong_item": ConditionRefund(
+        refund_percent=Decimal(0),
+        description="not the item you sent: refund nothing, file a SAFE-T claim",
+    ),
+}
+
+
+def _table_not_empty(table: dict[str, ConditionRefund]) -> dict[str, ConditionRefund]:
+    if not table:
+        raise owner_error("list at least one condition, e.g. unopened")
+    return table
+
+
+class ReturnOperatorPolicy(OperatorDeadline):
+    """How long an operator has to record what they did in Manage Returns (Amazon expects an
+    answer within 24 hours). Henpin cannot authorize or decline by itself, so an unanswered case
+    is escalated to the owner."""
+
+    on_deadline: Literal["escalate"] = "escalate"
+
+
+class ReturnRecommendation(Advice):
+    """What policy recommends for a return request."""
+
+    action: ReturnAction
+
+
+class ReturnRequestPolicy(PolicyModel):
+    """A buyer asked to return an item: what to recommend, how long to wait, what to refund."""
+
+    return_window_days: int = Field(default=30, ge=1, le=365)
+    delivery_days_assumed: int = Field(default=7, ge=0, le=60)
+    outside_window: Literal["decline", "ask_operator"] = "ask_operator"
+    reasons: ReturnReasons = ReturnReasons()
+    authorize_up_to: AmountByCurrency = Field(
+        default_factory=lambda: {
+            "USD": Decimal(200),
+            "CAD": Decimal(250),
+            "MXN": Decimal(4000),
+            "GBP": Decimal(150),
+            "EUR": Decimal(180),
+            "JPY": Decimal(30000),
+        }
+    )
+    comment_keywords: tuple[Text, ...] = (
+        "lawyer",
+        "chargeback",
+        "A-to-z",
+        "fraud",
+        "police",
+        "弁護士",
+        "Anwalt",
+        "avocat",
+        "avvocato",
+        "abogado",
+    )
+    keep_item_under: AmountByCurrency = Field(
+        default_factory=lambda: {
+            "USD": Decimal(15),
+            "CAD": Decimal(20),
+            "MXN": Decimal(250),
+            "GBP": Decimal(12),
+            "EUR": Decimal(15),
+            "JPY": Decimal(1500),
+        }
+    )
+    operator: ReturnOperatorPolicy = ReturnOperatorPolicy()
+    reminder_after_days: int = Field(default=14, ge=1, le=90)
+    receipt_wait_days: int = Field(default=30, ge=2, le=120)
+    conditions: Annotated[
+        dict[ConditionName, ConditionRefund], AfterValidator(_table_not_empty)
+    ] = Field(default_factory=lambda: dict(DEFAULT_CONDITIONS))
+    seller_fault_reasons: tuple[ReasonCode, ...] = (
+        "CR-DEFECTIVE",
+        "CR-DAMAGED_BY_CARRIER",
+        "CR-DAMAGED_BY_FC",
+        "CR-SWITCHEROO",
+        "CR-NOT_AS_DESCRIBED",
+        "AMZ-PG-BAD-DESC",
+        "CR-MISSING_PARTS",
+        "CR-QUALITY_UNACCEPTABLE",
+    )
+    refund_deadline_business_days: int = Field(default=2, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _reminder_before_escalation(self) -> ReturnRequestPolicy:
+        if self.reminder_after_days >= self.receipt_wait_days:
+            raise LocatedProblems(
+                [
+                    (
+                        ("reminder_after_days",),
+                        f"the reminder ({self.reminder_after_days} days) must come before the"
+                        f" wait ends ({self.receipt_wait_days} days, receipt_wait_days); lower"
+                        " it or raise receipt_wait_days",
+                    )
+                ]
+            )
+        return self
+
+    # --- The waits -------------------------------------------------------------------------------
+
+    @property
+    def reminder_wait_days(self) -> int:
+        """Days from the reminder to the end of the wait (then the case escalates)."""
+        return self.receipt_wait_days - self.reminder_after_days
+
+    def refund_deadline(self, received_at: datetime) -> datetime:
+        """When the refund is due: business days after the item came back (weekends skipped)."""
+        return add_business_days(received_at, self.refund_deadline_business_days)
+
+    # --- Authorize or decline --------------------------------------------------------------------
+
+    def recommend(self, ret: ReturnRequest, order: Order, now: datetime) -> ReturnRecommendation:
+        """Recommend authorizing, declining, or letting the buyer keep a cheap item (refunding its
+        price), or ask a person. The first check that applies decides (see the module's list)."""
+        now = as_utc(now)
+        item = returned_item(ret, order)
+        quantity = _returned_quantity(ret, item)
+        value = units_value(item, quantity) if item is not None else None
+        requested = as_utc(ret.requested_at) if ret.requested_at else now
+        delivered, counted_from = _window_start(order, self.delivery_days_assumed)
+        days = (requested - delivered).total_seconds() / 86400
+        inputs: Inputs = {
+            "order_id": order.order_id,
+            "marketplace_id": order.marketplace_id,
+            "order_item_id": item.order_item_id if item else ret.order_item_id,
+            "sku": ret.sku,
+            "quantity": quantity,
+            "requested_quantity": ret.quantity,
+            "returned_value": money_json(value),
+            "reason_code": ret.reason_code,
+            "buyer_comment": ret.buyer_comment,
+            "requested_at": requested.isoformat(),
+            "amazon_in_policy": ret.in_policy,
+            "expected_delivery": delivered.isoformat(),
+            "expected_delivery_counted_from": counted_from,
+            "days_after_expected_delivery": round(days, 1),
+            "evaluated_at": now.isoformat(),
+        }
+
+        def says(action: ReturnAction, rule: str, reason: str) -> ReturnRecommendation:
+            return ReturnRecommendation(action=action, rule=rule, reason=reason, inputs=inputs)
+
+        keyword = mentions(ret.buyer_comment, self.comment_keywords)
+        if keyword is not None:
+            return says(
+                "ask_operator",
+                "comment-keyword",
+                f"the buyer's comment mentions {keyword!r}, so a person reads it first",
+            )
+        if item is None:
+            return says(
+                "ask_operator",
+                "item-not-in-order",
+                f"the returned item ({ret.order_item_id or ret.sku}) is not one of the order's"
+                " items; check the return in Manage Returns",
+            )
+        if value is None or value.amount == 0:
+            return says(
+                "ask_operator",
+                "no-item-price",
+                "the item's price is unknown or zero, so Henpin cannot weigh this return",
+            )
+        if ret.in_policy is False:
+            return says(
+                self.outside_window,
+                "outside-return-window",
+                "Amazon's returns report marks this return as outside the return policy",
+            )
+        if days > self.return_window_days:
+            return says(
+                self.outside_window,
+                "outside-return-window",
+                f"requested {days:.0f} days after the expected delivery ({counted_from} +"
+                f" {self.delivery_days_assumed} days), later than the"
+                f" {self.return_window_days}-day return window",
+            )
+        code = (ret.reason_code or "").strip().upper() or None
+        reason_action, reason_rule = self.reasons.action_for(code)
+        if reason_rule in ("reason-decline", "reason-ask-operator"):
+            return says(
+                reason_action, reason_rule, f"the reason {code} is listed under {reason_action}"
+            )
+        shown = format_money(value.amount, value.currency)
+        cheap = self.keep_item_under.get(value.currency)
+        if cheap is not None and value.amount < cheap:
+            return says(
+                "keep_item_refund",
+                "cheap-item",
+                f"the item is worth {shown}, less than {format_money(cheap, value.currency)}:"
+                " sending it back would cost more than it is worth; let the buyer keep or"
+                " refuse it and refund the item price only",
+            )
+        limit = self.authorize_up_to.get(value.currency)
+        if limit is None:
+            return says(
+                "ask_operator",
+                "no-value-limit",
+                f"no authorize_up_to amount is set for {value.currency}, so a person decides",
+            )
+        if value.amount > limit:
+            return says(
+                "ask_operator",
+                "over-value-limit",
+                f"the item is worth {shown}, more than the"
+                f" {format_money(limit, value.currency)} Henpin may recommend alone",
+            )
+        if reason_rule == "reason-authorize":
+            return says("authorize", reason_rule, f"the reason {code} is listed under authorize")
+        return says(
+            reason_action,
+            reason_rule,
+            f"the reason {code or '(none given)'} is in no list; reasons.other says"
+            f" {reason_action}",
+        )
+
+    # --- Refund by condition ---------------------------------------------------------------------
+
+    def condition_names(self) -> list[str]:
+        return list(self.conditions)
+
+    def condition_table_lines(self) -> list[str]:
+        """The condition table in plain words, one line per condition, for the operator."""
+        lines = []
+        for name, row in self.conditions.items():
+            about = f" ({row.description})" if row.description else ""
+            lines.append(f"- {name}{about}: {row.summary()}")
+        return lines
+
+    def refund_for_condition(
+        self,
+        order_item: OrderItem,
+        condition: str,
+        quantity: int,
+        *,
+        reason_code: str | None = None,
+    ) -> RefundProposal:
+        """The refund for `quantity` returned units of an item in `condition`, by the table:
+        Principal (the refund share of the price), Shipping (that share of the units' shipping,
+        if the condition refunds it) and RestockingFee (negative).
+
+        When `reason_code` is one of `seller_fault_reasons` (defective, not as described, ...),
+        Amazon allows no restocking fee and the buyer gets the shipping back: the table's fee
+        and shipping are overridden, and the rule says so.
+        """
+        row = self.conditions.get(condition)
+        if row is None:
+            known = ", ".join(self.conditions)
+            raise ValueError(f"unknown condition {condition!r}; the condition table has: {known}")
+        check_quantity(order_item, quantity)
+        price = units_value(order_item, quantity)
+        if price is None:
+            raise ValueError(
+                f"order item {order_item.order_item_id} has no price, so no refund can be computed"
+            )
+        currency = price.currency
+        code = (reason_code or "").strip().upper()
+        seller_fault = code in self.seller_fault_reasons
+        overridden = seller_fault and (row.restocking_fee_percent > 0 or not row.refund_shipping)
+        fee_percent = Decimal(0) if seller_fault else row.restocking_fee_percent
+        with_shipping = row.refund_shipping or seller_fault
+        shipping = shipping_paid(order_item, quantity) if with_shipping else None
+
+        principal = share(price.amount, row.refund_percent, currency)
+        fee = share(price.amount, fee_percent, currency)
+        shipping_back = share(shipping.amount, row.refund_percent, currency) if shipping else None
+        parts = [
+            component(PriceComponent.PRINCIPAL, principal, currency),
+            component(PriceComponent.SHIPPING, shipping_back, currency) if shipping_back else None,
+            component(PriceComponent.RESTOCKING_FEE, -fee, currency),
+        ]
+        components = [c for c in parts if c is not None]
+        total = money(sum((c.amount for c in components), Decimal(0)), currency)
+
+        said = [f"{row.refund_percent:g}% of {format_money(price.amount, currency)}"]
+        if fee:
+            said.append(f"less a {fee_percent:g}% restocking fee")
+        if shipping_back:
+            said.append(f"plus shipping {format_money(shipping_back, currency)}")
+        elif with_shipping:
+            said.append("shipping price unknown, not included")
+        if overridden:
+            said.append(f"(reason {code} is the seller's side: no restocking fee, shipping back)")
+        return RefundProposal(
+            order_item_id=order_item.order_item_id,
+            quantity=quantity,
+            condition=condition,
+            adjustment_reason=AdjustmentReason.CUSTOMER_RETURN,
+            components=components,
+            total=total,
+            rule="seller-fault-reason" if overridden else f"conditions.{condition}",
+            explanation=f"{condition}: " + ", ".join(said),
+            inputs={
+                "order_item_id": order_item.order_item_id,
+                "condition": condition,
+                "quantity": quantity,
+                "bought_quantity": order_item.quantity,
+                "unit_price": money_json(order_item.unit_price),
+                "shipping_paid": money_json(shipping),
+                "reason_code": code or None,
+                "refund_percent": str(row.refund_percent),
+                "restocking_fee_percent": str(fee_percent),
+                "refund_shipping": with_shipping,
+            },
+        )
+
+
+def returned_item(ret: ReturnRequest, order: Order) -> OrderItem | None:
+    """The order item a return is about: by order item id, else by SKU; None if neither fits."""
+    for item in order.items:
+        if ret.order_item_id and item.order_item_id == ret.order_item_id:
+            return item
+    for item in order.items:
+        if ret.sku and item.sku == ret.sku:
+            return item
+    return None
+
+
+def _returned_quantity(ret: ReturnRequest, item: OrderItem | None) -> int:
+    wanted = ret.quantity or 1
+    return min(wanted, item.quantity) if item is not None else wanted
+
+
+def _window_start(order: Order, delivery_days: int) -> tuple[datetime, str]:
+    """The expected delivery day, where the return window starts. Henpin is not told the delivery
+    day, so it takes the last parcel's shipping day (else the order day) plus `delivery_days`."""
+    shipped = [as_utc(p.ship_time) for p in order.packages if p.ship_time is not None]
+    if shipped:
+        return max(shipped) + timedelta(days=delivery_days), "shipping day"
+    return as_utc(order.created_time) + timedelta(days=delivery_days), "order day"
