@@ -4,9 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test lint typecheck check clean
+.PHONY: install up test lint typecheck check bench soak clean
 
 $(STAMP): pyproject.toml
+	@# Debian's Chromium for the real-browser test (Playwright's own browser download is not used).
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) || echo "could not install chromium: the browser test will be skipped"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -19,6 +21,12 @@ up: $(STAMP) ## the whole stack: Prefect server, emulator + demo data (no creden
 
 test: $(STAMP) ## the test suite (PostgreSQL tests run when HENPIN_TEST_DATABASE_URL is set)
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+bench: $(STAMP) ## benchmark against the emulator at Amazon's quotas (BENCH_QUICK=1: < 5 min)
+	$(BIN)/python bench/run.py
+
+soak: $(STAMP) ## many cases with random faults and kills; checks nothing lost or done twice
+	$(BIN)/python bench/soak.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

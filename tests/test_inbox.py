@@ -6,108 +6,47 @@ real service functions. Cases are put in the store directly, as a flow would lea
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
-from streamlit.testing.v1 import AppTest
 
+from henpin.inbox_ops import claim
 from henpin.service import add_operator, decide
-from henpin.settings import load_settings
-from henpin.store.db import migrate, session_scope
-from henpin.store.models import Case, Decision, Operator
-
-APP = Path(__file__).parents[1] / "ui" / "inbox.py"
-PASSWORD = "correct horse battery"
-CHOICES = ["cancel", "keep_order", "escalate"]
-TIMEOUT = 20  # first runs import Prefect through henpin.service
+from henpin.store.db import session_scope
+from henpin.store.models import Case, Decision, Event
+from tests.test_inbox_support import (
+    address_error_case,
+    app,
+    closed_case,
+    fresh_store,
+    open_keys,
+    opened,
+    set_operator,
+    signed_in,
+    texts,
+    waiting_case,
+)
 
 
 @pytest.fixture
 def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh case store with one operator, as `henpin up` leaves it."""
-    monkeypatch.chdir(tmp_path)  # no developer's .env leaks in
-    monkeypatch.setenv("HENPIN_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("HENPIN_DATABASE_URL", raising=False)
-    monkeypatch.delenv("HENPIN_PREFECT_UI_URL", raising=False)
-    url = load_settings().store_url
-    migrate(url)
-    add_operator(url, "alice", PASSWORD)
-    return url
-
-
-def waiting_case(url: str, order_id: str, due_in: timedelta, **fields: Any) -> int:
-    """A cancel request waiting for an operator, as the cancel-request flow leaves it."""
-    order = {
-        "order_id": order_id,
-        "marketplace_id": "ATVPDKIKX0DER",
-        "fulfillment_status": "UNSHIPPED",
-        "created_time": "2026-03-02T08:15:00Z",
-        "buyer_cancel_reason": "Found it cheaper elsewhere",
-        "value": {"amount": "249.90", "currency": "USD"},
-        "items": [
-            {
-                "sku": "KETTLE-JP-01",
-                "title": "Cast iron kettle",
-                "quantity": 1,
-                "unit_price": {"amount": "249.90", "currency": "USD"},
-                "buyer_cancel_reason": "Found it cheaper elsewhere",
-            }
-        ],
-    }
-    waiting: dict[str, Any] = {
-        "type": "cancel-request",
-        "order_id": order_id,
-        "marketplace_id": "ATVPDKIKX0DER",
-        "state": "waiting",
-        "waiting_step": "operator-decision",
-        "choices": CHOICES,
-        "deadline": datetime.now(UTC) + due_in,
-        "timeout_choice": "escalate",
-        "recommendation": {
-            "action": "keep_order",
-            "rule": "high-value-needs-operator",
-            "reason": "Order value 249.90 USD is above the 100.00 USD automatic limit.",
-        },
-        "order_snapshot": order,
-        "flow_run_id": None,
-    }
-    case = Case(**{**waiting, **fields})
-    with session_scope(url) as s:
-        s.add(case)
-        s.flush()
-        return case.id
-
-
-def signed_in(password: str = PASSWORD) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    at.text_input(key="login.name").input("alice")
-    at.text_input(key="login.password").input(password)
-    return at.button(key="login.submit").click().run()
-
-
-def texts(at: AppTest) -> str:
-    return "\n".join(m.value for m in [*at.markdown, *at.caption, *at.title, *at.subheader])
-
-
-def opened(at: AppTest, case_id: int) -> AppTest:
-    return at.button(key=f"inbox.open.{case_id}").click().run()
+    return fresh_store(tmp_path, monkeypatch)
 
 
 def test_signed_out_sees_only_the_sign_in_form(store_url: str) -> None:
     waiting_case(store_url, "111-0000000-0000001", timedelta(hours=3))
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at = app().run()
     assert not at.exception
     assert [w.key for w in at.text_input] == ["login.name", "login.password"]
     assert "111-0000000-0000001" not in texts(at)
-    assert not [b for b in at.button if (b.key or "").startswith("inbox.open.")]
+    assert not open_keys(at)
 
 
 def test_case_page_link_without_sign_in_shows_the_sign_in_form(store_url: str) -> None:
     case_id = waiting_case(store_url, "111-0000000-0000002", timedelta(hours=3))
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at = app()
     at.query_params["case"] = str(case_id)
     at.run()
     assert not at.exception
@@ -123,7 +62,7 @@ def test_wrong_password_is_refused_without_saying_which_part_was_wrong(store_url
     assert at.text_input(key="login.password")  # still on the sign-in page
 
 
-def test_inbox_lists_waiting_cases_soonest_deadline_first(store_url: str) -> None:
+def test_inbox_lists_waiting_cases_overdue_first(store_url: str) -> None:
     later = waiting_case(store_url, "111-0000000-0000010", timedelta(days=2))
     overdue = waiting_case(store_url, "111-0000000-0000011", timedelta(minutes=-30))
     soon = waiting_case(
@@ -131,23 +70,60 @@ def test_inbox_lists_waiting_cases_soonest_deadline_first(store_url: str) -> Non
     )
     at = signed_in()
     assert not at.exception
-    opens = [b.key for b in at.button if (b.key or "").startswith("inbox.open.")]
-    assert opens == [f"inbox.open.{overdue}", f"inbox.open.{soon}", f"inbox.open.{later}"]
+    assert open_keys(at) == [f"inbox.open.{i}" for i in (overdue, soon, later)]
     shown = texts(at)
     assert "Signed in as **alice**" in "\n".join(m.value for m in at.sidebar.markdown)
     assert ":red[**overdue by 30 min**]" in shown or ":red[**overdue by 29 min**]" in shown
+    assert ":orange[**" in shown  # the one due within the hour
     assert "Needs attention" in shown
     assert "Keep the order and ship it" in shown  # the recommendation, in plain words
     assert "high-value-needs-operator" in shown
+    assert [m.value for m in at.metric][:3] == ["3", "1", "2"]  # waiting, overdue, due in 2 h
 
 
-def test_recently_closed_cases_show_their_outcome(store_url: str) -> None:
-    waiting_case(
-        store_url, "111-0000000-0000020", timedelta(hours=1), state="closed", outcome="kept-order"
+def test_filters_by_type_marketplace_deadline_and_claim(store_url: str) -> None:
+    us = waiting_case(store_url, "111-0000000-0000013", timedelta(hours=30))
+    de = waiting_case(
+        store_url, "302-0000000-0000014", timedelta(hours=1), marketplace_id="A1PA6795UKMFR9"
     )
+    address = address_error_case(store_url, "302-0000000-0000015")
+    add_operator(store_url, "bob", "pw-bob-123456")
+    claim(store_url, us, "bob")
+    at = signed_in()
+    at.multiselect(key="inbox.types").select("address-error").run()
+    assert open_keys(at) == [f"inbox.open.{address}"]
+    at.multiselect(key="inbox.types").unselect("address-error").run()
+    at.multiselect(key="inbox.marketplaces").select("A1PA6795UKMFR9").run()
+    assert open_keys(at) == [f"inbox.open.{de}", f"inbox.open.{address}"]
+    at.selectbox(key="inbox.due").set_value("2h").run()
+    assert open_keys(at) == [f"inbox.open.{de}"]
+    at.multiselect(key="inbox.marketplaces").unselect("A1PA6795UKMFR9")
+    at.selectbox(key="inbox.due").set_value("any")
+    at.selectbox(key="inbox.claimed").set_value("bob").run()
+    assert not at.exception
+    assert open_keys(at) == [f"inbox.open.{us}"]
+    assert "bob has it" in texts(at)
+    at.selectbox(key="inbox.claimed").set_value("\x00nobody").run()
+    assert set(open_keys(at)) == {f"inbox.open.{de}", f"inbox.open.{address}"}
+
+
+def test_sorting_and_filters_survive_a_visit_to_a_case(store_url: str) -> None:
+    first = waiting_case(store_url, "111-0000000-0000016", timedelta(hours=1))
+    second = waiting_case(store_url, "111-0000000-0000017", timedelta(hours=9))
+    at = signed_in()
+    at.selectbox(key="inbox.sort").set_value("newest").run()
+    assert open_keys(at) == [f"inbox.open.{second}", f"inbox.open.{first}"]
+    at = opened(at, second)
+    at.switch_page("screens/cases.py").run()
+    assert at.selectbox(key="inbox.sort").value == "newest"
+    assert open_keys(at) == [f"inbox.open.{second}", f"inbox.open.{first}"]
+
+
+def test_closed_cases_show_their_outcome_when_asked_for(store_url: str) -> None:
+    closed_case(store_url, "111-0000000-0000020", "kept-order")
     at = signed_in()
     assert "111-0000000-0000020" not in texts(at)
-    at.toggle(key="inbox.show_closed").set_value(True).run()
+    at.multiselect(key="inbox.states").select("closed").run()
     assert not at.exception
     assert "111-0000000-0000020" in texts(at)
     assert "Outcome: **Kept the order**" in texts(at)
@@ -173,6 +149,43 @@ def test_case_page_shows_order_reason_recommendation_and_rule(store_url: str) ->
     ]
     links = [b.proto.url for b in at.get("link_button")]
     assert "https://sellercentral.amazon.com/orders-v3/order/111-0000000-0000030" in links
+
+
+def test_case_page_shows_the_money_of_each_option_and_the_buyers_words(store_url: str) -> None:
+    case_id = address_error_case(store_url, "302-0000000-0000031")
+    at = opened(signed_in(), case_id)
+    assert not at.exception
+    shown = texts(at)
+    assert "Money of each option" in shown
+    options = at.dataframe[0].value.to_string()
+    assert "Reship to the confirmed address" in options
+    assert "6.50 EUR" in options and "4.80 EUR" in options and "★" in options
+    assert "> Please send it to Hauptstr. 5 instead" in shown
+    facts = "\n".join(d.value.to_string() for d in at.dataframe)
+    assert "Hauptstr. 5, 10115 Berlin" in facts
+    # The form asks for the fields its question names, with their bounds.
+    assert at.text_input(key=f"decide.{case_id}.field.tracking_number")
+    assert "Between 0.01 and 40.00." in str(
+        at.text_input(key=f"decide.{case_id}.field.refund_amount").help
+    )
+
+
+def test_an_answer_with_fields_is_checked_then_recorded(store_url: str) -> None:
+    case_id = address_error_case(store_url, "302-0000000-0000032")
+    at = opened(signed_in(), case_id)
+    at.radio(key=f"decide.{case_id}.choice").set_value("partial_refund")
+    at.text_input(key=f"decide.{case_id}.field.refund_amount").input("55")
+    at.button(key=f"decide.{case_id}.submit").click().run()
+    assert not at.exception
+    assert "the answer is not complete" in at.error[0].value
+    assert at.radio(key=f"decide.{case_id}.choice")  # asked again
+    at.text_input(key=f"decide.{case_id}.field.refund_amount").input("12.50")
+    at.text_area(key=f"decide.{case_id}.note").input("Agreed by e-mail")
+    at.button(key=f"decide.{case_id}.submit").click().run()
+    assert "recorded for case" in at.success[0].value
+    with session_scope(store_url) as s:
+        d = s.scalars(select(Decision).where(Decision.case_id == case_id)).one()
+        assert (d.choice, d.data) == ("partial_refund", {"refund_amount": "12.50"})
 
 
 def test_decision_is_recorded_with_the_operators_name(store_url: str) -> None:
@@ -231,6 +244,67 @@ def test_decision_on_a_case_no_longer_waiting_is_refused_in_words(store_url: str
     at.button(key=f"decide.{case_id}.submit").click().run()
     assert not at.exception
     assert "is not waiting for a decision" in at.error[0].value
+    assert "Order changed before Henpin acted" in at.error[0].value
+
+
+def test_a_form_opened_for_an_earlier_question_is_refused(store_url: str) -> None:
+    case_id = waiting_case(store_url, "111-0000000-0000071", timedelta(hours=5))
+    at = opened(signed_in(), case_id)
+    with session_scope(store_url) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.waiting_step = "operator-decision-again"
+    at.radio(key=f"decide.{case_id}.choice").set_value("cancel")
+    at.button(key=f"decide.{case_id}.submit").click().run()
+    assert "has moved on since you opened it" in at.error[0].value
+    assert at.radio(key=f"decide.{case_id}.choice")  # the new question's form
+
+
+def test_claim_release_and_what_others_see(store_url: str) -> None:
+    case_id = waiting_case(store_url, "111-0000000-0000075", timedelta(hours=5))
+    at = opened(signed_in(), case_id)
+    at.button(key=f"claim.{case_id}").click().run()
+    assert not at.exception
+    assert "You are working on case" in at.success[0].value
+    assert "You are working on this case" in texts(at)
+    add_operator(store_url, "bob", "pw-bob-123456")
+    bob = opened(signed_in("bob", "pw-bob-123456"), case_id)
+    assert "**alice** is working on this case" in texts(bob)
+    assert bob.button(key=f"take_over.{case_id}")
+    assert f"release.{case_id}" not in [b.key for b in bob.button]  # only alice or an admin
+    at.button(key=f"release.{case_id}").click().run()
+    assert "is released" in at.success[0].value
+    with session_scope(store_url) as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.claimed_by is None
+        kinds = s.scalars(select(Event.kind).where(Event.case_id == case_id)).all()
+        assert kinds == ["claim", "release"]
+
+
+def test_deciding_a_case_claimed_by_another_asks_for_confirmation(store_url: str) -> None:
+    case_id = waiting_case(store_url, "111-0000000-0000076", timedelta(hours=5))
+    add_operator(store_url, "bob", "pw-bob-123456")
+    claim(store_url, case_id, "bob")
+    at = opened(signed_in(), case_id)
+    assert "**bob** is working on this case" in texts(at)
+    at.radio(key=f"decide.{case_id}.choice").set_value("cancel")
+    at.button(key=f"decide.{case_id}.submit").click().run()
+    assert "bob is working on this case" in at.warning[0].value
+    with session_scope(store_url) as s:
+        assert not s.scalars(select(Decision).where(Decision.case_id == case_id)).all()
+    at.checkbox(key=f"decide.{case_id}.over_claim").check()
+    at.button(key=f"decide.{case_id}.submit").click().run()
+    assert "recorded for case" in at.success[0].value
+    assert "(bob had claimed it.)" in at.success[0].value
+
+
+def test_take_over_a_claim(store_url: str) -> None:
+    case_id = waiting_case(store_url, "111-0000000-0000077", timedelta(hours=5))
+    add_operator(store_url, "bob", "pw-bob-123456")
+    claim(store_url, case_id, "bob")
+    at = opened(signed_in(), case_id)
+    at.button(key=f"take_over.{case_id}").click().run()
+    assert "You took case" in at.success[0].value and "from bob" in at.success[0].value
 
 
 def test_sign_out_returns_to_the_sign_in_form(store_url: str) -> None:
@@ -238,17 +312,23 @@ def test_sign_out_returns_to_the_sign_in_form(store_url: str) -> None:
     at.button(key="session.sign_out").click().run()
     assert not at.exception
     assert at.text_input(key="login.password")
-    assert not [b for b in at.button if (b.key or "").startswith("inbox.open.")]
+    assert not open_keys(at)
 
 
-def test_viewer_reads_the_case_but_gets_no_decision_form(store_url: str) -> None:
-    add_operator(store_url, "alice", PASSWORD, role="viewer")
-    case_id = waiting_case(store_url, "111-0000000-0000080", timedelta(hours=5))
+def test_viewer_reads_the_case_but_gets_no_form_no_claim_and_no_personal_data(
+    store_url: str,
+) -> None:
+    set_operator(store_url, "alice", role="viewer")
+    case_id = address_error_case(store_url, "302-0000000-0000080")
     at = opened(signed_in(), case_id)
     assert not at.exception
-    assert "111-0000000-0000080" in texts(at)
+    shown = texts(at)
+    assert "302-0000000-0000080" in shown
     assert not at.radio
-    assert "can read cases but not decide" in texts(at)
+    assert "can read cases but not decide" in shown
+    assert not [b for b in at.button if (b.key or "").startswith("claim.")]
+    assert "Hauptstr" not in shown + "\n".join(d.value.to_string() for d in at.dataframe)
+    assert "Shown to operators only" in shown
 
 
 def test_case_page_links_to_the_flow_run_when_the_prefect_ui_is_known(
@@ -263,19 +343,17 @@ def test_case_page_links_to_the_flow_run_when_the_prefect_ui_is_known(
 
 
 def test_an_operator_who_reads_japanese_gets_the_inbox_in_japanese(store_url: str) -> None:
-    with session_scope(store_url) as s:
-        alice = s.scalar(select(Operator).where(Operator.name == "alice"))
-        assert alice is not None
-        alice.language = "ja"
+    set_operator(store_url, "alice", language="ja")
     case_id = waiting_case(store_url, "111-0000000-0000100", timedelta(hours=5))
     at = signed_in()
     assert not at.exception
-    assert "判断待ち（1 件）" in texts(at)
+    assert "ケース（1 件）" in texts(at)
     at = opened(at, case_id)
     assert "注文を維持して出荷する" in texts(at)
     assert at.radio(key=f"decide.{case_id}.choice").options[0] == (
         "注文をキャンセルする（理由: BuyerCanceled）"
     )
-    at.sidebar.selectbox[0].set_value("en").run()  # switch back for this session
+    at.sidebar.selectbox[0].set_value("en").run()  # switch back, and keep it for next time
     assert not at.exception
     assert "Keep the order and ship it" in texts(at)
+    assert "Cases (1)" in texts(signed_in())  # English is kept for her next sign-in

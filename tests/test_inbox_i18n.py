@@ -1,13 +1,31 @@
-"""The inbox's words and figures: every language has every text, and times and money read right."""
+"""The inbox's words and figures: every language has every text, every page reads right in every
+language, and times and money read right."""
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from henpin.domain import Outcome
+from henpin import accounts, metrics
+from henpin.domain import CaseState, CaseType, Outcome
+from henpin.inbox_ops import ClaimCode, DecisionCode, SortOrder
+from tests.test_inbox_support import (
+    PAGES,
+    address_error_case,
+    app,
+    closed_case,
+    fresh_store,
+    on_page,
+    refund_action,
+    set_operator,
+    signed_in,
+    waiting_case,
+)
 from ui import display
 from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, TEXT, translate
 
@@ -61,3 +79,95 @@ def test_money_and_timestamps() -> None:
 def test_outside_text_cannot_format_the_page() -> None:
     shown = display.plain("![x](http://tracker.example/p.png) :red[urgent] $x$")
     assert shown == "!\\[x\\](http://tracker.example/p.png) :red\\[urgent\\] \\$x\\$"
+
+
+# --- every text the pages ask for exists, and every page reads right in every language ------------
+
+UI = Path(__file__).parents[1] / "ui"
+KEY_LIKE = re.compile(
+    r"\b(?:" + "|".join(sorted({k.split(".")[0] for k in TEXT["en"]})) + r")\.[a-z_][a-z0-9_.-]*"
+)
+
+
+def test_every_text_the_pages_name_exists() -> None:
+    named = {
+        m.group(1)
+        for path in UI.rglob("*.py")
+        if path.name != "i18n.py"  # its docstring shows t("key", ...)
+        for m in re.finditer(r'\bt\(\s*"([a-z0-9_.-]+)"', path.read_text())
+    }
+    assert named and not named - set(TEXT[DEFAULT_LANGUAGE])
+
+
+def test_every_code_a_result_can_carry_has_words() -> None:
+    refusals = set(
+        re.findall(r'AccountRefused\(\s*"([a-z-]+)"', Path(accounts.__file__).read_text())
+    )
+    keys = (
+        [f"decision.{c.value}" for c in DecisionCode]
+        + [f"claim.{c.value}" for c in ClaimCode]
+        + [f"account.{code}" for code in refusals]
+        + [f"sort.{s.value}" for s in SortOrder]
+        + [f"dash.age.{name}" for name, _ in metrics.AGE_BUCKETS]
+        + [f"case_type.{c.value}" for c in CaseType]
+        + [f"state.{s.value}" for s in CaseState]
+        + [f"role.{r}" for r in accounts.ROLES]
+    )
+    assert len(refusals) >= 6
+    assert [k for k in keys if k not in TEXT[DEFAULT_LANGUAGE]] == []
+
+
+def shown(at: AppTest) -> str:
+    """Every word a page shows: texts, messages, widget labels and options, table headers."""
+    parts = [str(e.value) for e in [*at.markdown, *at.caption, *at.title, *at.subheader]]
+    parts += [str(e.value) for e in [*at.info, *at.success, *at.warning, *at.error]]
+    parts += [str(e.label) for e in [*at.button, *at.text_input, *at.text_area, *at.checkbox]]
+    for widget in [*at.selectbox, *at.multiselect, *at.radio]:
+        parts += [str(widget.label), *map(str, widget.options)]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    parts += [" ".join(map(str, d.value.columns)) for d in at.dataframe]
+    return "\n".join(parts)
+
+
+ENGLISH_ONLY = sorted(
+    {v for k, v in TEXT["en"].items() if v != TEXT["ja"][k] and "{" not in v and " " in v.strip()},
+    key=len,
+    reverse=True,
+)
+
+
+@pytest.fixture
+def busy_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, int]:
+    """A store with something on every page: waiting and closed cases, money, audit lines."""
+    url = fresh_store(tmp_path, monkeypatch)
+    set_operator(url, "alice", role="admin")
+    waiting_case(url, "111-0000000-0000601", timedelta(minutes=-5))
+    case_id = address_error_case(url, "302-0000000-0000602")
+    closed = closed_case(url, "302-0000000-0000603", "refunded-partly", type="return-request")
+    refund_action(url, closed, "k1", "CustomerReturn", "12.00")
+    return url, case_id
+
+
+@pytest.mark.parametrize("lang", sorted(LANGUAGES))
+@pytest.mark.parametrize("page", ["login", *PAGES])
+def test_every_page_in_every_language(busy_store: tuple[str, int], page: str, lang: str) -> None:
+    url, case_id = busy_store
+    set_operator(url, "alice", language=lang)
+    if page == "login":
+        at = app().run()
+        at.session_state["lang"] = lang
+        at = at.run()
+    else:
+        at = on_page(signed_in(), page, case=str(case_id))
+    if page == "bulk":  # the preview too
+        at.selectbox(key="bulk.type").set_value("address-error").run()
+        at.button(key="bulk.select_all").click().run()
+        at.radio(key="bulk.choice").set_value("escalate")
+        at.button(key="bulk.preview_button").click().run()
+        assert at.dataframe
+    assert not at.exception
+    words = shown(at)
+    assert not KEY_LIKE.findall(words), "a text key shows instead of its words"
+    if lang != DEFAULT_LANGUAGE:
+        leaked = [english for english in ENGLISH_ONLY if english in words]
+        assert not leaked, f"English left on the {lang} {page} page"

@@ -56,14 +56,24 @@ def span(delta: timedelta) -> str:
     return " ".join(parts)
 
 
-def time_left(deadline: datetime | None, now: datetime) -> str:
-    """Markdown for the time left before a deadline: red when overdue, orange when near."""
+def time_left_plain(deadline: datetime | None, now: datetime) -> str:
+    """The time left before a deadline in words (`5 h left`, `overdue by 20 min`)."""
     if deadline is None:
         return "—"
     left = deadline - now
     if left <= timedelta(0):
-        return f":red[**{t('time.overdue', span=span(left))}**]"
-    text = t("time.left", span=span(left))
+        return t("time.overdue", span=span(left))
+    return t("time.left", span=span(left))
+
+
+def time_left(deadline: datetime | None, now: datetime) -> str:
+    """Markdown for the time left before a deadline: red when overdue, orange when near."""
+    text = time_left_plain(deadline, now)
+    if deadline is None:
+        return text
+    left = deadline - now
+    if left <= timedelta(0):
+        return f":red[**{text}**]"
     return f":orange[**{text}**]" if left <= SOON else text
 
 
@@ -78,6 +88,20 @@ def money(value: Any) -> str:
     return f"{amount} {value.get('currency') or ''}".strip()
 
 
+def amount(value: Any) -> str:
+    """A value from a case's details or an option's money: money as `money()`, a list or mapping
+    compactly, anything else as plain text."""
+    if isinstance(value, dict) and "amount" in value:
+        return money(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {amount(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(amount(v) for v in value)
+    if value is None or value == "":
+        return "—"
+    return str(value)
+
+
 def marketplace_name(marketplace_id: str) -> str:
     m = MARKETPLACES.get(marketplace_id)
     return f"{m.name} ({m.country})" if m else marketplace_id
@@ -86,6 +110,11 @@ def marketplace_name(marketplace_id: str) -> str:
 def seller_central_order_url(marketplace_id: str, order_id: str) -> str | None:
     m = MARKETPLACES.get(marketplace_id)
     return m.order_page(order_id) if m else None
+
+
+def manage_returns_url(marketplace_id: str, order_id: str) -> str | None:
+    m = MARKETPLACES.get(marketplace_id)
+    return m.manage_returns_page(order_id) if m else None
 
 
 def flow_run_url(prefect_ui: str | None, flow_run_id: str | None) -> str | None:

@@ -1,8 +1,8 @@
 """Henpin's inbox: `streamlit run ui/inbox.py`.
 
-Signs the operator in, then offers the inbox (cases waiting for a decision, soonest deadline
-first) and the case page. Every page requires sign-in: signed out, the only page there is the
-sign-in page. Data comes only through `henpin.service`.
+Signs the operator in, then offers the inbox, the case page, bulk decisions, the dashboard and,
+for admins, operators and the audit log. Every page requires sign-in: signed out, the only page
+there is the sign-in page. An idle session ends after HENPIN_SESSION_HOURS (default 8).
 """
 
 from __future__ import annotations
@@ -18,7 +18,16 @@ from ui.i18n import LANGUAGES, current_language, label, t
 SCREENS = Path(__file__).parent / "screens"
 
 st.set_page_config(page_title="Henpin inbox", page_icon="📮", layout="wide")
+# Operators see the app, not Streamlit's developer menu, and never a traceback (it could show
+# configuration); errors reach them as the plain messages below.
+st.set_option("client.toolbarMode", "viewer")
+st.set_option("client.showErrorDetails", "none")
 session.start()
+try:
+    session.check()
+except SQLAlchemyError as exc:
+    st.error(t("store.unreachable", error=type(exc).__name__))
+    st.stop()
 
 lang = current_language()
 st.sidebar.selectbox(
@@ -47,12 +56,48 @@ else:
     if st.sidebar.button(t("session.sign_out"), key="session.sign_out"):
         session.sign_out()
         st.rerun()
-    page = st.navigation(
-        [
-            st.Page(SCREENS / "cases.py", title=t("nav.inbox"), icon="📥", default=True),
-            st.Page(SCREENS / "case.py", title=t("nav.case"), icon="📄", url_path="case"),
+    work = [
+        st.Page(SCREENS / "cases.py", title=t("nav.inbox"), icon=":material/inbox:", default=True),
+        st.Page(
+            SCREENS / "case.py", title=t("nav.case"), icon=":material/description:", url_path="case"
+        ),
+    ]
+    if operator.can_decide:
+        work.append(
+            st.Page(
+                SCREENS / "bulk.py",
+                title=t("nav.bulk"),
+                icon=":material/checklist:",
+                url_path="bulk",
+            )
+        )
+    pages = {
+        t("nav.section.work"): work,
+        t("nav.section.numbers"): [
+            st.Page(
+                SCREENS / "dashboard.py",
+                title=t("nav.dashboard"),
+                icon=":material/bar_chart:",
+                url_path="dashboard",
+            )
+        ],
+    }
+    if operator.is_admin:
+        pages[t("nav.section.admin")] = [
+            st.Page(
+                SCREENS / "operators.py",
+                title=t("nav.operators"),
+                icon=":material/group:",
+                url_path="operators",
+            ),
+            st.Page(
+                SCREENS / "audit.py",
+                title=t("nav.audit"),
+                icon=":material/receipt_long:",
+                url_path="audit",
+            ),
         ]
-    )
+    page = st.navigation(pages)
 
 try:
     page.run()

@@ -1,25 +1,25 @@
 """One browser session of the inbox: where the case store is, who is signed in, what they decided.
 
 Everything here is set up once per session by `start()`; pages read it through these functions
-instead of poking `st.session_state` directly, so session expiry, failed-login limits and roles
-(issue 4) have one place to go.
+instead of poking `st.session_state` directly. `check()` runs before every page: it ends a session
+that sat idle too long (HENPIN_SESSION_HOURS) and follows what admins changed meanwhile (a
+deactivated operator is signed out at their next click, a new role applies at once).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import streamlit as st
 
-from henpin.service import authenticate
+from henpin import accounts
+from henpin.accounts import AuditAction, SignInResult, SignInStatus
 from henpin.settings import load_settings
 from henpin.store.db import migrate
 from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES
-
-DECIDING_ROLES = ("operator", "admin")
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,11 @@ class SignedIn:
     @property
     def can_decide(self) -> bool:
         """Viewers read cases; operators and admins decide them."""
-        return self.role in DECIDING_ROLES
+        return self.role in accounts.DECIDING_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,7 @@ class Sent:
     step: str  # the question it answered
     level: str  # success, warning or error: how the page shows it
     message: str
-
-    @property
-    def settled(self) -> bool:
-        """The question got an answer (ours or someone's): the form must not be offered again."""
-        return self.level != "error"
+    settled: bool = True  # the question got an answer (ours or someone's): no form again
 
 
 @st.cache_resource(show_spinner=False)
@@ -57,18 +57,45 @@ def _prepared_store(url: str) -> str:
     return url
 
 
+def _browser_language() -> str:
+    """Before sign-in: the browser's language when the inbox speaks it, else English."""
+    try:
+        locale: object = st.context.locale
+    except Exception:  # no browser behind this run (tests, bare mode)
+        locale = None
+    lang = locale.lower().split("-")[0] if isinstance(locale, str) else DEFAULT_LANGUAGE
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
 def start() -> None:
     """Set up this browser session's state, once."""
     if "store_url" in st.session_state:
         return
     st.session_state.store_url = load_settings().store_url
     st.session_state.operator = None
-    st.session_state.lang = DEFAULT_LANGUAGE
+    st.session_state.last_active = None
+    st.session_state.lang = _browser_language()
     st.session_state.sent = {}
+    st.session_state.notice = None  # a message for the sign-in page (why you were signed out)
 
 
 def store_url() -> str:
     return _prepared_store(str(st.session_state.store_url))
+
+
+def where() -> str:
+    """From where this session acts, for the audit log: the client's address, and the address a
+    reverse proxy says it forwarded for (recorded, not trusted: either can be spoofed)."""
+    try:
+        ip: object = st.context.ip_address
+        forwarded: object = st.context.headers.get("X-Forwarded-For")
+    except Exception:  # no browser connection behind this run
+        ip, forwarded = None, None
+    # Only strings count: without a browser (tests, bare mode) Streamlit hands back stand-ins.
+    place = "inbox " + (ip if isinstance(ip, str) and ip else "localhost")
+    if isinstance(forwarded, str) and forwarded:
+        place += f" for {forwarded.split(',')[0].strip()}"
+    return place[:60]
 
 
 def operator() -> SignedIn | None:
@@ -84,27 +111,81 @@ def require_operator() -> SignedIn:
     return op
 
 
-def sign_in(name: str, password: str) -> SignedIn | None:
-    """Check the name and password against the store; on success this session is theirs."""
-    op = authenticate(store_url(), name.strip(), password)
-    if op is None:
-        return None
-    signed_in = SignedIn(name=op.name, role=op.role, signed_in_at=datetime.now(UTC))
-    st.session_state.operator = signed_in
-    if op.language in LANGUAGES:
-        st.session_state.lang = op.language
+def require_admin() -> SignedIn:
+    """The signed-in admin; anyone else gets a plain refusal and the page stops."""
+    from ui.i18n import t
+
+    op = require_operator()
+    if not op.is_admin:
+        st.error(t("admin.only"))
+        st.stop()
+    return op
+
+
+def _end(notice: tuple[str, dict[str, Any]] | None) -> None:
+    st.session_state.operator = None
+    st.session_state.last_active = None
     st.session_state.sent = {}
-    return signed_in
+    st.session_state.notice = notice
+
+
+def check(now: datetime | None = None) -> None:
+    """Before each page: end an idle session, follow admins' changes, note this activity."""
+    op = operator()
+    if op is None:
+        return
+    now = now or datetime.now(UTC)
+    last: datetime | None = st.session_state.get("last_active")
+    idle = accounts.session_lifetime()
+    if last is not None and now - last > idle:
+        accounts.audit(store_url(), op.name, AuditAction.SESSION_EXPIRED, where=where())
+        _end(("session.expired", {"hours": round(idle.total_seconds() / 3600, 2)}))
+        return
+    current = accounts.find_operator(store_url(), op.name)
+    if current is None or not current.active:
+        _end(("session.deactivated", {}))
+        return
+    if current.role != op.role:
+        st.session_state.operator = replace(op, role=current.role)
+    st.session_state.last_active = now
+
+
+def notice() -> tuple[str, dict[str, Any]] | None:
+    """Why this session was signed out (shown once on the sign-in page)."""
+    found: tuple[str, dict[str, Any]] | None = st.session_state.get("notice")
+    return found
+
+
+def sign_in(name: str, password: str) -> SignInResult:
+    """Check the name and password (with the lockout); on success this session is theirs."""
+    result = accounts.sign_in(store_url(), name, password, where=where())
+    if result.status is SignInStatus.SIGNED_IN and result.operator is not None:
+        op = result.operator
+        now = datetime.now(UTC)
+        st.session_state.operator = SignedIn(name=op.name, role=op.role, signed_in_at=now)
+        st.session_state.last_active = now
+        st.session_state.notice = None
+        if op.language in LANGUAGES:
+            st.session_state.lang = op.language
+        st.session_state.sent = {}
+    return result
 
 
 def sign_out() -> None:
-    st.session_state.operator = None
-    st.session_state.sent = {}
+    op = operator()
+    if op is not None:
+        accounts.audit(store_url(), op.name, AuditAction.LOGOUT, where=where())
+    _end(None)
 
 
 def set_language(lang: str) -> None:
-    if lang in LANGUAGES:
-        st.session_state.lang = lang
+    """Switch this session's language; a signed-in operator keeps it for next time."""
+    if lang not in LANGUAGES:
+        return
+    st.session_state.lang = lang
+    op = operator()
+    if op is not None:
+        accounts.set_language(store_url(), op.name, lang, where=where())
 
 
 def sent_decision(case_id: int) -> Sent | None:

@@ -1,5 +1,6 @@
-"""The case page: the order, the buyer's reason, what policy recommends and why, the deadline,
-the decision form while the case waits, and everything that happened to the case so far."""
+"""The case page: the order, the buyer's words, what policy recommends and why, the money of each
+option, who is working on it, the decision form while the case waits, links to Seller Central
+and the Prefect flow run, and everything that happened to the case so far."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from henpin.service import show_case
+from henpin.inbox_ops import case_options, claim, release
+from henpin.service import CaseDetail, EventView, show_case
 from ui import display, session
 from ui.decision import decision_part
-from ui.i18n import label, t
+from ui.i18n import choice_label, label, t
+from ui.messages import claim_text
 
 INBOX_PAGE = "screens/cases.py"
+CASE_PAGE = "screens/case.py"
+# Buyer data shown to operators and admins only (issue 4: personal data).
+PERSONAL = {"confirmed_address", "buyer_name", "buyer_email", "shipping_address", "address"}
+SHOWN_ELSEWHERE = {"options", "raw_payload", "buyer_message", "buyer_comment", "money", "return"}
 
 operator = session.require_operator()
 store_url = session.store_url()
@@ -23,31 +30,165 @@ case_id = session.query_int("case")
 if case_id is None:
     st.info(t("case.none_selected"))
     st.stop()
-case = show_case(store_url, case_id)
-if case is None:
+found = show_case(store_url, case_id)
+if found is None:
     st.error(t("case.not_found", case_id=case_id))
     st.stop()
+case: CaseDetail = found
+sees_personal_data = operator.can_decide
+
+
+def claim_clicked(take_over: bool) -> None:
+    result = claim(store_url, case.id, operator.name, take_over=take_over, where=session.where())
+    st.session_state[f"claim.result.{case.id}"] = (result.ok, claim_text(result))
+
+
+def release_clicked() -> None:
+    result = release(store_url, case.id, operator.name, where=session.where())
+    st.session_state[f"claim.result.{case.id}"] = (result.ok, claim_text(result))
+
+
+def claim_part() -> None:
+    """Who is working on the case, and the buttons to claim, take over or release it."""
+    shown = st.session_state.pop(f"claim.result.{case.id}", None)
+    if shown is not None:
+        (st.success if shown[0] else st.warning)(shown[1])
+    if case.state == "closed":
+        return
+    holder = case.claimed_by
+    text, buttons = st.columns([4, 2], vertical_alignment="center")
+    if holder == operator.name:
+        text.markdown(t("case.claimed_by_you"))
+    elif holder:
+        text.markdown(t("case.claimed_by", name=display.plain(holder)))
+    else:
+        text.caption(t("case.unclaimed"))
+    if not operator.can_decide:
+        return
+    if holder is None:
+        buttons.button(
+            t("case.claim"), key=f"claim.{case.id}", on_click=claim_clicked, args=(False,)
+        )
+    elif holder == operator.name or operator.is_admin:
+        buttons.button(t("case.release"), key=f"release.{case.id}", on_click=release_clicked)
+    if holder not in (None, operator.name):
+        buttons.button(
+            t("case.take_over", name=display.plain(holder)),
+            key=f"take_over.{case.id}",
+            on_click=claim_clicked,
+            args=(True,),
+        )
+
+
+def buyer_words() -> None:
+    """What the buyer said: Amazon's cancel reason, their message or their return comment."""
+    st.markdown(f"**{t('case.buyer_words')}**")
+    said = False
+    if reason := case.order.get("buyer_cancel_reason"):
+        st.caption(t("case.buyer_reason"))
+        st.markdown(f"> {display.plain(reason)}")
+        said = True
+    if reason_code := case.details.get("reason_code"):
+        st.caption(t("case.return_reason_code"))
+        st.markdown(f"`{display.plain(reason_code)}`")
+        said = True
+    for key in ("buyer_message", "buyer_comment"):
+        words = case.details.get(key)
+        if not words:
+            continue
+        said = True
+        st.caption(t(f"case.{key}"))
+        if sees_personal_data:
+            st.markdown("\n".join(f"> {display.plain(line)}" for line in str(words).splitlines()))
+        else:
+            st.caption(t("case.personal_hidden"))
+    if not said:
+        st.caption(t("case.buyer_reason_none"))
+
+
+def options_table() -> None:
+    """The money of each way out, when the case type computes it."""
+    options = case_options(case.details, case.recommendation, case.question)
+    if not options:
+        return
+    st.subheader(t("case.options"))
+    recommended = case.question.get("recommended") or case.recommendation.get("action")
+    money_keys = list(dict.fromkeys(k for o in options for k in o if k not in ("choice", "label")))
+    rows = []
+    for option in options:
+        row = {t("case.option"): choice_label(str(option["choice"]), option.get("label"))}
+        row[t("case.option_recommended")] = "★" if option["choice"] == recommended else ""
+        for key in money_keys:
+            row[label("money", key)] = display.amount(option.get(key))
+        rows.append(row)
+    st.dataframe(rows, hide_index=True)
+
+
+def facts_table() -> None:
+    """The case type's own facts (a return's reason, a confirmed address, a reship...)."""
+    facts = {
+        k: v for k, v in case.details.items() if k not in SHOWN_ELSEWHERE and v not in (None, "")
+    }
+    if not sees_personal_data:
+        facts = {k: v for k, v in facts.items() if k not in PERSONAL}
+    if not facts:
+        return
+    st.subheader(t("case.facts"))
+    st.dataframe(
+        [
+            {t("col.fact"): label("detail", k), t("col.value"): display.amount(v)}
+            for k, v in facts.items()
+        ],
+        hide_index=True,
+    )
+
+
+def event_text(event: EventView) -> str:
+    """A timeline line: events the inbox knows are worded in the operator's language, the rest
+    as the flow wrote them."""
+    data = event.data
+    who = display.plain(data.get("operator") or "?")
+    if event.kind == "decision" and data.get("choice"):
+        if data.get("source") == "deadline":
+            who = t("case.decided_by_deadline")
+        return t("event.decision", who=who, choice=choice_label(str(data["choice"])))
+    if event.kind == "claim":
+        if data.get("previous"):
+            return t("event.take_over", who=who, name=display.plain(data["previous"]))
+        return t("event.claim", who=who)
+    if event.kind == "release":
+        return t("event.release", who=who)
+    return display.plain(event.message)
 
 
 # --- what the case is -------------------------------------------------------------------------
+# Answered but not yet moved on: the flow continues within a minute; no deadline to show.
+answered = case.state == "waiting" and any(d.step == case.waiting_step for d in case.decisions)
 st.title(t("case.title", type=label("case_type", case.type), order_id=case.order_id))
 st.caption(
     t(
         "case.subtitle",
         case_id=case.id,
         marketplace=display.marketplace_name(case.marketplace_id),
-        state=label("state", case.state),
+        state=t("case.state_answered") if answered else label("state", case.state),
     )
 )
+if case.parent_case_id:
+    st.page_link(
+        CASE_PAGE,
+        label=t("case.parent", case_id=case.parent_case_id),
+        query_params={"case": str(case.parent_case_id)},
+    )
 if case.needs_attention:
     st.warning(t("case.needs_attention", reason=display.plain(case.needs_attention)))
 if case.outcome:
     st.markdown(t("case.outcome", outcome=label("outcome", case.outcome)))
-if case.deadline:
+if case.deadline and not answered:
     left = display.time_left(case.deadline, now)
     st.markdown(t("case.deadline", at=display.at(case.deadline), left=left))
     if case.timeout_choice:
-        st.caption(t("case.deadline_passes", choice=label("choice", case.timeout_choice)))
+        st.caption(t("case.deadline_passes", choice=choice_label(case.timeout_choice)))
+claim_part()
 
 order, advice = st.columns(2)
 with order:
@@ -58,22 +199,33 @@ with order:
         f"{t('case.order_created')}: {display.at_text(o.get('created_time'))}  \n"
         f"{t('case.order_value')}: **{display.money(o.get('value'))}**"
     )
-    st.markdown(f"**{t('case.buyer_reason')}**")
-    if o.get("buyer_cancel_reason"):
-        st.markdown(f"> {display.plain(o['buyer_cancel_reason'])}")
-    else:
-        st.caption(t("case.buyer_reason_none"))
+    buyer_words()
 with advice:
     st.subheader(t("case.recommendation"))
     rec = case.recommendation
-    if rec.get("action"):
-        st.markdown(t("case.recommendation_action", action=label("choice", rec["action"])))
+    if not rec.get("action") and case.question.get("recommended"):
+        st.markdown(
+            t("case.recommendation_action", action=choice_label(str(case.question["recommended"])))
+        )
+    elif rec.get("action"):
+        st.markdown(t("case.recommendation_action", action=choice_label(str(rec["action"]))))
         if rec.get("rule"):
             st.markdown(t("case.recommendation_rule", rule=rec["rule"]))
         if rec.get("reason"):
             st.markdown(t("case.recommendation_reason", reason=display.plain(rec["reason"])))
+        if isinstance(rec.get("inputs"), dict) and rec["inputs"]:
+            with st.expander(t("case.recommendation_inputs")):
+                st.dataframe(
+                    [
+                        {t("col.fact"): label("input", k), t("col.value"): display.amount(v)}
+                        for k, v in rec["inputs"].items()
+                    ],
+                    hide_index=True,
+                )
     else:
         st.caption(t("case.recommendation_none"))
+
+options_table()
 
 st.subheader(t("case.items"))
 st.dataframe(
@@ -89,23 +241,34 @@ st.dataframe(
     ],
     hide_index=True,
 )
+facts_table()
 
 # --- the decision -----------------------------------------------------------------------------
 decision_part(case, operator)
 
 # --- links and history ------------------------------------------------------------------------
 st.subheader(t("case.links"))
-seller_central, prefect = st.columns(2)
+links: dict[str, str] = {}
 if url := display.seller_central_order_url(case.marketplace_id, case.order_id):
-    seller_central.link_button(t("case.link_seller_central"), url)
+    links[url] = t("case.link_seller_central")
+if case.type == "return-request" and (
+    url := display.manage_returns_url(case.marketplace_id, case.order_id)
+):
+    links[url] = t("case.link_manage_returns")
 if url := display.flow_run_url(session.prefect_ui_url(), case.flow_run_id):
-    prefect.link_button(t("case.link_flow_run"), url)
+    links[url] = t("case.link_flow_run")
+for name, url in (case.question.get("links") or {}).items():
+    links.setdefault(str(url), str(name))
+for column, (url, text) in zip(st.columns(max(len(links), 1)), links.items(), strict=False):
+    column.link_button(text, url)
+if not links:
+    st.caption(t("case.links_none"))
 
 st.subheader(t("case.timeline"))
 if not case.timeline:
     st.caption(t("case.timeline_none"))
 for event in case.timeline:
-    st.markdown(f"`{display.at(event.at)}` {display.plain(event.message)}")
+    st.markdown(f"`{display.at(event.at)}` {event_text(event)}")
 
 st.subheader(t("case.decisions"))
 if not case.decisions:
@@ -116,9 +279,10 @@ else:
             {
                 t("col.at"): display.at(d.at),
                 t("col.operator"): d.operator,
-                t("col.choice"): label("choice", d.choice),
+                t("col.choice"): choice_label(d.choice),
                 t("col.note"): d.note,
                 t("col.source"): label("source", d.source),
+                t("col.policy_version"): d.policy_version or "—",
             }
             for d in case.decisions
         ],
@@ -133,8 +297,8 @@ else:
         [
             {
                 t("col.at"): display.at(a.updated_at),
-                t("col.kind"): a.kind,
-                t("col.status"): a.status,
+                t("col.kind"): label("action", a.kind),
+                t("col.status"): label("action_status", a.status),
                 t("col.feed_id"): a.amazon_feed_id or "—",
                 t("col.result"): " — ".join(x for x in (a.result_code, a.result_message) if x),
             }
@@ -142,3 +306,6 @@ else:
         ],
         hide_index=True,
     )
+if sees_personal_data and case.details.get("raw_payload"):
+    with st.expander(t("case.raw_payload")):
+        st.json(case.details["raw_payload"])

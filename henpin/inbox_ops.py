@@ -1,0 +1,601 @@
+"""What an operator does in the inbox beyond reading: find cases, claim them, decide one or many.
+
+Built on `henpin.service.decide` (one recorded winner per question) and the case store. Each
+result carries a machine-readable `code` and its parameters, so the inbox words it in the
+operator's language; `message` keeps the service's English words for logs and the CLI.
+Every claim, release and decision is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from henpin.accounts import AuditAction, audit, find_operator
+from henpin.decisions import DecisionRefused, find_decision
+from henpin.domain import CaseState
+from henpin.questions import Question, check_answer
+from henpin.service import CaseSummary, _summary, decide
+from henpin.store.db import session_scope
+from henpin.store.models import Case, Event
+
+OPEN_STATES = (CaseState.WAITING.value, CaseState.ACTING.value, CaseState.OPEN.value)
+
+
+# --- finding cases -------------------------------------------------------------------------------
+
+
+class SortOrder(StrEnum):
+    DEADLINE = "deadline"  # waiting cases by deadline (overdue first), then the newest
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    MARKETPLACE = "marketplace"
+    CASE_TYPE = "type"
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """Which cases the inbox lists. Empty tuples mean "any"."""
+
+    types: tuple[str, ...] = ()
+    marketplaces: tuple[str, ...] = ()
+    states: tuple[str, ...] = OPEN_STATES
+    due_within: timedelta | None = None  # waiting cases whose deadline is at most this far off
+    claimed_by: str | None = None  # None: anyone; "": nobody; else that operator
+
+
+@dataclass(frozen=True)
+class CasePage:
+    cases: list[CaseSummary]
+    total: int  # how many cases match, of which `cases` is one page
+
+
+def _filtered(q: Select[Any], f: CaseFilter, now: datetime) -> Select[Any]:
+    if f.types:
+        q = q.where(Case.type.in_(f.types))
+    if f.marketplaces:
+        q = q.where(Case.marketplace_id.in_(f.marketplaces))
+    if f.states:
+        q = q.where(Case.state.in_(f.states))
+    if f.due_within is not None:
+        q = q.where(
+            Case.state == CaseState.WAITING,
+            Case.deadline.is_not(None),
+            Case.deadline <= now + f.due_within,
+        )
+    if f.claimed_by == "":
+        q = q.where(Case.claimed_by.is_(None))
+    elif f.claimed_by is not None:
+        q = q.where(Case.claimed_by == f.claimed_by)
+    return q
+
+
+def find_cases(
+    store_url: str,
+    f: CaseFilter,
+    *,
+    sort: SortOrder = SortOrder.DEADLINE,
+    now: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> CasePage:
+    """One page of the cases the filter matches, in the chosen order, and how many match."""
+    now = now or datetime.now(UTC)
+    waiting_deadline = case(
+        (and_(Case.state == CaseState.WAITING, Case.deadline.is_not(None)), Case.deadline),
+        else_=None,
+    )
+    orders: dict[SortOrder, list[Any]] = {
+        SortOrder.DEADLINE: [
+            case((waiting_deadline.is_(None), 1), else_=0),
+            waiting_deadline,
+            Case.id.desc(),
+        ],
+        SortOrder.NEWEST: [Case.id.desc()],
+        SortOrder.OLDEST: [Case.id],
+        SortOrder.MARKETPLACE: [Case.marketplace_id, Case.id.desc()],
+        SortOrder.CASE_TYPE: [Case.type, Case.id.desc()],
+    }
+    order = orders[sort]
+    with session_scope(store_url) as s:
+        total = s.scalar(_filtered(select(func.count()).select_from(Case), f, now)) or 0
+        rows = s.scalars(
+            _filtered(select(Case), f, now).order_by(*order).limit(limit).offset(offset)
+        )
+        return CasePage([CaseSummary(**_summary(c)) for c in rows], int(total))
+
+
+@dataclass(frozen=True)
+class Facets:
+    """The values the inbox's filters offer: what the store holds right now."""
+
+    types: list[str]
+    marketplaces: list[str]
+    claimers: list[str]
+
+
+def facets(store_url: str) -> Facets:
+    with session_scope(store_url) as s:
+        return Facets(
+            types=sorted(s.scalars(select(Case.type).distinct()).all()),
+            marketplaces=sorted(s.scalars(select(Case.marketplace_id).distinct()).all()),
+            claimers=sorted(
+                n
+                for n in s.scalars(
+                    select(Case.claimed_by)
+                    .where(Case.claimed_by.is_not(None), Case.state.in_(OPEN_STATES))
+                    .distinct()
+                ).all()
+                if n
+            ),
+        )
+
+
+# --- claiming -----------------------------------------------------------------------------------
+
+
+class ClaimCode(StrEnum):
+    CLAIMED = "claimed"
+    TAKEN_OVER = "taken-over"
+    HELD_BY_OTHER = "held-by-other"  # someone else has it; take over to claim anyway
+    RELEASED = "released"
+    NOT_YOURS = "not-yours"  # only the holder (or an admin) releases a claim
+    NOT_CLAIMED = "not-claimed"
+    CLOSED = "closed"
+    NO_CASE = "no-case"
+    NOT_ALLOWED = "not-allowed"  # viewers neither claim nor release
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    case_id: int
+    code: ClaimCode
+    claimed_by: str | None  # who holds the case now
+    previous: str | None = None  # who held it before a take-over or release
+
+    @property
+    def ok(self) -> bool:
+        return self.code in (ClaimCode.CLAIMED, ClaimCode.TAKEN_OVER, ClaimCode.RELEASED)
+
+
+def _note(store_url: str, case_id: int, kind: str, message: str, data: dict[str, Any]) -> None:
+    with session_scope(store_url) as s:
+        s.add(Event(case_id=case_id, kind=kind, message=message, data=data))
+
+
+def claim(
+    store_url: str,
+    case_id: int,
+    operator: str,
+    *,
+    take_over: bool = False,
+    where: str = "",
+    now: datetime | None = None,
+) -> ClaimResult:
+    """Mark the case as being worked on by `operator`, so others see who has it.
+
+    One conditional UPDATE decides between two operators clicking at once: it only succeeds when
+    the case is unclaimed or already theirs (or when taking over on purpose).
+    """
+    now = now or datetime.now(UTC)
+    who = find_operator(store_url, operator)
+    if who is None or not who.active or not who.can_decide:
+        return ClaimResult(case_id, ClaimCode.NOT_ALLOWED, None)
+    with session_scope(store_url) as s:
+        c = s.get(Case, case_id)
+        if c is None:
+            return ClaimResult(case_id, ClaimCode.NO_CASE, None)
+        if c.state == CaseState.CLOSED:
+            return ClaimResult(case_id, ClaimCode.CLOSED, c.claimed_by)
+        previous = c.claimed_by
+        if previous == operator:
+            return ClaimResult(case_id, ClaimCode.CLAIMED, operator)
+        free = or_(Case.claimed_by.is_(None), Case.claimed_by == operator)
+        cond = or_(free, Case.claimed_by == previous) if take_over else free
+        done = s.execute(
+            update(Case)
+            .where(Case.id == case_id, Case.state != CaseState.CLOSED, cond)
+            .values(claimed_by=operator, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if not getattr(done, "rowcount", 0):
+            holder = s.scalar(select(Case.claimed_by).where(Case.id == case_id))
+            return ClaimResult(case_id, ClaimCode.HELD_BY_OTHER, holder)
+    code = ClaimCode.TAKEN_OVER if previous else ClaimCode.CLAIMED
+    text = (
+        f"{operator} took the case over from {previous}"
+        if previous
+        else f"{operator} claimed the case"
+    )
+    _note(store_url, case_id, "claim", text, {"operator": operator, "previous": previous})
+    audit(
+        store_url,
+        operator,
+        AuditAction.CLAIM,
+        target=f"case {case_id}",
+        where=where,
+        detail={"previous": previous} if previous else {},
+        now=now,
+    )
+    return ClaimResult(case_id, code, operator, previous)
+
+
+def release(store_url: str, case_id: int, operator: str, *, where: str = "") -> ClaimResult:
+    """Give the case back to everyone. The holder releases; an admin may release anyone's."""
+    who = find_operator(store_url, operator)
+    if who is None or not who.active or not who.can_decide:
+        return ClaimResult(case_id, ClaimCode.NOT_ALLOWED, None)
+    with session_scope(store_url) as s:
+        c = s.get(Case, case_id)
+        if c is None:
+            return ClaimResult(case_id, ClaimCode.NO_CASE, None)
+        holder = c.claimed_by
+        if holder is None:
+            return ClaimResult(case_id, ClaimCode.NOT_CLAIMED, None)
+        if holder != operator and not who.is_admin:
+            return ClaimResult(case_id, ClaimCode.NOT_YOURS, holder)
+        done = s.execute(
+            update(Case)
+            .where(Case.id == case_id, Case.claimed_by == holder)
+            .values(claimed_by=None, claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        if not getattr(done, "rowcount", 0):  # someone took it over meanwhile
+            now_holder = s.scalar(select(Case.claimed_by).where(Case.id == case_id))
+            return ClaimResult(case_id, ClaimCode.NOT_YOURS, now_holder)
+    text = f"{operator} released the case" + (f" (held by {holder})" if holder != operator else "")
+    _note(store_url, case_id, "release", text, {"operator": operator, "holder": holder})
+    audit(
+        store_url,
+        operator,
+        AuditAction.RELEASE,
+        target=f"case {case_id}",
+        where=where,
+        detail={"holder": holder},
+    )
+    return ClaimResult(case_id, ClaimCode.RELEASED, None, holder)
+
+
+# --- deciding ----------------------------------------------------------------------------------
+
+
+class DecisionCode(StrEnum):
+    RESUMED = "resumed"  # recorded; the flow run continued at once
+    RECORDED = "recorded"  # recorded; the runner's sweep resumes the run within a minute
+    ALREADY_DECIDED = "already-decided"  # someone (or the deadline) answered first
+    NOT_WAITING = "not-waiting"
+    MOVED_ON = "moved-on"  # the case asks another question than the one the operator saw
+    NOT_A_CHOICE = "not-a-choice"
+    INVALID_ANSWER = "invalid-answer"  # a note or field is missing or out of bounds
+    NO_CASE = "no-case"
+    NOT_ALLOWED = "not-allowed"  # viewers and deactivated operators do not decide
+    CLAIMED_BY_OTHER = "claimed-by-other"  # not sent: confirm to decide over their claim
+    WRONG_TYPE = "wrong-type"  # bulk: not the case type the batch is for
+    STORE_ERROR = "store-error"
+
+
+ACCEPTED = (DecisionCode.RESUMED, DecisionCode.RECORDED)
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    """What came of one decision: a code for the operator's language, and the English words."""
+
+    case_id: int
+    code: DecisionCode
+    choice: str
+    params: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.code in ACCEPTED
+
+    @property
+    def level(self) -> str:
+        """How the inbox shows it: success, warning (someone else's answer stands) or error."""
+        if self.accepted:
+            return "success"
+        if self.code in (DecisionCode.ALREADY_DECIDED, DecisionCode.CLAIMED_BY_OTHER):
+            return "warning"
+        return "error"
+
+
+def _why_refused(
+    store_url: str, case_id: int, choice: str, seen_step: str | None, refused: DecisionRefused
+) -> tuple[DecisionCode, dict[str, Any]]:
+    """Name the reason `decide` refused, by looking at the case as it is now."""
+    with session_scope(store_url) as s:
+        c = s.get(Case, case_id)
+        if c is None:
+            return DecisionCode.NO_CASE, {}
+        if c.state != CaseState.WAITING or not c.waiting_step:
+            return DecisionCode.NOT_WAITING, {"state": c.state, "outcome": c.outcome}
+        if seen_step is not None and seen_step != c.waiting_step:
+            return DecisionCode.MOVED_ON, {"step": c.waiting_step, "seen": seen_step}
+        if choice not in c.choices:
+            return DecisionCode.NOT_A_CHOICE, {"choices": list(c.choices)}
+        return DecisionCode.INVALID_ANSWER, {"detail": str(refused)}
+
+
+def decide_as(
+    store_url: str,
+    case_id: int,
+    *,
+    choice: str,
+    operator: str,
+    note: str = "",
+    fields: dict[str, Any] | None = None,
+    seen_step: str | None = None,
+    over_claim: bool = False,
+    where: str = "",
+    source: str = "inbox",
+) -> DecisionOutcome:
+    """Decide a case as a signed-in operator: their role is checked, a claim by someone else
+    needs `over_claim`, the decision goes through `henpin.service.decide`, and the audit log
+    records it."""
+    outcome = _decide(
+        store_url,
+        case_id,
+        choice=choice,
+        operator=operator,
+        note=note,
+        fields=fields,
+        seen_step=seen_step,
+        over_claim=over_claim,
+        source=source,
+    )
+    if outcome.code != DecisionCode.STORE_ERROR:
+        action = AuditAction.DECISION if outcome.accepted else AuditAction.DECISION_REFUSED
+        detail = {"choice": choice, "result": outcome.code.value}
+        if seen_step:
+            detail["step"] = seen_step
+        if outcome.params.get("claimed_by"):
+            detail["claimed_by"] = outcome.params["claimed_by"]
+        audit(store_url, operator, action, target=f"case {case_id}", where=where, detail=detail)
+    return outcome
+
+
+def _decide(
+    store_url: str,
+    case_id: int,
+    *,
+    choice: str,
+    operator: str,
+    note: str,
+    fields: dict[str, Any] | None,
+    seen_step: str | None,
+    over_claim: bool,
+    source: str,
+) -> DecisionOutcome:
+    try:
+        who = find_operator(store_url, operator)
+        if who is None or not who.active or not who.can_decide:
+            role = who.role if who else "?"
+            return DecisionOutcome(case_id, DecisionCode.NOT_ALLOWED, choice, {"role": role})
+        with session_scope(store_url) as s:
+            c = s.get(Case, case_id)
+            if c is None:
+                return DecisionOutcome(case_id, DecisionCode.NO_CASE, choice)
+            holder, step = c.claimed_by, c.waiting_step
+            open_case = c.state != CaseState.CLOSED
+        if open_case and holder and holder != operator:
+            params: dict[str, Any] = {"claimed_by": holder}
+            if not over_claim:
+                return DecisionOutcome(case_id, DecisionCode.CLAIMED_BY_OTHER, choice, params)
+        else:
+            params = {}
+        try:
+            result = decide(
+                store_url,
+                case_id,
+                choice=choice,
+                note=note,
+                operator=operator,
+                source=source,
+                fields=fields,
+                seen_step=seen_step,
+            )
+        except DecisionRefused as refused:
+            code, why = _why_refused(store_url, case_id, choice, seen_step, refused)
+            return DecisionOutcome(case_id, code, choice, {**params, **why}, str(refused))
+        if not result.accepted:
+            winner = find_decision(store_url, case_id, seen_step or step or "")
+            at = winner.at if winner else None
+            by_deadline = winner is not None and winner.source == "deadline"
+            return DecisionOutcome(
+                case_id,
+                DecisionCode.ALREADY_DECIDED,
+                choice,
+                {
+                    **params,
+                    "who": result.operator,
+                    "winner": result.choice,
+                    "at": at,
+                    "by_deadline": by_deadline,
+                },
+                result.message,
+            )
+        code = DecisionCode.RESUMED if result.resumed else DecisionCode.RECORDED
+        return DecisionOutcome(case_id, code, choice, params, result.message)
+    except SQLAlchemyError as exc:
+        return DecisionOutcome(
+            case_id, DecisionCode.STORE_ERROR, choice, {"error": type(exc).__name__}
+        )
+
+
+# --- the money of each option -----------------------------------------------------------------
+
+
+def case_options(
+    details: dict[str, Any], recommendation: dict[str, Any], question: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The money of each way out, where the case type computes it: a list of dicts with at least
+    `choice` (and usually `label` and money values), from the case's details, its
+    recommendation or its waiting question, the first that has one."""
+    for source in (details, recommendation, question):
+        options = source.get("options") if isinstance(source, dict) else None
+        if isinstance(options, list) and options and all(isinstance(o, dict) for o in options):
+            return [o for o in options if o.get("choice")]
+    return []
+
+
+def option_money(options: list[dict[str, Any]], choice: str) -> dict[str, Any]:
+    """The money values (everything but choice and label) of one option, {} when unknown."""
+    for o in options:
+        if o.get("choice") == choice:
+            return {k: v for k, v in o.items() if k not in ("choice", "label")}
+    return {}
+
+
+# --- many cases at once ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkLine:
+    """One case of a bulk decision, as previewed: what the choice will do, or why it cannot."""
+
+    case_id: int
+    order_id: str
+    marketplace_id: str
+    case_type: str
+    step: str | None  # the question the preview saw (a case that moves on is then refused)
+    recommended: str | None
+    deadline: datetime | None
+    order_value: dict[str, Any] | None
+    money: dict[str, Any]  # the money of the chosen option, when the case type computes it
+    claimed_by: str | None  # someone else's claim, shown before confirming
+    problem: DecisionCode | None = None
+    detail: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.problem is None
+
+
+def preview_bulk(
+    store_url: str,
+    case_ids: Sequence[int],
+    *,
+    case_type: str,
+    choice: str,
+    note: str,
+    operator: str,
+) -> list[BulkLine]:
+    """What deciding `choice` on each case would do, without deciding anything."""
+    lines = []
+    with session_scope(store_url) as s:
+        found = {c.id: c for c in s.scalars(select(Case).where(Case.id.in_(list(case_ids))))}
+        for case_id in case_ids:
+            c = found.get(case_id)
+            if c is None:
+                lines.append(
+                    BulkLine(
+                        case_id,
+                        "?",
+                        "?",
+                        "?",
+                        None,
+                        None,
+                        None,
+                        None,
+                        {},
+                        None,
+                        DecisionCode.NO_CASE,
+                    )
+                )
+                continue
+            question = c.question or {}
+            problem, detail = None, ""
+            if c.type != case_type:
+                problem = DecisionCode.WRONG_TYPE
+            elif c.state != CaseState.WAITING or not c.waiting_step:
+                problem = DecisionCode.NOT_WAITING
+            elif choice not in c.choices:
+                problem = DecisionCode.NOT_A_CHOICE
+            elif question:
+                detail = check_answer(Question.model_validate(question), choice, note, {}) or ""
+                problem = DecisionCode.INVALID_ANSWER if detail else None
+            options = case_options(c.details or {}, c.recommendation or {}, question)
+            holder = c.claimed_by if c.claimed_by != operator else None
+            lines.append(
+                BulkLine(
+                    case_id=c.id,
+                    order_id=c.order_id,
+                    marketplace_id=c.marketplace_id,
+                    case_type=c.type,
+                    step=c.waiting_step,
+                    recommended=question.get("recommended")
+                    or (c.recommendation or {}).get("action"),
+                    deadline=c.deadline if c.state == CaseState.WAITING else None,
+                    order_value=(c.order_snapshot or {}).get("value"),
+                    money=option_money(options, choice),
+                    claimed_by=holder,
+                    problem=problem,
+                    detail=detail,
+                )
+            )
+    return lines
+
+
+def decide_bulk(
+    store_url: str,
+    lines: Sequence[BulkLine],
+    *,
+    choice: str,
+    note: str,
+    operator: str,
+    over_claims: bool = False,
+    where: str = "",
+) -> list[DecisionOutcome]:
+    """Decide the previewed cases one after another (never in parallel: SQLite has one writer,
+    and each decision resumes its own flow run); one outcome per case, in preview order."""
+    outcomes = []
+    for line in lines:
+        if not line.ready:
+            assert line.problem is not None
+            outcomes.append(
+                DecisionOutcome(line.case_id, line.problem, choice, {"detail": line.detail})
+            )
+            continue
+        outcomes.append(
+            decide_as(
+                store_url,
+                line.case_id,
+                choice=choice,
+                operator=operator,
+                note=note,
+                seen_step=line.step,
+                over_claim=over_claims,
+                where=where,
+            )
+        )
+    return outcomes
+
+
+__all__ = [
+    "BulkLine",
+    "CaseFilter",
+    "CasePage",
+    "ClaimCode",
+    "ClaimResult",
+    "DecisionCode",
+    "DecisionOutcome",
+    "Facets",
+    "SortOrder",
+    "case_options",
+    "claim",
+    "decide_as",
+    "decide_bulk",
+    "facets",
+    "find_cases",
+    "option_money",
+    "preview_bulk",
+    "release",
+]

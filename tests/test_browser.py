@@ -1,0 +1,200 @@
+"""The inbox in a real browser, as a person uses it: sign in, find a waiting case, decide, see it
+recorded. Debian's Chromium driven by Playwright for Python against `streamlit run ui/inbox.py`
+on 127.0.0.1, with a case store of its own.
+
+Screenshots of the inbox and of a case page land in `screenshots/` (gitignored; see
+docs/inbox.md). Skipped, with the reason, only when Chromium or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from henpin.service import add_operator
+from henpin.store.db import engine_for, migrate, session_scope
+from henpin.store.models import AuditEntry, Decision
+from tests.test_inbox_support import address_error_case, waiting_case
+
+REPO = Path(__file__).parents[1]
+CHROMIUM = Path(os.environ.get("HENPIN_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = REPO / "screenshots"
+PASSWORD = "browser-test-password"
+ORDER = "113-0000000-0000701"
+
+pytestmark = pytest.mark.e2e
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set HENPIN_CHROMIUM)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is not installed: pip install -e '.[dev]'"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The inbox served by Streamlit on 127.0.0.1, over a store with an operator and cases."""
+    home = tmp_path_factory.mktemp("browser") / "home"
+    url = f"sqlite:///{home / 'henpin.db'}"
+    migrate(url)
+    add_operator(url, "alice", PASSWORD)
+    case_id = waiting_case(url, ORDER, timedelta(hours=1, minutes=30))
+    waiting_case(url, "113-0000000-0000702", timedelta(minutes=-20))
+    waiting_case(url, "113-0000000-0000703", timedelta(days=1), marketplace_id="A1VC38T7YXB528")
+    address_case_id = address_error_case(url, "302-0000000-0000704")
+    engine_for(url).dispose()
+    port = _free_port()
+    env = {**os.environ, "HENPIN_HOME": str(home), "HENPIN_SESSION_HOURS": "8"}
+    env.pop("HENPIN_DATABASE_URL", None)
+    log = (home / "streamlit.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "ui" / "inbox.py"),
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=home.parent,  # no developer's .env
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited; see {home / 'streamlit.log'}")
+            try:
+                if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the inbox did not start within 60 s")
+            time.sleep(0.2)
+        yield {"url": base, "store": url, "case_id": case_id, "address_case_id": address_case_id}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def settle(page: Any, height: int) -> None:
+    """Wait until Streamlit has finished running the page, then size the window to show it all
+    (Streamlit scrolls inside its own container, so a full-page screenshot would not)."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
+    )
+    page.set_viewport_size({"width": 1440, "height": height})
+    page.wait_for_timeout(600)  # tables and charts draw after the script ends
+
+
+def test_sign_in_find_a_waiting_case_decide_and_see_it_recorded(
+    inbox: dict[str, Any], browser: Any
+) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="en-US")
+    page.set_default_timeout(20_000)
+    page.goto(inbox["url"])
+
+    page.get_by_role("textbox", name="Name").fill("alice")
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Cases (4)").wait_for()
+    page.get_by_text(ORDER).wait_for()
+    settle(page, 1000)
+    page.screenshot(path=str(SCREENSHOTS / "inbox.png"))
+
+    page.locator(f".st-key-inbox-open-{inbox['address_case_id']} button").click()
+    page.get_by_text("Money of each option").wait_for()
+    settle(page, 1900)
+    page.screenshot(path=str(SCREENSHOTS / "case-options.png"))
+    page.get_by_text("Back to the inbox").click()
+
+    case_id = inbox["case_id"]
+    page.locator(f".st-key-inbox-open-{case_id} button").click()
+    page.get_by_role("heading", name=f"Cancel request · {ORDER}").wait_for()
+    page.get_by_text("What should happen?").wait_for()
+    settle(page, 1450)
+    page.screenshot(path=str(SCREENSHOTS / "case.png"))
+
+    page.get_by_text("Cancel the order (reason: BuyerCanceled)").click()
+    page.get_by_label("Note (optional, kept with the decision)").fill("Buyer asked twice")
+    page.get_by_role("button", name="Submit decision").click()
+    page.get_by_text(f"recorded for case {case_id}").wait_for()
+    page.get_by_text("the case will continue within a minute").wait_for()
+    page.get_by_text("decided, continuing within a minute").wait_for()
+    settle(page, 1450)
+    assert page.get_by_role("button", name="Submit decision").count() == 0  # no second submit
+    page.screenshot(path=str(SCREENSHOTS / "case-decided.png"))
+    page.close()
+
+    with session_scope(inbox["store"]) as s:
+        rows = s.scalars(select(Decision).where(Decision.case_id == case_id)).all()
+        assert [(d.choice, d.operator, d.source, d.note) for d in rows] == [
+            ("cancel", "alice", "inbox", "Buyer asked twice")
+        ]
+        logged = s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+        assert logged == ["login", "decision"]
+
+
+def test_screenshots_are_where_the_docs_say() -> None:
+    docs = (REPO / "docs" / "inbox.md").read_text()
+    assert "screenshots/inbox.png" in docs and "screenshots/case.png" in docs
+    assert "screenshots/" in (REPO / ".gitignore").read_text().splitlines()
