@@ -72,8 +72,11 @@ def nothing_to_do_outcome(order: Order) -> Outcome:
     return Outcome.NOTHING_TO_DO_PENDING
 
 
-def cancel_as_buyer_requested(case_id: int, order_id: str) -> Outcome:
-    """Cancel with reason BuyerCanceled, unless the order changed since it was read."""
+def cancel_as_buyer_requested(
+    case_id: int, order_id: str, *, done: Outcome = Outcome.CANCELLED_BUYER_CANCELED
+) -> Outcome:
+    """Cancel with reason BuyerCanceled, unless the order changed since it was read; `done` is
+    the outcome when Amazon confirms."""
     queued = queue_cancellation_if_unchanged(case_id, order_id)
     if not queued.queued:
         outcome = (
@@ -90,7 +93,7 @@ def cancel_as_buyer_requested(case_id: int, order_id: str) -> Outcome:
     if result.status == "done":
         return close_case(
             case_id,
-            Outcome.CANCELLED_BUYER_CANCELED,
+            done,
             f"Amazon cancelled the order (feed {result.amazon_feed_id}).",
         )
     return close_case(

@@ -1,7 +1,11 @@
-"""Ingestion: find buyers' cancel requests on Amazon and open one case per order.
+"""Ingestion: find new cases on Amazon and open one case per order and type.
 
-Runs on a schedule (`henpin up`) and on demand (`henpin poll`). One paged searchOrders call
-per marketplace set, with includedData, never one getOrder per order.
+Runs on a schedule (`henpin up`) and on demand (`henpin poll`):
+- one paged searchOrders (with includedData, never one getOrder per order) finds buyers'
+  cancel requests and parcels coming back (refused, unclaimed, or undeliverable because of the
+  address);
+- Amazon's returns report (Reports API) finds return requests.
+Cancels asked by message arrive by e-mail: operators open those cases from the inbox.
 """
 
 from __future__ import annotations
@@ -14,27 +18,38 @@ from tasks.ingest import (
     advance_checkpoint,
     flag_unreadable_order,
     open_cancel_request_case,
+    open_return_request_case,
+    open_returning_parcel_case,
     search_window,
     utcnow,
 )
-from tasks.orders import find_buyer_cancel_requests
+from tasks.orders import find_return_requests, read_order, scan_updated_orders
 from tasks.store import settings
 
-CHECKPOINT = "ingest:cancel-requests"
+ORDERS = "ingest:orders"
+RETURNS = "ingest:returns"
 
 
 @flow(name="ingest", log_prints=True)
 def ingest() -> list[Opened]:
     started_at = utcnow()
-    since = search_window(CHECKPOINT, started_at)
-    found = find_buyer_cancel_requests(settings().marketplaces, since)
-    opened = [open_cancel_request_case(order) for order in found.orders]
+    marketplaces = settings().marketplaces
+
+    found = scan_updated_orders(marketplaces, search_window(ORDERS, started_at))
+    opened = [open_cancel_request_case(order) for order in found.cancel_requests]
+    opened += [open_returning_parcel_case(order) for order in found.returning_parcels]
     for bad in found.unreadable:
         flag_unreadable_order(CaseType.CANCEL_REQUEST, bad)
-    advance_checkpoint(CHECKPOINT, started_at)
+    advance_checkpoint(ORDERS, started_at)
+
+    returns = find_return_requests(marketplaces, search_window(RETURNS, started_at))
+    opened += [open_return_request_case(ret, read_order(ret.order_id)) for ret in returns]
+    advance_checkpoint(RETURNS, started_at)
+
     new = [o for o in opened if o.new]
     print(
-        f"{len(found.orders)} buyer cancel request(s) found; {len(new)} new case(s) opened; "
+        f"{len(found.cancel_requests)} cancel request(s), {len(found.returning_parcels)} "
+        f"returning parcel(s), {len(returns)} return request(s); {len(new)} new case(s); "
         f"{len(found.unreadable)} unreadable order(s) flagged"
     )
     return opened

@@ -188,6 +188,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     from henpin.service import DecisionRefused, decide
 
     try:
+        fields = dict(_field(f) for f in args.field or [])
         result = decide(
             settings.store_url,
             args.id,
@@ -195,6 +196,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
             note=args.note or "",
             operator=args.operator,
             source="cli",
+            fields=fields,
         )
     except DecisionRefused as exc:
         if args.json:
@@ -207,6 +209,37 @@ def cmd_decide(args: argparse.Namespace) -> int:
     else:
         print(result.message)
     return 0 if result.accepted else 1
+
+
+def _field(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise SystemExit(f"henpin decide: --field takes NAME=VALUE (got {text!r})")
+    return name.strip(), value.strip()
+
+
+def cmd_cases_open_message(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if not _use_stack_prefect(_home(args)):
+        print(
+            "henpin: Henpin is not running in this home; start it with `henpin up`.",
+            file=sys.stderr,
+        )
+        return 1
+    from henpin.service import CaseNotOpened, open_cancel_by_message
+
+    try:
+        case = open_cancel_by_message(
+            settings.store_url, args.order_id, buyer_message=args.message, operator=args.operator
+        )
+    except CaseNotOpened as exc:
+        print(f"henpin: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(case.model_dump(mode="json"))
+    else:
+        print(f"Case {case.id} opened: {case.type} {case.order_id}")
+    return 0
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
@@ -251,6 +284,18 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         argv += ["--seed-demo"]
     emulator_main(argv)
     return 0
+
+
+def cmd_mailcatcher(args: argparse.Namespace) -> int:
+    from henpin.mailcatcher import MailCatcher
+
+    with MailCatcher(host=args.host, port=args.port, folder=Path(args.folder)):
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
 
 
 def cmd_runner(args: argparse.Namespace) -> int:
@@ -318,10 +363,26 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--home", default=argparse.SUPPRESS)
     cs.set_defaults(func=cmd_cases_show)
 
+    om = csub.add_parser(
+        "open-message", help="open a 'cancel asked by message' case from a buyer's e-mail"
+    )
+    om.add_argument("order_id")
+    om.add_argument("--message", required=True, help="the buyer's words")
+    om.add_argument("--operator", required=True, help="who opens the case")
+    om.add_argument("--json", action="store_true")
+    om.add_argument("--home", default=argparse.SUPPRESS)
+    om.set_defaults(func=cmd_cases_open_message)
+
     d = sub.add_parser("decide", help="answer a waiting case's question (as the inbox does)")
     d.add_argument("id", type=int)
     d.add_argument("--choice", required=True, help="one of the case's choices (see cases list)")
     d.add_argument("--note", default="")
+    d.add_argument(
+        "--field",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a field of the question's form, e.g. --field amount=12.50 (repeatable)",
+    )
     d.add_argument("--operator", required=True, help="who decides (stored with the decision)")
     d.add_argument("--json", action="store_true")
     d.add_argument("--home", default=argparse.SUPPRESS)
@@ -347,6 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--state-file", help="keep the emulator's state in this JSON file")
     em.add_argument("--seed-demo", action="store_true", help="load the demo orders at start")
     em.set_defaults(func=cmd_emulator)
+
+    mc = sub.add_parser(
+        "mailcatcher", help="a local SMTP server that keeps e-mails as files (demo mode)"
+    )
+    mc.add_argument("--host", default="127.0.0.1")
+    mc.add_argument("--port", type=int, default=8525)
+    mc.add_argument("--folder", default=".henpin/mail", help="where each e-mail is saved (.eml)")
+    mc.set_defaults(func=cmd_mailcatcher)
 
     rn = sub.add_parser("runner", help="serve Henpin's flows (started by `henpin up`)")
     rn.add_argument("--limit", type=int, default=None, help="most flow runs at once")

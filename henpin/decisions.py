@@ -40,8 +40,9 @@ class RecordedDecision:
 
     @property
     def run_input(self) -> dict[str, Any]:
-        """What the waiting flow run is resumed with (fields of its RunInput)."""
-        return {**self.data, "choice": self.choice, "note": self.note, "operator": self.operator}
+        """What the waiting flow run is resumed with. Only the fields every question's RunInput
+        has: the resumed flow takes the whole answer (extra fields too) from the store."""
+        return {"choice": self.choice, "note": self.note, "operator": self.operator}
 
 
 def _as_recorded(d: Decision, won: bool) -> RecordedDecision:

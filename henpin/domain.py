@@ -45,6 +45,7 @@ class Outcome(StrEnum):
     RETURN_DECLINED = "return-declined"
     REFUNDED_IN_FULL = "refunded-in-full"
     REFUNDED_PARTLY = "refunded-partly"
+    NO_REFUND_DUE = "no-refund-due"  # the condition table gives nothing back
     RETURN_NOT_RECEIVED = "return-not-received"  # the item never came back; escalated
     KEEP_ITEM_REFUNDED = (
         "keep-item-refunded"  # cheap item: buyer keeps or refuses it, price refunded

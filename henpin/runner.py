@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect.deployments.runner import EntrypointType
 
+from henpin.domain import CaseType
 from henpin.runs import DEPLOYMENT
 from henpin.settings import Settings
 
@@ -21,26 +22,35 @@ log = logging.getLogger("henpin.runner")
 
 def case_flows() -> dict[str, Any]:
     """Henpin's flows by name (what the runner serves)."""
+    from flows.address_error import address_error
+    from flows.cancel_by_message import cancel_by_message
     from flows.cancel_request import cancel_request
     from flows.housekeeping import housekeeping
     from flows.ingest import ingest
+    from flows.refused_delivery import refused_delivery
+    from flows.return_request import return_request
 
-    return {f.name: f for f in (cancel_request, ingest, housekeeping)}
+    case_types = (
+        cancel_request,
+        return_request,
+        cancel_by_message,
+        refused_delivery,
+        address_error,
+    )
+    return {f.name: f for f in (*case_types, ingest, housekeeping)}
 
 
 def deployments(settings: Settings) -> list[Any]:
-    from flows.cancel_request import cancel_request
-    from flows.housekeeping import housekeeping
-    from flows.ingest import ingest
-
+    flows = case_flows()
     common: dict[str, Any] = {"name": DEPLOYMENT, "entrypoint_type": EntrypointType.MODULE_PATH}
+    cases = [flows[t.value].to_deployment(tags=["henpin", "case"], **common) for t in CaseType]
     return [
-        cancel_request.to_deployment(tags=["henpin", "case"], **common),
-        ingest.to_deployment(interval=settings.poll_interval_s, tags=["henpin"], **common),
+        *cases,
+        flows["ingest"].to_deployment(interval=settings.poll_interval_s, tags=["henpin"], **common),
         # Served without a schedule (a run can be started by hand in the Prefect UI): the
         # housekeeper thread below runs the same round every few seconds without spawning a
         # process each time.
-        housekeeping.to_deployment(tags=["henpin"], **common),
+        flows["housekeeping"].to_deployment(tags=["henpin"], **common),
     ]
 
 

@@ -315,3 +315,35 @@ __all__ = [
     "list_cases",
     "show_case",
 ]
+
+
+class CaseNotOpened(Exception):
+    """A case could not be opened; the message says why, for the operator."""
+
+
+def open_cancel_by_message(
+    store_url: str, order_id: str, *, buyer_message: str, operator: str
+) -> CaseSummary:
+    """Open a "cancel asked by message" case from the buyer's e-mail (SP-API cannot read buyer
+    messages: an operator brings them in). Its flow replies to the buyer and waits."""
+    from henpin.domain import CaseType
+    from tasks.amazon import AmazonError
+    from tasks.ingest import open_and_start
+    from tasks.orders import adapter
+
+    if not buyer_message.strip():
+        raise CaseNotOpened("Paste the buyer's message: the case keeps their words.")
+    try:
+        order = adapter().get_order(order_id.strip())
+    except AmazonError as exc:
+        raise CaseNotOpened(f"Amazon did not return order {order_id}: {exc}") from exc
+    opened = open_and_start(
+        CaseType.CANCEL_BY_MESSAGE,
+        order,
+        note=f"{operator} opened this case from the buyer's message.",
+        details={"buyer_message": buyer_message.strip(), "opened_by": operator},
+    )
+    with session_scope(store_url) as s:
+        case = s.get(Case, opened.case_id)
+        assert case is not None
+        return CaseSummary(**_summary(case))

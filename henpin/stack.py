@@ -24,7 +24,7 @@ import httpx
 from henpin.settings import Settings
 from henpin.store.db import migrate
 
-DEFAULT_PORTS = {"prefect": 4200, "emulator": 8500, "inbox": 8501}
+DEFAULT_PORTS = {"prefect": 4200, "emulator": 8500, "inbox": 8501, "mail": 8525}
 DEMO_OPERATOR = "demo"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,6 +155,26 @@ class Stack:
                 httpx.post(f"{emulator_url}/_emulator/seed-demo", timeout=10).raise_for_status()
             env["HENPIN_EMULATOR_URL"] = emulator_url
             self.urls["emulator"] = emulator_url
+            if not os.environ.get("HENPIN_SMTP_HOST"):
+                # Demo replies to buyers are caught locally (one .eml file each), never sent.
+                self._spawn(
+                    "mail",
+                    [
+                        sys.executable,
+                        "-m",
+                        "henpin.cli",
+                        "mailcatcher",
+                        "--port",
+                        str(self.ports["mail"]),
+                        "--folder",
+                        str(self.home / "mail"),
+                    ],
+                    env,
+                    logs,
+                )
+                env["HENPIN_SMTP_HOST"] = "127.0.0.1"
+                env["HENPIN_SMTP_PORT"] = str(self.ports["mail"])
+                self.urls["mail"] = str(self.home / "mail")
         else:
             self.urls["emulator"] = None
 
@@ -198,7 +218,7 @@ class Stack:
         self.status_file.write_text(json.dumps(status, indent=2))
 
     def stop(self) -> None:
-        for name in ("inbox", "runner", "emulator", "prefect"):
+        for name in ("inbox", "runner", "mail", "emulator", "prefect"):
             proc = self.procs.get(name)
             if proc and proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)

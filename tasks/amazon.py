@@ -29,6 +29,7 @@ import hashlib
 import logging
 import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,21 +38,32 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import partial
-from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
+from typing import Any, Literal, TypeVar, cast, get_args
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sp_api.api.feeds.feeds_2021_06_30 import FeedsV20210630
+from sp_api.api.messaging.messaging import Messaging
 from sp_api.api.orders.orders_2026_01_01 import OrdersV20260101
+from sp_api.api.reports.reports import Reports
 from sp_api.auth import AccessTokenClient, AccessTokenResponse
 from sp_api.base import Client, fill_query_params, sp_endpoint
 from sp_api.base._transport_httpx import HttpxTransport
 
-from henpin.domain import FeedType, FulfillmentStatus, Money, Order, OrderItem
+from henpin.domain import (
+    FeedType,
+    FulfillmentStatus,
+    Money,
+    Order,
+    OrderItem,
+    Package,
+    ReturnRequest,
+)
 from henpin.marketplaces import marketplace
 from henpin.settings import Settings
 from tasks.ratelimit import QuotaExhausted, RateLimiter
+from tasks.returns_report import ReturnsReportError, parse_returns_report
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +77,31 @@ REGION_ENDPOINTS = {
 LWA_TOKEN_URL = "https://api.amazon.com"
 # searchOrders: "lastUpdatedBefore ... at least two minutes before the time of the request".
 SEARCH_SETTLE = timedelta(minutes=2)
+
+RETURNS_REPORT = "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"
+# A returns report Amazon made in the last few minutes is used again instead of asking for a new
+# one (createReport allows about one call a minute). Kept shorter than ingestion's overlap
+# (tasks/ingest.py OVERLAP, 10 min) so the returns after the report's end are read next time.
+REPORT_REUSE = timedelta(minutes=5)
+# Amazon's limit for the returns reports' window; older returns are past their 24 h answer anyway.
+REPORT_MAX_WINDOW = timedelta(days=60)
+# How long one call waits for a report: under the Amazon tasks' 300 s timeout (tasks/kinds.py).
+REPORT_WAIT_S = 240.0
+REPORT_POLL_S = (5.0, 10.0, 20.0, 30.0)
+
+# The Messaging API templates Henpin sends, and their operations.
+MessageAction = Literal["confirmDeliveryDetails", "unexpectedProblem", "confirmOrderDetails"]
+MESSAGE_OPERATIONS: dict[str, str] = {
+    "confirmDeliveryDetails": "createConfirmDeliveryDetails",
+    "unexpectedProblem": "createUnexpectedProblem",
+    "confirmOrderDetails": "createConfirmOrderDetails",
+}
+assert set(MESSAGE_OPERATIONS) == set(get_args(MessageAction))
+MESSAGE_TEXT_LIMITS = (1, 2000)  # the Messaging model's minLength/maxLength
+_HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
+_EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+# 403s that are answers about the request, not about Henpin's access (no new login over them).
+_FORBIDDEN_BUT_NOT_ACCESS = ("template combination",)
 
 
 # --- Errors ------------------------------------------------------------------------------------
@@ -175,6 +212,52 @@ class FeedStatus(BaseModel):
         )
 
 
+class ReportProcessingStatus(StrEnum):
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    DONE = "DONE"
+    FATAL = "FATAL"
+    CANCELLED = "CANCELLED"  # for the returns reports also: "no data in the window"
+
+
+class ReportStatus(BaseModel):
+    """Where a report stands at Amazon (getReport / getReports)."""
+
+    report_id: str
+    report_type: str
+    marketplace_ids: list[str] = Field(default_factory=list)
+    processing_status: ReportProcessingStatus
+    created_time: AwareDatetime
+    data_start_time: AwareDatetime | None = None
+    data_end_time: AwareDatetime | None = None
+    report_document_id: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.processing_status in (
+            ReportProcessingStatus.DONE,
+            ReportProcessingStatus.FATAL,
+            ReportProcessingStatus.CANCELLED,
+        )
+
+
+def check_message_text(text: str) -> str:
+    """A buyer message's text as Amazon's Messaging API accepts it, or ValueError saying why."""
+    shortest, longest = MESSAGE_TEXT_LIMITS
+    if not shortest <= len(text) <= longest:
+        raise ValueError(
+            f"a message to the buyer must be {shortest} to {longest} characters, "
+            f"this one has {len(text)}"
+        )
+    if _HTML_TAG.search(text):
+        raise ValueError("a message to the buyer must not contain HTML (Amazon refuses it)")
+    if _EMAIL_ADDRESS.search(text):
+        raise ValueError(
+            "a message to the buyer must not contain e-mail addresses (Amazon refuses it)"
+        )
+    return text
+
+
 class RetryPolicy(BaseModel):
     """How hard the adapter tries before handing a transient problem back to its caller."""
 
@@ -235,6 +318,20 @@ class _SalesChannel(_Amazon):
 
 class _Buyer(_Amazon):
     buyerName: str | None = None
+    buyerEmail: str | None = None
+
+
+class _PackageStatus(_Amazon):
+    status: str
+    detailedStatus: str | None = None
+
+
+class _Package(_Amazon):
+    packageReferenceId: str
+    packageStatus: _PackageStatus | None = None
+    carrier: str | None = None
+    trackingNumber: str | None = None
+    shipTime: AwareDatetime | None = None
 
 
 class _Fulfillment(_Amazon):
@@ -250,6 +347,7 @@ class _Order(_Amazon):
     fulfillment: _Fulfillment
     buyer: _Buyer | None = None
     orderItems: list[_OrderItem]
+    packages: list[_Package] | None = None
 
 
 def _describe(exc: ValidationError) -> str:
@@ -263,7 +361,8 @@ def _describe(exc: ValidationError) -> str:
 def order_from_amazon(payload: dict[str, Any]) -> Order:
     """Amazon's Order (Orders API 2026-01-01) as Henpin's `Order`.
 
-    Needs `includedData` FULFILLMENT (the status) and, for cancel requests, CANCELLATION.
+    Needs `includedData` FULFILLMENT (the status) and, for cancel requests, CANCELLATION;
+    BUYER gives the buyer's name and relay e-mail address, PACKAGES the parcels.
     A payload that does not fit raises `AmazonPayloadError` carrying the raw payload.
     """
     order_id = payload.get("orderId") if isinstance(payload, dict) else None
@@ -286,7 +385,21 @@ def order_from_amazon(payload: dict[str, Any]) -> Order:
         fulfillment_status=raw.fulfillment.fulfillmentStatus,
         fulfilled_by=raw.fulfillment.fulfilledBy,
         buyer_name=raw.buyer.buyerName if raw.buyer else None,
+        buyer_email=raw.buyer.buyerEmail if raw.buyer else None,
         items=[_item(i) for i in raw.orderItems],
+        packages=[_package(p) for p in raw.packages or []],
+    )
+
+
+def _package(raw: _Package) -> Package:
+    status = raw.packageStatus
+    return Package(
+        package_reference_id=raw.packageReferenceId,
+        status=status.status if status else None,
+        detailed_status=status.detailedStatus if status else None,
+        carrier=raw.carrier,
+        tracking_number=raw.trackingNumber,
+        ship_time=raw.shipTime,
     )
 
 
@@ -306,6 +419,26 @@ def _item(raw: _OrderItem) -> OrderItem:
         buyer_cancel_reason=request.cancelReason if request else None,
         cancelled_by=execution.cancelledBy if execution else None,
     )
+
+
+def report_status_from_amazon(payload: dict[str, Any]) -> ReportStatus:
+    """Amazon's Report (Reports API 2021-06-30) as `ReportStatus`."""
+    try:
+        return ReportStatus(
+            report_id=payload["reportId"],
+            report_type=payload["reportType"],
+            marketplace_ids=payload.get("marketplaceIds") or [],
+            processing_status=payload["processingStatus"],
+            created_time=payload["createdTime"],
+            data_start_time=payload.get("dataStartTime"),
+            data_end_time=payload.get("dataEndTime"),
+            report_document_id=payload.get("reportDocumentId"),
+        )
+    except (KeyError, TypeError, ValidationError) as exc:
+        detail = _describe(exc) if isinstance(exc, ValidationError) else f"missing {exc}"
+        raise AmazonPayloadError(
+            f"Amazon's report answer does not have the expected shape: {detail}", payload=payload
+        ) from exc
 
 
 def feed_status_from_amazon(payload: dict[str, Any]) -> FeedStatus:
@@ -488,6 +621,35 @@ class _Feeds(FeedsV20210630):
         )
 
 
+class _Reports(Reports):
+    @property
+    def headers(self) -> dict[str, str]:
+        return _host_header(self)
+
+
+class _Messaging(Messaging):
+    """Messaging with the order's marketplace passed per call (the library uses the client's)."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return _host_header(self)
+
+    def actions_for_order(self, order_id: str, marketplace_id: str) -> Any:
+        return self._request(
+            f"/messaging/v1/orders/{quote(order_id, safe='')}",
+            params={"marketplaceIds": marketplace_id},
+            add_marketplace=False,
+        )
+
+    def send(self, order_id: str, action: str, marketplace_id: str, text: str) -> Any:
+        return self._request(
+            f"/messaging/v1/orders/{quote(order_id, safe='')}/messages/{action}",
+            data={"text": text, "method": "POST"},
+            params={"marketplaceIds": marketplace_id},
+            add_marketplace=False,
+        )
+
+
 @dataclass(frozen=True)
 class _Endpoint:
     """What python-amazon-sp-api reads from its `marketplace` argument."""
@@ -579,6 +741,10 @@ class AmazonAdapter:
             ),
         )
         self._timeout_s = timeout_s
+        # Returns reports asked for per marketplace (to use again), and their documents' text.
+        self._reports: dict[str, ReportStatus] = {}
+        self._report_texts: dict[str, tuple[str, str]] = {}
+        self._reports_lock = threading.Lock()
         self._local = threading.local()
         self._all_clients: list[Any] = []
         self._clients_lock = threading.Lock()
@@ -748,6 +914,16 @@ class AmazonAdapter:
                 operation=operation,
                 status=failure.status,
                 may_have_applied=not idempotent,
+            )
+        if failure.status == 403 and any(
+            phrase in (failure.message or "") for phrase in _FORBIDDEN_BUT_NOT_ACCESS
+        ):
+            return AmazonRequestRejected(
+                f"Amazon refused {operation} for this order ({said}).",
+                operation=operation,
+                status=failure.status,
+                code=failure.code,
+                errors=failure.errors,
             )
         if failure.status in (401, 403):
             return AmazonAuthError(
@@ -1040,17 +1216,348 @@ class AmazonAdapter:
                 operation="getFeedDocument",
             )
         response = self._transfer("feed report download", "GET", url)
-        content = response.content
-        if (info.get("compressionAlgorithm") or "").upper() == "GZIP":
-            try:
-                content = gzip.decompress(content)
-            except (OSError, EOFError) as exc:
-                raise AmazonPayloadError(
-                    "the feed report is marked GZIP but does not unzip",
-                    payload=content[:2000],
-                    operation="getFeedDocument",
-                ) from exc
+        content = _unzipped(response.content, info, "the feed report", "getFeedDocument")
         return _decode(content, response.headers.get("content-type", ""))
+
+    # -- Reports API 2021-06-30
+
+    def create_report(
+        self,
+        report_type: str,
+        marketplace_ids: Sequence[str],
+        *,
+        data_start_time: datetime,
+        data_end_time: datetime | None = None,
+    ) -> str:
+        """createReport; return Amazon's reportId.
+
+        Retried like a read: a report asked for twice costs quota, nothing else.
+        """
+        body: dict[str, Any] = {
+            "reportType": report_type,
+            "marketplaceIds": list(marketplace_ids),
+            "dataStartTime": _iso(data_start_time),
+        }
+        if data_end_time is not None:
+            body["dataEndTime"] = _iso(data_end_time)
+        client = self._client(_Reports, self._endpoint(marketplace_ids[0]))
+        payload = self._call("createReport", client, partial(client.create_report, **body)).payload
+        report_id = payload.get("reportId") if isinstance(payload, dict) else None
+        if not report_id:
+            raise AmazonPayloadError(
+                "Amazon's createReport answer has no reportId",
+                payload=payload,
+                operation="createReport",
+            )
+        return str(report_id)
+
+    def get_report(self, report_id: str, *, marketplace_id: str | None = None) -> ReportStatus:
+        """Where one report stands (getReport)."""
+        client = self._client(_Reports, self._endpoint(marketplace_id))
+        response = self._call("getReport", client, partial(client.get_report, report_id))
+        return report_status_from_amazon(response.payload)
+
+    def list_reports(
+        self,
+        report_types: Sequence[str],
+        marketplace_ids: Sequence[str],
+        *,
+        created_since: datetime,
+        processing_statuses: Sequence[ReportProcessingStatus] | None = None,
+    ) -> list[ReportStatus]:
+        """Reports of these types and marketplaces created since a time (getReports, all pages)."""
+        params: dict[str, Any] = {
+            "reportTypes": ",".join(report_types),
+            "createdSince": _iso(created_since),
+            "pageSize": 100,
+        }
+        if processing_statuses:
+            params["processingStatuses"] = ",".join(s.value for s in processing_statuses)
+        reports: list[ReportStatus] = []
+        for endpoint, ids in self._by_endpoint(marketplace_ids):
+            client = self._client(_Reports, endpoint)
+            query: dict[str, Any] = {**params, "marketplaceIds": ",".join(ids)}
+            while True:
+                response = self._call("getReports", client, partial(client.get_reports, **query))
+                page = response.payload
+                if not isinstance(page, dict) or not isinstance(page.get("reports"), list):
+                    raise AmazonPayloadError(
+                        "Amazon's getReports answer has no list of reports",
+                        payload=page,
+                        operation="getReports",
+                    )
+                reports.extend(report_status_from_amazon(r) for r in page["reports"])
+                token = response.next_token
+                if not token:
+                    break
+                query = {"nextToken": token}
+        return reports
+
+    def get_report_document(self, document_id: str, *, marketplace_id: str | None = None) -> str:
+        """The text of a report document, unzipped if GZIP (getReportDocument, then download)."""
+        client = self._client(_Reports, self._endpoint(marketplace_id))
+        info = self._call(
+            "getReportDocument", client, partial(client.get_report_document, document_id)
+        ).payload
+        url = info.get("url") if isinstance(info, dict) else None
+        if not url:
+            raise AmazonPayloadError(
+                "Amazon's getReportDocument answer has no url",
+                payload=info,
+                operation="getReportDocument",
+            )
+        response = self._transfer("report download", "GET", url)
+        content = _unzipped(response.content, info, "the report", "getReportDocument")
+        return _report_text(content, response.headers.get("content-type", ""), marketplace_id)
+
+    def returns_since(
+        self,
+        marketplace_ids: Sequence[str],
+        since: datetime,
+        *,
+        max_wait_s: float = REPORT_WAIT_S,
+        on_bad_line: Callable[[AmazonPayloadError], None] | None = None,
+    ) -> list[ReturnRequest]:
+        """Buyers' return requests made since `since`, from Amazon's flat-file returns report.
+
+        One report per marketplace (the report has no marketplace column). A report Amazon made
+        for this window in the last `REPORT_REUSE` is used again (this process's, or one found
+        with getReports), else createReport; then getReport every few seconds (the injected
+        sleep) until it is DONE (download, unzip, read), CANCELLED (Amazon's way of saying the
+        window holds no return: nothing) or FATAL (`AmazonUnavailable`). A report not finished
+        within `max_wait_s` raises `AmazonUnavailable`; the next call waits for that same report
+        instead of asking for another. A line that cannot be read goes to `on_bad_line` (the
+        others are read); without it, it raises `AmazonPayloadError`.
+        """
+        now = self.now()
+        if since > now:
+            raise ValueError(f"returns_since: {_iso(since)} is in the future")
+        if now - since > REPORT_MAX_WINDOW:
+            log.warning(
+                "returns report: Amazon covers at most %s; returns before %s are not read",
+                REPORT_MAX_WINDOW,
+                _iso(now - REPORT_MAX_WINDOW),
+            )
+            since = now - REPORT_MAX_WINDOW
+        deadline = self.clock() + max_wait_s
+        reports = self._finished_returns_reports(
+            list(dict.fromkeys(marketplace_ids)), since, deadline
+        )
+        found: list[ReturnRequest] = []
+        for marketplace_id, report in reports.items():
+            if report.processing_status is ReportProcessingStatus.CANCELLED:
+                continue  # no return in the window
+            if (
+                report.processing_status is ReportProcessingStatus.FATAL
+                or not report.report_document_id
+            ):
+                self._forget_report(marketplace_id)
+                raise AmazonUnavailable(
+                    f"Amazon could not make the returns report for {marketplace_id} (report "
+                    f"{report.report_id}, {report.processing_status.value}); Henpin will ask "
+                    "for a new one on its next try.",
+                    operation="getReport",
+                )
+            found.extend(
+                r
+                for r in self._read_returns(report, marketplace_id, on_bad_line)
+                if r.requested_at is None or r.requested_at.date() >= since.date()
+            )
+        return found
+
+    def _finished_returns_reports(
+        self, marketplace_ids: Sequence[str], since: datetime, deadline: float
+    ) -> dict[str, ReportStatus]:
+        """Each marketplace's returns report, finished: asked for (or reused) all at once, then
+        polled together, so Amazon prepares them side by side."""
+        reports: dict[str, ReportStatus] = {}
+        reusable = self._reusable_reports(marketplace_ids, since)
+        for marketplace_id in marketplace_ids:
+            report = reusable.get(marketplace_id)
+            if report is None:
+                report_id = self.create_report(
+                    RETURNS_REPORT, [marketplace_id], data_start_time=since
+                )
+                now = self.now()
+                report = ReportStatus(
+                    report_id=report_id,
+                    report_type=RETURNS_REPORT,
+                    marketplace_ids=[marketplace_id],
+                    processing_status=ReportProcessingStatus.IN_QUEUE,
+                    created_time=now,
+                    data_start_time=since,
+                    data_end_time=now,
+                )
+            reports[marketplace_id] = report
+        polls = 0
+        while True:
+            with self._reports_lock:
+                self._reports.update(reports)
+            waiting = {m: r for m, r in reports.items() if not r.finished}
+            if not waiting:
+                return reports
+            wait = REPORT_POLL_S[min(polls, len(REPORT_POLL_S) - 1)]
+            if self.clock() + wait > deadline:
+                raise AmazonUnavailable(
+                    "Amazon has not finished the returns report yet ("
+                    + ", ".join(
+                        f"{m}: report {r.report_id} {r.processing_status.value}"
+                        for m, r in waiting.items()
+                    )
+                    + "); Henpin will look at the same report again on its next try.",
+                    operation="getReport",
+                )
+            self.sleep(wait)
+            polls += 1
+            for marketplace_id, report in waiting.items():
+                reports[marketplace_id] = self.get_report(
+                    report.report_id, marketplace_id=marketplace_id
+                )
+
+    def _reusable_reports(
+        self, marketplace_ids: Sequence[str], since: datetime
+    ) -> dict[str, ReportStatus]:
+        """Returns reports that cover `since` and end at most `REPORT_REUSE` ago, per
+        marketplace: this process's last one, or (after a restart) one found at Amazon."""
+        fresh_after = self.now() - REPORT_REUSE
+        with self._reports_lock:
+            candidates = {m: [self._reports[m]] for m in marketplace_ids if m in self._reports}
+        unknown = [m for m in marketplace_ids if m not in candidates]
+        if unknown:
+            at_amazon = self.list_reports(
+                [RETURNS_REPORT], unknown, created_since=fresh_after - timedelta(minutes=1)
+            )
+            for report in sorted(at_amazon, key=lambda r: r.created_time, reverse=True):
+                if len(report.marketplace_ids) == 1 and report.marketplace_ids[0] in unknown:
+                    candidates.setdefault(report.marketplace_ids[0], []).append(report)
+        reusable: dict[str, ReportStatus] = {}
+        for marketplace_id, reports in candidates.items():
+            for report in reports:
+                start, end = report.data_start_time, report.data_end_time or report.created_time
+                if (
+                    report.processing_status is not ReportProcessingStatus.FATAL
+                    and start is not None
+                    and start <= since
+                    and end >= fresh_after
+                ):
+                    reusable[marketplace_id] = report
+                    break
+        return reusable
+
+    def _forget_report(self, marketplace_id: str) -> None:
+        with self._reports_lock:
+            self._reports.pop(marketplace_id, None)
+
+    def _read_returns(
+        self,
+        report: ReportStatus,
+        marketplace_id: str,
+        on_bad_line: Callable[[AmazonPayloadError], None] | None,
+    ) -> list[ReturnRequest]:
+        assert report.report_document_id is not None
+        with self._reports_lock:
+            report_id, text = self._report_texts.get(marketplace_id, ("", ""))
+        if report_id != report.report_id:
+            text = self.get_report_document(
+                report.report_document_id, marketplace_id=marketplace_id
+            )
+            with self._reports_lock:
+                self._report_texts[marketplace_id] = (report.report_id, text)
+
+        def bad_line(problem: ReturnsReportError) -> None:
+            assert on_bad_line is not None
+            on_bad_line(AmazonPayloadError(str(problem), payload=problem.raw, operation="report"))
+
+        try:
+            return parse_returns_report(
+                text, marketplace_id, on_bad_line=bad_line if on_bad_line else None
+            )
+        except ReturnsReportError as exc:
+            raise AmazonPayloadError(
+                f"Amazon's returns report {report.report_id} for {marketplace_id} cannot be "
+                f"read: {exc}",
+                payload=exc.raw,
+                operation="getReportDocument",
+            ) from exc
+
+    # -- Messaging API v1
+
+    def messaging_actions(self, order_id: str, marketplace_id: str) -> list[str]:
+        """The messages Amazon lets the seller send about this order now
+        (getMessagingActionsForOrder), e.g. ["confirmOrderDetails", "unexpectedProblem"]."""
+        client = self._client(_Messaging, self._endpoint(marketplace_id))
+        payload = self._call(
+            "getMessagingActionsForOrder",
+            client,
+            partial(client.actions_for_order, order_id, marketplace_id),
+        ).payload
+        links = payload.get("_links") if isinstance(payload, dict) else None
+        actions = links.get("actions") if isinstance(links, dict) else None
+        if not isinstance(actions, list):
+            raise AmazonPayloadError(
+                f"Amazon's getMessagingActionsForOrder answer for {order_id} has no actions",
+                payload=payload,
+                operation="getMessagingActionsForOrder",
+            )
+        names = [a.get("name") for a in actions if isinstance(a, dict)]
+        # GetAttributes (the buyer's language) is listed among the links but is no message.
+        return [n for n in names if isinstance(n, str) and n and n != "attributes"]
+
+    def send_message(
+        self, order_id: str, marketplace_id: str, action: MessageAction, text: str
+    ) -> None:
+        """Send the buyer one of Amazon's template messages about an order.
+
+        Checks first that Amazon offers `action` for the order now; if not, raises
+        `AmazonRequestRejected` (nothing sent). The send itself is not repeated after a timeout
+        or a 5xx: `AmazonUnavailable(may_have_applied=True)`, for the outbox to settle.
+        """
+        operation = MESSAGE_OPERATIONS.get(action)
+        if operation is None:
+            raise ValueError(f"Henpin does not send the message {action!r}")
+        check_message_text(text)
+        offered = self.messaging_actions(order_id, marketplace_id)
+        if action not in offered:
+            raise AmazonRequestRejected(
+                f"Amazon does not let the seller send '{action}' for order {order_id} now "
+                f"(it offers: {', '.join(offered) or 'no message'}). Nothing was sent; reach "
+                "the buyer another way, for example by e-mail.",
+                operation=operation,
+                code="MessageNotOffered",
+            )
+        client = self._client(_Messaging, self._endpoint(marketplace_id))
+        self._call(
+            operation,
+            client,
+            partial(client.send, order_id, action, marketplace_id, text),
+            idempotent=False,
+        )
+
+
+def _unzipped(content: bytes, info: Mapping[str, Any], what: str, operation: str) -> bytes:
+    if (info.get("compressionAlgorithm") or "").upper() != "GZIP":
+        return content
+    try:
+        return gzip.decompress(content)
+    except (OSError, EOFError) as exc:
+        raise AmazonPayloadError(
+            f"{what} is marked GZIP but does not unzip", payload=content[:2000], operation=operation
+        ) from exc
+
+
+def _report_text(content: bytes, content_type: str, marketplace_id: str | None) -> str:
+    """A flat-file report's text: its declared charset, else UTF-8, else the marketplace's
+    usual legacy encoding (Amazon's older flat files: Shift_JIS in Japan, Windows-1252 else)."""
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            with contextlib.suppress(LookupError, UnicodeDecodeError):
+                return content.decode(value.strip('"'))
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        legacy = "cp932" if marketplace_id == "A1VC38T7YXB528" else "cp1252"
+        return content.decode(legacy, errors="replace")
 
 
 def _decode(content: bytes, content_type: str) -> str:

@@ -33,7 +33,13 @@ def order_snapshot(order: Order) -> dict[str, Any]:
 
 
 def open_case(
-    case_type: CaseType, order: Order, *, url: str | None = None, note: str | None = None
+    case_type: CaseType,
+    order: Order,
+    *,
+    url: str | None = None,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
+    parent_case_id: int | None = None,
 ) -> tuple[int, bool]:
     """Open a case for the order, never two: returns (case id, newly opened)."""
     url = url or store_url()
@@ -45,6 +51,8 @@ def open_case(
                 marketplace_id=order.marketplace_id,
                 state=CaseState.OPEN.value,
                 order_snapshot=order_snapshot(order),
+                details=details or {},
+                parent_case_id=parent_case_id,
             )
             s.add(case)
             s.flush()
@@ -219,3 +227,12 @@ def close_case(case_id: int, outcome: Outcome, message: str) -> Outcome:
             Event(case_id=case_id, kind="closed", message=message, data={"outcome": outcome.value})
         )
     return outcome
+
+
+@store_task("record-details")
+def record_details(case_id: int, details: dict[str, Any]) -> None:
+    """Keep case-type facts on the case (merged into what is there): shown in the inbox."""
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.details = {**(case.details or {}), **details}

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from henpin.domain import CaseType, Order
+from henpin.cases.parcels import returning_parcel
+from henpin.decisions import record_decision
+from henpin.domain import CaseState, CaseType, Order, ReturnRequest
+from henpin.policy import Policy
 from henpin.runs import start_case_run
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Case, Checkpoint, Event
@@ -46,41 +50,139 @@ def advance_checkpoint(name: str, at: datetime) -> None:
             cp.at = max(cp.at, at)
 
 
-def start_cancel_request_case(case_id: int, order: Order) -> str:
-    """Start the case's flow run with the policy in force now (typed, with its version)."""
+def flow_parameters(case: Case, policy: Policy) -> dict[str, Any]:
+    """The case flow's parameters: the case, its order, the typed policy section in force now
+    (with its version), and the facts the case was opened with."""
+    common = {"case_id": case.id, "order_id": case.order_id, "policy_version": policy.version}
+    details = case.details or {}
+    match CaseType(case.type):
+        case CaseType.CANCEL_REQUEST:
+            section: Any = policy.cancel_request
+            extra: dict[str, Any] = {}
+        case CaseType.RETURN_REQUEST:
+            section = policy.return_request
+            extra = {"return_request": details["return"]}
+        case CaseType.CANCEL_BY_MESSAGE:
+            section = policy.cancel_by_message
+            extra = {"buyer_message": details.get("buyer_message", "")}
+        case CaseType.REFUSED_DELIVERY:
+            section = policy.refused_delivery
+            extra = {"refused": bool(details.get("refused"))}
+        case CaseType.ADDRESS_ERROR:
+            section = policy.address_error
+            extra = {}
+    return {**common, "policy": section.model_dump(mode="json"), **extra}
+
+
+def start_case_flow(case_id: int) -> str:
+    """Start the case's flow run (once: the run's idempotency key is per order and type)."""
     policy = policy_in_force()
-    flow_run_id = start_case_run(
-        CaseType.CANCEL_REQUEST,
-        case_id,
-        order.order_id,
-        order.marketplace_id,
-        {
-            "case_id": case_id,
-            "order_id": order.order_id,
-            "policy": policy.cancel_request.model_dump(mode="json"),
-            "policy_version": policy.version,
-        },
-    )
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        if case.flow_run_id:
+            return case.flow_run_id
+        parameters = flow_parameters(case, policy)
+        case_type, order_id, marketplace_id = (
+            CaseType(case.type),
+            case.order_id,
+            case.marketplace_id,
+        )
+    flow_run_id = start_case_run(case_type, case_id, order_id, marketplace_id, parameters)
     attach_flow_run(case_id, flow_run_id)
     return flow_run_id
 
 
+def open_and_start(
+    case_type: CaseType,
+    order: Order,
+    *,
+    note: str,
+    details: dict[str, Any] | None = None,
+    parent_case_id: int | None = None,
+) -> Opened:
+    """One case per order and type, never two; its flow run starts once."""
+    case_id, new = open_case(
+        case_type, order, note=note, details=details, parent_case_id=parent_case_id
+    )
+    flow_run_id = start_case_flow(case_id)
+    return Opened(case_id=case_id, order_id=order.order_id, new=new, flow_run_id=flow_run_id)
+
+
 @store_task("open-cancel-request-case", fresh=True)
 def open_cancel_request_case(order: Order) -> Opened:
-    """One case per order, never two; its flow run starts once (idempotency key per case)."""
-    case_id, new = open_case(
+    """A buyer's cancel request: its case, linked to (and waking) a cancel-by-message case that
+    was waiting for exactly this request."""
+    waiting_for_it = _cancel_by_message_case(order.order_id)
+    opened = open_and_start(
         CaseType.CANCEL_REQUEST,
         order,
         note=f"Buyer asked to cancel: {order.buyer_cancel_reason or 'no reason given'}",
+        parent_case_id=waiting_for_it,
     )
+    if waiting_for_it is not None and opened.new:
+        _answer_buyer_requested(waiting_for_it, opened.case_id)
+    return opened
+
+
+@store_task("open-return-request-case", fresh=True)
+def open_return_request_case(ret: ReturnRequest, order: Order) -> Opened:
+    """A return request from the Return Center: one case per order."""
+    return open_and_start(
+        CaseType.RETURN_REQUEST,
+        order,
+        note=f"Return requested ({ret.reason_code or 'no reason code'}): "
+        f"{ret.buyer_comment or 'no comment'}",
+        details={"return": ret.model_dump(mode="json"), "buyer_comment": ret.buyer_comment},
+    )
+
+
+@store_task("open-returning-parcel-case", fresh=True)
+def open_returning_parcel_case(order: Order) -> Opened:
+    """A parcel coming back: an address problem goes to the address-error flow, a refused or
+    unclaimed one to the refused-delivery flow."""
+    kind = returning_parcel(order)
+    if kind == "address":
+        return open_and_start(
+            CaseType.ADDRESS_ERROR,
+            order,
+            note="The parcel came back undeliverable because of the address.",
+        )
+    return open_and_start(
+        CaseType.REFUSED_DELIVERY,
+        order,
+        note="The parcel is coming back: "
+        + ("the buyer refused it." if kind == "refused" else "nobody collected it."),
+        details={"refused": kind == "refused"},
+    )
+
+
+def _cancel_by_message_case(order_id: str) -> int | None:
     with session_scope(store_url()) as s:
-        case = s.get(Case, case_id)
-        assert case is not None
-        started = case.flow_run_id
-    if started:
-        return Opened(case_id=case_id, order_id=order.order_id, new=new, flow_run_id=started)
-    flow_run_id = start_cancel_request_case(case_id, order)
-    return Opened(case_id=case_id, order_id=order.order_id, new=new, flow_run_id=flow_run_id)
+        return s.scalar(
+            select(Case.id).where(
+                Case.type == CaseType.CANCEL_BY_MESSAGE.value,
+                Case.order_id == order_id,
+                Case.state != CaseState.CLOSED.value,
+            )
+        )
+
+
+def _answer_buyer_requested(message_case_id: int, request_case_id: int) -> None:
+    """Tell the cancel-by-message case its wait is over (the housekeeper resumes its run)."""
+    with session_scope(store_url()) as s:
+        case = s.get(Case, message_case_id)
+        step = case.waiting_step if case else None
+    if step and step.startswith("buyer-request-"):
+        record_decision(
+            store_url(),
+            message_case_id,
+            step,
+            choice="buyer_requested",
+            note=f"The buyer's cancel request arrived: case {request_case_id}.",
+            operator="henpin",
+            source="system",
+        )
 
 
 @store_task("flag-unreadable-order", fresh=True)

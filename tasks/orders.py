@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from henpin.domain import Order
+from henpin.cases.parcels import returning_parcel
+from henpin.domain import Order, ReturnRequest
 from tasks.amazon import AmazonAdapter, AmazonPayloadError
 from tasks.kinds import amazon_task
 from tasks.store import settings
@@ -36,22 +37,28 @@ class UnreadableOrder(BaseModel):
 
 
 class Found(BaseModel):
-    orders: list[Order]
+    """What one paged order search found: buyer cancel requests, returning parcels, and
+    orders that could not be read."""
+
+    cancel_requests: list[Order] = []
+    returning_parcels: list[Order] = []
     unreadable: list[UnreadableOrder] = []
 
 
-@amazon_task("find-buyer-cancel-requests", fresh=True)
-def find_buyer_cancel_requests(marketplace_ids: list[str], since: datetime) -> Found:
-    """Orders updated since `since` that carry a buyer's cancel request (one paged search).
+SCAN_DATA = ("CANCELLATION", "FULFILLMENT", "PROCEEDS", "BUYER", "PACKAGES")
 
-    An order that cannot be read does not stop the search: it is returned as unreadable.
-    """
-    unreadable: list[UnreadableOrder] = []
+
+@amazon_task("scan-updated-orders", fresh=True)
+def scan_updated_orders(marketplace_ids: list[str], since: datetime) -> Found:
+    """Orders updated since `since`, in one paged searchOrders with includedData (never one
+    getOrder per order): those with a buyer cancel request, and those whose parcel is coming
+    back. An order that cannot be read does not stop the scan: it is returned as unreadable."""
+    found = Found()
 
     def keep(bad: AmazonPayloadError) -> None:
         raw = bad.payload if isinstance(bad.payload, dict) else {}
         channel = raw.get("salesChannel")
-        unreadable.append(
+        found.unreadable.append(
             UnreadableOrder(
                 order_id=raw.get("orderId"),
                 marketplace_id=channel.get("marketplaceId") if isinstance(channel, dict) else None,
@@ -60,11 +67,17 @@ def find_buyer_cancel_requests(marketplace_ids: list[str], since: datetime) -> F
             )
         )
 
-    orders = [
-        order
-        for order in adapter().search_orders(
-            marketplace_ids, last_updated_after=since, on_bad_order=keep
-        )
-        if order.has_buyer_cancel_request
-    ]
-    return Found(orders=orders, unreadable=unreadable)
+    for order in adapter().search_orders(
+        marketplace_ids, last_updated_after=since, included_data=SCAN_DATA, on_bad_order=keep
+    ):
+        if order.has_buyer_cancel_request:
+            found.cancel_requests.append(order)
+        if returning_parcel(order) is not None:
+            found.returning_parcels.append(order)
+    return found
+
+
+@amazon_task("find-return-requests", fresh=True)
+def find_return_requests(marketplace_ids: list[str], since: datetime) -> list[ReturnRequest]:
+    """Return requests made since `since` (Amazon's returns report, via the Reports API)."""
+    return adapter().returns_since(marketplace_ids, since)

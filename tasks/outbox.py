@@ -49,7 +49,14 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from henpin.domain import ActionKind, ActionResult, ActionStatus, FeedType
+from henpin.domain import (
+    ActionKind,
+    ActionResult,
+    ActionStatus,
+    BuyerMessage,
+    EmailMessage,
+    FeedType,
+)
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Feed, utcnow
 from tasks.amazon import (
@@ -61,6 +68,7 @@ from tasks.amazon import (
     AmazonUnavailable,
     FeedProcessingStatus,
     FeedStatus,
+    check_message_text,
 )
 from tasks.feed_xml import (
     PAYLOAD_MODELS,
@@ -71,6 +79,15 @@ from tasks.feed_xml import (
     build_feed,
     parse_payload,
     parse_processing_report,
+)
+from tasks.mail import (
+    MailRejected,
+    MailSettings,
+    MailUnavailable,
+    MailUncertain,
+    build_message,
+    message_id_for,
+    send_mail,
 )
 
 log = logging.getLogger(__name__)
@@ -95,6 +112,24 @@ KIND_FEED_TYPES: dict[ActionKind, FeedType] = {
     ActionKind.CANCEL_ORDER: FeedType.ORDER_ACKNOWLEDGEMENT,
     ActionKind.REFUND: FeedType.PAYMENT_ADJUSTMENT,
 }
+# Actions sent one by one, no feed: what `Action.feed_type` holds for them, and their payload.
+ONE_BY_ONE: dict[ActionKind, tuple[str, type[BuyerMessage] | type[EmailMessage]]] = {
+    ActionKind.SEND_MESSAGE: ("MESSAGING_API", BuyerMessage),
+    ActionKind.SEND_EMAIL: ("SMTP", EmailMessage),
+}
+
+
+class SendState(StrEnum):
+    """Where a message or e-mail stands while its action is `submitted` (in `result_code`)."""
+
+    SENDING = "SENDING"  # stored right before the call: the call may be under way
+    UNCERTAIN = "UNCERTAIN"  # the call may have gone through: a person checks; never resent alone
+
+
+# Amazon's processing report codes that mean "not applied, send it again" (internal error).
+RESUBMIT_CODES = frozenset({"90000"})
+MAX_SUBMISSIONS = 5  # times one action is put in a feed before its failure is final
+RESUBMIT_PREFIX = "RESUBMIT_"
 
 
 class OutboxKeyConflict(ValueError):
@@ -110,34 +145,29 @@ def enqueue(
     key: str,
     case_id: int | None,
     kind: ActionKind,
-    feed_type: FeedType,
     marketplace_id: str,
     payload: BaseModel,
+    feed_type: FeedType | None = None,
 ) -> int:
-    """Store an Amazon action before anything is sent; return its id.
+    """Store an Amazon action (or an e-mail) before anything is sent; return its id.
 
-    The same key again returns the existing action (idempotent, also when two processes race:
-    the database's unique key decides). The same key with a different action is refused.
+    Cancellations and refunds go in feeds (`feed_type` may be left out: it follows from the
+    kind); messages (`BuyerMessage`) and e-mails (`EmailMessage`) take none. The same key again
+    returns the existing action (idempotent, also when two processes race: the database's
+    unique key decides). The same key with a different action is refused.
     """
-    if KIND_FEED_TYPES[kind] is not feed_type:
-        raise ValueError(f"a {kind.value} action goes in a {KIND_FEED_TYPES[kind].value} feed")
-    if not isinstance(payload, PAYLOAD_MODELS[feed_type]):
-        raise TypeError(
-            f"a {feed_type.value} action needs a {PAYLOAD_MODELS[feed_type].__name__} payload"
-        )
-    # Fail now, in the case that asked, rather than later in a batch of other cases' actions.
-    build_feed(feed_type, "VALIDATION", [(1, payload)])
+    channel = _check_sendable(kind, feed_type, payload)
     data = payload.model_dump(mode="json")
     try:
         with session_scope(store_url) as s:
             existing = s.scalars(select(Action).where(Action.key == key)).one_or_none()
             if existing is not None:
-                return _same_action(existing, kind, feed_type, marketplace_id, data)
+                return _same_action(existing, kind, channel, marketplace_id, data)
             action = Action(
                 key=key,
                 case_id=case_id,
                 kind=kind.value,
-                feed_type=feed_type.value,
+                feed_type=channel,
                 marketplace_id=marketplace_id,
                 payload=data,
                 status=ActionStatus.PENDING.value,
@@ -149,19 +179,44 @@ def enqueue(
         # Another process stored the same key between our read and our insert.
         with session_scope(store_url) as s:
             existing = s.scalars(select(Action).where(Action.key == key)).one()
-            return _same_action(existing, kind, feed_type, marketplace_id, data)
+            return _same_action(existing, kind, channel, marketplace_id, data)
+
+
+def _check_sendable(kind: ActionKind, feed_type: FeedType | None, payload: BaseModel) -> str:
+    """What the action travels by (a feed type, or a channel); fails now, in the case that
+    asked, rather than later among other cases' actions."""
+    if kind in ONE_BY_ONE:
+        channel, model = ONE_BY_ONE[kind]
+        if feed_type is not None:
+            raise ValueError(f"a {kind.value} action is sent on its own, not in a feed")
+        if not isinstance(payload, model):
+            raise TypeError(f"a {kind.value} action needs a {model.__name__} payload")
+        if isinstance(payload, BuyerMessage):
+            check_message_text(payload.text)
+        elif isinstance(payload, EmailMessage):
+            build_message(payload.to, payload.subject, payload.body, sender="check@henpin.invalid")
+        return channel
+    expected = KIND_FEED_TYPES[kind]
+    if feed_type is not None and feed_type is not expected:
+        raise ValueError(f"a {kind.value} action goes in a {expected.value} feed")
+    if not isinstance(payload, PAYLOAD_MODELS[expected]):
+        raise TypeError(
+            f"a {expected.value} action needs a {PAYLOAD_MODELS[expected].__name__} payload"
+        )
+    build_feed(expected, "VALIDATION", [(1, payload)])
+    return expected.value
 
 
 def _same_action(
     existing: Action,
     kind: ActionKind,
-    feed_type: FeedType,
+    channel: str,
     marketplace_id: str,
     data: dict[str, object],
 ) -> int:
     if (existing.kind, existing.feed_type, existing.marketplace_id, existing.payload) != (
         kind.value,
-        feed_type.value,
+        channel,
         marketplace_id,
         data,
     ):
@@ -194,7 +249,10 @@ def _groups_with_work(store_url: str) -> list[tuple[str, str]]:
     with session_scope(store_url) as s:
         pending = s.execute(
             select(Action.feed_type, Action.marketplace_id)
-            .where(Action.status == ActionStatus.PENDING.value)
+            .where(
+                Action.status == ActionStatus.PENDING.value,
+                Action.kind.in_([k.value for k in KIND_FEED_TYPES]),
+            )
             .distinct()
         ).all()
         preparing = s.execute(
@@ -352,15 +410,29 @@ def send_pending(
     seller_id: str,
     max_messages: int = DEFAULT_MAX_MESSAGES,
     max_feeds_per_group: int = 15,
+    mail_settings: MailSettings | None = None,
 ) -> list[int]:
     """Send pending actions as one feed per (feed type, marketplace); return the Henpin ids of
-    the feeds Amazon accepted in this call.
+    the feeds Amazon accepted in this call. Then send pending buyer messages and e-mails, one
+    by one (`send_messages_and_emails`).
 
     Each feed is stored with its document and linked to its actions in one transaction before
     Amazon is called. Throttled or unavailable: the feed stays `preparing` and is sent (the same
     feed, never a copy) next time. More pending actions than `max_messages` make more feeds,
     up to `max_feeds_per_group` per call.
     """
+    sent = _send_feeds(store_url, adapter, seller_id, max_messages, max_feeds_per_group)
+    send_messages_and_emails(store_url, adapter, mail_settings=mail_settings)
+    return sent
+
+
+def _send_feeds(
+    store_url: str,
+    adapter: AmazonAdapter,
+    seller_id: str,
+    max_messages: int,
+    max_feeds_per_group: int,
+) -> list[int]:
     sent: list[int] = []
     for feed_type, marketplace_id in _groups_with_work(store_url):
         for _ in range(max_feeds_per_group):
@@ -381,6 +453,250 @@ def send_pending(
                 break
             sent.append(feed_id)
     return sent
+
+
+# --- messages and e-mails: one call each, no feed ----------------------------------------------
+
+DEFAULT_ONE_BY_ONE = 50  # messages and e-mails per round (Messaging: 1 a second, burst 5)
+UNCERTAIN_MESSAGE = (
+    "Amazon may or may not have delivered this message: {why}. Henpin does not send it again "
+    "by itself, so the buyer never gets it twice. Look at the order's messages in Seller "
+    "Central (Buyer-Seller Messages), then mark it sent or not sent."
+)
+UNCERTAIN_EMAIL = (
+    "The mail server may or may not have taken this e-mail ({message_id}): {why}. Henpin does "
+    "not send it again by itself, so the buyer never gets it twice. Look for that Message-ID "
+    "in the mail server's log or the sent folder, then mark it sent or not sent."
+)
+
+
+class _Stop(Exception):
+    """The channel is throttled or down: leave the rest of the round's work for later."""
+
+
+def send_messages_and_emails(
+    store_url: str,
+    adapter: AmazonAdapter,
+    *,
+    mail_settings: MailSettings | None = None,
+    limit: int = DEFAULT_ONE_BY_ONE,
+) -> list[int]:
+    """Send pending buyer messages (Messaging API) and e-mails (SMTP), oldest first, one call
+    each; return the ids of the actions that finished (done or failed) in this call.
+
+    Each is marked `submitted`/SENDING (committed) before its call. Then: accepted → `done`;
+    refused (Amazon does not offer the message, a 5xx from the mail server) → `failed` with
+    the reason; certainly not sent (throttled, unreachable, a login problem) → `pending` again;
+    maybe sent (a timeout or a 5xx after the request left, a connection broken while the mail
+    server took the text) → stays `submitted` as UNCERTAIN, for a person (`settle_uncertain`):
+    unlike a feed, a message cannot be looked up at Amazon afterwards, so Henpin never resends
+    one on a guess. `mail_settings` default to the environment's (`HENPIN_SMTP_*`); without a
+    mail server e-mails wait.
+    """
+    finished: list[int] = []
+    for kind in ONE_BY_ONE:
+        todo = _pending_one_by_one(store_url, kind, limit)
+        if not todo:
+            continue
+        if kind is ActionKind.SEND_EMAIL:
+            mail_settings = mail_settings or MailSettings()
+            if not mail_settings.configured:
+                log.warning("%d e-mail(s) wait: no mail server (HENPIN_SMTP_HOST)", len(todo))
+                continue
+        try:
+            for action_id in todo:
+                if kind is ActionKind.SEND_MESSAGE:
+                    done = _send_buyer_message(store_url, adapter, action_id)
+                else:
+                    assert mail_settings is not None
+                    done = _send_email(store_url, mail_settings, action_id)
+                if done:
+                    finished.append(action_id)
+        except _Stop as stop:
+            log.warning("%s: the rest waits for the next round: %s", kind.value, stop)
+    return finished
+
+
+def _pending_one_by_one(store_url: str, kind: ActionKind, limit: int) -> list[int]:
+    with session_scope(store_url) as s:
+        return list(
+            s.scalars(
+                select(Action.id)
+                .where(Action.status == ActionStatus.PENDING.value, Action.kind == kind.value)
+                .order_by(Action.id)
+                .limit(limit)
+            )
+        )
+
+
+def _claim(store_url: str, action_id: int) -> tuple[str, str, dict[str, object]] | None:
+    """Mark a pending action SENDING (committed before any call); its key, marketplace and
+    payload, or None when another sender took it first."""
+    with session_scope(store_url) as s:
+        moved = s.execute(
+            update(Action)
+            .where(Action.id == action_id, Action.status == ActionStatus.PENDING.value)
+            .values(
+                status=ActionStatus.SUBMITTED.value,
+                result_code=SendState.SENDING.value,
+                result_message="being sent",
+                updated_at=utcnow(),
+            )
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        action = s.get(Action, action_id)
+        assert action is not None
+        return action.key, action.marketplace_id, dict(action.payload)
+
+
+def _after_sending(
+    store_url: str,
+    action_id: int,
+    status: ActionStatus,
+    code: str | None = None,
+    message: str | None = None,
+) -> None:
+    """Record what the call did, if the action is still the SENDING one this sender claimed."""
+    with session_scope(store_url) as s:
+        s.execute(
+            update(Action)
+            .where(
+                Action.id == action_id,
+                Action.status == ActionStatus.SUBMITTED.value,
+                Action.result_code == SendState.SENDING.value,
+            )
+            .values(
+                status=status.value,
+                result_code=code[:60] if code else None,
+                result_message=message,
+                updated_at=utcnow(),
+            )
+        )
+
+
+def _send_buyer_message(store_url: str, adapter: AmazonAdapter, action_id: int) -> bool:
+    claimed = _claim(store_url, action_id)
+    if claimed is None:
+        return False
+    _, marketplace_id, payload = claimed
+    try:
+        message = BuyerMessage.model_validate(payload)
+        adapter.send_message(message.order_id, marketplace_id, message.action, message.text)
+    except ValueError as exc:  # a stored payload Amazon would refuse anyway
+        _after_sending(store_url, action_id, ActionStatus.FAILED, "HENPIN_INVALID_ACTION", str(exc))
+        return True
+    except AmazonAuthError:
+        _after_sending(store_url, action_id, ActionStatus.PENDING)
+        raise
+    except AmazonRequestRejected as exc:
+        code = exc.code or f"HTTP_{exc.status}"
+        _after_sending(store_url, action_id, ActionStatus.FAILED, code, str(exc))
+        return True
+    except AmazonUnavailable as exc:
+        if exc.may_have_applied:
+            _after_sending(
+                store_url,
+                action_id,
+                ActionStatus.SUBMITTED,
+                SendState.UNCERTAIN.value,
+                UNCERTAIN_MESSAGE.format(why=exc),
+            )
+            log.error("message action %s: may have been sent: %s", action_id, exc)
+            return False
+        _after_sending(store_url, action_id, ActionStatus.PENDING)
+        raise _Stop(str(exc)) from exc
+    except AmazonError as exc:  # throttled, or an unreadable list of allowed messages
+        _after_sending(store_url, action_id, ActionStatus.PENDING)
+        raise _Stop(str(exc)) from exc
+    _after_sending(store_url, action_id, ActionStatus.DONE, "SENT", "Amazon accepted the message.")
+    return True
+
+
+def _send_email(store_url: str, settings: MailSettings, action_id: int) -> bool:
+    claimed = _claim(store_url, action_id)
+    if claimed is None:
+        return False
+    key, _, payload = claimed
+    message_id = message_id_for(key, settings.sender)
+    try:
+        email = EmailMessage.model_validate(payload)
+        send_mail(email.to, email.subject, email.body, settings=settings, message_id=message_id)
+    except MailUncertain as exc:
+        _after_sending(
+            store_url,
+            action_id,
+            ActionStatus.SUBMITTED,
+            SendState.UNCERTAIN.value,
+            UNCERTAIN_EMAIL.format(message_id=message_id, why=exc),
+        )
+        log.error("e-mail action %s: may have been sent: %s", action_id, exc)
+        return False
+    except MailRejected as exc:
+        _after_sending(store_url, action_id, ActionStatus.FAILED, f"SMTP_{exc.code}", str(exc))
+        return True
+    except MailUnavailable as exc:
+        _after_sending(store_url, action_id, ActionStatus.PENDING)
+        raise _Stop(str(exc)) from exc
+    except ValueError as exc:  # not an address, a subject over two lines
+        _after_sending(store_url, action_id, ActionStatus.FAILED, "HENPIN_INVALID_ACTION", str(exc))
+        return True
+    _after_sending(store_url, action_id, ActionStatus.DONE, "SENT", f"Message-ID {message_id}")
+    return True
+
+
+def settle_uncertain(store_url: str, key: str, *, was_sent: bool, by: str) -> bool:
+    """A person's answer about a message or e-mail Henpin could not tell was sent: sent → `done`;
+    not sent → `pending`, sent on the next round. False when the action is not uncertain (any
+    more): nothing changed."""
+    status, code = (
+        (ActionStatus.DONE, "CONFIRMED_SENT") if was_sent else (ActionStatus.PENDING, None)
+    )
+    note = f"{by} confirmed it was sent." if was_sent else f"{by} confirmed it was not sent."
+    with session_scope(store_url) as s:
+        moved = s.execute(
+            update(Action)
+            .where(
+                Action.key == key,
+                Action.status == ActionStatus.SUBMITTED.value,
+                Action.result_code == SendState.UNCERTAIN.value,
+            )
+            .values(status=status.value, result_code=code, result_message=note, updated_at=utcnow())
+        )
+        return bool(moved.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _configured_sender() -> str:
+    try:
+        return MailSettings().sender
+    except ValueError:  # settings that do not load: the default sender's id is still findable
+        return str(MailSettings.model_fields["sender"].default)
+
+
+def _uncertain_after_crash(store_url: str, now: datetime, settle: timedelta) -> list[int]:
+    """Messages and e-mails left SENDING longer than any call lasts: the process died around
+    the call. Whether it went out is unknown, so they become UNCERTAIN (never resent alone)."""
+    why = "Henpin stopped while sending it"
+    with session_scope(store_url) as s:
+        stuck = s.scalars(
+            select(Action).where(
+                Action.status == ActionStatus.SUBMITTED.value,
+                Action.result_code == SendState.SENDING.value,
+                Action.kind.in_([k.value for k in ONE_BY_ONE]),
+                Action.updated_at <= now - settle,
+            )
+        ).all()
+        for action in stuck:
+            action.result_code = SendState.UNCERTAIN.value
+            action.result_message = (
+                UNCERTAIN_MESSAGE.format(why=why)
+                if action.kind == ActionKind.SEND_MESSAGE.value
+                else UNCERTAIN_EMAIL.format(
+                    message_id=message_id_for(action.key, _configured_sender()), why=why
+                )
+            )
+            log.error("action %s (%s): %s; a person must check", action.id, action.kind, why)
+        return [a.id for a in stuck]
 
 
 # --- poll --------------------------------------------------------------------------------------
@@ -456,18 +772,26 @@ def _outcomes(
             raise ProcessingReportError("Amazon finished the feed without a result document", "")
         return FeedState.DONE, {m: report.outcome(m) for m in message_ids}
     # FATAL: Amazon could not process the feed as a whole.
-    explanation = "Amazon could not process the feed (FATAL)."
+    whole = ActionResult(
+        ok=False,
+        code="FEED_FATAL",
+        description="Amazon could not process the feed (FATAL)." + FATAL_CAUTION,
+    )
     if report is not None and report.document_errors:
         first = report.document_errors[0]
-        explanation = f"Amazon could not process the feed (FATAL): {first.description}"
+        if first.code in RESUBMIT_CODES:  # Amazon's own word: nothing applied, send it again
+            whole = first
+        else:
+            whole = whole.model_copy(
+                update={
+                    "description": f"Amazon could not process the feed (FATAL): "
+                    f"{first.description}{FATAL_CAUTION}"
+                }
+            )
     outcomes = {}
     for m in message_ids:
         own = report.results.get(m) if report is not None else None
-        outcomes[m] = (
-            own
-            if own is not None and not own.ok
-            else ActionResult(ok=False, code="FEED_FATAL", description=explanation + FATAL_CAUTION)
-        )
+        outcomes[m] = own if own is not None and not own.ok else whole
     return FeedState.FATAL, outcomes
 
 
@@ -497,12 +821,45 @@ def _record_outcome(
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             return []  # another poller recorded it first
+        finished = []
         for action in actions:
-            result = outcomes[action.message_id or 0]
+            result = _resubmitted_or_final(action, outcomes[action.message_id or 0])
+            if result is None:
+                continue
             action.status = (ActionStatus.DONE if result.ok else ActionStatus.FAILED).value
             action.result_code = result.code[:60] if result.code else None
             action.result_message = result.description
-        return [a.id for a in actions]
+            finished.append(action.id)
+        return finished
+
+
+def _resubmitted_or_final(action: Action, result: ActionResult) -> ActionResult | None:
+    """None after putting the action back in the queue, when Amazon's report says it was not
+    applied and is to be sent again (an internal error at Amazon), at most `MAX_SUBMISSIONS`
+    times in all; else the result to record."""
+    if result.ok or result.code not in RESUBMIT_CODES:
+        return result
+    earlier = 0
+    code = action.result_code or ""
+    if code.startswith(RESUBMIT_PREFIX) and code[len(RESUBMIT_PREFIX) :].isdigit():
+        earlier = int(code[len(RESUBMIT_PREFIX) :])
+    if earlier + 1 >= MAX_SUBMISSIONS:
+        return result.model_copy(
+            update={
+                "description": f"{result.description} (sent {MAX_SUBMISSIONS} times; Henpin "
+                "stopped trying: send it again by hand if it is still wanted)"
+            }
+        )
+    action.status = ActionStatus.PENDING.value
+    action.feed_id = None
+    action.message_id = None
+    action.result_code = f"{RESUBMIT_PREFIX}{earlier + 1}"
+    action.result_message = (
+        f"Amazon did not apply it ({result.code}: {result.description}); Henpin sends it "
+        f"again (submission {earlier + 2} of at most {MAX_SUBMISSIONS})."
+    )
+    log.warning("action %s: Amazon's internal error %s; sent again", action.id, result.code)
+    return None
 
 
 # --- reconcile ---------------------------------------------------------------------------------
@@ -518,10 +875,14 @@ def reconcile(
     """Resolve feeds left `sending` (a crash or a lost createFeed answer): adopt the feed Amazon
     has, or send ours again if Amazon has none. Never resends without looking.
 
+    Messages and e-mails left SENDING cannot be looked up at Amazon or the mail server: they
+    become UNCERTAIN, for a person to settle (`settle_uncertain`).
+
     Only feeds untouched for `settle` are resolved, so no createFeed attempt is still under
     way. Returns the Henpin ids of the feeds resolved (adopted or resent).
     """
     now = now or datetime.now(UTC)
+    _uncertain_after_crash(store_url, now, settle)
     with session_scope(store_url) as s:
         stuck = s.execute(
             select(Feed.id, Feed.feed_type, Feed.marketplace_id, Feed.created_at, Feed.updated_at)

@@ -36,6 +36,14 @@ OPERATION_QUOTAS: dict[str, Quota] = {
     "getFeeds": Quota(rate=0.0222, burst=10),
     "getFeedDocument": Quota(rate=0.0222, burst=10),
     "cancelFeed": Quota(rate=2.0, burst=15),
+    "createReport": Quota(rate=0.0167, burst=15),
+    "getReport": Quota(rate=2.0, burst=15),
+    "getReports": Quota(rate=0.0222, burst=10),
+    "getReportDocument": Quota(rate=0.0167, burst=15),
+    "getMessagingActionsForOrder": Quota(rate=1.0, burst=5),
+    "createConfirmDeliveryDetails": Quota(rate=1.0, burst=5),
+    "createUnexpectedProblem": Quota(rate=1.0, burst=5),
+    "createConfirmOrderDetails": Quota(rate=1.0, burst=5),
 }
 
 

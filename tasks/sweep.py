@@ -13,12 +13,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from henpin.decisions import find_decision, record_decision
-from henpin.domain import ActionStatus, CaseState, CaseType, Order
+from henpin.domain import ActionStatus, CaseState
 from henpin.runs import ResumeResult, resume_case_run
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case
 from tasks import outbox
-from tasks.ingest import start_cancel_request_case
+from tasks.ingest import start_case_flow
 from tasks.kinds import amazon_task, store_task
 from tasks.orders import adapter
 from tasks.store import settings, store_url
@@ -123,13 +123,10 @@ def start_unstarted_cases(now: datetime | None = None) -> list[int]:
                 Case.created_at < now - UNSTARTED_GRACE,
             )
         ).all()
-        unstarted = [(c.id, c.type, c.order_snapshot) for c in rows]
-    started = []
-    for case_id, case_type, snapshot in unstarted:
-        if case_type == CaseType.CANCEL_REQUEST.value:
-            start_cancel_request_case(case_id, Order.model_validate(snapshot))
-            started.append(case_id)
-    return started
+        unstarted = [c.id for c in rows if not c.needs_attention]
+    for case_id in unstarted:
+        start_case_flow(case_id)
+    return unstarted
 
 
 def housekeeping_round() -> dict[str, int]:

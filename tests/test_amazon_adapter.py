@@ -201,7 +201,21 @@ def test_usage_plans_are_the_models_ones() -> None:
                 "cancelFeed",
             )
         },
+        **{
+            op: "reports_2021-06-30"
+            for op in ("createReport", "getReport", "getReports", "getReportDocument")
+        },
+        **{
+            op: "messaging"
+            for op in (
+                "getMessagingActionsForOrder",
+                "createConfirmDeliveryDetails",
+                "createUnexpectedProblem",
+                "createConfirmOrderDetails",
+            )
+        },
     }
+    assert set(ops) == set(OPERATION_QUOTAS)
     for op_id, model in ops.items():
         description = operation(load_model(model), op_id)["description"]
         rate, burst = re.search(r"\|\s*([\d.]+)\s*\|\s*(\d+)\s*\|", description).groups()  # type: ignore[union-attr]
@@ -283,6 +297,23 @@ def test_a_buyers_cancel_request_in_amazons_example() -> None:
     assert item.cancelled_by == "MERCHANT"
     assert order.has_buyer_cancel_request
     assert order.buyer_cancel_reason == "Changed mind about purchase"
+
+
+def test_packages_and_the_buyers_relay_address_in_amazons_examples() -> None:
+    example = operation(load_model("orders_2026-01-01"), "searchOrders")["responses"]["200"][
+        "examples"
+    ]["application/json"]
+    order = order_from_amazon(example["orders"][0])
+    (package,) = order.packages
+    assert (package.package_reference_id, package.status, package.detailed_status) == (
+        "PKG-2024-001",
+        "DELIVERED",
+        "DELIVERED",
+    )
+    assert (package.carrier, package.tracking_number) == ("UPS", "1Z999AA1234567890")
+    assert package.ship_time == datetime(2024, 12, 25, 14, 0, tzinfo=UTC)
+    with_buyer = sandbox("orders_2026-01-01", "getOrder")[0]["response"]["order"]
+    assert order_from_amazon(with_buyer).buyer_email == "buyer-email@marketplace.amazon.com.br"
 
 
 def test_get_order_reads_each_of_amazons_examples(

@@ -95,9 +95,13 @@ def test_make_up_demo_then_decide_then_stop(stack: tuple[Path, subprocess.Popen[
 
     waiting = wait_for(
         "a case waiting for an operator",
-        lambda: henpin(home, "cases", "list", "--state", "waiting", "--json"),
+        lambda: [
+            c
+            for c in henpin(home, "cases", "list", "--state", "waiting", "--json")
+            if c["type"] == "cancel-request"
+        ],
     )
-    case = waiting[0]
+    case = next(c for c in waiting if c["type"] == "cancel-request")
     assert {
         "id",
         "type",

@@ -1,0 +1,100 @@
+"""Case type 5: the parcel came back undeliverable because of the address (住所不備).
+
+The seller's checklist:
+1. Ask the buyer to confirm their address (Messaging API: confirm delivery details), not
+   Seller Support: Amazon only requires shipping to the address the buyer gave.
+2. Wait for the buyer's answer (the operator records it; deadline).
+3. Choose, seeing the money of each option: reship to the confirmed address (tracking number
+   and cost recorded), refund partly by agreement (reason CustomerAddressIncorrect), or cancel
+   as buyer-caused and ask the buyer to reorder with the right address (Amazon cannot change the
+   address of an order) — which recovers most of the referral fee.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from prefect import flow, task
+
+from flows.return_request import refund_and_close
+from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
+from henpin.cases import address_error as texts
+from henpin.domain import Order, Outcome
+from henpin.policy import AddressErrorPolicy
+from tasks.cases import close_case, mark_acting, record_details
+from tasks.messages import queue_buyer_message
+from tasks.orders import read_order
+
+
+class AddressAnswer(OperatorAnswer):
+    choice: Literal["address_confirmed", "no_answer"]
+    confirmed_address: str | None = None
+
+
+class Resolution(OperatorAnswer):
+    choice: Literal["reship", "partial_refund", "cancel_for_reorder", "escalate"]
+    tracking_number: str | None = None
+    reship_cost: Decimal | None = None
+    refund_amount: Decimal | None = None
+
+
+@task(name="money-of-each-option", timeout_seconds=30)
+def money_of_each_option(order: Order, policy: AddressErrorPolicy) -> list[dict[str, Any]]:
+    """What each way out costs or recovers, from the policy's money values."""
+    return [o.model_dump(mode="json") for o in policy.options_money(order)]
+
+
+@flow(name="address-error", persist_result=True, log_prints=True)
+def address_error(
+    case_id: int, order_id: str, policy: AddressErrorPolicy, policy_version: str
+) -> Outcome:
+    order = read_order(order_id)
+    options = money_of_each_option(order, policy)
+    record_details(case_id, {"options": options})
+
+    asked = queue_buyer_message(
+        case_id,
+        "confirm-address",
+        order,
+        "confirmDeliveryDetails",
+        texts.confirm_address_text(order),
+    )
+    mark_acting(case_id, "Asked the buyer to confirm their delivery address (Amazon message).")
+    sent = wait_for_amazon(asked)
+    if sent.status != "done":
+        record_details(case_id, {"message_problem": sent.result_message})
+
+    answer = ask_operator(
+        case_id, texts.address_question(order, policy, sent.status == "done"), AddressAnswer
+    )
+    if answer.choice == "address_confirmed":
+        record_details(case_id, {"confirmed_address": answer.data.get("confirmed_address")})
+
+    resolution = ask_operator(
+        case_id, texts.resolution_question(order, policy, options), Resolution
+    )
+    if resolution.choice == "escalate":
+        return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner.")
+    if resolution.choice == "reship":
+        record_details(
+            case_id,
+            {
+                "reship": {
+                    "tracking_number": resolution.data.get("tracking_number"),
+                    "cost": resolution.data.get("reship_cost"),
+                }
+            },
+        )
+        return close_case(
+            case_id,
+            Outcome.RESHIPPED,
+            f"Reshipped to the confirmed address, tracking {resolution.data.get('tracking_number')}.",
+        )
+    if resolution.choice == "partial_refund":
+        refund = texts.partial_refund(order, resolution.data)
+        return refund_and_close(case_id, order, refund, "address-partial", Outcome.REFUNDED_PARTLY)
+    refund = texts.cancel_for_reorder_refund(order)
+    return refund_and_close(
+        case_id, order, refund, "address-reorder", Outcome.CANCELLED_FOR_REORDER
+    )

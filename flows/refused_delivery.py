@@ -1,0 +1,67 @@
+"""Case type 4: a refused or unclaimed delivery (受取の拒否および放置).
+
+The seller's checklist:
+1. The parcel is coming back (refused by the buyer, or never collected). No refund until the
+   buyer asks for one: wait (no process held), with a reminder to check, then close.
+2. When the buyer asks, refund per policy: by default the item price only, the outbound
+   shipping kept, with reason RefusedDelivery (refused) or Undeliverable (unclaimed).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from prefect import flow
+
+from flows.return_request import refund_and_close
+from flows.waiting import OperatorAnswer, ask_operator
+from henpin.cases import refused_delivery as texts
+from henpin.domain import Outcome
+from henpin.policy import RefusedDeliveryPolicy
+from tasks.cases import close_case, record_details
+from tasks.orders import read_order
+
+
+class RefundAsked(OperatorAnswer):
+    choice: Literal["buyer_asked", "remind", "no_refund"]
+
+
+class RefundConfirmation(OperatorAnswer):
+    choice: Literal["refund_proposed", "refund_other_amount", "no_refund"]
+    amount: Decimal | None = None
+
+
+@flow(name="refused-delivery", persist_result=True, log_prints=True)
+def refused_delivery(
+    case_id: int,
+    order_id: str,
+    refused: bool,
+    policy: RefusedDeliveryPolicy,
+    policy_version: str,
+) -> Outcome:
+    order = read_order(order_id)
+    record_details(case_id, {"delivery": "refused by the buyer" if refused else "unclaimed"})
+
+    asked = ask_operator(
+        case_id, texts.refund_asked_question(order, policy, reminded=False), RefundAsked
+    )
+    if asked.choice == "remind":
+        asked = ask_operator(
+            case_id, texts.refund_asked_question(order, policy, reminded=True), RefundAsked
+        )
+    if asked.choice != "buyer_asked":
+        return close_case(
+            case_id, Outcome.NO_REFUND_REQUESTED, "The buyer did not ask for a refund."
+        )
+
+    proposal = texts.proposed_refund(order, policy, refused=refused)
+    confirmed = ask_operator(
+        case_id, texts.refund_question(order, policy, proposal), RefundConfirmation
+    )
+    if confirmed.choice == "no_refund":
+        return close_case(case_id, Outcome.NO_REFUND_REQUESTED, f"No refund: {confirmed.note}")
+    refund = texts.refund_from_answer(order, proposal, confirmed.choice, confirmed.data)
+    return refund_and_close(
+        case_id, order, refund, "refused-delivery", texts.outcome_for(order, refund)
+    )

@@ -1,0 +1,162 @@
+"""Case type 2: a return request through the Return Center (返品センター経由の返品依頼).
+
+The seller's checklist:
+1. Read the buyer's reason and comment; policy recommends authorizing, declining, or (for an
+   item cheaper than its return shipping) refunding the item price and letting the buyer keep
+   or refuse it. SP-API cannot authorize a merchant-fulfilled return: the operator clicks it in
+   Seller Central's Manage Returns and tells Henpin what they did (within 24 hours).
+2. Wait for the item to come back (no process held); remind, then escalate when it is late.
+3. Record the item's condition; the policy's condition table gives the refund, full or partial
+   with a restocking fee; the operator confirms or changes the amount with a reason.
+4. Refund through the outbox (payment adjustment feed, reason CustomerReturn) within two
+   business days of receipt, and close with Amazon's result.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from prefect import flow, task
+
+from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
+from henpin.cases import return_request as texts
+from henpin.cases.money import refund_total
+from henpin.domain import Order, Outcome, Refund, ReturnRequest
+from henpin.policy import ReturnRequestPolicy
+from tasks.cases import close_case, mark_acting, record_details, record_recommendation
+from tasks.orders import read_order
+from tasks.refunds import queue_refund
+
+
+class ReturnAuthorization(OperatorAnswer):
+    """What the operator did in Seller Central's Manage Returns."""
+
+    choice: Literal["authorized", "declined", "keep_item_refund", "escalate"]
+    buyer_comment: str | None = None
+
+
+class ItemReceipt(OperatorAnswer):
+    choice: Literal["received", "not_coming", "remind", "escalate"]
+
+
+class ItemCondition(OperatorAnswer):
+    choice: Literal["inspected", "escalate"]
+    condition: str | None = None
+
+
+class RefundConfirmation(OperatorAnswer):
+    choice: Literal["refund_proposed", "refund_other_amount", "escalate"]
+    amount: Decimal | None = None
+
+
+@task(name="recommend-return", timeout_seconds=30)
+def recommend(ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy) -> dict[str, Any]:
+    """What policy says to do with this return, and which rule said so."""
+    return policy.recommend(ret, order, datetime.now(UTC)).model_dump(mode="json")
+
+
+@task(name="refund-for-condition", timeout_seconds=30)
+def refund_for_condition(
+    ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy, condition: str
+) -> dict[str, Any]:
+    """The refund the condition table gives for the returned units."""
+    return texts.proposal_for_condition(ret, order, policy, condition)
+
+
+@flow(name="return-request", persist_result=True, log_prints=True)
+def return_request(
+    case_id: int,
+    order_id: str,
+    return_request: ReturnRequest,
+    policy: ReturnRequestPolicy,
+    policy_version: str,
+) -> Outcome:
+    ret = return_request
+    order = read_order(order_id)
+    advice = recommend(ret, order, policy)
+    record_recommendation(case_id, order, advice, policy_version)
+    record_details(case_id, texts.return_details(ret))
+
+    authorization = ask_operator(
+        case_id, texts.authorization_question(ret, order, advice, policy), ReturnAuthorization
+    )
+    if authorization.data.get("buyer_comment"):
+        record_details(case_id, {"buyer_comment": authorization.data["buyer_comment"]})
+    if authorization.choice == "declined":
+        return close_case(
+            case_id, Outcome.RETURN_DECLINED, f"Return declined: {authorization.note}"
+        )
+    if authorization.choice == "escalate":
+        return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner.")
+    if authorization.choice == "keep_item_refund":
+        item_price = texts.item_price_refund(ret, order)
+        return refund_and_close(case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED)
+
+    received_at = wait_for_the_item(case_id, ret, order, policy)
+    if received_at is None:
+        return close_case(
+            case_id, Outcome.RETURN_NOT_RECEIVED, "The item did not come back; escalated."
+        )
+
+    inspected = ask_operator(case_id, texts.condition_question(ret, order, policy), ItemCondition)
+    if inspected.choice == "escalate":
+        return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner after inspection.")
+    condition = inspected.data.get("condition", "")
+    proposal = refund_for_condition(ret, order, policy, condition)
+
+    confirmed = ask_operator(
+        case_id,
+        texts.refund_question(ret, order, policy, proposal, received_at),
+        RefundConfirmation,
+    )
+    if confirmed.choice == "escalate":
+        return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner before refunding.")
+    refund = texts.refund_from_answer(ret, order, proposal, confirmed.choice, confirmed.data)
+    if refund is None:
+        return close_case(
+            case_id, Outcome.NO_REFUND_DUE, f"No refund is due for condition '{condition}'."
+        )
+    full = texts.is_full_refund(ret, order, refund)
+    outcome = Outcome.REFUNDED_IN_FULL if full else Outcome.REFUNDED_PARTLY
+    return refund_and_close(case_id, order, refund, "refund", outcome)
+
+
+def wait_for_the_item(
+    case_id: int, ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy
+) -> datetime | None:
+    """Wait for the parcel to come back: once, then once more after a reminder. When it came
+    back (the time of the operator's answer), or None."""
+    first = ask_operator(
+        case_id, texts.receipt_question(ret, order, policy, reminded=False), ItemReceipt
+    )
+    if first.choice == "received":
+        return first.at
+    if first.choice == "remind":
+        second = ask_operator(
+            case_id, texts.receipt_question(ret, order, policy, reminded=True), ItemReceipt
+        )
+        if second.choice == "received":
+            return second.at
+    return None
+
+
+def refund_and_close(
+    case_id: int, order: Order, refund: Refund, purpose: str, outcome: Outcome
+) -> Outcome:
+    """Refund through the outbox (payment adjustment feed) and close with Amazon's answer."""
+    key = queue_refund(case_id, purpose, refund, order.marketplace_id)
+    mark_acting(case_id, f"Refund of {refund_total(refund)} queued for Amazon.")
+    result = wait_for_amazon(key)
+    if result.status == "done":
+        return close_case(
+            case_id,
+            outcome,
+            f"Amazon refunded {refund_total(refund)} (feed {result.amazon_feed_id}).",
+        )
+    return close_case(
+        case_id,
+        Outcome.AMAZON_REJECTED,
+        f"Amazon did not refund: {result.result_code or 'error'}: {result.result_message}",
+    )

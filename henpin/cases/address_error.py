@@ -1,0 +1,125 @@
+"""Address error: the buyer's address confirmation, the way out, and the money of each option."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from henpin.cases.money import amount_refund, items_price_refund
+from henpin.domain import AdjustmentReason, Order, Refund
+from henpin.policy import AddressErrorPolicy
+from henpin.questions import AnswerField, Question, order_facts
+
+
+def confirm_address_text(order: Order) -> str:
+    """The message asking the buyer to confirm the address (Amazon's confirm delivery details)."""
+    return (
+        f"Hello, your parcel for order {order.order_id} was returned to us as undeliverable. "
+        "Could you please confirm your full delivery address (street, number, postcode, city) "
+        "by replying to this message? We will then tell you how we can send it again. Thank you."
+    )
+
+
+ADDRESS_LABELS = {
+    "address_confirmed": "The buyer confirmed (or corrected) the address",
+    "no_answer": "The buyer has not answered",
+}
+
+
+def address_question(order: Order, policy: AddressErrorPolicy, message_sent: bool) -> Question:
+    return Question(
+        step="buyer-address",
+        title=f"Parcel of order {order.order_id} came back: what address did the buyer confirm?",
+        prompt="\n".join(
+            [
+                *order_facts(order),
+                "- Henpin asked the buyer through Amazon to confirm the address."
+                if message_sent
+                else "- Henpin could not message the buyer through Amazon: contact them by e-mail.",
+            ]
+        ),
+        choices=list(ADDRESS_LABELS),
+        labels=ADDRESS_LABELS,
+        fields=[
+            AnswerField(
+                name="confirmed_address",
+                kind="text",
+                label="The address the buyer confirmed",
+                required_for=["address_confirmed"],
+            )
+        ],
+        deadline_hours=policy.answer_wait_days * 24,
+        timeout_choice="no_answer",
+        recommended="address_confirmed",
+    )
+
+
+RESOLUTION_LABELS = {
+    "reship": "Reship to the confirmed address (record tracking number and cost)",
+    "partial_refund": "Refund part of the price, as agreed with the buyer",
+    "cancel_for_reorder": "Refund in full as buyer-caused and ask the buyer to reorder with the "
+    "right address (recovers most of the referral fee)",
+    "escalate": "Escalate to the owner",
+}
+
+
+def _money_line(option: dict[str, Any]) -> str:
+    parts = ", ".join(f"{k}: {v}" for k, v in option.items() if k not in ("choice", "label"))
+    return f"- `{option.get('choice')}`: {parts}"
+
+
+def resolution_question(
+    order: Order, policy: AddressErrorPolicy, options: list[dict[str, Any]]
+) -> Question:
+    value = order.value
+    currency = value.currency if value else None
+    return Question(
+        step="resolve-address-error",
+        title=f"How to resolve the undeliverable parcel of order {order.order_id}?",
+        prompt="\n".join(
+            [*order_facts(order), "", "Money of each option:", *map(_money_line, options)]
+        ),
+        choices=list(RESOLUTION_LABELS),
+        labels=RESOLUTION_LABELS,
+        fields=[
+            AnswerField(
+                name="tracking_number",
+                kind="text",
+                label="New tracking number",
+                required_for=["reship"],
+            ),
+            AnswerField(
+                name="reship_cost",
+                kind="money",
+                label="Reship cost",
+                required_for=["reship"],
+                minimum=Decimal(0),
+                currency=currency,
+            ),
+            AnswerField(
+                name="refund_amount",
+                kind="money",
+                label="Refund amount",
+                required_for=["partial_refund"],
+                minimum=Decimal("0.01"),
+                maximum=value.amount if value else None,
+                currency=currency,
+            ),
+        ],
+        note_required_for=["partial_refund"],
+        deadline_hours=policy.operator.deadline_hours,
+        timeout_choice="escalate",
+        options=options,
+    )
+
+
+def partial_refund(order: Order, data: dict[str, Any]) -> Refund:
+    return amount_refund(
+        order, Decimal(str(data["refund_amount"])), AdjustmentReason.CUSTOMER_ADDRESS_INCORRECT
+    )
+
+
+def cancel_for_reorder_refund(order: Order) -> Refund:
+    """A full refund as buyer-caused (reason CustomerCancel): Amazon returns the referral fee
+    less its refund administration fee; the buyer reorders with the right address."""
+    return items_price_refund(order, AdjustmentReason.CUSTOMER_CANCEL)

@@ -1,0 +1,93 @@
+"""Refused or unclaimed delivery: waiting for the buyer's refund request, and the refund."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from henpin.cases.money import amount_refund, is_full_refund, items_price_refund, refund_total
+from henpin.domain import Order, Outcome, Refund
+from henpin.policy import RefusedDeliveryPolicy
+from henpin.questions import AnswerField, Question, order_facts
+
+ASKED_LABELS = {
+    "buyer_asked": "The buyer asked for a refund",
+    "remind": "Not yet: look again later",
+    "no_refund": "Close without refund (the buyer did not ask)",
+}
+
+
+def refund_asked_question(
+    order: Order, policy: RefusedDeliveryPolicy, *, reminded: bool
+) -> Question:
+    return Question(
+        step="refund-asked-after-reminder" if reminded else "refund-asked",
+        title=f"Parcel of order {order.order_id} is coming back: has the buyer asked for a refund?",
+        prompt="\n".join(
+            [
+                *order_facts(order),
+                "- No refund until the buyer asks for one (their messages arrive by e-mail).",
+            ]
+        ),
+        choices=["buyer_asked", "no_refund"] if reminded else list(ASKED_LABELS),
+        labels=ASKED_LABELS,
+        deadline_hours=policy.wait_days * 24,
+        timeout_choice="no_refund" if reminded else "remind",
+        recommended="remind" if not reminded else "no_refund",
+    )
+
+
+def proposed_refund(order: Order, policy: RefusedDeliveryPolicy, *, refused: bool) -> Refund:
+    """The policy's refund (by default the item price only, outbound shipping kept), reason
+    RefusedDelivery or Undeliverable."""
+    refund = policy.refund_for(order, refused=refused).refund()
+    if refund is None:  # no priced item: offer the item prices so the operator can edit them
+        return items_price_refund(order, policy.adjustment_reason(refused=refused))
+    return refund
+
+
+def refund_question(order: Order, policy: RefusedDeliveryPolicy, proposal: Refund) -> Question:
+    total = refund_total(proposal)
+    value = order.value
+    return Question(
+        step="confirm-refund",
+        title=f"Refund order {order.order_id} (delivery refused or unclaimed)",
+        prompt="\n".join(
+            [*order_facts(order), f"- Policy's refund: **{total}** (item price only)"]
+        ),
+        choices=["refund_proposed", "refund_other_amount", "no_refund"],
+        labels={
+            "refund_proposed": f"Refund {total} (item price only)",
+            "refund_other_amount": "Refund another amount (write the reason)",
+            "no_refund": "No refund (write the reason)",
+        },
+        fields=[
+            AnswerField(
+                name="amount",
+                kind="money",
+                label="Refund amount",
+                required_for=["refund_other_amount"],
+                minimum=Decimal("0.01"),
+                maximum=value.amount if value else None,
+                currency=total.currency,
+                proposed=str(total.amount),
+            )
+        ],
+        note_required_for=["refund_other_amount", "no_refund"],
+        deadline_hours=policy.operator.deadline_hours,
+        timeout_choice="refund_proposed"
+        if policy.operator.on_deadline == "refund"
+        else "no_refund",
+        recommended="refund_proposed",
+    )
+
+
+def refund_from_answer(order: Order, proposal: Refund, choice: str, data: dict[str, Any]) -> Refund:
+    if choice == "refund_other_amount":
+        reason = proposal.items[0].reason
+        return amount_refund(order, Decimal(str(data["amount"])), reason)
+    return proposal
+
+
+def outcome_for(order: Order, refund: Refund) -> Outcome:
+    return Outcome.REFUNDED_IN_FULL if is_full_refund(order, refund) else Outcome.REFUNDED_PARTLY

@@ -1,0 +1,285 @@
+"""Return request (Return Center): questions, facts and refund money."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from henpin.cases.money import refund_total
+from henpin.domain import (
+    AdjustmentReason,
+    Money,
+    Order,
+    OrderItem,
+    PriceComponent,
+    Refund,
+    RefundComponent,
+    RefundItem,
+    ReturnRequest,
+)
+from henpin.marketplaces import MARKETPLACES
+from henpin.policy import ReturnRequestPolicy
+from henpin.policy.proposals import RefundProposal
+from henpin.questions import AnswerField, Question, advice_line, order_facts
+
+AUTHORIZATION_LABELS = {
+    "authorized": "I authorized the return in Seller Central (Manage Returns)",
+    "declined": "I declined the return in Seller Central (write the reason)",
+    "keep_item_refund": "Let the buyer keep or refuse the item; refund the item price only",
+    "escalate": "Escalate to the owner",
+}
+
+
+def returned_item(ret: ReturnRequest, order: Order) -> OrderItem:
+    """The order item the return is about (by item id, else by SKU, else the first)."""
+    for item in order.items:
+        if ret.order_item_id and item.order_item_id == ret.order_item_id:
+            return item
+    for item in order.items:
+        if ret.sku and item.sku == ret.sku:
+            return item
+    return order.items[0]
+
+
+def returned_value(ret: ReturnRequest, order: Order) -> Money | None:
+    item = returned_item(ret, order)
+    if item.unit_price is None:
+        return None
+    quantity = min(ret.quantity or item.quantity, item.quantity)
+    return Money(amount=item.unit_price.amount * quantity, currency=item.unit_price.currency)
+
+
+def return_details(ret: ReturnRequest) -> dict[str, Any]:
+    return {
+        "return": ret.model_dump(mode="json"),
+        "buyer_comment": ret.buyer_comment,
+        "reason_code": ret.reason_code,
+    }
+
+
+def _links(order: Order) -> dict[str, str]:
+    m = MARKETPLACES.get(order.marketplace_id)
+    if m is None:
+        return {}
+    return {
+        "Manage Returns (Seller Central)": m.manage_returns_page(order.order_id),
+        "Seller Central order": m.order_page(order.order_id),
+    }
+
+
+def _return_facts(ret: ReturnRequest, order: Order) -> list[str]:
+    value = returned_value(ret, order)
+    return [
+        *order_facts(order),
+        f"- Returned: {ret.quantity} × {ret.sku or ret.asin} (value {value if value else 'unknown'})",
+        f"- Reason code: {ret.reason_code or '(none)'}",
+        f"- Buyer's comment: {ret.buyer_comment or '(none)'}",
+        f"- Requested: {ret.requested_at:%Y-%m-%d %H:%M} UTC" if ret.requested_at else "",
+    ]
+
+
+def authorization_question(
+    ret: ReturnRequest, order: Order, advice: dict[str, Any], policy: ReturnRequestPolicy
+) -> Question:
+    action = advice.get("action")
+    recommended = {
+        "authorize": "authorized",
+        "decline": "declined",
+        "keep_item_refund": "keep_item_refund",
+    }.get(str(action))
+    return Question(
+        step="authorize-return",
+        title=f"Return request for order {order.order_id}: authorize or decline in Seller Central",
+        prompt="\n".join(
+            [
+                *_return_facts(ret, order),
+                advice_line(advice),
+                "",
+                "SP-API cannot authorize a merchant-fulfilled return: open Manage Returns, "
+                "authorize or decline there, then record here what you did.",
+            ]
+        ),
+        choices=list(AUTHORIZATION_LABELS),
+        labels=AUTHORIZATION_LABELS,
+        fields=[
+            AnswerField(
+                name="buyer_comment",
+                kind="text",
+                label="The buyer's comment (from Amazon's 'Return authorization request' e-mail)",
+            )
+        ],
+        note_required_for=["declined"],
+        deadline_hours=policy.operator.deadline_hours,
+        timeout_choice=policy.operator.on_deadline,
+        recommended=recommended,
+        links=_links(order),
+    )
+
+
+RECEIPT_LABELS = {
+    "received": "The item came back",
+    "not_coming": "The item will not come back (buyer kept it / lost): stop waiting",
+    "remind": "Remind the buyer and wait again",
+    "escalate": "Escalate to the owner",
+}
+
+
+def receipt_question(
+    ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy, *, reminded: bool
+) -> Question:
+    # Counted from the authorization: a reminder after `reminder_after_days`, then the rest of
+    # `receipt_wait_days` before escalating.
+    days = policy.reminder_wait_days if reminded else policy.reminder_after_days
+    return Question(
+        step="item-received-after-reminder" if reminded else "item-received",
+        title=f"Has the returned item of order {order.order_id} come back?",
+        prompt="\n".join(_return_facts(ret, order)),
+        choices=["received", "not_coming", "escalate"] if reminded else list(RECEIPT_LABELS),
+        labels=RECEIPT_LABELS,
+        deadline_hours=days * 24,
+        timeout_choice="escalate" if reminded else "remind",
+        recommended="received",
+        links=_links(order),
+    )
+
+
+def condition_question(ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy) -> Question:
+    conditions = policy.condition_names()
+    return Question(
+        step="item-condition",
+        title=f"In what condition did the item of order {order.order_id} come back?",
+        prompt="\n".join(
+            [*_return_facts(ret, order), "", "Condition table:", *policy.condition_table_lines()]
+        ),
+        choices=["inspected", "escalate"],
+        labels={"inspected": "Record the condition", "escalate": "Escalate to the owner"},
+        fields=[
+            AnswerField(
+                name="condition",
+                kind="option",
+                label="Condition of the returned item",
+                required_for=["inspected"],
+                options=conditions,
+            )
+        ],
+        deadline_hours=policy.operator.deadline_hours,
+        timeout_choice="escalate",
+        recommended="inspected",
+    )
+
+
+def proposal_for_condition(
+    ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy, condition: str
+) -> dict[str, Any]:
+    item = returned_item(ret, order)
+    quantity = min(ret.quantity or item.quantity, item.quantity)
+    proposal = policy.refund_for_condition(item, condition, quantity, reason_code=ret.reason_code)
+    return proposal.model_dump(mode="json")
+
+
+def refund_question(
+    ret: ReturnRequest,
+    order: Order,
+    policy: ReturnRequestPolicy,
+    proposal: dict[str, Any],
+    received_at: datetime,
+) -> Question:
+    value = returned_value(ret, order)
+    currency = value.currency if value else None
+    total = proposal.get("total") or {"amount": "0", "currency": currency}
+    return Question(
+        step="confirm-refund",
+        title=f"Refund the return of order {order.order_id}",
+        prompt="\n".join(
+            [
+                *_return_facts(ret, order),
+                f"- Condition: {proposal.get('condition')}",
+                f"- Policy's refund: **{total.get('amount')} {total.get('currency')}** "
+                f"({proposal.get('explanation', '')})",
+                f"- Amazon expects the refund within {policy.refund_deadline_business_days} "
+                "business days of receipt.",
+            ]
+        ),
+        choices=["refund_proposed", "refund_other_amount", "escalate"],
+        labels={
+            "refund_proposed": f"Refund {total.get('amount')} {total.get('currency')} as the policy says",
+            "refund_other_amount": "Refund another amount (write the reason)",
+            "escalate": "Escalate to the owner",
+        },
+        fields=[
+            AnswerField(
+                name="amount",
+                kind="money",
+                label="Refund amount",
+                required_for=["refund_other_amount"],
+                minimum=Decimal("0.01"),
+                maximum=value.amount if value else None,
+                currency=currency,
+                proposed=str(total.get("amount")),
+            )
+        ],
+        note_required_for=["refund_other_amount"],
+        # Amazon expects the refund within N business days of receipt (weekends skipped).
+        deadline_hours=max(
+            1.0, (policy.refund_deadline(received_at) - received_at).total_seconds() / 3600
+        ),
+        timeout_choice="escalate",
+        recommended="refund_proposed",
+    )
+
+
+def item_price_refund(ret: ReturnRequest, order: Order) -> Refund:
+    """Refund the returned units' item price only (the buyer keeps or refuses the item)."""
+    item = returned_item(ret, order)
+    value = returned_value(ret, order)
+    assert value is not None, "an item without a price cannot be refunded by amount"
+    return Refund(
+        order_id=order.order_id,
+        items=[
+            RefundItem(
+                order_item_id=item.order_item_id,
+                reason=AdjustmentReason.CUSTOMER_RETURN,
+                components=[
+                    RefundComponent(
+                        type=PriceComponent.PRINCIPAL, amount=value.amount, currency=value.currency
+                    )
+                ],
+            )
+        ],
+    )
+
+
+def refund_from_answer(
+    ret: ReturnRequest,
+    order: Order,
+    proposal: dict[str, Any],
+    choice: str,
+    data: dict[str, Any],
+) -> Refund | None:
+    """The refund the operator confirmed: the policy's proposal, or their own amount. None when
+    nothing is due (a condition the table refunds at 0%)."""
+    proposed = RefundProposal.model_validate(proposal)
+    if choice == "refund_other_amount":
+        item = RefundItem(
+            order_item_id=proposed.order_item_id,
+            reason=proposed.adjustment_reason,
+            components=[
+                RefundComponent(
+                    type=PriceComponent.PRINCIPAL,
+                    amount=Decimal(str(data["amount"])),
+                    currency=proposed.total.currency,
+                )
+            ],
+        )
+    else:
+        refund_item = proposed.refund_item()
+        if refund_item is None:
+            return None
+        item = refund_item
+    return Refund(order_id=order.order_id, items=[item])
+
+
+def is_full_refund(ret: ReturnRequest, order: Order, refund: Refund) -> bool:
+    value = returned_value(ret, order)
+    return value is not None and refund_total(refund).amount >= value.amount

@@ -1,0 +1,495 @@
+"""`henpin up --scale`: Henpin's production layout, started on one machine.
+
+The parts, and what each needs from the others:
+
+- **Prefect server** on PostgreSQL (its own database, `henpin_prefect` by default), with Redis as
+  its message broker, cache, causal-ordering and lease store (prefect-redis) when a Redis URL is
+  given. Without Redis the server keeps those in memory: fine for one server process, required
+  once there are several (Prefect's self-hosting guide).
+- **Work pool `henpin`** (type `process`) holding Henpin's deployments (`cancel-request/henpin`,
+  `ingest/henpin` with its schedule, `housekeeping/henpin`), with module-path entrypoints: a worker
+  needs Henpin installed, not a copy of this folder.
+- **Workers**: `prefect worker start --pool henpin --type process`, two or more. Each flow run is
+  a new process started by whichever worker claims it; the Prefect server lets exactly one claim
+  win. A waiting case is a suspended run: no worker holds anything for it.
+- **Shared result storage**: every worker (and the runs they start) uses the same
+  `PREFECT_LOCAL_STORAGE_PATH`, so a resumed run finds the task results of its first run wherever
+  that ran. On several machines that folder must be shared (NFS) or replaced by a bucket
+  (docs/scaling.md).
+- **Housekeeper**: one process (`python -m henpin.scale housekeeper`) that sends outbox feeds,
+  records Amazon's results, applies deadlines and resumes runs; the same round the runner's
+  thread runs in `henpin up`.
+- **Case store** on PostgreSQL (`HENPIN_DATABASE_URL`), the **inbox** (Streamlit) and, in demo
+  mode, the **SP-API emulator**.
+
+`ScaledStack` has the same surface as `henpin.stack.Stack` (`plan`, `start`, `stop`,
+`dead_child`, `urls`), so `henpin up --scale` can use either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from henpin.settings import Settings
+from henpin.stack import DEFAULT_PORTS, ROOT, free_port, wait_until_up
+
+POOL = "henpin"
+DEFAULT_PREFECT_DATABASE = "henpin_prefect"
+DEFAULT_WORKER_LIMIT = 4  # flow runs at once per worker: each is a process importing Prefect
+DEFAULT_POLL_S = 2.0  # how often a worker asks for due runs (Prefect's default is 10 s)
+
+
+# --- URLs --------------------------------------------------------------------------------------
+
+
+def _with_database(url: str, database: str, scheme: str | None = None) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(
+        (scheme or parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment)
+    )
+
+
+def prefect_database_url_for(case_store_url: str, database: str = DEFAULT_PREFECT_DATABASE) -> str:
+    """Prefect's own database on the case store's PostgreSQL server, with Prefect's driver."""
+    return _with_database(case_store_url, database, scheme="postgresql+asyncpg")
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the database `url` names if it does not exist yet (needs CREATEDB)."""
+    from sqlalchemy import create_engine, text
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin_url = _with_database(url, "postgres", scheme="postgresql+psycopg")
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).scalar()
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+
+def drop_postgres_database(url: str) -> None:
+    """Drop the database `url` names (tests and benchmarks clean up after themselves)."""
+    from sqlalchemy import create_engine, text
+
+    name = urlsplit(url).path.lstrip("/")
+    engine = create_engine(
+        _with_database(url, "postgres", scheme="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+def redis_env(redis_url: str | None) -> dict[str, str]:
+    """Prefect server settings that put its messaging, cache and leases in Redis (prefect-redis).
+
+    The same Redis database must not be shared by two unrelated Prefect servers: they would read
+    each other's events.
+    """
+    if not redis_url:
+        return {}
+    import importlib.util
+
+    if importlib.util.find_spec("prefect_redis") is None:
+        raise RuntimeError(
+            "a Redis URL was given but prefect-redis is not installed: "
+            "pip install prefect-redis==0.3.0 (or give no Redis URL)"
+        )
+    return {
+        "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+        "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+        "PREFECT_REDIS_MESSAGING_URL": redis_url,
+        "PREFECT_SERVER_DOCKET_URL": redis_url,
+    }
+
+
+# --- the stack ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ScaledStack:
+    """The production layout's processes on one machine, and their addresses."""
+
+    home: Path
+    settings: Settings
+    database_url: str  # the case store (PostgreSQL), as HENPIN_DATABASE_URL
+    redis_url: str | None = None
+    workers: int = 2
+    worker_limit: int = DEFAULT_WORKER_LIMIT
+    poll_s: float = DEFAULT_POLL_S
+    prefect_database_url: str | None = None  # default: henpin_prefect on the same server
+    inbox: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    urls: dict[str, str | None] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                "the scaled layout keeps cases in PostgreSQL: set HENPIN_DATABASE_URL to a "
+                "postgresql+psycopg://... URL (SQLite cannot be shared by several workers)"
+            )
+        if self.workers < 1:
+            raise ValueError("at least one worker is needed")
+        self.prefect_database_url = self.prefect_database_url or prefect_database_url_for(
+            self.database_url
+        )
+
+    @property
+    def status_file(self) -> Path:
+        return self.home / "status.json"
+
+    @property
+    def storage(self) -> Path:
+        """Result storage every worker shares (resumed runs reuse finished tasks from here)."""
+        return (self.home / "prefect" / "storage").resolve()
+
+    @property
+    def worker_names(self) -> list[str]:
+        return [f"henpin-worker-{i}" for i in range(1, self.workers + 1)]
+
+    def client_env(self) -> dict[str, str]:
+        """Prefect settings of every process that talks to this stack's Prefect API."""
+        env = {
+            "PREFECT_HOME": str((self.home / "prefect").resolve()),
+            "PREFECT_LOCAL_STORAGE_PATH": str(self.storage),
+            "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_WORKER_QUERY_SECONDS": f"{self.poll_s:g}",
+            "PREFECT_RUNNER_POLL_FREQUENCY": f"{max(1, round(self.poll_s))}",
+        }
+        if self.urls.get("prefect_api"):
+            env["PREFECT_API_URL"] = str(self.urls["prefect_api"])
+        return env
+
+    def plan(self) -> dict[str, str]:
+        """Pick ports; returns the Prefect settings for this process (call before importing
+        Prefect: it reads its settings once, at import)."""
+        (self.home / "prefect").mkdir(parents=True, exist_ok=True)  # PREFECT_HOME must exist
+        self.ports = {name: free_port(port) for name, port in DEFAULT_PORTS.items()}
+        self.urls["prefect_ui"] = f"http://127.0.0.1:{self.ports['prefect']}"
+        self.urls["prefect_api"] = f"http://127.0.0.1:{self.ports['prefect']}/api"
+        return self.client_env()
+
+    def henpin_env(self, policies: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env.update(
+            {
+                "HENPIN_HOME": str(self.home.resolve()),
+                "HENPIN_POLICIES": str(policies.resolve()),
+                "HENPIN_DATABASE_URL": self.database_url,
+            }
+        )
+        env.update(self.client_env())
+        env.update(self.extra_env)
+        return env
+
+    def start(self, *, demo_data: bool, policies: Path) -> None:
+        from henpin.store.db import migrate
+
+        if not self.ports:
+            self.plan()
+        self.home.mkdir(parents=True, exist_ok=True)
+        logs = self.home / "logs"
+        logs.mkdir(exist_ok=True)
+        self.storage.mkdir(parents=True, exist_ok=True)
+        assert self.prefect_database_url
+        ensure_postgres_database(self.database_url)
+        ensure_postgres_database(self.prefect_database_url)
+        migrate(self.database_url)
+        env = self.henpin_env(policies)
+
+        server_env = {
+            **env,
+            "PREFECT_API_DATABASE_CONNECTION_URL": self.prefect_database_url,
+            **redis_env(self.redis_url),
+        }
+        server_env.pop("PREFECT_API_URL", None)
+        self._spawn(
+            "prefect",
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports["prefect"]),
+            ],
+            server_env,
+            logs,
+        )
+
+        if self.settings.demo_mode:
+            port = self.ports["emulator"]
+            state = self.home / "emulator-state.json"
+            fresh = not state.exists()
+            self._spawn(
+                "emulator",
+                [
+                    sys.executable,
+                    "-m",
+                    "henpin.cli",
+                    "emulator",
+                    "--port",
+                    str(port),
+                    "--state-file",
+                    str(state),
+                    "--time-scale",
+                    str(self.settings.emulator_time_scale),
+                ],
+                env,
+                logs,
+            )
+            emulator_url = f"http://127.0.0.1:{port}"
+            wait_until_up(f"{emulator_url}/_emulator/clock", proc=self.procs["emulator"])
+            if fresh and demo_data:
+                httpx.post(f"{emulator_url}/_emulator/seed-demo", timeout=10).raise_for_status()
+            env["HENPIN_EMULATOR_URL"] = emulator_url
+            self.urls["emulator"] = emulator_url
+        else:
+            self.urls["emulator"] = None
+
+        wait_until_up(f"{self.urls['prefect_api']}/health", proc=self.procs["prefect"], timeout=180)
+        deploy = subprocess.run(
+            [sys.executable, "-m", "henpin.scale", "deploy"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if deploy.returncode != 0:
+            raise RuntimeError(f"could not create the work pool and deployments:\n{deploy.stderr}")
+
+        for name in self.worker_names:
+            self._spawn(
+                name,
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "worker",
+                    "start",
+                    "--pool",
+                    POOL,
+                    "--type",
+                    "process",
+                    "--name",
+                    name,
+                    "--limit",
+                    str(self.worker_limit),
+                ],
+                env,
+                logs,
+            )
+        self._spawn("housekeeper", [sys.executable, "-m", "henpin.scale", "housekeeper"], env, logs)
+
+        if self.inbox:
+            inbox_port = self.ports["inbox"]
+            env["HENPIN_PREFECT_UI_URL"] = self.urls["prefect_ui"] or ""
+            self._spawn(
+                "inbox",
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    str(ROOT / "ui" / "inbox.py"),
+                    "--server.address",
+                    "127.0.0.1",
+                    "--server.port",
+                    str(inbox_port),
+                    "--server.headless",
+                    "true",
+                    "--browser.gatherUsageStats",
+                    "false",
+                ],
+                env,
+                logs,
+            )
+            self.urls["inbox"] = f"http://127.0.0.1:{inbox_port}"
+            wait_until_up(f"{self.urls['inbox']}/_stcore/health", proc=self.procs["inbox"])
+        self.write_status(ready=True)
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str], logs: Path) -> None:
+        out = (logs / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+        )
+
+    def write_status(self, *, ready: bool) -> None:
+        status = {
+            "ready": ready,
+            "pid": os.getpid(),
+            "layout": "scaled",
+            "workers": self.worker_names,
+            **self.urls,
+        }
+        if not self.inbox:  # `henpin status` reads the inbox's health; none here
+            status["inbox"] = None
+        self.status_file.write_text(json.dumps(status, indent=2))
+
+    def stop(self) -> None:
+        order = ["inbox", "housekeeper", *self.worker_names, "emulator", "prefect"]
+        for name in order:
+            proc = self.procs.get(name)
+            if proc and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self.status_file.exists():
+            self.write_status(ready=False)
+
+    def dead_child(self) -> str | None:
+        return next((n for n, p in self.procs.items() if p.poll() is not None), None)
+
+    @contextlib.contextmanager
+    def prefect_settings(self) -> Iterator[None]:
+        """Point this process's Prefect client at the stack (e.g. to decide or inspect runs)."""
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_LOCAL_STORAGE_PATH,
+            PREFECT_RESULTS_PERSIST_BY_DEFAULT,
+            temporary_settings,
+        )
+
+        with temporary_settings(
+            updates={
+                PREFECT_API_URL: self.urls["prefect_api"],
+                PREFECT_LOCAL_STORAGE_PATH: str(self.storage),
+                PREFECT_RESULTS_PERSIST_BY_DEFAULT: True,
+            }
+        ):
+            yield
+
+
+def start_scaled_stack(
+    home: Path,
+    *,
+    workers: int = 2,
+    database_url: str,
+    redis_url: str | None,
+    prefect_database_url: str | None = None,
+    policies: Path | None = None,
+    demo_data: bool = True,
+    inbox: bool = True,
+    worker_limit: int = DEFAULT_WORKER_LIMIT,
+    poll_s: float = DEFAULT_POLL_S,
+    settings: Settings | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> ScaledStack:
+    """Start the production layout on this machine; `stop_scaled_stack` (or `.stop()`) ends it.
+
+    `database_url` is the case store (created if missing); Prefect gets its own database on the
+    same server unless `prefect_database_url` names one. Returns once every part answers.
+    """
+    stack = ScaledStack(
+        home=home,
+        settings=settings or Settings(home=home, database_url=database_url),
+        database_url=database_url,
+        redis_url=redis_url,
+        workers=workers,
+        worker_limit=worker_limit,
+        poll_s=poll_s,
+        prefect_database_url=prefect_database_url,
+        inbox=inbox,
+        extra_env=dict(extra_env or {}),
+    )
+    stack.plan()
+    try:
+        stack.start(demo_data=demo_data, policies=policies or ROOT / "policies.yaml")
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def stop_scaled_stack(stack: ScaledStack) -> None:
+    stack.stop()
+
+
+# --- the parts' own entry points (`python -m henpin.scale deploy|housekeeper`) ------------------
+
+
+def deploy_to_work_pool(settings: Settings) -> list[str]:
+    """Create the process work pool (if missing) and register Henpin's deployments in it."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    from henpin.runner import deployments
+
+    with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
+        client.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
+    names = []
+    for deployment in deployments(settings):
+        deployment.apply(work_pool_name=POOL)
+        names.append(f"{deployment.flow_name}/{deployment.name}")
+    return names
+
+
+def run_housekeeper(settings: Settings) -> None:
+    """The housekeeping round every `outbox_interval_s`, in the foreground until SIGTERM."""
+    import logging
+
+    from henpin.runner import Housekeeper
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    housekeeper = Housekeeper(settings.outbox_interval_s)
+
+    def stop(signum: int, frame: Any) -> None:
+        housekeeper.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    housekeeper.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m henpin.scale")
+    parser.add_argument("part", choices=["deploy", "housekeeper"])
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.part == "deploy":
+        for name in deploy_to_work_pool(settings):
+            print(f"deployed {name} to work pool {POOL}")
+        return 0
+    run_housekeeper(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

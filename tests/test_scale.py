@@ -1,0 +1,221 @@
+"""The production layout end to end: Prefect server on PostgreSQL (+ Redis), two process workers.
+
+Real parts, started as `henpin up --scale` starts them (henpin.scale): a Prefect server on its own
+PostgreSQL database with prefect-redis messaging, the `henpin` process work pool with two
+`prefect worker start` workers, the housekeeper, the SP-API emulator and a PostgreSQL case store.
+Buyer cancel requests go from ingestion to closed; each case must be handled exactly once: one
+flow run per case, one Amazon action per cancelled order, nothing before a wait done twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from tests.support import order_json
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CHEAP = ["111-5000001-0000001", "111-5000002-0000002", "111-5000003-0000003"]
+HIGH = ["111-5000004-0000004", "111-5000005-0000005", "111-5000006-0000006"]
+
+
+def postgres_server() -> str:
+    """The test PostgreSQL (HENPIN_TEST_DATABASE_URL, else the local default), or skip."""
+    from sqlalchemy import create_engine, text
+
+    url = os.environ.get("HENPIN_TEST_DATABASE_URL") or DEFAULT_SERVER
+    engine = create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL is unreachable at {url} ({type(exc).__name__}): scaled layout")
+    finally:
+        engine.dispose()
+    return url
+
+
+def with_database(url: str, name: str, scheme: str | None = None) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((scheme or parts.scheme, parts.netloc, f"/{name}", "", ""))
+
+
+def free_redis_database() -> str | None:
+    """An empty database of the local Redis for this stack alone, or None without Redis (or
+    without prefect-redis: the layout then keeps the server's messaging in memory)."""
+    import importlib.util
+
+    import redis
+
+    if importlib.util.find_spec("prefect_redis") is None:
+        return None
+
+    for db in range(15, 0, -1):
+        try:
+            client = redis.Redis(host="127.0.0.1", port=6379, db=db, socket_connect_timeout=2)
+            if client.dbsize() == 0:
+                client.set("henpin-test-claim", "1", ex=600)
+                return f"redis://127.0.0.1:6379/{db}"
+        except redis.RedisError:
+            return None
+    return None
+
+
+def forget_redis(url: str | None) -> None:
+    if url:
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+
+
+@pytest.fixture
+def scaled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from henpin.scale import drop_postgres_database, start_scaled_stack
+
+    server = postgres_server()
+    tag = uuid.uuid4().hex[:8]
+    case_store = with_database(server, f"henpin_scale_{tag}")
+    prefect_db = with_database(server, f"henpin_scale_{tag}_p", scheme="postgresql+asyncpg")
+    redis_url = free_redis_database()
+    monkeypatch.setenv("HENPIN_EMULATOR_TIME_SCALE", "30")  # feeds finish in 2 s, not 60
+    monkeypatch.setenv("HENPIN_OUTBOX_INTERVAL_S", "1")
+    monkeypatch.delenv("HENPIN_EMULATOR_URL", raising=False)
+    stack = start_scaled_stack(
+        tmp_path / "home",
+        workers=2,
+        worker_limit=3,
+        database_url=case_store,
+        redis_url=redis_url,
+        prefect_database_url=prefect_db,
+        demo_data=False,
+        inbox=False,
+    )
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        drop_postgres_database(case_store)
+        drop_postgres_database(prefect_db)
+        forget_redis(redis_url)
+
+
+def wait_for(what: str, probe: Any, timeout: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def submitted_runs(logs: Path, worker: str) -> Counter[str]:
+    """Flow runs a worker claimed and started, once per start (a resumed run starts again).
+
+    A worker logs "submitting" before it asks the server for the run; when another worker
+    was first, the server refuses and the worker logs "Aborted submission".
+    """
+    text = (logs / f"{worker}.log").read_text(errors="replace")
+    tried = Counter(re.findall(rf"Worker '{worker}' submitting flow run '([0-9a-f-]+)'", text))
+    lost = Counter(re.findall(r"Aborted submission of flow run '([0-9a-f-]+)'", text))
+    return tried - lost
+
+
+def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled: Any) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.client.schemas.objects import StateType
+    from prefect.deployments import run_deployment
+
+    from henpin.service import decide, list_cases, show_case
+
+    emulator = scaled.urls["emulator"]
+    orders = [order_json(o, price="19.99") for o in CHEAP] + [
+        order_json(o, price="480.00") for o in HIGH
+    ]
+    httpx.post(f"{emulator}/_emulator/orders", json=orders, timeout=10).raise_for_status()
+    store = scaled.database_url
+
+    with scaled.prefect_settings():
+        run_deployment("ingest/henpin", timeout=0, as_subflow=False)
+        waiting = wait_for(
+            "the high-value cases to wait for an operator",
+            lambda: len(w := list_cases(store, state="waiting")) == len(HIGH) and w,
+        )
+        choices = dict(zip(sorted(HIGH), ["cancel", "cancel", "keep_order"], strict=True))
+        for case in waiting:
+            result = decide(store, case.id, choice=choices[case.order_id], operator="alice")
+            assert result.accepted and result.resumed
+
+        def all_closed() -> list[Any]:
+            cases = list_cases(store)
+            return cases if all(c.state == "closed" for c in cases) else []
+
+        cases = wait_for("every case to close", all_closed, timeout=120)
+        names = [f"cancel-request {c.order_id}" for c in cases]
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names))
+            )
+            starts = Counter(
+                str(r.id)
+                for r in runs
+                for s in client.read_flow_run_states(r.id)
+                if s.type == StateType.RUNNING
+            )
+
+    # Outcomes as policy and the operator said.
+    outcome = {c.order_id: c.outcome for c in cases}
+    assert len(cases) == len(CHEAP) + len(HIGH)
+    assert {o: outcome[o] for o in CHEAP} == dict.fromkeys(CHEAP, "cancelled-buyer-canceled")
+    assert [outcome[o] for o in sorted(HIGH)] == [
+        "cancelled-buyer-canceled",
+        "cancelled-buyer-canceled",
+        "kept-order",
+    ]
+
+    # One flow run per case (the one the case points at), each completed.
+    per_name = Counter(r.name for r in runs)
+    assert per_name == Counter(names)
+    assert {str(r.id) for r in runs} == {c.flow_run_id for c in cases}
+    assert all(r.state is not None and r.state.is_completed() for r in runs)
+
+    # Nothing before a wait happened twice, whichever worker ran the resumed run.
+    for case in cases:
+        detail = show_case(store, case.id)
+        assert detail is not None
+        kinds = Counter(e.kind for e in detail.timeline)
+        assert kinds["recommendation"] == 1 and kinds["closed"] == 1
+        assert len(detail.actions) == (0 if case.outcome == "kept-order" else 1)
+
+    # Amazon's side: each cancelled order in exactly one feed message, and cancelled.
+    feeds = httpx.get(f"{emulator}/_emulator/feeds", timeout=10).json()
+    messages = Counter(
+        r["orderId"] for f in feeds for r in f["results"] if f["processingStatus"] == "DONE"
+    )
+    cancelled = [o for o, out in outcome.items() if out == "cancelled-buyer-canceled"]
+    assert messages == Counter(cancelled)
+    for order_id in cancelled:
+        order = httpx.get(f"{emulator}/_emulator/orders/{order_id}", timeout=10).json()
+        assert order["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
+
+    # Each start of a case run (first run, and each run after a resume) was claimed by exactly
+    # one worker, and both workers took some.
+    logs = scaled.home / "logs"
+    claims = {w: submitted_runs(logs, w) for w in scaled.worker_names}
+    assert all(claims.values()), f"a worker ran nothing: {claims}"
+    claimed = sum(claims.values(), Counter())
+    assert +Counter({run: claimed[run] for run in starts}) == starts

@@ -1,0 +1,97 @@
+"""Secrets never leak: a whole case runs with recognisable fake secrets, then every log, every
+table of the case store and of Prefect's database, and every result file is searched for them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import drive_case_runs, order_json, reset_process_caches
+
+pytestmark = [pytest.mark.e2e]
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "SEKRET-lwa-9f8e7d6c5b4a"
+REFRESH = "Atzr|SEKRET-refresh-1a2b3c4d5e"
+SMTP_PASSWORD = "SEKRET-smtp-0011223344"
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from emulator.auth import Credentials
+    from emulator.server import EmulatorServer
+
+    credentials = Credentials(
+        client_id="amzn1.application-oa2-client.test", client_secret=SECRET, refresh_token=REFRESH
+    )
+    with EmulatorServer(port=0, credentials=credentials) as server:
+        yield server
+
+
+def test_a_whole_case_with_fake_secrets_leaves_no_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: Any, prefect_server: Any
+) -> None:
+    from flows.cancel_request import cancel_request
+    from flows.housekeeping import housekeeping
+    from flows.ingest import ingest
+    from henpin.service import decide, list_cases
+    from henpin.store.db import migrate
+
+    monkeypatch.setenv("HENPIN_HOME", str(tmp_path))
+    monkeypatch.setenv("HENPIN_EMULATOR_URL", emulator.url)
+    monkeypatch.setenv("HENPIN_POLICIES", str(REPO / "policies.yaml"))
+    monkeypatch.setenv("LWA_APP_ID", "amzn1.application-oa2-client.test")
+    monkeypatch.setenv("LWA_CLIENT_SECRET", SECRET)
+    monkeypatch.setenv("SP_API_REFRESH_TOKEN", REFRESH)
+    monkeypatch.setenv("HENPIN_SMTP_PASSWORD", SMTP_PASSWORD)
+    reset_process_caches()
+    from tasks.store import settings, store_url
+
+    assert not settings().demo_mode  # real credentials, pointed at the emulator
+    migrate(store_url())
+    cancel_request.to_deployment(name="henpin").apply()
+    httpx.post(
+        f"{emulator.url}/_emulator/orders",
+        json=[order_json("111-0000031-0000031", price="999.00")],
+        timeout=10,
+    ).raise_for_status()
+    ingest()
+    drive_case_runs()
+    case = next(c for c in list_cases(store_url()) if c.order_id == "111-0000031-0000031")
+    assert case.state == "waiting"
+    decide(store_url(), case.id, choice="cancel", operator="alice")
+    drive_case_runs()
+    for _ in range(4):
+        housekeeping()
+        httpx.post(f"{emulator.url}/_emulator/clock/advance", json={"seconds": 120}, timeout=10)
+        drive_case_runs()
+    assert (
+        next(c for c in list_cases(store_url()) if c.id == case.id).outcome
+        == "cancelled-buyer-canceled"
+    )
+    reset_process_caches()
+
+    secrets = [SECRET.encode(), REFRESH.encode(), SMTP_PASSWORD.encode()]
+    places = [p for p in tmp_path.rglob("*") if p.is_file()]
+    prefect_home = Path(os.environ["PREFECT_HOME"])
+    places += [p for p in prefect_home.rglob("*") if p.is_file()]
+    assert places
+    for path in places:
+        data = path.read_bytes()
+        assert not any(s in data for s in secrets), f"a secret was written to {path}"
+    # Tables, read as text (SQLite stores JSON as text; this catches any column).
+    for db in [tmp_path / "henpin.db", prefect_home / "prefect.db"]:
+        with sqlite3.connect(db) as conn:
+            for (table,) in conn.execute("select name from sqlite_master where type='table'"):
+                for row in conn.execute(f'select * from "{table}"'):
+                    text = repr(row)
+                    assert not any(s.decode() in text for s in secrets), (
+                        f"secret in {db.name}.{table}"
+                    )
