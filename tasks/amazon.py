@@ -2,17 +2,24 @@
 
 It builds the library's clients (Amazon's regional endpoints and Login with Amazon, or the local
 SP-API emulator in demo mode), keeps each operation inside its usage plan, retries only what is
-safe to retry, and hands back Henpin's own types (`henpin.domain.Order`, `FeedStatus`, ...).
+safe to retry, and hands back Henpin's own types (`henpin.domain.Order`, `ReturnRequest`,
+`FeedStatus`, ...). APIs: Orders 2026-01-01 (orders with cancel requests, buyer, packages),
+Feeds 2021-06-30 (cancellations, refunds), Reports 2021-06-30 (the returns report) and
+Messaging v1 (template messages to buyers).
 
 Retries, and why:
 - 429 (Amazon throttled us: the request was refused, not processed) is retried after the
   operation's bucket refills, as long as that wait is short (`RetryPolicy.max_wait_s`); else
   `AmazonThrottled` says when to come back.
 - 5xx, timeouts and connection errors are retried with exponential backoff and jitter, a bounded
-  number of times, for requests that are safe to repeat. `createFeed` is not: a timed-out
-  createFeed may have created the feed, so it raises `AmazonUnavailable(may_have_applied=True)`
-  and the outbox reconciles from Amazon's side instead of sending the feed twice.
-- Any other 4xx is an answer, not a glitch: `AmazonRequestRejected` (or `AmazonAuthError`).
+  number of times, for requests that are safe to repeat. `createFeed` and the Messaging sends
+  are not: a timed-out one may have gone through, so it raises
+  `AmazonUnavailable(may_have_applied=True)` and the outbox looks at Amazon's side (feeds) or
+  asks a person (messages) instead of sending twice. `createReport` is retried: a report asked
+  for twice costs quota, nothing else.
+- Any other 4xx is an answer, not a glitch: `AmazonRequestRejected` (or `AmazonAuthError`; a
+  403 "Invalid amazonOrderId and template combination" is an answer about the message, not
+  about Henpin's access).
 
 Library quirks handled here: the `SP_API_DEFAULT_MARKETPLACE` environment variable silently
 replaces the endpoint (we set it back); the library's module-level token cache is keyed by
@@ -676,7 +683,8 @@ def _utcnow() -> datetime:
 
 
 class AmazonAdapter:
-    """Henpin's way to Amazon's Orders and Feeds APIs: one per process, shared by its threads.
+    """Henpin's way to Amazon's Orders, Feeds, Reports and Messaging APIs: one per process,
+    shared by its threads.
 
     Built from `Settings`: demo mode → the emulator at `settings.emulator_url` with its demo
     credentials; real mode → Amazon's regional endpoint of each marketplace and real LWA.
@@ -709,7 +717,9 @@ class AmazonAdapter:
         self.limiter = limiter or RateLimiter(clock=clock, sleep=sleep, scale=rate_scale)
         self._rng = rng or random.Random()
         self._credentials = dict(credentials or settings.lwa_credentials)
-        if self.demo_mode:
+        # An explicit emulator URL wins, even with credentials set (tests with fake secrets,
+        # rehearsals); without credentials the emulator is the only possible peer.
+        if self.demo_mode or settings.emulator_url:
             if not settings.emulator_url:
                 raise ValueError(
                     "Henpin has no Amazon credentials (LWA_APP_ID, LWA_CLIENT_SECRET, "

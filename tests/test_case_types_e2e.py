@@ -105,7 +105,9 @@ def answer(url: str, case: Any, choice: str, **fields: str) -> None:
 
 
 def restart(prefect_server: Any) -> None:
+    """Restart the Prefect server, and start "the runner" afresh (new settings, adapter, policy)."""
     prefect_server.stop()
+    reset_process_caches()
     prefect_server.start()
 
 
@@ -197,6 +199,7 @@ def test_cancel_by_message_replies_then_hands_over(
     assert "113-0000022-0000022" in mailbox.messages[0].message.get_content()
     case = the_case(henpin, "113-0000022-0000022", "cancel-by-message")
     assert case.state == "waiting" and case.waiting_step == "buyer-request-0"
+    restart(prefect_server)  # save/restore while the case waits for the buyer
 
     # The buyer does as asked: Amazon now shows their cancel request.
     control(
@@ -226,7 +229,9 @@ def test_cancel_by_message_replies_then_hands_over(
     assert len(mailbox.messages) == 1  # the reply was sent once
 
 
-def test_refused_delivery_refunds_item_price_only_when_asked(henpin: str, emulator: Any) -> None:
+def test_refused_delivery_refunds_item_price_only_when_asked(
+    henpin: str, emulator: Any, prefect_server: Any
+) -> None:
     from flows.ingest import ingest
     from henpin.service import show_case
 
@@ -244,6 +249,7 @@ def test_refused_delivery_refunds_item_price_only_when_asked(henpin: str, emulat
     drive_case_runs()
     case = the_case(henpin, "113-0000023-0000023", "refused-delivery")
     assert case is not None and case.waiting_step == "refund-asked"
+    restart(prefect_server)  # save/restore while the case waits for the buyer's ask
     answer(henpin, case, "buyer_asked")
     case = the_case(henpin, "113-0000023-0000023", "refused-delivery")
     answer(henpin, case, "refund_proposed")
@@ -254,7 +260,9 @@ def test_refused_delivery_refunds_item_price_only_when_asked(henpin: str, emulat
     assert any("RefusedDelivery" in f["document"] for f in feeds)
 
 
-def test_address_error_asks_buyer_then_partial_refund(henpin: str, emulator: Any) -> None:
+def test_address_error_asks_buyer_then_partial_refund(
+    henpin: str, emulator: Any, prefect_server: Any
+) -> None:
     from flows.ingest import ingest
     from henpin.service import show_case
 
@@ -272,6 +280,7 @@ def test_address_error_asks_buyer_then_partial_refund(henpin: str, emulator: Any
     assert [m["action"] for m in messages] == ["confirmDeliveryDetails"]
     case = the_case(henpin, "113-0000024-0000024", "address-error")
     assert case.waiting_step == "buyer-address"
+    restart(prefect_server)  # save/restore while the case waits for the buyer's answer
     answer(henpin, case, "address_confirmed", confirmed_address="1 Test Street, Testville")
     case = the_case(henpin, "113-0000024-0000024", "address-error")
     assert case.waiting_step == "resolve-address-error"
