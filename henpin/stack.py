@@ -106,6 +106,7 @@ class Stack:
         migrate(self.settings.store_url)
         env = dict(os.environ)
         env.update({"HENPIN_HOME": str(self.home), "HENPIN_POLICIES": str(policies.resolve())})
+        env["HENPIN_INBOX_URL"] = f"http://127.0.0.1:{self.ports['inbox']}"
         env.update(
             self.plan() if not self.ports else prefect_env(self.home, self.urls["prefect_api"])
         )

@@ -6,6 +6,8 @@ are `fresh`; writes are idempotent, so a flow re-run after resume repeats nothin
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -226,7 +228,42 @@ def close_case(case_id: int, outcome: Outcome, message: str) -> Outcome:
         s.add(
             Event(case_id=case_id, kind="closed", message=message, data={"outcome": outcome.value})
         )
+        summary = case_summary_markdown(case, outcome, message)
+    publish_case_summary(case_id, summary)
     return outcome
+
+
+def case_summary_markdown(case: Case, outcome: Outcome, message: str) -> str:
+    """What the Prefect UI shows on the case's run: the case, its decisions, its outcome."""
+    inbox = os.environ.get("HENPIN_INBOX_URL")
+    lines = [
+        f"# {case.type} {case.order_id}",
+        f"**Outcome: {outcome.value}** — {message}",
+        "",
+        f"- Case {case.id}, marketplace {case.marketplace_id}, policy {case.policy_version}",
+    ]
+    rule = (case.recommendation or {}).get("rule")
+    if rule:
+        lines.append(f"- Policy rule: `{rule}` — {(case.recommendation or {}).get('reason', '')}")
+    for d in case.decisions:
+        lines.append(f"- Decision `{d.step}`: **{d.choice}** by {d.operator} ({d.source}) {d.note}")
+    if inbox:
+        lines.append(f"\n[Open the case in the inbox]({inbox.rstrip('/')}/case?case={case.id})")
+    return "\n".join(lines)
+
+
+def publish_case_summary(case_id: int, markdown: str) -> None:
+    """Attach the summary to the running flow run as a markdown artifact (best effort: the
+    case is closed in the store whatever the Prefect API says)."""
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.context import FlowRunContext
+
+    if FlowRunContext.get() is None:
+        return
+    with contextlib.suppress(Exception):
+        create_markdown_artifact(
+            markdown=markdown, key=f"case-{case_id}", description="Henpin case summary"
+        )
 
 
 @store_task("record-details")

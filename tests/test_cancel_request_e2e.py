@@ -150,6 +150,16 @@ def test_cancel_requests_end_to_end(henpin: str, emulator: Any) -> None:
         ("alice", "cancel", "inbox")
     ]
     assert detail.actions[0].status == "done" and detail.actions[0].amazon_feed_id
+    # The Prefect UI shows a summary of the case on its run.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"case-{high.id}"]))
+        )
+    assert artifacts and "cancelled-buyer-canceled" in str(artifacts[0].data)
+    assert "alice" in str(artifacts[0].data)
     kept = case_by_order(henpin, "302-0000005-0000005")
     assert (kept.state, kept.outcome) == ("closed", "kept-order")
 
