@@ -274,6 +274,40 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_replay(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from henpin.policy import PolicyError, load_policy
+    from henpin.replay import replay
+
+    settings = _settings(args)
+    _migrate(settings)
+    try:
+        policy = load_policy(Path(args.file))
+    except PolicyError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    since = datetime.fromisoformat(args.since).replace(tzinfo=UTC) if args.since else None
+    report = replay(settings.store_url, policy, since=since)
+    if args.json:
+        _print_json(report.model_dump(mode="json"))
+        return 0
+    for r in report.rows:
+        if r.changed:
+            print(
+                f"{r.case_id:>5} {r.type:<15} {r.order_id:<20} {r.was_action}/{r.was_rule} -> "
+                f"{r.would_action}/{r.would_rule}: {r.would_reason}"
+            )
+    print(
+        f"{report.changed} of {report.cases} case(s) would be decided differently under "
+        f"{report.policy_version}; to an operator: {report.to_operator_before} -> "
+        f"{report.to_operator_after}; automatic: {report.automatic_before} -> "
+        f"{report.automatic_after}; order value of changed cases: "
+        + (", ".join(f"{v} {c}" for c, v in report.value_changed.items()) or "0")
+    )
+    return 0
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     from emulator.server import main as emulator_main
 
@@ -400,6 +434,15 @@ def build_parser() -> argparse.ArgumentParser:
     pc = psub.add_parser("check", help="validate a policy file (names file, line and key path)")
     pc.add_argument("file", nargs="?", help="default policies.yaml")
     pc.set_defaults(func=cmd_policy_check)
+
+    pr = psub.add_parser(
+        "replay", help="decide past cases again under a proposed policy; show what would change"
+    )
+    pr.add_argument("file", help="the proposed policy file")
+    pr.add_argument("--since", help="only cases opened on or after this date (YYYY-MM-DD)")
+    pr.add_argument("--json", action="store_true")
+    pr.add_argument("--home", default=argparse.SUPPRESS)
+    pr.set_defaults(func=cmd_policy_replay)
 
     em = sub.add_parser("emulator", help="run the SP-API emulator alone")
     em.add_argument("--host", default="127.0.0.1")
