@@ -6,6 +6,7 @@ from prefect import flow
 
 from tasks.sweep import (
     apply_passed_deadlines,
+    purge_buyer_data,
     resume_decided_cases,
     send_amazon_actions,
     start_unstarted_cases,
@@ -20,6 +21,7 @@ def housekeeping() -> dict[str, int]:
     overdue = apply_passed_deadlines()
     resumed = resume_decided_cases()
     started = start_unstarted_cases()
+    purged = purge_buyer_data()
     return {
         "feeds_sent": outbox_round.feeds_sent,
         "actions_finished": outbox_round.actions_finished,
@@ -27,4 +29,5 @@ def housekeeping() -> dict[str, int]:
         "deadlines_applied": len(overdue),
         "cases_resumed": len(resumed),
         "cases_started": len(started),
+        "buyer_data_purged": len(purged),
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from tasks import outbox
 from tasks.ingest import start_case_flow
 from tasks.kinds import amazon_task, store_task
 from tasks.orders import adapter
+from tasks.policy import policy_in_force
 from tasks.store import settings, store_url
 
 UNSTARTED_GRACE = timedelta(minutes=1)
@@ -129,6 +131,49 @@ def start_unstarted_cases(now: datetime | None = None) -> list[int]:
     return unstarted
 
 
+PERSONAL_KEYS = ("buyer_name", "buyer_email", "confirmed_address", "buyer_message", "buyer_comment")
+
+
+def _without_personal_data(data: Any) -> Any:
+    """A copy with buyers' names, e-mail and postal addresses and their own words removed."""
+    if isinstance(data, dict):
+        return {
+            k: ("(purged)" if k in PERSONAL_KEYS and v else _without_personal_data(v))
+            for k, v in data.items()
+            if k not in ("raw_payload", "buyer", "recipient")
+        }
+    if isinstance(data, list):
+        return [_without_personal_data(v) for v in data]
+    return data
+
+
+@store_task("purge-buyer-data", fresh=True)
+def purge_buyer_data(now: datetime | None = None) -> list[int]:
+    """Remove buyers' personal data from cases closed longer ago than the policy's retention."""
+    now = now or datetime.now(UTC)
+    keep_days = policy_in_force().retention.buyer_data_days
+    cutoff = now - timedelta(days=keep_days)
+    purged = []
+    with session_scope(store_url()) as s:
+        due = s.scalars(
+            select(Case).where(
+                Case.state == CaseState.CLOSED.value,
+                Case.closed_at < cutoff,
+                Case.personal_data_purged_at.is_(None),
+            )
+        ).all()
+        for case in due:
+            case.order_snapshot = _without_personal_data(case.order_snapshot)
+            case.details = _without_personal_data(case.details)
+            case.personal_data_purged_at = now
+            for event in case.events:
+                event.data = _without_personal_data(event.data)
+            for decision in case.decisions:
+                decision.data = _without_personal_data(decision.data)
+            purged.append(case.id)
+    return purged
+
+
 def housekeeping_round() -> dict[str, int]:
     """One pass of everything above, outside Prefect (the runner's housekeeper thread)."""
     outbox_round = send_amazon_actions.fn()
@@ -139,4 +184,5 @@ def housekeeping_round() -> dict[str, int]:
         "deadlines_applied": len(apply_passed_deadlines.fn()),
         "cases_resumed": len(resume_decided_cases.fn()),
         "cases_started": len(start_unstarted_cases.fn()),
+        "buyer_data_purged": len(purge_buyer_data.fn()),
     }

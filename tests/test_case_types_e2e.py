@@ -177,7 +177,7 @@ def test_return_request_authorize_receive_inspect_refund(
 
 
 def test_cancel_by_message_replies_then_hands_over(
-    henpin: str, emulator: Any, mailbox: Any
+    henpin: str, emulator: Any, mailbox: Any, prefect_server: Any
 ) -> None:
     from flows.ingest import ingest
     from henpin.service import open_cancel_by_message, show_case
