@@ -689,8 +689,8 @@ class AmazonAdapter:
     Built from `Settings`: demo mode → the emulator at `settings.emulator_url` with its demo
     credentials; real mode → Amazon's regional endpoint of each marketplace and real LWA.
     `clock`/`sleep` (monotonic seconds) and `now` (wall clock) are injectable so tests need not
-    wait; `rate_scale` speeds the client-side quotas up for an emulator running faster than
-    real time.
+    wait; `rate_scale` speeds the client-side quotas (and the pauses between looks at a report)
+    up for an emulator running faster than real time.
     """
 
     def __init__(
@@ -715,10 +715,17 @@ class AmazonAdapter:
         self.now = now
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or RateLimiter(clock=clock, sleep=sleep, scale=rate_scale)
+        self.rate_scale = rate_scale
         self._rng = rng or random.Random()
         self._credentials = dict(credentials or settings.lwa_credentials)
         # An explicit emulator URL wins, even with credentials set (tests with fake secrets,
         # rehearsals); without credentials the emulator is the only possible peer.
+        if settings.emulator_url and not self.demo_mode and not _is_loopback(settings.emulator_url):
+            raise ValueError(
+                "HENPIN_EMULATOR_URL is set together with real Amazon credentials and does not "
+                "point to this machine: refusing to send the credentials there. Unset it to "
+                "talk to Amazon."
+            )
         if self.demo_mode or settings.emulator_url:
             if not settings.emulator_url:
                 raise ValueError(
@@ -1406,7 +1413,7 @@ class AmazonAdapter:
             waiting = {m: r for m, r in reports.items() if not r.finished}
             if not waiting:
                 return reports
-            wait = REPORT_POLL_S[min(polls, len(REPORT_POLL_S) - 1)]
+            wait = REPORT_POLL_S[min(polls, len(REPORT_POLL_S) - 1)] / self.rate_scale
             if self.clock() + wait > deadline:
                 raise AmazonUnavailable(
                     "Amazon has not finished the returns report yet ("
@@ -1587,3 +1594,9 @@ def _decode(content: bytes, content_type: str) -> str:
         return content.decode(charset or "utf-8")
     except (LookupError, UnicodeDecodeError):
         return content.decode("utf-8", errors="replace")
+
+
+def _is_loopback(url: str) -> bool:
+    """Whether the URL's host is this machine (the emulator with real-looking credentials)."""
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")

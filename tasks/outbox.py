@@ -34,6 +34,26 @@ Why it is sound:
 - Claims are serialised per (feed type, marketplace): an advisory lock on PostgreSQL, SQLite's
   single write lock taken up front on SQLite. State changes are conditional (`WHERE status=…`),
   so two senders or pollers racing each other cannot both act.
+- A message the processing report marks as not applied with Amazon's internal error (90000,
+  "nothing was applied; resubmit it"), alone or as a FATAL feed's document error, goes back to
+  `pending` and rides in the next feed, at most `MAX_SUBMISSIONS` times in all. Any other
+  error, or a FATAL without that code, fails the action with Amazon's words.
+
+Buyer messages (Messaging API) and e-mails (SMTP) are actions too (`ActionKind.SEND_MESSAGE`,
+`SEND_EMAIL`), stored the same way, but sent one call each (`send_messages_and_emails`, called by
+`send_pending`). Their life, in `Action.status` with the detail in `result_code`:
+
+    pending ──claim (committed)──▶ submitted/SENDING ──accepted──▶ done
+       ▲                              │        │ refused (not offered, 4xx/5xx answer) ▶ failed
+       └─ certainly not sent ─────────┘        │ timeout / 5xx / line lost mid-send,
+          (429, unreachable, login)            ▼ or left SENDING by a crash (reconcile)
+                                        submitted/UNCERTAIN ──a person: settle_uncertain()──▶
+                                                              done (was sent) | pending (was not)
+
+Unlike a feed, a sent message cannot be looked up at Amazon (no API lists them) nor at the mail
+server, so "maybe sent" is never resolved by resending: it waits for a person, exactly as a feed
+whose report cannot be read waits in `attention` with its actions `submitted`. A buyer may miss
+a message while it waits; a buyer never gets one twice.
 """
 
 from __future__ import annotations

@@ -76,6 +76,17 @@ def reset_process_caches() -> None:
     policy._holder.cache_clear()
 
 
+def forget_flow_runs() -> None:
+    """Delete every flow run on the (session-wide) Prefect server, so a test never drives a run
+    another test left scheduled or suspended."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        while runs := client.read_flow_runs(limit=200):
+            for run in runs:
+                client.delete_flow_run(run.id)
+
+
 def drive_case_runs(max_rounds: int = 20) -> int:
     """Run every due run of Henpin's case deployments in this process, as the runner would.
 

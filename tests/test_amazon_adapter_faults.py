@@ -91,11 +91,11 @@ def test_dropped_connections_on_reads_are_retried(
         "/_emulator/orders", json=[emulated_order("113-7100000-0000001")]
     ).raise_for_status()
     faulty(
-        emulator, {"operations": ["getOrder"], "rate": 0.5, "fault": "timeout", "delaySeconds": 0.6}
+        emulator, {"operations": ["getOrder"], "rate": 0.5, "fault": "timeout", "delaySeconds": 1.2}
     )
-    with adapter_for(emulator_url, emulator, timeout_s=0.3) as adapter:
+    with adapter_for(emulator_url, emulator, timeout_s=0.8) as adapter:
         adapter.retry = adapter.retry.model_copy(update={"max_attempts": 8})
-        for _ in range(4):
+        for _ in range(3):
             assert adapter.get_order("113-7100000-0000001").order_id == "113-7100000-0000001"
     assert injected(emulator).get("timeout", 0) >= 1
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.support import drive_case_runs, order_json, reset_process_caches
+from tests.support import drive_case_runs, forget_flow_runs, order_json, reset_process_caches
 
 pytestmark = [pytest.mark.e2e]
 
@@ -42,6 +42,7 @@ def henpin(
     monkeypatch.setenv("HENPIN_HOME", str(tmp_path))
     monkeypatch.setenv("HENPIN_EMULATOR_URL", emulator.url)
     monkeypatch.setenv("HENPIN_POLICIES", str(REPO / "policies.yaml"))
+    forget_flow_runs()
     reset_process_caches()
     from tasks.store import store_url
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.support import drive_case_runs, order_json, reset_process_caches
+from tests.support import drive_case_runs, forget_flow_runs, order_json, reset_process_caches
 
 pytestmark = [pytest.mark.e2e]
 
@@ -53,6 +53,7 @@ def henpin(
     monkeypatch.setenv("HENPIN_POLICIES", str(REPO / "policies.yaml"))
     monkeypatch.setenv("HENPIN_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("HENPIN_SMTP_PORT", str(mailbox.port))
+    forget_flow_runs()
     reset_process_caches()
     from tasks.store import store_url
 

@@ -43,7 +43,7 @@ FAULTS = {
     "seed": 20261127,
     "rules": [
         {"operations": ["createFeed"], "rate": 0.3, "fault": "500", "afterApply": True},
-        {"operations": ["createFeed"], "rate": 0.1, "fault": "timeout", "delaySeconds": 0.8},
+        {"operations": ["createFeed"], "rate": 0.1, "fault": "timeout", "delaySeconds": 1.5},
         {
             "operations": ["createConfirmDeliveryDetails"],
             "rate": 0.25,
@@ -149,7 +149,7 @@ def test_every_action_is_applied_exactly_once_through_faults(
         clock=clock.monotonic,
         sleep=clock.sleep,
         rng=random.Random(4),
-        timeout_s=0.4,
+        timeout_s=1.0,  # a held request (1.5 s) times out; a real answer never takes that long
         retry=RetryPolicy(max_attempts=4),
     )
     rounds = settled = 0

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import drive_case_runs, order_json, reset_process_caches
+from tests.support import drive_case_runs, forget_flow_runs, order_json, reset_process_caches
 
 pytestmark = [pytest.mark.e2e]
 
@@ -51,6 +51,7 @@ def test_a_whole_case_with_fake_secrets_leaves_no_trace(
     monkeypatch.setenv("LWA_CLIENT_SECRET", SECRET)
     monkeypatch.setenv("SP_API_REFRESH_TOKEN", REFRESH)
     monkeypatch.setenv("HENPIN_SMTP_PASSWORD", SMTP_PASSWORD)
+    forget_flow_runs()
     reset_process_caches()
     from tasks.store import settings, store_url
 
