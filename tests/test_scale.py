@@ -28,8 +28,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-CHEAP = ["111-5000001-0000001", "111-5000002-0000002", "111-5000003-0000003"]
-HIGH = ["111-5000004-0000004", "111-5000005-0000005", "111-5000006-0000006"]
+CHEAP = ["111-5000001-0000001", "111-5000002-0000002"]  # policy cancels them at once
+HIGH = ["111-5000004-0000004", "111-5000005-0000005"]  # an operator decides
 
 
 def postgres_server() -> str:
@@ -96,7 +96,7 @@ def scaled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     stack = start_scaled_stack(
         tmp_path / "home",
         workers=2,
-        worker_limit=3,
+        worker_limit=2,  # four cases start at once: both workers get some
         database_url=case_store,
         redis_url=redis_url,
         prefect_database_url=prefect_db,
@@ -155,7 +155,7 @@ def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled:
             "the high-value cases to wait for an operator",
             lambda: len(w := list_cases(store, state="waiting")) == len(HIGH) and w,
         )
-        choices = dict(zip(sorted(HIGH), ["cancel", "cancel", "keep_order"], strict=True))
+        choices = dict(zip(sorted(HIGH), ["cancel", "keep_order"], strict=True))
         for case in waiting:
             result = decide(store, case.id, choice=choices[case.order_id], operator="alice")
             assert result.accepted and result.resumed
@@ -181,11 +181,7 @@ def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled:
     outcome = {c.order_id: c.outcome for c in cases}
     assert len(cases) == len(CHEAP) + len(HIGH)
     assert {o: outcome[o] for o in CHEAP} == dict.fromkeys(CHEAP, "cancelled-buyer-canceled")
-    assert [outcome[o] for o in sorted(HIGH)] == [
-        "cancelled-buyer-canceled",
-        "cancelled-buyer-canceled",
-        "kept-order",
-    ]
+    assert [outcome[o] for o in sorted(HIGH)] == ["cancelled-buyer-canceled", "kept-order"]
 
     # One flow run per case (the one the case points at), each completed.
     per_name = Counter(r.name for r in runs)

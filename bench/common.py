@@ -1,0 +1,338 @@
+"""What every part of the benchmark shares: the machine, child processes, memory, the emulator."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_SERVER = os.environ.get("HENPIN_TEST_DATABASE_URL") or (
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+US = "ATVPDKIKX0DER"
+
+
+def quick() -> bool:
+    return os.environ.get("BENCH_QUICK", "") not in ("", "0", "false")
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with contextlib.suppress(OSError, ValueError):
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    import prefect
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "prefect": prefect.__version__,
+        "postgresql": _postgres_version(),
+        "redis": _redis_version(),
+    }
+
+
+def _postgres_version() -> str | None:
+    try:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(PG_SERVER, connect_args={"connect_timeout": 3})
+        with engine.connect() as c:
+            version = str(c.execute(text("SHOW server_version")).scalar())
+        engine.dispose()
+        return version
+    except Exception:
+        return None
+
+
+def _redis_version() -> str | None:
+    try:
+        import redis
+
+        return str(redis.Redis.from_url(REDIS, socket_connect_timeout=2).info()["redis_version"])
+    except Exception:
+        return None
+
+
+def postgres_reachable() -> bool:
+    return _postgres_version() is not None
+
+
+def with_database(url: str, name: str, scheme: str | None = None) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((scheme or parts.scheme, parts.netloc, f"/{name}", "", ""))
+
+
+def free_redis_url() -> str | None:
+    """An empty database of the local Redis (claimed for 30 min), or None without Redis or
+    without prefect-redis."""
+    import importlib.util
+
+    if importlib.util.find_spec("prefect_redis") is None:
+        return None
+    try:
+        import redis
+
+        for db in range(14, 0, -1):
+            client = redis.Redis.from_url(f"{REDIS}/{db}", socket_connect_timeout=2)
+            if client.dbsize() == 0:
+                client.set("henpin-bench-claim", "1", ex=1800)
+                return f"{REDIS}/{db}"
+    except Exception:
+        return None
+    return None
+
+
+def forget_redis(url: str | None) -> None:
+    if url:
+        with contextlib.suppress(Exception):
+            import redis
+
+            redis.Redis.from_url(url).flushdb()
+
+
+# --- memory ------------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids
+
+
+def process_tree(pid: int) -> list[int]:
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(_children(p))
+    return tree
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    total = 0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return round(total / 1024, 1)
+
+
+# --- child processes ---------------------------------------------------------------------------
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without any Prefect or Henpin settings, plus `extra`."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HENPIN_", "BENCH_"))
+    }
+    env.pop("SP_API_DEFAULT_MARKETPLACE", None)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Children:
+    """Child processes of the benchmark, each in its own session, logged under `logs`."""
+
+    logs: Path
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        out = (self.logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+        )
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.procs)[::-1]:
+            self.stop(name)
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{url}: its process exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def wait_until(what: str, probe: Any, timeout: float, every: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# --- the emulator ------------------------------------------------------------------------------
+
+
+class Emulator:
+    """The SP-API emulator's control API (`/_emulator/`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=f"{url}/_emulator", timeout=60)
+
+    def post_orders(self, orders: list[dict[str, Any]]) -> None:
+        for start in range(0, len(orders), 500):
+            self.http.post("/orders", json=orders[start : start + 500]).raise_for_status()
+
+    def calls(self) -> list[dict[str, Any]]:
+        return list(self.http.get("/calls").json())
+
+    def feeds(self) -> list[dict[str, Any]]:
+        return list(self.http.get("/feeds").json())
+
+    def now(self) -> float:
+        """Simulated time, as POSIX seconds."""
+        now = self.http.get("/clock").json()["now"]
+        return datetime.fromisoformat(now.replace("Z", "+00:00")).timestamp()
+
+    def advance(self, seconds: float) -> None:
+        if seconds > 0:
+            self.http.post("/clock/advance", json={"seconds": seconds}).raise_for_status()
+
+    def reset(self) -> None:
+        self.http.post("/reset").raise_for_status()
+
+
+def start_emulator(children: Children, name: str, time_scale: float) -> Emulator:
+    port = free_port()
+    proc = children.spawn(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "henpin.cli",
+            "emulator",
+            "--port",
+            str(port),
+            "--time-scale",
+            f"{time_scale:g}",
+        ],
+        clean_env(),
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/_emulator/health", proc)
+    return Emulator(url)
+
+
+def scan_orders(total: int, requests: int, *, prefix: int, cheap_every: int = 4) -> list[Any]:
+    """`total` unshipped US merchant-fulfilled orders, the first `requests` of them with a buyer's
+    cancel request: every `cheap_every`-th request is cheap (policy cancels it at once), the
+    others are above the high-value line (an operator decides)."""
+    from tests.support import order_json
+
+    orders = []
+    for i in range(total):
+        order_id = f"{prefix:03d}-{1000000 + i // 10_000_000:07d}-{i % 10_000_000:07d}"
+        cheap = i % cheap_every == 0
+        orders.append(
+            order_json(
+                order_id,
+                price="19.99" if cheap else "480.00",
+                cancel_reason="Ordered by mistake" if i < requests else None,
+            )
+        )
+    return orders
+
+
+@contextlib.contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    """Set (or unset, with None) environment variables for the block."""
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def dump(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -1,0 +1,95 @@
+"""P4: cases per hour from ingestion to decision-ready (waiting for an operator) or closed; and
+the ingestion cost in SP-API calls per 1,000 orders scanned.
+
+One ingestion run over `total` orders of which `requests` carry a buyer's cancel request (3 in 4
+above the high-value line, so they end waiting for an operator; 1 in 4 cheap, so policy cancels
+them through the outbox and they close once Amazon's feed result is in). The clock runs from
+starting the ingestion run until the last case is waiting or closed (`cases_per_hour`); the
+pace between 10 % and 90 % of the cases ready is reported too (`cases_per_hour_10_90`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from common import Emulator, log, scan_orders
+
+
+def states(store: str) -> Counter[str]:
+    from sqlalchemy import func, select
+
+    from henpin.store.db import session_scope
+    from henpin.store.models import Case
+
+    with session_scope(store) as s:
+        rows = s.execute(select(Case.state, func.count()).group_by(Case.state)).all()
+    return Counter({state: int(n) for state, n in rows})
+
+
+def run(
+    label: str,
+    *,
+    emulator: Emulator,
+    store: str,
+    prefect: Callable[[], AbstractContextManager[None]],
+    total: int,
+    requests: int,
+    prefix: int,
+    timeout: float,
+) -> dict[str, Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    emulator.post_orders(scan_orders(total, requests, prefix=prefix))
+    before = len(emulator.calls())
+    log(f"P4 {label}: ingesting {total} orders, {requests} with a buyer's cancel request")
+    with prefect():
+        started = time.time()
+        ingest = run_deployment("ingest/henpin", timeout=0, as_subflow=False)
+        ready_at = None
+        ingest_done_at = None
+        deadline = time.monotonic() + timeout
+        progress = Counter[str]()
+        readiness: list[tuple[float, int]] = []
+        while time.monotonic() < deadline:
+            if ingest_done_at is None:
+                with get_client(sync_client=True) as client:
+                    state = client.read_flow_run(ingest.id).state
+                if state is not None and state.is_final():
+                    ingest_done_at = time.time()
+            progress = states(store)
+            readiness.append((time.time(), progress["waiting"] + progress["closed"]))
+            if sum(progress[s] for s in ("waiting", "closed")) >= requests:
+                ready_at = time.time()
+                break
+            time.sleep(0.5)
+    if ready_at is None:
+        raise TimeoutError(f"P4 {label}: not all cases ready after {timeout:.0f} s: {progress}")
+    calls = emulator.calls()[before:]
+    ops = Counter(c["operation"] for c in calls)
+    elapsed = ready_at - started
+    t10 = next(t for t, n in readiness if n >= 0.1 * requests)
+    t90 = next(t for t, n in readiness if n >= 0.9 * requests)
+    result = {
+        "cases": requests,
+        "orders_scanned": total,
+        "elapsed_s": round(elapsed, 1),
+        "cases_per_hour": round(requests / elapsed * 3600),
+        # The pace between 10 % and 90 % of cases ready, without the start and the tail (the
+        # last cheap cases wait for a createFeed token: 120 s each once the burst is spent).
+        "cases_per_hour_10_90": round(0.8 * requests / max(t90 - t10, 1e-9) * 3600),
+        "ingest_run_s": round((ingest_done_at or ready_at) - started, 1),
+        "waiting": progress["waiting"],
+        "closed": progress["closed"],
+        "search_orders_calls": ops["searchOrders"],
+        "get_order_calls": ops["getOrder"],
+        "get_order_per_case": round(ops["getOrder"] / requests, 2),
+        "create_feed_calls": ops["createFeed"],
+        "throttled_429": sum(1 for c in calls if c["status"] == 429),
+    }
+    log(f"P4 {label}: {result}")
+    return result

@@ -1,0 +1,175 @@
+"""The default layout (`henpin up`): Prefect server on SQLite, one served runner, the emulator.
+
+Started part by part (not through `henpin up`) so the benchmark can restart the runner with
+another poll frequency while the server, the emulator and the cases stay.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common import ROOT, Children, Emulator, clean_env, free_port, start_emulator, wait_http
+
+
+@dataclass
+class SingleStack:
+    home: Path
+    children: Children
+    time_scale: float
+    outbox_interval_s: float = 2.0
+    runner_limit: int = 4  # as each worker of the scaled layout
+    port: int = 0
+    emulator: Emulator | None = None
+    runner_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def store(self) -> str:
+        return f"sqlite:///{(self.home / 'henpin.db').resolve()}"
+
+    def prefect_env(self) -> dict[str, str]:
+        prefect_home = (self.home / "prefect").resolve()
+        return {
+            "PREFECT_HOME": str(prefect_home),
+            "PREFECT_LOCAL_STORAGE_PATH": str(prefect_home / "storage"),
+            "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
+        }
+
+    def start(self) -> None:
+        from henpin.store.db import migrate
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        migrate(self.store)
+        self.port = free_port()
+        server = self.children.spawn(
+            "prefect",
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            clean_env(**self.prefect_env()),
+        )
+        self.emulator = start_emulator(self.children, "emulator", self.time_scale)
+        wait_http(f"{self.api}/health", server, timeout=180)
+
+    def henpin_env(self, **extra: str) -> dict[str, str]:
+        assert self.emulator is not None
+        return clean_env(
+            **self.prefect_env(),
+            PREFECT_API_URL=self.api,
+            HENPIN_HOME=str(self.home.resolve()),
+            HENPIN_EMULATOR_URL=self.emulator.url,
+            HENPIN_POLICIES=str(ROOT / "policies.yaml"),
+            HENPIN_OUTBOX_INTERVAL_S=f"{self.outbox_interval_s:g}",
+            HENPIN_POLL_INTERVAL_S="3600",  # the benchmark starts ingestion itself
+            **extra,
+        )
+
+    def start_runner(self, poll_s: int) -> None:
+        """`henpin runner --limit` with PREFECT_RUNNER_POLL_FREQUENCY=poll_s; returns once it
+        serves. Without --limit, prefect 3.9.1's `serve(limit=None)` runs every due run at
+        once: 200 new cases meant 60+ processes on 2 cores (load average 69)."""
+        self.stop_runner()
+        env = self.henpin_env(PREFECT_RUNNER_POLL_FREQUENCY=str(poll_s))
+        cmd = [sys.executable, "-m", "henpin.cli", "runner", "--limit", str(self.runner_limit)]
+        self.children.spawn("runner", cmd, env)
+        self.wait_served()
+
+    def stop_runner(self) -> None:
+        """Stop the runner once no run is in flight: stopping `henpin runner` cancels the runs
+        it is executing, and a case whose run was cancelled stays where it was."""
+        if "runner" in self.children.procs:
+            self.wait_idle()
+        self.children.stop("runner")
+
+    def wait_idle(self, timeout: float = 180) -> None:
+        """Until no run is running, pending, or scheduled and due."""
+        from datetime import UTC, datetime, timedelta
+
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterNextScheduledStartTime,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+
+        def of(*types: StateType) -> FlowRunFilterState:
+            return FlowRunFilterState(type=FlowRunFilterStateType(any_=list(types)))
+
+        deadline = time.monotonic() + timeout
+        with self.settings(), get_client(sync_client=True) as client:
+            while time.monotonic() < deadline:
+                due = FlowRunFilter(
+                    state=of(StateType.SCHEDULED),
+                    next_scheduled_start_time=FlowRunFilterNextScheduledStartTime(
+                        before_=datetime.now(UTC) + timedelta(seconds=5)
+                    ),
+                )
+                busy = FlowRunFilter(state=of(StateType.RUNNING, StateType.PENDING))
+                if not (
+                    client.count_flow_runs(flow_run_filter=busy)
+                    or client.count_flow_runs(flow_run_filter=due)
+                ):
+                    return
+                time.sleep(0.5)
+
+    def wait_served(self, timeout: float = 120) -> None:
+        """Until the runner's deployments exist and it has picked up a first run."""
+        from prefect.client.orchestration import get_client
+        from prefect.deployments import run_deployment
+
+        with self.settings():
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    with get_client(sync_client=True) as client:
+                        client.read_deployment_by_name("housekeeping/henpin")
+                    break
+                except Exception:
+                    time.sleep(0.5)
+            # A housekeeping run proves the runner polls (it is cheap and idempotent).
+            run = run_deployment("housekeeping/henpin", timeout=timeout, as_subflow=False)
+            state: Any = run.state
+            if state is None or not state.is_final():
+                raise RuntimeError("the runner did not pick up a run")
+
+    @contextmanager
+    def settings(self) -> Iterator[None]:
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_LOCAL_STORAGE_PATH,
+            PREFECT_RESULTS_PERSIST_BY_DEFAULT,
+            temporary_settings,
+        )
+
+        with temporary_settings(
+            updates={
+                PREFECT_API_URL: self.api,
+                PREFECT_LOCAL_STORAGE_PATH: self.prefect_env()["PREFECT_LOCAL_STORAGE_PATH"],
+                PREFECT_RESULTS_PERSIST_BY_DEFAULT: True,
+            }
+        ):
+            yield
+
+    def pids(self) -> dict[str, int]:
+        return {n: p.pid for n, p in self.children.procs.items() if p.poll() is None}
