@@ -68,6 +68,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"henpin up: the policy file is not valid, nothing was started:\n{exc}", file=sys.stderr
         )
         return 2
+    if args.scale:
+        return _up_scaled(args, home, policies)
     settings = Settings()
     stack = Stack(home=home, settings=settings)
     os.environ.update(stack.plan())  # before Prefect is imported: it reads settings at import
@@ -103,6 +105,38 @@ def cmd_up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    except KeyboardInterrupt:
+        print("\nStopping Henpin ...")
+        return 0
+    finally:
+        stack.stop()
+
+
+def _up_scaled(args: argparse.Namespace, home: Path, policies: Path) -> int:
+    """The production layout on one machine: Prefect on PostgreSQL (+ Redis), process workers
+    on a work pool, the case store on PostgreSQL. See docs/scaling.md."""
+    from henpin.scale import start_scaled_stack
+
+    database_url = os.environ.get("HENPIN_DATABASE_URL") or args.database_url
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    print(
+        f"Starting Henpin's scaled layout ({args.workers} workers, case store {database_url}) ..."
+    )
+    stack = start_scaled_stack(
+        home,
+        workers=args.workers,
+        database_url=database_url,
+        redis_url=args.redis_url,
+        policies=policies,
+        demo_data=not args.no_demo_data,
+    )
+    try:
+        for name, url in sorted(stack.urls.items()):
+            if url:
+                print(f"  {name}: {url}")
+        print("Press Ctrl-C to stop.")
+        while True:
+            time.sleep(1)
     except KeyboardInterrupt:
         print("\nStopping Henpin ...")
         return 0
@@ -375,6 +409,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--no-demo-data", action="store_true", help="start the emulator empty")
     up.add_argument("--policies", help="policy file (default policies.yaml)")
+    up.add_argument(
+        "--scale",
+        action="store_true",
+        help="production layout: Prefect and the case store on PostgreSQL, Redis, process "
+        "workers on a work pool (docs/scaling.md)",
+    )
+    up.add_argument("--workers", type=int, default=2, help="with --scale: process workers")
+    up.add_argument(
+        "--database-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/henpin",
+        help="with --scale: the case store (created if missing); $HENPIN_DATABASE_URL wins",
+    )
+    up.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="with --scale")
     up.set_defaults(func=cmd_up)
 
     st = sub.add_parser("status", help="is the stack up, and where")
