@@ -3,7 +3,10 @@
 Pure functions over what the emulator's control API and the case store hold at the end:
 - each seeded order has one cancel-request case, closed with the outcome its decision calls for;
 - each due cancellation was applied exactly once at Amazon: counted per order from the
-  successful BuyerCanceled messages in every feed's parsed results (`GET /_emulator/feeds`);
+  successful BuyerCanceled messages in every feed's parsed results (`GET /_emulator/feeds`).
+  Lost: a case closed without its due cancellation applied (and without Amazon's refusal to
+  show for it). Duplicated: more than one success, or a cancel sent again after one applied.
+  A case not closed at the end is unfinished (never lost or kept silently: the soak fails);
 - each decision the soak saw accepted is in the case store with the same operator and choice.
 """
 
@@ -141,8 +144,6 @@ def judge(
         cases = cases_by_order.get(oid, [])
         if len(cases) != 1:
             verdict.unfinished.append(f"{oid}: {len(cases)} cancel-request cases (want 1)")
-            if not s.high_value:  # policy would have cancelled it: a due action never done
-                verdict.lost.append(f"{oid}: no case, so its cancellation never went out")
             continue
         case = cases[0]
         decisions = winners.get(case["id"], [])
@@ -191,12 +192,14 @@ def judge(
                     )
                 if case["state"] == "closed" and outcome != CANCELLED:
                     verdict.wrong.append(f"{oid}: cancelled at Amazon but case says {outcome}")
+            elif case["state"] != "closed":
+                pass  # still under way: unfinished (above), not (yet) lost
             elif outcome == REJECTED and tries and all(a.result == "Error" for a in tries):
                 if status == "CANCELLED":
                     verdict.wrong.append(f"{oid}: rejected by Amazon yet cancelled")
             else:
                 verdict.lost.append(
-                    f"{oid}: cancellation due (case {case['id']} {case['state']} {outcome}), "
+                    f"{oid}: cancellation due, case {case['id']} closed as {outcome}, "
                     f"{len(tries)} sent, none applied; order {status}"
                 )
         elif due == "keep":

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("HENPIN_SOAK_TEST") != "1",
+        reason="the small soak (about 4 minutes) runs with HENPIN_SOAK_TEST=1; `make soak` runs "
+        "the full one",
+    ),
+]
 
 REPO = Path(__file__).resolve().parent.parent
 LAST_LINE = re.compile(
@@ -28,7 +36,7 @@ def test_small_soak_loses_nothing_does_nothing_twice_and_keeps_every_decision() 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HENPIN_"))}
     if "HENPIN_SPAPI_MODELS" in os.environ:
         env["HENPIN_SPAPI_MODELS"] = os.environ["HENPIN_SPAPI_MODELS"]
-    args = ["--cases", "10", "--seconds", "210", "--seed", "3"]
+    args = ["--cases", "10", "--seconds", "240", "--seed", "3"]
     args += ["--runner-kills", "1", "--server-kills", "1", "--emulator-restarts", "0"]
     out = subprocess.run(
         [sys.executable, str(REPO / "bench" / "soak.py"), *args],
@@ -36,7 +44,7 @@ def test_small_soak_loses_nothing_does_nothing_twice_and_keeps_every_decision() 
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=330,
     )
     lines = out.stdout.strip().splitlines()
     tail = "\n".join(lines[-45:]) + "\n" + out.stderr[-2000:]
@@ -48,5 +56,5 @@ def test_small_soak_loses_nothing_does_nothing_twice_and_keeps_every_decision() 
     assert int(figures["lost"]) == 0 and int(figures["duplicated"]) == 0, tail
     assert int(figures["accepted"]) >= 1, tail
     assert figures["kept"] == figures["accepted"], tail
-    kills = next(line for line in lines if line.strip().startswith("kills "))
-    assert "'runner': 1" in kills and "'prefect': 1" in kills, tail
+    kills = next(line for line in lines if line.strip().startswith("kills (done/planned)"))
+    assert "2/2 " in kills and "'runner': 1" in kills and "'prefect': 1" in kills, tail
