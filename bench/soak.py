@@ -253,7 +253,7 @@ class StoreView:
 def read_store(path: Path, *, full: bool = False) -> tuple[StoreView, list[dict[str, Any]]]:
     """Cases, feed states and pending actions (and decisions when `full`); empty until the
     runner has created the store."""
-    view, decisions = StoreView(), []
+    view, decisions = StoreView(), list[dict[str, Any]]()
     if not path.exists():
         return view, decisions
     try:
