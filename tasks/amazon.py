@@ -690,7 +690,8 @@ class AmazonAdapter:
     credentials; real mode → Amazon's regional endpoint of each marketplace and real LWA.
     `clock`/`sleep` (monotonic seconds) and `now` (wall clock) are injectable so tests need not
     wait; `rate_scale` speeds the client-side quotas (and the pauses between looks at a report)
-    up for an emulator running faster than real time.
+    up for an emulator running faster than real time: by default the emulator's own
+    `HENPIN_EMULATOR_TIME_SCALE` when talking to the emulator, 1 when talking to Amazon.
     """
 
     def __init__(
@@ -704,7 +705,7 @@ class AmazonAdapter:
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = _utcnow,
         rng: random.Random | None = None,
-        rate_scale: float = 1.0,
+        rate_scale: float | None = None,
         timeout_s: float = 30.0,
         http_transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -714,6 +715,9 @@ class AmazonAdapter:
         self.sleep = sleep
         self.now = now
         self.retry = retry or RetryPolicy()
+        if rate_scale is None:
+            to_emulator = self.demo_mode or bool(settings.emulator_url)
+            rate_scale = settings.emulator_time_scale if to_emulator else 1.0
         self.limiter = limiter or RateLimiter(clock=clock, sleep=sleep, scale=rate_scale)
         self.rate_scale = rate_scale
         self._rng = rng or random.Random()

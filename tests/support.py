@@ -14,6 +14,11 @@ from typing import Any
 
 import httpx
 
+#: Simulated seconds per wall-clock second of the emulator in end-to-end tests: Amazon's
+#: minute-long report and feed processing take a second, and Henpin's adapter (told through
+#: HENPIN_EMULATOR_TIME_SCALE) paces its quotas and report polls to match.
+E2E_TIME_SCALE = 60.0
+
 
 class PrefectServer:
     """`prefect server start` on 127.0.0.1 as a subprocess; can be stopped and started again."""

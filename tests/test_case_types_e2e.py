@@ -14,7 +14,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.support import drive_case_runs, forget_flow_runs, order_json, reset_process_caches
+from tests.support import (
+    E2E_TIME_SCALE,
+    drive_case_runs,
+    forget_flow_runs,
+    order_json,
+    reset_process_caches,
+)
 
 pytestmark = [pytest.mark.e2e]
 
@@ -25,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 def emulator() -> Iterator[Any]:
     from emulator.server import EmulatorServer
 
-    with EmulatorServer(port=0) as server:
+    with EmulatorServer(port=0, time_scale=E2E_TIME_SCALE) as server:
         yield server
 
 
@@ -50,6 +56,7 @@ def henpin(
 
     monkeypatch.setenv("HENPIN_HOME", str(tmp_path))
     monkeypatch.setenv("HENPIN_EMULATOR_URL", emulator.url)
+    monkeypatch.setenv("HENPIN_EMULATOR_TIME_SCALE", str(E2E_TIME_SCALE))
     monkeypatch.setenv("HENPIN_POLICIES", str(REPO / "policies.yaml"))
     monkeypatch.setenv("HENPIN_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("HENPIN_SMTP_PORT", str(mailbox.port))

@@ -13,7 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import drive_case_runs, forget_flow_runs, order_json, reset_process_caches
+from tests.support import (
+    E2E_TIME_SCALE,
+    drive_case_runs,
+    forget_flow_runs,
+    order_json,
+    reset_process_caches,
+)
 
 pytestmark = [pytest.mark.e2e]
 
@@ -31,7 +37,7 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     credentials = Credentials(
         client_id="amzn1.application-oa2-client.test", client_secret=SECRET, refresh_token=REFRESH
     )
-    with EmulatorServer(port=0, credentials=credentials) as server:
+    with EmulatorServer(port=0, credentials=credentials, time_scale=E2E_TIME_SCALE) as server:
         yield server
 
 
@@ -46,6 +52,7 @@ def test_a_whole_case_with_fake_secrets_leaves_no_trace(
 
     monkeypatch.setenv("HENPIN_HOME", str(tmp_path))
     monkeypatch.setenv("HENPIN_EMULATOR_URL", emulator.url)
+    monkeypatch.setenv("HENPIN_EMULATOR_TIME_SCALE", str(E2E_TIME_SCALE))
     monkeypatch.setenv("HENPIN_POLICIES", str(REPO / "policies.yaml"))
     monkeypatch.setenv("LWA_APP_ID", "amzn1.application-oa2-client.test")
     monkeypatch.setenv("LWA_CLIENT_SECRET", SECRET)
