@@ -57,6 +57,22 @@ def find_decision(store_url: str, case_id: int, step: str) -> RecordedDecision |
         return _as_recorded(d, won=True) if d else None
 
 
+def answered_waiting_cases(store_url: str) -> list[tuple[int, str, RecordedDecision]]:
+    """Waiting cases whose current question already has a recorded answer: (case id, flow run
+    id, the answer). One query, not one per waiting case: with 10,000 cases waiting, per-case
+    lookups took 9 s of every housekeeping round (bench P3); this takes milliseconds."""
+    with session_scope(store_url) as s:
+        rows = s.execute(
+            select(Case.id, Case.flow_run_id, Decision)
+            .join(Decision, (Decision.case_id == Case.id) & (Decision.step == Case.waiting_step))
+            .where(Case.state == CaseState.WAITING.value, Case.flow_run_id.is_not(None))
+            .order_by(Case.id)
+        ).all()
+        return [
+            (case_id, run_id, _as_recorded(d, won=True)) for case_id, run_id, d in rows if run_id
+        ]
+
+
 def record_decision(
     store_url: str,
     case_id: int,

@@ -13,7 +13,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import and_, select
+from sqlalchemy import case as sql_case
 
 from henpin.decisions import DecisionRefused, check_decidable, record_decision
 from henpin.domain import CaseState
@@ -118,20 +119,22 @@ def _summary(c: Case) -> dict[str, Any]:
 
 
 def list_cases(store_url: str, *, state: str | None = None, limit: int = 1000) -> list[CaseSummary]:
-    """Cases, waiting ones first by deadline (soonest first), then the newest."""
+    """Cases, waiting ones first by deadline (soonest first), then the newest.
+
+    Ordered and cut in SQL, so `limit` keeps the most urgent cases rather than the newest.
+    """
+    waiting = Case.state == CaseState.WAITING.value
     with session_scope(store_url) as s:
         q = select(Case)
         if state:
             q = q.where(Case.state == state)
-        rows = s.scalars(q.order_by(Case.id.desc()).limit(limit)).all()
-        far = datetime.max.replace(tzinfo=None)
-
-        def key(c: Case) -> tuple[int, datetime, int]:
-            waiting = c.state == CaseState.WAITING
-            dl = c.deadline.replace(tzinfo=None) if c.deadline else far
-            return (0 if waiting else 1, dl if waiting else far, -c.id)
-
-        return [CaseSummary(**_summary(c)) for c in sorted(rows, key=key)]
+        q = q.order_by(
+            sql_case((waiting, 0), else_=1),
+            sql_case((and_(waiting, Case.deadline.is_not(None)), 0), else_=1),
+            sql_case((waiting, Case.deadline), else_=None),
+            Case.id.desc(),
+        )
+        return [CaseSummary(**_summary(c)) for c in s.scalars(q.limit(limit))]
 
 
 def show_case(store_url: str, case_id: int) -> CaseDetail | None:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from henpin.decisions import find_decision, record_decision
+from henpin.decisions import answered_waiting_cases, record_decision
 from henpin.domain import ActionStatus, CaseState
 from henpin.runs import ResumeResult, resume_case_run
 from henpin.store.db import session_scope
@@ -100,16 +100,10 @@ def apply_passed_deadlines(now: datetime | None = None) -> list[int]:
 def resume_decided_cases() -> list[int]:
     """Resume waiting runs whose question already has a recorded answer (a resume that failed
     or came before the run had suspended)."""
-    with session_scope(store_url()) as s:
-        waiting = s.scalars(select(Case).where(Case.state == CaseState.WAITING.value)).all()
-        pending = [(c.id, c.waiting_step, c.flow_run_id) for c in waiting]
-    targets = []
-    for case_id, step, flow_run_id in pending:
-        if not (step and flow_run_id):
-            continue
-        decision = find_decision(store_url(), case_id, step)
-        if decision is not None:
-            targets.append((case_id, flow_run_id, decision.run_input))
+    targets = [
+        (case_id, flow_run_id, decision.run_input)
+        for case_id, flow_run_id, decision in answered_waiting_cases(store_url())
+    ]
     return _resume_all(targets)
 
 

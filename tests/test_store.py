@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from henpin.decisions import DecisionRefused, record_decision
+from henpin.decisions import DecisionRefused, answered_waiting_cases, record_decision
 from henpin.domain import CaseType, FulfillmentStatus, Order
 from henpin.service import add_operator, authenticate, decide, list_cases, show_case
 from henpin.store.db import session_scope
@@ -99,6 +99,48 @@ def test_waiting_cases_are_listed_soonest_deadline_first(case_store: str) -> Non
     assert [c.id for c in listed[:3]] == [overdue, soon, late]
     assert listed[3].state == "open" and listed[3].choices == [] and listed[3].deadline is None
     assert [c.id for c in list_cases(case_store, state="waiting")] == [overdue, soon, late]
+
+
+def test_the_most_urgent_cases_survive_the_list_limit(case_store: str) -> None:
+    urgent = waiting_case(case_store, "111-8", timedelta(minutes=5))
+    for n in range(3):  # newer cases, later deadlines
+        waiting_case(case_store, f"111-9{n}", timedelta(hours=10 + n))
+    assert [c.id for c in list_cases(case_store, state="waiting", limit=1)] == [urgent]
+
+
+def test_answered_waiting_cases_pairs_each_run_with_the_answer_to_its_current_question(
+    case_store: str,
+) -> None:
+    answered = waiting_case(case_store, "111-10", timedelta(hours=1))
+    unanswered = waiting_case(case_store, "111-11", timedelta(hours=1))
+    moved_on = waiting_case(case_store, "111-12", timedelta(hours=1))
+    for case_id in (answered, unanswered, moved_on):
+        with session_scope(case_store) as s:
+            case = s.get(Case, case_id)
+            assert case is not None
+            case.flow_run_id = f"run-{case_id}"
+    record_decision(
+        case_store,
+        answered,
+        "operator-decision",
+        choice="cancel",
+        note="ok",
+        operator="alice",
+        source="inbox",
+    )
+    # An answer to an earlier question does not wake the run waiting on a later one.
+    record_decision(
+        case_store,
+        moved_on,
+        "earlier-question",
+        choice="cancel",
+        note="",
+        operator="bob",
+        source="cli",
+    )
+    found = answered_waiting_cases(case_store)
+    assert [(case_id, run) for case_id, run, _ in found] == [(answered, f"run-{answered}")]
+    assert found[0][2].run_input == {"choice": "cancel", "note": "ok", "operator": "alice"}
 
 
 def test_operator_passwords_are_hashed_and_checked(case_store: str) -> None:
