@@ -17,6 +17,7 @@ from henpin.service import add_operator, decide
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Decision, Event
 from tests.test_inbox_support import (
+    REPO_POLICIES,
     address_error_case,
     app,
     closed_case,
@@ -357,3 +358,22 @@ def test_an_operator_who_reads_japanese_gets_the_inbox_in_japanese(store_url: st
     assert not at.exception
     assert "Keep the order and ship it" in texts(at)
     assert "Cases (1)" in texts(signed_in())  # English is kept for her next sign-in
+
+
+def test_a_bad_policy_edit_is_shown_on_every_page_until_fixed(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policies = tmp_path / "policies.yaml"
+    good = REPO_POLICIES.read_text()
+    policies.write_text(good)
+    monkeypatch.setenv("HENPIN_POLICIES", str(policies))
+    at = signed_in()
+    assert not at.warning
+    policies.write_text(good.replace("pending_window_minutes:", "pending_window_minutez:", 1))
+    at.run()
+    [banner] = at.warning
+    assert "last good policy stays in force" in banner.value
+    assert "pending_window_minutez: unknown key" in banner.value
+    assert f"{policies}:" in banner.value  # file and line
+    policies.write_text(good)
+    assert not at.run().warning

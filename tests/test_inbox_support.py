@@ -53,11 +53,15 @@ def _template_store(folder: Path) -> Path:
     return _TEMPLATE["db"]
 
 
+REPO_POLICIES = Path(__file__).resolve().parent.parent / "policies.yaml"
+
+
 def fresh_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh case store with one operator (alice), as `henpin up` leaves it; each test file's
     `store_url` fixture returns it."""
     monkeypatch.chdir(tmp_path)  # no developer's .env leaks in
     monkeypatch.setenv("HENPIN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HENPIN_POLICIES", str(REPO_POLICIES))  # as `henpin up` finds it
     for var in ("HENPIN_DATABASE_URL", "HENPIN_PREFECT_UI_URL", "HENPIN_SESSION_HOURS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(accounts, "_hasher", FAST_HASHER)

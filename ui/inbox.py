@@ -98,6 +98,11 @@ else:
             ),
         ]
     page = st.navigation(pages)
+    # A bad edit of policies.yaml stops nothing (the last good policy stays in force), but
+    # everyone working cases should see it until the owner fixes it.
+    problem = session.policy_problem()
+    if problem:
+        st.warning(f"{t('policy.bad_edit')}\n\n```\n{problem}\n```", icon=":material/warning:")
 
 try:
     page.run()

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from henpin import accounts
 from henpin.accounts import AuditAction, SignInResult, SignInStatus
+from henpin.policy import PolicyHolder
 from henpin.settings import load_settings
 from henpin.store.db import migrate
 from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES
@@ -55,6 +57,18 @@ def _prepared_store(url: str) -> str:
     """Bring the case store's schema up to date once per process (a no-op when it already is)."""
     migrate(url)
     return url
+
+
+@st.cache_resource(show_spinner=False)
+def _policy_file(path: str) -> PolicyHolder:
+    """One watcher of policies.yaml per inbox process (it rereads the file only when it changed)."""
+    return PolicyHolder(Path(path))
+
+
+def policy_problem() -> str | None:
+    """What is wrong with policies.yaml on disk (file, line, key path), or None when it is good.
+    Runners keep the last good policy in force meanwhile; the inbox says so on every page."""
+    return _policy_file(str(load_settings().policies)).problem()
 
 
 def _browser_language() -> str:

@@ -7,6 +7,8 @@ EN: dict[str, str] = {
     "app.language": "Language",
     "store.unreachable": "The case store cannot be reached ({error}). Check that Henpin "
     "is running (`henpin up`) and reload this page.",
+    "policy.bad_edit": "policies.yaml has an error, so the last good policy stays in force "
+    "until it is fixed (`henpin policy check` says the same):",
     "admin.only": "Only admins can open this page.",
     # sign-in and session
     "login.title": "Sign in",

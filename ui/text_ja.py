@@ -7,6 +7,8 @@ JA: dict[str, str] = {
     "app.language": "言語",
     "store.unreachable": "ケースストアに接続できません（{error}）。Henpin が起動しているか"
     "（`henpin up`）確認して、このページを再読み込みしてください。",
+    "policy.bad_edit": "policies.yaml にエラーがあります。修正されるまで、最後に正しかった"
+    "ポリシーが引き続き適用されます（`henpin policy check` でも確認できます）：",
     "admin.only": "このページは管理者だけが開けます。",
     "login.title": "サインイン",
     "login.intro": "サインインすると、オペレーターの判断を待っているケースを確認・決定できます。",

@@ -165,6 +165,13 @@ class PolicyHolder:
                 return str(self._problem)
             return f"{self._problem}\nThe last good policy ({self._policy.version}) stays in force."
 
+    def problem(self) -> str | None:
+        """Reread the file if it changed; then why it is not the policy in force (None when it
+        is). For processes that only report on the file, such as the inbox."""
+        with self._lock:
+            self._refresh()
+        return self.error
+
     def current(self) -> Policy:
         """The policy in force, reloading the file if its content changed since last time.
 
