@@ -7,6 +7,7 @@ from prefect import flow
 from tasks.sweep import (
     apply_passed_deadlines,
     purge_buyer_data,
+    restart_stranded_runs,
     resume_decided_cases,
     send_amazon_actions,
     start_unstarted_cases,
@@ -21,6 +22,7 @@ def housekeeping() -> dict[str, int]:
     overdue = apply_passed_deadlines()
     resumed = resume_decided_cases()
     started = start_unstarted_cases()
+    restarted = restart_stranded_runs()
     purged = purge_buyer_data()
     return {
         "feeds_sent": outbox_round.feeds_sent,
@@ -29,5 +31,6 @@ def housekeeping() -> dict[str, int]:
         "deadlines_applied": len(overdue),
         "cases_resumed": len(resumed),
         "cases_started": len(started),
+        "runs_restarted": len(restarted),
         "buyer_data_purged": len(purged),
     }

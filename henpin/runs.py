@@ -7,14 +7,19 @@ agree on them.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import FlowRun, State, StateType
+from prefect.client.schemas.responses import SetStateStatus
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import resume_flow_run
+from prefect.states import AwaitingRetry
 
 from henpin.domain import CaseType
 from henpin.marketplaces import MARKETPLACES
@@ -92,3 +97,64 @@ def run_state_name(flow_run_id: str) -> str | None:
         return run.state.name if run.state else None
     except Exception:
         return None
+
+
+# --- runs left behind by a process that died ------------------------------------------------------
+# A runner or worker killed while starting a run leaves it PENDING; a flow process killed mid-run
+# leaves it RUNNING or CRASHED. Prefect starts none of these again by itself. Case flows are
+# safe to run again from the top (finished tasks come back from the result store, Amazon
+# actions are idempotent in the outbox, answers come from the case store), so the housekeeper
+# sends such a run back to Scheduled and a runner or worker picks it up.
+STRANDED_PENDING = timedelta(minutes=1)  # starting a run takes seconds
+STALE_RUNNING = timedelta(minutes=15)  # case flows suspend while they wait; they never run long
+
+
+@dataclass(frozen=True)
+class RunState:
+    type: str  # Prefect's StateType value: RUNNING, PAUSED, CRASHED, ...
+    name: str
+    since: datetime | None
+
+
+def read_run_states(flow_run_ids: list[str]) -> dict[str, RunState]:
+    """The current state of each run, a few hundred per API call; runs Prefect does not know
+    are left out."""
+    states: dict[str, RunState] = {}
+    with get_client(sync_client=True) as client:
+        for start in range(0, len(flow_run_ids), 200):
+            chunk = [UUID(i) for i in flow_run_ids[start : start + 200]]
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=len(chunk)
+            )
+            for run in runs:
+                if run.state is not None:
+                    states[str(run.id)] = RunState(
+                        run.state.type.value, run.state.name or "", run.state.timestamp
+                    )
+    return states
+
+
+def why_stranded(state: RunState, now: datetime | None = None) -> str | None:
+    """Why a case's run will not move again by itself, in words for the case timeline; None
+    when it is fine (waiting, scheduled, running briefly, finished)."""
+    now = now or datetime.now(UTC)
+    age = now - state.since if state.since else timedelta(0)
+    if state.type in (StateType.CRASHED.value, StateType.FAILED.value):
+        return f"its flow run ended {state.name or state.type.lower()}"
+    if state.type == StateType.PENDING.value and age > STRANDED_PENDING:
+        return f"its flow run was being started {int(age.total_seconds())} s ago and never began"
+    if state.type == StateType.RUNNING.value and age > STALE_RUNNING:
+        return f"its flow run has been running for {int(age.total_seconds() // 60)} min"
+    return None
+
+
+def retry_case_run(flow_run_id: str) -> bool:
+    """Send a stranded run back to Scheduled (AwaitingRetry); a runner or worker starts it."""
+    try:
+        with get_client(sync_client=True) as client:
+            retry: State[Any] = AwaitingRetry()
+            result = client.set_flow_run_state(UUID(flow_run_id), retry, force=True)
+        return bool(result.status == SetStateStatus.ACCEPT)
+    except Exception as exc:  # the Prefect API down: the next round tries again
+        log.warning("could not restart flow run %s: %s", flow_run_id, exc)
+        return False

@@ -11,13 +11,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from henpin.decisions import answered_waiting_cases, record_decision
 from henpin.domain import ActionStatus, CaseState
-from henpin.runs import ResumeResult, resume_case_run
+from henpin.runs import (
+    ResumeResult,
+    read_run_states,
+    resume_case_run,
+    retry_case_run,
+    why_stranded,
+)
 from henpin.store.db import session_scope
-from henpin.store.models import Action, Case
+from henpin.store.models import Action, Case, Event
 from tasks import outbox
 from tasks.ingest import start_case_flow
 from tasks.kinds import amazon_task, store_task
@@ -26,6 +32,7 @@ from tasks.policy import policy_in_force
 from tasks.store import settings, store_url
 
 UNSTARTED_GRACE = timedelta(minutes=1)
+RESTART_EVENT = "run-restarted"
 
 
 class OutboxRound(BaseModel):
@@ -123,6 +130,69 @@ def start_unstarted_cases(now: datetime | None = None) -> list[int]:
     for case_id in unstarted:
         start_case_flow(case_id)
     return unstarted
+
+
+MAX_RESTARTS = 5  # a run that keeps dying is a bug or a bad order: a person looks
+
+
+@store_task("restart-stranded-runs", fresh=True)
+def restart_stranded_runs(now: datetime | None = None) -> list[int]:
+    """Start again the runs of open cases that a dead runner, worker or flow process left
+    behind (PENDING, RUNNING long after it died, CRASHED, FAILED). After MAX_RESTARTS the case
+    is flagged "needs attention" instead, with the reason on its timeline."""
+    with session_scope(store_url()) as s:
+        rows = s.execute(
+            select(Case.id, Case.flow_run_id).where(
+                Case.state != CaseState.CLOSED.value,
+                Case.flow_run_id.is_not(None),
+                Case.needs_attention.is_(None),
+            )
+        ).all()
+    runs = {case_id: run_id for case_id, run_id in rows if run_id}
+    if not runs:
+        return []
+    states = read_run_states(list(runs.values()))
+    restarted = []
+    for case_id, run_id in runs.items():
+        state = states.get(run_id)
+        why = why_stranded(state, now) if state else None
+        if why is None:
+            continue
+        with session_scope(store_url()) as s:
+            case = s.get(Case, case_id)
+            if case is None or case.state == CaseState.CLOSED.value:
+                continue
+            before = s.scalar(
+                select(func.count())
+                .select_from(Event)
+                .where(Event.case_id == case_id, Event.kind == RESTART_EVENT)
+            )
+            if (before or 0) >= MAX_RESTARTS:
+                case.needs_attention = (
+                    f"Henpin stopped restarting this case after {MAX_RESTARTS} restarts: {why}. "
+                    "Look at its flow run in the Prefect UI."
+                )
+                s.add(
+                    Event(
+                        case_id=case_id,
+                        kind="needs-attention",
+                        message=case.needs_attention,
+                        data={"flow_run_id": run_id},
+                    )
+                )
+                continue
+        if retry_case_run(run_id):
+            with session_scope(store_url()) as s:
+                s.add(
+                    Event(
+                        case_id=case_id,
+                        kind=RESTART_EVENT,
+                        message=f"Henpin started the case again: {why}.",
+                        data={"flow_run_id": run_id, "state": state.name if state else None},
+                    )
+                )
+            restarted.append(case_id)
+    return restarted
 
 
 PERSONAL_KEYS = ("buyer_name", "buyer_email", "confirmed_address", "buyer_message", "buyer_comment")

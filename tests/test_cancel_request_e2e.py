@@ -297,3 +297,68 @@ def test_an_unreadable_order_is_flagged_and_ingestion_goes_on(henpin: str, emula
     assert [c.order_id for c in flagged] == ["111-0000013-0000013"]
     assert flagged[0].details["raw_payload"]["orderId"] == "111-0000013-0000013"
     assert "cannot read" in (flagged[0].needs_attention or "")
+
+
+def force_state(flow_run_id: str, state: Any) -> None:
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(UUID(flow_run_id), state, force=True)
+
+
+def test_runs_left_behind_by_a_killed_runner_are_started_again_once(
+    henpin: str, emulator: Any
+) -> None:
+    """A runner killed while starting a run leaves it PENDING; a flow process killed mid-run
+    leaves it CRASHED. Housekeeping starts both again; the cancellation reaches Amazon once."""
+    from prefect.states import Crashed, Pending
+
+    from flows.ingest import ingest
+    from henpin.service import decide, show_case
+    from tasks.sweep import MAX_RESTARTS, restart_stranded_runs
+
+    control(
+        emulator,
+        "POST",
+        "orders",
+        json=[
+            order_json("111-0000012-0000012", price="999.00"),  # to an operator
+            order_json("111-0000013-0000013", price="9.99"),  # policy cancels
+            order_json("111-0000014-0000014", price="999.00"),  # its run keeps dying
+        ],
+    )
+    ingest()
+    high = case_by_order(henpin, "111-0000012-0000012")
+    cheap = case_by_order(henpin, "111-0000013-0000013")
+    force_state(high.flow_run_id, Pending())  # the runner died right after claiming it
+    drive_case_runs()  # only the cheap one runs: it stores its cancellation and waits
+    assert case_by_order(henpin, "111-0000013-0000013").state == "acting"
+    force_state(cheap.flow_run_id, Crashed())  # its process died after storing the action
+
+    assert restart_stranded_runs.fn() == [cheap.id]  # PENDING for seconds only: not yet
+    minutes_later = datetime.now(UTC) + timedelta(minutes=2)
+    assert restart_stranded_runs.fn(now=minutes_later) == [high.id]
+    drive_case_runs()
+    assert case_by_order(henpin, "111-0000012-0000012").state == "waiting"
+    assert decide(henpin, high.id, choice="cancel", operator="erin").accepted
+    drive_case_runs()
+    settle_amazon(emulator)
+    for case in (high, cheap):
+        detail = show_case(henpin, case.id)
+        assert detail is not None and detail.outcome == "cancelled-buyer-canceled"
+        assert [e.kind for e in detail.timeline].count("run-restarted") == 1
+    documents = "".join(f["document"] for f in control(emulator, "GET", "feeds"))
+    assert documents.count("111-0000012-0000012") == 1
+    assert documents.count("111-0000013-0000013") == 1
+
+    # A run that keeps dying is handed to a person instead of being restarted for ever.
+    doomed = case_by_order(henpin, "111-0000014-0000014")
+    for _ in range(MAX_RESTARTS):
+        force_state(doomed.flow_run_id, Crashed())
+        assert restart_stranded_runs.fn() == [doomed.id]
+    force_state(doomed.flow_run_id, Crashed())
+    assert restart_stranded_runs.fn() == []
+    flagged = case_by_order(henpin, "111-0000014-0000014")
+    assert "stopped restarting" in flagged.needs_attention
