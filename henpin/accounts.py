@@ -51,6 +51,7 @@ class AuditAction(StrEnum):
     DECISION = "decision"
     DECISION_REFUSED = "decision-refused"
     CLAIM = "claim"
+    MESSAGE_SETTLED = "message-settled"  # a person said whether an uncertain message went out
     RELEASE = "release"
     OPERATOR_ADDED = "operator-added"
     ROLE_CHANGED = "operator-role-changed"

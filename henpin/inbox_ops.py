@@ -23,7 +23,7 @@ from henpin.domain import CaseState
 from henpin.questions import Question, check_answer
 from henpin.service import CaseSummary, _summary, decide
 from henpin.store.db import session_scope
-from henpin.store.models import Case, Event
+from henpin.store.models import Action, Case, Event
 
 OPEN_STATES = (CaseState.WAITING.value, CaseState.ACTING.value, CaseState.OPEN.value)
 
@@ -164,9 +164,36 @@ class ClaimResult:
         return self.code in (ClaimCode.CLAIMED, ClaimCode.TAKEN_OVER, ClaimCode.RELEASED)
 
 
-def _note(store_url: str, case_id: int, kind: str, message: str, data: dict[str, Any]) -> None:
+def _note(
+    store_url: str,
+    case_id: int,
+    operator: str,
+    action: AuditAction,
+    message: str,
+    *,
+    where: str,
+    detail: dict[str, Any],
+    now: datetime | None = None,
+) -> None:
+    """What an operator did to a case: a line on its timeline and one in the audit log."""
     with session_scope(store_url) as s:
-        s.add(Event(case_id=case_id, kind=kind, message=message, data=data))
+        s.add(
+            Event(
+                case_id=case_id,
+                kind=action.value,
+                message=message,
+                data={"operator": operator, **detail},
+            )
+        )
+    audit(
+        store_url,
+        operator,
+        action,
+        target=f"case {case_id}",
+        where=where,
+        detail={k: v for k, v in detail.items() if v is not None},
+        now=now,
+    )
 
 
 def claim(
@@ -213,14 +240,14 @@ def claim(
         if previous
         else f"{operator} claimed the case"
     )
-    _note(store_url, case_id, "claim", text, {"operator": operator, "previous": previous})
-    audit(
+    _note(
         store_url,
+        case_id,
         operator,
         AuditAction.CLAIM,
-        target=f"case {case_id}",
+        text,
         where=where,
-        detail={"previous": previous} if previous else {},
+        detail={"previous": previous},
         now=now,
     )
     return ClaimResult(case_id, code, operator, previous)
@@ -250,12 +277,12 @@ def release(store_url: str, case_id: int, operator: str, *, where: str = "") -> 
             now_holder = s.scalar(select(Case.claimed_by).where(Case.id == case_id))
             return ClaimResult(case_id, ClaimCode.NOT_YOURS, now_holder)
     text = f"{operator} released the case" + (f" (held by {holder})" if holder != operator else "")
-    _note(store_url, case_id, "release", text, {"operator": operator, "holder": holder})
-    audit(
+    _note(
         store_url,
+        case_id,
         operator,
         AuditAction.RELEASE,
-        target=f"case {case_id}",
+        text,
         where=where,
         detail={"holder": holder},
     )
@@ -263,6 +290,57 @@ def release(store_url: str, case_id: int, operator: str, *, where: str = "") -> 
 
 
 # --- deciding ----------------------------------------------------------------------------------
+
+
+# --- messages Henpin could not tell were sent ------------------------------------------------------
+
+
+class SettleCode(StrEnum):
+    MARKED_SENT = "marked-sent"  # the action is done; nothing is sent
+    MARKED_NOT_SENT = "marked-not-sent"  # back to pending: the next outbox round sends it
+    NOT_UNCERTAIN = "not-uncertain"  # someone settled it already, or it never was uncertain
+    NOT_ALLOWED = "not-allowed"  # viewers (and inactive operators) do not settle
+
+
+def settle_message(
+    store_url: str,
+    case_id: int,
+    key: str,
+    *,
+    was_sent: bool,
+    operator: str,
+    where: str = "",
+) -> SettleCode:
+    """A person's answer about a buyer message or e-mail of this case that Henpin could not tell
+    was sent (the outbox left it UNCERTAIN and never resends it alone). Sent: the action is done.
+    Not sent: it goes back to the outbox and out on the next round. The first answer wins; each
+    is on the case's timeline and in the audit log."""
+    from tasks.outbox import settle_uncertain  # the outbox owns its actions' states
+
+    who = find_operator(store_url, operator)
+    if who is None or not who.active or not who.can_decide:
+        return SettleCode.NOT_ALLOWED
+    with session_scope(store_url) as s:
+        action = s.scalar(select(Action).where(Action.key == key, Action.case_id == case_id))
+        kind = action.kind if action else None
+    if kind is None or not settle_uncertain(store_url, key, was_sent=was_sent, by=operator):
+        return SettleCode.NOT_UNCERTAIN
+    code = SettleCode.MARKED_SENT if was_sent else SettleCode.MARKED_NOT_SENT
+    text = (
+        f"{operator} confirmed the {kind} was sent"
+        if was_sent
+        else f"{operator} confirmed the {kind} was not sent; it goes out on the next round"
+    )
+    _note(
+        store_url,
+        case_id,
+        operator,
+        AuditAction.MESSAGE_SETTLED,
+        text,
+        where=where,
+        detail={"action": key, "was_sent": was_sent},
+    )
+    return code
 
 
 class DecisionCode(StrEnum):
@@ -588,6 +666,7 @@ __all__ = [
     "DecisionCode",
     "DecisionOutcome",
     "Facets",
+    "SettleCode",
     "SortOrder",
     "case_options",
     "claim",
@@ -598,4 +677,5 @@ __all__ = [
     "option_money",
     "preview_bulk",
     "release",
+    "settle_message",
 ]

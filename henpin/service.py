@@ -17,7 +17,7 @@ from sqlalchemy import and_, select
 from sqlalchemy import case as sql_case
 
 from henpin.decisions import DecisionRefused, check_decidable, record_decision
-from henpin.domain import CaseState
+from henpin.domain import ActionStatus, CaseState
 from henpin.marketplaces import MARKETPLACES
 from henpin.runs import ResumeResult, resume_case_run
 from henpin.store.db import session_scope
@@ -78,6 +78,9 @@ class ActionView(BaseModel):
     result_message: str | None
     created_at: datetime
     updated_at: datetime
+    # A message or e-mail Henpin could not tell was sent: it is never resent alone; a person
+    # says whether it went out (inbox case page, or `henpin actions settle`).
+    uncertain: bool = False
 
 
 class CaseDetail(CaseSummary):
@@ -138,6 +141,8 @@ def list_cases(store_url: str, *, state: str | None = None, limit: int = 1000) -
 
 
 def show_case(store_url: str, case_id: int) -> CaseDetail | None:
+    from tasks.outbox import SendState  # the outbox owns its actions' states
+
     with session_scope(store_url) as s:
         c = s.get(Case, case_id)
         if c is None:
@@ -184,6 +189,8 @@ def show_case(store_url: str, case_id: int) -> CaseDetail | None:
                     result_message=a.result_message,
                     created_at=a.created_at,
                     updated_at=a.updated_at,
+                    uncertain=a.status == ActionStatus.SUBMITTED
+                    and a.result_code == SendState.UNCERTAIN,
                 )
                 for a in actions
             ],

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from henpin.inbox_ops import claim
-from henpin.service import add_operator, decide
+from henpin import accounts
+from henpin.inbox_ops import SettleCode, claim, settle_message
+from henpin.service import add_operator, decide, show_case
 from henpin.store.db import session_scope
-from henpin.store.models import Case, Decision, Event
+from henpin.store.models import Action, Case, Decision, Event
 from tests.test_inbox_support import (
     REPO_POLICIES,
     address_error_case,
@@ -26,6 +27,7 @@ from tests.test_inbox_support import (
     opened,
     set_operator,
     signed_in,
+    stored_action,
     texts,
     waiting_case,
 )
@@ -377,3 +379,58 @@ def test_a_bad_policy_edit_is_shown_on_every_page_until_fixed(
     assert f"{policies}:" in banner.value  # file and line
     policies.write_text(good)
     assert not at.run().warning
+
+
+def uncertain_email(url: str, case_id: int, key: str) -> None:
+    """An e-mail the outbox could not tell was sent, as it leaves one after a crash mid-call."""
+    stored_action(
+        url,
+        case_id,
+        key,
+        kind="send-email",
+        feed_type="SMTP",
+        marketplace_id="ATVPDKIKX0DER",
+        payload={"to": "buyer@example.invalid", "subject": "Your order", "body": "..."},
+        status="submitted",
+        result_code="UNCERTAIN",
+        result_message="The mail server may or may not have taken this e-mail.",
+    )
+
+
+def test_a_message_henpin_could_not_tell_was_sent_is_settled_by_a_person_once(
+    store_url: str,
+) -> None:
+    case_id = waiting_case(store_url, "111-0000000-0000095", timedelta(hours=5))
+    uncertain_email(store_url, case_id, "mail-95")
+    at = opened(signed_in(), case_id)
+    assert "cannot tell whether this E-mail to the buyer went out" in texts(at)
+    other = opened(signed_in(), case_id)  # a second operator's page, opened before the answer
+    at.button(key="settle.not_sent.mail-95").click().run()
+    assert "goes out on the next round" in texts(at)
+    assert not [b for b in at.button if (b.key or "").startswith("settle.")]
+    with session_scope(store_url) as s:
+        action = s.scalar(select(Action).where(Action.key == "mail-95"))
+        assert action is not None and (action.status, action.result_code) == ("pending", None)
+    other.button(key="settle.sent.mail-95").click().run()  # too late: the first answer won
+    assert "settled this already" in texts(other)
+    [line] = accounts.audit_lines(store_url, action="message-settled")
+    assert (line.actor, line.target, line.detail) == (
+        "alice",
+        f"case {case_id}",
+        {"action": "mail-95", "was_sent": False},
+    )
+    detail = show_case(store_url, case_id)
+    assert detail is not None
+    assert any(e.kind == "message-settled" for e in detail.timeline)
+
+
+def test_a_viewer_sees_no_settle_buttons(store_url: str) -> None:
+    set_operator(store_url, "alice", role="viewer")
+    case_id = waiting_case(store_url, "111-0000000-0000096", timedelta(hours=5))
+    uncertain_email(store_url, case_id, "mail-96")
+    at = opened(signed_in(), case_id)
+    assert not [b for b in at.button if (b.key or "").startswith("settle.")]
+    assert (
+        settle_message(store_url, case_id, "mail-96", was_sent=True, operator="alice")
+        == SettleCode.NOT_ALLOWED
+    )

@@ -239,18 +239,22 @@ def refund_action(url: str, case_id: int, key: str, reason: str, amount: str, **
             }
         ],
     }
+    stored_action(
+        url,
+        case_id,
+        key,
+        kind="refund",
+        feed_type="POST_PAYMENT_ADJUSTMENT_DATA",
+        payload=payload,
+        marketplace_id=kw.get("marketplace_id", "A1PA6795UKMFR9"),
+        status=kw.get("status", "done"),
+    )
+
+
+def stored_action(url: str, case_id: int, key: str, **fields: Any) -> None:
+    """An outbox action as the outbox leaves it (kind, feed_type, payload, status, ...)."""
     with session_scope(url) as s:
-        s.add(
-            Action(
-                key=key,
-                case_id=case_id,
-                kind="refund",
-                feed_type="POST_PAYMENT_ADJUSTMENT_DATA",
-                marketplace_id=kw.get("marketplace_id", "A1PA6795UKMFR9"),
-                payload=payload,
-                status=kw.get("status", "done"),
-            )
-        )
+        s.add(Action(key=key, case_id=case_id, **fields))
 
 
 def app() -> AppTest:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from henpin.inbox_ops import case_options, claim, release
+from henpin.inbox_ops import SettleCode, case_options, claim, release, settle_message
 from henpin.service import CaseDetail, EventView, show_case
 from ui import display, session
 from ui.decision import decision_part
@@ -306,6 +306,46 @@ else:
         ],
         hide_index=True,
     )
+
+
+def settle_clicked(key: str, was_sent: bool) -> None:
+    code = settle_message(
+        store_url, case.id, key, was_sent=was_sent, operator=operator.name, where=session.where()
+    )
+    st.session_state[f"settle.result.{case.id}"] = code
+
+
+def uncertain_part() -> None:
+    """Messages Henpin could not tell were sent: never resent alone; the operator says."""
+    shown = st.session_state.pop(f"settle.result.{case.id}", None)
+    if shown is not None:
+        ok = shown in (SettleCode.MARKED_SENT, SettleCode.MARKED_NOT_SENT)
+        (st.success if ok else st.warning)(label("settle", shown))
+    if not operator.can_decide:
+        return
+    for a in case.actions:
+        if not a.uncertain:
+            continue
+        st.warning(
+            f"{t('case.uncertain', kind=label('action', a.kind))}\n\n"
+            f"{display.plain(a.result_message or '')}"
+        )
+        sent, not_sent = st.columns(2)
+        sent.button(
+            t("case.uncertain.sent"),
+            key=f"settle.sent.{a.key}",
+            on_click=settle_clicked,
+            args=(a.key, True),
+        )
+        not_sent.button(
+            t("case.uncertain.not_sent"),
+            key=f"settle.not_sent.{a.key}",
+            on_click=settle_clicked,
+            args=(a.key, False),
+        )
+
+
+uncertain_part()
 if sees_personal_data and case.details.get("raw_payload"):
     with st.expander(t("case.raw_payload")):
         st.json(case.details["raw_payload"])
