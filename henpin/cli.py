@@ -245,6 +245,35 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return 0 if result.accepted else 1
 
 
+def cmd_cases_settle_message(args: argparse.Namespace) -> int:
+    from henpin.inbox_ops import SettleCode, settle_message
+
+    settings = _settings(args)
+    _migrate(settings)
+    code = settle_message(
+        settings.store_url,
+        args.id,
+        args.key,
+        was_sent=args.was_sent,
+        operator=args.operator,
+        where="cli",
+    )
+    settled = code in (SettleCode.MARKED_SENT, SettleCode.MARKED_NOT_SENT)
+    words = {
+        SettleCode.MARKED_SENT: "marked as sent; nothing more goes out",
+        SettleCode.MARKED_NOT_SENT: "marked as not sent; it goes out on the next round",
+        SettleCode.NOT_UNCERTAIN: "not an uncertain message of this case (settled already?)",
+        SettleCode.NOT_ALLOWED: f"{args.operator} is not an active operator or admin",
+    }
+    if args.json:
+        _print_json({"case_id": args.id, "key": args.key, "settled": settled, "result": code.value})
+    else:
+        print(
+            f"case {args.id}, {args.key}: {words[code]}", file=sys.stdout if settled else sys.stderr
+        )
+    return 0 if settled else 1
+
+
 def _field(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
@@ -453,6 +482,21 @@ def build_parser() -> argparse.ArgumentParser:
     om.add_argument("--json", action="store_true")
     om.add_argument("--home", default=argparse.SUPPRESS)
     om.set_defaults(func=cmd_cases_open_message)
+
+    sm = csub.add_parser(
+        "settle-message",
+        help="say whether a message or e-mail Henpin could not tell was sent went out "
+        "(--sent: done; --not-sent: it is sent on the next round)",
+    )
+    sm.add_argument("id", type=int, help="the case")
+    sm.add_argument("key", help="the action's key (cases show ID: actions with uncertain true)")
+    went = sm.add_mutually_exclusive_group(required=True)
+    went.add_argument("--sent", dest="was_sent", action="store_true")
+    went.add_argument("--not-sent", dest="was_sent", action="store_false")
+    sm.add_argument("--operator", required=True, help="an operator or admin of the inbox")
+    sm.add_argument("--json", action="store_true")
+    sm.add_argument("--home", default=argparse.SUPPRESS)
+    sm.set_defaults(func=cmd_cases_settle_message)
 
     d = sub.add_parser("decide", help="answer a waiting case's question (as the inbox does)")
     d.add_argument("id", type=int)

@@ -434,3 +434,37 @@ def test_a_viewer_sees_no_settle_buttons(store_url: str) -> None:
         settle_message(store_url, case_id, "mail-96", was_sent=True, operator="alice")
         == SettleCode.NOT_ALLOWED
     )
+
+
+def test_the_cli_settles_an_uncertain_message_with_the_same_rules(store_url: str) -> None:
+    import json
+    import subprocess
+    import sys
+
+    case_id = waiting_case(store_url, "111-0000000-0000097", timedelta(hours=5))
+    uncertain_email(store_url, case_id, "mail-97")
+
+    def settle(*args: str) -> tuple[int, dict[str, object]]:
+        command = ["cases", "settle-message", str(case_id), "mail-97", *args, "--json"]
+        out = subprocess.run(
+            [sys.executable, "-m", "henpin.cli", *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return out.returncode, json.loads(out.stdout)
+
+    assert settle("--sent", "--operator", "alice") == (
+        0,
+        {"case_id": case_id, "key": "mail-97", "settled": True, "result": "marked-sent"},
+    )
+    rc, again = settle("--not-sent", "--operator", "alice")
+    assert (rc, again["result"]) == (1, "not-uncertain")
+    with session_scope(store_url) as s:
+        action = s.scalar(select(Action).where(Action.key == "mail-97"))
+        assert action is not None and (action.status, action.result_code) == (
+            "done",
+            "CONFIRMED_SENT",
+        )
+    [line] = accounts.audit_lines(store_url, action="message-settled")
+    assert (line.actor, line.source) == ("alice", "cli")
