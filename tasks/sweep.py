@@ -239,7 +239,8 @@ def purge_buyer_data(now: datetime | None = None) -> list[int]:
 
 
 def housekeeping_round() -> dict[str, int]:
-    """One pass of everything above, outside Prefect (the runner's housekeeper thread)."""
+    """One pass of everything above, outside Prefect (the runner's housekeeper thread).
+    The same steps, in the same order, as flows/housekeeping.py (a test holds them equal)."""
     outbox_round = send_amazon_actions.fn()
     return {
         "feeds_sent": outbox_round.feeds_sent,
@@ -248,5 +249,6 @@ def housekeeping_round() -> dict[str, int]:
         "deadlines_applied": len(apply_passed_deadlines.fn()),
         "cases_resumed": len(resume_decided_cases.fn()),
         "cases_started": len(start_unstarted_cases.fn()),
+        "runs_restarted": len(restart_stranded_runs.fn()),
         "buyer_data_purged": len(purge_buyer_data.fn()),
     }

@@ -362,3 +362,12 @@ def test_runs_left_behind_by_a_killed_runner_are_started_again_once(
     assert restart_stranded_runs.fn() == []
     flagged = case_by_order(henpin, "111-0000014-0000014")
     assert "stopped restarting" in flagged.needs_attention
+
+
+def test_the_runners_housekeeper_does_the_steps_of_the_housekeeping_flow(
+    henpin: str, emulator: Any
+) -> None:
+    from flows.housekeeping import housekeeping
+    from tasks.sweep import housekeeping_round
+
+    assert list(housekeeping_round()) == list(housekeeping())
