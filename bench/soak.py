@@ -56,7 +56,9 @@ from soak_stack import SoakStack
 US, UK = "ATVPDKIKX0DER", "A1F83G8C2ARO7P"
 MARKETS = {US: ("113", "USD", 200), UK: ("204", "GBP", 150)}  # id prefix, currency, high-value line
 OPERATORS = ("aiko", "ben", "chika", "dai")
-SETTLE_S = 600  # tasks/outbox.py SETTLE: a feed left `sending` is looked up after 10 minutes
+SETTLE_S = 600  # HENPIN_OUTBOX_SETTLE_S's default: a feed left `sending` is looked up after it
+SHORT_SETTLE_S = 60  # what a short soak sets instead, so a runner killed mid-createFeed is seen
+STALE_RUN_S = 60  # HENPIN_STALE_RUN_S for the soak (default 900): its flows run for seconds
 REASONS = ("Ordered by mistake", "Found a better price", "Delivery date too late", "Duplicate")
 
 
@@ -85,6 +87,12 @@ class Config:
     def long(self) -> bool:
         """Long enough for a feed left `sending` to be reconciled (outbox SETTLE) and resolved."""
         return self.seconds >= SETTLE_S + 300
+
+    @property
+    def settle_s(self) -> float:
+        """HENPIN_OUTBOX_SETTLE_S for this soak: the default in a long one, shorter in a short
+        one (its createFeed attempts last seconds: no lost answers, at most 4 s slow)."""
+        return SETTLE_S if self.long else SHORT_SETTLE_S
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -445,6 +453,8 @@ class Soak:
             outbox_interval_s=cfg.outbox_interval_s,
             marketplaces=[US, UK],
             runner_limit=cfg.runner_limit,
+            settle_s=cfg.settle_s,
+            stale_run_s=STALE_RUN_S,
         )
         self.started = time.monotonic()
         self.deadline = self.started + cfg.seconds
@@ -597,7 +607,7 @@ class Soak:
                 and self.left() > quiet_end
             ):
                 kill = self.kills[0]
-                if kill.trigger == "sending" and self.left() < SETTLE_S + 300:
+                if kill.trigger == "sending" and self.left() < self.cfg.settle_s + 300:
                     kill.trigger = "submitted"  # too late to see a reconcile through
                 armed_at = armed_at or now
                 patience = 150 if kill.trigger == "sending" else 60
@@ -623,7 +633,7 @@ class Soak:
         if self.calm or not self.cfg.long:
             return
         caught = sending_since is not None and now - sending_since > 20
-        if caught or self.left() < SETTLE_S + 360:
+        if caught or self.left() < self.cfg.settle_s + 360:
             self.stack.control("PUT", "/faults", json=for_emulator(self.faults, calm=True))
             self.calm = True
             log(

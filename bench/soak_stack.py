@@ -50,6 +50,8 @@ class SoakStack:
     outbox_interval_s: float
     marketplaces: list[str]
     runner_limit: int = 4
+    settle_s: float = 600.0  # HENPIN_OUTBOX_SETTLE_S
+    stale_run_s: float = 900.0  # HENPIN_STALE_RUN_S
     policies: Path = ROOT / "policies.yaml"
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
@@ -92,6 +94,8 @@ class SoakStack:
                 "HENPIN_EMULATOR_TIME_SCALE": f"{self.time_scale:g}",
                 "HENPIN_OUTBOX_INTERVAL_S": f"{self.outbox_interval_s:g}",
                 "HENPIN_POLL_INTERVAL_S": "300",
+                "HENPIN_OUTBOX_SETTLE_S": f"{self.settle_s:g}",
+                "HENPIN_STALE_RUN_S": f"{self.stale_run_s:g}",
                 "PYTHONUNBUFFERED": "1",
                 # This checkout, also in the flow-run processes the runner starts.
                 "PYTHONPATH": str(ROOT),

@@ -106,7 +106,7 @@ def run_state_name(flow_run_id: str) -> str | None:
 # actions are idempotent in the outbox, answers come from the case store), so the housekeeper
 # sends such a run back to Scheduled and a runner or worker picks it up.
 STRANDED_PENDING = timedelta(minutes=1)  # starting a run takes seconds
-STALE_RUNNING = timedelta(minutes=15)  # case flows suspend while they wait; they never run long
+STALE_RUNNING = timedelta(minutes=15)  # the default of HENPIN_STALE_RUN_S
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,9 @@ def read_run_states(flow_run_ids: list[str]) -> dict[str, RunState]:
     return states
 
 
-def why_stranded(state: RunState, now: datetime | None = None) -> str | None:
+def why_stranded(
+    state: RunState, now: datetime | None = None, *, stale_running: timedelta = STALE_RUNNING
+) -> str | None:
     """Why a case's run will not move again by itself, in words for the case timeline; None
     when it is fine (waiting, scheduled, running briefly, finished)."""
     now = now or datetime.now(UTC)
@@ -143,7 +145,7 @@ def why_stranded(state: RunState, now: datetime | None = None) -> str | None:
         return f"its flow run ended {state.name or state.type.lower()}"
     if state.type == StateType.PENDING.value and age > STRANDED_PENDING:
         return f"its flow run was being started {int(age.total_seconds())} s ago and never began"
-    if state.type == StateType.RUNNING.value and age > STALE_RUNNING:
+    if state.type == StateType.RUNNING.value and age > stale_running:
         return f"its flow run has been running for {int(age.total_seconds() // 60)} min"
     return None
 

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     seller_id: str = "DEMO-SELLER"
     poll_interval_s: int = Field(default=180, ge=10, le=3600)
     outbox_interval_s: float = Field(default=5, ge=0.2, le=600)
+    # A feed left `sending` (a crash or a lost createFeed answer) is looked up at Amazon after
+    # this long: longer than one createFeed attempt can last, quota wait included.
+    outbox_settle_s: float = Field(default=600, ge=5, le=86_400)
+    # A case's flow run RUNNING this long without a state change is taken for dead (its process
+    # was killed) and started again. Case flows suspend while they wait; they never run long.
+    stale_run_s: float = Field(default=900, ge=5, le=86_400)
 
     @property
     def demo_mode(self) -> bool:

@@ -44,7 +44,7 @@ class OutboxRound(BaseModel):
 def send_amazon_actions() -> OutboxRound:
     """Reconcile, send pending actions as batched feeds, and record finished feeds' results."""
     url = store_url()
-    outbox.reconcile(url, adapter())
+    outbox.reconcile(url, adapter(), settle=timedelta(seconds=settings().outbox_settle_s))
     sent = outbox.send_pending(url, adapter(), seller_id=settings().seller_id)
     finished = outbox.poll_submitted(url, adapter())
     return OutboxRound(feeds_sent=len(sent), actions_finished=len(finished))
@@ -152,10 +152,11 @@ def restart_stranded_runs(now: datetime | None = None) -> list[int]:
     if not runs:
         return []
     states = read_run_states(list(runs.values()))
+    stale = timedelta(seconds=settings().stale_run_s)
     restarted = []
     for case_id, run_id in runs.items():
         state = states.get(run_id)
-        why = why_stranded(state, now) if state else None
+        why = why_stranded(state, now, stale_running=stale) if state else None
         if why is None:
             continue
         with session_scope(store_url()) as s:

@@ -99,3 +99,14 @@ def case_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_flow_run_heartbeats() -> Iterator[None]:
+    """Flow runs executed in this process skip Prefect's heartbeat thread: a sync run waits up
+    to a second for it to stop (prefect 3.9.1), and nothing here reads heartbeats. The
+    environment variable cannot say "none", so the setting is changed in-process."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
