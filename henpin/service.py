@@ -331,6 +331,58 @@ class CaseNotOpened(Exception):
     """A case could not be opened; the message says why, for the operator."""
 
 
+class ReplyPreview(BaseModel):
+    """What the buyer will get when a "cancel asked by message" case opens: the first reply, in
+    the marketplace's language, from the policy's templates."""
+
+    order_id: str
+    marketplace_id: str
+    marketplace: str
+    language: str
+    to: str  # Amazon's relay address for the buyer ("" when the order does not show it)
+    subject: str
+    body: str
+    open_case_id: int | None  # this order's case of that type, when one is already open
+
+
+def preview_cancel_by_message(store_url: str, order_id: str) -> ReplyPreview:
+    """The reply the cancel-by-message flow would send for this order, before anything is
+    opened or sent (the inbox shows it for the operator to check)."""
+    from henpin.domain import CaseType
+    from tasks.amazon import AmazonError
+    from tasks.orders import adapter
+    from tasks.policy import policy_in_force
+
+    order_id = order_id.strip()
+    if not order_id:
+        raise CaseNotOpened("Type the order id (e.g. 113-1234567-1234567).")
+    try:
+        order = adapter().get_order(order_id)
+    except AmazonError as exc:
+        raise CaseNotOpened(f"Amazon did not return order {order_id}: {exc}") from exc
+    policy = policy_in_force().cancel_by_message
+    reply = policy.reply(order)
+    m = MARKETPLACES.get(order.marketplace_id)
+    with session_scope(store_url) as s:
+        existing = s.scalar(
+            select(Case.id).where(
+                Case.type == CaseType.CANCEL_BY_MESSAGE.value,
+                Case.order_id == order.order_id,
+                Case.state != CaseState.CLOSED.value,
+            )
+        )
+    return ReplyPreview(
+        order_id=order.order_id,
+        marketplace_id=order.marketplace_id,
+        marketplace=m.name if m else order.marketplace_id,
+        language=m.language if m else "en",
+        to=order.buyer_email or "",
+        subject=reply.subject,
+        body=reply.body,
+        open_case_id=existing,
+    )
+
+
 def open_cancel_by_message(
     store_url: str, order_id: str, *, buyer_message: str, operator: str
 ) -> CaseSummary:

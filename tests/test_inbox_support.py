@@ -33,6 +33,8 @@ PAGES = {
     "dashboard": "screens/dashboard.py",
     "operators": "screens/operators.py",
     "audit": "screens/audit.py",
+    "message": "screens/message_case.py",
+    "replay": "screens/replay.py",
 }
 
 

@@ -63,14 +63,20 @@ else:
         ),
     ]
     if operator.can_decide:
-        work.append(
+        work += [
             st.Page(
                 SCREENS / "bulk.py",
                 title=t("nav.bulk"),
                 icon=":material/checklist:",
                 url_path="bulk",
-            )
-        )
+            ),
+            st.Page(
+                SCREENS / "message_case.py",
+                title=t("nav.message_case"),
+                icon=":material/mail:",
+                url_path="message",
+            ),
+        ]
     pages = {
         t("nav.section.work"): work,
         t("nav.section.numbers"): [
@@ -95,6 +101,12 @@ else:
                 title=t("nav.audit"),
                 icon=":material/receipt_long:",
                 url_path="audit",
+            ),
+            st.Page(
+                SCREENS / "replay.py",
+                title=t("nav.replay"),
+                icon=":material/compare_arrows:",
+                url_path="replay",
             ),
         ]
     page = st.navigation(pages)
