@@ -12,7 +12,7 @@ What is created, cheaply instead of running 10,000 flows up to their question:
   from a real waiting case), the first `runs` of them pointing at those flow runs.
 Then: processes the runner holds (its process tree), memory of each component, the inbox's list
 query (`henpin.service.list_cases(state="waiting")`) and the inbox page (Streamlit AppTest of
-ui/inbox.py, signed in) with the current code and with the query proposed in docs/scaling.md.
+ui/inbox.py, signed in): `henpin cases list` (1,000 rows) and the inbox's page query (50 rows).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 from common import PG_SERVER, ROOT, environment, log, process_tree, rss_mb, with_database
 from single import SingleStack
 
-PAGE = 50  # rows the proposed inbox shows at once
+PAGE = 50  # rows the inbox shows at once
 
 
 def template_case(store: str) -> dict[str, Any]:
@@ -185,40 +185,11 @@ def insert_waiting_cases(store: str, n: int, runs: list[str], template: dict[str
 
 
 def proposed_list_waiting(store: str, limit: int = PAGE) -> list[Any]:
-    """`list_cases(state="waiting", limit=50)` as bench/proposed/inbox-list.diff writes it:
-    ordered and cut in SQL, only the summary's columns."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import load_only
+    """The inbox's own page query (henpin.inbox_ops.find_cases): waiting cases, soonest
+    deadline first, ordered and cut in SQL."""
+    from henpin.inbox_ops import CaseFilter, find_cases
 
-    from henpin.service import CaseSummary, _summary
-    from henpin.store.db import session_scope
-    from henpin.store.models import Case
-
-    with session_scope(store) as s:
-        rows = s.scalars(
-            select(Case)
-            .options(
-                load_only(
-                    Case.id,
-                    Case.type,
-                    Case.order_id,
-                    Case.marketplace_id,
-                    Case.state,
-                    Case.outcome,
-                    Case.choices,
-                    Case.deadline,
-                    Case.recommendation,
-                    Case.needs_attention,
-                    Case.flow_run_id,
-                    Case.created_at,
-                    Case.updated_at,
-                )
-            )
-            .where(Case.state == "waiting")
-            .order_by(Case.deadline, Case.id.desc())
-            .limit(limit)
-        ).all()
-        return [CaseSummary(**_summary(c)) for c in rows]
+    return find_cases(store, CaseFilter(states=("waiting",)), limit=limit).cases
 
 
 def timed(fn: Any, repeat: int = 5) -> tuple[float, Any]:
@@ -280,13 +251,14 @@ def housekeeping_round_s(stack: SingleStack) -> float:
 
 
 def decided_scan_s(store: str) -> dict[str, float]:
-    """The store reads of `resume_decided_cases` each housekeeping round: today's one query per
-    waiting case, and the single join of bench/proposed/housekeeping-scan.diff."""
+    """The store reads of `resume_decided_cases` each housekeeping round: one query per waiting
+    case (as it was until 2026-12-04, the baseline) and the single join it uses now
+    (`henpin.decisions.answered_waiting_cases`)."""
     from sqlalchemy import select
 
-    from henpin.decisions import find_decision
+    from henpin.decisions import answered_waiting_cases, find_decision
     from henpin.store.db import session_scope
-    from henpin.store.models import Case, Decision
+    from henpin.store.models import Case
 
     def current() -> int:
         with session_scope(store) as s:
@@ -300,17 +272,7 @@ def decided_scan_s(store: str) -> dict[str, float]:
         )
 
     def proposed() -> int:
-        with session_scope(store) as s:
-            return len(
-                s.execute(
-                    select(Case.id, Case.flow_run_id, Decision.choice)
-                    .join(
-                        Decision,
-                        (Decision.case_id == Case.id) & (Decision.step == Case.waiting_step),
-                    )
-                    .where(Case.state == "waiting", Case.flow_run_id.is_not(None))
-                ).all()
-            )
+        return len(answered_waiting_cases(store))
 
     return {
         "current_s": round(timed(current, repeat=3)[0], 3),

@@ -259,7 +259,7 @@ def table(s: dict[str, Any], r: dict[str, Any]) -> str:
             "0",
         ),
         (
-            "P3 list_cases(waiting), current / proposed",
+            "P3 waiting list: henpin cases list / inbox page query",
             f"{s['p3_list_s']} s ({p3.get('list_rows')} rows) / {s['p3_list_proposed_s']} s",
             "≤ 1 s",
         ),

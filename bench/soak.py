@@ -110,7 +110,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "--runner-limit",
         type=int,
         default=4,
-        help="henpin runner --limit (0: Prefect's default, no limit; see bench/proposed)",
+        help="henpin runner --limit (HENPIN_RUNNER_LIMIT)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary HENPIN_HOME")
     a = p.parse_args(argv)

@@ -400,7 +400,7 @@ def cmd_runner(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _migrate(settings)
-    serve_forever(settings, limit=args.limit)
+    serve_forever(settings, limit=args.limit or settings.runner_limit)
     return 0
 
 
@@ -552,7 +552,9 @@ def build_parser() -> argparse.ArgumentParser:
     mc.set_defaults(func=cmd_mailcatcher)
 
     rn = sub.add_parser("runner", help="serve Henpin's flows (started by `henpin up`)")
-    rn.add_argument("--limit", type=int, default=None, help="most flow runs at once")
+    rn.add_argument(
+        "--limit", type=int, default=None, help="most flow runs at once (HENPIN_RUNNER_LIMIT, 4)"
+    )
     rn.add_argument("--home", default=argparse.SUPPRESS)
     rn.set_defaults(func=cmd_runner)
 

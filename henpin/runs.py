@@ -13,9 +13,16 @@ from typing import Any, cast
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import resume_flow_run
@@ -116,21 +123,33 @@ class RunState:
     since: datetime | None
 
 
-def read_run_states(flow_run_ids: list[str]) -> dict[str, RunState]:
-    """The current state of each run, a few hundred per API call; runs Prefect does not know
-    are left out."""
+MOST_TROUBLED = 5_000  # newest first; more than this many stuck runs is a fire, not a sweep
+
+
+def read_troubled_runs(page: int = 200) -> dict[str, RunState]:
+    """Runs of Henpin's deployments that are starting, running, crashed or failed: the only ones
+    that can be stranded (waiting, scheduled and finished runs are not asked for). One API call
+    per `page` of them, however many cases are open."""
+    troubled = [StateType.PENDING, StateType.RUNNING, StateType.CRASHED, StateType.FAILED]
     states: dict[str, RunState] = {}
     with get_client(sync_client=True) as client:
-        for start in range(0, len(flow_run_ids), 200):
-            chunk = [UUID(i) for i in flow_run_ids[start : start + 200]]
+        for offset in range(0, MOST_TROUBLED, page):
             runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=len(chunk)
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=troubled))
+                ),
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT])),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                limit=page,
+                offset=offset,
             )
             for run in runs:
                 if run.state is not None:
                     states[str(run.id)] = RunState(
                         run.state.type.value, run.state.name or "", run.state.timestamp
                     )
+            if len(runs) < page:
+                break
     return states
 
 

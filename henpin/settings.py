@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     seller_id: str = "DEMO-SELLER"
     poll_interval_s: int = Field(default=180, ge=10, le=3600)
     outbox_interval_s: float = Field(default=5, ge=0.2, le=600)
+    # Flow runs `henpin runner` executes at once, each a process (~1.8 CPU s to start): about
+    # two per core. Prefect's own default is no limit (200 new cases: 60+ processes at once).
+    runner_limit: int = Field(default=4, ge=1, le=256)
     # A feed left `sending` (a crash or a lost createFeed answer) is looked up at Amazon after
     # this long: longer than one createFeed attempt can last, quota wait included.
     outbox_settle_s: float = Field(default=600, ge=5, le=86_400)

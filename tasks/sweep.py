@@ -17,7 +17,7 @@ from henpin.decisions import answered_waiting_cases, record_decision
 from henpin.domain import ActionStatus, CaseState
 from henpin.runs import (
     ResumeResult,
-    read_run_states,
+    read_troubled_runs,
     resume_case_run,
     retry_case_run,
     why_stranded,
@@ -151,7 +151,7 @@ def restart_stranded_runs(now: datetime | None = None) -> list[int]:
     runs = {case_id: run_id for case_id, run_id in rows if run_id}
     if not runs:
         return []
-    states = read_run_states(list(runs.values()))
+    states = read_troubled_runs()
     stale = timedelta(seconds=settings().stale_run_s)
     restarted = []
     for case_id, run_id in runs.items():
