@@ -233,11 +233,13 @@ def cmd_decide(args: argparse.Namespace) -> int:
             fields=fields,
         )
     except DecisionRefused as exc:
+        _audit_cli_decision(settings.store_url, args, accepted=False, result=str(exc))
         if args.json:
             _print_json({"case_id": args.id, "accepted": False, "error": str(exc)})
         else:
             print(f"henpin: {exc}", file=sys.stderr)
         return 1
+    _audit_cli_decision(settings.store_url, args, accepted=result.accepted, result=result.message)
     if args.json:
         _print_json(result.model_dump(mode="json"))
     else:
@@ -272,6 +274,22 @@ def cmd_cases_settle_message(args: argparse.Namespace) -> int:
             f"case {args.id}, {args.key}: {words[code]}", file=sys.stdout if settled else sys.stderr
         )
     return 0 if settled else 1
+
+
+def _audit_cli_decision(
+    store_url: str, args: argparse.Namespace, *, accepted: bool, result: str
+) -> None:
+    """A decision from the command line goes in the audit log, as the inbox's do."""
+    from henpin.accounts import AuditAction, audit
+
+    audit(
+        store_url,
+        args.operator,
+        AuditAction.DECISION if accepted else AuditAction.DECISION_REFUSED,
+        target=f"case {args.id}",
+        where="cli",
+        detail={"choice": args.choice, "result": result[:200]},
+    )
 
 
 def _field(text: str) -> tuple[str, str]:

@@ -468,3 +468,24 @@ def test_the_cli_settles_an_uncertain_message_with_the_same_rules(store_url: str
         )
     [line] = accounts.audit_lines(store_url, action="message-settled")
     assert (line.actor, line.source) == ("alice", "cli")
+
+
+def test_decisions_from_the_command_line_are_in_the_audit_log(store_url: str) -> None:
+    import subprocess
+    import sys
+
+    case_id = waiting_case(store_url, "111-0000000-0000098", timedelta(hours=5))
+
+    def decide_cli(choice: str, operator: str) -> int:
+        command = ["decide", str(case_id), "--choice", choice, "--operator", operator, "--json"]
+        return subprocess.run(
+            [sys.executable, "-m", "henpin.cli", *command], capture_output=True, timeout=60
+        ).returncode
+
+    assert decide_cli("cancel", "carol") == 0
+    assert decide_cli("keep_order", "dave") == 1  # carol was first
+    lines = accounts.audit_lines(store_url)
+    assert [(a.actor, a.action, a.source, a.detail["choice"]) for a in lines[:2]] == [
+        ("dave", "decision-refused", "cli", "keep_order"),
+        ("carol", "decision", "cli", "cancel"),
+    ]
