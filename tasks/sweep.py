@@ -62,18 +62,20 @@ def _resume_all(targets: Sequence[tuple[int, str, dict[str, str] | None]]) -> li
 def wake_cases_with_amazon_results() -> list[int]:
     """Resume acting cases all of whose Amazon actions have a recorded result."""
     finished = (ActionStatus.DONE.value, ActionStatus.FAILED.value)
+    unfinished = select(Action.case_id).where(
+        Action.case_id.is_not(None), Action.status.not_in(finished)
+    )  # NOT IN over a NULL would match nothing
     with session_scope(store_url()) as s:
-        acting = s.scalars(select(Case).where(Case.state == CaseState.ACTING.value)).all()
-        targets = [
-            (c.id, c.flow_run_id, None)
-            for c in acting
-            if c.flow_run_id
-            and c.actions
-            and all(
-                a.status in finished
-                for a in s.scalars(select(Action).where(Action.case_id == c.id))
+        # One query, not one per acting case.
+        rows = s.execute(
+            select(Case.id, Case.flow_run_id).where(
+                Case.state == CaseState.ACTING.value,
+                Case.flow_run_id.is_not(None),
+                Case.id.in_(select(Action.case_id)),
+                Case.id.not_in(unfinished),
             )
-        ]
+        ).all()
+    targets = [(case_id, run_id, None) for case_id, run_id in rows if run_id]
     return _resume_all(targets)
 
 
