@@ -8,7 +8,9 @@ handling and Henpin's tasks. Not part of Henpin: it shows what would reach the P
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -35,9 +37,11 @@ def main() -> None:
     def execute(run: Any) -> None:
         try:
             with contextlib.suppress(Pause):
-                run_flow(
+                ran = run_flow(
                     cancel_request, flow_run=run, parameters=run.parameters, return_type="state"
                 )
+                if inspect.isawaitable(ran):  # an async flow: run it to its end here
+                    asyncio.run(ran)
         finally:
             running.discard(str(run.id))
 

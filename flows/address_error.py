@@ -46,7 +46,7 @@ def money_of_each_option(order: Order, policy: AddressErrorPolicy) -> list[dict[
 
 
 @flow(name="address-error", persist_result=True, log_prints=True)
-def address_error(
+async def address_error(
     case_id: int, order_id: str, policy: AddressErrorPolicy, policy_version: str
 ) -> Outcome:
     order = read_order(order_id)
@@ -61,17 +61,17 @@ def address_error(
         texts.confirm_address_text(order),
     )
     mark_acting(case_id, "Asked the buyer to confirm their delivery address (Amazon message).")
-    sent = wait_for_amazon(asked)
+    sent = await wait_for_amazon(asked)
     if sent.status != "done":
         record_details(case_id, {"message_problem": sent.result_message})
 
-    answer = ask_operator(
+    answer = await ask_operator(
         case_id, texts.address_question(order, policy, sent.status == "done"), AddressAnswer
     )
     if answer.choice == "address_confirmed":
         record_details(case_id, {"confirmed_address": answer.data.get("confirmed_address")})
 
-    resolution = ask_operator(
+    resolution = await ask_operator(
         case_id, texts.resolution_question(order, policy, options), Resolution
     )
     if resolution.choice == "escalate":
@@ -93,8 +93,10 @@ def address_error(
         )
     if resolution.choice == "partial_refund":
         refund = texts.partial_refund(order, resolution.data)
-        return refund_and_close(case_id, order, refund, "address-partial", Outcome.REFUNDED_PARTLY)
+        return await refund_and_close(
+            case_id, order, refund, "address-partial", Outcome.REFUNDED_PARTLY
+        )
     refund = texts.cancel_for_reorder_refund(order)
-    return refund_and_close(
+    return await refund_and_close(
         case_id, order, refund, "address-reorder", Outcome.CANCELLED_FOR_REORDER
     )

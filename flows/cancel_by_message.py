@@ -38,7 +38,7 @@ class NoRequestDecision(OperatorAnswer):
 
 
 @flow(name="cancel-by-message", persist_result=True, log_prints=True)
-def cancel_by_message(
+async def cancel_by_message(
     case_id: int,
     order_id: str,
     buyer_message: str,
@@ -56,7 +56,7 @@ def cancel_by_message(
 
     for attempt in range(policy.reminders + 1):
         queue_reply_email(case_id, order, policy, attempt)
-        waited = ask_operator(
+        waited = await ask_operator(
             case_id, texts.wait_question(order, policy, attempt), BuyerRequestWait
         )
         if waited.choice == "buyer_requested":
@@ -66,12 +66,14 @@ def cancel_by_message(
                 "The buyer requested the cancellation in Your Orders; the buyer-cancel-request "
                 "case carries it out.",
             )
-        decision = ask_operator(
+        decision = await ask_operator(
             case_id, texts.no_request_question(order, policy, attempt), NoRequestDecision
         )
         if decision.choice == "ship":
             return close_case(case_id, Outcome.SHIPPED_AS_ORDERED, "The order ships as ordered.")
         if decision.choice == "cancel_as_seller":
             # Counts against the cancellation rate: the operator was warned in the question.
-            return cancel_as_buyer_requested(case_id, order_id, done=Outcome.CANCELLED_BY_SELLER)
+            return await cancel_as_buyer_requested(
+                case_id, order_id, done=Outcome.CANCELLED_BY_SELLER
+            )
     return close_case(case_id, Outcome.ESCALATED, "No cancel request after all reminders.")

@@ -38,7 +38,7 @@ def recommend(order: Order, policy: CancelRequestPolicy) -> dict[str, Any]:
 
 
 @flow(name="cancel-request", persist_result=True, log_prints=True)
-def cancel_request(
+async def cancel_request(
     case_id: int, order_id: str, policy: CancelRequestPolicy, policy_version: str
 ) -> Outcome:
     order = read_order(order_id)
@@ -55,7 +55,7 @@ def cancel_request(
             deadline_hours=policy.operator.deadline_hours,
             timeout_choice=policy.operator.on_deadline,
         )
-        decision = ask_operator(case_id, question, CancelDecision)
+        decision = await ask_operator(case_id, question, CancelDecision)
         if decision.choice == "keep_order":
             return close_case(case_id, Outcome.KEPT_ORDER, f"Kept the order ({decision.operator}).")
         if decision.choice == "escalate":
@@ -63,7 +63,7 @@ def cancel_request(
                 case_id, Outcome.ESCALATED, f"Escalated to the owner ({decision.operator})."
             )
 
-    return cancel_as_buyer_requested(case_id, order_id)
+    return await cancel_as_buyer_requested(case_id, order_id)
 
 
 def nothing_to_do_outcome(order: Order) -> Outcome:
@@ -72,7 +72,7 @@ def nothing_to_do_outcome(order: Order) -> Outcome:
     return Outcome.NOTHING_TO_DO_PENDING
 
 
-def cancel_as_buyer_requested(
+async def cancel_as_buyer_requested(
     case_id: int, order_id: str, *, done: Outcome = Outcome.CANCELLED_BUYER_CANCELED
 ) -> Outcome:
     """Cancel with reason BuyerCanceled, unless the order changed since it was read; `done` is
@@ -89,7 +89,7 @@ def cancel_as_buyer_requested(
     mark_acting(
         case_id, "Cancellation (BuyerCanceled) queued for Amazon's order acknowledgement feed."
     )
-    result = wait_for_amazon(queued.action_key)
+    result = await wait_for_amazon(queued.action_key)
     if result.status == "done":
         return close_case(
             case_id,

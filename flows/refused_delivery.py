@@ -33,7 +33,7 @@ class RefundConfirmation(OperatorAnswer):
 
 
 @flow(name="refused-delivery", persist_result=True, log_prints=True)
-def refused_delivery(
+async def refused_delivery(
     case_id: int,
     order_id: str,
     refused: bool,
@@ -43,11 +43,11 @@ def refused_delivery(
     order = read_order(order_id)
     record_details(case_id, {"delivery": "refused by the buyer" if refused else "unclaimed"})
 
-    asked = ask_operator(
+    asked = await ask_operator(
         case_id, texts.refund_asked_question(order, policy, reminded=False), RefundAsked
     )
     if asked.choice == "remind":
-        asked = ask_operator(
+        asked = await ask_operator(
             case_id, texts.refund_asked_question(order, policy, reminded=True), RefundAsked
         )
     if asked.choice != "buyer_asked":
@@ -56,12 +56,12 @@ def refused_delivery(
         )
 
     proposal = texts.proposed_refund(order, policy, refused=refused)
-    confirmed = ask_operator(
+    confirmed = await ask_operator(
         case_id, texts.refund_question(order, policy, proposal), RefundConfirmation
     )
     if confirmed.choice == "no_refund":
         return close_case(case_id, Outcome.NO_REFUND_REQUESTED, f"No refund: {confirmed.note}")
     refund = texts.refund_from_answer(order, proposal, confirmed.choice, confirmed.data)
-    return refund_and_close(
+    return await refund_and_close(
         case_id, order, refund, "refused-delivery", texts.outcome_for(order, refund)
     )

@@ -66,7 +66,7 @@ def refund_for_condition(
 
 
 @flow(name="return-request", persist_result=True, log_prints=True)
-def return_request(
+async def return_request(
     case_id: int,
     order_id: str,
     return_request: ReturnRequest,
@@ -79,7 +79,7 @@ def return_request(
     record_recommendation(case_id, order, advice, policy_version)
     record_details(case_id, texts.return_details(ret))
 
-    authorization = ask_operator(
+    authorization = await ask_operator(
         case_id, texts.authorization_question(ret, order, advice, policy), ReturnAuthorization
     )
     if authorization.data.get("buyer_comment"):
@@ -92,21 +92,25 @@ def return_request(
         return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner.")
     if authorization.choice == "keep_item_refund":
         item_price = texts.item_price_refund(ret, order)
-        return refund_and_close(case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED)
+        return await refund_and_close(
+            case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED
+        )
 
-    received_at = wait_for_the_item(case_id, ret, order, policy)
+    received_at = await wait_for_the_item(case_id, ret, order, policy)
     if received_at is None:
         return close_case(
             case_id, Outcome.RETURN_NOT_RECEIVED, "The item did not come back; escalated."
         )
 
-    inspected = ask_operator(case_id, texts.condition_question(ret, order, policy), ItemCondition)
+    inspected = await ask_operator(
+        case_id, texts.condition_question(ret, order, policy), ItemCondition
+    )
     if inspected.choice == "escalate":
         return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner after inspection.")
     condition = inspected.data.get("condition", "")
     proposal = refund_for_condition(ret, order, policy, condition)
 
-    confirmed = ask_operator(
+    confirmed = await ask_operator(
         case_id,
         texts.refund_question(ret, order, policy, proposal, received_at),
         RefundConfirmation,
@@ -120,21 +124,21 @@ def return_request(
         )
     full = texts.is_full_refund(ret, order, refund)
     outcome = Outcome.REFUNDED_IN_FULL if full else Outcome.REFUNDED_PARTLY
-    return refund_and_close(case_id, order, refund, "refund", outcome)
+    return await refund_and_close(case_id, order, refund, "refund", outcome)
 
 
-def wait_for_the_item(
+async def wait_for_the_item(
     case_id: int, ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy
 ) -> datetime | None:
     """Wait for the parcel to come back: once, then once more after a reminder. When it came
     back (the time of the operator's answer), or None."""
-    first = ask_operator(
+    first = await ask_operator(
         case_id, texts.receipt_question(ret, order, policy, reminded=False), ItemReceipt
     )
     if first.choice == "received":
         return first.at
     if first.choice == "remind":
-        second = ask_operator(
+        second = await ask_operator(
             case_id, texts.receipt_question(ret, order, policy, reminded=True), ItemReceipt
         )
         if second.choice == "received":
@@ -142,13 +146,13 @@ def wait_for_the_item(
     return None
 
 
-def refund_and_close(
+async def refund_and_close(
     case_id: int, order: Order, refund: Refund, purpose: str, outcome: Outcome
 ) -> Outcome:
     """Refund through the outbox (payment adjustment feed) and close with Amazon's answer."""
     key = queue_refund(case_id, purpose, refund, order.marketplace_id)
     mark_acting(case_id, f"Refund of {refund_total(refund)} queued for Amazon.")
-    result = wait_for_amazon(key)
+    result = await wait_for_amazon(key)
     if result.status == "done":
         return close_case(
             case_id,

@@ -26,7 +26,7 @@ class OperatorAnswer(RunInput):
     operator: str = "prefect-ui"
 
 
-def ask_operator(
+async def ask_operator(
     case_id: int, question: Question, answer_type: type[OperatorAnswer]
 ) -> RecordedDecision:
     """Wait (suspended) until the question has one valid recorded answer, and return it.
@@ -43,7 +43,7 @@ def ask_operator(
         deadline = mark_waiting(case_id, asked)
         decided = recorded_decision(case_id, asked.step)
         if decided is None:
-            answer = suspend_flow_run(
+            answer = await suspend_flow_run(
                 wait_for_input=answer_type.with_initial_data(
                     description=asked.markdown(deadline), operator="prefect-ui"
                 ),
@@ -58,7 +58,7 @@ def ask_operator(
     raise AssertionError("unreachable")
 
 
-def wait_for_amazon(action_key: str) -> ActionOutcome:
+async def wait_for_amazon(action_key: str) -> ActionOutcome:
     """Wait (suspended) until Amazon's answer to the outbox action is recorded.
 
     The housekeeper resumes the run when the result is in. A resume before that (by hand in
@@ -68,5 +68,5 @@ def wait_for_amazon(action_key: str) -> ActionOutcome:
         outcome = action_outcome(action_key)
         if outcome.finished:
             return outcome
-        suspend_flow_run(key=f"amazon-result-{attempt}", timeout=None)
+        await suspend_flow_run(key=f"amazon-result-{attempt}", timeout=None)
     raise AssertionError("unreachable")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import subprocess
@@ -137,7 +139,9 @@ def drive_case_runs(max_rounds: int = 20) -> int:
             flow = flows[flow_names[run.id]]
             # A run that suspends raises Pause: it now waits for a person or for Amazon.
             with contextlib.suppress(Pause):
-                run_flow(flow, flow_run=run, parameters=run.parameters, return_type="state")
+                ran = run_flow(flow, flow_run=run, parameters=run.parameters, return_type="state")
+                if inspect.isawaitable(ran):  # the case flows are async: run it to its end here
+                    asyncio.run(ran)
             executed += 1
     return executed
 
