@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from itertools import count
 
-from prefect.flow_runs import suspend_flow_run
+from prefect.flow_runs import asuspend_flow_run
 from prefect.input import RunInput
 
 from henpin.decisions import RecordedDecision
@@ -43,7 +43,7 @@ async def ask_operator(
         deadline = mark_waiting(case_id, asked)
         decided = recorded_decision(case_id, asked.step)
         if decided is None:
-            answer = await suspend_flow_run(
+            answer = await asuspend_flow_run(
                 wait_for_input=answer_type.with_initial_data(
                     description=asked.markdown(deadline), operator="prefect-ui"
                 ),
@@ -68,5 +68,5 @@ async def wait_for_amazon(action_key: str) -> ActionOutcome:
         outcome = action_outcome(action_key)
         if outcome.finished:
             return outcome
-        await suspend_flow_run(key=f"amazon-result-{attempt}", timeout=None)
+        await asuspend_flow_run(key=f"amazon-result-{attempt}", timeout=None)
     raise AssertionError("unreachable")
