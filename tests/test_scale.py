@@ -74,6 +74,15 @@ def free_redis_database() -> str | None:
     return None
 
 
+def redis_answers() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
 def forget_redis(url: str | None) -> None:
     if url:
         import redis
@@ -90,6 +99,8 @@ def scaled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     case_store = with_database(server, f"henpin_scale_{tag}")
     prefect_db = with_database(server, f"henpin_scale_{tag}_p", scheme="postgresql+asyncpg")
     redis_url = free_redis_database()
+    # This machine (and CI's) runs Redis: the scaled layout must use it for real.
+    assert redis_url or not redis_answers(), "Redis answers on 127.0.0.1:6379 but is not used"
     monkeypatch.setenv("HENPIN_EMULATOR_TIME_SCALE", "30")  # feeds finish in 2 s, not 60
     monkeypatch.setenv("HENPIN_OUTBOX_INTERVAL_S", "1")
     monkeypatch.delenv("HENPIN_EMULATOR_URL", raising=False)
@@ -105,6 +116,10 @@ def scaled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     )
     try:
         yield stack
+        if redis_url:  # the Prefect server kept its messaging there
+            import redis
+
+            assert redis.Redis.from_url(redis_url).dbsize() > 0
     finally:
         stack.stop()
         drop_postgres_database(case_store)
