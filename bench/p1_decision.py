@@ -75,6 +75,12 @@ def decide_and_measure(
         "p95_s": round(percentile(latencies, 95), 2),
         "max_s": round(max(latencies), 2),
         "decide_call_p50_s": round(percentile(resume_call_s, 50), 3),
+        # Each decision in order, seconds from the start of the series and its latency: a tail
+        # shows whether slow decisions came together (a burst of woken runs) or alone.
+        "series": [
+            [round(decided_at[c] - decided_at[cases[0]], 1), round(stored[c] - decided_at[c], 2)]
+            for c in cases
+        ],
     }
 
 
