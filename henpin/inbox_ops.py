@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from henpin.accounts import AuditAction, audit, find_operator
 from henpin.decisions import DecisionRefused, find_decision
 from henpin.domain import CaseState
 from henpin.questions import Question, check_answer
-from henpin.service import CaseSummary, _summary, decide
+from henpin.service import CaseSummary, _summary, deadline_first, decide
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Event
 
@@ -87,16 +87,8 @@ def find_cases(
 ) -> CasePage:
     """One page of the cases the filter matches, in the chosen order, and how many match."""
     now = now or datetime.now(UTC)
-    waiting_deadline = case(
-        (and_(Case.state == CaseState.WAITING, Case.deadline.is_not(None)), Case.deadline),
-        else_=None,
-    )
     orders: dict[SortOrder, list[Any]] = {
-        SortOrder.DEADLINE: [
-            case((waiting_deadline.is_(None), 1), else_=0),
-            waiting_deadline,
-            Case.id.desc(),
-        ],
+        SortOrder.DEADLINE: deadline_first(),
         SortOrder.NEWEST: [Case.id.desc()],
         SortOrder.OLDEST: [Case.id],
         SortOrder.MARKETPLACE: [Case.marketplace_id, Case.id.desc()],

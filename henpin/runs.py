@@ -97,15 +97,6 @@ def resume_case_run(flow_run_id: str, run_input: dict[str, Any] | None) -> str:
         return ResumeResult.FAILED
 
 
-def run_state_name(flow_run_id: str) -> str | None:
-    try:
-        with get_client(sync_client=True) as client:
-            run = client.read_flow_run(UUID(flow_run_id))
-        return run.state.name if run.state else None
-    except Exception:
-        return None
-
-
 # --- runs left behind by a process that died ------------------------------------------------------
 # A runner or worker killed while starting a run leaves it PENDING; a flow process killed mid-run
 # leaves it RUNNING or CRASHED. Prefect starts none of these again by itself. Case flows are

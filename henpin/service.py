@@ -17,7 +17,7 @@ from sqlalchemy import and_, select
 from sqlalchemy import case as sql_case
 
 from henpin.decisions import DecisionRefused, check_decidable, record_decision
-from henpin.domain import ActionStatus, CaseState
+from henpin.domain import ActionStatus, CaseState, Order
 from henpin.marketplaces import MARKETPLACES
 from henpin.runs import ResumeResult, resume_case_run
 from henpin.store.db import session_scope
@@ -79,7 +79,7 @@ class ActionView(BaseModel):
     created_at: datetime
     updated_at: datetime
     # A message or e-mail Henpin could not tell was sent: it is never resent alone; a person
-    # says whether it went out (inbox case page, or `henpin actions settle`).
+    # says whether it went out (inbox case page, or `henpin cases settle-message`).
     uncertain: bool = False
 
 
@@ -121,23 +121,25 @@ def _summary(c: Case) -> dict[str, Any]:
     }
 
 
-def list_cases(store_url: str, *, state: str | None = None, limit: int = 1000) -> list[CaseSummary]:
-    """Cases, waiting ones first by deadline (soonest first), then the newest.
+def deadline_first() -> list[Any]:
+    """The inbox's order: waiting cases by deadline (overdue first), then the rest, newest
+    first. SQL ORDER BY terms, so a limit keeps the most urgent cases."""
+    waiting_deadline = sql_case(
+        (and_(Case.state == CaseState.WAITING.value, Case.deadline.is_not(None)), Case.deadline),
+        else_=None,
+    )
+    return [sql_case((waiting_deadline.is_(None), 1), else_=0), waiting_deadline, Case.id.desc()]
 
-    Ordered and cut in SQL, so `limit` keeps the most urgent cases rather than the newest.
-    """
-    waiting = Case.state == CaseState.WAITING.value
+
+def list_cases(store_url: str, *, state: str | None = None, limit: int = 1000) -> list[CaseSummary]:
+    """Cases, waiting ones first by deadline (soonest first), then the newest; ordered and cut
+    in SQL."""
     with session_scope(store_url) as s:
         q = select(Case)
         if state:
             q = q.where(Case.state == state)
-        q = q.order_by(
-            sql_case((waiting, 0), else_=1),
-            sql_case((and_(waiting, Case.deadline.is_not(None)), 0), else_=1),
-            sql_case((waiting, Case.deadline), else_=None),
-            Case.id.desc(),
-        )
-        return [CaseSummary(**_summary(c)) for c in s.scalars(q.limit(limit))]
+        rows = s.scalars(q.order_by(*deadline_first()).limit(limit))
+        return [CaseSummary(**_summary(c)) for c in rows]
 
 
 def show_case(store_url: str, case_id: int) -> CaseDetail | None:
@@ -348,29 +350,12 @@ class ReplyPreview(BaseModel):
 def preview_cancel_by_message(store_url: str, order_id: str) -> ReplyPreview:
     """The reply the cancel-by-message flow would send for this order, before anything is
     opened or sent (the inbox shows it for the operator to check)."""
-    from henpin.domain import CaseType
-    from tasks.amazon import AmazonError
-    from tasks.orders import adapter
+    from tasks.ingest import open_cancel_by_message_case
     from tasks.policy import policy_in_force
 
-    order_id = order_id.strip()
-    if not order_id:
-        raise CaseNotOpened("Type the order id (e.g. 113-1234567-1234567).")
-    try:
-        order = adapter().get_order(order_id)
-    except AmazonError as exc:
-        raise CaseNotOpened(f"Amazon did not return order {order_id}: {exc}") from exc
-    policy = policy_in_force().cancel_by_message
-    reply = policy.reply(order)
+    order = _message_order(order_id)
+    reply = policy_in_force().cancel_by_message.reply(order)
     m = MARKETPLACES.get(order.marketplace_id)
-    with session_scope(store_url) as s:
-        existing = s.scalar(
-            select(Case.id).where(
-                Case.type == CaseType.CANCEL_BY_MESSAGE.value,
-                Case.order_id == order.order_id,
-                Case.state != CaseState.CLOSED.value,
-            )
-        )
     return ReplyPreview(
         order_id=order.order_id,
         marketplace_id=order.marketplace_id,
@@ -379,8 +364,22 @@ def preview_cancel_by_message(store_url: str, order_id: str) -> ReplyPreview:
         to=order.buyer_email or "",
         subject=reply.subject,
         body=reply.body,
-        open_case_id=existing,
+        open_case_id=open_cancel_by_message_case(order.order_id, url=store_url),
     )
+
+
+def _message_order(order_id: str) -> Order:
+    """The order a buyer's message is about, from Amazon; CaseNotOpened in words if not."""
+    from tasks.amazon import AmazonError
+    from tasks.orders import adapter
+
+    order_id = order_id.strip()
+    if not order_id:
+        raise CaseNotOpened("Type the order id (e.g. 113-1234567-1234567).")
+    try:
+        return adapter().get_order(order_id)
+    except AmazonError as exc:
+        raise CaseNotOpened(f"Amazon did not return order {order_id}: {exc}") from exc
 
 
 def open_cancel_by_message(
@@ -389,16 +388,11 @@ def open_cancel_by_message(
     """Open a "cancel asked by message" case from the buyer's e-mail (SP-API cannot read buyer
     messages: an operator brings them in). Its flow replies to the buyer and waits."""
     from henpin.domain import CaseType
-    from tasks.amazon import AmazonError
     from tasks.ingest import open_and_start
-    from tasks.orders import adapter
 
     if not buyer_message.strip():
         raise CaseNotOpened("Paste the buyer's message: the case keeps their words.")
-    try:
-        order = adapter().get_order(order_id.strip())
-    except AmazonError as exc:
-        raise CaseNotOpened(f"Amazon did not return order {order_id}: {exc}") from exc
+    order = _message_order(order_id)
     opened = open_and_start(
         CaseType.CANCEL_BY_MESSAGE,
         order,

@@ -113,7 +113,7 @@ def open_and_start(
 def open_cancel_request_case(order: Order) -> Opened:
     """A buyer's cancel request: its case, linked to (and waking) a cancel-by-message case that
     was waiting for exactly this request."""
-    waiting_for_it = _cancel_by_message_case(order.order_id)
+    waiting_for_it = open_cancel_by_message_case(order.order_id)
     opened = open_and_start(
         CaseType.CANCEL_REQUEST,
         order,
@@ -157,8 +157,9 @@ def open_returning_parcel_case(order: Order) -> Opened:
     )
 
 
-def _cancel_by_message_case(order_id: str) -> int | None:
-    with session_scope(store_url()) as s:
+def open_cancel_by_message_case(order_id: str, *, url: str | None = None) -> int | None:
+    """The order's "cancel asked by message" case while it is open (one per order), if any."""
+    with session_scope(url or store_url()) as s:
         return s.scalar(
             select(Case.id).where(
                 Case.type == CaseType.CANCEL_BY_MESSAGE.value,

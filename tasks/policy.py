@@ -30,11 +30,6 @@ def policy_in_force() -> Policy:
     return policy
 
 
-def policy_error() -> str | None:
-    """What is wrong with the policy file on disk, if anything (shown in the inbox)."""
-    return _holder().error
-
-
 def _keep_version_text(policy: Policy) -> None:
     content = settings().policies.read_bytes()
     if not policy.version.endswith(hashlib.sha256(content).hexdigest()[:12]):
