@@ -142,23 +142,23 @@ def restart_stranded_runs(now: datetime | None = None) -> list[int]:
     """Start again the runs of open cases that a dead runner, worker or flow process left
     behind (PENDING, RUNNING long after it died, CRASHED, FAILED). After MAX_RESTARTS the case
     is flagged "needs attention" instead, with the reason on its timeline."""
+    # Prefect's few troubled runs first, then their open cases: not every open case each round.
+    states = read_troubled_runs()
+    if not states:
+        return []
     with session_scope(store_url()) as s:
         rows = s.execute(
             select(Case.id, Case.flow_run_id).where(
                 Case.state != CaseState.CLOSED.value,
-                Case.flow_run_id.is_not(None),
+                Case.flow_run_id.in_(list(states)),
                 Case.needs_attention.is_(None),
             )
         ).all()
-    runs = {case_id: run_id for case_id, run_id in rows if run_id}
-    if not runs:
-        return []
-    states = read_troubled_runs()
     stale = timedelta(seconds=settings().stale_run_s)
     restarted = []
-    for case_id, run_id in runs.items():
-        state = states.get(run_id)
-        why = why_stranded(state, now, stale_running=stale) if state else None
+    for case_id, run_id in rows:
+        state = states[str(run_id)]
+        why = why_stranded(state, now, stale_running=stale)
         if why is None:
             continue
         with session_scope(store_url()) as s:
@@ -184,14 +184,14 @@ def restart_stranded_runs(now: datetime | None = None) -> list[int]:
                     )
                 )
                 continue
-        if retry_case_run(run_id):
+        if retry_case_run(str(run_id)):
             with session_scope(store_url()) as s:
                 s.add(
                     Event(
                         case_id=case_id,
                         kind=RESTART_EVENT,
                         message=f"Henpin started the case again: {why}.",
-                        data={"flow_run_id": run_id, "state": state.name if state else None},
+                        data={"flow_run_id": run_id, "state": state.name},
                     )
                 )
             restarted.append(case_id)
