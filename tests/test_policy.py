@@ -226,7 +226,8 @@ BAD_FILES = {
         GOOD_RULES.replace("GBP: 150", "UKP: 150"),
         [
             ":13: cancel_request.rules[1].when.order_value_over.UKP:"
-            " unknown currency 'UKP'; use one of CAD, EUR, GBP, JPY, MXN, USD"
+            " unknown currency 'UKP'; use one of AED, AUD, BRL, CAD, EGP, EUR, GBP, INR, JPY, MXN,"
+            " PLN, SAR, SEK, SGD, TRY, USD, ZAR"
         ],
     ),
     "deadline out of bounds": (
@@ -252,10 +253,11 @@ BAD_FILES = {
         ],
     ),
     "unknown marketplace": (
-        GOOD_RULES.replace("sku_prefixes: [HANDMADE-]", "marketplaces: [US, JP, AU]"),
+        GOOD_RULES.replace("sku_prefixes: [HANDMADE-]", "marketplaces: [US, JP, XX]"),
         [
-            ":7: cancel_request.rules[0].when.marketplaces[2]: unknown marketplace 'AU';"
-            " use a country code (US, CA, MX, UK, DE, FR, IT, ES, JP) or an id"
+            ":7: cancel_request.rules[0].when.marketplaces[2]: unknown marketplace 'XX';"
+            " use a country code (US, CA, MX, BR, IE, UK, DE, FR, IT, ES, NL, BE, SE, PL, TR,"
+            " ZA, AE, SA, EG, IN, JP, AU, SG) or an id"
         ],
     ),
     "empty rules": (

@@ -152,8 +152,8 @@ BAD_VALUES = {
         " a reason code goes in one list only",
     ),
     "value limit in an unknown currency": (
-        ("authorize_up_to: {USD: 200}", "authorize_up_to: {USD: 200, AUD: 300}"),
-        ":11: return_request.authorize_up_to.AUD: unknown currency 'AUD'",
+        ("authorize_up_to: {USD: 200}", "authorize_up_to: {USD: 200, UDS: 300}"),
+        ":11: return_request.authorize_up_to.UDS: unknown currency 'UDS'",
     ),
     "cheap-item threshold not a number": (
         ("keep_item_under: {USD: 15}", "keep_item_under: {USD: cheap}"),
