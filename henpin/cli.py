@@ -323,6 +323,35 @@ def cmd_cases_open_message(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cases_open_parcel(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if not _use_stack_prefect(_home(args)):
+        print(
+            "henpin: Henpin is not running in this home; start it with `henpin up`.",
+            file=sys.stderr,
+        )
+        return 1
+    from henpin.service import CaseNotOpened, open_parcel_case
+
+    try:
+        case = open_parcel_case(
+            settings.store_url,
+            args.order_id,
+            kind=args.kind,
+            operator=args.operator,
+            note=args.note,
+            where="cli",
+        )
+    except CaseNotOpened as exc:
+        print(f"henpin: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(case.model_dump(mode="json"))
+    else:
+        print(f"Case {case.id} opened: {case.type} {case.order_id}")
+    return 0
+
+
 def cmd_poll(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not _use_stack_prefect(_home(args)):
@@ -500,6 +529,24 @@ def build_parser() -> argparse.ArgumentParser:
     om.add_argument("--json", action="store_true")
     om.add_argument("--home", default=argparse.SUPPRESS)
     om.set_defaults(func=cmd_cases_open_message)
+
+    op = csub.add_parser(
+        "open-parcel",
+        help="open a refused/unclaimed or address-error case by order id (a returning parcel "
+        "the carrier did not report to Amazon)",
+    )
+    op.add_argument("order_id")
+    op.add_argument(
+        "--kind",
+        required=True,
+        choices=["refused", "unclaimed", "address-error"],
+        help="refused or unclaimed: the refused-delivery case; address-error: the address case",
+    )
+    op.add_argument("--operator", required=True, help="an operator or admin of the inbox")
+    op.add_argument("--note", default="", help="what the carrier said (kept on the timeline)")
+    op.add_argument("--json", action="store_true", help="the opened case, as `cases list`")
+    op.add_argument("--home", default=argparse.SUPPRESS)
+    op.set_defaults(func=cmd_cases_open_parcel)
 
     sm = csub.add_parser(
         "settle-message",
