@@ -369,15 +369,17 @@ def preview_cancel_by_message(store_url: str, order_id: str) -> ReplyPreview:
     )
 
 
-def _message_order(order_id: str) -> Order:
+def _message_order(order_id: str, *, with_packages: bool = False) -> Order:
     """The order a buyer's message is about, from Amazon; CaseNotOpened in words if not."""
-    from tasks.amazon import AmazonError
+    from tasks.amazon import DEFAULT_INCLUDED_DATA, AmazonError
     from tasks.orders import adapter
 
     order_id = order_id.strip()
     if not order_id:
         raise CaseNotOpened("Type the order id (e.g. 113-1234567-1234567).")
     try:
+        if with_packages:  # a parcel case shows and keeps where the order's parcels stand
+            return adapter().get_order(order_id, (*DEFAULT_INCLUDED_DATA, "PACKAGES"))
         return adapter().get_order(order_id)
     except AmazonError as exc:
         if exc.status == 404:
@@ -434,7 +436,7 @@ def _shipped_order(order_id: str) -> Order:
     """The order of a parcel case: it must exist at Amazon and have shipped."""
     from henpin.domain import FulfillmentStatus
 
-    order = _message_order(order_id)
+    order = _message_order(order_id, with_packages=True)
     shipped = (FulfillmentStatus.SHIPPED, FulfillmentStatus.PARTIALLY_SHIPPED)
     if order.fulfillment_status not in shipped:
         raise CaseNotOpened(
