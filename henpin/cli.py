@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -299,7 +300,8 @@ def _field(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def cmd_cases_open_message(args: argparse.Namespace) -> int:
+def _open_case_command(args: argparse.Namespace, open_it: Callable[[str], Any]) -> int:
+    """Open a case by hand (`open_it(store_url)`, a henpin.service function) and print it."""
     settings = _settings(args)
     if not _use_stack_prefect(_home(args)):
         print(
@@ -307,12 +309,10 @@ def cmd_cases_open_message(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    from henpin.service import CaseNotOpened, open_cancel_by_message
+    from henpin.service import CaseNotOpened
 
     try:
-        case = open_cancel_by_message(
-            settings.store_url, args.order_id, buyer_message=args.message, operator=args.operator
-        )
+        case = open_it(settings.store_url)
     except CaseNotOpened as exc:
         print(f"henpin: {exc}", file=sys.stderr)
         return 1
@@ -323,33 +323,31 @@ def cmd_cases_open_message(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cases_open_parcel(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    if not _use_stack_prefect(_home(args)):
-        print(
-            "henpin: Henpin is not running in this home; start it with `henpin up`.",
-            file=sys.stderr,
-        )
-        return 1
-    from henpin.service import CaseNotOpened, open_parcel_case
+def cmd_cases_open_message(args: argparse.Namespace) -> int:
+    def open_it(store_url: str) -> Any:
+        from henpin.service import open_cancel_by_message
 
-    try:
-        case = open_parcel_case(
-            settings.store_url,
+        return open_cancel_by_message(
+            store_url, args.order_id, buyer_message=args.message, operator=args.operator
+        )
+
+    return _open_case_command(args, open_it)
+
+
+def cmd_cases_open_parcel(args: argparse.Namespace) -> int:
+    def open_it(store_url: str) -> Any:
+        from henpin.service import open_parcel_case
+
+        return open_parcel_case(
+            store_url,
             args.order_id,
             kind=args.kind,
             operator=args.operator,
             note=args.note,
             where="cli",
         )
-    except CaseNotOpened as exc:
-        print(f"henpin: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        _print_json(case.model_dump(mode="json"))
-    else:
-        print(f"Case {case.id} opened: {case.type} {case.order_id}")
-    return 0
+
+    return _open_case_command(args, open_it)
 
 
 def cmd_poll(args: argparse.Namespace) -> int:

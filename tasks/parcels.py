@@ -37,7 +37,7 @@ from henpin.cases.parcels import PARCEL_CASE_TYPES, ReturningParcel, case_type_f
 from henpin.domain import ActionKind, ActionStatus, CaseState, CaseType, Order, Outcome
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Decision, Event
-from tasks.cases import order_snapshot
+from tasks.cases import add_case
 
 HANDED_OVER = "handed_over"  # the refused-delivery flow's answer when the address case takes over
 REFUND_OUTCOMES = {
@@ -124,19 +124,15 @@ def _insert(
     parent: Case | None = None,
 ) -> Case:
     at = datetime.now(UTC).isoformat()
-    case = Case(
-        type=case_type.value,
-        order_id=order.order_id,
-        marketplace_id=order.marketplace_id,
-        state=CaseState.OPEN.value,
-        order_snapshot=order_snapshot(order),
+    return add_case(
+        s,
+        case_type,
+        order,
+        note=note,
         details={**details, "parcel_reports": [{**report, "at": at}]},
         parent_case_id=parent.id if parent else None,
+        event_data=report,
     )
-    s.add(case)
-    s.flush()
-    s.add(Event(case_id=case.id, kind="opened", message=note, data=report))
-    return case
 
 
 def _history(s: Session, case: Case) -> dict[str, Any]:

@@ -39,6 +39,16 @@ def package(status: str, detailed_status: str) -> dict[str, Any]:
     }
 
 
+def parcel_coming_back(amazon: Any, order_id: str, detailed_status: str) -> None:
+    """A shipped order whose parcel comes back; ingestion opens its case, whose run starts."""
+    from flows.ingest import ingest
+
+    parcel = package("UNDELIVERABLE", detailed_status)
+    control(amazon, "POST", "orders", json=[shipped_order(order_id, package=parcel)])
+    ingest()
+    drive_case_runs()
+
+
 def parcel_reported(amazon: Any, order_id: str, detailed_status: str) -> None:
     """The carrier's new word on the parcel reaches Amazon (the order's lastUpdatedTime moves)."""
     control(
@@ -66,14 +76,7 @@ def test_unclaimed_then_address_problem_hands_over_and_refunds_once(
     from flows.ingest import ingest
 
     order_id = "113-0000041-0000041"
-    control(
-        emulator,
-        "POST",
-        "orders",
-        json=[shipped_order(order_id, package=package("UNDELIVERABLE", "RETURNING_TO_SELLER"))],
-    )
-    ingest()
-    drive_case_runs()
+    parcel_coming_back(emulator, order_id, "RETURNING_TO_SELLER")
     refused = the_case(henpin, order_id, "refused-delivery")
     assert refused.state == "waiting" and refused.waiting_step == "refund-asked"
 
@@ -116,14 +119,7 @@ def test_address_problem_then_returning_stays_one_address_case(
     from flows.ingest import ingest
 
     order_id = "113-0000042-0000042"
-    control(
-        emulator,
-        "POST",
-        "orders",
-        json=[shipped_order(order_id, package=package("UNDELIVERABLE", "UNDELIVERABLE"))],
-    )
-    ingest()
-    drive_case_runs()
+    parcel_coming_back(emulator, order_id, "UNDELIVERABLE")
     parcel_reported(emulator, order_id, "RETURNING_TO_SELLER")
     ingest()
     drive_case_runs()
