@@ -218,8 +218,10 @@ def _address_reported(s: Session, refused: Case, order: Order, report: dict[str,
         if handed is not None:
             return handed
         why = "an operator answered its question first"
-    elif refused.state != CaseState.CLOSED.value:
+    elif refused.state == CaseState.ACTING.value:
         why = "it is already acting (a refund may be on its way)"
+    elif refused.state != CaseState.CLOSED.value:
+        why = "its flow is between two steps"
     elif _refunded(s, refused):
         flag = texts.refunded_flag(report, refused.outcome)
         if _note_report(s, refused, report, flag):

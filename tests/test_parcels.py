@@ -157,6 +157,24 @@ def test_a_refunding_case_is_not_followed_by_a_case_that_could_refund(case_store
     assert no.value.case_id == first.case_id
 
 
+def test_after_a_case_closed_without_refund_an_address_problem_opens_a_linked_case(
+    case_store: str,
+) -> None:
+    first = place_parcel_report(shipped("RETURNING_TO_SELLER"), "unclaimed", url=case_store)
+    with session_scope(case_store) as s:
+        case = s.get(Case, first.case_id)
+        assert case is not None
+        case.state, case.outcome = CaseState.CLOSED.value, "no-refund-requested"
+    later = place_parcel_report(shipped("UNDELIVERABLE"), "address", url=case_store)
+    assert later.new and later.handed_over_from is None and later.resume_run is None
+    address = parcel_cases(case_store)["address-error"]
+    assert address.parent_case_id == first.case_id
+    assert address.details["follows"]["case_id"] == first.case_id
+    assert f"Follows case {first.case_id} (refused-delivery, closed: no-refund-requested)" in (
+        events(case_store, address.id, "opened")[0].message
+    )
+
+
 def test_an_operator_opens_one_parcel_case_and_is_told_which_case_is_in_the_way(
     case_store: str,
 ) -> None:
