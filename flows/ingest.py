@@ -4,7 +4,9 @@ Runs on a schedule (`henpin up`) and on demand (`henpin poll`):
 - one paged searchOrders (with includedData, never one getOrder per order) finds buyers'
   cancel requests and parcels coming back (refused, unclaimed, or undeliverable because of the
   address);
-- Amazon's returns report (Reports API) finds return requests.
+- Amazon's returns report (Reports API) finds return requests, and tells open return cases what
+  Amazon did since (authorized the return, the item was delivered), reaching back to the
+  oldest open one. Rows Amazon shows closed open no case.
 Cancels asked by message arrive by e-mail: operators open those cases from the inbox.
 """
 
@@ -12,14 +14,16 @@ from __future__ import annotations
 
 from prefect import flow
 
-from henpin.domain import CaseType
+from henpin.domain import AuthorizationStatus, CaseType
 from tasks.ingest import (
     Opened,
     advance_checkpoint,
     flag_unreadable_order,
+    follow_return_request,
     open_cancel_request_case,
     open_return_request_case,
     open_returning_parcel_case,
+    returns_report_since,
     search_window,
     utcnow,
 )
@@ -42,8 +46,15 @@ def ingest() -> list[Opened]:
         flag_unreadable_order(CaseType.CANCEL_REQUEST, bad)
     advance_checkpoint(ORDERS, started_at)
 
-    returns = find_return_requests(marketplaces, search_window(RETURNS, started_at))
-    opened += [open_return_request_case(ret, read_order(ret.order_id)) for ret in returns]
+    since = returns_report_since(search_window(RETURNS, started_at))
+    returns = find_return_requests(marketplaces, since)
+    new_requests = [
+        ret
+        for ret in returns
+        if not follow_return_request(ret)
+        and ret.authorization_status is not AuthorizationStatus.CLOSED
+    ]
+    opened += [open_return_request_case(ret, read_order(ret.order_id)) for ret in new_requests]
     advance_checkpoint(RETURNS, started_at)
 
     new = [o for o in opened if o.new]

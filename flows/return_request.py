@@ -1,15 +1,22 @@
 """Case type 2: a return request through the Return Center (返品センター経由の返品依頼).
 
 The seller's checklist:
-1. Read the buyer's reason and comment; policy recommends authorizing, declining, or (for an
-   item cheaper than its return shipping) refunding the item price and letting the buyer keep
-   or refuse it. SP-API cannot authorize a merchant-fulfilled return: the operator clicks it in
-   Seller Central's Manage Returns and tells Henpin what they did (within 24 hours).
-2. Wait for the item to come back (no process held); remind, then escalate when it is late.
-3. Record the item's condition; the policy's condition table gives the refund, full or partial
-   with a restocking fee; the operator confirms or changes the amount with a reason.
-4. Refund through the outbox (payment adjustment feed, reason CustomerReturn) within two
-   business days of receipt, and close with Amazon's result.
+1. Did Amazon authorize the return itself (the returns report's status: US in-policy returns,
+   or a marketplace set to authorize automatically)? Then record "authorized by Amazon" and go
+   on. Otherwise read the buyer's reason and comment; policy recommends authorizing, declining,
+   or (for an item cheaper than its return shipping) refunding the item price and letting the
+   buyer keep or refuse it. SP-API cannot authorize a merchant-fulfilled return: the operator
+   clicks it in Seller Central's Manage Returns and tells Henpin what they did, within 24 hours
+   of the buyer's request.
+2. Wait for the item to come back (no process held): Amazon's returns report saying it was
+   delivered ends the wait, as does the operator; remind, then escalate when it is late.
+3. Start Amazon's refund clock: two business days from the delivery, in the marketplace's local
+   time, fixed on the case.
+4. Record the item's condition; the policy's condition table gives the refund, full or partial
+   with a restocking fee; the operator confirms or changes the amount with a reason, by the
+   refund deadline.
+5. Refund through the outbox (payment adjustment feed, reason CustomerReturn) and close with
+   Amazon's result.
 """
 
 from __future__ import annotations
@@ -23,11 +30,13 @@ from prefect import flow, task
 from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
 from henpin.cases import return_request as texts
 from henpin.cases.money import refund_total
-from henpin.domain import Order, Outcome, Refund, ReturnRequest
+from henpin.decisions import RecordedDecision
+from henpin.domain import AuthorizationStatus, Order, Outcome, Refund, ReturnRequest
 from henpin.policy import ReturnRequestPolicy
 from tasks.cases import close_case, mark_acting, record_details, record_recommendation
 from tasks.orders import read_order
 from tasks.refunds import queue_refund
+from tasks.return_clock import note_authorized_by_amazon, start_refund_clock
 
 
 class ReturnAuthorization(OperatorAnswer):
@@ -79,28 +88,33 @@ async def return_request(
     record_recommendation(case_id, order, advice, policy_version)
     record_details(case_id, texts.return_details(ret))
 
-    authorization = await ask_operator(
-        case_id, texts.authorization_question(ret, order, advice, policy), ReturnAuthorization
-    )
-    if authorization.data.get("buyer_comment"):
-        record_details(case_id, {"buyer_comment": authorization.data["buyer_comment"]})
-    if authorization.choice == "declined":
-        return close_case(
-            case_id, Outcome.RETURN_DECLINED, f"Return declined: {authorization.note}"
+    if ret.authorization_status is AuthorizationStatus.AUTHORIZED:
+        note_authorized_by_amazon(case_id, ret)
+    else:
+        authorization = await ask_operator(
+            case_id, texts.authorization_question(ret, order, advice, policy), ReturnAuthorization
         )
-    if authorization.choice == "escalate":
-        return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner.")
-    if authorization.choice == "keep_item_refund":
-        item_price = texts.item_price_refund(ret, order)
-        return await refund_and_close(
-            case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED
-        )
+        if authorization.data.get("buyer_comment"):
+            record_details(case_id, {"buyer_comment": authorization.data["buyer_comment"]})
+        if authorization.choice == "declined":
+            return close_case(
+                case_id, Outcome.RETURN_DECLINED, f"Return declined: {authorization.note}"
+            )
+        if authorization.choice == "escalate":
+            return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner.")
+        if authorization.choice == "keep_item_refund":
+            item_price = texts.item_price_refund(ret, order)
+            return await refund_and_close(
+                case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED
+            )
 
-    received_at = await wait_for_the_item(case_id, ret, order, policy)
-    if received_at is None:
+    came_back = await wait_for_the_item(case_id, ret, order, policy)
+    if came_back is None:
         return close_case(
             case_id, Outcome.RETURN_NOT_RECEIVED, "The item did not come back; escalated."
         )
+    received_at, told_by = came_back
+    refund_due = start_refund_clock(case_id, ret, order, policy, received_at, told_by)
 
     inspected = await ask_operator(
         case_id, texts.condition_question(ret, order, policy), ItemCondition
@@ -112,7 +126,7 @@ async def return_request(
 
     confirmed = await ask_operator(
         case_id,
-        texts.refund_question(ret, order, policy, proposal, received_at),
+        texts.refund_question(ret, order, policy, proposal, refund_due),
         RefundConfirmation,
     )
     if confirmed.choice == "escalate":
@@ -129,21 +143,32 @@ async def return_request(
 
 async def wait_for_the_item(
     case_id: int, ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy
-) -> datetime | None:
+) -> tuple[datetime, str] | None:
     """Wait for the parcel to come back: once, then once more after a reminder. When it came
-    back (the time of the operator's answer), or None."""
+    back and who said so ("amazon-report": the returns report's delivery date, which ingestion
+    also uses to answer the wait; "operator": the time of their answer), or None."""
+    if ret.return_delivery_date is not None:
+        return ret.return_delivery_date, "amazon-report"
     first = await ask_operator(
         case_id, texts.receipt_question(ret, order, policy, reminded=False), ItemReceipt
     )
     if first.choice == "received":
-        return first.at
+        return came_back_at(first)
     if first.choice == "remind":
         second = await ask_operator(
             case_id, texts.receipt_question(ret, order, policy, reminded=True), ItemReceipt
         )
         if second.choice == "received":
-            return second.at
+            return came_back_at(second)
     return None
+
+
+def came_back_at(received: RecordedDecision) -> tuple[datetime, str]:
+    """When the item came back: the report's delivery date if the answer carries one."""
+    delivered = received.data.get("return_delivery_date")
+    if delivered:
+        return datetime.fromisoformat(str(delivered)), "amazon-report"
+    return received.at, "operator"
 
 
 async def refund_and_close(
