@@ -215,6 +215,11 @@ def advance(record: dict[str, Any], now: datetime, to: str, at: datetime | None)
     when = at or now
     if when > now:
         raise ReturnActionRefused("'at' may not be in the future (simulated time).")
+    authorized = _at(record, "authorizedAt")
+    if authorized is not None and when < authorized:
+        raise ReturnActionRefused(
+            f"'at' is before the return was authorized ({record['authorizedAt']})."
+        )
     shipped = _at(record, "shippedAt")
     if shipped is None or shipped > when:
         record["shippedAt"] = iso(when)
