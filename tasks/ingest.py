@@ -167,7 +167,8 @@ def follow_return_request(ret: ReturnRequest) -> bool:
     """A report row for an order that already has a return case: keep the report's news on the
     case, and answer the question it settles. True when the case exists (nothing to open).
 
-    - Amazon's status says authorized while the case asks to authorize: answered "authorized".
+    - Amazon's status says authorized (or closed) while the case asks to authorize: answered
+      "authorized" (or "declined"): it was settled in Seller Central.
     - a return delivery date while the case waits for the item: answered "received", with the
       delivery date (the refund clock starts from it).
     """
@@ -197,13 +198,17 @@ def follow_return_request(ret: ReturnRequest) -> bool:
         case_id, step = case.id, case.waiting_step
         if news != known:
             case.details = {**(case.details or {}), "amazon_report": news.model_dump(mode="json")}
-    if step == AUTHORIZE_STEP and news.authorization_status is AuthorizationStatus.AUTHORIZED:
+    settled = {
+        AuthorizationStatus.AUTHORIZED: "authorized",
+        AuthorizationStatus.CLOSED: "declined",
+    }.get(news.authorization_status)
+    if step == AUTHORIZE_STEP and settled is not None:
         record_decision(
             store_url(),
             case_id,
             step,
-            choice="authorized",
-            note=f"Amazon's returns report shows the return authorized ({news.status}).",
+            choice=settled,
+            note=f"Amazon's returns report shows the request {news.status}.",
             operator="amazon",
             source="system",
         )

@@ -4,13 +4,15 @@ counted in the marketplace's local time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from henpin.cases import return_request as texts
-from henpin.domain import AuthorizationStatus, ReturnRequest, authorization_status_of
+from henpin.domain import AuthorizationStatus, CaseType, ReturnRequest, authorization_status_of
 from henpin.policy import ReturnRequestPolicy, add_business_days
 from tasks.returns_report import parse_returns_report
 from tests.test_amazon_adapter_returns import HEADER, line
@@ -156,3 +158,70 @@ def test_business_days_follow_the_weekday_of_the_zone_given() -> None:
     assert add_business_days(friday_utc, 1).date() == date(2026, 12, 7)  # Monday (UTC)
     assert add_business_days(saturday_tokyo, 1).date() == date(2026, 12, 7)  # Monday (JST)
     assert add_business_days(saturday_tokyo, 1).astimezone(UTC) < add_business_days(friday_utc, 1)
+
+
+# --- the returns report answers what it settles -------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from henpin.store.db import migrate
+    from tasks.store import store_url
+    from tests.support import reset_process_caches
+
+    monkeypatch.setenv("HENPIN_HOME", str(tmp_path))
+    reset_process_caches()
+    url = store_url()
+    migrate(url)
+    yield url
+    reset_process_caches()
+
+
+def waiting_case(url: str, ret: ReturnRequest, step: str) -> int:
+    from henpin.store.db import session_scope
+    from henpin.store.models import Case
+    from tasks.cases import open_case
+
+    case_id, _ = open_case(
+        CaseType.RETURN_REQUEST, order(), url=url, details={"return": ret.model_dump(mode="json")}
+    )
+    with session_scope(url) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.state, case.waiting_step = "waiting", step
+    return case_id
+
+
+def test_the_report_settles_the_authorize_and_receipt_questions(store: str) -> None:
+    from henpin.decisions import find_decision
+    from tasks.ingest import follow_return_request
+
+    asked = request().model_copy(update={"rma_id": "D1RMA", "sku": "SKU-1", "status": "Pending"})
+    case_id = waiting_case(store, asked, "authorize-return")
+    elsewhere = asked.model_copy(update={"order_id": "113-0000000-0000000"})
+    assert follow_return_request.fn(elsewhere) is False  # no case yet: ingestion opens one
+    other_item = asked.model_copy(update={"sku": "SKU-2", "status": "Closed"})
+    assert follow_return_request.fn(other_item) is True
+    assert find_decision(store, case_id, "authorize-return") is None
+    assert follow_return_request.fn(asked) is True  # still pending: nothing to answer
+    assert find_decision(store, case_id, "authorize-return") is None
+
+    closed = asked.model_copy(update={"status": "Closed"})
+    follow_return_request.fn(closed)
+    decided = find_decision(store, case_id, "authorize-return")
+    assert decided is not None and (decided.choice, decided.operator) == ("declined", "amazon")
+
+
+def test_the_report_delivery_date_answers_the_wait_for_the_item(store: str) -> None:
+    from henpin.decisions import find_decision
+    from tasks.ingest import follow_return_request
+
+    authorized = request().model_copy(update={"rma_id": "D2RMA", "status": "Authorized"})
+    case_id = waiting_case(store, authorized, "item-received")
+    follow_return_request.fn(authorized)
+    assert find_decision(store, case_id, "item-received") is None
+    delivered_at = datetime(2026, 12, 5, tzinfo=TOKYO)
+    follow_return_request.fn(authorized.model_copy(update={"return_delivery_date": delivered_at}))
+    decided = find_decision(store, case_id, "item-received")
+    assert decided is not None and (decided.choice, decided.source) == ("received", "system")
+    assert datetime.fromisoformat(decided.data["return_delivery_date"]) == delivered_at
