@@ -80,6 +80,17 @@ def rows(document: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(document), delimiter="\t"))
 
 
+def flat_report_rows(url: str, days: float, marketplace_id: str = US) -> list[dict[str, str]]:
+    """The lines of a flat-file returns report of the last `days`, asked for and read now."""
+    reports = reports_api(url)
+    report_id = reports.create_report(
+        reportType=FLAT_FILE, dataStartTime=days_before(url, days), marketplaceIds=[marketplace_id]
+    ).payload["reportId"]
+    report = finished(url, reports, report_id)
+    document = reports.get_report_document(report["reportDocumentId"], download=True)
+    return rows(document.payload["document"])
+
+
 def test_flat_file_returns_report_from_demo_returns(url: str) -> None:
     reports = reports_api(url)
     created = reports.create_report(
@@ -145,15 +156,7 @@ def test_returns_added_later_and_refunds_show_in_the_next_report(url: str) -> No
     document = envelope("OrderAdjustment", [refund_message(1, UNSHIPPED, item, "9.99", "USD")])
     submit(url, "POST_PAYMENT_ADJUSTMENT_DATA", document)
     advance(url, 61)
-    reports = reports_api(url)
-    report_id = reports.create_report(
-        reportType=FLAT_FILE, dataStartTime=days_before(url, 1), marketplaceIds=[US]
-    ).payload["reportId"]
-    report = finished(url, reports, report_id)
-    text = reports.get_report_document(report["reportDocumentId"], download=True).payload[
-        "document"
-    ]
-    (line,) = [r for r in rows(text) if r["Order ID"] == UNSHIPPED]
+    (line,) = [r for r in flat_report_rows(url, 1) if r["Order ID"] == UNSHIPPED]
     assert (line["Return Reason"], line["Return quantity"], line["In policy"]) == (
         "CR-SWITCHEROO",
         "2",

@@ -13,14 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from emulator.clock import iso, parse_time
-from emulator.returns_report import FLAT_FILE, report_date
+from emulator.returns_report import report_date
 from tests.test_emulator import JP, US, advance, http
 from tests.test_emulator_reports import (  # noqa: F401 - server, url: fixtures used by name
-    days_before,
-    finished,
+    flat_report_rows,
     now_of,
-    reports_api,
-    rows,
     server,
     url,
 )
@@ -43,6 +40,16 @@ def control(url: str, method: str, path: str, **kw: Any) -> Any:
 
 def the_return(url: str, order_id: str) -> dict[str, Any]:
     (record,) = control(url, "GET", "returns", params={"orderId": order_id})
+    return dict(record)
+
+
+SOCKS = "113-9000006-0000006"  # demo: shipped, no return yet
+
+
+def socks_return(url: str, **fields: Any) -> dict[str, Any]:
+    """A return request on the demo's shipped socks, as the control API answers it."""
+    entry = {"orderId": SOCKS, "sku": "DEMO-SOCKS-3PK", "returnReason": "CR-DEFECTIVE", **fields}
+    (record,) = control(url, "POST", "returns", json=[entry])["returns"]
     return dict(record)
 
 
@@ -103,17 +110,9 @@ def test_a_return_moves_on_in_simulated_time_and_the_report_shows_it(emulator_ur
     order_id = "113-9000014-0000014"
     record = the_return(url, order_id)
     requested = parse_time(record["returnRequestDate"])
-    reports = reports_api(url)
 
     def report_line() -> dict[str, str]:
-        report_id = reports.create_report(
-            reportType=FLAT_FILE, dataStartTime=days_before(url, 59), marketplaceIds=[US]
-        ).payload["reportId"]
-        report = finished(url, reports, report_id)
-        text = reports.get_report_document(report["reportDocumentId"], download=True).payload[
-            "document"
-        ]
-        (found,) = [r for r in rows(text) if r["Order ID"] == order_id]
+        (found,) = [r for r in flat_report_rows(url, 59) if r["Order ID"] == order_id]
         return found
 
     before = report_line()
@@ -170,20 +169,7 @@ def test_the_seller_authorizes_or_closes_a_pending_request(emulator_url: str) ->
     )
     assert http.post(f"{url}/_emulator/returns/NOSUCHRMA/authorize").status_code == 404
 
-    order_id = "113-9000006-0000006"  # demo: shipped, no return yet
-    (pending,) = control(
-        url,
-        "POST",
-        "returns",
-        json=[
-            {
-                "orderId": order_id,
-                "sku": "DEMO-SOCKS-3PK",
-                "returnReason": "CR-DEFECTIVE",
-                "inPolicy": False,
-            }
-        ],
-    )["returns"]
+    pending = socks_return(url, inPolicy=False)
     (closed,) = control(
         url, "POST", f"returns/{pending['amazonRmaId']}/close", json={"reason": "Window expired"}
     )["returns"]
@@ -196,21 +182,8 @@ def test_the_seller_authorizes_or_closes_a_pending_request(emulator_url: str) ->
 
 def test_a_status_set_by_hand_never_moves(emulator_url: str) -> None:
     url = emulator_url
-    order_id = "113-9000006-0000006"
-    (record,) = control(
-        url,
-        "POST",
-        "returns",
-        json=[
-            {
-                "orderId": order_id,
-                "sku": "DEMO-SOCKS-3PK",
-                "returnReason": "CR-DEFECTIVE",
-                "status": "Approved",
-            }
-        ],
-    )["returns"]
+    record = socks_return(url, status="Approved")
     advance(url, 10 * DAY)
-    shown = the_return(url, order_id)
+    shown = the_return(url, SOCKS)
     assert (shown["status"], shown["stage"]) == ("Approved", "asSet")
     assert record["amazonRmaId"] == shown["amazonRmaId"]
