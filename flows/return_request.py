@@ -91,22 +91,9 @@ async def return_request(
     if ret.authorization_status is AuthorizationStatus.AUTHORIZED:
         note_authorized_by_amazon(case_id, ret)
     else:
-        authorization = await ask_operator(
-            case_id, texts.authorization_question(ret, order, advice, policy), ReturnAuthorization
-        )
-        if authorization.data.get("buyer_comment"):
-            record_details(case_id, {"buyer_comment": authorization.data["buyer_comment"]})
-        if authorization.choice == "declined":
-            return close_case(
-                case_id, Outcome.RETURN_DECLINED, f"Return declined: {authorization.note}"
-            )
-        if authorization.choice == "escalate":
-            return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner.")
-        if authorization.choice == "keep_item_refund":
-            item_price = texts.item_price_refund(ret, order)
-            return await refund_and_close(
-                case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED
-            )
+        ended = await authorize_in_seller_central(case_id, ret, order, advice, policy)
+        if ended is not None:
+            return ended
 
     came_back = await wait_for_the_item(case_id, ret, order, policy)
     if came_back is None:
@@ -141,9 +128,41 @@ async def return_request(
     return await refund_and_close(case_id, order, refund, "refund", outcome)
 
 
+async def authorize_in_seller_central(
+    case_id: int,
+    ret: ReturnRequest,
+    order: Order,
+    advice: dict[str, Any],
+    policy: ReturnRequestPolicy,
+) -> Outcome | None:
+    """Ask the operator to answer the request in Manage Returns (due 24 hours after the buyer's
+    request). The case's outcome when that ends it; None when the return was authorized."""
+    authorization = await ask_operator(
+        case_id, texts.authorization_question(ret, order, advice, policy), ReturnAuthorization
+    )
+    if authorization.data.get("buyer_comment"):
+        record_details(case_id, {"buyer_comment": authorization.data["buyer_comment"]})
+    if authorization.choice == "declined":
+        return close_case(
+            case_id, Outcome.RETURN_DECLINED, f"Return declined: {authorization.note}"
+        )
+    if authorization.choice == "escalate":
+        return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner.")
+    if authorization.choice == "keep_item_refund":
+        item_price = texts.item_price_refund(ret, order)
+        return await refund_and_close(
+            case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED
+        )
+    return None
+
+
+#: Who said the item came back: Amazon's returns report, or the operator.
+ReceiptSource = Literal["amazon-report", "operator"]
+
+
 async def wait_for_the_item(
     case_id: int, ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy
-) -> tuple[datetime, str] | None:
+) -> tuple[datetime, ReceiptSource] | None:
     """Wait for the parcel to come back: once, then once more after a reminder. When it came
     back and who said so ("amazon-report": the returns report's delivery date, which ingestion
     also uses to answer the wait; "operator": the time of their answer), or None."""
@@ -163,7 +182,7 @@ async def wait_for_the_item(
     return None
 
 
-def came_back_at(received: RecordedDecision) -> tuple[datetime, str]:
+def came_back_at(received: RecordedDecision) -> tuple[datetime, ReceiptSource]:
     """When the item came back: the report's delivery date if the answer carries one."""
     delivered = received.data.get("return_delivery_date")
     if delivered:
