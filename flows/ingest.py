@@ -4,10 +4,11 @@ Runs on a schedule (`henpin up`) and on demand (`henpin poll`):
 - one paged searchOrders (with includedData, never one getOrder per order) finds buyers'
   cancel requests and parcels coming back (refused, unclaimed, or undeliverable because of the
   address);
-- Amazon's returns report (Reports API) finds return requests, and tells open return cases what
-  Amazon did since (authorized the return, the item was delivered), reaching back to the
-  oldest open one. Rows Amazon shows closed open no case.
+- Amazon's returns report (Reports API) finds return requests.
 Cancels asked by message arrive by e-mail: operators open those cases from the inbox.
+The returns report also tells open return cases what Amazon did since (authorized or closed
+the request, the item was delivered): it reaches back to the oldest open one. A request Amazon
+already shows closed opens no case.
 """
 
 from __future__ import annotations
