@@ -172,7 +172,14 @@ def receipt_question(
     return Question(
         step="item-received-after-reminder" if reminded else "item-received",
         title=f"Has the returned item of order {order.order_id} come back?",
-        prompt="\n".join(_return_facts(ret, order)),
+        prompt="\n".join(
+            [
+                *_return_facts(ret, order),
+                "",
+                "When Amazon's returns report shows the item delivered, Henpin answers this "
+                "itself, and Amazon's refund clock starts from that delivery date.",
+            ]
+        ),
         choices=["received", "not_coming", "escalate"] if reminded else list(RECEIPT_LABELS),
         labels=RECEIPT_LABELS,
         deadline_hours=days * 24,
