@@ -7,20 +7,25 @@ Runs on a schedule (`henpin up`) and on demand (`henpin poll`):
   refused-delivery case over to an address-error case;
 - Amazon's returns report (Reports API) finds return requests.
 Cancels asked by message arrive by e-mail: operators open those cases from the inbox.
+The returns report also tells open return cases what Amazon did since (authorized or closed
+the request, the item was delivered): it reaches back to the oldest open one. A request Amazon
+already shows closed opens no case.
 """
 
 from __future__ import annotations
 
 from prefect import flow
 
-from henpin.domain import CaseType
+from henpin.domain import AuthorizationStatus, CaseType
 from tasks.ingest import (
     Opened,
     advance_checkpoint,
     flag_unreadable_order,
+    follow_return_request,
     open_cancel_request_case,
     open_return_request_case,
     open_returning_parcel_case,
+    returns_report_since,
     search_window,
     utcnow,
 )
@@ -43,8 +48,15 @@ def ingest() -> list[Opened]:
         flag_unreadable_order(CaseType.CANCEL_REQUEST, bad)
     advance_checkpoint(ORDERS, started_at)
 
-    returns = find_return_requests(marketplaces, search_window(RETURNS, started_at))
-    opened += [open_return_request_case(ret, read_order(ret.order_id)) for ret in returns]
+    since = returns_report_since(search_window(RETURNS, started_at))
+    returns = find_return_requests(marketplaces, since)
+    new_requests = [
+        ret
+        for ret in returns
+        if not follow_return_request(ret)
+        and ret.authorization_status is not AuthorizationStatus.CLOSED
+    ]
+    opened += [open_return_request_case(ret, read_order(ret.order_id)) for ret in new_requests]
     advance_checkpoint(RETURNS, started_at)
 
     new = [o for o in opened if o.new]

@@ -132,8 +132,12 @@ def mark_waiting(case_id: int, question: Question) -> datetime:
     """The case now waits for a person: the inbox shows the question, its choices and deadline.
 
     The deadline is fixed here, once: a re-run of the resumed flow reuses this task's result.
+    It is the question's own `deadline_at` when it has one, else `deadline_hours` from now.
     """
-    deadline = datetime.now(UTC) + timedelta(hours=question.deadline_hours)
+    if question.deadline_at is not None:
+        deadline = question.deadline_at.astimezone(UTC)
+    else:
+        deadline = datetime.now(UTC) + timedelta(hours=question.deadline_hours)
     with session_scope(store_url()) as s:
         case = s.get(Case, case_id)
         assert case is not None
