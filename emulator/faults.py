@@ -162,7 +162,9 @@ class FaultSettings:
                 # Added later: shown only when set, so older settings read back unchanged.
                 **{
                     name: rate
-                    for name, rate in zip(REPORT_FAULT_RATES, self._report_fault_rates(), strict=True)
+                    for name, rate in zip(
+                        REPORT_FAULT_RATES, self._report_fault_rates(), strict=True
+                    )
                     if rate
                 },
             },

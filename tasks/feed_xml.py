@@ -297,6 +297,7 @@ class ProcessingReport(BaseModel):
     messages_successful: int = 0
     messages_with_error: int = 0
     messages_with_warning: int = 0
+    has_summary: bool = True  # the ProcessingSummary and its MessagesProcessed were there
     results: dict[int, ActionResult] = Field(default_factory=dict)
     document_errors: list[ActionResult] = Field(default_factory=list)
 
@@ -378,6 +379,7 @@ def parse_processing_report(xml: str) -> ProcessingReport:
         messages_successful=_int(summary, "MessagesSuccessful", xml),
         messages_with_error=_int(summary, "MessagesWithError", xml),
         messages_with_warning=_int(summary, "MessagesWithWarning", xml),
+        has_summary=summary is not None and _child(summary, "MessagesProcessed") is not None,
         results=results,
         document_errors=document_errors,
     )

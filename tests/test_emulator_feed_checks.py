@@ -56,9 +56,7 @@ def status_of(url: str, order_id: str) -> str:
 
 
 def api(url: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=url, headers={"x-amz-access-token": access_token(url)}, timeout=30
-    )
+    return httpx.Client(base_url=url, headers={"x-amz-access-token": access_token(url)}, timeout=30)
 
 
 def cancel_doc(*order_ids: str) -> str:
