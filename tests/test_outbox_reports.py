@@ -245,3 +245,49 @@ def test_henpin_uploads_with_the_content_type_it_declared(
     [feed] = emulator.get("/_emulator/feeds").json()
     assert feed["processingStatus"] == "DONE"
     assert "<DocumentVersion>1.01</DocumentVersion>" in feed["document"]
+
+
+def report(summary: str, results: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><AmazonEnvelope><Header>'
+        "<DocumentVersion>1.02</DocumentVersion><MerchantIdentifier>M</MerchantIdentifier>"
+        "</Header><MessageType>ProcessingReport</MessageType><Message><MessageID>1</MessageID>"
+        "<ProcessingReport><DocumentTransactionID>9</DocumentTransactionID>"
+        f"<StatusCode>Complete</StatusCode>{summary}{results}</ProcessingReport></Message>"
+        "</AmazonEnvelope>"
+    )
+
+
+def counts(processed: int, successful: int, errors: int, warnings: int) -> str:
+    return (
+        f"<ProcessingSummary><MessagesProcessed>{processed}</MessagesProcessed>"
+        f"<MessagesSuccessful>{successful}</MessagesSuccessful>"
+        f"<MessagesWithError>{errors}</MessagesWithError>"
+        f"<MessagesWithWarning>{warnings}</MessagesWithWarning></ProcessingSummary>"
+    )
+
+
+def result(message_id: int, kind: str, code: str) -> str:
+    return (
+        f"<Result><MessageID>{message_id}</MessageID><ResultCode>{kind}</ResultCode>"
+        f"<ResultMessageCode>{code}</ResultMessageCode>"
+        "<ResultDescription>words</ResultDescription></Result>"
+    )
+
+
+def test_the_summary_is_checked_per_message_not_per_result_line() -> None:
+    from tasks.feed_xml import parse_processing_report
+    from tasks.outbox import report_gap
+
+    both = result(1, "Error", "18028") + result(1, "Warning", "99") + result(2, "Warning", "99")
+    adds_up = parse_processing_report(report(counts(3, 2, 1, 2), both))
+    assert report_gap(adds_up, sent=3) is None
+    assert report_gap(adds_up, sent=4) == (
+        "the processing report counts 3 messages processed; Henpin sent 4"
+    )
+    one_error_missing = parse_processing_report(report(counts(3, 1, 2, 2), both))
+    assert report_gap(one_error_missing, sent=3) == (
+        "the processing report counts 2 messages with an error but lists 1"
+    )
+    warning_missing = parse_processing_report(report(counts(3, 2, 1, 3), both))
+    assert "3 messages with a warning but lists 2" in (report_gap(warning_missing, sent=3) or "")
