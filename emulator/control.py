@@ -111,6 +111,8 @@ def _feed_fault(plan: dict[str, Any] | None) -> str | None:
         return None
     if plan.get("fatal"):
         return "fatal"
+    if plan.get("reportFault"):  # underCount, noSummary or omitResult (emulator/faults.py)
+        return str(plan["reportFault"])
     return "messageErrors" if plan.get("messageErrorRate") else None
 
 

@@ -5,7 +5,7 @@ Set with ``PUT /_emulator/faults`` (see docs/emulator.md)::
     {"seed": 7,
      "rules": [{"operations": ["createFeed", "getOrder"], "rate": 0.2, "fault": "500"},
                {"operations": ["*"], "rate": 0.05, "fault": "timeout", "delaySeconds": 2}],
-     "feeds": {"fatalRate": 0.1, "partialErrorRate": 0.2},
+     "feeds": {"fatalRate": 0.1, "partialErrorRate": 0.2, "underCountRate": 0.05},
      "reports": {"fatalRate": 0.1}}
 
 Request faults apply to SP-API operations only (never LWA or the control API). For each request
@@ -26,8 +26,15 @@ fault: the "did it go through?" case (e.g. createFeed created the feed, the clie
 
 Feed faults are decided when a feed is created: it ends FATAL (nothing applied) with probability
 ``fatalRate``; otherwise each of its messages fails with probability ``partialErrorRate``, is
-reported as an error in the processing report and is not applied. Report faults: FATAL with
-probability ``fatalRate``.
+reported as an error in the processing report (code 5002, Amazon's "An internal error occurred.
+Please resubmit your data.") and is not applied. A feed that does not end FATAL may also get a
+processing report that does not add up, to test that clients do not believe it:
+``underCountRate`` (its first message, MessageID 1, is not applied and the report neither counts
+nor lists it: MessagesProcessed is one short), ``noSummaryRate`` (every message processed as
+usual, but the report has no ProcessingSummary) and ``omitResultRate`` (message 1 fails, is
+counted in MessagesWithError, but its Result is left out). ``gzipRate`` serves that share of
+result documents GZIP-compressed (larger ones always are; see emulator/feeds.py). Report
+faults: FATAL with probability ``fatalRate``.
 
 Every draw is a hash of the seed and of what it decides (the operation and its request number,
 the feed id and message id, the report id), so a run is repeatable with the same seed and the
@@ -42,6 +49,10 @@ from typing import Any
 
 from emulator.state import EmulatorState
 
+#: Feed fields for processing reports that do not add up (each names its fault) and for GZIP.
+REPORT_FAULT_RATES = ("underCountRate", "noSummaryRate", "omitResultRate", "gzipRate")
+#: The report faults, in the order they are drawn (a feed gets at most one).
+REPORT_FAULTS = ("underCount", "noSummary", "omitResult")
 FAULT_KINDS = ("429", "500", "503", "timeout", "slow", "malformed_json")
 #: Faults that may hide an applied operation (a 429 always means "not done").
 AFTER_APPLY_KINDS = ("500", "503", "timeout", "malformed_json")
@@ -121,6 +132,10 @@ class FaultSettings:
     feed_fatal_rate: float
     feed_partial_error_rate: float
     report_fatal_rate: float
+    feed_under_count_rate: float = 0.0
+    feed_no_summary_rate: float = 0.0
+    feed_omit_result_rate: float = 0.0
+    feed_gzip_rate: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """Normalised settings (defaults filled in), as stored and as GET shows them."""
@@ -144,9 +159,25 @@ class FaultSettings:
             "feeds": {
                 "fatalRate": self.feed_fatal_rate,
                 "partialErrorRate": self.feed_partial_error_rate,
+                # Added later: shown only when set, so older settings read back unchanged.
+                **{
+                    name: rate
+                    for name, rate in zip(
+                        REPORT_FAULT_RATES, self._report_fault_rates(), strict=True
+                    )
+                    if rate
+                },
             },
             "reports": {"fatalRate": self.report_fatal_rate},
         }
+
+    def _report_fault_rates(self) -> tuple[float, float, float, float]:
+        return (
+            self.feed_under_count_rate,
+            self.feed_no_summary_rate,
+            self.feed_omit_result_rate,
+            self.feed_gzip_rate,
+        )
 
 
 def _rate(value: Any, where: str, problems: list[str]) -> float:
@@ -231,11 +262,23 @@ def parse_settings(body: Any) -> FaultSettings:
         problems.append("rules must be a list.")
         raw_rules = []
     rules = [_rule(entry, f"rules[{i}]", problems) for i, entry in enumerate(raw_rules)]
-    fatal, partial = _rates(body, "feeds", ("fatalRate", "partialErrorRate"), problems)
+    fatal, partial, under, no_summary, omit, gzip = _rates(
+        body, "feeds", ("fatalRate", "partialErrorRate", *REPORT_FAULT_RATES), problems
+    )
     (report_fatal,) = _rates(body, "reports", ("fatalRate",), problems)
     if problems:
         raise FaultSettingsInvalid(problems)
-    return FaultSettings(seed, tuple(r for r in rules if r), fatal, partial, report_fatal)
+    return FaultSettings(
+        seed,
+        tuple(r for r in rules if r),
+        fatal,
+        partial,
+        report_fatal,
+        feed_under_count_rate=under,
+        feed_no_summary_rate=no_summary,
+        feed_omit_result_rate=omit,
+        feed_gzip_rate=gzip,
+    )
 
 
 def draw(seed: int, *parts: object) -> float:
@@ -304,16 +347,32 @@ class Faults:
     def feed_plan(self, feed_id: str) -> dict[str, Any] | None:
         """What will go wrong with a feed being created: None, or its fault plan."""
         settings = self.settings
-        if settings is None or not (settings.feed_fatal_rate or settings.feed_partial_error_rate):
+        report_rates = settings._report_fault_rates()[:3] if settings else ()
+        if settings is None or not (
+            settings.feed_fatal_rate or settings.feed_partial_error_rate or any(report_rates)
+        ):
             return None
         fatal = draw(settings.seed, "feed", feed_id, "fatal") < settings.feed_fatal_rate
         if fatal:
             self.count("injected:feedFatal")
-        return {
+        plan: dict[str, Any] = {
             "seed": settings.seed,
             "fatal": fatal,
             "messageErrorRate": settings.feed_partial_error_rate,
         }
+        for fault, rate in zip(REPORT_FAULTS, report_rates, strict=True):
+            if not fatal and draw(settings.seed, "feed", feed_id, fault) < rate:
+                plan["reportFault"] = fault
+                self.count(f"injected:report{fault[0].upper()}{fault[1:]}")
+                break
+        return plan
+
+    def gzip_result(self, document_id: str) -> bool:
+        """Is this (small) result document served GZIP-compressed by the fault settings?"""
+        settings = self.settings
+        if settings is None or not settings.feed_gzip_rate:
+            return False
+        return draw(settings.seed, "gzip", document_id) < settings.feed_gzip_rate
 
     def report_fatal(self, report_id: str) -> bool:
         """Will this report, being created, end FATAL?"""
@@ -332,3 +391,9 @@ def message_fails(plan: dict[str, Any] | None, feed_id: str, message_id: int) ->
         return False
     chance = draw(plan["seed"], "feed", feed_id, "message", message_id)
     return chance < float(plan["messageErrorRate"])
+
+
+def report_fault(plan: dict[str, Any] | None) -> str | None:
+    """The processing-report fault decided for a feed (one of REPORT_FAULTS), if any."""
+    fault = (plan or {}).get("reportFault")
+    return str(fault) if fault in REPORT_FAULTS else None

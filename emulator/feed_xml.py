@@ -60,6 +60,7 @@ def parse_envelope(document: str, message_type: str) -> list[FeedMessage | Messa
         raise FeedRejected(
             XML_NOT_WELL_FORMED, f"The root element is <{root.tag}>; expected <AmazonEnvelope>."
         )
+    check_document_version(root)
     found_type = (root.findtext("MessageType") or "").strip()
     if found_type != message_type:
         raise FeedRejected(
@@ -82,6 +83,25 @@ def parse_envelope(document: str, message_type: str) -> list[FeedMessage | Messa
         seen.add(int(raw_id))
         messages.append(FeedMessage(int(raw_id), element))
     return messages
+
+
+#: The envelope header's DocumentVersion: 1.01 in Amazon's Guide to XML (header schema and every
+#: example; e.g. https://studylib.net/doc/8191101/selling-on-amazon-guide-to-xml) and in the
+#: order feeds sellers send (a POST_PAYMENT_ADJUSTMENT_DATA example quoted with Amazon's own
+#: answer at https://c-reactjs.developreference.com/article/18085900/). Anything else breaks the
+#: header schema, which Amazon reports as an XML error (5000) for the whole document.
+DOCUMENT_VERSION = "1.01"
+
+
+def check_document_version(root: ET.Element) -> None:
+    """The envelope's Header must carry DocumentVersion 1.01, or the feed ends FATAL."""
+    found = (root.findtext("Header/DocumentVersion") or "").strip()
+    if found != DOCUMENT_VERSION:
+        raise FeedRejected(
+            XML_NOT_WELL_FORMED,
+            f"Header/DocumentVersion is {found or 'missing'!r}; the envelope's header schema "
+            f"expects {DOCUMENT_VERSION!r}.",
+        )
 
 
 def only_children(element: ET.Element, allowed: set[str]) -> None:

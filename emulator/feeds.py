@@ -6,11 +6,23 @@ creates the feed, then polls it. In simulated time a feed waits ``QUEUE_TIME`` I
 unreadable, nothing applied), with a processing report as its result document. The changes take
 effect at the simulated moment the feed finishes, whether or not anyone is polling. Fault modes
 (``faults``) can make a feed FATAL or fail some of its messages; a failed message is not applied.
+
+Like Amazon's presigned S3 URLs, the upload URL only takes the Content-Type given to
+createFeedDocument: any other (or none) is refused with S3's 403 ``SignatureDoesNotMatch``, and
+nothing is stored (the Content-Type is part of the URL's signature; AWS re:Post,
+https://repost.aws/knowledge-center/s3-presigned-url-signature-mismatch, "Verify the headers that
+are used in HTTP request"). Result documents are served GZIP-compressed, with
+``compressionAlgorithm: GZIP`` in getFeedDocument (Amazon's FeedDocument model: "If the feed
+document contents have been compressed, the compression algorithm used is returned in this
+property and you must decompress the feed when you download"), when larger than
+``GZIP_ABOVE_BYTES`` or as the fault settings' ``feeds.gzipRate`` says. Amazon does not document
+when it compresses; the size rule is the emulator's.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -20,7 +32,7 @@ from fastapi import APIRouter, Request, Response
 
 from emulator.clock import iso_precise, parse_time
 from emulator.errors import invalid_input, not_found
-from emulator.faults import message_fails
+from emulator.faults import message_fails, report_fault
 from emulator.feed_xml import FeedRejected
 from emulator.order_feeds import MESSAGE_TYPES, FeedContext, apply_feed
 from emulator.processing_report import (
@@ -35,6 +47,8 @@ from emulator.state import Feed, FeedDocument, FeedResult
 QUEUE_TIME = timedelta(seconds=30)
 PROCESSING_TIME = timedelta(seconds=30)
 RETENTION = timedelta(days=90)
+#: Result documents larger than this are served GZIP-compressed (the emulator's rule).
+GZIP_ABOVE_BYTES = 4096
 SUPPORTED_FEED_TYPES = tuple(MESSAGE_TYPES)
 PROCESSING_STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
 
@@ -91,6 +105,9 @@ def finish_feed(emulator: Emulator, feed: Feed) -> None:
     document = state.documents[feed.input_document_id].content or ""
     context = FeedContext(feed.feed_id, feed.marketplace_ids, state.orders, state.refunds, finished)
     plan = feed.fault_plan
+    bad_report = report_fault(plan)
+    # underCount and omitResult: message 1 is not applied, and the report hides it.
+    hidden = frozenset({1}) if bad_report in ("underCount", "omitResult") else frozenset()
     try:
         if plan and plan.get("fatal"):
             raise FeedRejected(INTERNAL_ERROR, INTERNAL_ERROR_DESCRIPTION)
@@ -98,12 +115,20 @@ def finish_feed(emulator: Emulator, feed: Feed) -> None:
             feed.feed_type,
             document,
             context,
-            fails=lambda message_id: message_fails(plan, feed.feed_id, message_id),
+            fails=lambda message_id: (
+                message_id in hidden or message_fails(plan, feed.feed_id, message_id)
+            ),
         )
         feed.outcome = "DONE"
-        report = processing_report(feed.feed_id, feed.results)
+        report = processing_report(
+            feed.feed_id,
+            feed.results,
+            summary=bad_report != "noSummary",
+            unlisted=hidden if bad_report == "omitResult" else frozenset(),
+            uncounted=hidden if bad_report == "underCount" else frozenset(),
+        )
         for result in feed.results:
-            if result.code == INTERNAL_ERROR:
+            if result.code == INTERNAL_ERROR and result.message_id not in hidden:
                 emulator.faults.count("injected:feedMessageError")
     except FeedRejected as rejected:
         # Nothing was applied: apply_feed only mutates after the envelope parsed.
@@ -217,11 +242,34 @@ def cancel_feed(emulator: Emulator, feed_id: str, now: datetime) -> dict[str, An
 
 
 def get_feed_document(emulator: Emulator, document_id: str, base_url: str) -> dict[str, Any]:
-    """getFeedDocument: where to download a document (never compressed here)."""
+    """getFeedDocument: where to download a document, and whether it is GZIP-compressed."""
     document = emulator.state.documents.get(document_id)
     if document is None or document.kind == "report":
         raise not_found(f"Feed document {document_id} was not found.")
-    return {"feedDocumentId": document_id, "url": f"{base_url}/_documents/{document_id}"}
+    answer = {"feedDocumentId": document_id, "url": f"{base_url}/_documents/{document_id}"}
+    if gzipped(emulator, document):
+        answer["compressionAlgorithm"] = "GZIP"
+    return answer
+
+
+def gzipped(emulator: Emulator, document: FeedDocument) -> bool:
+    """Is this document served GZIP-compressed (a result document, large or picked by faults)?"""
+    if document.kind != "result" or document.content is None:
+        return False
+    size = len(document.content.encode("utf-8"))
+    return size > GZIP_ABOVE_BYTES or emulator.faults.gzip_result(document.document_id)
+
+
+def signature_does_not_match(sent: str | None, signed: str) -> Response:
+    """S3's answer to an upload whose Content-Type is not the one the URL was signed with."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code>'
+        "<Message>The request signature we calculated does not match the signature you "
+        "provided. Check your key and signing method.</Message>"
+        f"<HenpinEmulatorHint>Content-Type {sent!r} is not the {signed!r} given to "
+        "createFeedDocument.</HenpinEmulatorHint></Error>"
+    )
+    return Response(body, status_code=403, media_type="application/xml")
 
 
 def get_feeds(emulator: Emulator, request: Request, now: datetime) -> dict[str, Any]:
@@ -375,8 +423,10 @@ def router() -> APIRouter:
             document = emulator.state.documents.get(document_id)
             if document is None or document.kind != "input":
                 return Response("NoSuchUpload", status_code=404, media_type="text/plain")
-            type_header = request.headers.get("content-type", document.content_type)
-            document.content = _decode_upload(content, type_header)
+            type_header = request.headers.get("content-type")
+            if (type_header or "").strip() != document.content_type.strip():
+                return signature_does_not_match(type_header, document.content_type)
+            document.content = _decode_upload(content, type_header or "")
             emulator.save()
         return Response(status_code=200)
 
@@ -389,7 +439,10 @@ def router() -> APIRouter:
             document = emulator.state.documents.get(document_id)
             if document is None or document.content is None:
                 return Response("NoSuchKey", status_code=404, media_type="text/plain")
-            return Response(document.content.encode("utf-8"), media_type=_with_utf8(document))
+            body = document.content.encode("utf-8")
+            if gzipped(emulator, document):  # no Content-Encoding: the client unzips, as on S3
+                body = gzip.compress(body, mtime=0)
+            return Response(body, media_type=_with_utf8(document))
 
     return routes
 

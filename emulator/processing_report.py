@@ -5,7 +5,9 @@ error or a warning. Result codes follow those seen in Amazon's reports: ``5000``
 not well-formed XML (the feed ends FATAL), ``5001`` a message does not follow the feed's schema
 (missing element, value outside its enumeration), ``18028`` the data does not fit Amazon's records
 (unknown order or item, an order that can no longer be cancelled, a refund above what was paid),
-``90000`` an internal error injected by the fault modes (nothing applied; resubmit).
+``5002`` an internal error (injected by the fault modes; nothing applied), which Amazon documents as
+"An internal error occurred. Please resubmit your data." (Amazon's "Marketplace Feeds - Error
+Codes"; the classification with sources is Henpin's tasks/result_codes.py).
 Clients should act on ``ResultCode`` and re-read the order, not on the numbers.
 """
 
@@ -20,11 +22,9 @@ MERCHANT_IDENTIFIER = "A1HENPINDEMO00"
 XML_NOT_WELL_FORMED = "5000"
 MESSAGE_NOT_VALID = "5001"
 DATA_NOT_ACCEPTED = "18028"
-#: The emulator's number for an injected internal error (fault modes); resubmitting is the fix.
-INTERNAL_ERROR = "90000"
-INTERNAL_ERROR_DESCRIPTION = (
-    "An internal error occurred while processing this data. Nothing was applied; resubmit it."
-)
+#: Amazon's internal error (fault modes); its documented fix is to resubmit the data.
+INTERNAL_ERROR = "5002"
+INTERNAL_ERROR_DESCRIPTION = "An internal error occurred. Please resubmit your data."
 
 
 def _add(parent: ET.Element, tag: str, text: str | int | None = None) -> ET.Element:
@@ -34,17 +34,30 @@ def _add(parent: ET.Element, tag: str, text: str | int | None = None) -> ET.Elem
     return child
 
 
-def processing_report(transaction_id: str, results: Sequence[FeedResult]) -> str:
-    """The report of a feed whose messages were each processed (feed status DONE)."""
-    errors = sum(1 for r in results if r.result_code == "Error")
-    warnings = sum(1 for r in results if r.result_code == "Warning")
+def processing_report(
+    transaction_id: str,
+    results: Sequence[FeedResult],
+    *,
+    summary: bool = True,
+    unlisted: frozenset[int] = frozenset(),
+    uncounted: frozenset[int] = frozenset(),
+) -> str:
+    """The report of a feed whose messages were each processed (feed status DONE).
+
+    The fault modes make reports that do not add up: ``summary=False`` leaves the
+    ProcessingSummary out; messages in ``unlisted`` are counted but their Result is left out;
+    messages in ``uncounted`` are neither counted nor listed."""
+    counted = [r for r in results if r.message_id not in uncounted]
+    errors = sum(1 for r in counted if r.result_code == "Error")
+    warnings = sum(1 for r in counted if r.result_code == "Warning")
     return _envelope(
         transaction_id,
-        processed=len(results),
-        successful=len(results) - errors,
+        processed=len(counted),
+        successful=len(counted) - errors,
         errors=errors,
         warnings=warnings,
-        listed=[r for r in results if r.result_code != "Success"],
+        listed=[r for r in counted if r.result_code != "Success" and r.message_id not in unlisted],
+        summary=summary,
     )
 
 
@@ -64,6 +77,7 @@ def _envelope(
     errors: int,
     warnings: int,
     listed: Sequence[FeedResult],
+    summary: bool = True,
 ) -> str:
     envelope = ET.Element(
         "AmazonEnvelope",
@@ -81,11 +95,12 @@ def _envelope(
     report = _add(message, "ProcessingReport")
     _add(report, "DocumentTransactionID", transaction_id)
     _add(report, "StatusCode", "Complete")
-    summary = _add(report, "ProcessingSummary")
-    _add(summary, "MessagesProcessed", processed)
-    _add(summary, "MessagesSuccessful", successful)
-    _add(summary, "MessagesWithError", errors)
-    _add(summary, "MessagesWithWarning", warnings)
+    if summary:
+        counts = _add(report, "ProcessingSummary")
+        _add(counts, "MessagesProcessed", processed)
+        _add(counts, "MessagesSuccessful", successful)
+        _add(counts, "MessagesWithError", errors)
+        _add(counts, "MessagesWithWarning", warnings)
     for result in listed:
         element = _add(report, "Result")
         _add(element, "MessageID", result.message_id)

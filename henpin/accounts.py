@@ -52,6 +52,7 @@ class AuditAction(StrEnum):
     DECISION_REFUSED = "decision-refused"
     CLAIM = "claim"
     MESSAGE_SETTLED = "message-settled"  # a person said whether an uncertain message went out
+    FEED_SETTLED = "feed-settled"  # a person answered for a feed whose report did not add up
     RELEASE = "release"
     OPERATOR_ADDED = "operator-added"
     ROLE_CHANGED = "operator-role-changed"

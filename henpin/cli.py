@@ -561,6 +561,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--home", default=argparse.SUPPRESS)
     sm.set_defaults(func=cmd_cases_settle_message)
 
+    from henpin.cli_feeds import add_feeds_parser
+
+    add_feeds_parser(sub)
+
     d = sub.add_parser("decide", help="answer a waiting case's question (as the inbox does)")
     d.add_argument("id", type=int)
     d.add_argument("--choice", required=True, help="one of the case's choices (see cases list)")

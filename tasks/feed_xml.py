@@ -297,6 +297,8 @@ class ProcessingReport(BaseModel):
     messages_successful: int = 0
     messages_with_error: int = 0
     messages_with_warning: int = 0
+    has_summary: bool = True  # the ProcessingSummary and its MessagesProcessed were there
+    warned: list[int] = Field(default_factory=list)  # MessageIDs with a Warning result
     results: dict[int, ActionResult] = Field(default_factory=dict)
     document_errors: list[ActionResult] = Field(default_factory=list)
 
@@ -350,6 +352,7 @@ def parse_processing_report(xml: str) -> ProcessingReport:
     summary = _child(report, "ProcessingSummary")
     results: dict[int, ActionResult] = {}
     document_errors: list[ActionResult] = []
+    warned: set[int] = set()
     for result in _children(report, "Result"):
         result_code = _child_text(result, "ResultCode") or ""
         if result_code not in ("Error", "Warning"):
@@ -370,6 +373,8 @@ def parse_processing_report(xml: str) -> ProcessingReport:
             if not action_result.ok:
                 document_errors.append(action_result)
             continue
+        if action_result.ok:
+            warned.add(message_id)
         results[message_id] = _merge(results.get(message_id), action_result)
     return ProcessingReport(
         document_transaction_id=_child_text(report, "DocumentTransactionID"),
@@ -378,6 +383,8 @@ def parse_processing_report(xml: str) -> ProcessingReport:
         messages_successful=_int(summary, "MessagesSuccessful", xml),
         messages_with_error=_int(summary, "MessagesWithError", xml),
         messages_with_warning=_int(summary, "MessagesWithWarning", xml),
+        has_summary=summary is not None and _child(summary, "MessagesProcessed") is not None,
+        warned=sorted(warned),
         results=results,
         document_errors=document_errors,
     )

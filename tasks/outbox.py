@@ -13,9 +13,9 @@ A feed's life (`FeedState`):
     preparing ──upload, then mark──▶ sending ──createFeed answered──▶ submitted ──▶ done
         ▲                               │                                 │        fatal
         └── Amazon refused (429/4xx) ───┘                                 │        cancelled
-                                        │ crash / timeout / 5xx            └─▶ attention
-                                        ▼   (may or may not be at Amazon)     (report unreadable)
-                                  reconcile: look at Amazon's side first
+                                        │ crash / timeout / 5xx            └─▶ attention ──▶ settled
+                                        ▼   (may or may not be at Amazon)  (report unreadable  (a person:
+                                  reconcile: look at Amazon's side first    or not adding up)  settle_attention)
 
 Why it is sound:
 - `preparing` is committed before any HTTP call and becomes `sending` (committed) right before
@@ -34,10 +34,19 @@ Why it is sound:
 - Claims are serialised per (feed type, marketplace): an advisory lock on PostgreSQL, SQLite's
   single write lock taken up front on SQLite. State changes are conditional (`WHERE status=…`),
   so two senders or pollers racing each other cannot both act.
-- A message the processing report marks as not applied with Amazon's internal error (90000,
-  "nothing was applied; resubmit it"), alone or as a FATAL feed's document error, goes back to
+- A message the processing report marks as not applied with a code Amazon documents as
+  temporary (5002, "An internal error occurred. Please resubmit your data."; the table with its
+  sources is tasks/result_codes.py), alone or as a FATAL feed's document error, goes back to
   `pending` and rides in the next feed, at most `MAX_SUBMISSIONS` times in all. Any other
-  error, or a FATAL without that code, fails the action with Amazon's words.
+  error, or a FATAL without that code, fails the action with Amazon's words, and its case is
+  flagged "needs attention".
+- A message counts as applied only when the report accounts for it: its own result, or a
+  ProcessingSummary whose MessagesProcessed equals the messages sent and whose error and
+  warning counts match the results listed (`report_gap`). Anything else (an under-count, no
+  summary, a message left out) puts the feed in `attention`: messages with their own Error
+  result fail as usual, no other action is marked done, and the feed's cases are flagged. A
+  person reads the raw report and answers for the rest (`settle_attention`): send again, done,
+  or not done; the first answer wins.
 
 Buyer messages (Messaging API) and e-mails (SMTP) are actions too (`ActionKind.SEND_MESSAGE`,
 `SEND_EMAIL`), stored the same way, but sent one call each (`send_messages_and_emails`, called by
@@ -78,7 +87,7 @@ from henpin.domain import (
     FeedType,
 )
 from henpin.store.db import session_scope
-from henpin.store.models import Action, Feed, utcnow
+from henpin.store.models import Action, Case, Event, Feed, utcnow
 from tasks.amazon import (
     AmazonAdapter,
     AmazonAuthError,
@@ -109,6 +118,7 @@ from tasks.mail import (
     message_id_for,
     send_mail,
 )
+from tasks.result_codes import TEMPORARY_CODES
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +135,8 @@ class FeedState(StrEnum):
     FATAL = "fatal"
     CANCELLED = "cancelled"  # cancelled at Amazon (not by Henpin) before processing
     REJECTED = "rejected"  # Amazon refused createFeed outright (4xx): its actions failed
-    ATTENTION = "attention"  # Amazon finished it but Henpin cannot read the report: a person looks
+    ATTENTION = "attention"  # Amazon finished it but its report is unreadable or does not add up
+    SETTLED = "settled"  # was in attention; a person answered for its actions (settle_attention)
 
 
 KIND_FEED_TYPES: dict[ActionKind, FeedType] = {
@@ -146,8 +157,8 @@ class SendState(StrEnum):
     UNCERTAIN = "UNCERTAIN"  # the call may have gone through: a person checks; never resent alone
 
 
-# Amazon's processing report codes that mean "not applied, send it again" (internal error).
-RESUBMIT_CODES = frozenset({"90000"})
+# Amazon's processing report codes that mean "not applied, send it again" (tasks/result_codes.py).
+RESUBMIT_CODES = TEMPORARY_CODES
 MAX_SUBMISSIONS = 5  # times one action is put in a feed before its failure is final
 RESUBMIT_PREFIX = "RESUBMIT_"
 
@@ -421,6 +432,7 @@ def _reject_feed(
             )
         ):
             _fail(action, f"HTTP_{exc.status}_{exc.code or 'REJECTED'}", str(exc))
+            _flag_rejected(s, action)
 
 
 def send_pending(
@@ -751,13 +763,15 @@ def poll_submitted(store_url: str, adapter: AmazonAdapter) -> list[int]:
             log.error(
                 "feed %s (%s): Amazon refuses to report on it: %s", feed_id, amazon_feed_id, exc
             )
-            _set_feed(
+            if _set_feed(
                 store_url,
                 feed_id,
                 FeedState.SUBMITTED,
                 status=FeedState.ATTENTION.value,
                 report=str(exc),
-            )
+            ):
+                with session_scope(store_url) as s:
+                    _flag_feed_cases(s, feed_id, f"Amazon refuses to report on the feed: {exc}")
             continue
         except AmazonError as exc:
             log.warning("feed %s (%s): no result yet: %s", feed_id, amazon_feed_id, exc)
@@ -772,10 +786,41 @@ FATAL_CAUTION = (
 )
 
 
+def report_gap(report: ProcessingReport, sent: int) -> str | None:
+    """Why Amazon's report does not account for every message sent, or None when it does.
+
+    A message without its own Result counts as applied only when the ProcessingSummary adds
+    up: MessagesProcessed equals the messages sent, and its error and warning counts match the
+    messages the Results list (MessagesSuccessful is not checked: how Amazon counts a message
+    with only warnings there is not documented)."""
+    if not report.has_summary:
+        return "the processing report has no ProcessingSummary (MessagesProcessed)"
+    if report.messages_processed != sent:
+        return (
+            f"the processing report counts {report.messages_processed} messages processed; "
+            f"Henpin sent {sent}"
+        )
+    errors = sum(1 for r in report.results.values() if not r.ok) + len(report.document_errors)
+    warnings = len(report.warned)
+    if report.messages_with_error != errors:
+        return (
+            f"the processing report counts {report.messages_with_error} messages with an error "
+            f"but lists {errors}"
+        )
+    if report.messages_with_warning != warnings:
+        return (
+            f"the processing report counts {report.messages_with_warning} messages with a "
+            f"warning but lists {warnings}"
+        )
+    return None
+
+
 def _outcomes(
-    status: FeedStatus, report_text: str | None, message_ids: Sequence[int]
-) -> tuple[FeedState, dict[int, ActionResult]]:
-    """The feed's final state and each message's result, from Amazon's status and report."""
+    status: FeedStatus, report_text: str | None, message_ids: Sequence[int], sent: int
+) -> tuple[FeedState, dict[int, ActionResult], str | None]:
+    """The feed's final state, each message's result, and why the feed needs a person (None
+    when it does not), from Amazon's status and report. In `attention` only the messages with
+    their own Error result have an outcome; the others stay unknown."""
     if status.processing_status is FeedProcessingStatus.CANCELLED:
         result = ActionResult(
             ok=False,
@@ -783,14 +828,18 @@ def _outcomes(
             description="The feed was cancelled at Amazon before it was processed; nothing "
             "was applied.",
         )
-        return FeedState.CANCELLED, {m: result for m in message_ids}
+        return FeedState.CANCELLED, {m: result for m in message_ids}, None
     report: ProcessingReport | None = None
     if report_text is not None:
         report = parse_processing_report(report_text)  # ProcessingReportError: caller decides
     if status.processing_status is FeedProcessingStatus.DONE:
         if report is None:
             raise ProcessingReportError("Amazon finished the feed without a result document", "")
-        return FeedState.DONE, {m: report.outcome(m) for m in message_ids}
+        gap = report_gap(report, sent)
+        if gap is not None:
+            failed = {m: r for m in message_ids if (r := report.results.get(m)) and not r.ok}
+            return FeedState.ATTENTION, failed, gap
+        return FeedState.DONE, {m: report.outcome(m) for m in message_ids}, None
     # FATAL: Amazon could not process the feed as a whole.
     whole = ActionResult(
         ok=False,
@@ -812,7 +861,7 @@ def _outcomes(
     for m in message_ids:
         own = report.results.get(m) if report is not None else None
         outcomes[m] = own if own is not None and not own.ok else whole
-    return FeedState.FATAL, outcomes
+    return FeedState.FATAL, outcomes, None
 
 
 def _record_outcome(
@@ -824,15 +873,20 @@ def _record_outcome(
                 Action.feed_id == feed_id, Action.status == ActionStatus.SUBMITTED.value
             )
         ).all()
+        sent = len(s.scalars(select(Action.id).where(Action.feed_id == feed_id)).all())
         try:
-            state, outcomes = _outcomes(status, report_text, [a.message_id or 0 for a in actions])
+            state, outcomes, gap = _outcomes(
+                status, report_text, [a.message_id or 0 for a in actions], sent
+            )
         except ProcessingReportError as exc:
             log.error("feed %s: processing report unreadable: %s", feed_id, exc)
-            s.execute(
+            moved = s.execute(
                 update(Feed)
                 .where(Feed.id == feed_id, Feed.status == FeedState.SUBMITTED.value)
                 .values(status=FeedState.ATTENTION.value, report=report_text or str(exc))
             )
+            if moved.rowcount == 1:  # type: ignore[attr-defined]
+                _flag_feed_cases(s, feed_id, f"Henpin cannot read Amazon's report: {exc}")
             return []  # the actions stay `submitted`: their outcome is unknown, not failed
         moved = s.execute(
             update(Feed)
@@ -843,6 +897,8 @@ def _record_outcome(
             return []  # another poller recorded it first
         finished = []
         for action in actions:
+            if (action.message_id or 0) not in outcomes:
+                continue  # not accounted for by the report: stays `submitted` (attention)
             result = _resubmitted_or_final(action, outcomes[action.message_id or 0])
             if result is None:
                 continue
@@ -850,6 +906,11 @@ def _record_outcome(
             action.result_code = result.code[:60] if result.code else None
             action.result_message = result.description
             finished.append(action.id)
+            if not result.ok:
+                _flag_rejected(s, action)
+        if gap is not None:
+            log.error("feed %s: Amazon's report does not add up: %s", feed_id, gap)
+            _flag_feed_cases(s, feed_id, f"Amazon's report does not add up: {gap}")
         return finished
 
 
@@ -880,6 +941,104 @@ def _resubmitted_or_final(action: Action, result: ActionResult) -> ActionResult 
     )
     log.warning("action %s: Amazon's internal error %s; sent again", action.id, result.code)
     return None
+
+
+# --- a person answers for a feed in attention -------------------------------------------------
+
+
+class FeedAnswer(StrEnum):
+    """What a person says about the actions of a feed whose report did not account for them."""
+
+    SEND_AGAIN = "send-again"  # not applied: back to `pending`, in the next feed
+    DONE = "done"  # Amazon applied them (checked in Seller Central): done
+    NOT_DONE = "not-done"  # not applied, and not to be sent again: failed
+
+
+def _feed_tag(feed_id: int) -> str:
+    return f"(Henpin feed {feed_id})"
+
+
+def _flag(session: Session, case_id: int | None, reason: str, data: dict[str, object]) -> None:
+    if case_id is None:
+        return
+    case = session.get(Case, case_id)
+    if case is None:
+        return
+    case.needs_attention = reason
+    session.add(Event(case_id=case_id, kind="needs-attention", message=reason, data=data))
+
+
+def _flag_feed_cases(session: Session, feed_id: int, why: str) -> None:
+    """Flag the cases of a feed's unresolved actions: a person must answer for them."""
+    feed = session.get(Feed, feed_id)
+    amazon = f"Amazon feed {feed.amazon_feed_id} " if feed and feed.amazon_feed_id else "Feed "
+    reason = (
+        f"{amazon}{_feed_tag(feed_id)} needs a person: {why}. Read its report, then say: "
+        "send again, done, or not done."
+    )
+    case_ids = session.scalars(
+        select(Action.case_id)
+        .where(Action.feed_id == feed_id, Action.status == ActionStatus.SUBMITTED.value)
+        .distinct()
+    ).all()
+    for case_id in case_ids:
+        _flag(session, case_id, reason, {"feed_id": feed_id})
+
+
+def _flag_rejected(session: Session, action: Action) -> None:
+    """Amazon refused an action: its case shows it, with Amazon's code and words."""
+    reason = (
+        f"Amazon rejected the {action.kind} ({action.result_code}): "
+        f"{action.result_message or 'no description'}"
+    )
+    _flag(session, action.case_id, reason, {"action": action.key, "code": action.result_code})
+
+
+def settle_attention(
+    store_url: str, feed_id: int, answer: FeedAnswer, *, by: str
+) -> list[tuple[int | None, str]] | None:
+    """A person's answer for the actions a feed in `attention` left unresolved. The first answer
+    wins: the feed moves to `settled` only if it is still in `attention` (None otherwise, and
+    nothing changed). Returns the (case id, action key) pairs answered for."""
+    note = {
+        FeedAnswer.SEND_AGAIN: f"{by} had it sent again (the report did not account for it).",
+        FeedAnswer.DONE: f"{by} confirmed Amazon applied it (the report did not account for it).",
+        FeedAnswer.NOT_DONE: f"{by} confirmed Amazon did not apply it; it is not sent again.",
+    }[answer]
+    with session_scope(store_url) as s:
+        moved = s.execute(
+            update(Feed)
+            .where(Feed.id == feed_id, Feed.status == FeedState.ATTENTION.value)
+            .values(status=FeedState.SETTLED.value, updated_at=utcnow())
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        actions = s.scalars(
+            select(Action)
+            .where(Action.feed_id == feed_id, Action.status == ActionStatus.SUBMITTED.value)
+            .order_by(Action.id)
+        ).all()
+        answered = []
+        for action in actions:
+            answered.append((action.case_id, action.key))
+            action.result_message = note
+            if answer is FeedAnswer.SEND_AGAIN:
+                action.status = ActionStatus.PENDING.value
+                action.feed_id = None
+                action.message_id = None
+                action.result_code = None
+            elif answer is FeedAnswer.DONE:
+                action.status = ActionStatus.DONE.value
+                action.result_code = "CONFIRMED_DONE"
+            else:
+                action.status = ActionStatus.FAILED.value
+                action.result_code = "CONFIRMED_NOT_DONE"
+        tag = _feed_tag(feed_id)
+        for case_id in {c for c, _ in answered if c is not None}:
+            case = s.get(Case, case_id)
+            if case is not None and tag in (case.needs_attention or ""):
+                case.needs_attention = None
+        return answered
 
 
 # --- reconcile ---------------------------------------------------------------------------------

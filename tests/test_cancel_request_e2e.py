@@ -371,3 +371,36 @@ def test_the_runners_housekeeper_does_the_steps_of_the_housekeeping_flow(
     from tasks.sweep import housekeeping_round
 
     assert list(housekeeping_round()) == list(housekeeping())
+
+
+def test_a_report_without_summary_waits_for_a_person_then_the_case_goes_on(
+    henpin: str, emulator: Any
+) -> None:
+    """Amazon's report has no summary to account for the cancellation: nothing is marked done,
+    the case is flagged, and only a person's answer (here: Amazon did apply it) lets it close."""
+    from flows.ingest import ingest
+    from henpin.inbox_ops import feeds_in_attention, settle_feed
+    from henpin.service import add_operator, list_cases
+
+    add_operator(henpin, "alice", "correct horse battery", role="operator")
+    control(emulator, "POST", "orders", json=[order_json("111-0000021-0000021", price="19.99")])
+    control(emulator, "PUT", "faults", json={"seed": 1, "feeds": {"noSummaryRate": 1}})
+    ingest()
+    drive_case_runs()
+    settle_amazon(emulator)
+    [case] = list_cases(henpin)
+    assert case.state == "acting"  # not done: the report did not account for the action
+    assert "no ProcessingSummary" in (case.needs_attention or "")
+    [feed] = feeds_in_attention(henpin, case.id)
+    assert (
+        control(emulator, "GET", "orders/111-0000021-0000021")["fulfillment"]["fulfillmentStatus"]
+        == "CANCELLED"
+    )  # Amazon applied it; its report just did not say so
+    assert settle_feed(henpin, feed.id, "done", operator="alice").value == "feed-marked-done"
+    settle_amazon(emulator, rounds=2)
+    closed = case_by_order(henpin, "111-0000021-0000021")
+    assert (closed.state, closed.outcome, closed.needs_attention) == (
+        "closed",
+        "cancelled-buyer-canceled",
+        None,
+    )

@@ -204,7 +204,9 @@ def test_feed_answers_through_a_whole_cycle(api: httpx.Client, server: EmulatorS
     assert document.status_code == 201
     assert_valid(FEEDS, CREATE_DOCUMENT, document)
     control_client(server).put(
-        document.json()["url"], content=io.BytesIO(ACK_FEED.encode()).read()
+        document.json()["url"],
+        content=io.BytesIO(ACK_FEED.encode()).read(),
+        headers={"Content-Type": "text/xml; charset=UTF-8"},  # as signed: see emulator/feeds.py
     ).raise_for_status()
     feed = api.post(
         "/feeds/2021-06-30/feeds",

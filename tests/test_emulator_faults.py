@@ -268,7 +268,7 @@ def test_fatal_feed_applies_nothing(url: str) -> None:
     document = envelope("OrderAcknowledgement", [cancel_message(1, US_PENDING, [])])
     feed, report = finished_report(url, submit(url, ACK, document))
     assert feed["processingStatus"] == "FATAL"
-    assert report.findtext(".//ResultMessageCode") == "90000"
+    assert report.findtext(".//ResultMessageCode") == "5002"
     assert status_of(control_order(url, US_PENDING)) == "PENDING"
     assert http.get(f"{url}/_emulator/feeds").json()[0]["fault"] == "fatal"
 
@@ -285,7 +285,7 @@ def test_partial_errors_fail_a_share_of_messages_without_applying_them(url: str)
     assert feed["processingStatus"] == "DONE"
     errors = {int(r.findtext("MessageID") or 0) for r in report.iter("Result")}
     assert errors == failing
-    assert all(r.findtext("ResultMessageCode") == "90000" for r in report.iter("Result"))
+    assert all(r.findtext("ResultMessageCode") == "5002" for r in report.iter("Result"))
     for number, order in enumerate(orders, start=1):
         expected = {"CANCELLED"} if number not in failing else {"PENDING", "UNSHIPPED"}
         assert status_of(control_order(url, order)) in expected

@@ -434,9 +434,9 @@ def test_what_amazon_says_it_did_not_apply_is_sent_again_a_bounded_number_of_tim
     seed(emulator, *ORDERS[:2])
     enqueue_cancel(store, ORDERS[0])
     with TestAdapter(emulator_url) as adapter:
-        faults(emulator, {"feeds": {"fatalRate": 1}})  # the whole feed: FATAL, code 90000
+        faults(emulator, {"feeds": {"fatalRate": 1}})  # the whole feed: FATAL, code 5002
         outbox.send_pending(store, adapter, seller_id=SELLER)
-        faults(emulator, {"feeds": {"partialErrorRate": 1}})  # then its message: 90000
+        faults(emulator, {"feeds": {"partialErrorRate": 1}})  # then its message: 5002
         finish_feeds(emulator)
         assert outbox.poll_submitted(store, adapter) == []
         assert state(store, f"cancel:{ORDERS[0]}") == ("pending", "RESUBMIT_1")
@@ -467,6 +467,6 @@ def test_what_amazon_says_it_did_not_apply_is_sent_again_a_bounded_number_of_tim
         *["messageErrors"] * outbox.MAX_SUBMISSIONS,
     ]
     last = actions(store)[1]
-    assert (last.status, last.result_code) == ("failed", "90000")
+    assert (last.status, last.result_code) == ("failed", "5002")
     assert f"sent {outbox.MAX_SUBMISSIONS} times" in (last.result_message or "")
     assert amazon_status(emulator, ORDERS[1]) == "UNSHIPPED"

@@ -469,6 +469,21 @@ EN: dict[str, str] = {
     "settle.marked-not-sent": "Marked as not sent: it goes out on the next round.",
     "settle.not-uncertain": "Someone has settled this already; the page shows where it stands.",
     "settle.not-allowed": "Only operators and admins can settle a message.",
+    "inbox.count_attention": "Needs attention",
+    "filter.needs_attention": "Only cases that need attention",
+    "case.feed_attention": "Amazon's report for feed {feed} did not account for this case's "
+    "action, so Henpin does not know whether Amazon applied it. Read the report (and the order "
+    "in Seller Central), then answer. Sending again a refund Amazon did apply refunds twice.",
+    "case.feed_report": "Amazon's processing report (raw)",
+    "case.feed.send_again": "Not applied: send again",
+    "case.feed.done": "Applied: mark done",
+    "case.feed.not_done": "Not applied: do not send",
+    "settle.feed-sent-again": "It goes out again in the next feed.",
+    "settle.feed-marked-done": "Marked as done.",
+    "settle.feed-marked-not-done": "Marked as not done; it is not sent again.",
+    "settle.feed-not-in-attention": "Someone has answered for this feed already; the page shows "
+    "where it stands.",
+    "settle.no-feed": "There is no such feed.",
     "action_status.pending": "waiting to be sent",
     "action_status.submitted": "sent, waiting for Amazon",
     "action_status.done": "done",

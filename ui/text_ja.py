@@ -455,6 +455,21 @@ JA: dict[str, str] = {
     "settle.marked-not-sent": "未送信にしました。次の処理で送信されます。",
     "settle.not-uncertain": "既に他の人が処理しました。現在の状態はページに表示されています。",
     "settle.not-allowed": "メッセージの処理はオペレーターと管理者だけができます。",
+    "inbox.count_attention": "要確認",
+    "filter.needs_attention": "要確認のケースのみ",
+    "case.feed_attention": "フィード {feed} の Amazon 処理レポートがこのケースの処理を報告して"
+    "いないため、Amazon で適用されたか分かりません。レポート（とセラーセントラルの注文）を確認"
+    "してから回答してください。適用済みの返金を再送すると二重返金になります。",
+    "case.feed_report": "Amazon の処理レポート（原文）",
+    "case.feed.send_again": "未適用: 再送する",
+    "case.feed.done": "適用済み: 完了にする",
+    "case.feed.not_done": "未適用: 再送しない",
+    "settle.feed-sent-again": "次のフィードで再送されます。",
+    "settle.feed-marked-done": "完了にしました。",
+    "settle.feed-marked-not-done": "未完了にしました。再送されません。",
+    "settle.feed-not-in-attention": "既に他の人が回答しました。"
+    "現在の状態はページに表示されています。",
+    "settle.no-feed": "そのフィードはありません。",
     "action_status.pending": "送信待ち",
     "action_status.submitted": "送信済み（Amazon の処理待ち）",
     "action_status.done": "完了",

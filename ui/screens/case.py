@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from henpin.inbox_ops import SettleCode, case_options, claim, release, settle_message
+from henpin.inbox_ops import (
+    FeedSettleCode,
+    SettleCode,
+    case_options,
+    claim,
+    feeds_in_attention,
+    release,
+    settle_feed,
+    settle_message,
+)
 from henpin.service import CaseDetail, EventView, show_case
 from ui import display, session
 from ui.decision import decision_part
@@ -346,6 +355,49 @@ def uncertain_part() -> None:
 
 
 uncertain_part()
+
+
+def feed_settle_clicked(feed_id: int, answer: str) -> None:
+    code = settle_feed(store_url, feed_id, answer, operator=operator.name, where=session.where())
+    st.session_state[f"feed.settle.result.{case.id}"] = code
+
+
+def feed_attention_part() -> None:
+    """Feeds whose Amazon report did not account for this case's action: the raw report, and
+    (for operators) the three answers; the first answer wins."""
+    shown = st.session_state.pop(f"feed.settle.result.{case.id}", None)
+    if shown is not None:
+        ok = shown in (
+            FeedSettleCode.SENT_AGAIN,
+            FeedSettleCode.MARKED_DONE,
+            FeedSettleCode.MARKED_NOT_DONE,
+        )
+        (st.success if ok else st.warning)(label("settle", shown))
+    for feed in feeds_in_attention(store_url, case.id):
+        st.warning(t("case.feed_attention", feed=feed.amazon_feed_id or feed.id))
+        with st.expander(t("case.feed_report")):
+            st.code(feed.report or "", language="xml")
+        if not operator.can_decide:
+            continue
+        columns = st.columns(3)
+        for column, (answer, text) in zip(
+            columns,
+            [
+                ("send-again", "case.feed.send_again"),
+                ("done", "case.feed.done"),
+                ("not-done", "case.feed.not_done"),
+            ],
+            strict=True,
+        ):
+            column.button(
+                t(text),
+                key=f"feed.settle.{feed.id}.{answer}",
+                on_click=feed_settle_clicked,
+                args=(feed.id, answer),
+            )
+
+
+feed_attention_part()
 if sees_personal_data and case.details.get("raw_payload"):
     with st.expander(t("case.raw_payload")):
         st.json(case.details["raw_payload"])

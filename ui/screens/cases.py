@@ -37,6 +37,7 @@ DEFAULTS: dict[str, object] = {
     "inbox.claimed": ANYONE,
     "inbox.sort": SortOrder.DEADLINE.value,
     "inbox.page": 1,
+    "inbox.attention": False,
 }
 for key, default in DEFAULTS.items():
     st.session_state[key] = st.session_state.get(key, default)
@@ -83,7 +84,7 @@ refresh.button(t("inbox.refresh"), key="inbox.refresh")  # any click reruns the 
 
 # --- at a glance --------------------------------------------------------------------------------
 waiting = CaseFilter(states=(CaseState.WAITING.value,))
-glance = st.columns(4)
+glance = st.columns(5)
 for column, (text, f) in zip(
     glance,
     [
@@ -91,6 +92,7 @@ for column, (text, f) in zip(
         ("inbox.count_overdue", CaseFilter(states=waiting.states, due_within=timedelta(0))),
         ("inbox.count_soon", CaseFilter(states=waiting.states, due_within=display.SOON)),
         ("inbox.count_mine", CaseFilter(claimed_by=operator.name)),
+        ("inbox.count_attention", CaseFilter(needs_attention=True)),
     ],
     strict=True,
 ):
@@ -153,6 +155,8 @@ row2[2].selectbox(
     key="inbox.sort",
 )
 
+st.checkbox(t("filter.needs_attention"), key="inbox.attention")
+
 claimed = str(st.session_state["inbox.claimed"])
 chosen = CaseFilter(
     types=tuple(st.session_state["inbox.types"]),
@@ -160,6 +164,7 @@ chosen = CaseFilter(
     states=tuple(st.session_state["inbox.states"]),
     due_within=DUE_WINDOWS[str(st.session_state["inbox.due"])],
     claimed_by=None if claimed == ANYONE else "" if claimed == NOBODY else claimed,
+    needs_attention=bool(st.session_state["inbox.attention"]),
 )
 
 # --- the list ---------------------------------------------------------------------------------------

@@ -1,0 +1,164 @@
+"""The emulator's feed processing as strict as Amazon's: the upload's Content-Type must be the one
+given to createFeedDocument (S3's 403 SignatureDoesNotMatch), the envelope's DocumentVersion must
+be 1.01, some result documents come GZIP-compressed, and the fault modes make processing reports
+that do not add up. Over HTTP, with python-amazon-sp-api where a client would use it."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import httpx
+import pytest
+from sp_api.auth import access_token_client as token_cache
+
+from emulator.server import EmulatorServer
+from tests.test_emulator import (
+    US,
+    US_PENDING,
+    US_UNSHIPPED_HIGH,
+    US_UNSHIPPED_LOW,
+    advance,
+    cancel_message,
+    control_order,
+    envelope,
+    feeds_api,
+    finished_report,
+    http,
+    submit,
+)
+from tests.test_emulator import status_of as order_status
+from tests.test_emulator_faults import access_token, set_faults
+
+ACK = "POST_ORDER_ACKNOWLEDGEMENT_DATA"
+XML = "text/xml; charset=UTF-8"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer() as running:
+        yield running
+
+
+@pytest.fixture
+def url(server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.delenv("SP_API_DEFAULT_MARKETPLACE", raising=False)
+    token_cache.cache.clear()
+    http.post(f"{server.url}/_emulator/reset").raise_for_status()
+    http.post(f"{server.url}/_emulator/seed-demo").raise_for_status()
+    return server.url
+
+
+def status_of(url: str, order_id: str) -> str:
+    return order_status(control_order(url, order_id))
+
+
+def api(url: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers={"x-amz-access-token": access_token(url)}, timeout=30)
+
+
+def cancel_doc(*order_ids: str) -> str:
+    return envelope(
+        "OrderAcknowledgement",
+        [
+            cancel_message(n, order_id, [])  # no items: the whole order
+            for n, order_id in enumerate(order_ids, start=1)
+        ],
+    )
+
+
+def test_an_upload_with_another_content_type_is_refused_like_s3_and_stores_nothing(
+    url: str,
+) -> None:
+    with api(url) as client:
+        created = client.post("/feeds/2021-06-30/documents", json={"contentType": XML}).json()
+        document = cancel_doc(US_PENDING).encode()
+        for sent in ({"Content-Type": "application/xml"}, {}, {"Content-Type": "text/xml"}):
+            refused = http.put(created["url"], content=document, headers=sent)
+            assert refused.status_code == 403
+            assert ET.fromstring(refused.text).findtext("Code") == "SignatureDoesNotMatch"
+        feed = client.post(
+            "/feeds/2021-06-30/feeds",
+            json={
+                "feedType": ACK,
+                "marketplaceIds": [US],
+                "inputFeedDocumentId": created["feedDocumentId"],
+            },
+        )
+        assert feed.status_code == 400  # nothing was stored: "upload it first"
+        assert "no content" in feed.text
+        accepted = http.put(created["url"], content=document, headers={"Content-Type": XML})
+        assert accepted.status_code == 200
+
+
+def test_a_document_version_other_than_1_01_fails_the_whole_feed(url: str) -> None:
+    document = cancel_doc(US_PENDING).replace(
+        "<DocumentVersion>1.01</DocumentVersion>", "<DocumentVersion>1.02</DocumentVersion>"
+    )
+    feed, report = finished_report(url, submit(url, ACK, document))
+    assert feed["processingStatus"] == "FATAL"
+    assert report.findtext(".//ResultMessageCode") == "5000"
+    assert "DocumentVersion" in (report.findtext(".//ResultDescription") or "")
+    assert status_of(url, US_PENDING) == "PENDING"  # nothing applied
+
+
+def result_document(url: str, feed_id: str) -> tuple[dict[str, Any], bytes]:
+    """getFeedDocument's answer for a feed's result, and the bytes its URL serves."""
+    with api(url) as client:
+        feed = client.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()
+        info = client.get(f"/feeds/2021-06-30/documents/{feed['resultFeedDocumentId']}").json()
+    return info, http.get(info["url"]).content
+
+
+def test_large_result_documents_come_gzip_compressed_and_the_library_reads_them(
+    url: str,
+) -> None:
+    unknown = [f"113-7770000-{n:07d}" for n in range(1, 25)]  # 24 error results: over 4 KB
+    big = submit(url, ACK, cancel_doc(*unknown))
+    small = submit(url, ACK, cancel_doc(US_UNSHIPPED_LOW))
+    advance(url, 61)
+    info, raw = result_document(url, big)
+    assert info["compressionAlgorithm"] == "GZIP"
+    assert raw[:2] == b"\x1f\x8b"
+    assert b"<ProcessingReport>" in gzip.decompress(raw)
+    assert "compressionAlgorithm" not in result_document(url, small)[0]
+    # python-amazon-sp-api unzips it as it would Amazon's.
+    report = ET.fromstring(feeds_api(url).get_feed_document(info["feedDocumentId"]))
+    assert report.findtext(".//MessagesWithError") == "24"
+    # The fault settings can compress the small ones too.
+    set_faults(url, {"feeds": {"gzipRate": 1}})
+    assert result_document(url, small)[0]["compressionAlgorithm"] == "GZIP"
+
+
+@pytest.mark.parametrize(
+    ("fault", "processed", "errors", "listed", "applied_first"),
+    [
+        ("underCount", "1", "0", 0, False),
+        ("noSummary", None, None, 0, True),
+        ("omitResult", "2", "1", 0, False),
+    ],
+)
+def test_fault_modes_make_reports_that_do_not_add_up(
+    url: str,
+    fault: str,
+    processed: str | None,
+    errors: str | None,
+    listed: int,
+    applied_first: bool,
+) -> None:
+    settings = set_faults(url, {"seed": 3, "feeds": {f"{fault}Rate": 1}})
+    assert settings["faults"]["feeds"][f"{fault}Rate"] == 1
+    feed_id = submit(url, ACK, cancel_doc(US_UNSHIPPED_LOW, US_UNSHIPPED_HIGH))
+    feed, report = finished_report(url, feed_id)
+    assert feed["processingStatus"] == "DONE"
+    assert report.findtext(".//MessagesProcessed") == processed
+    assert report.findtext(".//MessagesWithError") == errors
+    assert len(report.findall(".//Result")) == listed
+    assert (status_of(url, US_UNSHIPPED_LOW) == "CANCELLED") is applied_first
+    assert status_of(url, US_UNSHIPPED_HIGH) == "CANCELLED"
+    [shown] = [f for f in http.get(f"{url}/_emulator/feeds").json() if f["feedId"] == feed_id]
+    assert shown["fault"] == fault
+    injected = http.get(f"{url}/_emulator/faults").json()["injected"]
+    assert injected == {f"report{fault[0].upper()}{fault[1:]}": 1}
