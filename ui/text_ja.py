@@ -46,6 +46,8 @@ JA: dict[str, str] = {
     "message.preview": "返信をプレビュー",
     "message.reply": "Henpin が送る返信",
     "message.reply_facts": "{marketplace}、{language}、宛先 {to}",
+    "message.seller_central": "Amazon からこの購入者のメールアドレスが提供されていません。ケースを開くと、"
+    "この返信をセラーセントラルの購入者とのメッセージから送り、送ったことを記録するよう求められます。",
     "message.subject": "件名",
     "message.body": "本文",
     "message.already_open": "この注文のケース {case} は既に進行中です。新しいケースの作成や送信はしません。",
@@ -380,6 +382,7 @@ JA: dict[str, str] = {
     "choice.buyer_requested": "購入者が注文履歴からキャンセルをリクエストした",
     "choice.wait_ended": "購入者を待つのをやめる",
     "choice.cancel_as_seller": "自分でキャンセルする（キャンセル率に影響します）",
+    "choice.answered_in_seller_central": "セラーセントラルの購入者とのメッセージで返信しました",
     "choice.ship": "注文どおりに出荷する",
     "choice.address_confirmed": "購入者が住所を確認（または訂正）した",
     "choice.no_answer": "購入者から返答がない",

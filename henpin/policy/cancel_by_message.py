@@ -310,11 +310,14 @@ class CancelByMessagePolicy(PolicyModel):
             )
         return replies
 
-    def reply(self, order: Order, *, reminder: bool = False) -> BuyerReply:
-        """The reply (or the reminder) to the buyer, in the marketplace's language (English when
-        that language has no reply in the policy)."""
+    def reply(
+        self, order: Order, *, reminder: bool = False, language: str | None = None
+    ) -> BuyerReply:
+        """The reply (or the reminder) to the buyer, in `language` (the buyer's, from Amazon)
+        or else the marketplace's; English when that language has no reply in the policy."""
         m = MARKETPLACES.get(order.marketplace_id)
-        template = self.replies.get(m.language if m else "en") or self.replies["en"]
+        wanted = language or (m.language if m else "en")
+        template = self.replies.get(wanted) or self.replies["en"]
         values = {
             "order_id": order.order_id,
             "buyer_name": order.buyer_name or template.unknown_buyer_name,

@@ -58,6 +58,8 @@ if preview is not None:
             to=display.plain(preview.to or "—"),
         )
     )
+    if preview.reply_in_seller_central:
+        st.info(t("message.seller_central"))
     st.text_input(t("message.subject"), value=preview.subject, disabled=True)
     st.text_area(t("message.body"), value=preview.body, height=260, disabled=True)
     if preview.open_case_id is not None:
