@@ -39,7 +39,7 @@ EN: dict[str, str] = {
     "nav.replay": "Policy replay",
     "message.title": "A buyer asked to cancel by message",
     "message.intro": "Amazon does not let Henpin read buyer messages. Paste the buyer's words and "
-    "the order id: Henpin replies in the marketplace's language, asking the buyer to request the "
+    "the order id: Henpin replies in the buyer's language, asking the buyer to request the "
     "cancellation in Your Orders (so it counts as buyer-caused), and waits for that request.",
     "message.order_id": "Order id",
     "message.words": "The buyer's words",

@@ -2,8 +2,8 @@
 
 A cancellation the seller makes counts against the seller's cancellation rate, even with the
 reason "buyer cancelled"; one the buyer requests in Your Orders does not. So Henpin replies in the
-marketplace's language asking the buyer to press "Cancel items", waits, reminds, and only then
-asks a person. Reply texts live in the policy (owner-editable, versioned with it); their
+buyer's language (else the marketplace's) asking the buyer to press "Cancel items", waits,
+reminds, and only then asks a person. Reply texts live in the policy (owner-editable, versioned with it); their
 placeholders are checked when the file is loaded.
 
 Rule names of `recommend`:
@@ -69,8 +69,8 @@ def _placeholders_known(text: str) -> str:
 def _language(code: str) -> str:
     if code not in LANGUAGES:
         raise owner_error(
-            f"unknown language {code!r}; a reply is chosen by the marketplace's language, one of"
-            f" {', '.join(LANGUAGES)}"
+            f"unknown language {code!r}; a text is chosen by the buyer's language, one of"
+            f" {', '.join(LANGUAGES)} (English for the others)"
         )
     return code
 

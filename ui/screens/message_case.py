@@ -1,5 +1,5 @@
 """A buyer asked to cancel by message (SP-API cannot read buyer messages): the operator brings
-the message in, checks the reply Henpin will send in the marketplace's language, and opens the
+the message in, checks the reply Henpin will send in the buyer's language, and opens the
 case. Its flow sends that reply and waits for the buyer's own cancel request."""
 
 from __future__ import annotations
