@@ -4,61 +4,30 @@ GetAttributes (checked against Amazon's model), and the e-mails buyers sent the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sp_api.api import Messaging
-from sp_api.auth import access_token_client as token_cache
 from sp_api.base.exceptions import SellingApiNotFoundException
 
-from emulator.server import EmulatorServer
+import tests.test_emulator as emulator_tests
 from tests.support import order_json
 from tests.test_contract import validator
-from tests.test_emulator import (
-    GOOD_CREDENTIALS,
-    JP,
-    US,
-    US_PENDING,
-    US_UNSHIPPED_HIGH,
-    LocalMarketplace,
-    http,
-    orders_api,
-    token_client_for,
-)
+from tests.test_emulator import JP, US, US_PENDING, US_UNSHIPPED_HIGH, http, orders_api
+from tests.test_emulator_messaging import messaging_api
 
 ROLE = "DIRECT_TO_CONSUMER_DELIVERY"
 DEMO_MESSAGE_ORDER = "304-9000011-0000011"  # DE, unshipped: the buyer asked by e-mail to cancel
 ATTRIBUTES = ("/messaging/v1/orders/{amazonOrderId}/attributes", "get")
 GET_ORDER = ("/orders/2026-01-01/orders/{orderId}", "get")
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as running:
-        yield running
-
-
-@pytest.fixture
-def url(server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.delenv("SP_API_DEFAULT_MARKETPLACE", raising=False)
-    token_cache.cache.clear()
-    http.post(f"{server.url}/_emulator/reset").raise_for_status()
-    return server.url
+server = emulator_tests.server  # one emulator for the module
+url = emulator_tests.url  # reset before each test
 
 
 def control(url: str, method: str, path: str, **kw: Any) -> Any:
     answer = http.request(method, f"{url}/_emulator/{path}", **kw)
     answer.raise_for_status()
     return answer.json()
-
-
-def messaging_api(url: str, marketplace_id: str) -> Messaging:
-    return Messaging(
-        marketplace=LocalMarketplace(url, marketplace_id),
-        credentials=GOOD_CREDENTIALS,
-        auth_token_client_class=token_client_for(url),
-    )
 
 
 def assert_valid(name: str, operation: tuple[str, str], payload: dict[str, Any]) -> None:
