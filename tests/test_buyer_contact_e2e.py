@@ -10,6 +10,7 @@ python-amazon-sp-api, SQLite case store, local SMTP catcher):
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -107,10 +108,11 @@ def test_without_buyer_email_the_operator_answers_in_seller_central(
     assert mailbox.messages == [] and email_actions(henpin, opened.id) == []
 
 
-def test_escalating_instead_of_answering_in_seller_central_closes_the_case(
+def test_unanswered_seller_central_question_escalates_at_its_deadline(
     henpin: str, emulator: Any, mailbox: Any, prefect_server: Any
 ) -> None:
     from henpin.service import open_cancel_by_message, show_case
+    from tasks.sweep import apply_passed_deadlines
 
     order_id = "503-0000042-0000042"
     control(
@@ -126,9 +128,12 @@ def test_escalating_instead_of_answering_in_seller_central_closes_the_case(
     case = the_case(henpin, order_id, "cancel-by-message")
     assert case.waiting_step == "reply-in-seller-central-0"
     assert f"Your cancellation request for order {order_id}" in case.question["prompt"]
-    answer(henpin, case, "escalate")
+    # Nobody answers: past the deadline the named timeout path escalates.
+    apply_passed_deadlines(now=datetime.now(UTC) + timedelta(hours=25))
+    drive_case_runs()
     detail = show_case(henpin, opened.id)
     assert detail is not None and detail.outcome == "escalated"
+    assert [(d.choice, d.operator) for d in detail.decisions] == [("escalate", "deadline")]
     assert mailbox.messages == []
 
 
