@@ -25,7 +25,7 @@ from henpin.cases import cancel_by_message as texts
 from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelByMessagePolicy
 from tasks.cases import close_case, record_details
-from tasks.messages import queue_reply_email, read_buyer_language
+from tasks.messages import linked_cancel_request, queue_reply_email, read_buyer_language
 from tasks.orders import read_order
 
 
@@ -61,6 +61,20 @@ async def reply_to_buyer(
     return answered.choice == "answered_in_seller_central"
 
 
+async def buyer_requested_cancel(
+    case_id: int, order: Order, policy: CancelByMessagePolicy, attempt: int
+) -> bool:
+    """Wait for the buyer's own cancel request (Henpin answers the wait when ingestion sees it,
+    or the deadline ends it); True at once when it already came, e.g. while the operator was
+    answering in Seller Central."""
+    if linked_cancel_request(case_id) is not None:
+        return True
+    waited = await ask_operator(
+        case_id, texts.wait_question(order, policy, attempt), BuyerRequestWait
+    )
+    return waited.choice == "buyer_requested"
+
+
 @flow(name="cancel-by-message", persist_result=True, log_prints=True)
 async def cancel_by_message(
     case_id: int,
@@ -83,10 +97,7 @@ async def cancel_by_message(
     for attempt in range(policy.reminders + 1):
         if not await reply_to_buyer(case_id, order, policy, attempt, buyer.language):
             return close_case(case_id, Outcome.ESCALATED, texts.NOT_ANSWERED)
-        waited = await ask_operator(
-            case_id, texts.wait_question(order, policy, attempt), BuyerRequestWait
-        )
-        if waited.choice == "buyer_requested":
+        if await buyer_requested_cancel(case_id, order, policy, attempt):
             return close_case(
                 case_id,
                 Outcome.HANDED_TO_CANCEL_REQUEST,

@@ -7,10 +7,13 @@ never writes to a buyer twice. Texts are written in the buyer's language (`read_
 from __future__ import annotations
 
 from pydantic import BaseModel
+from sqlalchemy import select
 
-from henpin.domain import ActionKind, BuyerMessage, EmailMessage, Order
+from henpin.domain import ActionKind, BuyerMessage, CaseType, EmailMessage, Order
 from henpin.languages import buyer_language
 from henpin.policy import CancelByMessagePolicy
+from henpin.store.db import session_scope
+from henpin.store.models import Case
 from tasks import outbox
 from tasks.amazon import AmazonAuthError, AmazonPayloadError, AmazonRequestRejected
 from tasks.kinds import amazon_task, store_task
@@ -80,3 +83,16 @@ def queue_reply_email(
         payload=EmailMessage(to=order.buyer_email, subject=subject, body=body),
     )
     return key
+
+
+@store_task("find-linked-cancel-request", fresh=True)
+def linked_cancel_request(case_id: int) -> int | None:
+    """The buyer-cancel-request case ingestion opened for this cancel-by-message case's order
+    while it was open (linked to it), if any: the buyer has already done what the reply asks,
+    e.g. while the operator was still answering in Seller Central."""
+    with session_scope(store_url()) as s:
+        return s.scalar(
+            select(Case.id).where(
+                Case.type == CaseType.CANCEL_REQUEST.value, Case.parent_case_id == case_id
+            )
+        )

@@ -39,6 +39,13 @@ def buyer_order(
     return order
 
 
+def buyer_cancels_in_your_orders(emulator: Any, order: dict[str, Any]) -> None:
+    """The buyer does as asked: Amazon now shows their cancel request."""
+    request = {"cancellationRequest": {"requester": "BUYER", "cancelReason": "Changed my mind"}}
+    item = {"orderItemId": order["orderItems"][0]["orderItemId"], "cancellation": request}
+    control(emulator, "PATCH", f"orders/{order['orderId']}", json={"orderItems": [item]})
+
+
 def email_actions(url: str, case_id: int) -> list[Any]:
     from henpin.service import show_case
 
@@ -84,28 +91,38 @@ def test_without_buyer_email_the_operator_answers_in_seller_central(
     case = the_case(henpin, order_id, "cancel-by-message")
     assert case.waiting_step == "buyer-request-0"  # goes on as if Henpin had sent it
 
-    item = order["orderItems"][0]["orderItemId"]
-    control(
-        emulator,
-        "PATCH",
-        f"orders/{order_id}",
-        json={
-            "orderItems": [
-                {
-                    "orderItemId": item,
-                    "cancellation": {
-                        "cancellationRequest": {"requester": "BUYER", "cancelReason": "Doppelt"}
-                    },
-                }
-            ]
-        },
-    )
+    buyer_cancels_in_your_orders(emulator, order)
     ingest()
     settle_amazon(emulator)
     detail = show_case(henpin, opened.id)
     assert detail is not None and detail.outcome == "handed-to-cancel-request"
     assert detail.decisions[0].choice == "answered_in_seller_central"
     assert mailbox.messages == [] and email_actions(henpin, opened.id) == []
+
+
+def test_a_buyer_who_cancels_while_the_operator_answers_is_handed_over_at_once(
+    henpin: str, emulator: Any, mailbox: Any, prefect_server: Any
+) -> None:
+    from flows.ingest import ingest
+    from henpin.service import open_cancel_by_message, show_case
+
+    order_id = "204-0000047-0000047"
+    order = buyer_order(order_id, UK, "GBP", "12.49", cancel_reason=None)
+    control(emulator, "POST", "orders", json=[order])
+    opened = open_cancel_by_message(henpin, order_id, buyer_message="Cancel it", operator="di")
+    drive_case_runs()
+    case = the_case(henpin, order_id, "cancel-by-message")
+    assert case.waiting_step == "reply-in-seller-central-0"
+    buyer_cancels_in_your_orders(emulator, order)
+    ingest()  # opens the buyer-cancel-request case, linked; this case still waits
+    request = the_case(henpin, order_id, "cancel-request")
+    assert request.parent_case_id == opened.id
+    assert the_case(henpin, order_id, "cancel-by-message").state == "waiting"
+
+    answer(henpin, case, "answered_in_seller_central")
+    detail = show_case(henpin, opened.id)
+    assert detail is not None and detail.outcome == "handed-to-cancel-request"
+    assert mailbox.messages == []
 
 
 def test_unanswered_seller_central_question_escalates_at_its_deadline(
