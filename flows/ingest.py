@@ -3,7 +3,8 @@
 Runs on a schedule (`henpin up`) and on demand (`henpin poll`):
 - one paged searchOrders (with includedData, never one getOrder per order) finds buyers'
   cancel requests and parcels coming back (refused, unclaimed, or undeliverable because of the
-  address);
+  address): one parcel case per order, a later reason recorded on it or handing a waiting
+  refused-delivery case over to an address-error case;
 - Amazon's returns report (Reports API) finds return requests.
 Cancels asked by message arrive by e-mail: operators open those cases from the inbox.
 """

@@ -12,12 +12,13 @@ from henpin.cases.parcels import returning_parcel
 from henpin.decisions import record_decision
 from henpin.domain import CaseState, CaseType, Order, ReturnRequest
 from henpin.policy import Policy
-from henpin.runs import start_case_run
+from henpin.runs import resume_case_run, start_case_run
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Case, Checkpoint, Event
 from tasks.cases import attach_flow_run, open_case
 from tasks.kinds import store_task
 from tasks.orders import UnreadableOrder
+from tasks.parcels import place_parcel_report
 from tasks.policy import policy_in_force
 from tasks.store import store_url
 
@@ -140,20 +141,16 @@ def open_return_request_case(ret: ReturnRequest, order: Order) -> Opened:
 @store_task("open-returning-parcel-case", fresh=True)
 def open_returning_parcel_case(order: Order) -> Opened:
     """A parcel coming back: an address problem goes to the address-error flow, a refused or
-    unclaimed one to the refused-delivery flow."""
+    unclaimed one to the refused-delivery flow; one parcel case per order (tasks/parcels.py):
+    a later reason is recorded on the order's case, or hands a waiting refused case over."""
     kind = returning_parcel(order)
-    if kind == "address":
-        return open_and_start(
-            CaseType.ADDRESS_ERROR,
-            order,
-            note="The parcel came back undeliverable because of the address.",
-        )
-    return open_and_start(
-        CaseType.REFUSED_DELIVERY,
-        order,
-        note="The parcel is coming back: "
-        + ("the buyer refused it." if kind == "refused" else "nobody collected it."),
-        details={"refused": kind == "refused"},
+    assert kind is not None, "only orders with a returning parcel come here"
+    placed = place_parcel_report(order, kind, url=store_url())
+    if placed.resume_run:  # the handed-over case's run ends with its recorded answer
+        resume_case_run(placed.resume_run, placed.resume_input)
+    flow_run_id = start_case_flow(placed.case_id)
+    return Opened(
+        case_id=placed.case_id, order_id=order.order_id, new=placed.new, flow_run_id=flow_run_id
     )
 
 
