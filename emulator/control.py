@@ -13,8 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from emulator.buyer_contact import seed_buyer_contact
 from emulator.clock import iso, iso_precise
-from emulator.demo import demo_orders, demo_returns
+from emulator.demo import DEMO_ROLES, demo_buyer_messages, demo_orders, demo_returns
 from emulator.faults import FaultSettingsInvalid, parse_settings
 from emulator.feeds import processing_status
 from emulator.merge import PatchInvalid, merge_order
@@ -77,6 +78,9 @@ def seed_demo_data(emulator: Emulator) -> dict[str, Any]:
             }
         else:
             answer["returns"] = upsert_returns(emulator.state.returns, records)
+        answer["buyerMessages"] = seed_buyer_contact(
+            emulator.state, DEMO_ROLES, demo_buyer_messages(now), now
+        )
         emulator.save()
     return answer
 

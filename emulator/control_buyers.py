@@ -10,6 +10,12 @@ messages the seller's software sent buyers.
   state gives.
 - return settings and the seller's actions on return requests: ``emulator.control_returns``
   (its routes are included here).
+- ``GET``/``PUT /_emulator/application/roles``: the application's restricted roles
+  (``{"roles": ["DIRECT_TO_CONSUMER_DELIVERY"]}`` shows buyers' e-mails), see
+  ``emulator.buyer_contact``.
+- ``GET``/``PUT``/``DELETE /_emulator/orders/{orderId}/buyer-locale``: the buyer's language that
+  GetAttributes gives (``{"locale": "en-US"}``), or back to the marketplace's.
+- ``POST``/``GET /_emulator/buyer-messages[?orderId=]``: e-mails buyers sent the seller.
 """
 
 from __future__ import annotations
@@ -20,9 +26,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from emulator import control_returns
+from emulator.buyer_contact import (
+    KNOWN_ROLES,
+    keep_buyer_messages,
+    parse_buyer_messages,
+    parse_locale,
+    parse_roles,
+)
 from emulator.clock import iso_precise
 from emulator.control import read_json, refused
-from emulator.messaging import ACTIONS, available_actions
+from emulator.messaging import ACTIONS, available_actions, buyer_locale
 from emulator.reports import processing_status
 from emulator.returns import parse_returns, upsert_returns
 from emulator.runtime import Emulator, emulator_of
@@ -146,4 +159,77 @@ def router() -> APIRouter:
             return refused(404, f"No order {order_id} in the emulator.")
         return JSONResponse({"actions": available_actions(order, {}), "forced": False})
 
+    buyer_contact_routes(routes)
     return routes
+
+
+def buyer_contact_routes(routes: APIRouter) -> None:
+    """The application's roles, buyers' locales and buyers' e-mails to the seller."""
+
+    def roles_answer(emulator: Emulator) -> JSONResponse:
+        roles = emulator.state.application_roles
+        return JSONResponse({"roles": list(roles), "known": list(KNOWN_ROLES)})
+
+    @routes.get("/application/roles")
+    async def get_roles(request: Request) -> JSONResponse:
+        return roles_answer(emulator_of(request))
+
+    @routes.put("/application/roles")
+    async def put_roles(request: Request) -> JSONResponse:
+        emulator, body = emulator_of(request), await read_json(request)
+        roles = parse_roles(body)
+        if isinstance(roles, str):
+            return refused(400, roles)
+        with emulator.state.lock:
+            emulator.state.application_roles[:] = roles
+            emulator.save()
+        return roles_answer(emulator)
+
+    def locale_answer(emulator: Emulator, order_id: str) -> JSONResponse:
+        order = emulator.state.orders.get(order_id)
+        if order is None:
+            return refused(404, f"No order {order_id} in the emulator.")
+        forced = order_id in emulator.state.buyer_locales
+        return JSONResponse({"locale": buyer_locale(emulator, order), "forced": forced})
+
+    @routes.get("/orders/{order_id}/buyer-locale")
+    async def get_buyer_locale(request: Request, order_id: str) -> JSONResponse:
+        return locale_answer(emulator_of(request), order_id)
+
+    @routes.put("/orders/{order_id}/buyer-locale")
+    async def put_buyer_locale(request: Request, order_id: str) -> JSONResponse:
+        emulator, body = emulator_of(request), await read_json(request)
+        locale = parse_locale(body)
+        if locale is None:
+            return refused(400, 'The body must be {"locale": "xx-YY"}, a language tag.')
+        with emulator.state.lock:
+            if order_id not in emulator.state.orders:
+                return refused(404, f"No order {order_id} in the emulator.")
+            emulator.state.buyer_locales[order_id] = locale
+            emulator.save()
+        return locale_answer(emulator, order_id)
+
+    @routes.delete("/orders/{order_id}/buyer-locale")
+    async def delete_buyer_locale(request: Request, order_id: str) -> JSONResponse:
+        emulator = emulator_of(request)
+        with emulator.state.lock:
+            emulator.state.buyer_locales.pop(order_id, None)
+            emulator.save()
+        return locale_answer(emulator, order_id)
+
+    @routes.post("/buyer-messages")
+    async def post_buyer_messages(request: Request) -> JSONResponse:
+        emulator, body = emulator_of(request), await read_json(request)
+        with emulator.state.lock:
+            messages, problem = parse_buyer_messages(body, emulator.state.orders, emulator.now())
+            if problem is not None:
+                return refused(400, problem)
+            created = keep_buyer_messages(emulator.state.buyer_messages, messages)
+            emulator.save()
+        return JSONResponse({"created": created, "messages": messages})
+
+    @routes.get("/buyer-messages")
+    async def list_buyer_messages(request: Request) -> list[dict[str, Any]]:
+        order_id = request.query_params.get("orderId")
+        kept = emulator_of(request).state.buyer_messages
+        return [m for m in kept if order_id is None or m["orderId"] == order_id]

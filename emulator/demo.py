@@ -9,7 +9,12 @@ Nineteen merchant-fulfilled orders in the US, UK, DE and JP marketplaces (``demo
   (15, defective), and one whose buyer asks for a refund without sending the item back (16, UK);
   Amazon authorizes the two US ones itself (in policy), the UK one waits for the seller;
 - parcels that came back UNDELIVERABLE: refused by the buyer (17), unclaimed and returning to the
-  seller (18), undeliverable because of the address (19, DE, house number missing).
+  seller (18), undeliverable because of the address (19, DE, house number missing);
+- a buyer who wrote instead of pressing "Cancel items" (``demo_buyer_messages``): order 11's
+  buyer asks by e-mail to cancel (a "cancel asked by message" case).
+
+The demo application has the restricted Direct-to-Consumer Delivery role (``DEMO_ROLES``), so its
+merchant-fulfilled orders show the buyer's e-mail (see ``emulator.buyer_contact``).
 
 Names, addresses, e-mails and ASINs are placeholders.
 """
@@ -196,6 +201,31 @@ DEMO_RETURNS = (
 )
 
 
+#: The demo application's restricted roles (emulator.buyer_contact).
+DEMO_ROLES = ("DIRECT_TO_CONSUMER_DELIVERY",)
+
+
+@dataclass(frozen=True)
+class DemoBuyerMessage:
+    """An e-mail a demo buyer sent the seller through Amazon's Buyer-Seller Messaging."""
+
+    order_number: int
+    received_ago: timedelta
+    subject: str
+    text: str
+
+
+DEMO_BUYER_MESSAGES = (
+    DemoBuyerMessage(
+        11,
+        timedelta(minutes=45),
+        "Stornierung meiner Bestellung",
+        "Hallo, ich habe die Tasse versehentlich doppelt bestellt. Können Sie diese Bestellung "
+        "bitte stornieren? Vielen Dank!",
+    ),
+)
+
+
 def _money(amount: Decimal, currency: str) -> dict[str, str]:
     # Yen have no minor unit; the other demo currencies have cents.
     text = f"{amount:.0f}" if currency == "JPY" else f"{amount:.2f}"
@@ -341,3 +371,17 @@ def demo_returns(now: datetime) -> list[dict[str, Any]]:
             }
         )
     return requests
+
+
+def demo_buyer_messages(now: datetime) -> list[dict[str, Any]]:
+    """The demo buyers' e-mails to the seller (``POST /_emulator/buyer-messages`` shape)."""
+    by_number = {demo.number: demo for demo in DEMO_ORDERS}
+    return [
+        {
+            "orderId": _order_id(by_number[wanted.order_number]),
+            "subject": wanted.subject,
+            "text": wanted.text,
+            "receivedTime": iso(now - wanted.received_ago),
+        }
+        for wanted in DEMO_BUYER_MESSAGES
+    ]

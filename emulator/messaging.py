@@ -46,7 +46,9 @@ ACTIONS_BY_STATUS: dict[str, tuple[str, ...]] = {
     "PARTIALLY_SHIPPED": ("confirmOrderDetails", "confirmDeliveryDetails", "unexpectedProblem"),
     "SHIPPED": ("confirmDeliveryDetails", "unexpectedProblem"),
 }
-#: The buyer's language of preference by marketplace (GetAttributes).
+#: The buyer's language of preference by marketplace (GetAttributes), unless the control API set
+#: one for the order: the storefront's main language and country (the languages Henpin's
+#: henpin/marketplaces.py records; the model's examples of the tag are "en-US", "zh-CN", "en-GB").
 LOCALES = {
     "ATVPDKIKX0DER": "en-US",
     "A2EUQ1WTGCTBG2": "en-CA",
@@ -56,6 +58,21 @@ LOCALES = {
     "APJ6JRA9NG5V4": "it-IT",
     "A1RKKUPIHCS9HS": "es-ES",
     "A1VC38T7YXB528": "ja-JP",
+    "A1AM78C64UM0Y8": "es-MX",
+    "A2Q3Y263D00KWC": "pt-BR",
+    "A28R8C7NBKEWEA": "en-IE",
+    "A1805IZSGTT6HS": "nl-NL",
+    "AMEN7PMS3EDWL": "fr-BE",
+    "A2NODRKZP88ZB9": "sv-SE",
+    "A1C3SOZRARQ6R3": "pl-PL",
+    "A33AVAJ2PDY3EV": "tr-TR",
+    "AE08WJ6YKNBMC": "en-ZA",
+    "A2VIGQ35RCS4UG": "en-AE",
+    "A17E79C6D8DWNP": "ar-SA",
+    "ARBP9OOSHTCHU": "ar-EG",
+    "A21TJRUUN4KGV": "en-IN",
+    "A39IBJ37TRP1C6": "en-AU",
+    "A19VAU5U5O7RUS": "en-SG",
 }
 _HTML = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
@@ -118,10 +135,17 @@ def get_actions(emulator: Emulator, order_id: str, marketplace_id: str) -> dict[
     return {"_links": {"actions": actions, "self": {"href": _href(order_id, "", marketplace_id)}}}
 
 
+def buyer_locale(emulator: Emulator, order: dict[str, Any]) -> str:
+    """The buyer's language of preference: set for the order by the control API, else the
+    marketplace's."""
+    forced = emulator.state.buyer_locales.get(order["orderId"])
+    return forced or LOCALES.get(marketplace_of(order) or "", "en-US")
+
+
 def get_attributes(emulator: Emulator, order_id: str, marketplace_id: str) -> dict[str, Any]:
     """GetAttributes: the buyer's language of preference."""
-    _order(emulator, order_id, marketplace_id)
-    return {"buyer": {"locale": LOCALES.get(marketplace_id, "en-US")}}
+    order = _order(emulator, order_id, marketplace_id)
+    return {"buyer": {"locale": buyer_locale(emulator, order)}}
 
 
 def _text(raw: bytes, action: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from emulator.buyer_contact import restricted
 from emulator.clock import iso, parse_time
 from emulator.errors import invalid_input, not_found
 from emulator.runtime import emulator_of, query_list, sp_api_call
@@ -286,8 +287,10 @@ def router() -> APIRouter:
 
         def operation(now: datetime) -> tuple[int, dict[str, Any]]:
             search, offset, page_size, included = parse_search(request, now)
-            return 200, search_orders(
-                emulator.state.orders.values(), search, offset, page_size, included
+            return 200, restricted(
+                search_orders(emulator.state.orders.values(), search, offset, page_size, included),
+                emulator.state.orders,
+                emulator.state.application_roles,
             )
 
         return await sp_api_call(request, "searchOrders", operation)
@@ -298,7 +301,11 @@ def router() -> APIRouter:
 
         def operation(now: datetime) -> tuple[int, dict[str, Any]]:
             included = _enum_list(request, "includedData", INCLUDED_DATA)
-            return 200, get_order(emulator.state.orders, order_id, included)
+            return 200, restricted(
+                get_order(emulator.state.orders, order_id, included),
+                emulator.state.orders,
+                emulator.state.application_roles,
+            )
 
         return await sp_api_call(request, "getOrder", operation)
 

@@ -122,6 +122,11 @@ class EmulatorState:
         self.messages: list[dict[str, Any]] = []  # what Messaging API calls sent to buyers
         #: Messaging actions forced per order by the control API (instead of by order state).
         self.messaging_overrides: dict[str, list[str]] = {}
+        #: Buyer contact (emulator.buyer_contact): the application's restricted roles, buyers'
+        #: locales set per order, and the e-mails buyers sent the seller.
+        self.application_roles: list[str] = []
+        self.buyer_locales: dict[str, str] = {}
+        self.buyer_messages: list[dict[str, Any]] = []
         #: Fault modes as set by PUT /_emulator/faults (None: no faults) and their counters.
         self.faults: dict[str, Any] | None = None
         self.fault_counters: dict[str, int] = {}
@@ -144,6 +149,9 @@ class EmulatorState:
             self.returns.clear()
             self.messages.clear()
             self.messaging_overrides.clear()
+            self.application_roles.clear()
+            self.buyer_locales.clear()
+            self.buyer_messages.clear()
             self.faults = None
             self.fault_counters.clear()
             self.return_settings.clear()
@@ -174,6 +182,9 @@ class EmulatorState:
                 "returns": self.returns,
                 "messages": self.messages,
                 "messagingOverrides": self.messaging_overrides,
+                "applicationRoles": self.application_roles,
+                "buyerLocales": self.buyer_locales,
+                "buyerMessages": self.buyer_messages,
                 "faults": self.faults,
                 "faultCounters": self.fault_counters,
                 "returnSettings": self.return_settings,
@@ -228,6 +239,9 @@ class EmulatorState:
         self.returns = list(data.get("returns", []))
         self.messages = list(data.get("messages", []))
         self.messaging_overrides = dict(data.get("messagingOverrides", {}))
+        self.application_roles = list(data.get("applicationRoles", []))
+        self.buyer_locales = dict(data.get("buyerLocales", {}))
+        self.buyer_messages = list(data.get("buyerMessages", []))
         self.faults = data.get("faults")
         self.fault_counters = dict(data.get("faultCounters", {}))
         self.return_settings = dict(data.get("returnSettings", {}))

@@ -1,8 +1,9 @@
 """Case type 5: the parcel came back undeliverable because of the address (住所不備).
 
 The seller's checklist:
-1. Ask the buyer to confirm their address (Messaging API: confirm delivery details), not
-   Seller Support: Amazon only requires shipping to the address the buyer gave.
+1. Ask the buyer to confirm their address (Messaging API: confirm delivery details, in the
+   buyer's language of preference), not Seller Support: Amazon only requires shipping to the
+   address the buyer gave.
 2. Wait for the buyer's answer (the operator records it; deadline).
 3. Choose, seeing the money of each option: reship to the confirmed address (tracking number
    and cost recorded), refund partly by agreement (reason CustomerAddressIncorrect), or cancel
@@ -23,7 +24,7 @@ from henpin.cases import address_error as texts
 from henpin.domain import Order, Outcome
 from henpin.policy import AddressErrorPolicy
 from tasks.cases import close_case, mark_acting, record_details
-from tasks.messages import queue_buyer_message
+from tasks.messages import queue_buyer_message, read_buyer_language
 from tasks.orders import read_order
 
 
@@ -53,12 +54,14 @@ async def address_error(
     options = money_of_each_option(order, policy)
     record_details(case_id, {"options": options})
 
+    buyer = read_buyer_language(order)
+    record_details(case_id, {"buyer_locale": buyer.locale, "buyer_language": buyer.language})
     asked = queue_buyer_message(
         case_id,
         "confirm-address",
         order,
         "confirmDeliveryDetails",
-        texts.confirm_address_text(order),
+        texts.confirm_address_text(order, policy, buyer.language),
     )
     mark_acting(case_id, "Asked the buyer to confirm their delivery address (Amazon message).")
     sent = await wait_for_amazon(asked)

@@ -3,8 +3,10 @@
 
 Amazon cannot tell who caused a cancellation the seller makes: it counts against the seller's
 cancellation rate even with a buyer reason. So:
-1. Reply to the buyer, in the marketplace's language, asking them to press "Cancel items" in
-   Your Orders, so the cancellation is the buyer's own.
+1. Reply to the buyer, in their language (Amazon's getAttributes), asking them to press
+   "Cancel items" in Your Orders, so the cancellation is the buyer's own. By e-mail to their
+   Amazon relay address; when Amazon gives Henpin no address, the operator sends the reply in
+   Seller Central's Buyer-Seller Messages and records it (or escalates).
 2. Wait for that request (no process held). When ingestion sees it, this case hands over to a
    buyer-cancel-request case for the same order (linked), which cancels as BuyerCanceled.
 3. If the wait ends first, the operator chooses: remind the buyer, cancel as the seller
@@ -20,10 +22,10 @@ from prefect import flow
 from flows.cancel_request import cancel_as_buyer_requested
 from flows.waiting import OperatorAnswer, ask_operator
 from henpin.cases import cancel_by_message as texts
-from henpin.domain import FulfillmentStatus, Outcome
+from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelByMessagePolicy
 from tasks.cases import close_case, record_details
-from tasks.messages import queue_reply_email
+from tasks.messages import linked_cancel_request, queue_reply_email, read_buyer_language
 from tasks.orders import read_order
 
 
@@ -35,6 +37,42 @@ class BuyerRequestWait(OperatorAnswer):
 
 class NoRequestDecision(OperatorAnswer):
     choice: Literal["remind", "cancel_as_seller", "ship"]
+
+
+class AnsweredInSellerCentral(OperatorAnswer):
+    """The operator sent Henpin's reply in Seller Central (no buyer e-mail), or escalates."""
+
+    choice: Literal["answered_in_seller_central", "escalate"]
+
+
+async def reply_to_buyer(
+    case_id: int, order: Order, policy: CancelByMessagePolicy, attempt: int, language: str
+) -> bool:
+    """E-mail the reply (or reminder) to the buyer's Amazon relay address; without one, ask the
+    operator to send it in Seller Central. True once the buyer has been written to."""
+    if order.buyer_email:
+        queue_reply_email(case_id, order, policy, attempt, language)
+        return True
+    answered = await ask_operator(
+        case_id,
+        texts.answer_in_seller_central_question(order, policy, attempt, language),
+        AnsweredInSellerCentral,
+    )
+    return answered.choice == "answered_in_seller_central"
+
+
+async def buyer_requested_cancel(
+    case_id: int, order: Order, policy: CancelByMessagePolicy, attempt: int
+) -> bool:
+    """Wait for the buyer's own cancel request (Henpin answers the wait when ingestion sees it,
+    or the deadline ends it); True at once when it already came, e.g. while the operator was
+    answering in Seller Central."""
+    if linked_cancel_request(case_id) is not None:
+        return True
+    waited = await ask_operator(
+        case_id, texts.wait_question(order, policy, attempt), BuyerRequestWait
+    )
+    return waited.choice == "buyer_requested"
 
 
 @flow(name="cancel-by-message", persist_result=True, log_prints=True)
@@ -54,12 +92,12 @@ async def cancel_by_message(
             case_id, Outcome.ORDER_CHANGED, "The order has shipped: handle it as a return instead."
         )
 
+    buyer = read_buyer_language(order)
+    record_details(case_id, {"buyer_locale": buyer.locale, "buyer_language": buyer.language})
     for attempt in range(policy.reminders + 1):
-        queue_reply_email(case_id, order, policy, attempt)
-        waited = await ask_operator(
-            case_id, texts.wait_question(order, policy, attempt), BuyerRequestWait
-        )
-        if waited.choice == "buyer_requested":
+        if not await reply_to_buyer(case_id, order, policy, attempt, buyer.language):
+            return close_case(case_id, Outcome.ESCALATED, texts.NOT_ANSWERED)
+        if await buyer_requested_cancel(case_id, order, policy, attempt):
             return close_case(
                 case_id,
                 Outcome.HANDED_TO_CANCEL_REQUEST,

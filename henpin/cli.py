@@ -88,6 +88,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             password = demo_operator_password(home)
             add_operator(settings.store_url, DEMO_OPERATOR, password, role="admin")
         _kick_first_poll()
+        for problem in stack.open_demo_message_cases():
+            print(f"henpin up: the demo buyer's message case was not opened: {problem}")
         print()
         print(f"  Inbox:      {stack.urls['inbox']}")
         print(f"  Prefect UI: {stack.urls['prefect_ui']}")

@@ -33,6 +33,20 @@ class Marketplace:
         """Seller Central's Manage Returns page filtered to this order."""
         return f"https://{self.seller_central}/returns/list?searchType=orderId&keywordSearch={order_id}"
 
+    # Buyer-Seller Messages: where the seller reads and answers buyers' messages without their
+    # e-mail address (Seller Central help 200389080, G200383320: search by order id; reply in
+    # the buyer's thread). The paths are Seller Central's own pages, as sellers link them.
+    def buyer_messages_page(self) -> str:
+        """Seller Central's Buyer-Seller Messages (search it by order id)."""
+        return f"https://{self.seller_central}/messaging/inbox"
+
+    def contact_buyer_page(self, order_id: str) -> str:
+        """Seller Central's Contact Buyer form for this order."""
+        return (
+            f"https://{self.seller_central}/messaging/contact?orderID={order_id}"
+            f"&marketplaceID={self.marketplace_id}"
+        )
+
 
 MARKETPLACES: dict[str, Marketplace] = {
     m.marketplace_id: m

@@ -336,7 +336,8 @@ class CaseNotOpened(Exception):
 
 class ReplyPreview(BaseModel):
     """What the buyer will get when a "cancel asked by message" case opens: the first reply, in
-    the marketplace's language, from the policy's templates."""
+    the buyer's language (Amazon's getAttributes, else the marketplace's), from the policy's
+    templates."""
 
     order_id: str
     marketplace_id: str
@@ -346,26 +347,31 @@ class ReplyPreview(BaseModel):
     subject: str
     body: str
     open_case_id: int | None  # this order's case of that type, when one is already open
+    # No buyer e-mail from Amazon: the operator will be asked to send it in Seller Central.
+    reply_in_seller_central: bool = False
 
 
 def preview_cancel_by_message(store_url: str, order_id: str) -> ReplyPreview:
     """The reply the cancel-by-message flow would send for this order, before anything is
     opened or sent (the inbox shows it for the operator to check)."""
     from tasks.ingest import open_cancel_by_message_case
+    from tasks.messages import buyer_language_for
     from tasks.policy import policy_in_force
 
     order = _message_order(order_id)
-    reply = policy_in_force().cancel_by_message.reply(order)
+    language = buyer_language_for(order).language
+    reply = policy_in_force().cancel_by_message.reply(order, language=language)
     m = MARKETPLACES.get(order.marketplace_id)
     return ReplyPreview(
         order_id=order.order_id,
         marketplace_id=order.marketplace_id,
         marketplace=m.name if m else order.marketplace_id,
-        language=m.language if m else "en",
+        language=language,
         to=order.buyer_email or "",
         subject=reply.subject,
         body=reply.body,
         open_case_id=open_cancel_by_message_case(order.order_id, url=store_url),
+        reply_in_seller_central=not order.buyer_email,
     )
 
 

@@ -83,6 +83,7 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     urls: dict[str, str | None] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    seeded_demo: bool = False  # this start filled a fresh emulator with the demo data
 
     @property
     def status_file(self) -> Path:
@@ -154,6 +155,7 @@ class Stack:
             wait_until_up(f"{emulator_url}/_emulator/clock", proc=self.procs["emulator"])
             if fresh and demo_data:
                 httpx.post(f"{emulator_url}/_emulator/seed-demo", timeout=10).raise_for_status()
+                self.seeded_demo = True
             env["HENPIN_EMULATOR_URL"] = emulator_url
             self.urls["emulator"] = emulator_url
             if not os.environ.get("HENPIN_SMTP_HOST"):
@@ -207,6 +209,34 @@ class Stack:
         self.urls["inbox"] = f"http://127.0.0.1:{inbox_port}"
         wait_until_up(f"{self.urls['inbox']}/_stcore/health", proc=self.procs["inbox"])
         self.write_status(ready=True)
+
+    def open_demo_message_cases(self) -> list[str]:
+        """Demo: open a "cancel asked by message" case from each e-mail a demo buyer sent the
+        seller (the emulator keeps them, `GET /_emulator/buyer-messages`), as an operator does
+        with `henpin cases open-message`, so the demo shows all five case types. Only after this
+        start seeded the demo (the flows must be served). Returns problems, if any."""
+        emulator = self.urls.get("emulator")
+        if not self.seeded_demo or not emulator:
+            return []
+        messages = httpx.get(f"{emulator}/_emulator/buyer-messages", timeout=10).json()
+        env = dict(os.environ, HENPIN_HOME=str(self.home), HENPIN_EMULATOR_URL=emulator)
+        problems = []
+        for message in messages:
+            opened = subprocess.run(
+                [
+                    *(sys.executable, "-m", "henpin.cli", "cases", "open-message"),
+                    *(message["orderId"], "--message", message["text"]),
+                    *("--operator", DEMO_OPERATOR, "--json"),
+                ],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if opened.returncode != 0:
+                problems.append(f"{message['orderId']}: {opened.stderr.strip()[-300:]}")
+        return problems
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str], logs: Path) -> None:
         out = (logs / f"{name}.log").open("ab")

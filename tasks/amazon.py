@@ -1554,6 +1554,30 @@ class AmazonAdapter:
             idempotent=False,
         )
 
+    # -- Messaging API v1: the buyer's attributes
+
+    def buyer_locale(self, order_id: str, marketplace_id: str) -> str | None:
+        """The buyer's language of preference for this order (GetAttributes `buyer.locale`,
+        a tag such as "de-DE" or "ja-JP"); None when Amazon gives none. Amazon asks that
+        messages to buyers be written in it."""
+        client = self._client(_Messaging, self._endpoint(marketplace_id))
+        send = partial(
+            client._request,
+            f"/messaging/v1/orders/{quote(order_id, safe='')}/attributes",
+            params={"marketplaceIds": marketplace_id},
+            add_marketplace=False,
+        )
+        payload = self._call("GetAttributes", client, send).payload
+        buyer = payload.get("buyer", {}) if isinstance(payload, dict) else None
+        locale = buyer.get("locale") if isinstance(buyer, dict) else None
+        if not isinstance(buyer, dict) or not isinstance(locale, str | None):
+            raise AmazonPayloadError(
+                f"Amazon's GetAttributes answer for {order_id} is not a buyer's locale",
+                payload=payload,
+                operation="GetAttributes",
+            )
+        return locale or None
+
 
 def _unzipped(content: bytes, info: Mapping[str, Any], what: str, operation: str) -> bytes:
     if (info.get("compressionAlgorithm") or "").upper() != "GZIP":

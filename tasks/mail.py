@@ -2,7 +2,9 @@
 
 Buyers are written to at their Amazon relay address (`Order.buyer_email`, `includedData=BUYER`);
 Amazon forwards the mail only when it comes from an address registered for the seller in Seller
-Central (set `HENPIN_SMTP_FROM` to it). In demo mode and tests `henpin.mailcatcher.MailCatcher`
+Central (set `HENPIN_SMTP_FROM` to it). Amazon gives that address only to applications with the
+restricted Direct-to-Consumer Delivery role: without it the case asks the operator to write in
+Seller Central's Buyer-Seller Messages instead, and no e-mail is queued. In demo mode and tests `henpin.mailcatcher.MailCatcher`
 is the server.
 
 Settings come from the environment (or `.env`): `HENPIN_SMTP_HOST`, `HENPIN_SMTP_PORT`,

@@ -44,6 +44,7 @@ OPERATION_QUOTAS: dict[str, Quota] = {
     "createConfirmDeliveryDetails": Quota(rate=1.0, burst=5),
     "createUnexpectedProblem": Quota(rate=1.0, burst=5),
     "createConfirmOrderDetails": Quota(rate=1.0, burst=5),
+    "GetAttributes": Quota(rate=1.0, burst=5),
 }
 
 

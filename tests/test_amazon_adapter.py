@@ -212,6 +212,7 @@ def test_usage_plans_are_the_models_ones() -> None:
                 "createConfirmDeliveryDetails",
                 "createUnexpectedProblem",
                 "createConfirmOrderDetails",
+                "GetAttributes",
             )
         },
     }

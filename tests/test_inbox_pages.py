@@ -74,6 +74,8 @@ def test_a_case_from_a_buyers_message_shows_the_reply_in_the_buyers_language_fir
     at.text_area(key="message.words").input("Bitte stornieren Sie meine Bestellung.")
     at = at.button(key="message.preview_button").click().run()
     assert "Amazon.de, in German" in texts(at)
+    # No buyer e-mail from Amazon (no restricted role): the reply is to be sent in Seller Central.
+    assert "Buyer-Seller Messages" in texts(at)
     subject = next(w.value for w in at.text_input if w.label == "Subject")
     body = next(w.value for w in at.text_area if w.label == "Message")
     assert "302-0000000-0000301" in subject

@@ -242,8 +242,8 @@ BAD_VALUES = {
             "replies:\n    pt: {unknown_buyer_name: c, subject: s, body: '{order_id}',"
             " reminder_subject: s, reminder_body: '{order_id}'}\n    en:",
         ),
-        ":26: cancel_by_message.replies.pt: unknown language 'pt'; a reply is chosen by the"
-        " marketplace's language, one of en, ja, de, fr, it, es",
+        ":26: cancel_by_message.replies.pt: unknown language 'pt'; a text is chosen by the"
+        " buyer's language, one of en, ja, de, fr, it, es (English for the others)",
     ),
     "no English reply": (
         ("replies:\n    en:", "replies:\n    de:"),
@@ -275,6 +275,43 @@ BAD_VALUES = {
         ("    USD: {percent_of_referral_fee", "    UDS: {percent_of_referral_fee"),
         ":41: address_error.refund_admin_fee.UDS: unknown currency 'UDS'",
     ),
+    **{
+        f"address confirmation {kind}": (
+            (
+                "partial_refund_percent: 80",
+                f"partial_refund_percent: 80\n  confirm_address:\n{texts}",
+            ),
+            expected,
+        )
+        for kind, texts, expected in (
+            (
+                "with HTML",
+                '    en: "Order {order_id}: <b>confirm</b> the address"',
+                ":44: address_error.confirm_address.en: Amazon refuses messages with HTML",
+            ),
+            (
+                "with an e-mail address",
+                '    en: "Order {order_id}: write to shop@example.com"',
+                ":44: address_error.confirm_address.en: Amazon refuses messages with an e-mail",
+            ),
+            (
+                "without the order",
+                "    en: Please confirm your address.",
+                ":44: address_error.confirm_address.en: the text must contain {order_id}",
+            ),
+            (
+                "with the buyer's name",
+                '    en: "Order {order_id} of {buyer_name}"',
+                ":44: address_error.confirm_address.en: unknown placeholder {buyer_name}; use"
+                " {order_id}, {marketplace}",
+            ),
+            (
+                "without English",
+                '    de: "Bestellung {order_id}"',
+                ":43: address_error.confirm_address: give an `en` text",
+            ),
+        )
+    },
     "retention out of bounds": (
         ("buyer_data_days: 90", "buyer_data_days: 5000"),
         ":44: retention.buyer_data_days: Input should be less than or equal to 3650 (got 5000)",

@@ -118,6 +118,37 @@ def test_make_up_demo_then_decide_then_stop(stack: tuple[Path, subprocess.Popen[
         and "cancel" in case["choices"]
     )
 
+    # All five case types, among them the buyer who asked by e-mail to cancel (the demo opens
+    # that case from the emulator's buyer message, as an operator would).
+    every_type = {
+        "cancel-request",
+        "return-request",
+        "cancel-by-message",
+        "refused-delivery",
+        "address-error",
+    }
+    wait_for(
+        "a case of every type",
+        lambda: every_type <= {c["type"] for c in henpin(home, "cases", "list", "--json")},
+    )
+    [asked] = httpx.get(f"{status['emulator']}/_emulator/buyer-messages", timeout=5).json()
+    by_message = next(
+        c
+        for c in henpin(home, "cases", "list", "--json")
+        if c["type"] == "cancel-by-message" and c["order_id"] == asked["orderId"]
+    )
+    assert by_message["details"]["buyer_message"] == asked["text"]
+    # The demo application has Amazon's restricted role: the German reply goes to the mail
+    # catcher's folder, addressed to the buyer's relay address.
+    wait_for(
+        "the reply to the buyer's message in the demo mailbox",
+        lambda: [
+            m
+            for m in (home / "mail").glob("*.eml")
+            if asked["from"] in (text := m.read_text(errors="replace")) and "Stornierung" in text
+        ],
+    )
+
     decided = henpin(
         home, "decide", str(case["id"]), "--choice", "cancel", "--operator", "tester", "--json"
     )

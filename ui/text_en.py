@@ -39,13 +39,16 @@ EN: dict[str, str] = {
     "nav.replay": "Policy replay",
     "message.title": "A buyer asked to cancel by message",
     "message.intro": "Amazon does not let Henpin read buyer messages. Paste the buyer's words and "
-    "the order id: Henpin replies in the marketplace's language, asking the buyer to request the "
+    "the order id: Henpin replies in the buyer's language, asking the buyer to request the "
     "cancellation in Your Orders (so it counts as buyer-caused), and waits for that request.",
     "message.order_id": "Order id",
     "message.words": "The buyer's words",
     "message.preview": "Preview the reply",
     "message.reply": "The reply Henpin will send",
     "message.reply_facts": "{marketplace}, in {language}, to {to}",
+    "message.seller_central": "Amazon gives Henpin no e-mail address for this buyer: once the "
+    "case is open, it asks you to send this reply in Seller Central's Buyer-Seller Messages "
+    "and to record that you did.",
     "message.subject": "Subject",
     "message.body": "Message",
     "message.already_open": "Case {case} for this order is already open: nothing new is opened "
@@ -394,6 +397,7 @@ EN: dict[str, str] = {
     "choice.buyer_requested": "The buyer requested the cancellation in Your Orders",
     "choice.wait_ended": "Stop waiting for the buyer",
     "choice.cancel_as_seller": "Cancel it myself (counts against the cancellation rate)",
+    "choice.answered_in_seller_central": "I sent the reply in Seller Central's Buyer-Seller Messages",
     "choice.ship": "Ship the order as ordered",
     "choice.address_confirmed": "The buyer confirmed (or corrected) the address",
     "choice.no_answer": "The buyer has not answered",

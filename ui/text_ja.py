@@ -39,13 +39,15 @@ JA: dict[str, str] = {
     "nav.replay": "ポリシーの再評価",
     "message.title": "購入者がメッセージでキャンセルを依頼",
     "message.intro": "Amazon の仕様で Henpin は購入者メッセージを読めません。購入者の文面と注文番号を"
-    "貼り付けてください。Henpin がマーケットプレイスの言語で返信し、注文履歴からキャンセルを"
+    "貼り付けてください。Henpin が購入者の言語で返信し、注文履歴からキャンセルを"
     "リクエストするよう依頼します（購入者都合のキャンセルとして扱われます）。その後リクエストを待ちます。",
     "message.order_id": "注文番号",
     "message.words": "購入者の文面",
     "message.preview": "返信をプレビュー",
     "message.reply": "Henpin が送る返信",
     "message.reply_facts": "{marketplace}、{language}、宛先 {to}",
+    "message.seller_central": "Amazon からこの購入者のメールアドレスが提供されていません。ケースを開くと、"
+    "この返信をセラーセントラルの購入者とのメッセージから送り、送ったことを記録するよう求められます。",
     "message.subject": "件名",
     "message.body": "本文",
     "message.already_open": "この注文のケース {case} は既に進行中です。新しいケースの作成や送信はしません。",
@@ -381,6 +383,7 @@ JA: dict[str, str] = {
     "choice.buyer_requested": "購入者が注文履歴からキャンセルをリクエストした",
     "choice.wait_ended": "購入者を待つのをやめる",
     "choice.cancel_as_seller": "自分でキャンセルする（キャンセル率に影響します）",
+    "choice.answered_in_seller_central": "セラーセントラルの購入者とのメッセージで返信しました",
     "choice.ship": "注文どおりに出荷する",
     "choice.address_confirmed": "購入者が住所を確認（または訂正）した",
     "choice.no_answer": "購入者から返答がない",

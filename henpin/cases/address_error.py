@@ -5,19 +5,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from henpin.cases.buyer_contact import seller_central_links
 from henpin.cases.money import amount_refund, items_price_refund
 from henpin.domain import AdjustmentReason, Order, Refund
 from henpin.policy import AddressErrorPolicy
 from henpin.questions import AnswerField, Question, order_facts
 
 
-def confirm_address_text(order: Order) -> str:
-    """The message asking the buyer to confirm the address (Amazon's confirm delivery details)."""
-    return (
-        f"Hello, your parcel for order {order.order_id} was returned to us as undeliverable. "
-        "Could you please confirm your full delivery address (street, number, postcode, city) "
-        "by replying to this message? We will then tell you how we can send it again. Thank you."
-    )
+def confirm_address_text(order: Order, policy: AddressErrorPolicy, language: str) -> str:
+    """The message asking the buyer to confirm the address (Amazon's confirm delivery details),
+    in the buyer's language: the policy's text (policies.yaml `address_error.confirm_address`),
+    English when it has none in that language."""
+    return policy.confirm_address_text(order, language)
 
 
 ADDRESS_LABELS = {
@@ -35,7 +34,8 @@ def address_question(order: Order, policy: AddressErrorPolicy, message_sent: boo
                 *order_facts(order),
                 "- Henpin asked the buyer through Amazon to confirm the address."
                 if message_sent
-                else "- Henpin could not message the buyer through Amazon: contact them by e-mail.",
+                else "- Henpin could not message the buyer through Amazon: write to them in "
+                "Seller Central's Buyer-Seller Messages (link) and record their answer here.",
             ]
         ),
         choices=list(ADDRESS_LABELS),
@@ -51,6 +51,7 @@ def address_question(order: Order, policy: AddressErrorPolicy, message_sent: boo
         deadline_hours=policy.answer_wait_days * 24,
         timeout_choice="no_answer",
         recommended="address_confirmed",
+        links={} if message_sent else seller_central_links(order),
     )
 
 

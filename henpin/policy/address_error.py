@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from henpin.domain import Order, OrderItem
 from henpin.policy._base import (
@@ -36,9 +36,12 @@ from henpin.policy._base import (
     as_utc,
     format_money,
     money_json,
+    owner_error,
     round_money,
     share,
 )
+from henpin.policy.buyer_messages import DEFAULT_CONFIRM_ADDRESS, MessageText, message_in
+from henpin.policy.cancel_by_message import Language
 from henpin.policy.proposals import shipping_paid
 
 AddressOption = Literal["reship", "partial_refund", "cancel_for_reorder"]
@@ -126,6 +129,23 @@ class AddressErrorPolicy(PolicyModel):
     when_address_confirmed: AddressOption = "reship"
     when_no_answer: AddressErrorAction = "cancel_for_reorder"
     operator: AddressErrorOperatorPolicy = AddressErrorOperatorPolicy()
+    confirm_address: dict[Language, MessageText] = Field(
+        default_factory=lambda: dict(DEFAULT_CONFIRM_ADDRESS)
+    )
+
+    @field_validator("confirm_address")
+    @classmethod
+    def _english_for_the_rest(cls, texts: dict[str, str]) -> dict[str, str]:
+        if "en" not in texts:
+            raise owner_error(
+                "give an `en` text: it is sent to buyers whose language has no text here"
+            )
+        return texts
+
+    def confirm_address_text(self, order: Order, language: str) -> str:
+        """The message asking the buyer to confirm their delivery address (Amazon's confirm
+        delivery details), in the buyer's language; English when the policy has none in it."""
+        return message_in(self.confirm_address, order, language)
 
     def admin_fee_rule(self, currency: str) -> tuple[RefundAdminFee, bool]:
         """The refund administration fee rule for a currency, and whether the policy lists it

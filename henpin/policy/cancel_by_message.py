@@ -2,8 +2,8 @@
 
 A cancellation the seller makes counts against the seller's cancellation rate, even with the
 reason "buyer cancelled"; one the buyer requests in Your Orders does not. So Henpin replies in the
-marketplace's language asking the buyer to press "Cancel items", waits, reminds, and only then
-asks a person. Reply texts live in the policy (owner-editable, versioned with it); their
+buyer's language (else the marketplace's) asking the buyer to press "Cancel items", waits,
+reminds, and only then asks a person. Reply texts live in the policy (owner-editable, versioned with it); their
 placeholders are checked when the file is loaded.
 
 Rule names of `recommend`:
@@ -69,8 +69,8 @@ def _placeholders_known(text: str) -> str:
 def _language(code: str) -> str:
     if code not in LANGUAGES:
         raise owner_error(
-            f"unknown language {code!r}; a reply is chosen by the marketplace's language, one of"
-            f" {', '.join(LANGUAGES)}"
+            f"unknown language {code!r}; a text is chosen by the buyer's language, one of"
+            f" {', '.join(LANGUAGES)} (English for the others)"
         )
     return code
 
@@ -310,11 +310,14 @@ class CancelByMessagePolicy(PolicyModel):
             )
         return replies
 
-    def reply(self, order: Order, *, reminder: bool = False) -> BuyerReply:
-        """The reply (or the reminder) to the buyer, in the marketplace's language (English when
-        that language has no reply in the policy)."""
+    def reply(
+        self, order: Order, *, reminder: bool = False, language: str | None = None
+    ) -> BuyerReply:
+        """The reply (or the reminder) to the buyer, in `language` (the buyer's, from Amazon)
+        or else the marketplace's; English when that language has no reply in the policy."""
         m = MARKETPLACES.get(order.marketplace_id)
-        template = self.replies.get(m.language if m else "en") or self.replies["en"]
+        wanted = language or (m.language if m else "en")
+        template = self.replies.get(wanted) or self.replies["en"]
         values = {
             "order_id": order.order_id,
             "buyer_name": order.buyer_name or template.unknown_buyer_name,

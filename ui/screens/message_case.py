@@ -1,5 +1,5 @@
 """A buyer asked to cancel by message (SP-API cannot read buyer messages): the operator brings
-the message in, checks the reply Henpin will send in the marketplace's language, and opens the
+the message in, checks the reply Henpin will send in the buyer's language, and opens the
 case. Its flow sends that reply and waits for the buyer's own cancel request."""
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ if preview is not None:
             to=display.plain(preview.to or "—"),
         )
     )
+    if preview.reply_in_seller_central:
+        st.info(t("message.seller_central"))
     st.text_input(t("message.subject"), value=preview.subject, disabled=True)
     st.text_area(t("message.body"), value=preview.body, height=260, disabled=True)
     if preview.open_case_id is not None:
