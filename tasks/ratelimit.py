@@ -44,6 +44,7 @@ OPERATION_QUOTAS: dict[str, Quota] = {
     "createConfirmDeliveryDetails": Quota(rate=1.0, burst=5),
     "createUnexpectedProblem": Quota(rate=1.0, burst=5),
     "createConfirmOrderDetails": Quota(rate=1.0, burst=5),
+    "listFinancialEventsByOrderId": Quota(rate=0.5, burst=30),
 }
 
 

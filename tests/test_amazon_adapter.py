@@ -214,6 +214,7 @@ def test_usage_plans_are_the_models_ones() -> None:
                 "createConfirmOrderDetails",
             )
         },
+        "listFinancialEventsByOrderId": "financesV0",
     }
     assert set(ops) == set(OPERATION_QUOTAS)
     for op_id, model in ops.items():
