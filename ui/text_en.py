@@ -425,6 +425,8 @@ EN: dict[str, str] = {
     "outcome.reshipped": "Reshipped",
     "outcome.cancelled-for-reorder": "Refunded for a reorder",
     "outcome.amazon-failed": "Amazon could not carry it out",
+    "outcome.refunded-by-amazon": "Refunded by Amazon (nothing sent)",
+    "outcome.already-refunded": "Already refunded by another case (nothing sent)",
     "source.inbox": "inbox",
     "source.cli": "command line",
     "source.prefect-ui": "Prefect UI",

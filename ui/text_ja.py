@@ -412,6 +412,8 @@ JA: dict[str, str] = {
     "outcome.reshipped": "再送済み",
     "outcome.cancelled-for-reorder": "再注文のため返金済み",
     "outcome.amazon-failed": "Amazon で処理できませんでした",
+    "outcome.refunded-by-amazon": "Amazon が返金済み（送信なし）",
+    "outcome.already-refunded": "別のケースで返金済み（送信なし）",
     "source.inbox": "受信箱",
     "source.cli": "コマンドライン",
     "source.prefect-ui": "Prefect UI",
