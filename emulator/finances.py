@@ -239,7 +239,7 @@ def _charge_amount(component: dict[str, Any]) -> Decimal:
 
 def refund_event(refund: dict[str, Any], order: dict[str, Any]) -> dict[str, Any]:
     """One refund as a v0 ShipmentEvent (RefundEventList / GuaranteeClaimEventList)."""
-    item = next(
+    item: dict[str, Any] = next(
         (i for i in order.get("orderItems", []) if i["orderItemId"] == refund["orderItemId"]), {}
     )
     adjustment: dict[str, Any] = {
