@@ -4,8 +4,8 @@ It builds the library's clients (Amazon's regional endpoints and Login with Amaz
 SP-API emulator in demo mode), keeps each operation inside its usage plan, retries only what is
 safe to retry, and hands back Henpin's own types (`henpin.domain.Order`, `ReturnRequest`,
 `FeedStatus`, ...). APIs: Orders 2026-01-01 (orders with cancel requests, buyer, packages),
-Feeds 2021-06-30 (cancellations, refunds), Reports 2021-06-30 (the returns report) and
-Messaging v1 (template messages to buyers).
+Feeds 2021-06-30 (cancellations, refunds), Reports 2021-06-30 (the returns report),
+Messaging v1 (template messages to buyers) and Finances v0 (what has been refunded already).
 
 Retries, and why:
 - 429 (Amazon throttled us: the request was refused, not processed) is retried after the
