@@ -1,9 +1,9 @@
 """Never refund twice: what an order's refunds may still give back, from Amazon's financial events
 and Henpin's own outbox, checked when a refund is queued and again before its feed is built.
 
-Henpin's own refunds of an order (any case) are its outbox's refund actions: `done` ones are
-applied at Amazon (and show in its financial events once posted), `pending` and `submitted` ones
-are on their way. Failed ones gave nothing back. Plain functions; `tasks.refunds` wraps the
+Henpin's own refunds of an order (any case) are its outbox's refund actions: `done` and
+`submitted` ones are sent (applied at Amazon, or maybe; they show in its financial events once
+posted), `pending` ones are not in a feed yet. Failed ones gave nothing back. Plain functions; `tasks.refunds` wraps the
 queue-time check in Prefect tasks and `tasks.outbox` calls the send-time check.
 """
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 HELD_ALREADY_REFUNDED = "HENPIN_ALREADY_REFUNDED"  # nothing of it was left to refund
 HELD_WOULD_OVERPAY = "HENPIN_WOULD_OVERPAY"  # part of it was already refunded
 HELD_CODES = frozenset({HELD_ALREADY_REFUNDED, HELD_WOULD_OVERPAY})
-IN_FLIGHT = (ActionStatus.PENDING.value, ActionStatus.SUBMITTED.value)
+COUNTED = (ActionStatus.PENDING.value, ActionStatus.SUBMITTED.value, ActionStatus.DONE.value)
 
 
 def refund_key_pattern(order_id: str) -> str:
@@ -38,22 +38,23 @@ def refund_key_pattern(order_id: str) -> str:
 def henpin_refunds(
     session: Session, order_id: str, *, exclude_ids: Sequence[int] = ()
 ) -> tuple[list[Refund], list[Refund]]:
-    """Henpin's refunds of the order from every case: (done, still on their way)."""
+    """Henpin's refunds of the order from every case: (sent: done, or in a feed Amazon may
+    have applied already; pending: not in a feed yet). Failed ones gave nothing back."""
     rows = session.scalars(
         select(Action).where(
             Action.kind == ActionKind.REFUND.value,
             Action.key.like(refund_key_pattern(order_id)),
-            Action.status.in_([*IN_FLIGHT, ActionStatus.DONE.value]),
+            Action.status.in_(COUNTED),
         )
     ).all()
-    done: list[Refund] = []
-    coming: list[Refund] = []
+    sent: list[Refund] = []
+    pending: list[Refund] = []
     for action in rows:
         if action.id in exclude_ids or action.payload.get("order_id") != order_id:
             continue
         refund = Refund.model_validate(action.payload)
-        (done if action.status == ActionStatus.DONE.value else coming).append(refund)
-    return done, coming
+        (pending if action.status == ActionStatus.PENDING.value else sent).append(refund)
+    return sent, pending
 
 
 def fit_new_refund(
@@ -62,8 +63,8 @@ def fit_new_refund(
     """The queue-time check: the refund cut to what is left after Amazon's view and every
     refund Henpin has made or queued for the order."""
     with session_scope(store_url) as s:
-        done, coming = henpin_refunds(s, order.order_id)
-    return fit_refund(order, refund, RefundedBefore.of(shown, done, coming))
+        sent, pending = henpin_refunds(s, order.order_id)
+    return fit_refund(order, refund, RefundedBefore.of(shown, sent, pending))
 
 
 def _snapshot(session: Session, action: Action) -> Order | None:
@@ -85,7 +86,7 @@ def hold_back_overpaying_refunds(
     here). False when Amazon could not be read: then no refund of the marketplace is sent now.
     """
     with session_scope(store_url) as s:
-        pending = s.scalars(
+        waiting_actions = s.scalars(
             select(Action)
             .where(
                 Action.kind == ActionKind.REFUND.value,
@@ -97,7 +98,7 @@ def hold_back_overpaying_refunds(
         ).all()
         by_order: dict[str, list[tuple[int, Refund]]] = {}
         orders: dict[str, Order | None] = {}
-        for action in pending:
+        for action in waiting_actions:
             refund = Refund.model_validate(action.payload)
             by_order.setdefault(refund.order_id, []).append((action.id, refund))
             orders[refund.order_id] = orders.get(refund.order_id) or _snapshot(s, action)
@@ -122,12 +123,12 @@ def hold_back_overpaying_refunds(
             order = known[order_id]
             if order is None:
                 continue  # Amazon does not know the order: its feed will say so
-            done, coming = henpin_refunds(s, order_id, exclude_ids=[i for i, _ in waiting])
+            sent, pending = henpin_refunds(s, order_id, exclude_ids=[i for i, _ in waiting])
             for action_id, refund in waiting:
-                before = RefundedBefore.of(shown[order_id], done, coming)
+                before = RefundedBefore.of(shown[order_id], sent, pending)
                 fit = fit_refund(order, refund, before)
                 if not fit.cut:
-                    coming.append(refund)
+                    pending.append(refund)  # earlier refunds of the batch go first
                     continue
                 _hold_back(s, action_id, fit)
     return True

@@ -110,10 +110,13 @@ def amazon_amounts(shown: AlreadyRefunded) -> Amounts:
 class RefundedBefore(BaseModel):
     """What was refunded for an order before this refund, and by whom.
 
-    Amazon's view includes Henpin's refunds once Amazon has posted them, which may take up to
-    48 hours; so per item and component the larger of Amazon's figure and Henpin's own done
-    refunds is taken, plus Henpin's refunds still on their way. What Amazon refunded on its
-    own is what it shows beyond Henpin's done refunds.
+    Henpin's own refunds are `sent` (done, or in a feed Amazon may already have applied) or
+    `pending` (not yet in a feed). Amazon's view includes the sent ones once Amazon has applied
+    and posted them, which may take up to 48 hours; so per item and component the larger of
+    Amazon's figure and Henpin's sent refunds is taken (counting a sent refund twice would make
+    a later refund of the order smaller than is due), plus the pending ones. What Amazon refunded
+    on its own is what it shows beyond Henpin's sent refunds. The one gap: Amazon's own refund
+    and a sent refund of Henpin's that Amazon has not posted yet are counted once.
     """
 
     total: Amounts
@@ -121,12 +124,12 @@ class RefundedBefore(BaseModel):
 
     @classmethod
     def of(
-        cls, shown: AlreadyRefunded, done: list[Refund], in_flight: list[Refund]
+        cls, shown: AlreadyRefunded, sent: list[Refund], pending: list[Refund]
     ) -> RefundedBefore:
         amazon, ours, coming = (
             amazon_amounts(shown),
-            refund_amounts(done),
-            refund_amounts(in_flight),
+            refund_amounts(sent),
+            refund_amounts(pending),
         )
         keys = set(amazon) | set(ours) | set(coming)
         total = {
