@@ -205,6 +205,8 @@ def test_adapter_reads_the_sellers_and_amazons_refunds(
     assert sorted(line.amount for line in shown.lines) == [Decimal("12.5"), Decimal("20.0")]
     assert shown.amount(ITEM, PriceComponent.PRINCIPAL) == Decimal("32.5")
     assert {line.event for line in shown.lines} == {"refund"}
+    listed = control.get(f"/orders/{ORDER}/refunds").json()
+    assert sorted(r["refundedBy"] for r in listed) == ["AMAZON", "SELLER"]
     # the seller's feed now cannot refund past what Amazon refunded: 7.50 are left
     with demo_adapter(server.url) as adapter:
         adapter.submit_feed(
