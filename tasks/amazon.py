@@ -1560,7 +1560,9 @@ class AmazonAdapter:
 
     # -- Finances API v0: what has been refunded already
 
-    def refunds_for_order(self, order_id: str, *, marketplace_id: str | None = None) -> AlreadyRefunded:
+    def refunds_for_order(
+        self, order_id: str, *, marketplace_id: str | None = None
+    ) -> AlreadyRefunded:
         """Every refund Amazon shows for the order, per order item and component
         (listFinancialEventsByOrderId: RefundEventList, GuaranteeClaimEventList for A-to-z
         claims, ChargebackEventList), the seller's and Amazon's own alike. Amazon may take up to
