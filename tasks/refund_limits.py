@@ -19,7 +19,7 @@ from henpin.cases.money import RefundedBefore, RefundFit, fit_refund
 from henpin.domain import ActionKind, ActionStatus, AlreadyRefunded, Order, Refund
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, utcnow
-from tasks.amazon import AmazonAdapter, AmazonAuthError, AmazonError, AmazonRequestRejected
+from tasks.amazon import AmazonAdapter, AmazonAuthError, AmazonError
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,8 @@ def hold_back_overpaying_refunds(
     fails with `HELD_ALREADY_REFUNDED` or `HELD_WOULD_OVERPAY` and Amazon's figures, and its
     case checks again (the amount was an operator's or the policy's, so it is not silently cut
     here). False when Amazon could not be read: then no refund of the marketplace is sent now.
+    What was paid comes from the order as the refund's case read it; a refund stored without a
+    case (not from a case flow) has none, and is left to Amazon's own check.
     """
     with session_scope(store_url) as s:
         waiting_actions = s.scalars(
@@ -107,11 +109,8 @@ def hold_back_overpaying_refunds(
     try:  # Amazon is read with no transaction open
         shown = {
             order_id: adapter.refunds_for_order(order_id, marketplace_id=marketplace_id)
-            for order_id in by_order
-        }
-        known = {
-            order_id: order or _order_at_amazon(adapter, order_id, marketplace_id)
             for order_id, order in orders.items()
+            if order is not None
         }
     except AmazonAuthError:
         raise
@@ -120,9 +119,9 @@ def hold_back_overpaying_refunds(
         return False
     with session_scope(store_url) as s:
         for order_id, waiting in by_order.items():
-            order = known[order_id]
+            order = orders[order_id]
             if order is None:
-                continue  # Amazon does not know the order: its feed will say so
+                continue  # not a case's refund: no order on record, Amazon's own check decides
             sent, pending = henpin_refunds(s, order_id, exclude_ids=[i for i, _ in waiting])
             for action_id, refund in waiting:
                 before = RefundedBefore.of(shown[order_id], sent, pending)
@@ -132,15 +131,6 @@ def hold_back_overpaying_refunds(
                     continue
                 _hold_back(s, action_id, fit)
     return True
-
-
-def _order_at_amazon(adapter: AmazonAdapter, order_id: str, marketplace_id: str) -> Order | None:
-    try:
-        return adapter.get_order(order_id, marketplace_id=marketplace_id)
-    except AmazonAuthError:
-        raise
-    except AmazonRequestRejected:  # e.g. 404: not an order Amazon knows
-        return None
 
 
 def _hold_back(session: Session, action_id: int, fit: RefundFit) -> None:
