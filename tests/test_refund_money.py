@@ -97,3 +97,40 @@ def test_a_refund_within_what_is_left_is_unchanged_and_keeps_its_restocking_fee(
     asked = refund((PRINCIPAL, "20.00"), (PriceComponent.RESTOCKING_FEE, "-4.00"))
     fit = fit_refund(ORDER, asked, RefundedBefore.of(shown("20.00"), [], []))
     assert fit.refund == asked and not fit.cut
+
+
+def test_the_outbox_tells_henpins_sent_and_pending_refunds_of_an_order(case_store: str) -> None:
+    """Every case's refunds of the order count, on SQLite and PostgreSQL; failed ones do not,
+    nor other orders' refunds."""
+    from sqlalchemy import update
+
+    from henpin.domain import ActionKind, ActionStatus
+    from henpin.store.db import session_scope
+    from henpin.store.models import Action
+    from tasks import outbox
+    from tasks.refund_limits import henpin_refunds
+
+    other = ORDER.model_copy(update={"order_id": "113-0000052-0000052"})
+    rows = {
+        "case-1:refund:refund:" + ORDER.order_id: (ORDER, "10.00", ActionStatus.DONE),
+        "case-2:refund:keep-item:" + ORDER.order_id: (ORDER, "5.00", ActionStatus.SUBMITTED),
+        "case-3:refund:refund:" + ORDER.order_id: (ORDER, "7.00", ActionStatus.PENDING),
+        "case-4:refund:refund:" + ORDER.order_id: (ORDER, "9.00", ActionStatus.FAILED),
+        "case-5:refund:refund:" + other.order_id: (other, "3.00", ActionStatus.DONE),
+    }
+    for key, (order, amount, status) in rows.items():
+        payload = refund((PRINCIPAL, amount)).model_copy(update={"order_id": order.order_id})
+        action_id = outbox.enqueue(
+            case_store,
+            key=key,
+            case_id=None,
+            kind=ActionKind.REFUND,
+            marketplace_id="ATVPDKIKX0DER",
+            payload=payload,
+        )
+        with session_scope(case_store) as s:
+            s.execute(update(Action).where(Action.id == action_id).values(status=status.value))
+    with session_scope(case_store) as s:
+        sent, pending = henpin_refunds(s, ORDER.order_id)
+    assert sorted(str(r.items[0].components[0].amount) for r in sent) == ["10.00", "5.00"]
+    assert [str(r.items[0].components[0].amount) for r in pending] == ["7.00"]
