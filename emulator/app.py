@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from emulator import auth, control, control_buyers, feeds, messaging, orders, reports
+from emulator import auth, control, control_buyers, feeds, finances, messaging, orders, reports
 from emulator.auth import Credentials
 from emulator.clock import SimulatedClock
 from emulator.errors import error_list
@@ -59,6 +59,7 @@ def create_app(
     app.include_router(messaging.router())
     app.include_router(control.router(OrderValidator()))
     app.include_router(control_buyers.router())
+    app.include_router(finances.router())
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:

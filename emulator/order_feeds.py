@@ -303,6 +303,7 @@ def adjust_order(message: FeedMessage, context: FeedContext) -> FeedResult:
                     for c in components
                 ],
                 "time": iso(context.now),
+                "refundedBy": "SELLER",  # Amazon's own refunds: emulator.finances
             }
         )
     return FeedResult(

@@ -29,6 +29,8 @@ MODEL_FILES = {
     "reports": "reports_2021-06-30.json",
     "messaging": "messaging.json",
     "tokens": "tokens_2021-03-01.json",
+    "finances": "financesV0.json",
+    "transactions": "finances_2024-06-19.json",
 }
 
 # Used only when the models folder is absent (a fresh clone outside this workplace). The numbers
@@ -45,6 +47,8 @@ FALLBACK_USAGE_PLANS: dict[str, tuple[float, int]] = {
     "createReport": (0.0167, 15),
     "getReport": (2.0, 15),
     "getReportDocument": (0.0167, 15),
+    "listFinancialEventsByOrderId": (0.5, 30),
+    "listTransactions": (0.5, 10),
 }
 
 _USAGE_PLAN = re.compile(r"\|\s*Rate[^\n]*\n\|[-\s|]+\n\|\s*([\d.]+)\s*\|\s*(\d+)\s*\|")

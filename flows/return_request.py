@@ -35,7 +35,13 @@ from henpin.domain import AuthorizationStatus, Order, Outcome, Refund, ReturnReq
 from henpin.policy import ReturnRequestPolicy
 from tasks.cases import close_case, mark_acting, record_details, record_recommendation
 from tasks.orders import read_order
-from tasks.refunds import queue_refund
+from tasks.refunds import (
+    MAX_REFUND_CHECKS,
+    held_back,
+    queue_refund,
+    read_already_refunded,
+    refund_purpose,
+)
 from tasks.return_clock import note_authorized_by_amazon, start_refund_clock
 
 
@@ -193,16 +199,26 @@ def came_back_at(received: RecordedDecision) -> tuple[datetime, ReceiptSource]:
 async def refund_and_close(
     case_id: int, order: Order, refund: Refund, purpose: str, outcome: Outcome
 ) -> Outcome:
-    """Refund through the outbox (payment adjustment feed) and close with Amazon's answer."""
-    key = queue_refund(case_id, purpose, refund, order.marketplace_id)
-    mark_acting(case_id, f"Refund of {refund_total(refund)} queued for Amazon.")
-    result = await wait_for_amazon(key)
-    if result.status == "done":
-        return close_case(
-            case_id,
-            outcome,
-            f"Amazon refunded {refund_total(refund)} (feed {result.amazon_feed_id}).",
-        )
+    """Refund through the outbox (payment adjustment feed) and close with Amazon's answer.
+
+    Never refund twice: what was already refunded (by Amazon or another case of the order) is
+    read first; nothing left closes the case without sending anything, a part left is sent.
+    When the outbox's own check, right before the feed, keeps the refund back, check again.
+    """
+    for check in range(1, MAX_REFUND_CHECKS + 1):
+        already = read_already_refunded(order.order_id, order.marketplace_id)
+        queued = queue_refund(case_id, refund_purpose(purpose, check), refund, order, already)
+        if queued.key is None:
+            return close_case(case_id, queued.nothing_left_outcome, queued.nothing_left_message)
+        sent = refund_total(queued.fit.refund or refund)
+        mark_acting(case_id, f"Refund of {sent} queued for Amazon.")
+        result = await wait_for_amazon(queued.key)
+        if result.status == "done":
+            return close_case(
+                case_id, outcome, f"Amazon refunded {sent} (feed {result.amazon_feed_id})."
+            )
+        if not held_back(result):
+            break
     return close_case(
         case_id,
         Outcome.AMAZON_REJECTED,

@@ -62,6 +62,9 @@ class Outcome(StrEnum):
     # A refused/unclaimed parcel later reported as an address problem: the address-error case
     # (linked) takes it over before anything was refunded.
     HANDED_TO_ADDRESS_ERROR = "handed-to-address-error"
+    # Never refund twice (any case type that refunds)
+    REFUNDED_BY_AMAZON = "refunded-by-amazon"  # Amazon refunded on the seller's behalf first
+    ALREADY_REFUNDED = "already-refunded"  # another case of the order refunded it first
 
 
 class FulfillmentStatus(StrEnum):
@@ -358,3 +361,36 @@ class EmailMessage(BaseModel):
     to: str = Field(min_length=3)
     subject: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1)
+
+
+# --- What has been refunded already (Finances API) ------------------------------------------
+
+
+class RefundedLine(BaseModel):
+    """One refunded amount of an order item as Amazon's financial events show it: positive is
+    money given back to the buyer (a restocking fee kept is negative)."""
+
+    order_item_id: str
+    component: PriceComponent | str  # Henpin's name when it has one, else Amazon's ChargeType
+    amount: Decimal
+    currency: str
+    posted_at: datetime | None = None
+    event: str = "refund"  # refund, guarantee-claim (A-to-z) or chargeback
+
+
+class AlreadyRefunded(BaseModel):
+    """Everything Amazon shows as refunded for an order (the seller's refunds and its own)."""
+
+    order_id: str
+    lines: list[RefundedLine] = Field(default_factory=list)
+
+    def amount(self, order_item_id: str, component: PriceComponent | str) -> Decimal:
+        """Total refunded of one component of one order item."""
+        return sum(
+            (
+                line.amount
+                for line in self.lines
+                if line.order_item_id == order_item_id and line.component == component
+            ),
+            Decimal(0),
+        )

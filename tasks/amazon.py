@@ -4,8 +4,8 @@ It builds the library's clients (Amazon's regional endpoints and Login with Amaz
 SP-API emulator in demo mode), keeps each operation inside its usage plan, retries only what is
 safe to retry, and hands back Henpin's own types (`henpin.domain.Order`, `ReturnRequest`,
 `FeedStatus`, ...). APIs: Orders 2026-01-01 (orders with cancel requests, buyer, packages),
-Feeds 2021-06-30 (cancellations, refunds), Reports 2021-06-30 (the returns report) and
-Messaging v1 (template messages to buyers).
+Feeds 2021-06-30 (cancellations, refunds), Reports 2021-06-30 (the returns report),
+Messaging v1 (template messages to buyers) and Finances v0 (what has been refunded already).
 
 Retries, and why:
 - 429 (Amazon throttled us: the request was refused, not processed) is retried after the
@@ -51,6 +51,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sp_api.api.feeds.feeds_2021_06_30 import FeedsV20210630
+from sp_api.api.finances.finances_v0 import FinancesV0
 from sp_api.api.messaging.messaging import Messaging
 from sp_api.api.orders.orders_2026_01_01 import OrdersV20260101
 from sp_api.api.reports.reports import Reports
@@ -59,12 +60,15 @@ from sp_api.base import Client, fill_query_params, sp_endpoint
 from sp_api.base._transport_httpx import HttpxTransport
 
 from henpin.domain import (
+    AlreadyRefunded,
     FeedType,
     FulfillmentStatus,
     Money,
     Order,
     OrderItem,
     Package,
+    PriceComponent,
+    RefundedLine,
     ReturnRequest,
 )
 from henpin.marketplaces import marketplace
@@ -1578,6 +1582,41 @@ class AmazonAdapter:
             )
         return locale or None
 
+    # -- Finances API v0: what has been refunded already
+
+    def refunds_for_order(
+        self, order_id: str, *, marketplace_id: str | None = None
+    ) -> AlreadyRefunded:
+        """Every refund Amazon shows for the order, per order item and component
+        (listFinancialEventsByOrderId: RefundEventList, GuaranteeClaimEventList for A-to-z
+        claims, ChargebackEventList), the seller's and Amazon's own alike. Amazon may take up to
+        48 hours to post an event, so a refund made just now can be missing."""
+        client = self._client(_Finances, self._endpoint(marketplace_id))
+        lines: list[RefundedLine] = []
+        token: str | None = None
+        while True:
+            query: dict[str, Any] = {"MaxResultsPerPage": 100}
+            if token:
+                query["NextToken"] = token
+            page = self._call(
+                "listFinancialEventsByOrderId",
+                client,
+                partial(client.get_financial_events_for_order, order_id, **query),
+            ).payload
+            events = page.get("FinancialEvents") if isinstance(page, dict) else None
+            if not isinstance(events, dict):
+                raise AmazonPayloadError(
+                    f"Amazon's listFinancialEventsByOrderId answer for {order_id} has no "
+                    "FinancialEvents",
+                    payload=page,
+                    operation="listFinancialEventsByOrderId",
+                )
+            lines.extend(refunded_lines(events, order_id))
+            token = page.get("NextToken") or None
+            if not token:
+                break
+        return AlreadyRefunded(order_id=order_id, lines=lines)
+
 
 def _unzipped(content: bytes, info: Mapping[str, Any], what: str, operation: str) -> bytes:
     if (info.get("compressionAlgorithm") or "").upper() != "GZIP":
@@ -1628,3 +1667,87 @@ def _is_loopback(url: str) -> bool:
     """Whether the URL's host is this machine (the emulator with real-looking credentials)."""
     host = urlsplit(url).hostname or ""
     return host in ("localhost", "::1") or host.startswith("127.")
+
+
+# --- Finances API v0 → henpin.domain.AlreadyRefunded --------------------------------------------
+
+
+class _Finances(FinancesV0):
+    @property
+    def headers(self) -> dict[str, str]:
+        return _host_header(self)
+
+
+#: Financial event lists that give money back to the buyer, and what Henpin calls each.
+REFUND_EVENT_LISTS = {
+    "RefundEventList": "refund",
+    "GuaranteeClaimEventList": "guarantee-claim",
+    "ChargebackEventList": "chargeback",
+}
+#: Amazon's ChargeType names where they differ from the feed's component names.
+CHARGE_COMPONENTS: dict[str, PriceComponent] = {
+    "Principal": PriceComponent.PRINCIPAL,
+    "ShippingCharge": PriceComponent.SHIPPING,
+    "Tax": PriceComponent.TAX,
+    "ShippingTax": PriceComponent.SHIPPING_TAX,
+    "RestockingFee": PriceComponent.RESTOCKING_FEE,
+    "ReturnShipping": PriceComponent.RETURN_SHIPPING,
+    "Goodwill": PriceComponent.GOODWILL,
+    "Giftwrap": PriceComponent.GIFT_WRAP,
+    "GiftwrapTax": PriceComponent.GIFT_WRAP_TAX,
+}
+
+
+def refunded_lines(events: Mapping[str, Any], order_id: str) -> list[RefundedLine]:
+    """The refunded amounts in one page of FinancialEvents. Amazon books a refund against the
+    seller (Principal -25.00): the sign is turned so that a refund to the buyer is positive."""
+    lines: list[RefundedLine] = []
+    for list_name, kind in REFUND_EVENT_LISTS.items():
+        for event in events.get(list_name) or []:
+            if not isinstance(event, dict) or event.get("AmazonOrderId", order_id) != order_id:
+                continue
+            posted = _posted(event.get("PostedDate"))
+            for item in event.get("ShipmentItemAdjustmentList") or []:
+                item_id = item.get("OrderItemId") if isinstance(item, dict) else None
+                if not isinstance(item_id, str):
+                    continue
+                for charge in item.get("ItemChargeAdjustmentList") or []:
+                    line = _refunded_line(charge, item_id, posted, kind)
+                    if line is not None:
+                        lines.append(line)
+    return lines
+
+
+def _refunded_line(
+    charge: Any, item_id: str, posted: datetime | None, kind: str
+) -> RefundedLine | None:
+    money = charge.get("ChargeAmount") if isinstance(charge, dict) else None
+    if not isinstance(money, dict) or money.get("CurrencyAmount") is None:
+        return None
+    try:
+        amount = -Decimal(str(money["CurrencyAmount"]))
+    except ArithmeticError as exc:
+        raise AmazonPayloadError(
+            f"Amazon's refund amount {money.get('CurrencyAmount')!r} is not a number",
+            payload=charge,
+            operation="listFinancialEventsByOrderId",
+        ) from exc
+    if amount == 0:
+        return None
+    charge_type = str(charge.get("ChargeType") or "Other")
+    return RefundedLine(
+        order_item_id=item_id,
+        component=CHARGE_COMPONENTS.get(charge_type, charge_type),
+        amount=amount,
+        currency=str(money.get("CurrencyCode") or ""),
+        posted_at=posted,
+        event=kind,
+    )
+
+
+def _posted(raw: Any) -> datetime | None:
+    if not isinstance(raw, str):
+        return None
+    with contextlib.suppress(ValueError):
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return None

@@ -118,6 +118,7 @@ from tasks.mail import (
     message_id_for,
     send_mail,
 )
+from tasks.refund_limits import hold_back_overpaying_refunds
 from tasks.result_codes import TEMPORARY_CODES
 
 log = logging.getLogger(__name__)
@@ -470,6 +471,10 @@ def _send_feeds(
         for _ in range(max_feeds_per_group):
             if adapter.quota_wait("createFeed", marketplace_id) > adapter.retry.max_wait_s:
                 break  # no createFeed for a while: let the batch grow instead of freezing it
+            if feed_type == FeedType.PAYMENT_ADJUSTMENT.value and not hold_back_overpaying_refunds(
+                store_url, adapter, marketplace_id, max_messages
+            ):
+                break  # never refund twice: Amazon's refunds are read right before the feed
             feed_id = _feed_to_send(store_url, feed_type, marketplace_id, seller_id, max_messages)
             if feed_id is None:
                 break

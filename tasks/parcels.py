@@ -45,6 +45,8 @@ REFUND_OUTCOMES = {
     Outcome.REFUNDED_PARTLY.value,
     Outcome.KEEP_ITEM_REFUNDED.value,
     Outcome.CANCELLED_FOR_REORDER.value,
+    Outcome.REFUNDED_BY_AMAZON.value,
+    Outcome.ALREADY_REFUNDED.value,
 }
 
 

@@ -45,6 +45,7 @@ OPERATION_QUOTAS: dict[str, Quota] = {
     "createUnexpectedProblem": Quota(rate=1.0, burst=5),
     "createConfirmOrderDetails": Quota(rate=1.0, burst=5),
     "GetAttributes": Quota(rate=1.0, burst=5),
+    "listFinancialEventsByOrderId": Quota(rate=0.5, burst=30),
 }
 
 

@@ -1,24 +1,110 @@
-"""Refunds through the durable outbox (payment adjustment feeds, batched per marketplace)."""
+"""Refunds through the durable outbox (payment adjustment feeds, batched per marketplace).
+
+Never refund twice: right before a refund is queued, Henpin reads what Amazon shows as already
+refunded for the order (Finances API) and counts its own refunds of the order from every case;
+the refund is cut to what the buyer paid minus all that, and not queued when nothing is left.
+The outbox checks once more right before the feed is built (`tasks.refund_limits`).
+"""
 
 from __future__ import annotations
 
-from henpin.domain import ActionKind, FeedType, Refund
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from henpin.cases.money import RefundFit, nothing_left_message, refund_cut_message, refund_total
+from henpin.domain import ActionKind, AlreadyRefunded, FeedType, Order, Outcome, Refund
+from henpin.store.db import session_scope
+from henpin.store.models import Action, Event
 from tasks import outbox
-from tasks.kinds import store_task
+from tasks.actions import ActionOutcome
+from tasks.kinds import amazon_task, store_task
+from tasks.orders import adapter
+from tasks.refund_limits import HELD_CODES, fit_new_refund
 from tasks.store import store_url
+
+#: How many times a case checks again when the outbox held its refund back (then it gives up).
+MAX_REFUND_CHECKS = 3
+
+
+class QueuedRefund(BaseModel):
+    """What `queue_refund` did: the outbox key of the refund sent (None: nothing was left to
+    refund, nothing queued), and how it compares with what was asked."""
+
+    key: str | None
+    fit: RefundFit
+
+    @property
+    def nothing_left_outcome(self) -> Outcome:
+        """How the case ends when nothing was left to refund."""
+        return Outcome.REFUNDED_BY_AMAZON if self.fit.by_amazon else Outcome.ALREADY_REFUNDED
+
+    @property
+    def nothing_left_message(self) -> str:
+        return nothing_left_message(self.fit)
+
+
+def refund_purpose(purpose: str, check: int) -> str:
+    """The outbox purpose of a case's refund at its n-th check (the first keeps the old key)."""
+    return purpose if check == 1 else f"{purpose}-check{check}"
+
+
+def held_back(outcome: ActionOutcome) -> bool:
+    """Did the outbox keep this refund back because part of it was already refunded?"""
+    return outcome.result_code in HELD_CODES
+
+
+@amazon_task("read-already-refunded", fresh=True)
+def read_already_refunded(order_id: str, marketplace_id: str) -> AlreadyRefunded:
+    """What Amazon shows as refunded for the order, by anyone (listFinancialEventsByOrderId)."""
+    return adapter().refunds_for_order(order_id, marketplace_id=marketplace_id)
 
 
 @store_task("queue-refund")
-def queue_refund(case_id: int, purpose: str, refund: Refund, marketplace_id: str) -> str:
-    """Store the refund in the outbox under a key of its own (the same call twice: one refund)."""
+def queue_refund(
+    case_id: int, purpose: str, refund: Refund, order: Order, already: AlreadyRefunded
+) -> QueuedRefund:
+    """Store the refund in the outbox under a key of its own (the same call twice: one refund),
+    cut to what is left to refund; a cut is written on the case's timeline with both amounts."""
+    url = store_url()
     key = f"case-{case_id}:refund:{purpose}:{refund.order_id}"
+    with session_scope(url) as s:
+        stored = s.scalar(select(Action.payload).where(Action.key == key))
+    if stored is not None:  # queued before (a re-run of the flow): the same refund, unchanged
+        queued = Refund.model_validate(stored)
+        asked, sent = refund_total(refund), refund_total(queued)
+        return QueuedRefund(
+            key=key,
+            fit=RefundFit(asked=asked, refund=queued, sent=sent, by_amazon=None, before=None),
+        )
+    fit = fit_new_refund(url, order, refund, already)
+    if fit.refund is None:
+        return QueuedRefund(key=None, fit=fit)
     outbox.enqueue(
-        store_url(),
+        url,
         key=key,
         case_id=case_id,
         kind=ActionKind.REFUND,
         feed_type=FeedType.PAYMENT_ADJUSTMENT,
-        marketplace_id=marketplace_id,
-        payload=refund,
+        marketplace_id=order.marketplace_id,
+        payload=fit.refund,
     )
-    return key
+    if fit.cut:
+        with session_scope(url) as s:
+            s.add(
+                Event(
+                    case_id=case_id,
+                    kind="refund-reduced",
+                    message=refund_cut_message(fit),
+                    data={
+                        "asked": fit.asked.model_dump(mode="json"),
+                        "sent": fit.sent.model_dump(mode="json") if fit.sent else None,
+                        "already_refunded": fit.before.model_dump(mode="json")
+                        if fit.before
+                        else None,
+                        "by_amazon": fit.by_amazon.model_dump(mode="json")
+                        if fit.by_amazon
+                        else None,
+                    },
+                )
+            )
+    return QueuedRefund(key=key, fit=fit)

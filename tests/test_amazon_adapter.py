@@ -215,6 +215,7 @@ def test_usage_plans_are_the_models_ones() -> None:
                 "GetAttributes",
             )
         },
+        "listFinancialEventsByOrderId": "financesV0",
     }
     assert set(ops) == set(OPERATION_QUOTAS)
     for op_id, model in ops.items():

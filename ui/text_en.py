@@ -454,6 +454,8 @@ EN: dict[str, str] = {
     "parcel.cannot_open": "No case is opened: {problem}",
     "parcel.open": "Open the case",
     "outcome.handed-to-address-error": "Handed over to the address-error case",
+    "outcome.refunded-by-amazon": "Refunded by Amazon (nothing sent)",
+    "outcome.already-refunded": "Already refunded by another case (nothing sent)",
     "source.inbox": "inbox",
     "source.cli": "command line",
     "source.prefect-ui": "Prefect UI",

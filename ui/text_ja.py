@@ -440,6 +440,8 @@ JA: dict[str, str] = {
     "parcel.cannot_open": "ケースは作成されません: {problem}",
     "parcel.open": "ケースを作成",
     "outcome.handed-to-address-error": "住所不備のケースへ引き継ぎ",
+    "outcome.refunded-by-amazon": "Amazon が返金済み（送信なし）",
+    "outcome.already-refunded": "別のケースで返金済み（送信なし）",
     "source.inbox": "受信箱",
     "source.cli": "コマンドライン",
     "source.prefect-ui": "Prefect UI",

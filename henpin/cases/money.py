@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pydantic import BaseModel
+
 from henpin.domain import (
     AdjustmentReason,
+    AlreadyRefunded,
     Money,
     Order,
+    OrderItem,
     PriceComponent,
     Refund,
     RefundComponent,
     RefundItem,
 )
+from henpin.policy._base import round_money
+from henpin.policy.proposals import shipping_paid
 
 
 def items_price_refund(order: Order, reason: AdjustmentReason) -> Refund:
@@ -73,3 +79,150 @@ def refund_total(refund: Refund) -> Money:
 def is_full_refund(order: Order, refund: Refund) -> bool:
     value = order.value
     return value is not None and refund_total(refund).amount >= value.amount
+
+
+# --- Never refund twice --------------------------------------------------------------------------
+
+#: (order item id, component) → amount. A component Henpin names is its PriceComponent value.
+Amounts = dict[tuple[str, str], Decimal]
+
+
+def refund_amounts(refunds: list[Refund]) -> Amounts:
+    """What these refunds give back, per order item and component."""
+    totals: Amounts = {}
+    for refund in refunds:
+        for item in refund.items:
+            for c in item.components:
+                key = (item.order_item_id, str(c.type))
+                totals[key] = totals.get(key, Decimal(0)) + c.amount
+    return totals
+
+
+def amazon_amounts(shown: AlreadyRefunded) -> Amounts:
+    """What Amazon's financial events show as refunded, per order item and component."""
+    totals: Amounts = {}
+    for line in shown.lines:
+        key = (line.order_item_id, str(line.component))
+        totals[key] = totals.get(key, Decimal(0)) + line.amount
+    return totals
+
+
+class RefundedBefore(BaseModel):
+    """What was refunded for an order before this refund, and by whom.
+
+    Henpin's own refunds are `sent` (done, or in a feed Amazon may already have applied) or
+    `pending` (not yet in a feed). Amazon's view includes the sent ones once Amazon has applied
+    and posted them, which may take up to 48 hours; so per item and component the larger of
+    Amazon's figure and Henpin's sent refunds is taken (counting a sent refund twice would make
+    a later refund of the order smaller than is due), plus the pending ones. What Amazon refunded
+    on its own is what it shows beyond Henpin's sent refunds. The one gap: Amazon's own refund
+    and a sent refund of Henpin's that Amazon has not posted yet are counted once.
+    """
+
+    total: Amounts
+    by_amazon: Amounts
+
+    @classmethod
+    def of(
+        cls, shown: AlreadyRefunded, sent: list[Refund], pending: list[Refund]
+    ) -> RefundedBefore:
+        amazon, ours, coming = (
+            amazon_amounts(shown),
+            refund_amounts(sent),
+            refund_amounts(pending),
+        )
+        keys = set(amazon) | set(ours) | set(coming)
+        total = {
+            k: max(amazon.get(k, Decimal(0)), ours.get(k, Decimal(0))) + coming.get(k, Decimal(0))
+            for k in keys
+        }
+        by_amazon = {
+            k: amazon[k] - ours.get(k, Decimal(0))
+            for k in amazon
+            if amazon[k] > ours.get(k, Decimal(0))
+        }
+        return cls(total=total, by_amazon=by_amazon)
+
+
+class RefundFit(BaseModel):
+    """A refund held against what is left to refund: what may go out (None: nothing is left)."""
+
+    asked: Money
+    refund: Refund | None
+    sent: Money | None
+    by_amazon: Money | None  # Amazon's own refunds on the refund's items, if any
+    before: Money | None  # everything refunded on those items before (Amazon's and Henpin's)
+
+    @property
+    def cut(self) -> bool:
+        return self.sent is None or self.sent.amount != self.asked.amount
+
+
+def paid_for(item: OrderItem, component: str) -> Decimal | None:
+    """What the buyer paid for one component of an item; None when the order does not say."""
+    if component == PriceComponent.PRINCIPAL.value:
+        value = item.value
+        return value.amount if value is not None else None
+    if component == PriceComponent.SHIPPING.value:
+        shipping = shipping_paid(item, item.quantity)
+        return shipping.amount if shipping is not None else None
+    return None
+
+
+def fit_refund(order: Order, refund: Refund, before: RefundedBefore) -> RefundFit:
+    """The refund cut to what the buyer paid minus what was already refunded, per item and
+    component (a component whose price the order does not show is left as asked; a deduction
+    such as a restocking fee stays). An item with nothing left to refund is dropped."""
+    items = {i.order_item_id: i for i in order.items}
+    currency = refund_total(refund).currency
+    kept: list[RefundItem] = []
+    for line in refund.items:
+        item = items.get(line.order_item_id)
+        components: list[RefundComponent] = []
+        for c in line.components:
+            paid = paid_for(item, str(c.type)) if item is not None else None
+            amount = c.amount
+            if paid is not None and amount > 0:
+                left = paid - before.total.get((line.order_item_id, str(c.type)), Decimal(0))
+                amount = round_money(min(amount, max(left, Decimal(0))), c.currency)
+            if amount != 0:
+                components.append(c.model_copy(update={"amount": amount}))
+        if sum((c.amount for c in components), Decimal(0)) > 0 and any(
+            c.amount > 0 for c in components
+        ):
+            kept.append(line.model_copy(update={"components": components}))
+    fitted = refund.model_copy(update={"items": kept}) if kept else None
+    touched = {line.order_item_id for line in refund.items}
+
+    def on_items(amounts: Amounts) -> Money | None:
+        total = sum((v for (item_id, _), v in amounts.items() if item_id in touched), Decimal(0))
+        return Money(amount=round_money(total, currency), currency=currency) if total > 0 else None
+
+    return RefundFit(
+        asked=refund_total(refund),
+        refund=fitted,
+        sent=refund_total(fitted) if fitted else None,
+        by_amazon=on_items(before.by_amazon),
+        before=on_items(before.total),
+    )
+
+
+def refund_cut_message(fit: RefundFit) -> str:
+    """The timeline's words for a refund made smaller because part was already refunded."""
+    return (
+        f"Refund reduced from {fit.asked} to {fit.sent}: {fit.before} was already refunded on "
+        "these items" + (f", {fit.by_amazon} of it by Amazon." if fit.by_amazon else ".")
+    )
+
+
+def nothing_left_message(fit: RefundFit) -> str:
+    """The closing words when nothing is left to refund: nothing is sent."""
+    if fit.by_amazon:
+        return (
+            f"Amazon already refunded {fit.by_amazon} on these items; the refund of {fit.asked} "
+            "was not sent."
+        )
+    return (
+        f"{fit.before or 'Everything'} was already refunded on these items by another case of "
+        f"this order; the refund of {fit.asked} was not sent."
+    )

@@ -1,0 +1,234 @@
+"""The emulator's Finances API: every refund of an order (the seller's feeds and Amazon's own),
+answered as Amazon's official models say, read back through python-amazon-sp-api by the adapter;
+and the control route that makes Amazon refund on the seller's behalf, refusing an over-refund.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from jsonschema import Draft4Validator
+
+from emulator.server import EmulatorServer
+from henpin.domain import (
+    AdjustmentReason,
+    FeedType,
+    PriceComponent,
+    Refund,
+    RefundComponent,
+    RefundItem,
+)
+from tasks.feed_xml import build_feed
+from tests.support import order_json
+from tests.test_amazon_adapter import demo_adapter
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = Path(os.environ.get("HENPIN_SPAPI_MODELS") or REPO.parent / "shared" / "spapi-models")
+BY_ORDER = ("financesV0.json", "/finances/v0/orders/{orderId}/financialEvents")
+TRANSACTIONS = ("finances_2024-06-19.json", "/finances/2024-06-19/transactions")
+ORDER = "113-0000031-0000031"
+ITEM = "000003101"  # order_json: the order id's last 7 digits + "01"
+
+
+def validator(model: tuple[str, str], status: int) -> Draft4Validator:
+    """The official model's response schema of the operation for a status code."""
+    path = MODELS / "models" / model[0]
+    if not path.exists():
+        pytest.skip(f"SP-API models not found at {MODELS}: contract not checked")
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    response = spec["paths"][model[1]]["get"]["responses"][str(status)]
+    schema = dict(response["schema"], definitions=spec["definitions"])
+    return Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+
+
+def assert_valid(model: tuple[str, str], answer: httpx.Response) -> None:
+    """The answer validates against the official model's schema for its status code."""
+    found = validator(model, answer.status_code).iter_errors(answer.json())
+    problems = [f"{list(e.absolute_path)}: {e.message}" for e in found]
+    assert not problems, problems
+
+
+def test_the_models_own_examples_pass_the_validator() -> None:
+    """A check of the check: Amazon's sandbox answers validate against their own schemas."""
+    checked = 0
+    for model in (BY_ORDER, TRANSACTIONS):
+        validator(model, 200)  # skips without the models
+        spec = json.loads((MODELS / "models" / model[0]).read_text(encoding="utf-8"))
+        for status, response in spec["paths"][model[1]]["get"]["responses"].items():
+            for case in response.get("x-amzn-api-sandbox", {}).get("static", []):
+                if "response" in case and "schema" in response:
+                    assert not list(validator(model, int(status)).iter_errors(case["response"]))
+                    checked += 1
+    assert checked >= 4
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def control(server: EmulatorServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"{server.url}/_emulator", timeout=10) as client:
+        client.post("/reset").raise_for_status()
+        client.post(
+            "/orders", json=[order_json(ORDER, status="SHIPPED", price="40.00", cancel_reason=None)]
+        ).raise_for_status()
+        yield client
+
+
+@pytest.fixture
+def api(server: EmulatorServer, control: httpx.Client) -> Iterator[httpx.Client]:
+    token = httpx.post(
+        f"{server.url}/auth/o2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": "Atzr|henpin-demo-refresh-token",
+            "client_id": "henpin-demo-client",
+            "client_secret": "henpin-demo-secret",
+        },
+    ).json()["access_token"]
+    with httpx.Client(base_url=server.url, headers={"x-amz-access-token": token}) as client:
+        yield client
+
+
+def amazon_refund(control: httpx.Client, reason: str, **components: str) -> httpx.Response:
+    return control.post(
+        f"/orders/{ORDER}/refunds",
+        json={"reason": reason, "items": [{"orderItemId": ITEM, "components": components}]},
+    )
+
+
+def test_amazon_refund_shows_in_financial_events_as_the_model_says(
+    control: httpx.Client, api: httpx.Client
+) -> None:
+    made = amazon_refund(control, "refund at first scan", Principal="15.00")
+    assert made.status_code == 200, made.text
+    claim = amazon_refund(control, "A-to-z claim", Principal="5.00")
+    assert claim.status_code == 200, claim.text
+
+    answer = api.get(f"/finances/v0/orders/{ORDER}/financialEvents")
+    assert answer.status_code == 200
+    assert_valid(BY_ORDER, answer)
+    events = answer.json()["payload"]["FinancialEvents"]
+    [refund] = events["RefundEventList"]
+    [adjustment] = refund["ShipmentItemAdjustmentList"]
+    assert adjustment["OrderItemId"] == ITEM
+    charge = adjustment["ItemChargeAdjustmentList"][0]
+    assert charge["ChargeType"] == "Principal"
+    assert charge["ChargeAmount"] == {"CurrencyCode": "USD", "CurrencyAmount": -15.0}
+    [guarantee] = events["GuaranteeClaimEventList"]  # an A-to-z claim is a guarantee claim
+    assert (
+        guarantee["ShipmentItemAdjustmentList"][0]["ItemChargeAdjustmentList"][0]["ChargeAmount"][
+            "CurrencyAmount"
+        ]
+        == -5.0
+    )
+    # the control API lists Amazon's refunds beside the seller's, marked as Amazon's
+    listed = control.get(f"/orders/{ORDER}/refunds").json()
+    assert [r["refundedBy"] for r in listed] == ["AMAZON", "AMAZON"]
+
+    for bad, status in (("BAD-ORDER", 400), (ORDER, 400)):
+        wrong = api.get(
+            f"/finances/v0/orders/{bad}/financialEvents",
+            params={"MaxResultsPerPage": 0} if bad == ORDER else None,
+        )
+        assert wrong.status_code == status
+        assert_valid(BY_ORDER, wrong)
+
+    transactions = api.get(
+        "/finances/2024-06-19/transactions",
+        params={"relatedIdentifierName": "ORDER_ID", "relatedIdentifierValue": ORDER},
+    )
+    assert transactions.status_code == 200
+    assert_valid(TRANSACTIONS, transactions)
+    amounts = [
+        t["totalAmount"]["currencyAmount"] for t in transactions.json()["payload"]["transactions"]
+    ]
+    assert amounts == [-15.0, -5.0]
+    missing = api.get("/finances/2024-06-19/transactions")
+    assert missing.status_code == 400
+    assert_valid(TRANSACTIONS, missing)
+
+
+def test_control_route_refuses_an_over_refund(control: httpx.Client) -> None:
+    assert amazon_refund(control, "missed refund window", Principal="30.00").status_code == 200
+    over = amazon_refund(control, "A-to-z claim", Principal="10.01")
+    assert over.status_code == 400
+    assert (
+        "would exceed what is left: 40.00 paid, 30.00 already refunded, 10.00 left"
+        in (over.json()["error"])
+    )
+    for body, words in (
+        ({"reason": "because", "items": []}, "reason must be one of"),
+        (
+            {"reason": "other", "items": [{"orderItemId": "nope", "components": {"Principal": 1}}]},
+            "has no item",
+        ),
+        (
+            {
+                "reason": "other",
+                "items": [{"orderItemId": ITEM, "components": {"Principal": "1.005"}}],
+            },
+            "minor unit",
+        ),
+        (
+            {"reason": "other", "items": [{"orderItemId": ITEM, "components": {"Shipping": "1"}}]},
+            "paid no Shipping",
+        ),
+    ):
+        refused = control.post(f"/orders/{ORDER}/refunds", json=body)
+        assert refused.status_code == 400 and words in refused.json()["error"], refused.text
+    assert control.post("/orders/113-0000000-0000099/refunds", json={}).status_code == 404
+    assert len(control.get(f"/orders/{ORDER}/refunds").json()) == 1  # nothing else was kept
+
+
+def _seller_refund_feed(amount: str) -> str:
+    refund = Refund(
+        order_id=ORDER,
+        items=[
+            RefundItem(
+                order_item_id=ITEM,
+                reason=AdjustmentReason.CUSTOMER_RETURN,
+                components=[
+                    RefundComponent(
+                        type=PriceComponent.PRINCIPAL, amount=Decimal(amount), currency="USD"
+                    )
+                ],
+            )
+        ],
+    )
+    return build_feed(FeedType.PAYMENT_ADJUSTMENT, "DEMO", [(1, refund)])
+
+
+def test_adapter_reads_the_sellers_and_amazons_refunds(
+    server: EmulatorServer, control: httpx.Client
+) -> None:
+    amazon_refund(control, "refund at first scan", Principal="12.50").raise_for_status()
+    with demo_adapter(server.url) as adapter:
+        adapter.submit_feed(
+            FeedType.PAYMENT_ADJUSTMENT, "ATVPDKIKX0DER", _seller_refund_feed("20.00")
+        )
+        control.post("/clock/advance", json={"seconds": 120}).raise_for_status()
+        control.get("/feeds").raise_for_status()  # the feed finishes at Amazon
+        shown = adapter.refunds_for_order(ORDER, marketplace_id="ATVPDKIKX0DER")
+    assert sorted(line.amount for line in shown.lines) == [Decimal("12.5"), Decimal("20.0")]
+    assert shown.amount(ITEM, PriceComponent.PRINCIPAL) == Decimal("32.5")
+    assert {line.event for line in shown.lines} == {"refund"}
+    listed = control.get(f"/orders/{ORDER}/refunds").json()
+    assert sorted(r["refundedBy"] for r in listed) == ["AMAZON", "SELLER"]
+    # the seller's feed now cannot refund past what Amazon refunded: 7.50 are left
+    with demo_adapter(server.url) as adapter:
+        adapter.submit_feed(
+            FeedType.PAYMENT_ADJUSTMENT, "ATVPDKIKX0DER", _seller_refund_feed("8.00")
+        )
+    control.post("/clock/advance", json={"seconds": 120}).raise_for_status()
+    last = control.get("/feeds").json()[-1]
+    assert last["results"][0]["resultCode"] == "Error"
