@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request, Response
 
 from emulator.clock import iso, parse_time
 from emulator.errors import invalid_input, not_found
+from emulator.regions import visible
 from emulator.runtime import emulator_of, query_list, sp_api_call
 
 ORDER_ID = re.compile(r"^\d{3}-\d{7}-\d{7}$")
@@ -286,9 +287,11 @@ def router() -> APIRouter:
 
         def operation(now: datetime) -> tuple[int, dict[str, Any]]:
             search, offset, page_size, included = parse_search(request, now)
-            return 200, search_orders(
-                emulator.state.orders.values(), search, offset, page_size, included
+            # Each region has its own orders: a JP order is not at the NA endpoint.
+            orders = (
+                o for o in emulator.state.orders.values() if visible(request, [marketplace_of(o)])
             )
+            return 200, search_orders(orders, search, offset, page_size, included)
 
         return await sp_api_call(request, "searchOrders", operation)
 
@@ -298,6 +301,9 @@ def router() -> APIRouter:
 
         def operation(now: datetime) -> tuple[int, dict[str, Any]]:
             included = _enum_list(request, "includedData", INCLUDED_DATA)
+            order = emulator.state.orders.get(order_id)
+            if order is not None and not visible(request, [marketplace_of(order)]):
+                raise not_found(f"Order {order_id} was not found.")
             return 200, get_order(emulator.state.orders, order_id, included)
 
         return await sp_api_call(request, "getOrder", operation)
