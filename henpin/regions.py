@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from henpin.settings import Settings
 
 AuthState = Literal["ok", "refused", "missing", "unchecked"]
 FOLDER = "region-auth"
+REWRITE_S = 60.0
 
 
 class RegionAuthLog:
@@ -28,15 +30,17 @@ class RegionAuthLog:
 
     def __init__(self, home: Path) -> None:
         self.folder = home / FOLDER
-        self._last: dict[str, str] = {}
+        self._last: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def record(self, region: str, state: Literal["ok", "refused"], detail: str = "") -> None:
-        """Remember the region's latest outcome; the file is rewritten only when it changes."""
+        """Remember the region's latest outcome. The file is rewritten when the state changes,
+        and at most once a minute while it stays (another process may have written another)."""
         with self._lock:
-            if self._last.get(region) == state:
+            last = self._last.get(region)
+            if last is not None and last[0] == state and time.monotonic() - last[1] < REWRITE_S:
                 return
-            self._last[region] = state
+            self._last[region] = (state, time.monotonic())
             self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / f"{region}.json"
             temporary = path.with_suffix(f".{os.getpid()}.tmp")

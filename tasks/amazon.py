@@ -841,11 +841,9 @@ class AmazonAdapter:
 
     def _note_auth(self, region: str, state: Literal["ok", "refused"], detail: str = "") -> None:
         """Remember whether Amazon accepted the region's login (for `henpin status`)."""
-        if self.region_auth.get(region) == state:
-            return
-        self.region_auth[region] = state
-        if state == "refused":
+        if state == "refused" and self.region_auth.get(region) != state:
             log.error("Amazon refused Henpin's login in the %s region: %s", region, detail)
+        self.region_auth[region] = state
         if self._auth_log is not None:
             self._auth_log.record(region, state, detail)
 
