@@ -38,6 +38,9 @@ from tasks.feed_xml import (
 from tasks.outbox import FeedState, OutboxKeyConflict
 
 US, UK = "ATVPDKIKX0DER", "A1F83G8C2ARO7P"
+#: The demo seller's merchant token in NA (a feed's MerchantIdentifier for US orders). Without
+#: `seller_id`, `send_pending` writes each region's own, as Henpin does.
+SELLER = "A1HENPINDEMONA"
 
 
 # --- the database ------------------------------------------------------------------------------
