@@ -63,7 +63,11 @@ def seed_demo_data(emulator: Emulator) -> dict[str, Any]:
         emulator.settle(now)
         answer: dict[str, Any] = upsert_orders(emulator, demo_orders(now))
         records, problems = parse_returns(
-            demo_returns(now), emulator.state.orders, emulator.state.returns, now
+            demo_returns(now),
+            emulator.state.orders,
+            emulator.state.returns,
+            now,
+            emulator.state.return_settings,
         )
         if problems:  # e.g. returns added by hand on the demo items leave no quantity to return
             answer["returns"] = {

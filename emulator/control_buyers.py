@@ -8,6 +8,8 @@ messages the seller's software sent buyers.
 - ``PUT``/``DELETE /_emulator/orders/{orderId}/messaging-actions``: force which message actions
   Amazon offers for an order (``{"actions": ["unexpectedProblem"]}``), or go back to the ones its
   state gives.
+- return settings and the seller's actions on return requests: ``emulator.control_returns``
+  (its routes are included here).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from emulator import control_returns
 from emulator.clock import iso_precise
 from emulator.control import read_json, refused
 from emulator.messaging import ACTIONS, available_actions
@@ -46,6 +49,7 @@ def report_view(emulator: Emulator, report_id: str) -> dict[str, Any]:
 def router() -> APIRouter:
     """Routes for returns, reports, messages and messaging actions."""
     routes = APIRouter(prefix="/_emulator")
+    routes.include_router(control_returns.router())
 
     @routes.post("/returns")
     async def post_returns(request: Request) -> JSONResponse:
@@ -54,7 +58,11 @@ def router() -> APIRouter:
             now = emulator.now()
             emulator.settle(now)  # reports due before these returns are generated without them
             records, problems = parse_returns(
-                body, emulator.state.orders, emulator.state.returns, now
+                body,
+                emulator.state.orders,
+                emulator.state.returns,
+                now,
+                emulator.state.return_settings,
             )
             if problems:
                 first = problems[0]
@@ -64,17 +72,24 @@ def router() -> APIRouter:
                 )
             answer: dict[str, Any] = upsert_returns(emulator.state.returns, records)
             posted = {(r["amazonRmaId"], r["orderItemId"]) for r in records}
-            answer["returns"] = [
-                r for r in emulator.state.returns if (r["amazonRmaId"], r["orderItemId"]) in posted
-            ]
+            answer["returns"] = control_returns.return_views(
+                emulator,
+                [
+                    r
+                    for r in emulator.state.returns
+                    if (r["amazonRmaId"], r["orderItemId"]) in posted
+                ],
+            )
             emulator.save()
         return JSONResponse(answer)
 
     @routes.get("/returns")
     async def list_returns(request: Request) -> list[dict[str, Any]]:
         order_id = request.query_params.get("orderId")
-        returns = emulator_of(request).state.returns
-        return [r for r in returns if order_id is None or r["orderId"] == order_id]
+        emulator = emulator_of(request)
+        returns = emulator.state.returns
+        chosen = [r for r in returns if order_id is None or r["orderId"] == order_id]
+        return control_returns.return_views(emulator, chosen)  # as Amazon shows them now
 
     @routes.get("/reports")
     async def list_reports(request: Request) -> list[dict[str, Any]]:

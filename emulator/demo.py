@@ -7,6 +7,7 @@ Nineteen merchant-fulfilled orders in the US, UK, DE and JP marketplaces (``demo
   for a handmade SKU; orders 5, 6 and 11 have no request (6 is shipped, its parcel in transit);
 - return requests (``demo_returns``) on delivered orders: a cheap item (14, 7.99 USD), a normal one
   (15, defective), and one whose buyer asks for a refund without sending the item back (16, UK);
+  Amazon authorizes the two US ones itself (in policy), the UK one waits for the seller;
 - parcels that came back UNDELIVERABLE: refused by the buyer (17), unclaimed and returning to the
   seller (18), undeliverable because of the address (19, DE, house number missing).
 
@@ -334,7 +335,8 @@ def demo_returns(now: datetime) -> list[dict[str, Any]]:
                 "quantity": demo.lines[0].quantity,
                 "returnReason": wanted.reason,
                 "customerComments": wanted.comment,
-                "status": "Pending",
+                # No status: Amazon decides by the marketplace's return settings (the US
+                # requests are authorized at once, the UK one waits for the seller).
                 "inPolicy": True,
             }
         )

@@ -104,7 +104,9 @@ def generate_report(emulator: Emulator, report: Report) -> None:
         report.outcome = "CANCELLED"
         return
     document_id = new_report_document_id()
-    content = render(report.report_type, found, state.orders, state.refunds)
+    content = render(
+        report.report_type, found, state.orders, state.refunds, at=report.processing_end
+    )
     state.documents[document_id] = FeedDocument(
         document_id, CONTENT_TYPES[report.report_type], "report", content
     )

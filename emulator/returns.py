@@ -5,7 +5,8 @@ Central and, through SP-API, only in the returns reports (``GET_FLAT_FILE_RETURN
 and its XML twin), which the emulator renders from these records (``returns_report``). A record
 is one item line of a return: an Amazon RMA id can cover several items of an order.
 
-``POST /_emulator/returns`` takes a JSON list of requests; each is checked against the account's
+How each request is then authorized, shipped back and delivered in simulated time is
+``emulator.return_lifecycle``. ``POST /_emulator/returns`` takes a JSON list of requests; each is checked against the account's
 orders (the order exists and has shipped, the item is one of its items, the quantity fits) and
 the whole list is refused if one is wrong. A request without ``amazonRmaId`` gets one derived from
 its order, item and date, so posting the same list twice updates instead of duplicating.
@@ -23,6 +24,7 @@ from typing import Any
 from emulator.clock import iso, parse_time
 from emulator.order_validation import Problem
 from emulator.orders import fulfillment_status, marketplace_of
+from emulator.return_lifecycle import on_request
 
 #: Amazon's return reason codes look like ``CR-UNWANTED_ITEM`` or ``AMZ-PG-BAD-DESC``.
 RETURN_REASON = re.compile(r"^(CR|AMZ-PG)-[A-Z0-9_-]+$")
@@ -103,8 +105,12 @@ def parse_returns(
     orders: dict[str, dict[str, Any]],
     existing: list[dict[str, Any]],
     now: datetime,
+    settings: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[Problem]]:
-    """Check a submitted list and build the records to store; problems refuse the whole list."""
+    """Check a submitted list and build the records to store; problems refuse the whole list.
+
+    Each record gets what Amazon does at request time under the marketplaces' return
+    ``settings`` (``emulator.return_lifecycle``: authorized at once, or left to the seller)."""
     if not isinstance(body, list):
         return [], [Problem(None, "$", "The body must be a JSON list of return requests.")]
     records: list[dict[str, Any]] = []
@@ -113,6 +119,7 @@ def parse_returns(
         checker = _Checker(index, problems)
         record = _record(entry, orders, now, checker)
         if record is not None:
+            on_request(record, entry, settings or {})
             records.append(record)
     if not problems:
         _check_quantities(records, existing, problems)

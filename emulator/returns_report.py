@@ -11,6 +11,12 @@ report has no order item id either: the item is identified by ``ASIN`` and ``Mer
 ``GET_XML_RETURNS_DATA_BY_RETURN_DATE``: an ``AmazonEnvelope`` whose one ``Message`` holds a
 ``return_details`` per RMA id, each with an ``item_details`` per item, ISO times.
 
+Each request is shown as it stood when the report was generated (``return_lifecycle.view``): its
+``Return request status`` (``Pending``, ``Authorized``, ``Closed``, or a status set by hand), ``In
+policy`` and ``Return delivery date``. The delivery date is the day in the marketplace's local
+time (``LOCAL_TIME_ZONES``, UTC for others): the day the seller received the item, from which
+Amazon's two business days to refund are counted in that marketplace.
+
 ``Refunded Amount`` / ``refund_amount`` is the sum of the refunds adjustment feeds recorded for the
 item by the time the report is generated.
 """
@@ -22,8 +28,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
 
 from emulator.clock import iso, parse_time
+from emulator.return_lifecycle import view
 
 FLAT_FILE = "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"
 XML = "GET_XML_RETURNS_DATA_BY_RETURN_DATE"
@@ -63,6 +71,19 @@ FLAT_FILE_COLUMNS = (
     "SafeT claim reimbursement amount",
     "Refunded Amount",
 )
+#: Local time of the storefronts whose returns the emulator dates by their own calendar.
+LOCAL_TIME_ZONES = {
+    "ATVPDKIKX0DER": "America/Los_Angeles",
+    "A2EUQ1WTGCTBG2": "America/Toronto",
+    "A1AM78C64UM0Y8": "America/Mexico_City",
+    "A1F83G8C2ARO7P": "Europe/London",
+    "A1PA6795UKMFR9": "Europe/Berlin",
+    "A13V1IB3VIYZZH": "Europe/Paris",
+    "APJ6JRA9NG5V4": "Europe/Rome",
+    "A1RKKUPIHCS9HS": "Europe/Madrid",
+    "A1VC38T7YXB528": "Asia/Tokyo",
+    "A39IBJ37TRP1C6": "Australia/Sydney",
+}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -89,9 +110,11 @@ def render(
     returns: list[dict[str, Any]],
     orders: dict[str, dict[str, Any]],
     refunds: list[dict[str, Any]],
+    at: datetime | None = None,
 ) -> str:
-    """The report document's text."""
-    lines = [_Line(r, orders[r["orderId"]], refunds) for r in returns if r["orderId"] in orders]
+    """The report document's text, with each request as it stood at ``at`` (as stored if None)."""
+    shown = [view(r, at) for r in returns] if at is not None else returns
+    lines = [_Line(r, orders[r["orderId"]], refunds) for r in shown if r["orderId"] in orders]
     return flat_file(lines) if report_type == FLAT_FILE else xml_report(lines)
 
 
@@ -139,6 +162,14 @@ def _date(text: str | None) -> str:
     return report_date(parse_time(text)) if text else ""
 
 
+def _local_date(text: str | None, marketplace_id: str) -> str:
+    """The day in the marketplace's local time."""
+    if not text:
+        return ""
+    zone = ZoneInfo(LOCAL_TIME_ZONES.get(marketplace_id, "UTC"))
+    return report_date(parse_time(text).astimezone(zone))
+
+
 def flat_file(lines: list[_Line]) -> str:
     """The tab-separated report: header line, then one line per returned item."""
     rows = ["\t".join(FLAT_FILE_COLUMNS)]
@@ -168,7 +199,7 @@ def flat_file(lines: list[_Line]) -> str:
             r["returnType"],
             r["resolution"],
             r["invoiceNumber"],
-            _date(r["returnDeliveryDate"]),
+            _local_date(r["returnDeliveryDate"], r["marketplaceId"]),
             line.order_amount,
             line.quantity_ordered,
             None,

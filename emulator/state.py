@@ -129,12 +129,15 @@ class EmulatorState:
         #: Fault modes as set by PUT /_emulator/faults (None: no faults) and their counters.
         self.faults: dict[str, Any] | None = None
         self.fault_counters: dict[str, int] = {}
+        #: The seller's return-authorization setting per marketplace (emulator.return_lifecycle);
+        #: marketplaces not listed keep Amazon's default.
+        self.return_settings: dict[str, str] = {}
         if state_file is not None and state_file.exists():
             self.load()
 
     def reset(self) -> None:
-        """Forget orders, feeds, reports, documents, refunds, returns, messages, calls and fault
-        modes (issued access tokens stay valid)."""
+        """Forget orders, feeds, reports, documents, refunds, returns, messages, calls, fault
+        modes and return settings (issued access tokens stay valid)."""
         with self.lock:
             self.orders.clear()
             self.feeds.clear()
@@ -147,6 +150,7 @@ class EmulatorState:
             self.messaging_overrides.clear()
             self.faults = None
             self.fault_counters.clear()
+            self.return_settings.clear()
 
     def record_call(self, call: dict[str, Any]) -> None:
         """Append one SP-API call to the log, dropping the oldest beyond MAX_CALLS."""
@@ -176,6 +180,7 @@ class EmulatorState:
                 "messagingOverrides": self.messaging_overrides,
                 "faults": self.faults,
                 "faultCounters": self.fault_counters,
+                "returnSettings": self.return_settings,
                 "accessTokens": {
                     token: {
                         "clientId": grant.client_id,
@@ -230,6 +235,7 @@ class EmulatorState:
         self.messaging_overrides = dict(data.get("messagingOverrides", {}))
         self.faults = data.get("faults")
         self.fault_counters = dict(data.get("faultCounters", {}))
+        self.return_settings = dict(data.get("returnSettings", {}))
         self.access_tokens = {
             token: AccessTokenGrant(
                 client_id=grant["clientId"],

@@ -3,9 +3,13 @@
 Runs on a schedule (`henpin up`) and on demand (`henpin poll`):
 - one paged searchOrders (with includedData, never one getOrder per order) finds buyers'
   cancel requests and parcels coming back (refused, unclaimed, or undeliverable because of the
-  address);
+  address): one parcel case per order, a later reason recorded on it or handing a waiting
+  refused-delivery case over to an address-error case;
 - Amazon's returns report (Reports API) finds return requests.
 Cancels asked by message arrive by e-mail: operators open those cases from the inbox.
+The returns report also tells open return cases what Amazon did since (authorized or closed
+the request, the item was delivered): it reaches back to the oldest open one. A request Amazon
+already shows closed opens no case.
 
 Each SP-API region (NA, EU, FE) of the watched marketplaces is read on its own, with its own
 login and its own checkpoints: a region whose login Amazon refuses is left for a later pass
@@ -18,14 +22,16 @@ from datetime import datetime
 
 from prefect import flow
 
-from henpin.domain import CaseType
+from henpin.domain import AuthorizationStatus, CaseType
 from tasks.ingest import (
     Opened,
     advance_checkpoint,
     flag_unreadable_order,
+    follow_return_request,
     open_cancel_request_case,
     open_return_request_case,
     open_returning_parcel_case,
+    returns_report_since,
     search_window,
     utcnow,
 )
@@ -61,15 +67,21 @@ def ingest_region(region: str, marketplaces: list[str], started_at: datetime) ->
     advance_checkpoint(orders_checkpoint, started_at)
 
     window = search_window(returns_checkpoint, started_at, before_regions=RETURNS)
-    returns = find_return_requests(marketplaces, window)
+    returns = find_return_requests(marketplaces, returns_report_since(window))
     if returns is None:
         print(f"{region}: Amazon refused the login; return requests are read again next pass")
         returns = []
     else:
         advance_checkpoint(returns_checkpoint, started_at)
+    new_requests = [
+        ret
+        for ret in returns
+        if not follow_return_request(ret)
+        and ret.authorization_status is not AuthorizationStatus.CLOSED
+    ]
     opened += [
         open_return_request_case(ret, read_order(ret.order_id, ret.marketplace_id))
-        for ret in returns
+        for ret in new_requests
     ]
 
     new = [o for o in opened if o.new]

@@ -5,6 +5,8 @@ The seller's checklist:
    buyer asks for one: wait (no process held), with a reminder to check, then close.
 2. When the buyer asks, refund per policy: by default the item price only, the outbound
    shipping kept, with reason RefusedDelivery (refused) or Undeliverable (unclaimed).
+3. If Amazon reports meanwhile that the parcel came back because of the address, the
+   address-error case takes it over (Henpin answers `handed_over`): nothing is refunded here.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from tasks.orders import read_order
 
 
 class RefundAsked(OperatorAnswer):
-    choice: Literal["buyer_asked", "remind", "no_refund"]
+    # `handed_over` is Henpin's answer (never offered to operators): see tasks/parcels.py.
+    choice: Literal["buyer_asked", "remind", "no_refund", "handed_over"]
 
 
 class RefundConfirmation(OperatorAnswer):
-    choice: Literal["refund_proposed", "refund_other_amount", "no_refund"]
+    choice: Literal["refund_proposed", "refund_other_amount", "no_refund", "handed_over"]
     amount: Decimal | None = None
 
 
@@ -50,6 +53,8 @@ async def refused_delivery(
         asked = await ask_operator(
             case_id, texts.refund_asked_question(order, policy, reminded=True), RefundAsked
         )
+    if asked.choice == "handed_over":
+        return close_case(case_id, Outcome.HANDED_TO_ADDRESS_ERROR, asked.note)
     if asked.choice != "buyer_asked":
         return close_case(
             case_id, Outcome.NO_REFUND_REQUESTED, "The buyer did not ask for a refund."
@@ -59,6 +64,8 @@ async def refused_delivery(
     confirmed = await ask_operator(
         case_id, texts.refund_question(order, policy, proposal), RefundConfirmation
     )
+    if confirmed.choice == "handed_over":
+        return close_case(case_id, Outcome.HANDED_TO_ADDRESS_ERROR, confirmed.note)
     if confirmed.choice == "no_refund":
         return close_case(case_id, Outcome.NO_REFUND_REQUESTED, f"No refund: {confirmed.note}")
     refund = texts.refund_from_answer(order, proposal, confirmed.choice, confirmed.data)

@@ -1,15 +1,22 @@
 """Case type 2: a return request through the Return Center (返品センター経由の返品依頼).
 
 The seller's checklist:
-1. Read the buyer's reason and comment; policy recommends authorizing, declining, or (for an
-   item cheaper than its return shipping) refunding the item price and letting the buyer keep
-   or refuse it. SP-API cannot authorize a merchant-fulfilled return: the operator clicks it in
-   Seller Central's Manage Returns and tells Henpin what they did (within 24 hours).
-2. Wait for the item to come back (no process held); remind, then escalate when it is late.
-3. Record the item's condition; the policy's condition table gives the refund, full or partial
-   with a restocking fee; the operator confirms or changes the amount with a reason.
-4. Refund through the outbox (payment adjustment feed, reason CustomerReturn) within two
-   business days of receipt, and close with Amazon's result.
+1. Did Amazon authorize the return itself (the returns report's status: US in-policy returns,
+   or a marketplace set to authorize automatically)? Then record "authorized by Amazon" and go
+   on. Otherwise read the buyer's reason and comment; policy recommends authorizing, declining,
+   or (for an item cheaper than its return shipping) refunding the item price and letting the
+   buyer keep or refuse it. SP-API cannot authorize a merchant-fulfilled return: the operator
+   clicks it in Seller Central's Manage Returns and tells Henpin what they did, within 24 hours
+   of the buyer's request.
+2. Wait for the item to come back (no process held): Amazon's returns report saying it was
+   delivered ends the wait, as does the operator; remind, then escalate when it is late.
+3. Start Amazon's refund clock: two business days from the delivery, in the marketplace's local
+   time, fixed on the case.
+4. Record the item's condition; the policy's condition table gives the refund, full or partial
+   with a restocking fee; the operator confirms or changes the amount with a reason, by the
+   refund deadline.
+5. Refund through the outbox (payment adjustment feed, reason CustomerReturn) and close with
+   Amazon's result.
 """
 
 from __future__ import annotations
@@ -23,11 +30,13 @@ from prefect import flow, task
 from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
 from henpin.cases import return_request as texts
 from henpin.cases.money import refund_total
-from henpin.domain import Order, Outcome, Refund, ReturnRequest
+from henpin.decisions import RecordedDecision
+from henpin.domain import AuthorizationStatus, Order, Outcome, Refund, ReturnRequest
 from henpin.policy import ReturnRequestPolicy
 from tasks.cases import close_case, mark_acting, record_details, record_recommendation
 from tasks.orders import read_order
 from tasks.refunds import queue_refund
+from tasks.return_clock import note_authorized_by_amazon, start_refund_clock
 
 
 class ReturnAuthorization(OperatorAnswer):
@@ -79,6 +88,55 @@ async def return_request(
     record_recommendation(case_id, order, advice, policy_version)
     record_details(case_id, texts.return_details(ret))
 
+    if ret.authorization_status is AuthorizationStatus.AUTHORIZED:
+        note_authorized_by_amazon(case_id, ret)
+    else:
+        ended = await authorize_in_seller_central(case_id, ret, order, advice, policy)
+        if ended is not None:
+            return ended
+
+    came_back = await wait_for_the_item(case_id, ret, order, policy)
+    if came_back is None:
+        return close_case(
+            case_id, Outcome.RETURN_NOT_RECEIVED, "The item did not come back; escalated."
+        )
+    received_at, told_by = came_back
+    refund_due = start_refund_clock(case_id, ret, order, policy, received_at, told_by)
+
+    inspected = await ask_operator(
+        case_id, texts.condition_question(ret, order, policy), ItemCondition
+    )
+    if inspected.choice == "escalate":
+        return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner after inspection.")
+    condition = inspected.data.get("condition", "")
+    proposal = refund_for_condition(ret, order, policy, condition)
+
+    confirmed = await ask_operator(
+        case_id,
+        texts.refund_question(ret, order, policy, proposal, refund_due),
+        RefundConfirmation,
+    )
+    if confirmed.choice == "escalate":
+        return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner before refunding.")
+    refund = texts.refund_from_answer(ret, order, proposal, confirmed.choice, confirmed.data)
+    if refund is None:
+        return close_case(
+            case_id, Outcome.NO_REFUND_DUE, f"No refund is due for condition '{condition}'."
+        )
+    full = texts.is_full_refund(ret, order, refund)
+    outcome = Outcome.REFUNDED_IN_FULL if full else Outcome.REFUNDED_PARTLY
+    return await refund_and_close(case_id, order, refund, "refund", outcome)
+
+
+async def authorize_in_seller_central(
+    case_id: int,
+    ret: ReturnRequest,
+    order: Order,
+    advice: dict[str, Any],
+    policy: ReturnRequestPolicy,
+) -> Outcome | None:
+    """Ask the operator to answer the request in Manage Returns (due 24 hours after the buyer's
+    request). The case's outcome when that ends it; None when the return was authorized."""
     authorization = await ask_operator(
         case_id, texts.authorization_question(ret, order, advice, policy), ReturnAuthorization
     )
@@ -95,55 +153,41 @@ async def return_request(
         return await refund_and_close(
             case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED
         )
+    return None
 
-    received_at = await wait_for_the_item(case_id, ret, order, policy)
-    if received_at is None:
-        return close_case(
-            case_id, Outcome.RETURN_NOT_RECEIVED, "The item did not come back; escalated."
-        )
 
-    inspected = await ask_operator(
-        case_id, texts.condition_question(ret, order, policy), ItemCondition
-    )
-    if inspected.choice == "escalate":
-        return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner after inspection.")
-    condition = inspected.data.get("condition", "")
-    proposal = refund_for_condition(ret, order, policy, condition)
-
-    confirmed = await ask_operator(
-        case_id,
-        texts.refund_question(ret, order, policy, proposal, received_at),
-        RefundConfirmation,
-    )
-    if confirmed.choice == "escalate":
-        return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner before refunding.")
-    refund = texts.refund_from_answer(ret, order, proposal, confirmed.choice, confirmed.data)
-    if refund is None:
-        return close_case(
-            case_id, Outcome.NO_REFUND_DUE, f"No refund is due for condition '{condition}'."
-        )
-    full = texts.is_full_refund(ret, order, refund)
-    outcome = Outcome.REFUNDED_IN_FULL if full else Outcome.REFUNDED_PARTLY
-    return await refund_and_close(case_id, order, refund, "refund", outcome)
+#: Who said the item came back: Amazon's returns report, or the operator.
+ReceiptSource = Literal["amazon-report", "operator"]
 
 
 async def wait_for_the_item(
     case_id: int, ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy
-) -> datetime | None:
+) -> tuple[datetime, ReceiptSource] | None:
     """Wait for the parcel to come back: once, then once more after a reminder. When it came
-    back (the time of the operator's answer), or None."""
+    back and who said so ("amazon-report": the returns report's delivery date, which ingestion
+    also uses to answer the wait; "operator": the time of their answer), or None."""
+    if ret.return_delivery_date is not None:
+        return ret.return_delivery_date, "amazon-report"
     first = await ask_operator(
         case_id, texts.receipt_question(ret, order, policy, reminded=False), ItemReceipt
     )
     if first.choice == "received":
-        return first.at
+        return came_back_at(first)
     if first.choice == "remind":
         second = await ask_operator(
             case_id, texts.receipt_question(ret, order, policy, reminded=True), ItemReceipt
         )
         if second.choice == "received":
-            return second.at
+            return came_back_at(second)
     return None
+
+
+def came_back_at(received: RecordedDecision) -> tuple[datetime, ReceiptSource]:
+    """When the item came back: the report's delivery date if the answer carries one."""
+    delivered = received.data.get("return_delivery_date")
+    if delivered:
+        return datetime.fromisoformat(str(delivered)), "amazon-report"
+    return received.at, "operator"
 
 
 async def refund_and_close(

@@ -61,6 +61,8 @@ class AuditAction(StrEnum):
     UNLOCKED = "operator-unlocked"
     LANGUAGE_CHANGED = "operator-language-changed"
     AUDIT_EXPORTED = "audit-exported"
+    CASE_OPENED = "case-opened"  # a person opened a case by hand (e.g. a parcel case by order id)
+    CASE_OPEN_REFUSED = "case-open-refused"
 
 
 class AccountRefused(Exception):

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -323,7 +324,8 @@ def _field(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def cmd_cases_open_message(args: argparse.Namespace) -> int:
+def _open_case_command(args: argparse.Namespace, open_it: Callable[[str], Any]) -> int:
+    """Open a case by hand (`open_it(store_url)`, a henpin.service function) and print it."""
     settings = _settings(args)
     if not _use_stack_prefect(_home(args)):
         print(
@@ -331,12 +333,10 @@ def cmd_cases_open_message(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    from henpin.service import CaseNotOpened, open_cancel_by_message
+    from henpin.service import CaseNotOpened
 
     try:
-        case = open_cancel_by_message(
-            settings.store_url, args.order_id, buyer_message=args.message, operator=args.operator
-        )
+        case = open_it(settings.store_url)
     except CaseNotOpened as exc:
         print(f"henpin: {exc}", file=sys.stderr)
         return 1
@@ -345,6 +345,33 @@ def cmd_cases_open_message(args: argparse.Namespace) -> int:
     else:
         print(f"Case {case.id} opened: {case.type} {case.order_id}")
     return 0
+
+
+def cmd_cases_open_message(args: argparse.Namespace) -> int:
+    def open_it(store_url: str) -> Any:
+        from henpin.service import open_cancel_by_message
+
+        return open_cancel_by_message(
+            store_url, args.order_id, buyer_message=args.message, operator=args.operator
+        )
+
+    return _open_case_command(args, open_it)
+
+
+def cmd_cases_open_parcel(args: argparse.Namespace) -> int:
+    def open_it(store_url: str) -> Any:
+        from henpin.service import open_parcel_case
+
+        return open_parcel_case(
+            store_url,
+            args.order_id,
+            kind=args.kind,
+            operator=args.operator,
+            note=args.note,
+            where="cli",
+        )
+
+    return _open_case_command(args, open_it)
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
@@ -530,6 +557,24 @@ def build_parser() -> argparse.ArgumentParser:
     om.add_argument("--json", action="store_true")
     om.add_argument("--home", default=argparse.SUPPRESS)
     om.set_defaults(func=cmd_cases_open_message)
+
+    op = csub.add_parser(
+        "open-parcel",
+        help="open a refused/unclaimed or address-error case by order id (a returning parcel "
+        "the carrier did not report to Amazon)",
+    )
+    op.add_argument("order_id")
+    op.add_argument(
+        "--kind",
+        required=True,
+        choices=["refused", "unclaimed", "address-error"],
+        help="refused or unclaimed: the refused-delivery case; address-error: the address case",
+    )
+    op.add_argument("--operator", required=True, help="an operator or admin of the inbox")
+    op.add_argument("--note", default="", help="what the carrier said (kept on the timeline)")
+    op.add_argument("--json", action="store_true", help="the opened case, as `cases list`")
+    op.add_argument("--home", default=argparse.SUPPRESS)
+    op.set_defaults(func=cmd_cases_open_parcel)
 
     sm = csub.add_parser(
         "settle-message",

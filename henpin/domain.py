@@ -59,6 +59,9 @@ class Outcome(StrEnum):
     RESHIPPED = "reshipped"
     CANCELLED_FOR_REORDER = "cancelled-for-reorder"
     AMAZON_FAILED = "amazon-failed"
+    # A refused/unclaimed parcel later reported as an address problem: the address-error case
+    # (linked) takes it over before anything was refunded.
+    HANDED_TO_ADDRESS_ERROR = "handed-to-address-error"
 
 
 class FulfillmentStatus(StrEnum):
@@ -274,6 +277,41 @@ class ActionResult(BaseModel):
     description: str | None = None
 
 
+class AuthorizationStatus(StrEnum):
+    """Where a return request stands on Amazon's side, read from the report's status."""
+
+    PENDING = "pending"  # waits for the seller's answer in Manage Returns (within 24 hours)
+    AUTHORIZED = "authorized"  # Amazon authorized it (by itself, or the seller in Seller Central)
+    CLOSED = "closed"  # closed, declined or completed: nothing to authorize
+    UNKNOWN = "unknown"  # no status, or one Henpin does not know: handled as pending
+
+
+#: Words of the report's `Return request status`, lower case, by what they mean. Amazon's
+#: "Returns reports attributes" page names the column, not its values: these are Seller
+#: Central's own words (Manage Returns: Pending Authorization, Authorized, Closed, Completed).
+_AUTHORIZATION_WORDS: dict[AuthorizationStatus, tuple[str, ...]] = {
+    AuthorizationStatus.PENDING: ("pending", "pending authorization", "requested"),
+    AuthorizationStatus.AUTHORIZED: (
+        "authorized",
+        "authorised",
+        "approved",
+        "auto-authorized",
+        "auto authorized",
+        "pending refund",
+    ),
+    AuthorizationStatus.CLOSED: ("closed", "declined", "rejected", "completed", "cancelled"),
+}
+
+
+def authorization_status_of(status: str | None) -> AuthorizationStatus:
+    """What a `Return request status` text means for the seller."""
+    said = " ".join((status or "").lower().split())
+    for meaning, words in _AUTHORIZATION_WORDS.items():
+        if said in words:
+            return meaning
+    return AuthorizationStatus.UNKNOWN
+
+
 class ReturnRequest(BaseModel):
     """A buyer's return request, as Amazon's returns report lists it."""
 
@@ -290,6 +328,20 @@ class ReturnRequest(BaseModel):
     buyer_comment: str | None = None
     in_policy: bool | None = None
     status: str | None = None
+    #: When the returned item reached the seller (the report's `Return delivery date`).
+    return_delivery_date: datetime | None = None
+
+    @property
+    def authorization_status(self) -> AuthorizationStatus:
+        return authorization_status_of(self.status)
+
+    @property
+    def needs_seller_answer(self) -> bool:
+        """Only a request Amazon has not authorized (or closed) asks the seller to answer."""
+        return self.authorization_status in (
+            AuthorizationStatus.PENDING,
+            AuthorizationStatus.UNKNOWN,
+        )
 
 
 class BuyerMessage(BaseModel):

@@ -44,6 +44,9 @@ class Question(BaseModel):
     fields: list[AnswerField] = Field(default_factory=list)
     note_required_for: list[str] = Field(default_factory=list)
     deadline_hours: float
+    #: A fixed deadline (e.g. 24 hours from the buyer's request): used instead of counting
+    #: `deadline_hours` from when the question is asked.
+    deadline_at: datetime | None = None
     timeout_choice: str
     recommended: str | None = None
     links: dict[str, str] = Field(default_factory=dict)

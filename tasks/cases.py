@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from henpin.decisions import RecordedDecision, find_decision, record_decision
 from henpin.domain import CaseState, CaseType, Order, Outcome
@@ -47,23 +48,13 @@ def open_case(
     url = url or store_url()
     try:
         with session_scope(url) as s:
-            case = Case(
-                type=case_type.value,
-                order_id=order.order_id,
-                marketplace_id=order.marketplace_id,
-                state=CaseState.OPEN.value,
-                order_snapshot=order_snapshot(order),
+            case = add_case(
+                s,
+                case_type,
+                order,
+                note=note or f"Case opened: {case_type.value}",
                 details=details or {},
                 parent_case_id=parent_case_id,
-            )
-            s.add(case)
-            s.flush()
-            s.add(
-                Event(
-                    case_id=case.id,
-                    kind="opened",
-                    message=note or f"Case opened: {case_type.value}",
-                )
             )
             return case.id, True
     except IntegrityError:
@@ -73,6 +64,32 @@ def open_case(
             )
             assert existing is not None
             return existing, False
+
+
+def add_case(
+    s: Session,
+    case_type: CaseType,
+    order: Order,
+    *,
+    note: str,
+    details: dict[str, Any],
+    parent_case_id: int | None = None,
+    event_data: dict[str, Any] | None = None,
+) -> Case:
+    """A new open case for the order in this transaction, with its "opened" timeline line."""
+    case = Case(
+        type=case_type.value,
+        order_id=order.order_id,
+        marketplace_id=order.marketplace_id,
+        state=CaseState.OPEN.value,
+        order_snapshot=order_snapshot(order),
+        details=details,
+        parent_case_id=parent_case_id,
+    )
+    s.add(case)
+    s.flush()
+    s.add(Event(case_id=case.id, kind="opened", message=note, data=event_data or {}))
+    return case
 
 
 def attach_flow_run(case_id: int, flow_run_id: str, *, url: str | None = None) -> None:
@@ -115,8 +132,12 @@ def mark_waiting(case_id: int, question: Question) -> datetime:
     """The case now waits for a person: the inbox shows the question, its choices and deadline.
 
     The deadline is fixed here, once: a re-run of the resumed flow reuses this task's result.
+    It is the question's own `deadline_at` when it has one, else `deadline_hours` from now.
     """
-    deadline = datetime.now(UTC) + timedelta(hours=question.deadline_hours)
+    if question.deadline_at is not None:
+        deadline = question.deadline_at.astimezone(UTC)
+    else:
+        deadline = datetime.now(UTC) + timedelta(hours=question.deadline_hours)
     with session_scope(store_url()) as s:
         case = s.get(Case, case_id)
         assert case is not None

@@ -10,14 +10,15 @@ from sqlalchemy import select
 
 from henpin.cases.parcels import returning_parcel
 from henpin.decisions import record_decision
-from henpin.domain import CaseState, CaseType, Order, ReturnRequest
+from henpin.domain import AuthorizationStatus, CaseState, CaseType, Order, ReturnRequest
 from henpin.policy import Policy
-from henpin.runs import start_case_run
+from henpin.runs import resume_case_run, start_case_run
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Case, Checkpoint, Event
 from tasks.cases import attach_flow_run, open_case
 from tasks.kinds import store_task
 from tasks.orders import UnreadableOrder
+from tasks.parcels import place_parcel_report
 from tasks.policy import policy_in_force
 from tasks.store import store_url
 
@@ -142,23 +143,109 @@ def open_return_request_case(ret: ReturnRequest, order: Order) -> Opened:
     )
 
 
+#: Questions of a return case that Amazon's returns report can answer.
+AUTHORIZE_STEP = "authorize-return"
+RECEIPT_STEPS = ("item-received", "item-received-after-reminder")
+
+
+@store_task("returns-report-since", fresh=True)
+def returns_report_since(since: datetime) -> datetime:
+    """Where the returns report must start: at `since`, or earlier, at the request of the oldest
+    open return case, so that its later rows (authorized, delivered) are read too. (Amazon's
+    report covers at most 60 days; the adapter says so when it has to cut.)"""
+    with session_scope(store_url()) as s:
+        cases = s.scalars(
+            select(Case).where(
+                Case.type == CaseType.RETURN_REQUEST.value, Case.state != CaseState.CLOSED.value
+            )
+        ).all()
+        requested = [
+            ReturnRequest.model_validate(c.details["return"]).requested_at
+            for c in cases
+            if (c.details or {}).get("return")
+        ]
+    known = [moment for moment in requested if moment is not None]
+    return min([since, *known])
+
+
+@store_task("follow-return-request", fresh=True)
+def follow_return_request(ret: ReturnRequest) -> bool:
+    """A report row for an order that already has a return case: keep the report's news on the
+    case, and answer the question it settles. True when the case exists (nothing to open).
+
+    - Amazon's status says authorized (or closed) while the case asks to authorize: answered
+      "authorized" (or "declined"): it was settled in Seller Central.
+    - a return delivery date while the case waits for the item: answered "received", with the
+      delivery date (the refund clock starts from it).
+    """
+    with session_scope(store_url()) as s:
+        case = s.scalar(
+            select(Case).where(
+                Case.type == CaseType.RETURN_REQUEST.value, Case.order_id == ret.order_id
+            )
+        )
+        if case is None:
+            return False
+        stored = (case.details or {}).get("return")
+        if case.state == CaseState.CLOSED.value or not stored:
+            return True
+        known = ReturnRequest.model_validate(stored)
+        if (known.rma_id and ret.rma_id and known.rma_id != ret.rma_id) or (
+            known.sku and ret.sku and known.sku != ret.sku
+        ):
+            return True  # another item or request of the order: this case follows its own
+        news = known.model_copy(
+            update={
+                "status": ret.status or known.status,
+                "in_policy": ret.in_policy if ret.in_policy is not None else known.in_policy,
+                "return_delivery_date": ret.return_delivery_date or known.return_delivery_date,
+            }
+        )
+        case_id, step = case.id, case.waiting_step
+        if news != known:
+            case.details = {**(case.details or {}), "amazon_report": news.model_dump(mode="json")}
+    settled = {
+        AuthorizationStatus.AUTHORIZED: "authorized",
+        AuthorizationStatus.CLOSED: "declined",
+    }.get(news.authorization_status)
+    if step == AUTHORIZE_STEP and settled is not None:
+        record_decision(
+            store_url(),
+            case_id,
+            step,
+            choice=settled,
+            note=f"Amazon's returns report shows the request {news.status}.",
+            operator="amazon",
+            source="system",
+        )
+    if step in RECEIPT_STEPS and news.return_delivery_date is not None:
+        delivered = news.return_delivery_date
+        record_decision(
+            store_url(),
+            case_id,
+            step,
+            choice="received",
+            note=f"Amazon's returns report shows the item delivered on {delivered:%Y-%m-%d}.",
+            operator="amazon",
+            source="system",
+            data={"return_delivery_date": delivered.isoformat()},
+        )
+    return True
+
+
 @store_task("open-returning-parcel-case", fresh=True)
 def open_returning_parcel_case(order: Order) -> Opened:
     """A parcel coming back: an address problem goes to the address-error flow, a refused or
-    unclaimed one to the refused-delivery flow."""
+    unclaimed one to the refused-delivery flow; one parcel case per order (tasks/parcels.py):
+    a later reason is recorded on the order's case, or hands a waiting refused case over."""
     kind = returning_parcel(order)
-    if kind == "address":
-        return open_and_start(
-            CaseType.ADDRESS_ERROR,
-            order,
-            note="The parcel came back undeliverable because of the address.",
-        )
-    return open_and_start(
-        CaseType.REFUSED_DELIVERY,
-        order,
-        note="The parcel is coming back: "
-        + ("the buyer refused it." if kind == "refused" else "nobody collected it."),
-        details={"refused": kind == "refused"},
+    assert kind is not None, "only orders with a returning parcel come here"
+    placed = place_parcel_report(order, kind, url=store_url())
+    if placed.resume_run:  # the handed-over case's run ends with its recorded answer
+        resume_case_run(placed.resume_run, placed.resume_input)
+    flow_run_id = start_case_flow(placed.case_id)
+    return Opened(
+        case_id=placed.case_id, order_id=order.order_id, new=placed.new, flow_run_id=flow_run_id
     )
 
 

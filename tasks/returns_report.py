@@ -10,7 +10,11 @@ extended header still reads. What the report does not carry, and what follows fr
   order's item once the order has been read;
 - no buyer comment: Amazon shows it only in Seller Central (a `Customer Comments` column, as
   the FBA returns report has, is read when present);
-- the return request date is a day (`10-Jul-2025`), read as midnight UTC of that day.
+- the return request date is a day (`10-Jul-2025`), read as midnight UTC of that day;
+- `Return request status` says whether Amazon already authorized the return
+  (`ReturnRequest.authorization_status`); `Return delivery date`, once the item reached the
+  seller, is read as the start of that day in the marketplace's local time (where Amazon counts
+  the two business days to refund), or as the exact time when the cell has one.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ import io
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from henpin.domain import Order, ReturnRequest
+from henpin.marketplaces import MARKETPLACES
 
 _DATE_FORMATS = ("%d-%b-%Y", "%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y/%m/%d")
 _YES = {"y", "yes", "true", "1"}
@@ -40,6 +46,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "reason_code": ("return reason", "reason"),
     "in_policy": ("in policy",),
     "buyer_comment": ("customer comments", "buyer comment", "buyer comments"),
+    "return_delivery_date": ("return delivery date",),
 }
 
 
@@ -72,19 +79,21 @@ def _positions(header: list[str], raw: str) -> dict[str, int]:
     return found
 
 
-def _date(text: str) -> datetime | None:
+def _date(text: str, zone: str = "UTC") -> datetime | None:
+    """A report date: a day alone is the start of that day in `zone`."""
     text = text.strip()
     if not text:
         return None
     for pattern in _DATE_FORMATS:
         try:
-            return datetime.strptime(text, pattern).replace(tzinfo=UTC)
+            day = datetime.strptime(text, pattern)
         except ValueError:
             continue
+        return day.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"unreadable return request date {text!r}") from None
+        raise ValueError(f"unreadable date {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -126,6 +135,8 @@ def parse_returns_report(
     if not rows:
         return []
     where = _positions(rows[0], text)
+    known = MARKETPLACES.get(marketplace_id)
+    local_zone = known.time_zone if known else "UTC"
     found: list[ReturnRequest] = []
     for number, row in enumerate(rows[1:], start=2):
 
@@ -151,6 +162,7 @@ def parse_returns_report(
                     buyer_comment=cell("buyer_comment") or None,
                     in_policy=_flag(cell("in_policy")),
                     status=cell("status") or None,
+                    return_delivery_date=_date(cell("return_delivery_date"), local_zone),
                 )
             )
         except ValueError as exc:

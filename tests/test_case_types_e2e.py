@@ -148,6 +148,9 @@ def test_return_request_authorize_receive_inspect_refund(
                 "returnReason": "CR-UNWANTED_ITEM",
                 "customerComments": "Changed my mind, sorry",
                 "returnRequestDate": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+                # Out of policy: Amazon leaves it to the seller (an in-policy US return is
+                # authorized by Amazon and skips the question: tests/test_returns_e2e.py).
+                "inPolicy": False,
             }
         ],
     )

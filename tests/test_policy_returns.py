@@ -101,6 +101,7 @@ def test_inputs_are_json_and_enough_to_replay(policy: ReturnRequestPolicy) -> No
         "buyer_comment": "It stopped working after a day.",
         "requested_at": "2026-03-19T12:00:00+00:00",
         "amazon_in_policy": True,
+        "amazon_status": None,
         "expected_delivery": "2026-03-09T09:00:00+00:00",
         "expected_delivery_counted_from": "shipping day",
         "days_after_expected_delivery": 10.1,

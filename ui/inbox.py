@@ -76,6 +76,12 @@ else:
                 icon=":material/mail:",
                 url_path="message",
             ),
+            st.Page(
+                SCREENS / "parcel_case.py",
+                title=t("nav.parcel_case"),
+                icon=":material/local_shipping:",
+                url_path="parcel",
+            ),
         ]
     pages = {
         t("nav.section.work"): work,

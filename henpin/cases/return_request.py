@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from henpin.cases.money import refund_total
 from henpin.domain import (
@@ -96,8 +97,10 @@ def authorization_question(
                 *_return_facts(ret, order),
                 advice_line(advice),
                 "",
-                "SP-API cannot authorize a merchant-fulfilled return: open Manage Returns, "
-                "authorize or decline there, then record here what you did.",
+                "Amazon did not authorize this request by itself (out of policy, exempt, or a "
+                "marketplace set to manual authorization): it waits for your answer, due 24 hours "
+                "after the buyer's request. SP-API cannot authorize a merchant-fulfilled return: "
+                "open Manage Returns, authorize or decline there, then record here what you did.",
             ]
         ),
         choices=list(AUTHORIZATION_LABELS),
@@ -111,10 +114,45 @@ def authorization_question(
         ],
         note_required_for=["declined"],
         deadline_hours=policy.operator.deadline_hours,
+        # Amazon counts the seller's 24 hours from the buyer's request, not from this question.
+        deadline_at=(
+            ret.requested_at + policy.operator.deadline if ret.requested_at is not None else None
+        ),
         timeout_choice=policy.operator.on_deadline,
         recommended=recommended,
         links=_links(order),
     )
+
+
+def authorized_by_amazon(ret: ReturnRequest) -> tuple[str, dict[str, Any]]:
+    """The timeline line and case details for a return Amazon authorized itself."""
+    message = (
+        f"Authorized by Amazon (returns report status {ret.status!r}): nothing to answer in "
+        "Manage Returns; waiting for the item."
+    )
+    details = {"authorization": {"status": "authorized", "by": "amazon", "report": ret.status}}
+    return message, details
+
+
+def refund_clock(
+    ret: ReturnRequest, order: Order, received_at: datetime, due: datetime, source: str
+) -> tuple[str, dict[str, Any]]:
+    """The timeline line and case details for the refund deadline, fixed once."""
+    m = MARKETPLACES.get(order.marketplace_id)
+    zone = m.time_zone if m else "UTC"
+    local = due.astimezone(ZoneInfo(zone))
+    where = "Amazon's returns report" if source == "amazon-report" else "the operator"
+    message = (
+        f"The item came back {received_at:%Y-%m-%d %H:%M} UTC ({where}); Amazon expects the "
+        f"refund by {due:%Y-%m-%d %H:%M} UTC ({local:%a %Y-%m-%d %H:%M} {zone})."
+    )
+    details = {
+        "received_at": received_at.isoformat(),
+        "received_from": source,
+        "refund_due": due.isoformat(),
+        "refund_due_time_zone": zone,
+    }
+    return message, details
 
 
 RECEIPT_LABELS = {
@@ -134,7 +172,14 @@ def receipt_question(
     return Question(
         step="item-received-after-reminder" if reminded else "item-received",
         title=f"Has the returned item of order {order.order_id} come back?",
-        prompt="\n".join(_return_facts(ret, order)),
+        prompt="\n".join(
+            [
+                *_return_facts(ret, order),
+                "",
+                "When Amazon's returns report shows the item delivered, Henpin answers this "
+                "itself, and Amazon's refund clock starts from that delivery date.",
+            ]
+        ),
         choices=["received", "not_coming", "escalate"] if reminded else list(RECEIPT_LABELS),
         labels=RECEIPT_LABELS,
         deadline_hours=days * 24,
@@ -183,7 +228,7 @@ def refund_question(
     order: Order,
     policy: ReturnRequestPolicy,
     proposal: dict[str, Any],
-    received_at: datetime,
+    refund_due: datetime,
 ) -> Question:
     value = returned_value(ret, order)
     currency = value.currency if value else None
@@ -198,7 +243,7 @@ def refund_question(
                 f"- Policy's refund: **{total.get('amount')} {total.get('currency')}** "
                 f"({proposal.get('explanation', '')})",
                 f"- Amazon expects the refund within {policy.refund_deadline_business_days} "
-                "business days of receipt.",
+                f"business days of receipt: by {refund_due:%Y-%m-%d %H:%M} UTC.",
             ]
         ),
         choices=["refund_proposed", "refund_other_amount", "escalate"],
@@ -220,10 +265,10 @@ def refund_question(
             )
         ],
         note_required_for=["refund_other_amount"],
-        # Amazon expects the refund within N business days of receipt (weekends skipped).
-        deadline_hours=max(
-            1.0, (policy.refund_deadline(received_at) - received_at).total_seconds() / 3600
-        ),
+        # Amazon's clock: N business days from receipt, counted in the marketplace's local
+        # time and fixed when the item came back (asking later does not push it back).
+        deadline_hours=policy.operator.deadline_hours,
+        deadline_at=refund_due,
         timeout_choice="escalate",
         recommended="refund_proposed",
     )

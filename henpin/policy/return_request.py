@@ -2,9 +2,12 @@
 item, then refund by the condition it came back in.
 
 SP-API cannot authorize a merchant-fulfilled return, so `recommend` only advises; the operator
-clicks in Seller Central. The checks run in a fixed order, and each has a rule name that is
+clicks in Seller Central. A return Amazon authorized itself (US in-policy returns since 2021, or a
+marketplace set to authorize automatically) is not a question: it is recommended as authorized. The checks run in a fixed order, and each has a rule name that is
 recorded on the case:
 
+  amazon-authorized      Amazon already authorized the return (the report's
+                         status): nothing to decide, never decline             → authorize
   comment-keyword        the buyer's comment mentions a listed word        → ask_operator
   item-not-in-order      the returned item is not one of the order's items → ask_operator
   no-item-price          the item's price is unknown or zero               → ask_operator
@@ -25,10 +28,18 @@ import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, model_validator
 
-from henpin.domain import AdjustmentReason, Order, OrderItem, PriceComponent, ReturnRequest
+from henpin.domain import (
+    AdjustmentReason,
+    AuthorizationStatus,
+    Order,
+    OrderItem,
+    PriceComponent,
+    ReturnRequest,
+)
 from henpin.policy._base import (
     Advice,
     AmountByCurrency,
@@ -288,9 +299,13 @@ class ReturnRequestPolicy(PolicyModel):
         """Days from the reminder to the end of the wait (then the case escalates)."""
         return self.receipt_wait_days - self.reminder_after_days
 
-    def refund_deadline(self, received_at: datetime) -> datetime:
-        """When the refund is due: business days after the item came back (weekends skipped)."""
-        return add_business_days(received_at, self.refund_deadline_business_days)
+    def refund_deadline(self, received_at: datetime, time_zone: str = "UTC") -> datetime:
+        """When the refund is due: `refund_deadline_business_days` business days after the item
+        came back, counted in the marketplace's local time (`time_zone`, IANA name): a Saturday
+        morning in Tokyo is still Friday in UTC, and Saturday is no business day there. The
+        answer is that instant, in UTC."""
+        local = as_utc(received_at).astimezone(ZoneInfo(time_zone))
+        return as_utc(add_business_days(local, self.refund_deadline_business_days))
 
     # --- Authorize or decline --------------------------------------------------------------------
 
@@ -316,6 +331,7 @@ class ReturnRequestPolicy(PolicyModel):
             "buyer_comment": ret.buyer_comment,
             "requested_at": requested.isoformat(),
             "amazon_in_policy": ret.in_policy,
+            "amazon_status": ret.status,
             "expected_delivery": delivered.isoformat(),
             "expected_delivery_counted_from": counted_from,
             "days_after_expected_delivery": round(days, 1),
@@ -324,6 +340,14 @@ class ReturnRequestPolicy(PolicyModel):
 
         def says(action: ReturnAction, rule: str, reason: str) -> ReturnRecommendation:
             return ReturnRecommendation(action=action, rule=rule, reason=reason, inputs=inputs)
+
+        if ret.authorization_status is AuthorizationStatus.AUTHORIZED:
+            return says(
+                "authorize",
+                "amazon-authorized",
+                f"Amazon already authorized this return (returns report: {ret.status!r});"
+                " nothing to decide: wait for the item",
+            )
 
         keyword = mentions(ret.buyer_comment, self.comment_keywords)
         if keyword is not None:

@@ -1,0 +1,198 @@
+"""Return requests as Amazon runs them, end to end on real parts (Prefect server, emulator over
+HTTP, python-amazon-sp-api, SQLite case store): a return Amazon authorized itself skips the
+authorize question and waits for the item; an out-of-policy one asks, due 24 hours after the
+request; the returns report's delivery date ends the wait and starts Amazon's refund clock,
+counted in the marketplace's local time (JST for amazon.co.jp).
+"""
+
+# ruff: noqa: F811 - the e2e fixtures of test_case_types_e2e are imported and used by name
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.support import drive_case_runs, order_json
+from tests.test_case_types_e2e import (  # noqa: F401 - fixtures used by name
+    answer,
+    control,
+    emulator,
+    henpin,
+    mailbox,
+    settle_amazon,
+    shipped_order,
+    the_case,
+)
+
+pytestmark = [pytest.mark.e2e]
+
+JP = "A1VC38T7YXB528"
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def events(url: str, case_id: int) -> list[Any]:
+    from henpin.service import show_case
+
+    detail = show_case(url, case_id)
+    assert detail is not None
+    return list(detail.timeline)
+
+
+def decisions(url: str, case_id: int) -> list[Any]:
+    return [e for e in events(url, case_id) if e.kind == "decision"]
+
+
+def post_return(emulator: Any, order_id: str, **fields: Any) -> dict[str, Any]:
+    answer = control(
+        emulator,
+        "POST",
+        "returns",
+        json=[
+            {"orderId": order_id, "sku": "MUG-001", "returnReason": "CR-UNWANTED_ITEM", **fields}
+        ],
+    )
+    (record,) = answer["returns"]
+    return dict(record)
+
+
+@pytest.fixture(autouse=True)
+def fresh_returns_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each poll asks Amazon for a new returns report. The adapter uses again a report made in
+    the last five minutes by the wall clock; the emulator's clock here runs 60 times faster and
+    is jumped forward, so every report would look that fresh. Polls five real minutes apart
+    get a new one anyway: this stands for that wait."""
+    monkeypatch.setattr("tasks.amazon.REPORT_REUSE", timedelta(days=-3650))
+
+
+def poll_amazon(emulator: Any) -> None:
+    """Ten simulated minutes pass (no returns report is reused), then one ingestion pass and the
+    case runs it wakes."""
+    from flows.housekeeping import housekeeping
+    from flows.ingest import ingest
+
+    control(emulator, "POST", "clock/advance", json={"seconds": 600})
+    ingest()
+    housekeeping()
+    drive_case_runs()
+
+
+def test_amazon_authorized_return_skips_the_question_and_the_report_ends_the_wait(
+    henpin: str, emulator: Any
+) -> None:
+    order_id = "113-0000031-0000031"
+    control(emulator, "POST", "orders", json=[shipped_order(order_id, price="40.00")])
+    record = post_return(emulator, order_id)  # US, in policy: Amazon authorizes it at once
+    assert (record["status"], record["authorizedBy"]) == ("Authorized", "amazon")
+
+    poll_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.state == "waiting" and case.waiting_step == "item-received"
+    assert case.details["authorization"] == {
+        "status": "authorized",
+        "by": "amazon",
+        "report": "Authorized",
+    }
+    assert case.recommendation["rule"] == "amazon-authorized"
+    assert case.recommendation["action"] != "decline"
+    timeline = events(henpin, case.id)
+    assert any(e.kind == "authorized-by-amazon" for e in timeline)
+    assert not any(e.data["step"] == "authorize-return" for e in decisions(henpin, case.id))
+
+    # The buyer's parcel reaches the seller; the next returns report shows its delivery date.
+    control(emulator, "POST", f"returns/{record['amazonRmaId']}/advance", json={"to": "delivered"})
+    poll_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.waiting_step == "item-condition"
+    received = [e for e in decisions(henpin, case.id) if e.data["step"] == "item-received"]
+    assert [(e.data["choice"], e.data["operator"]) for e in received] == [("received", "amazon")]
+    assert case.details["received_from"] == "amazon-report"
+    due = datetime.fromisoformat(case.details["refund_due"])
+    delivered = datetime.fromisoformat(case.details["received_at"])
+    assert due > delivered and case.details["refund_due_time_zone"] == "America/Los_Angeles"
+
+    # Later steps do not push the refund deadline back.
+    condition = case.question["fields"][0]["options"][0]
+    answer(henpin, case, "inspected", condition=condition)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.waiting_step == "confirm-refund"
+    assert case.deadline.replace(tzinfo=UTC) == due.astimezone(UTC)
+    answer(henpin, case, "refund_proposed")
+    settle_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.outcome == "refunded-in-full"
+
+
+def test_out_of_policy_return_asks_with_a_deadline_24_hours_from_the_request(
+    henpin: str, emulator: Any
+) -> None:
+    order_id = "113-0000032-0000032"
+    control(emulator, "POST", "orders", json=[shipped_order(order_id, price="40.00")])
+    record = post_return(emulator, order_id, inPolicy=False)
+    assert record["status"] == "Pending" and record["authorizedAt"] is None
+
+    poll_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.state == "waiting" and case.waiting_step == "authorize-return"
+    requested = datetime.fromisoformat(case.details["return"]["requested_at"])
+    assert case.deadline.replace(tzinfo=UTC) == requested + timedelta(hours=24)
+    assert case.recommendation["rule"] == "outside-return-window"
+
+    # The seller authorizes in Seller Central; the next report says so and the question is
+    # answered from it: the case goes on to wait for the item.
+    control(emulator, "POST", f"returns/{record['amazonRmaId']}/authorize")
+    poll_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.waiting_step == "item-received"
+    decided = [e for e in decisions(henpin, case.id) if e.data["step"] == "authorize-return"]
+    assert [(e.data["choice"], e.data["operator"]) for e in decided] == [("authorized", "amazon")]
+
+
+def next_saturday_morning_in_tokyo(now: datetime) -> datetime:
+    """08:00 JST on the first Saturday after `now`: still Friday in UTC."""
+    day: date = (now.astimezone(TOKYO) + timedelta(days=1)).date()
+    while day.weekday() != 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(8, 0), tzinfo=TOKYO)
+
+
+def test_jp_refund_deadline_is_counted_in_jst_from_the_delivery_date(
+    henpin: str, emulator: Any
+) -> None:
+    order_id = "503-0000033-0000033"
+    now = datetime.fromisoformat(control(emulator, "GET", "clock")["now"].replace("Z", "+00:00"))
+    delivered = next_saturday_morning_in_tokyo(now)
+    # Amazon's clock moves on to that Saturday, an hour after the parcel arrived.
+    skip = (delivered - now + timedelta(hours=1)).total_seconds()
+    control(emulator, "POST", "clock/advance", json={"seconds": skip})
+    assert delivered.astimezone(UTC).weekday() == 4  # a Japanese Saturday morning: UTC Friday
+    order = order_json(
+        order_id,
+        marketplace_id=JP,
+        status="SHIPPED",
+        price="4800",
+        currency="JPY",
+        cancel_reason=None,
+        created=delivered - timedelta(days=6),
+    )
+    control(emulator, "POST", "orders", json=[order])
+    control(emulator, "PUT", "return-settings", json={"marketplaces": {JP: "authorizeAll"}})
+    post_return(
+        emulator,
+        order_id,
+        returnRequestDate=(delivered - timedelta(days=2)).isoformat(),
+        returnDeliveryDate=delivered.isoformat(),
+    )
+
+    poll_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.waiting_step == "item-condition"  # authorized by Amazon, already delivered
+    due = datetime.fromisoformat(case.details["refund_due"])
+    # The report dates the delivery by Tokyo's calendar (Saturday); counted in JST, Monday is
+    # the first business day and Tuesday the second: due at the start of Tuesday in Tokyo
+    # (Monday 15:00 UTC). Counted in UTC it would come 9 hours later.
+    tuesday = datetime.combine(delivered.date() + timedelta(days=3), time(0), tzinfo=TOKYO)
+    assert due == tuesday and tuesday.weekday() == 1
+    assert case.details["refund_due_time_zone"] == "Asia/Tokyo"
