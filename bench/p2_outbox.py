@@ -152,8 +152,7 @@ def drive(emulator: Emulator, store: str, *, max_messages: int) -> dict[str, Any
             outbox.reconcile(store, adapter)
             for feed_id in outbox.send_pending(
                 store,
-                adapter,
-                seller_id="BENCH",
+                adapter,  # the demo seller's NA merchant token in each feed's header
                 max_messages=max_messages,
                 max_feeds_per_group=1000,
             ):

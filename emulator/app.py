@@ -14,6 +14,7 @@ from emulator.clock import SimulatedClock
 from emulator.errors import error_list
 from emulator.order_validation import OrderValidator
 from emulator.ratelimit import RateLimiter
+from emulator.regions import RegionBaseUrls
 from emulator.runtime import Emulator
 from emulator.spec import usage_plans
 from emulator.state import EmulatorState
@@ -52,6 +53,8 @@ def create_app(
         openapi_url="/_emulator/openapi.json",
     )
     app.state.emulator = emulator
+    # SP-API at /na, /eu and /fe as well (emulator.regions; the unprefixed paths are legacy).
+    app.add_middleware(RegionBaseUrls)
     app.include_router(auth.router())
     app.include_router(orders.router())
     app.include_router(feeds.router())

@@ -2,7 +2,18 @@
 
 Sellers' applications trade a refresh token (or, for grantless operations, their client id and
 secret with a scope) for an access token valid one hour. The emulator accepts one application and
-one seller authorization: the demo credentials below, or those set in ``HENPIN_EMULATOR_*``.
+one seller with an authorization per SP-API region: a seller authorises an application once per
+region and each authorization has its own refresh token; an access token minted from it is bound
+to that region (Amazon: "Authorize app for each selling partner account ... generates a refresh
+token for each authorized account", developer-docs.amazon.com/sp-api/docs/self-authorization;
+../shared/notes/amazon-rules.md "Regions and logins"). The token endpoint itself is global, as
+Amazon's (api.amazon.com/auth/o2/token). Demo credentials below, each overridable in
+``HENPIN_EMULATOR_*``.
+
+Legacy: the un-suffixed refresh token (``HENPIN_EMULATOR_REFRESH_TOKEN``, default
+``Atzr|henpin-demo-refresh-token``) is the emulator's pre-region authorization. Its access tokens
+belong to no region: they work only at the unprefixed (legacy) base URL, where they see every
+region's data as the emulator always did, and are refused at a regional base URL.
 
 Token lifetimes follow the wall clock, not simulated time: python-amazon-sp-api caches a token
 for about 53 wall minutes, so expiring it earlier in simulated time would only break clients.
@@ -14,7 +25,7 @@ import base64
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -29,6 +40,11 @@ from emulator.state import AccessTokenGrant, EmulatorState
 DEFAULT_CLIENT_ID = "henpin-demo-client"
 DEFAULT_CLIENT_SECRET = "henpin-demo-secret"  # public demo secret of a local emulator
 DEFAULT_REFRESH_TOKEN = "Atzr|henpin-demo-refresh-token"
+REGIONS = ("NA", "EU", "FE")
+#: The demo seller's refresh token per region (Henpin's demo mode uses the same ones).
+DEFAULT_REGION_REFRESH_TOKENS = {r: f"Atzr|henpin-demo-refresh-token-{r.lower()}" for r in REGIONS}
+#: The demo seller's merchant token (seller id, a feed header's MerchantIdentifier) per region.
+DEFAULT_MERCHANT_TOKENS = {r: f"A1HENPINDEMO{r}" for r in REGIONS}
 TOKEN_LIFETIME = timedelta(hours=1)
 #: Scopes LWA grants to the client-credentials (grantless) flow for SP-API.
 GRANTLESS_SCOPES = frozenset(
@@ -42,21 +58,44 @@ GRANTLESS_SCOPES = frozenset(
 
 @dataclass(frozen=True)
 class Credentials:
-    """The one LWA application and seller authorization the emulator accepts."""
+    """The one LWA application and the seller's authorizations the emulator accepts."""
 
     client_id: str = DEFAULT_CLIENT_ID
     client_secret: str = DEFAULT_CLIENT_SECRET
-    refresh_token: str = DEFAULT_REFRESH_TOKEN
+    refresh_token: str = DEFAULT_REFRESH_TOKEN  # legacy: no region (see the module docstring)
+    region_refresh_tokens: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_REGION_REFRESH_TOKENS)
+    )
+    merchant_tokens: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_MERCHANT_TOKENS)
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
-        """Demo credentials, each overridable by ``HENPIN_EMULATOR_CLIENT_ID/_SECRET/_REFRESH_TOKEN``."""
+        """Demo credentials, each overridable: ``HENPIN_EMULATOR_CLIENT_ID``, ``_CLIENT_SECRET``,
+        ``_REFRESH_TOKEN`` (legacy, no region), ``_REFRESH_TOKEN_NA|EU|FE`` and
+        ``_SELLER_ID_NA|EU|FE`` (the region's merchant token)."""
         env = os.environ if environ is None else environ
         return cls(
             client_id=env.get("HENPIN_EMULATOR_CLIENT_ID", DEFAULT_CLIENT_ID),
             client_secret=env.get("HENPIN_EMULATOR_CLIENT_SECRET", DEFAULT_CLIENT_SECRET),
             refresh_token=env.get("HENPIN_EMULATOR_REFRESH_TOKEN", DEFAULT_REFRESH_TOKEN),
+            region_refresh_tokens={
+                r: env.get(f"HENPIN_EMULATOR_REFRESH_TOKEN_{r}", t)
+                for r, t in DEFAULT_REGION_REFRESH_TOKENS.items()
+            },
+            merchant_tokens={
+                r: env.get(f"HENPIN_EMULATOR_SELLER_ID_{r}", t)
+                for r, t in DEFAULT_MERCHANT_TOKENS.items()
+            },
         )
+
+    def region_of_refresh_token(self, refresh_token: str) -> tuple[bool, str | None]:
+        """(accepted, region): a region's refresh token gives its region; the legacy one None."""
+        for region, token in self.region_refresh_tokens.items():
+            if secrets.compare_digest(refresh_token, token):
+                return True, region
+        return secrets.compare_digest(refresh_token, self.refresh_token), None
 
 
 class LwaError(Exception):
@@ -96,11 +135,13 @@ def issue_token(
                 "invalid_request",
                 "The request is missing a required parameter : refresh_token",
             )
-        if not secrets.compare_digest(refresh_token, credentials.refresh_token):
+        accepted, region = credentials.region_of_refresh_token(refresh_token)
+        if not accepted:
             raise LwaError(
                 400, "invalid_grant", "The request has an invalid grant parameter : refresh_token"
             )
-        token = _remember(state, AccessTokenGrant(credentials.client_id, grant_type, _expiry()))
+        grant = AccessTokenGrant(credentials.client_id, grant_type, _expiry(), region=region)
+        token = _remember(state, grant)
         return {
             "access_token": token,
             "refresh_token": refresh_token,

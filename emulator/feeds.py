@@ -41,6 +41,7 @@ from emulator.processing_report import (
     fatal_report,
     processing_report,
 )
+from emulator.regions import call_region, check_merchant, visible
 from emulator.runtime import Emulator, emulator_of, query_list, sp_api_call
 from emulator.state import Feed, FeedDocument, FeedResult
 
@@ -111,6 +112,8 @@ def finish_feed(emulator: Emulator, feed: Feed) -> None:
     try:
         if plan and plan.get("fatal"):
             raise FeedRejected(INTERNAL_ERROR, INTERNAL_ERROR_DESCRIPTION)
+        if feed.region is not None:
+            check_merchant(document, emulator.credentials.merchant_tokens.get(feed.region))
         feed.results = apply_feed(
             feed.feed_type,
             document,
@@ -277,7 +280,11 @@ def get_feeds(emulator: Emulator, request: Request, now: datetime) -> dict[str, 
     token = request.query_params.get("nextToken")
     filters = _decode_feeds_token(token, request) if token else _feeds_filters(request, now)
     feeds = sorted(
-        (f for f in emulator.state.feeds.values() if _feed_matches(f, filters, now)),
+        (
+            f
+            for f in emulator.state.feeds.values()
+            if _feed_matches(f, filters, now) and visible(request, f.marketplace_ids)
+        ),
         key=lambda f: (f.created, f.feed_id),
         reverse=True,
     )
@@ -381,9 +388,13 @@ def router() -> APIRouter:
     @routes.post("/feeds/2021-06-30/feeds")
     async def create_feed_route(request: Request) -> Response:
         emulator, raw = emulator_of(request), await request.body()
-        return await sp_api_call(
-            request, "createFeed", lambda now: (202, create_feed(emulator, _json_body(raw), now))
-        )
+
+        def operation(now: datetime) -> tuple[int, dict[str, Any]]:
+            answer = create_feed(emulator, _json_body(raw), now)
+            emulator.state.feeds[answer["feedId"]].region = call_region(request)
+            return 202, answer
+
+        return await sp_api_call(request, "createFeed", operation)
 
     @routes.get("/feeds/2021-06-30/feeds")
     async def get_feeds_route(request: Request) -> Response:
@@ -392,19 +403,30 @@ def router() -> APIRouter:
             request, "getFeeds", lambda now: (200, get_feeds(emulator, request, now))
         )
 
+    def _in_region(request: Request, feed_id: str) -> None:
+        feed = emulator_of(request).state.feeds.get(feed_id)
+        if feed is not None and not visible(request, feed.marketplace_ids):
+            raise not_found(f"Feed {feed_id} was not found.")
+
     @routes.get("/feeds/2021-06-30/feeds/{feed_id}")
     async def get_feed_route(request: Request, feed_id: str) -> Response:
         emulator = emulator_of(request)
-        return await sp_api_call(
-            request, "getFeed", lambda now: (200, get_feed(emulator, feed_id, now))
-        )
+
+        def operation(now: datetime) -> tuple[int, dict[str, Any]]:
+            _in_region(request, feed_id)
+            return 200, get_feed(emulator, feed_id, now)
+
+        return await sp_api_call(request, "getFeed", operation)
 
     @routes.delete("/feeds/2021-06-30/feeds/{feed_id}")
     async def cancel_feed_route(request: Request, feed_id: str) -> Response:
         emulator = emulator_of(request)
-        return await sp_api_call(
-            request, "cancelFeed", lambda now: (200, cancel_feed(emulator, feed_id, now))
-        )
+
+        def operation(now: datetime) -> tuple[int, dict[str, Any]]:
+            _in_region(request, feed_id)
+            return 200, cancel_feed(emulator, feed_id, now)
+
+        return await sp_api_call(request, "cancelFeed", operation)
 
     @routes.get("/feeds/2021-06-30/documents/{document_id}")
     async def get_feed_document_route(request: Request, document_id: str) -> Response:

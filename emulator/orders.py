@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request, Response
 from emulator.buyer_contact import restricted
 from emulator.clock import iso, parse_time
 from emulator.errors import invalid_input, not_found
+from emulator.regions import visible
 from emulator.runtime import emulator_of, query_list, sp_api_call
 
 ORDER_ID = re.compile(r"^\d{3}-\d{7}-\d{7}$")
@@ -287,8 +288,12 @@ def router() -> APIRouter:
 
         def operation(now: datetime) -> tuple[int, dict[str, Any]]:
             search, offset, page_size, included = parse_search(request, now)
+            # Each region has its own orders: a JP order is not at the NA endpoint.
+            orders = (
+                o for o in emulator.state.orders.values() if visible(request, [marketplace_of(o)])
+            )
             return 200, restricted(
-                search_orders(emulator.state.orders.values(), search, offset, page_size, included),
+                search_orders(orders, search, offset, page_size, included),
                 emulator.state.orders,
                 emulator.state.application_roles,
             )
@@ -301,6 +306,9 @@ def router() -> APIRouter:
 
         def operation(now: datetime) -> tuple[int, dict[str, Any]]:
             included = _enum_list(request, "includedData", INCLUDED_DATA)
+            order = emulator.state.orders.get(order_id)
+            if order is not None and not visible(request, [marketplace_of(order)]):
+                raise not_found(f"Order {order_id} was not found.")
             return 200, restricted(
                 get_order(emulator.state.orders, order_id, included),
                 emulator.state.orders,

@@ -25,6 +25,7 @@ from fastapi import APIRouter, Request, Response
 from emulator.clock import iso_precise, parse_time
 from emulator.errors import invalid_input, not_found
 from emulator.feeds import PROCESSING_TIME, QUEUE_TIME, RETENTION, new_document_id, own_url
+from emulator.regions import visible
 from emulator.returns_report import CONTENT_TYPES, REPORT_TYPES, render, returns_in_window
 from emulator.runtime import Emulator, emulator_of, query_list, sp_api_call
 from emulator.state import FeedDocument, Report
@@ -219,7 +220,11 @@ def get_reports(emulator: Emulator, request: Request, now: datetime) -> dict[str
     token = request.query_params.get("nextToken")
     filters = _decode_token(token, request) if token else _filters(request, now)
     reports = sorted(
-        (r for r in emulator.state.reports.values() if _matches(r, filters, now)),
+        (
+            r
+            for r in emulator.state.reports.values()
+            if _matches(r, filters, now) and visible(request, r.marketplace_ids)
+        ),
         key=lambda r: (r.created, r.report_id),
         reverse=True,
     )
@@ -318,19 +323,31 @@ def router() -> APIRouter:
             request, "getReports", lambda now: (200, get_reports(emulator, request, now))
         )
 
+    def in_region(request: Request, report_id: str) -> None:
+        # Each region has its own reports.
+        report = emulator_of(request).state.reports.get(report_id)
+        if report is not None and not visible(request, report.marketplace_ids):
+            raise not_found(f"Report {report_id} was not found.")
+
     @routes.get(f"{base}/reports/{{report_id}}")
     async def get_report_route(request: Request, report_id: str) -> Response:
         emulator = emulator_of(request)
-        return await sp_api_call(
-            request, "getReport", lambda now: (200, get_report(emulator, report_id, now))
-        )
+
+        def operation(now: datetime) -> tuple[int, dict[str, Any]]:
+            in_region(request, report_id)
+            return 200, get_report(emulator, report_id, now)
+
+        return await sp_api_call(request, "getReport", operation)
 
     @routes.delete(f"{base}/reports/{{report_id}}")
     async def cancel_report_route(request: Request, report_id: str) -> Response:
         emulator = emulator_of(request)
-        return await sp_api_call(
-            request, "cancelReport", lambda now: (200, cancel_report(emulator, report_id, now))
-        )
+
+        def operation(now: datetime) -> tuple[int, dict[str, Any]]:
+            in_region(request, report_id)
+            return 200, cancel_report(emulator, report_id, now)
+
+        return await sp_api_call(request, "cancelReport", operation)
 
     @routes.get(f"{base}/documents/{{document_id}}")
     async def get_report_document_route(request: Request, document_id: str) -> Response:

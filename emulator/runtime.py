@@ -28,6 +28,7 @@ from emulator.clock import SimulatedClock, iso_precise, utc_now
 from emulator.errors import ApiError, error_list, quota_exceeded
 from emulator.faults import Fault, Faults
 from emulator.ratelimit import RateLimiter
+from emulator.regions import base_region, call_region, check_region
 from emulator.state import EmulatorState
 
 #: Work due at a simulated time (e.g. finishing feeds); returns True if it changed the state.
@@ -149,6 +150,7 @@ def _record(
     now: datetime,
     status: int,
     fault: Fault | None,
+    token_region: str | None = None,
 ) -> None:
     call: dict[str, Any] = {
         "operation": operation_id,
@@ -158,6 +160,9 @@ def _record(
         "time": iso_precise(now),
         "wallTime": iso_precise(utc_now()),
         "fault": fault.kind if fault else None,
+        # The base URL's region (None: the legacy unprefixed one) and the access token's.
+        "region": base_region(request),
+        "tokenRegion": token_region,
     }
     if fault is not None:
         emulator.faults.count(f"injected:{fault.kind}")
@@ -173,17 +178,21 @@ async def sp_api_call(request: Request, operation_id: str, operation: Operation)
     emulator = emulator_of(request)
     state = emulator.state
     headers = {"x-amzn-RequestId": str(uuid.uuid4())}
+    sent = await request.body()
     with state.lock:
         now = emulator.now()
         emulator.settle(now)
+        token_region: str | None = None
         try:
             grant = authorize_seller_call(state, request.headers.get("x-amz-access-token"))
+            token_region = grant.region
+            check_region(request, grant, query_list(request, "marketplaceIds"), sent)
         except ApiError as refused:
-            _record(emulator, request, operation_id, now, refused.status, None)
+            _record(emulator, request, operation_id, now, refused.status, None, token_region)
             return JSONResponse(refused.body(), status_code=refused.status, headers=headers)
         fault = emulator.faults.pick(operation_id)
         if fault is not None and fault.refuses_first:
-            _record(emulator, request, operation_id, now, _fault_status(fault), fault)
+            _record(emulator, request, operation_id, now, _fault_status(fault), fault, token_region)
     if fault is not None and fault.refuses_first:
         return await _fault_answer(request, fault, None, headers)
     if fault is not None and fault.delays_answer:
@@ -196,7 +205,9 @@ async def sp_api_call(request: Request, operation_id: str, operation: Operation)
         now = emulator.now()
         emulator.settle(now)
         try:
-            if not emulator.limiter.allow(operation_id, grant.client_id, now):
+            # Usage plans are per selling partner account and application: per region.
+            account = f"{grant.client_id}@{call_region(request) or 'legacy'}"
+            if not emulator.limiter.allow(operation_id, account, now):
                 raise quota_exceeded()
             status, body = operation(now)
         except ApiError as refused:
@@ -211,6 +222,7 @@ async def sp_api_call(request: Request, operation_id: str, operation: Operation)
             now,
             _fault_status(fault) if fault is not None and hidden else status,
             fault,
+            token_region,
         )
     if fault is not None and hidden:
         return await _fault_answer(

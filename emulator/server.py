@@ -192,6 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     print(f"Control API: {_url(sock)}/_emulator/ (docs at {_url(sock)}/_emulator/docs)", flush=True)
+    print(
+        f"SP-API regions: {_url(sock)}/na, {_url(sock)}/eu, {_url(sock)}/fe "
+        "(unprefixed paths: legacy, the access token's region)",
+        flush=True,
+    )
     config = uvicorn.Config(app, log_level="info", lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])
     return 0

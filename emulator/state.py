@@ -70,6 +70,9 @@ class Feed:
     results: list[FeedResult] = field(default_factory=list)
     #: Set by fault modes when the feed is created: {"seed", "fatal", "messageErrorRate"}.
     fault_plan: dict[str, Any] | None = None
+    #: The SP-API region the feed was created in (its MerchantIdentifier must be that region's
+    #: merchant token); None for a feed created with the legacy region-less token.
+    region: str | None = None
 
 
 @dataclass
@@ -97,6 +100,7 @@ class AccessTokenGrant:
     grant: str  # "refresh_token" or "client_credentials"
     expires_at: datetime  # wall-clock: clients cache tokens by wall time
     scope: str | None = None
+    region: str | None = None  # the SP-API region the seller authorised; None: legacy token
 
 
 class EmulatorState:
@@ -194,6 +198,7 @@ class EmulatorState:
                         "grant": grant.grant,
                         "expiresAt": iso_precise(grant.expires_at),
                         "scope": grant.scope,
+                        "region": grant.region,
                     }
                     for token, grant in self.access_tokens.items()
                 },
@@ -251,6 +256,7 @@ class EmulatorState:
                 grant=grant["grant"],
                 expires_at=parse_time(grant["expiresAt"]),
                 scope=grant.get("scope"),
+                region=grant.get("region"),
             )
             for token, grant in data.get("accessTokens", {}).items()
         }
@@ -273,6 +279,7 @@ def _feed_to_json(feed: Feed) -> dict[str, Any]:
         "resultDocumentId": feed.result_document_id,
         "results": [result.to_json() for result in feed.results],
         "faultPlan": feed.fault_plan,
+        "region": feed.region,
     }
 
 
@@ -336,4 +343,5 @@ def _feed_from_json(data: dict[str, Any]) -> Feed:
             for r in data.get("results", [])
         ],
         fault_plan=data.get("faultPlan"),
+        region=data.get("region"),
     )

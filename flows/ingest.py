@@ -10,9 +10,15 @@ Cancels asked by message arrive by e-mail: operators open those cases from the i
 The returns report also tells open return cases what Amazon did since (authorized or closed
 the request, the item was delivered): it reaches back to the oldest open one. A request Amazon
 already shows closed opens no case.
+
+Each SP-API region (NA, EU, FE) of the watched marketplaces is read on its own, with its own
+login and its own checkpoints: a region whose login Amazon refuses is left for a later pass
+(`henpin status` shows it refused; nothing of its window is skipped) while the others go on.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from prefect import flow
 
@@ -39,30 +45,49 @@ RETURNS = "ingest:returns"
 @flow(name="ingest", log_prints=True)
 def ingest() -> list[Opened]:
     started_at = utcnow()
-    marketplaces = settings().marketplaces
+    opened: list[Opened] = []
+    for region, marketplaces in settings().watched_regions.items():
+        opened += ingest_region(region, marketplaces, started_at)
+    return opened
 
-    found = scan_updated_orders(marketplaces, search_window(ORDERS, started_at))
+
+def ingest_region(region: str, marketplaces: list[str], started_at: datetime) -> list[Opened]:
+    """One region's new cases: its orders (cancel requests, parcels coming back), then its
+    return requests."""
+    orders_checkpoint, returns_checkpoint = f"{ORDERS}:{region}", f"{RETURNS}:{region}"
+    window = search_window(orders_checkpoint, started_at, before_regions=ORDERS)
+    found = scan_updated_orders(marketplaces, window)
+    if found.login_refused:
+        print(f"{region}: Amazon refused the login; this region is read again next pass")
+        return []
     opened = [open_cancel_request_case(order) for order in found.cancel_requests]
     opened += [open_returning_parcel_case(order) for order in found.returning_parcels]
     for bad in found.unreadable:
         flag_unreadable_order(CaseType.CANCEL_REQUEST, bad)
-    advance_checkpoint(ORDERS, started_at)
+    advance_checkpoint(orders_checkpoint, started_at)
 
-    since = returns_report_since(search_window(RETURNS, started_at))
-    returns = find_return_requests(marketplaces, since)
+    window = search_window(returns_checkpoint, started_at, before_regions=RETURNS)
+    returns = find_return_requests(marketplaces, returns_report_since(window))
+    if returns is None:
+        print(f"{region}: Amazon refused the login; return requests are read again next pass")
+        returns = []
+    else:
+        advance_checkpoint(returns_checkpoint, started_at)
     new_requests = [
         ret
         for ret in returns
         if not follow_return_request(ret)
         and ret.authorization_status is not AuthorizationStatus.CLOSED
     ]
-    opened += [open_return_request_case(ret, read_order(ret.order_id)) for ret in new_requests]
-    advance_checkpoint(RETURNS, started_at)
+    opened += [
+        open_return_request_case(ret, read_order(ret.order_id, ret.marketplace_id))
+        for ret in new_requests
+    ]
 
     new = [o for o in opened if o.new]
     print(
-        f"{len(found.cancel_requests)} cancel request(s), {len(found.returning_parcels)} "
-        f"returning parcel(s), {len(returns)} return request(s); {len(new)} new case(s); "
-        f"{len(found.unreadable)} unreadable order(s) flagged"
+        f"{region}: {len(found.cancel_requests)} cancel request(s), "
+        f"{len(found.returning_parcels)} returning parcel(s), {len(returns)} return request(s); "
+        f"{len(new)} new case(s); {len(found.unreadable)} unreadable order(s) flagged"
     )
     return opened

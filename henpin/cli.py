@@ -69,6 +69,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"henpin up: the policy file is not valid, nothing was started:\n{exc}", file=sys.stderr
         )
         return 2
+    if (missing := _check_region_logins(Settings(), home)) is not None:
+        return missing
     if args.scale:
         return _up_scaled(args, home, policies)
     settings = Settings()
@@ -113,6 +115,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 0
     finally:
         stack.stop()
+
+
+def _check_region_logins(settings: Settings, home: Path) -> int | None:
+    """Every watched marketplace's region needs its Amazon login (real mode): say which are
+    missing and what to set, and stop (2). Each region starts "unchecked" in `henpin status`."""
+    from henpin.regions import RegionAuthLog
+
+    missing = settings.missing_credentials_message()
+    if missing:
+        print(f"henpin: nothing was started.\n{missing}", file=sys.stderr)
+        return 2
+    RegionAuthLog(home).clear()
+    return None
 
 
 def _up_scaled(args: argparse.Namespace, home: Path, policies: Path) -> int:
@@ -167,9 +182,15 @@ def _kick_first_poll() -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from henpin.regions import region_status
     from henpin.stack import read_status
 
-    status = read_status(_home(args))
+    home = _home(args)
+    status = read_status(home)
+    try:
+        status["regions"] = region_status(Settings(), home)
+    except ValueError as exc:  # an unknown id in HENPIN_MARKETPLACES
+        status["regions"] = {"error": str(exc)}
     if args.json:
         _print_json(status)
     else:
@@ -177,6 +198,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         for k in ("inbox", "prefect_ui", "prefect_api", "emulator"):
             if status.get(k):
                 print(f"  {k}: {status[k]}")
+        for region, entry in status["regions"].items():
+            if isinstance(entry, dict):
+                print(f"  {region}: {entry['auth']} ({', '.join(entry['marketplaces'])})")
     return 0 if status["ready"] else 1
 
 
@@ -446,6 +470,9 @@ def cmd_runner(args: argparse.Namespace) -> int:
     from henpin.runner import serve_forever
 
     settings = _settings(args)
+    if missing := settings.missing_credentials_message():
+        print(f"henpin runner: {missing}", file=sys.stderr)
+        return 2
     _migrate(settings)
     serve_forever(settings, limit=args.limit or settings.runner_limit)
     return 0
@@ -503,7 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="is the stack up, and where")
     st.add_argument("--home", default=argparse.SUPPRESS)
     st.add_argument(
-        "--json", action="store_true", help='{"ready", "emulator", "prefect_api", "inbox"}'
+        "--json",
+        action="store_true",
+        help='{"ready", "emulator", "prefect_api", "inbox", "regions": {"NA": {"marketplaces", '
+        '"auth": ok|refused|missing|unchecked}, ...}}',
     )
     st.set_defaults(func=cmd_status)
 

@@ -1,20 +1,58 @@
 """Henpin's settings, from the environment or `.env` (never from the database or policies.yaml).
 
-Secrets (LWA client secret, refresh token, SMTP password) live only here, as `SecretStr`,
+Secrets (LWA client secret, refresh tokens, SMTP password) live only here, as `SecretStr`,
 so they are never printed by accident.
+
+Amazon issues one refresh token per SP-API region the seller authorised Henpin in (NA, EU, FE),
+and the seller has a merchant token (seller id) per region too (a Japanese seller on amazon.com
+has a separate NA account). So both are set per region: `SP_API_REFRESH_TOKEN_NA|EU|FE` and
+`HENPIN_SELLER_ID_NA|EU|FE`. The un-suffixed `SP_API_REFRESH_TOKEN` and `HENPIN_SELLER_ID` keep
+working for a single-region seller: they serve a region only when the watched marketplaces are
+all in that one region. With several regions watched they are never used, so one region's login
+is never sent to another region (a region without its own names is "missing"; `henpin up` says so).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from henpin.marketplaces import marketplace
+
 EMULATOR_CLIENT_ID = "henpin-demo-client"
 EMULATOR_CLIENT_SECRET = "henpin-demo-secret"
+#: The emulator's legacy (region-less) demo login; Henpin itself uses the per-region ones below.
 EMULATOR_REFRESH_TOKEN = "Atzr|henpin-demo-refresh-token"
+#: SP-API regions, in the order Henpin lists them.
+REGIONS = ("NA", "EU", "FE")
+#: The emulator's demo seller: one authorization (refresh token) and account (merchant token) per
+#: region, as Amazon has them, so demo mode exercises region-bound logins.
+EMULATOR_REFRESH_TOKENS = {r: f"Atzr|henpin-demo-refresh-token-{r.lower()}" for r in REGIONS}
+EMULATOR_SELLER_IDS = {r: f"A1HENPINDEMO{r}" for r in REGIONS}
+
+
+@dataclass(frozen=True)
+class RegionLogin:
+    """What Henpin signs in with in one SP-API region: the application's LWA client, the seller's
+    refresh token for that region, and the seller's merchant token there (feed headers)."""
+
+    region: str
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    seller_id: str | None
+
+    def library_credentials(self) -> dict[str, str]:
+        """python-amazon-sp-api's credentials shape."""
+        return {
+            "lwa_app_id": self.client_id,
+            "lwa_client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+        }
 
 
 class Settings(BaseSettings):
@@ -41,7 +79,20 @@ class Settings(BaseSettings):
     sp_api_refresh_token: SecretStr | None = Field(
         default=None, validation_alias="SP_API_REFRESH_TOKEN"
     )
-    seller_id: str = "DEMO-SELLER"
+    sp_api_refresh_token_na: SecretStr | None = Field(
+        default=None, validation_alias="SP_API_REFRESH_TOKEN_NA"
+    )
+    sp_api_refresh_token_eu: SecretStr | None = Field(
+        default=None, validation_alias="SP_API_REFRESH_TOKEN_EU"
+    )
+    sp_api_refresh_token_fe: SecretStr | None = Field(
+        default=None, validation_alias="SP_API_REFRESH_TOKEN_FE"
+    )
+    # The merchant token: HENPIN_SELLER_ID (single region) or HENPIN_SELLER_ID_NA|EU|FE.
+    seller_id: str | None = None
+    seller_id_na: str | None = None
+    seller_id_eu: str | None = None
+    seller_id_fe: str | None = None
     poll_interval_s: int = Field(default=180, ge=10, le=3600)
     outbox_interval_s: float = Field(default=5, ge=0.2, le=600)
     # Flow runs `henpin runner` executes at once, each a process (~1.8 CPU s to start): about
@@ -57,7 +108,13 @@ class Settings(BaseSettings):
     @property
     def demo_mode(self) -> bool:
         """No Amazon credentials configured: run against the local emulator."""
-        return not (self.lwa_app_id and self.lwa_client_secret and self.sp_api_refresh_token)
+        tokens = (
+            self.sp_api_refresh_token,
+            self.sp_api_refresh_token_na,
+            self.sp_api_refresh_token_eu,
+            self.sp_api_refresh_token_fe,
+        )
+        return not (self.lwa_app_id and self.lwa_client_secret and any(tokens))
 
     @cached_property
     def store_url(self) -> str:
@@ -67,19 +124,84 @@ class Settings(BaseSettings):
 
     @property
     def lwa_credentials(self) -> dict[str, str]:
-        """Credentials in python-amazon-sp-api's shape (emulator's demo ones in demo mode)."""
+        """Credentials in python-amazon-sp-api's shape for the first watched region that has
+        them (the emulator's demo ones in demo mode). Calls go per region: see `region_login`."""
+        for region in self.watched_regions:
+            login = self.region_login(region)
+            if login is not None:
+                return login.library_credentials()
+        raise ValueError(self.missing_credentials_message() or "no watched marketplace")
+
+    @property
+    def watched_regions(self) -> dict[str, list[str]]:
+        """The SP-API regions of the watched marketplaces, each with its marketplace ids."""
+        regions: dict[str, list[str]] = {}
+        for marketplace_id in self.marketplaces:
+            regions.setdefault(marketplace(marketplace_id).region, []).append(marketplace_id)
+        return {r: regions[r] for r in REGIONS if r in regions}
+
+    def region_login(self, region: str) -> RegionLogin | None:
+        """The login for one region, or None when it has none (real mode).
+
+        Demo mode: the emulator's demo login of that region. Real mode: the region's own
+        `SP_API_REFRESH_TOKEN_<REGION>` / `HENPIN_SELLER_ID_<REGION>`; the un-suffixed names
+        only when every watched marketplace is in this one region.
+        """
         if self.demo_mode:
-            return {
-                "lwa_app_id": EMULATOR_CLIENT_ID,
-                "lwa_client_secret": EMULATOR_CLIENT_SECRET,
-                "refresh_token": EMULATOR_REFRESH_TOKEN,
-            }
-        assert self.lwa_app_id and self.lwa_client_secret and self.sp_api_refresh_token
-        return {
-            "lwa_app_id": self.lwa_app_id,
-            "lwa_client_secret": self.lwa_client_secret.get_secret_value(),
-            "refresh_token": self.sp_api_refresh_token.get_secret_value(),
+            return RegionLogin(
+                region,
+                EMULATOR_CLIENT_ID,
+                EMULATOR_CLIENT_SECRET,
+                EMULATOR_REFRESH_TOKENS[region],
+                EMULATOR_SELLER_IDS[region],
+            )
+        suffix = region.lower()
+        token: SecretStr | None = getattr(self, f"sp_api_refresh_token_{suffix}", None)
+        seller: str | None = getattr(self, f"seller_id_{suffix}", None)
+        if list(self.watched_regions) == [region]:
+            token = token or self.sp_api_refresh_token
+            seller = seller or self.seller_id
+        if token is None or not self.lwa_app_id or not self.lwa_client_secret:
+            return None
+        return RegionLogin(
+            region,
+            self.lwa_app_id,
+            self.lwa_client_secret.get_secret_value(),
+            token.get_secret_value(),
+            seller,
+        )
+
+    def missing_credentials_message(self) -> str | None:
+        """What to set when a watched marketplace's region has no login (real mode), else None."""
+        if self.demo_mode:
+            return None
+        missing = {
+            region: ids
+            for region, ids in self.watched_regions.items()
+            if (login := self.region_login(region)) is None or not login.seller_id
         }
+        if not missing:
+            return None
+        several = len(self.watched_regions) > 1
+        lines = []
+        for region, ids in missing.items():
+            names = ", ".join(f"{marketplace(m).country} ({m})" for m in ids)
+            lines.append(
+                f"- {region} region, watched marketplaces {names}: set SP_API_REFRESH_TOKEN_{region} "
+                f"(the refresh token from authorising Henpin in that region) and "
+                f"HENPIN_SELLER_ID_{region} (your merchant token there)."
+            )
+        hint = (
+            "\nSeveral regions are watched, so the un-suffixed SP_API_REFRESH_TOKEN and "
+            "HENPIN_SELLER_ID are not used: each region needs its own."
+            if several
+            else ""
+        )
+        return (
+            "Henpin has no Amazon login for a region it watches (HENPIN_MARKETPLACES):\n"
+            + "\n".join(lines)
+            + hint
+        )
 
 
 def load_settings() -> Settings:

@@ -72,7 +72,8 @@ from henpin.domain import (
     ReturnRequest,
 )
 from henpin.marketplaces import marketplace
-from henpin.settings import Settings
+from henpin.regions import RegionAuthLog
+from henpin.settings import RegionLogin, Settings
 from tasks.ratelimit import QuotaExhausted, RateLimiter
 from tasks.returns_report import ReturnsReportError, parse_returns_report
 
@@ -691,7 +692,12 @@ class AmazonAdapter:
     shared by its threads.
 
     Built from `Settings`: demo mode → the emulator at `settings.emulator_url` with its demo
-    credentials; real mode → Amazon's regional endpoint of each marketplace and real LWA.
+    credentials; real mode → Amazon's regional endpoint of each marketplace and real LWA. Each
+    call goes to its marketplace's region (NA, EU, FE: `{emulator_url}/na` etc. with the
+    emulator) with that region's login (`Settings.region_login`); `credentials`, when given, is
+    used in every region. The outcome of each region's latest call ("ok", or "refused" when
+    Amazon refuses the login) is kept in `region_auth` and, with `auth_log`, written for
+    `henpin status`.
     `clock`/`sleep` (monotonic seconds) and `now` (wall clock) are injectable so tests need not
     wait; `rate_scale` speeds the client-side quotas (and the pauses between looks at a report)
     up for an emulator running faster than real time: by default the emulator's own
@@ -712,8 +718,18 @@ class AmazonAdapter:
         rate_scale: float | None = None,
         timeout_s: float = 30.0,
         http_transport: httpx.BaseTransport | None = None,
+        auth_log: RegionAuthLog | None = None,
     ) -> None:
         self.demo_mode = settings.demo_mode
+        self._settings = settings
+        if credentials is None and (missing := settings.missing_credentials_message()):
+            raise ValueError(missing)
+        self._override = dict(credentials) if credentials is not None else None
+        self._logins: dict[str, RegionLogin | None] = {}
+        self.region_auth: dict[str, str] = {}
+        self._auth_log = auth_log
+        # Where each order was last seen (an order id does not say its region).
+        self._order_marketplaces: dict[str, str] = {}
         self.marketplaces = list(settings.marketplaces)
         self.clock = clock
         self.sleep = sleep
@@ -725,7 +741,6 @@ class AmazonAdapter:
         self.limiter = limiter or RateLimiter(clock=clock, sleep=sleep, scale=rate_scale)
         self.rate_scale = rate_scale
         self._rng = rng or random.Random()
-        self._credentials = dict(credentials or settings.lwa_credentials)
         # An explicit emulator URL wins, even with credentials set (tests with fake secrets,
         # rehearsals); without credentials the emulator is the only possible peer.
         if settings.emulator_url and not self.demo_mode and not _is_loopback(settings.emulator_url):
@@ -793,10 +808,48 @@ class AmazonAdapter:
 
     def _endpoint(self, marketplace_id: str | None) -> _Endpoint:
         marketplace_id = marketplace_id or self.marketplaces[0]
-        if self._emulator is not None:
-            return _Endpoint(self._emulator, marketplace_id, "EMULATOR")
         region = marketplace(marketplace_id).region
+        if self._emulator is not None:
+            # The emulator serves each region under its own path (docs/emulator.md, "Regions").
+            return _Endpoint(f"{self._emulator}/{region.lower()}", marketplace_id, region)
         return _Endpoint(REGION_ENDPOINTS[region], marketplace_id, region)
+
+    def _login(self, region: str) -> RegionLogin | None:
+        if region not in self._logins:
+            self._logins[region] = self._settings.region_login(region)
+        return self._logins[region]
+
+    def _credentials(self, region: str) -> dict[str, str]:
+        """python-amazon-sp-api's credentials for one region."""
+        if self._override is not None:
+            return self._override
+        login = self._login(region)
+        if login is None:
+            raise AmazonAuthError(
+                f"Henpin has no Amazon login for the {region} region: set "
+                f"SP_API_REFRESH_TOKEN_{region} and HENPIN_SELLER_ID_{region}.",
+                operation="login",
+                code="MissingCredentials",
+            )
+        return login.library_credentials()
+
+    def merchant_token(self, marketplace_id: str) -> str:
+        """The seller's merchant token in this marketplace's region (a feed's MerchantIdentifier)."""
+        region = marketplace(marketplace_id).region
+        login = self._login(region)
+        if login is None or not login.seller_id:
+            raise ValueError(
+                f"Henpin has no merchant token for the {region} region: set HENPIN_SELLER_ID_{region}."
+            )
+        return login.seller_id
+
+    def _note_auth(self, region: str, state: Literal["ok", "refused"], detail: str = "") -> None:
+        """Remember whether Amazon accepted the region's login (for `henpin status`)."""
+        if state == "refused" and self.region_auth.get(region) != state:
+            log.error("Amazon refused Henpin's login in the %s region: %s", region, detail)
+        self.region_auth[region] = state
+        if self._auth_log is not None:
+            self._auth_log.record(region, state, detail)
 
     def _by_endpoint(self, marketplace_ids: Iterable[str]) -> list[tuple[_Endpoint, list[str]]]:
         groups: dict[str, tuple[_Endpoint, list[str]]] = {}
@@ -814,7 +867,7 @@ class AmazonAdapter:
             factory: Any = api
             client = factory(
                 marketplace=endpoint,
-                credentials=self._credentials,
+                credentials=self._credentials(endpoint.region),
                 auth_token_client_class=self._token_class,
                 timeout=self._timeout_s,
             )
@@ -856,7 +909,20 @@ class AmazonAdapter:
     def _call(
         self, operation: str, client: Any, send: Callable[[], Any], *, idempotent: bool = True
     ) -> Any:
-        """Run one SP-API request: wait for quota, log in, send, classify the outcome."""
+        """Run one SP-API request: wait for quota, log in, send, classify the outcome; note
+        whether Amazon accepted the region's login."""
+        try:
+            response = self._attempts(operation, client, send, idempotent=idempotent)
+        except AmazonAuthError as refused:
+            if refused.code != "MissingCredentials":
+                self._note_auth(client.region, "refused", str(refused))
+            raise
+        self._note_auth(client.region, "ok")
+        return response
+
+    def _attempts(
+        self, operation: str, client: Any, send: Callable[[], Any], *, idempotent: bool
+    ) -> Any:
         endpoint = client.endpoint
         reauthorized = False
         last: AmazonError | None = None
@@ -871,7 +937,7 @@ class AmazonAdapter:
                 self._authenticate(client)
                 response = send()
             except _LoginFailed as failed:
-                last = self._login_error(operation, failed.cause)
+                last = self._login_error(operation, failed.cause, client.region)
             except _HttpFailure as failure:
                 self._observe_rate(operation, endpoint, failure.headers)
                 last = self._status_error(operation, failure, idempotent)
@@ -968,12 +1034,14 @@ class AmazonAdapter:
         )
 
     @staticmethod
-    def _login_error(operation: str, cause: Exception) -> AmazonError:
+    def _login_error(operation: str, cause: Exception, region: str = "") -> AmazonError:
         if isinstance(cause, _HttpFailure) and cause.status < 500 and cause.status != 429:
             return AmazonAuthError(
-                f"Login with Amazon refused Henpin's credentials ({cause.code}: {cause.message}). "
-                "Check LWA_APP_ID, LWA_CLIENT_SECRET and SP_API_REFRESH_TOKEN in the "
-                "environment or .env (in demo mode: the emulator's demo credentials).",
+                f"Login with Amazon refused Henpin's credentials for the {region} region "
+                f"({cause.code}: {cause.message}). Check LWA_APP_ID, LWA_CLIENT_SECRET and "
+                f"SP_API_REFRESH_TOKEN_{region} (or SP_API_REFRESH_TOKEN for a single-region "
+                "seller) in the environment or .env (in demo mode: the emulator's demo "
+                "credentials).",
                 operation="login",
                 status=cause.status,
                 code=cause.code,
@@ -1084,6 +1152,7 @@ class AmazonAdapter:
                             raise
                         on_bad_order(bad)
                         continue
+                    self._order_marketplaces[order.order_id] = order.marketplace_id
                     yield order
                 # The library lifts `pagination` out of the body into the response object.
                 token = response.next_token
@@ -1099,8 +1168,29 @@ class AmazonAdapter:
     ) -> Order:
         """One order as Amazon has it now (getOrder 2026-01-01).
 
-        `marketplace_id` picks the regional endpoint (default: the first configured marketplace).
+        `marketplace_id` picks the regional endpoint. Without it (an order id does not say its
+        region) the order is looked up in each watched region in turn: the region it was last
+        seen in first, then the others, moving on when a region does not have it (404) or
+        refuses the login there.
         """
+        if marketplace_id is not None:
+            return self._get_order(order_id, included_data, marketplace_id)
+        regions = self._settings.watched_regions
+        known = self._order_marketplaces.get(order_id)
+        candidates = ([known] if known else []) + [ids[0] for ids in regions.values()]
+        problem: AmazonRequestRejected | None = None
+        for candidate in dict.fromkeys(candidates):
+            try:
+                return self._get_order(order_id, included_data, candidate)
+            except AmazonRequestRejected as exc:
+                if exc.status != 404 and not isinstance(exc, AmazonAuthError):
+                    raise
+                if problem is None or problem.status == 404:
+                    problem = exc  # a refused login says more than "not found" elsewhere
+        assert problem is not None
+        raise problem
+
+    def _get_order(self, order_id: str, included_data: Sequence[str], marketplace_id: str) -> Order:
         client = self._client(_Orders, self._endpoint(marketplace_id))
         response = self._call(
             "getOrder",
@@ -1114,7 +1204,9 @@ class AmazonAdapter:
                 payload=page,
                 operation="getOrder",
             )
-        return order_from_amazon(page["order"])
+        order = order_from_amazon(page["order"])
+        self._order_marketplaces[order.order_id] = order.marketplace_id
+        return order
 
     # -- Feeds API 2021-06-30
 

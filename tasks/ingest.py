@@ -34,10 +34,15 @@ class Opened(BaseModel):
 
 
 @store_task("search-window", fresh=True)
-def search_window(name: str, now: datetime) -> datetime:
-    """Orders updated since the last poll (minus an overlap), or a week back the first time."""
+def search_window(name: str, now: datetime, *, before_regions: str | None = None) -> datetime:
+    """Orders updated since the last poll (minus an overlap), or a week back the first time.
+
+    `before_regions` names the checkpoint kept before ingestion went region by region: a
+    region's first window continues from it."""
     with session_scope(store_url()) as s:
         cp = s.get(Checkpoint, name)
+        if cp is None and before_regions is not None:
+            cp = s.get(Checkpoint, before_regions)
         return (cp.at - OVERLAP) if cp else now - FIRST_LOOKBACK
 
 

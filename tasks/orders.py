@@ -10,21 +10,24 @@ from pydantic import BaseModel
 
 from henpin.cases.parcels import returning_parcel
 from henpin.domain import Order, ReturnRequest
-from tasks.amazon import AmazonAdapter, AmazonPayloadError
+from henpin.regions import RegionAuthLog
+from tasks.amazon import AmazonAdapter, AmazonAuthError, AmazonPayloadError
 from tasks.kinds import amazon_task
 from tasks.store import settings
 
 
 @cache
 def adapter() -> AmazonAdapter:
-    """One adapter per process, so its rate limiter and token cache are shared."""
-    return AmazonAdapter(settings())
+    """One adapter per process, so its rate limiter and token cache are shared. It records each
+    region's login state in the data folder, for `henpin status`."""
+    return AmazonAdapter(settings(), auth_log=RegionAuthLog(settings().home))
 
 
 @amazon_task("read-order")
-def read_order(order_id: str) -> Order:
-    """The order as Amazon has it now (status, items, cancel request)."""
-    return adapter().get_order(order_id)
+def read_order(order_id: str, marketplace_id: str | None = None) -> Order:
+    """The order as Amazon has it now (status, items, cancel request); `marketplace_id`, when
+    known, says which region to ask."""
+    return adapter().get_order(order_id, marketplace_id=marketplace_id)
 
 
 class UnreadableOrder(BaseModel):
@@ -43,6 +46,7 @@ class Found(BaseModel):
     cancel_requests: list[Order] = []
     returning_parcels: list[Order] = []
     unreadable: list[UnreadableOrder] = []
+    login_refused: bool = False  # Amazon refused the region's login: nothing was read
 
 
 SCAN_DATA = ("CANCELLATION", "FULFILLMENT", "PROCEEDS", "BUYER", "PACKAGES")
@@ -67,17 +71,24 @@ def scan_updated_orders(marketplace_ids: list[str], since: datetime) -> Found:
             )
         )
 
-    for order in adapter().search_orders(
-        marketplace_ids, last_updated_after=since, included_data=SCAN_DATA, on_bad_order=keep
-    ):
-        if order.has_buyer_cancel_request:
-            found.cancel_requests.append(order)
-        if returning_parcel(order) is not None:
-            found.returning_parcels.append(order)
+    try:
+        for order in adapter().search_orders(
+            marketplace_ids, last_updated_after=since, included_data=SCAN_DATA, on_bad_order=keep
+        ):
+            if order.has_buyer_cancel_request:
+                found.cancel_requests.append(order)
+            if returning_parcel(order) is not None:
+                found.returning_parcels.append(order)
+    except AmazonAuthError:
+        return Found(login_refused=True)  # recorded by the adapter; `henpin status` shows it
     return found
 
 
 @amazon_task("find-return-requests", fresh=True)
-def find_return_requests(marketplace_ids: list[str], since: datetime) -> list[ReturnRequest]:
-    """Return requests made since `since` (Amazon's returns report, via the Reports API)."""
-    return adapter().returns_since(marketplace_ids, since)
+def find_return_requests(marketplace_ids: list[str], since: datetime) -> list[ReturnRequest] | None:
+    """Return requests made since `since` (Amazon's returns report, via the Reports API);
+    None when Amazon refuses the region's login (recorded by the adapter)."""
+    try:
+        return adapter().returns_since(marketplace_ids, since)
+    except AmazonAuthError:
+        return None

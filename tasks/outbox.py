@@ -440,7 +440,7 @@ def send_pending(
     store_url: str,
     adapter: AmazonAdapter,
     *,
-    seller_id: str,
+    seller_id: str | None = None,
     max_messages: int = DEFAULT_MAX_MESSAGES,
     max_feeds_per_group: int = 15,
     mail_settings: MailSettings | None = None,
@@ -453,6 +453,10 @@ def send_pending(
     Amazon is called. Throttled or unavailable: the feed stays `preparing` and is sent (the same
     feed, never a copy) next time. More pending actions than `max_messages` make more feeds,
     up to `max_feeds_per_group` per call.
+
+    Each feed's header carries the seller's merchant token in its marketplace's region (the
+    adapter's `merchant_token`), or `seller_id` when given (one single-region account). A region
+    whose login Amazon refuses is skipped; the other regions' feeds still go.
     """
     sent = _send_feeds(store_url, adapter, seller_id, max_messages, max_feeds_per_group)
     send_messages_and_emails(store_url, adapter, mail_settings=mail_settings)
@@ -462,12 +466,13 @@ def send_pending(
 def _send_feeds(
     store_url: str,
     adapter: AmazonAdapter,
-    seller_id: str,
+    seller_id: str | None,
     max_messages: int,
     max_feeds_per_group: int,
 ) -> list[int]:
     sent: list[int] = []
     for feed_type, marketplace_id in _groups_with_work(store_url):
+        merchant = seller_id or adapter.merchant_token(marketplace_id)
         for _ in range(max_feeds_per_group):
             if adapter.quota_wait("createFeed", marketplace_id) > adapter.retry.max_wait_s:
                 break  # no createFeed for a while: let the batch grow instead of freezing it
@@ -475,14 +480,17 @@ def _send_feeds(
                 store_url, adapter, marketplace_id, max_messages
             ):
                 break  # never refund twice: Amazon's refunds are read right before the feed
-            feed_id = _feed_to_send(store_url, feed_type, marketplace_id, seller_id, max_messages)
+            feed_id = _feed_to_send(store_url, feed_type, marketplace_id, merchant, max_messages)
             if feed_id is None:
                 break
             try:
                 if not _send_feed(store_url, adapter, feed_id):
                     break
-            except AmazonAuthError:
-                raise
+            except AmazonAuthError as exc:
+                # This region's login is refused (recorded for `henpin status`); the feed stays
+                # `preparing` and other regions go on.
+                log.error("feed %s (%s, %s) not sent: %s", feed_id, feed_type, marketplace_id, exc)
+                break
             except AmazonError as exc:
                 log.warning(
                     "feed %s (%s, %s) not sent yet: %s", feed_id, feed_type, marketplace_id, exc
@@ -623,9 +631,11 @@ def _send_buyer_message(store_url: str, adapter: AmazonAdapter, action_id: int) 
     except ValueError as exc:  # a stored payload Amazon would refuse anyway
         _after_sending(store_url, action_id, ActionStatus.FAILED, "HENPIN_INVALID_ACTION", str(exc))
         return True
-    except AmazonAuthError:
+    except AmazonAuthError as exc:
+        # Certainly not sent; its region's login is refused: the other regions' messages go on.
         _after_sending(store_url, action_id, ActionStatus.PENDING)
-        raise
+        log.error("message %s waits: %s", action_id, exc)
+        return False
     except AmazonRequestRejected as exc:
         code = exc.code or f"HTTP_{exc.status}"
         _after_sending(store_url, action_id, ActionStatus.FAILED, code, str(exc))
@@ -761,8 +771,9 @@ def poll_submitted(store_url: str, adapter: AmazonAdapter) -> list[int]:
                 report = adapter.get_feed_report(
                     status.result_feed_document_id, marketplace_id=marketplace_id
                 )
-        except AmazonAuthError:
-            raise
+        except AmazonAuthError as exc:
+            log.error("feed %s: its region's login is refused: %s", feed_id, exc)
+            continue  # the other regions' feeds are still polled
         except AmazonRequestRejected as exc:
             # E.g. 404: Amazon no longer knows the feed. Its actions' outcome is unknown.
             log.error(
@@ -1079,9 +1090,7 @@ def reconcile(
             at_amazon = adapter.list_feeds(
                 [feed_type], created_since=created_at - CLOCK_SKEW, marketplace_ids=[marketplace_id]
             )
-        except AmazonAuthError:
-            raise
-        except AmazonError as exc:
+        except AmazonError as exc:  # a refused login too: the other regions go on
             log.warning("feed %s: cannot look at Amazon's feeds yet: %s", feed_id, exc)
             continue
         adopted = _adopt_or_release(store_url, feed_id, updated_at, at_amazon)

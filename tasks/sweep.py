@@ -45,7 +45,7 @@ def send_amazon_actions() -> OutboxRound:
     """Reconcile, send pending actions as batched feeds, and record finished feeds' results."""
     url = store_url()
     outbox.reconcile(url, adapter(), settle=timedelta(seconds=settings().outbox_settle_s))
-    sent = outbox.send_pending(url, adapter(), seller_id=settings().seller_id)
+    sent = outbox.send_pending(url, adapter())  # each region's merchant token
     finished = outbox.poll_submitted(url, adapter())
     return OutboxRound(feeds_sent=len(sent), actions_finished=len(finished))
 

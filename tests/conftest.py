@@ -42,6 +42,9 @@ os.environ.update(
 os.environ.pop("SP_API_DEFAULT_MARKETPLACE", None)
 for var in ("LWA_APP_ID", "LWA_CLIENT_SECRET", "SP_API_REFRESH_TOKEN", "HENPIN_DATABASE_URL"):
     os.environ.pop(var, None)
+for region in ("", "_NA", "_EU", "_FE"):  # per-region Amazon logins (henpin/settings.py)
+    os.environ.pop(f"SP_API_REFRESH_TOKEN{region}", None)
+    os.environ.pop(f"HENPIN_SELLER_ID{region}", None)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

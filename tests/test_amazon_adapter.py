@@ -152,7 +152,13 @@ def real_settings(**values: Any) -> Settings:
         _env_file=None,  # type: ignore[call-arg]
         LWA_APP_ID="amzn1.application-oa2-client.henpin-test",
         LWA_CLIENT_SECRET=SECRET,
-        SP_API_REFRESH_TOKEN="Atzr|seller-refresh-token",
+        # One authorization per region (the watched US, UK, DE and JP span NA, EU and FE).
+        SP_API_REFRESH_TOKEN_NA="Atzr|seller-refresh-token",
+        SP_API_REFRESH_TOKEN_EU="Atzr|seller-refresh-token",
+        SP_API_REFRESH_TOKEN_FE="Atzr|seller-refresh-token",
+        seller_id_na="A1SELLERNA",
+        seller_id_eu="A1SELLEREU",
+        seller_id_fe="A1SELLERFE",
         **values,
     )
 
@@ -599,9 +605,10 @@ def test_refused_credentials_are_a_clear_error_without_the_secret(
         )
     )
     with pytest.raises(AmazonAuthError) as raised:
-        adapter.get_order("113-1234567-1234567")
+        adapter.get_order("113-1234567-1234567", marketplace_id="ATVPDKIKX0DER")
     message = str(raised.value)
     assert "invalid_client" in message and "LWA_CLIENT_SECRET" in message
+    assert adapter.region_auth == {"NA": "refused"}
     assert SECRET not in message
     assert not amazon.sent(ORDER_PATH)
 
@@ -618,14 +625,14 @@ def test_an_access_token_amazon_no_longer_accepts_is_renewed_once(
         },
     )
     amazon.on("GET", ORDER_PATH, denied, order_answer())
-    adapter.get_order("113-1234567-1234567")
+    adapter.get_order("113-1234567-1234567", marketplace_id="ATVPDKIKX0DER")
     first, second = amazon.sent(ORDER_PATH)
     assert first.headers["x-amz-access-token"] == "Atza|token-1"
     assert second.headers["x-amz-access-token"] == "Atza|token-2"
 
     amazon.on("GET", r"^/orders/2026-01-01/orders/114-", denied)
     with pytest.raises(AmazonAuthError):
-        adapter.get_order("114-1")
+        adapter.get_order("114-1", marketplace_id="ATVPDKIKX0DER")
     assert len(amazon.sent("/orders/2026-01-01/orders/114-")) == 2  # one renewal, then the answer
 
 
@@ -901,7 +908,7 @@ def test_emulator_feed_is_submitted_processed_and_reported(
         ],
     ).raise_for_status()
     document = order_acknowledgement_feed(
-        "A1HENPINDEMO00",
+        "A1HENPINDEMONA",  # the demo seller's merchant token in NA
         [
             (1, CancelOrder(order_id="113-2222222-2222222", order_item_ids=["222222201"])),
             (2, CancelOrder(order_id="113-3333333-3333333", order_item_ids=["333333301"])),

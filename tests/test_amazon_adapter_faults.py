@@ -136,7 +136,7 @@ def test_a_lost_create_feed_answer_is_never_retried(
     ).raise_for_status()
     faulty(emulator, {"operations": ["createFeed"], "rate": 1, "fault": "500", "afterApply": True})
     document = order_acknowledgement_feed(
-        "A1HENPINDEMO00",
+        "A1HENPINDEMONA",  # the demo seller's merchant token in NA
         [(1, CancelOrder(order_id="113-7300000-0000001", order_item_ids=["000000101"]))],
     )
     with adapter_for(emulator_url, emulator) as adapter, pytest.raises(AmazonUnavailable) as raised:

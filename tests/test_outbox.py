@@ -38,7 +38,9 @@ from tasks.feed_xml import (
 from tasks.outbox import FeedState, OutboxKeyConflict
 
 US, UK = "ATVPDKIKX0DER", "A1F83G8C2ARO7P"
-SELLER = "A1HENPINDEMO00"
+#: The demo seller's merchant token in NA (a feed's MerchantIdentifier for US orders). Without
+#: `seller_id`, `send_pending` writes each region's own, as Henpin does.
+SELLER = "A1HENPINDEMONA"
 
 
 # --- the database ------------------------------------------------------------------------------
@@ -299,7 +301,7 @@ def test_five_cancellations_go_out_as_one_feed_and_all_apply(
     seed(emulator, *ORDERS)
     ids = [enqueue_cancel(store, o, case_id=None) for o in ORDERS]
     with TestAdapter(emulator_url) as adapter:
-        (feed_id,) = outbox.send_pending(store, adapter, seller_id=SELLER)
+        (feed_id,) = outbox.send_pending(store, adapter)
         (feed,) = feeds(store)
         assert (feed.id, feed.status, feed.amazon_feed_id) == (
             feed_id,
@@ -312,7 +314,7 @@ def test_five_cancellations_go_out_as_one_feed_and_all_apply(
         assert outbox.poll_submitted(store, adapter) == []  # Amazon is still processing
         finish_feeds(emulator)
         finished = outbox.poll_submitted(store, adapter)
-        assert outbox.send_pending(store, adapter, seller_id=SELLER) == []  # nothing left
+        assert outbox.send_pending(store, adapter) == []  # nothing left
     assert sorted(finished) == sorted(ids)
     assert {a.status for a in actions(store)} == {"done"}
     assert feeds(store)[0].status == "done" and "ProcessingReport" in (feeds(store)[0].report or "")
@@ -334,7 +336,7 @@ def test_a_shipped_order_fails_its_own_action_only(
         f"/_emulator/orders/{ORDERS[1]}", json={"fulfillment": {"fulfillmentStatus": "SHIPPED"}}
     ).raise_for_status()
     with TestAdapter(emulator_url) as adapter:
-        outbox.send_pending(store, adapter, seller_id=SELLER)
+        outbox.send_pending(store, adapter)
         finish_feeds(emulator)
         assert len(outbox.poll_submitted(store, adapter)) == 3
     done, shipped, other = actions(store)
@@ -375,7 +377,7 @@ def test_each_feed_type_and_marketplace_gets_its_own_feed(
         payload=refund,
     )
     with TestAdapter(emulator_url) as adapter:
-        assert len(outbox.send_pending(store, adapter, seller_id=SELLER)) == 3
+        assert len(outbox.send_pending(store, adapter)) == 3
         finish_feeds(emulator)
         assert len(outbox.poll_submitted(store, adapter)) == 3
     assert {a.status for a in actions(store)} == {"done"}
@@ -397,7 +399,7 @@ def test_more_actions_than_a_feed_holds_make_more_feeds(
     for order_id in ORDERS:
         enqueue_cancel(store, order_id)
     with TestAdapter(emulator_url) as adapter:
-        assert len(outbox.send_pending(store, adapter, seller_id=SELLER, max_messages=2)) == 3
+        assert len(outbox.send_pending(store, adapter, max_messages=2)) == 3
     assert [len(read_feed(f["document"])[1]) for f in received_feeds(emulator)] == [2, 2, 1]
 
 
@@ -411,12 +413,12 @@ def test_a_crash_after_storing_the_feed_sends_that_same_feed_later(
     for order_id in ORDERS[:2]:
         enqueue_cancel(store, order_id)
     with TestAdapter(emulator_url, crash="before-upload") as dying, pytest.raises(Crash):
-        outbox.send_pending(store, dying, seller_id=SELLER)
+        outbox.send_pending(store, dying)
     (stored,) = feeds(store)
     assert stored.status == FeedState.PREPARING.value
     assert {a.status for a in actions(store)} == {"submitted"}
     with TestAdapter(emulator_url) as adapter:
-        assert outbox.send_pending(store, adapter, seller_id=SELLER) == [stored.id]
+        assert outbox.send_pending(store, adapter) == [stored.id]
         finish_feeds(emulator)
         outbox.poll_submitted(store, adapter)
     assert len(feeds(store)) == 1 and len(received_feeds(emulator)) == 1
@@ -430,16 +432,16 @@ def test_a_crash_just_before_create_feed_is_resent_after_looking_at_amazon(
     for order_id in ORDERS[:2]:
         enqueue_cancel(store, order_id)
     with TestAdapter(emulator_url, crash="before-create") as dying, pytest.raises(Crash):
-        outbox.send_pending(store, dying, seller_id=SELLER)
+        outbox.send_pending(store, dying)
     assert feeds(store)[0].status == FeedState.SENDING.value
     with TestAdapter(emulator_url) as adapter:
         # Unresolved: the sender neither resends it nor starts another feed beside it.
         enqueue_cancel(store, ORDERS[2])
-        assert outbox.send_pending(store, adapter, seller_id=SELLER) == []
+        assert outbox.send_pending(store, adapter) == []
         assert outbox.reconcile(store, adapter) == []  # too fresh to judge
         assert outbox.reconcile(store, adapter, settle=timedelta(0)) == [feeds(store)[0].id]
         assert adapter.created and create_feed_calls(emulator) == 1
-        outbox.send_pending(store, adapter, seller_id=SELLER)  # now the third action goes
+        outbox.send_pending(store, adapter)  # now the third action goes
         finish_feeds(emulator)
         outbox.poll_submitted(store, adapter)
     assert {a.status for a in actions(store)} == {"done"}
@@ -453,7 +455,7 @@ def test_a_crash_after_create_feed_adopts_amazons_feed_and_never_resends(
     for order_id in ORDERS[:2]:
         enqueue_cancel(store, order_id)
     with TestAdapter(emulator_url, crash="after-create") as dying, pytest.raises(Crash):
-        outbox.send_pending(store, dying, seller_id=SELLER)
+        outbox.send_pending(store, dying)
     amazon_feed_id = dying.created[0]
     assert feeds(store)[0].status == FeedState.SENDING.value
     assert feeds(store)[0].amazon_feed_id is None
@@ -461,7 +463,7 @@ def test_a_crash_after_create_feed_adopts_amazons_feed_and_never_resends(
         later = datetime.now(UTC) + outbox.SETTLE + timedelta(seconds=1)
         assert outbox.reconcile(store, adapter, now=later) == [feeds(store)[0].id]
         assert feeds(store)[0].amazon_feed_id == amazon_feed_id
-        assert outbox.send_pending(store, adapter, seller_id=SELLER) == []
+        assert outbox.send_pending(store, adapter) == []
         finish_feeds(emulator)
         assert len(outbox.poll_submitted(store, adapter)) == 2
     assert create_feed_calls(emulator) == 1
@@ -478,9 +480,9 @@ def test_a_lost_create_feed_answer_is_reconciled_not_resent(
         adapter.create_feed_failure = AmazonUnavailable(
             "timeout", operation="createFeed", may_have_applied=True
         )
-        assert outbox.send_pending(store, adapter, seller_id=SELLER) == []
+        assert outbox.send_pending(store, adapter) == []
         assert feeds(store)[0].status == FeedState.SENDING.value
-        assert outbox.send_pending(store, adapter, seller_id=SELLER) == []
+        assert outbox.send_pending(store, adapter) == []
         assert create_feed_calls(emulator) == 0
         outbox.reconcile(store, adapter, settle=timedelta(0))
         assert create_feed_calls(emulator) == 1
@@ -494,10 +496,10 @@ def test_throttled_leaves_the_feed_preparing_and_sends_the_same_feed_next_time(
     enqueue_cancel(store, ORDERS[0])
     with TestAdapter(emulator_url) as adapter:
         adapter.create_feed_failure = AmazonThrottled("createFeed", 118.0)
-        assert outbox.send_pending(store, adapter, seller_id=SELLER) == []
+        assert outbox.send_pending(store, adapter) == []
         (feed,) = feeds(store)
         assert feed.status == FeedState.PREPARING.value
-        assert outbox.send_pending(store, adapter, seller_id=SELLER) == [feed.id]
+        assert outbox.send_pending(store, adapter) == [feed.id]
     assert len(feeds(store)) == 1 and len(received_feeds(emulator)) == 1
 
 
@@ -515,7 +517,7 @@ def test_two_senders_at_once_send_one_feed(
         with TestAdapter(emulator_url) as adapter:
             barrier.wait()
             try:
-                results.append(outbox.send_pending(store, adapter, seller_id=SELLER))
+                results.append(outbox.send_pending(store, adapter))
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
@@ -612,12 +614,13 @@ def test_while_create_feed_quota_refills_actions_keep_batching(
     seed(emulator, *ORDERS[:2])
     enqueue_cancel(store, ORDERS[0])
     with TestAdapter(emulator_url) as adapter:
-        adapter.limiter.throttled("createFeed", emulator_url)  # as after a 429: ~120 s to wait
-        assert outbox.send_pending(store, adapter, seller_id=SELLER) == []
+        # as after a 429 at the NA endpoint: ~120 s to wait
+        adapter.limiter.throttled("createFeed", f"{emulator_url}/na")
+        assert outbox.send_pending(store, adapter) == []
         enqueue_cancel(store, ORDERS[1])
         assert feeds(store) == [] and {a.status for a in actions(store)} == {"pending"}
     with TestAdapter(emulator_url) as later:  # a fresh quota: both go in one feed
-        assert len(outbox.send_pending(store, later, seller_id=SELLER)) == 1
+        assert len(outbox.send_pending(store, later)) == 1
     assert [len(read_feed(f["document"])[1]) for f in received_feeds(emulator)] == [2]
 
 
@@ -634,7 +637,7 @@ def test_a_refused_upload_fails_the_actions_instead_of_retrying_forever(store: s
 
     enqueue_cancel(store, ORDERS[0])
     with RefusesUploads(FeedProcessingStatus.DONE, None) as adapter:
-        assert outbox.send_pending(store, adapter, seller_id=SELLER) == []
+        assert outbox.send_pending(store, adapter) == []
     assert feeds(store)[0].status == FeedState.REJECTED.value
     (action,) = actions(store)
     assert action.status == "failed" and "HTTP 403" in (action.result_message or "")

@@ -26,6 +26,8 @@ pytestmark = [pytest.mark.e2e]
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "SEKRET-lwa-9f8e7d6c5b4a"
 REFRESH = "Atzr|SEKRET-refresh-1a2b3c4d5e"
+# One authorization per region, as Amazon issues them (the watched US, UK, DE, JP span three).
+REFRESH_BY_REGION = {r: f"{REFRESH}-{r.lower()}" for r in ("NA", "EU", "FE")}
 SMTP_PASSWORD = "SEKRET-smtp-0011223344"
 
 
@@ -35,7 +37,10 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from emulator.server import EmulatorServer
 
     credentials = Credentials(
-        client_id="amzn1.application-oa2-client.test", client_secret=SECRET, refresh_token=REFRESH
+        client_id="amzn1.application-oa2-client.test",
+        client_secret=SECRET,
+        refresh_token=REFRESH,
+        region_refresh_tokens=REFRESH_BY_REGION,
     )
     with EmulatorServer(port=0, credentials=credentials, time_scale=E2E_TIME_SCALE) as server:
         yield server
@@ -56,7 +61,9 @@ def test_a_whole_case_with_fake_secrets_leaves_no_trace(
     monkeypatch.setenv("HENPIN_POLICIES", str(REPO / "policies.yaml"))
     monkeypatch.setenv("LWA_APP_ID", "amzn1.application-oa2-client.test")
     monkeypatch.setenv("LWA_CLIENT_SECRET", SECRET)
-    monkeypatch.setenv("SP_API_REFRESH_TOKEN", REFRESH)
+    for region, token in REFRESH_BY_REGION.items():
+        monkeypatch.setenv(f"SP_API_REFRESH_TOKEN_{region}", token)
+        monkeypatch.setenv(f"HENPIN_SELLER_ID_{region}", f"A1HENPINDEMO{region}")
     monkeypatch.setenv("HENPIN_SMTP_PASSWORD", SMTP_PASSWORD)
     forget_flow_runs()
     reset_process_caches()
@@ -86,7 +93,7 @@ def test_a_whole_case_with_fake_secrets_leaves_no_trace(
     )
     reset_process_caches()
 
-    secrets = [SECRET.encode(), REFRESH.encode(), SMTP_PASSWORD.encode()]
+    secrets = [SECRET.encode(), REFRESH.encode(), SMTP_PASSWORD.encode()]  # REFRESH: a prefix
     places = [p for p in tmp_path.rglob("*") if p.is_file()]
     prefect_home = Path(os.environ["PREFECT_HOME"])
     places += [p for p in prefect_home.rglob("*") if p.is_file()]

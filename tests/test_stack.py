@@ -102,6 +102,17 @@ def test_make_up_demo_then_decide_then_stop(stack: tuple[Path, subprocess.Popen[
         ],
     )
     case = next(c for c in waiting if c["type"] == "cancel-request")
+    # Demo mode logs in per region with region-bound demo tokens; every region gets through.
+    regions = wait_for(
+        "every region's login to be used",
+        lambda: (
+            (r := henpin(home, "status", "--json", check=False)["regions"])
+            and all(entry["auth"] == "ok" for entry in r.values())
+            and r
+        ),
+    )
+    assert regions["EU"]["marketplaces"] == ["A1F83G8C2ARO7P", "A1PA6795UKMFR9"]
+    assert set(regions) == {"NA", "EU", "FE"}
     assert {
         "id",
         "type",
