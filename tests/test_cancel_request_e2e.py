@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -160,11 +161,21 @@ def test_cancel_requests_end_to_end(henpin: str, emulator: Any) -> None:
     assert detail.actions[0].status == "done" and detail.actions[0].amazon_feed_id
     # The Prefect UI shows a summary of the case on its run.
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
+    # Filtered by this case's run too: other tests' stores on the same Prefect server have a
+    # case with the same id.
+    assert high.flow_run_id
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"case-{high.id}"]))
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[f"case-{high.id}"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(high.flow_run_id)]),
+            )
         )
     assert artifacts and "cancelled-buyer-canceled" in str(artifacts[0].data)
     assert "alice" in str(artifacts[0].data)

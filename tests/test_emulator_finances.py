@@ -190,7 +190,7 @@ def test_control_route_refuses_an_over_refund(control: httpx.Client) -> None:
     assert len(control.get(f"/orders/{ORDER}/refunds").json()) == 1  # nothing else was kept
 
 
-def _seller_refund_feed(amount: str) -> str:
+def _seller_refund_feed(amount: str, merchant: str) -> str:
     refund = Refund(
         order_id=ORDER,
         items=[
@@ -205,7 +205,7 @@ def _seller_refund_feed(amount: str) -> str:
             )
         ],
     )
-    return build_feed(FeedType.PAYMENT_ADJUSTMENT, "DEMO", [(1, refund)])
+    return build_feed(FeedType.PAYMENT_ADJUSTMENT, merchant, [(1, refund)])
 
 
 def test_adapter_reads_the_sellers_and_amazons_refunds(
@@ -214,7 +214,9 @@ def test_adapter_reads_the_sellers_and_amazons_refunds(
     amazon_refund(control, "refund at first scan", Principal="12.50").raise_for_status()
     with demo_adapter(server.url) as adapter:
         adapter.submit_feed(
-            FeedType.PAYMENT_ADJUSTMENT, "ATVPDKIKX0DER", _seller_refund_feed("20.00")
+            FeedType.PAYMENT_ADJUSTMENT,
+            "ATVPDKIKX0DER",
+            _seller_refund_feed("20.00", adapter.merchant_token("ATVPDKIKX0DER")),
         )
         control.post("/clock/advance", json={"seconds": 120}).raise_for_status()
         control.get("/feeds").raise_for_status()  # the feed finishes at Amazon
@@ -227,7 +229,9 @@ def test_adapter_reads_the_sellers_and_amazons_refunds(
     # the seller's feed now cannot refund past what Amazon refunded: 7.50 are left
     with demo_adapter(server.url) as adapter:
         adapter.submit_feed(
-            FeedType.PAYMENT_ADJUSTMENT, "ATVPDKIKX0DER", _seller_refund_feed("8.00")
+            FeedType.PAYMENT_ADJUSTMENT,
+            "ATVPDKIKX0DER",
+            _seller_refund_feed("8.00", adapter.merchant_token("ATVPDKIKX0DER")),
         )
     control.post("/clock/advance", json={"seconds": 120}).raise_for_status()
     last = control.get("/feeds").json()[-1]
