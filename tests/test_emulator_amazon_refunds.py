@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the api fixture of test_emulator_finances is imported and used by name
 """Amazon refunding returns on its own in the emulator (emulator.amazon_refunds), seen at the real
 boundaries: the Finances API over HTTP (validated against the official model), the adapter
 (python-amazon-sp-api), and the returns report's Refunded Amount."""
@@ -18,7 +19,11 @@ from emulator.server import EmulatorServer
 from henpin.domain import PriceComponent
 from tests.support import order_json
 from tests.test_amazon_adapter import demo_adapter
-from tests.test_emulator_finances import BY_ORDER, assert_valid
+from tests.test_emulator_finances import (  # noqa: F401 - api: a fixture used by name
+    BY_ORDER,
+    api,
+    assert_valid,
+)
 from tests.test_emulator_reports import flat_report_rows
 
 US = "ATVPDKIKX0DER"
@@ -47,21 +52,6 @@ def control(server: EmulatorServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{server.url}/_emulator", timeout=30) as client:
         client.post("/reset").raise_for_status()
         client.post("/orders", json=[order_with_shipping()]).raise_for_status()
-        yield client
-
-
-@pytest.fixture
-def api(server: EmulatorServer, control: httpx.Client) -> Iterator[httpx.Client]:
-    token = httpx.post(
-        f"{server.url}/auth/o2/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": "Atzr|henpin-demo-refresh-token",
-            "client_id": "henpin-demo-client",
-            "client_secret": "henpin-demo-secret",
-        },
-    ).json()["access_token"]
-    with httpx.Client(base_url=server.url, headers={"x-amz-access-token": token}) as client:
         yield client
 
 
