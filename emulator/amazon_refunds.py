@@ -93,6 +93,9 @@ SELLER_FAULT_REASONS = frozenset(
     }
 )
 BUSINESS_DAYS_TO_REFUND = 2
+#: What a full refund gives back of what the buyer paid for the returned units (the order's price
+#: and proceeds breakdowns: item price, outbound shipping, tax).
+REFUNDED_COMPONENTS = ("Principal", "Shipping", "Tax")
 
 
 def settings_for(settings: dict[str, dict[str, bool]], marketplace_id: str) -> dict[str, bool]:
@@ -152,8 +155,8 @@ def _share(amount: Decimal, quantity: int, ordered: int, currency: str) -> Decim
 def policy_refund(
     record: dict[str, Any], item: dict[str, Any], refunds: list[dict[str, Any]]
 ) -> list[dict[str, str]]:
-    """What Amazon's return and refund policy gives back for the returned units: their price and
-    outbound shipping, less the prepaid label for a buyer-fault reason; capped per component at
+    """What Amazon's return and refund policy gives back for the returned units: their price,
+    outbound shipping and tax, less the prepaid label for a buyer-fault reason; capped per component at
     what was paid minus what was already refunded. Empty when nothing is left."""
     currency, paid = paid_by_component(item)
     if not currency:
@@ -161,7 +164,7 @@ def policy_refund(
     before = refunded_so_far(refunds, record["orderId"], record["orderItemId"])
     ordered, quantity = int(item.get("quantityOrdered", 1)), int(record["quantity"])
     components: list[dict[str, str]] = []
-    for component in ("Principal", "Shipping"):
+    for component in REFUNDED_COMPONENTS:
         if component not in paid:
             continue
         left = paid[component] - before.get(component, Decimal(0))
