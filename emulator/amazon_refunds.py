@@ -17,9 +17,9 @@ contain a partial refund, a refund at first scan will not be issued." In the US 
 returns history, before processing a refund at first scan").
 
 So the emulator, when a return's parcel is first scanned (it turns ``inTransit``: ``shippedAt``)
-and the return was authorized by Amazon (``authorizedBy`` ``amazon``), refunds the returned units'
-price and their share of the outbound shipping the buyer paid, minus the return's ``labelCost``
-unless the reason is a seller-fault one (``SELLER_FAULT_REASONS``), never more than was paid minus
+and the return was authorized by Amazon (``authorizedBy`` ``amazon``), refunds the returned
+units' price (and tax) and their share of the outbound shipping the buyer paid, minus the
+return's ``labelCost`` unless the reason is a seller-fault one (``SELLER_FAULT_REASONS``), never more than was paid minus
 what was already refunded, and not at all when anything of the item was refunded before the scan.
 Whether RFS applies is the marketplace's setting (``refundAtFirstScan``: on by default in the US,
 UK, DE, FR, IT and ES, the marketplaces of the two announcements; off elsewhere), which a return
