@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from emulator import auth, control, control_buyers, feeds, finances, messaging, orders, reports
+from emulator.amazon_refunds import router as amazon_refunds_router
+from emulator.amazon_refunds import settle_amazon_refunds
 from emulator.auth import Credentials
 from emulator.clock import SimulatedClock
 from emulator.errors import error_list
@@ -40,7 +42,7 @@ def create_app(
         clock=clock,
         credentials=credentials or Credentials.from_env(),
         limiter=RateLimiter(usage_plans()),
-        settlers=[feeds.settle_feeds, reports.settle_reports],
+        settlers=[feeds.settle_feeds, settle_amazon_refunds, reports.settle_reports],
     )
     app = FastAPI(
         title="Henpin SP-API emulator",
@@ -63,6 +65,7 @@ def create_app(
     app.include_router(control.router(OrderValidator()))
     app.include_router(control_buyers.router())
     app.include_router(finances.router())
+    app.include_router(amazon_refunds_router())
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:

@@ -3,7 +3,8 @@
 The account's refunds live in ``state.refunds``: the seller's come from payment adjustment feeds
 (``order_feeds.adjust_order``), Amazon's own from ``POST /_emulator/orders/{orderId}/refunds``
 (Amazon refunding on the seller's behalf: an A-to-z guarantee claim, a refund at first scan, a
-missed refund window). Both are served by:
+missed refund window) and from the returns Amazon refunds by itself in simulated time
+(``emulator.amazon_refunds``). Both are served by:
 
 - ``listFinancialEventsByOrderId`` (Finances v0, ``GET /finances/v0/orders/{orderId}/financialEvents``):
   a refund is a ``ShipmentEvent`` in ``RefundEventList`` (an A-to-z claim in

@@ -75,6 +75,7 @@ ALLOWED_FIELDS = frozenset(
         "amazonRmaId",
         "labelCost",
         "returnDeliveryDate",
+        "refundAtFirstScan",
         *TEXT_FIELDS,
         *FLAG_FIELDS,
     }
@@ -175,6 +176,11 @@ def _record(
         if not isinstance(flags[field], bool):
             check.refuse(field, f"{field} must be true or false.")
     label_cost = _amount(entry.get("labelCost"), check)
+    # Whether Amazon refunds this one at first scan (emulator.amazon_refunds); None: the
+    # marketplace's setting decides.
+    first_scan = entry.get("refundAtFirstScan")
+    if first_scan is not None and not isinstance(first_scan, bool):
+        check.refuse("refundAtFirstScan", "refundAtFirstScan must be true, false or null.")
     if len(check.problems) > before or order is None or item is None:
         return None
     return {
@@ -190,6 +196,7 @@ def _record(
         **texts,
         **flags,
         "labelCost": label_cost,
+        "refundAtFirstScan": first_scan,
         "returnDeliveryDate": iso(delivered) if delivered else None,
         "_ordered": int(item.get("quantityOrdered", 1)),  # for the quantity check, not stored
     }

@@ -17,8 +17,10 @@ policy`` and ``Return delivery date``. The delivery date is the day in the marke
 time (``LOCAL_TIME_ZONES``, UTC for others): the day the seller received the item, from which
 Amazon's two business days to refund are counted in that marketplace.
 
-``Refunded Amount`` / ``refund_amount`` is the sum of the refunds adjustment feeds recorded for the
-item by the time the report is generated.
+``Refunded Amount`` / ``refund_amount`` is the sum of every refund of the order item posted by the
+time the report is generated, from the store the Finances API serves: the seller's (payment
+adjustment feeds) and Amazon's own (refund at first scan, missed refund window, A-to-z claims,
+``emulator.amazon_refunds``), net of deductions such as a return label kept from the buyer.
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ def render(
 ) -> str:
     """The report document's text, with each request as it stood at ``at`` (as stored if None)."""
     shown = [view(r, at) for r in returns] if at is not None else returns
+    if at is not None:  # refunds posted after the report was generated are not in it
+        refunds = [r for r in refunds if parse_time(r["time"]) <= at]
     lines = [_Line(r, orders[r["orderId"]], refunds) for r in shown if r["orderId"] in orders]
     return flat_file(lines) if report_type == FLAT_FILE else xml_report(lines)
 

@@ -137,6 +137,8 @@ class EmulatorState:
         #: The seller's return-authorization setting per marketplace (emulator.return_lifecycle);
         #: marketplaces not listed keep Amazon's default.
         self.return_settings: dict[str, str] = {}
+        #: Per marketplace, whether Amazon refunds returns on its own (emulator.amazon_refunds).
+        self.amazon_refund_settings: dict[str, dict[str, bool]] = {}
         if state_file is not None and state_file.exists():
             self.load()
 
@@ -159,6 +161,7 @@ class EmulatorState:
             self.faults = None
             self.fault_counters.clear()
             self.return_settings.clear()
+            self.amazon_refund_settings.clear()
 
     def record_call(self, call: dict[str, Any]) -> None:
         """Append one SP-API call to the log, dropping the oldest beyond MAX_CALLS."""
@@ -192,6 +195,7 @@ class EmulatorState:
                 "faults": self.faults,
                 "faultCounters": self.fault_counters,
                 "returnSettings": self.return_settings,
+                "amazonRefundSettings": self.amazon_refund_settings,
                 "accessTokens": {
                     token: {
                         "clientId": grant.client_id,
@@ -250,6 +254,7 @@ class EmulatorState:
         self.faults = data.get("faults")
         self.fault_counters = dict(data.get("faultCounters", {}))
         self.return_settings = dict(data.get("returnSettings", {}))
+        self.amazon_refund_settings = dict(data.get("amazonRefundSettings", {}))
         self.access_tokens = {
             token: AccessTokenGrant(
                 client_id=grant["clientId"],

@@ -11,7 +11,10 @@ The seller's checklist:
 2. Wait for the item to come back (no process held): Amazon's returns report saying it was
    delivered ends the wait, as does the operator; remind, then escalate when it is late.
 3. Start Amazon's refund clock: two business days from the delivery, in the marketplace's local
-   time, fixed on the case.
+   time, fixed on the case. Did Amazon refund the item already (refund at first scan, or a
+   missed window; its financial events and the returns report's refunded amount)? Then nothing
+   is left to refund: ask only whether the item calls for a SAFE-T claim, and close as refunded
+   by Amazon, with nothing sent.
 4. Record the item's condition; the policy's condition table gives the refund, full or partial
    with a restocking fee; the operator confirms or changes the amount with a reason, by the
    refund deadline.
@@ -29,10 +32,18 @@ from prefect import flow, task
 
 from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
 from henpin.cases import return_request as texts
-from henpin.cases.money import refund_total
+from henpin.cases.money import RefundFit, refund_total
 from henpin.decisions import RecordedDecision
-from henpin.domain import AuthorizationStatus, Order, Outcome, Refund, ReturnRequest
+from henpin.domain import (
+    AlreadyRefunded,
+    AuthorizationStatus,
+    Order,
+    Outcome,
+    Refund,
+    ReturnRequest,
+)
 from henpin.policy import ReturnRequestPolicy
+from tasks.amazon_refunds import amazon_refund_on_arrival, with_returns_report
 from tasks.cases import close_case, mark_acting, record_details, record_recommendation
 from tasks.orders import read_order
 from tasks.refunds import (
@@ -59,6 +70,10 @@ class ItemReceipt(OperatorAnswer):
 class ItemCondition(OperatorAnswer):
     choice: Literal["inspected", "escalate"]
     condition: str | None = None
+
+
+class ItemAfterAmazonRefund(OperatorAnswer):
+    choice: Literal["as_expected", "safe_t_claim", "escalate"]
 
 
 class RefundConfirmation(OperatorAnswer):
@@ -108,6 +123,9 @@ async def return_request(
         )
     received_at, told_by = came_back
     refund_due = start_refund_clock(case_id, ret, order, policy, received_at, told_by)
+    refunded_by_amazon = amazon_refund_on_arrival(case_id, ret, order)
+    if refunded_by_amazon is not None:
+        return await check_item_after_amazon_refund(case_id, ret, order, policy, refunded_by_amazon)
 
     inspected = await ask_operator(
         case_id, texts.condition_question(ret, order, policy), ItemCondition
@@ -131,7 +149,33 @@ async def return_request(
         )
     full = texts.is_full_refund(ret, order, refund)
     outcome = Outcome.REFUNDED_IN_FULL if full else Outcome.REFUNDED_PARTLY
-    return await refund_and_close(case_id, order, refund, "refund", outcome)
+    return await refund_and_close(case_id, order, refund, "refund", outcome, returned=ret)
+
+
+def already_refunded(case_id: int, ret: ReturnRequest, order: Order) -> AlreadyRefunded:
+    """What was refunded on the order: Amazon's financial events, raised to the returns
+    report's refunded amount for the returned item where the report shows more."""
+    shown = read_already_refunded(order.order_id, order.marketplace_id)
+    return with_returns_report(case_id, ret, order, shown)
+
+
+async def check_item_after_amazon_refund(
+    case_id: int, ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy, fit: RefundFit
+) -> Outcome:
+    """Amazon refunded the item itself: nothing is sent; the operator only checks whether the
+    item that came back calls for a SAFE-T claim on Amazon's refund."""
+    checked = await ask_operator(
+        case_id, texts.safe_t_question(ret, order, policy, fit), ItemAfterAmazonRefund
+    )
+    if checked.choice == "escalate":
+        return close_case(
+            case_id, Outcome.ESCALATED, f"{texts.amazon_refunded(fit)}; escalated to the owner."
+        )
+    return close_case(
+        case_id,
+        Outcome.REFUNDED_BY_AMAZON,
+        texts.closing_message(fit, checked.choice, checked.note),
+    )
 
 
 async def authorize_in_seller_central(
@@ -157,7 +201,7 @@ async def authorize_in_seller_central(
     if authorization.choice == "keep_item_refund":
         item_price = texts.item_price_refund(ret, order)
         return await refund_and_close(
-            case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED
+            case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED, returned=ret
         )
     return None
 
@@ -197,16 +241,27 @@ def came_back_at(received: RecordedDecision) -> tuple[datetime, ReceiptSource]:
 
 
 async def refund_and_close(
-    case_id: int, order: Order, refund: Refund, purpose: str, outcome: Outcome
+    case_id: int,
+    order: Order,
+    refund: Refund,
+    purpose: str,
+    outcome: Outcome,
+    *,
+    returned: ReturnRequest | None = None,
 ) -> Outcome:
     """Refund through the outbox (payment adjustment feed) and close with Amazon's answer.
 
     Never refund twice: what was already refunded (by Amazon or another case of the order) is
     read first; nothing left closes the case without sending anything, a part left is sent.
     When the outbox's own check, right before the feed, keeps the refund back, check again.
+    For a return (`returned`), the returns report's refunded amount counts too.
     """
     for check in range(1, MAX_REFUND_CHECKS + 1):
-        already = read_already_refunded(order.order_id, order.marketplace_id)
+        already = (
+            already_refunded(case_id, returned, order)
+            if returned is not None
+            else read_already_refunded(order.order_id, order.marketplace_id)
+        )
         queued = queue_refund(case_id, refund_purpose(purpose, check), refund, order, already)
         if queued.key is None:
             return close_case(case_id, queued.nothing_left_outcome, queued.nothing_left_message)

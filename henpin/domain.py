@@ -333,6 +333,9 @@ class ReturnRequest(BaseModel):
     status: str | None = None
     #: When the returned item reached the seller (the report's `Return delivery date`).
     return_delivery_date: datetime | None = None
+    #: Everything refunded for the item so far, the seller's and Amazon's (the report's `Refunded
+    #: Amount`); None when the report shows no refund.
+    refunded_amount: Money | None = None
 
     @property
     def authorization_status(self) -> AuthorizationStatus:

@@ -199,6 +199,7 @@ def follow_return_request(ret: ReturnRequest) -> bool:
                 "status": ret.status or known.status,
                 "in_policy": ret.in_policy if ret.in_policy is not None else known.in_policy,
                 "return_delivery_date": ret.return_delivery_date or known.return_delivery_date,
+                "refunded_amount": ret.refunded_amount or known.refunded_amount,
             }
         )
         case_id, step = case.id, case.waiting_step

@@ -14,7 +14,11 @@ extended header still reads. What the report does not carry, and what follows fr
 - `Return request status` says whether Amazon already authorized the return
   (`ReturnRequest.authorization_status`); `Return delivery date`, once the item reached the
   seller, is read as the start of that day in the marketplace's local time (where Amazon counts
-  the two business days to refund), or as the exact time when the cell has one.
+  the two business days to refund), or as the exact time when the cell has one;
+- `Refunded Amount` is everything refunded for the item by then, the seller's refunds and
+  Amazon's own (refund at first scan, a missed refund window), in the `Currency code` column's
+  currency (else the marketplace's). Amazon's financial events may lag up to 48 hours; the
+  report is the second witness Henpin's never-refund-twice check reads.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ import io
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from henpin.domain import Order, ReturnRequest
+from henpin.domain import Money, Order, ReturnRequest
 from henpin.marketplaces import MARKETPLACES
 
 _DATE_FORMATS = ("%d-%b-%Y", "%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y/%m/%d")
@@ -47,6 +52,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "in_policy": ("in policy",),
     "buyer_comment": ("customer comments", "buyer comment", "buyer comments"),
     "return_delivery_date": ("return delivery date",),
+    "refunded_amount": ("refunded amount", "refund amount"),
+    "currency": ("currency code", "currency"),
 }
 
 
@@ -118,6 +125,20 @@ def _quantity(text: str) -> int:
     return quantity
 
 
+def _money(text: str, currency: str) -> Money | None:
+    """A refunded amount; None for an empty cell or zero (nothing refunded)."""
+    value = text.strip()
+    if not value:
+        return None
+    try:
+        amount = Decimal(value.replace(",", ""))
+    except InvalidOperation:
+        raise ValueError(f"unreadable amount {text!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"unreadable amount {text!r}")
+    return Money(amount=amount, currency=currency) if amount > 0 else None
+
+
 def parse_returns_report(
     text: str,
     marketplace_id: str,
@@ -137,6 +158,7 @@ def parse_returns_report(
     where = _positions(rows[0], text)
     known = MARKETPLACES.get(marketplace_id)
     local_zone = known.time_zone if known else "UTC"
+    local_currency = known.currency if known else ""
     found: list[ReturnRequest] = []
     for number, row in enumerate(rows[1:], start=2):
 
@@ -163,6 +185,9 @@ def parse_returns_report(
                     in_policy=_flag(cell("in_policy")),
                     status=cell("status") or None,
                     return_delivery_date=_date(cell("return_delivery_date"), local_zone),
+                    refunded_amount=_money(
+                        cell("refunded_amount"), cell("currency") or local_currency
+                    ),
                 )
             )
         except ValueError as exc:

@@ -10,12 +10,13 @@ import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from henpin.domain import Order, OrderItem
+from henpin.domain import Money, Order, OrderItem
 from henpin.settings import Settings
 from tasks.amazon import (
     REPORT_REUSE,
@@ -517,3 +518,30 @@ def test_emulator_messaging(emulator: httpx.Client, emulator_url: str) -> None:
         ("confirmDeliveryDetails", "Bitte bestätigen Sie Ihre Adresse."),
         ("confirmOrderDetails", "Ihre Bestellung"),
     ]
+
+
+def test_refunded_amount_is_read_in_the_reports_currency() -> None:
+    text = "\n".join(
+        [
+            HEADER,
+            line(
+                "113-1111111-1111111",
+                "TEAPOT-1",
+                "CR-UNWANTED_ITEM",
+                **{"Refunded Amount": "35.00", "Currency code": "USD"},
+            ),
+            line("113-2222222-2222222", "MUG-2", "CR-DEFECTIVE"),
+        ]
+    )
+    refunded, nothing = parse_returns_report(text, US)
+    assert refunded.refunded_amount == Money(amount=Decimal("35.00"), currency="USD")
+    assert nothing.refunded_amount is None
+    (de,) = parse_returns_report(
+        "Order ID\tRefunded Amount\n302-1111111-1111111\t12.50\n", DE
+    )  # no currency column: the marketplace's
+    assert de.refunded_amount == Money(amount=Decimal("12.50"), currency="EUR")
+    problems: list[ReturnsReportError] = []
+    parse_returns_report(
+        "Order ID\tRefunded Amount\n302-1111111-1111111\tlots\n", DE, on_bad_line=problems.append
+    )
+    assert len(problems) == 1 and "lots" in str(problems[0])

@@ -134,3 +134,16 @@ def test_the_outbox_tells_henpins_sent_and_pending_refunds_of_an_order(case_stor
         sent, pending = henpin_refunds(s, ORDER.order_id)
     assert sorted(str(r.items[0].components[0].amount) for r in sent) == ["10.00", "5.00"]
     assert [str(r.items[0].components[0].amount) for r in pending] == ["7.00"]
+
+
+def test_the_returns_reports_refunded_amount_counts_when_it_shows_more() -> None:
+    from henpin.cases.money import with_report_figure
+
+    reported = Money(amount=Decimal("40.00"), currency="USD")
+    lagging = with_report_figure(shown("15.00"), "A", reported)  # events lag: the report counts
+    assert lagging.amount("A", PRINCIPAL) == Decimal("40.00")
+    fit = fit_refund(ORDER, refund((PRINCIPAL, "40.00")), RefundedBefore.of(lagging, [], []))
+    assert fit.refund is None  # nothing left: nothing is sent
+    caught_up = with_report_figure(shown("40.00"), "A", reported)  # the same: counted once
+    assert caught_up.amount("A", PRINCIPAL) == Decimal("40.00")
+    assert with_report_figure(shown("15.00"), "A", None).amount("A", PRINCIPAL) == Decimal("15")

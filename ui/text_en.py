@@ -391,6 +391,8 @@ EN: dict[str, str] = {
     "choice.inspected": "Record the item's condition",
     "choice.refund_proposed": "Refund what policy proposes",
     "choice.refund_other_amount": "Refund another amount (write the reason)",
+    "choice.as_expected": "The item came back as expected: nothing more to do",
+    "choice.safe_t_claim": "It came back damaged, incomplete or different: I file a SAFE-T claim",
     "choice.no_refund": "No refund",
     "choice.buyer_asked": "The buyer asked for a refund",
     "choice.handed_over": "Handed over to the address-error case (Henpin)",

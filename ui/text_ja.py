@@ -377,6 +377,8 @@ JA: dict[str, str] = {
     "choice.inspected": "商品の状態を記録する",
     "choice.refund_proposed": "ポリシーの提案どおりに返金する",
     "choice.refund_other_amount": "別の金額を返金する（理由を記入）",
+    "choice.as_expected": "商品は想定どおりの状態で返送された: これ以上の対応は不要",
+    "choice.safe_t_claim": "破損・欠品・別の商品で返送された: SAFE-T 申請を行う",
     "choice.no_refund": "返金しない",
     "choice.buyer_asked": "購入者から返金の依頼があった",
     "choice.handed_over": "住所不備のケースへ引き継ぎ(Henpin)",

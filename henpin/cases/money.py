@@ -15,6 +15,7 @@ from henpin.domain import (
     PriceComponent,
     Refund,
     RefundComponent,
+    RefundedLine,
     RefundItem,
 )
 from henpin.policy._base import round_money
@@ -226,3 +227,28 @@ def nothing_left_message(fit: RefundFit) -> str:
         f"{fit.before or 'Everything'} was already refunded on these items by another case of "
         f"this order; the refund of {fit.asked} was not sent."
     )
+
+
+def with_report_figure(
+    shown: AlreadyRefunded, order_item_id: str, reported: Money | None
+) -> AlreadyRefunded:
+    """Amazon's financial events for the order, raised to the returns report's `Refunded Amount`
+    for one item where the report shows more: Amazon may take up to 48 hours to post a refund
+    in its financial events, and the report may already have it. The report gives a total, not
+    its components, so the difference is counted as item price (Principal), the component a
+    return's refund gives back."""
+    if reported is None:
+        return shown
+    events = sum(
+        (line.amount for line in shown.lines if line.order_item_id == order_item_id), Decimal(0)
+    )
+    if reported.amount <= events:
+        return shown
+    missing = RefundedLine(
+        order_item_id=order_item_id,
+        component=PriceComponent.PRINCIPAL,
+        amount=reported.amount - events,
+        currency=reported.currency,
+        event="returns-report",
+    )
+    return shown.model_copy(update={"lines": [*shown.lines, missing]})

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from henpin.cases.money import refund_total
+from henpin.cases.money import RefundFit, refund_total
 from henpin.domain import (
     AdjustmentReason,
     Money,
@@ -328,3 +328,58 @@ def refund_from_answer(
 def is_full_refund(ret: ReturnRequest, order: Order, refund: Refund) -> bool:
     value = returned_value(ret, order)
     return value is not None and refund_total(refund).amount >= value.amount
+
+
+# --- Amazon refunded the item itself (refund at first scan, missed refund window) -----------
+
+#: Seller Central help GYLYQWNG8LZ9JNJP: a SAFE-T claim for a refund Amazon issued may be filed
+#: within 60 days of the refund charge.
+SAFE_T_DAYS = 60
+
+AFTER_AMAZON_REFUND_LABELS = {
+    "as_expected": "The item came back as expected: nothing more to do",
+    "safe_t_claim": "It came back damaged, incomplete or different: I file a SAFE-T claim",
+    "escalate": "Escalate to the owner",
+}
+
+
+def amazon_refunded(fit: RefundFit) -> str:
+    """What Amazon refunded on the returned item, in words."""
+    return f"Amazon already refunded {fit.by_amazon} on this item"
+
+
+def safe_t_question(
+    ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy, fit: RefundFit
+) -> Question:
+    """Amazon refunded the item (nothing is left to refund): only the item's condition matters
+    now, for a SAFE-T claim on Amazon's refund."""
+    return Question(
+        step="item-after-amazon-refund",
+        title=f"Amazon refunded the return of order {order.order_id}: check the item",
+        prompt="\n".join(
+            [
+                *_return_facts(ret, order),
+                f"- {amazon_refunded(fit)} (refund at first scan, or on the seller's behalf "
+                "after the refund window); nothing is left for Henpin to refund.",
+                "",
+                "Inspect the item. If the buyer returned it damaged, incomplete or materially "
+                f"different, file a SAFE-T claim in Seller Central within {SAFE_T_DAYS} days of "
+                "Amazon's refund, and say so here.",
+            ]
+        ),
+        choices=list(AFTER_AMAZON_REFUND_LABELS),
+        labels=AFTER_AMAZON_REFUND_LABELS,
+        note_required_for=["safe_t_claim"],
+        deadline_hours=policy.operator.deadline_hours,
+        timeout_choice="as_expected",
+        recommended="as_expected",
+        links=_links(order),
+    )
+
+
+def closing_message(fit: RefundFit, choice: str, note: str) -> str:
+    """The case's closing words: Amazon's refund, nothing sent, and the claim if one is filed."""
+    done = f"{amazon_refunded(fit)}; Henpin sent no refund."
+    if choice == "safe_t_claim":
+        return f"{done} The operator files a SAFE-T claim: {note}"
+    return done
