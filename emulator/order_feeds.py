@@ -357,8 +357,8 @@ def _component(element: ET.Element) -> Component:
     return Component(kind, amount, currency)
 
 
-#: Decimals an amount may have: Amazon's amzn-base.xsd limits BaseCurrencyAmount to 2 fraction
-#: digits; yen have none (ISO 4217 minor unit 0).
+#: Decimals an amount may have: the currency's minor unit (ISO 4217: 2; none for yen). No
+#: Amazon page found states the XSD's limit; an amount off the minor unit is refused here.
 def _allowed_decimals(currency: str) -> int:
     return 0 if currency == "JPY" else 2
 

@@ -173,9 +173,7 @@ class Order(BaseModel):
             return "the order has no items"
         missing = [i.order_item_id for i in self.items if i.value is None]
         if missing:
-            return (
-                f"Amazon gave neither a unit price nor proceeds for item(s) {', '.join(missing)}"
-            )
+            return f"Amazon gave neither a unit price nor proceeds for item(s) {', '.join(missing)}"
         if self.value is None:
             return "the items are priced in different currencies"
         return None

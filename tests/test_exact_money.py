@@ -216,9 +216,9 @@ def test_policy_amounts_with_extra_decimals_are_refused_with_file_line_and_key(
         f" 12.345 USD has more decimals than USD allows (2); {rule}",
     ]
     # Trailing zeros are exact: 1500.0 JPY and 200.50 USD are accepted.
-    path.write_text(POLICY.replace("1500.5", "1500.0").replace("0.019", "0.50").replace(
-        "12.345", "200.50"
-    ))
+    path.write_text(
+        POLICY.replace("1500.5", "1500.0").replace("0.019", "0.50").replace("12.345", "200.50")
+    )
     assert load_policy(path).return_request.authorize_up_to["USD"] == Decimal("200.50")
 
 
@@ -249,3 +249,33 @@ def test_the_feed_writer_never_writes_an_amount_off_the_minor_unit() -> None:
         assert str(refused.value) == f"order 111-0000009-0000009, Principal: {message}"
     xml = payment_adjustment_feed("A1HENPINDEMO00", [(1, refund("1500", "JPY"))])
     assert '<Amount currency="JPY">1500</Amount>' in xml
+
+
+def test_policy_check_warns_when_a_watched_currency_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "policies.yaml"
+    path.write_text(
+        "version: 1\ncancel_request:\n  rules:\n    - name: high-value\n      when:\n"
+        "        order_value_over: {USD: 200, GBP: 150}\n      then: ask_operator\n"
+        "    - name: rest\n      then: cancel\n"
+    )
+    env = {
+        **os.environ,
+        "HENPIN_HOME": str(tmp_path),
+        "HENPIN_MARKETPLACES": '["ATVPDKIKX0DER", "A1F83G8C2ARO7P", "A1VC38T7YXB528"]',
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "henpin.cli", "policy", "check", str(path)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr  # a warning, not a failure
+    assert "OK" in done.stdout
+    warnings = done.stderr.strip().splitlines()
+    assert warnings == [
+        f"warning: {path}:6: cancel_request.rules[0].when.order_value_over: no JPY amount, but"
+        " Henpin watches JP (sells in JPY): this condition cannot be checked for those orders,"
+        " so cancel requests reaching rule high-value go to a person; add an amount in JPY"
+    ]  # Henpin's default return_request and address_error amounts list JPY

@@ -135,9 +135,9 @@ class AddressErrorPolicy(PolicyModel):
         }
     )
     referral_fee_percent: Percent = Decimal(15)
-    refund_admin_fee: Annotated[
-        dict[Currency, RefundAdminFee], AfterValidator(_exact_fee_caps)
-    ] = Field(default_factory=_default_admin_fees)
+    refund_admin_fee: Annotated[dict[Currency, RefundAdminFee], AfterValidator(_exact_fee_caps)] = (
+        Field(default_factory=_default_admin_fees)
+    )
     partial_refund_percent: Percent = Decimal(80)
     when_address_confirmed: AddressOption = "reship"
     when_no_answer: AddressErrorAction = "cancel_for_reorder"
@@ -277,7 +277,10 @@ class AddressErrorPolicy(PolicyModel):
             )
         if value is None:
             return says(
-                "ask_operator", "no-item-price", "the order's value is unknown, so a person decides"
+                "ask_operator",
+                "no-item-price",
+                f"the order's value is unknown ({order.value_unknown_because}), so a person"
+                " decides",
             )
         if self.when_address_confirmed == "reship":
             cost = self.reship_cost.get(value.currency)
