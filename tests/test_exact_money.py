@@ -222,26 +222,26 @@ def test_policy_amounts_with_extra_decimals_are_refused_with_file_line_and_key(
     assert load_policy(path).return_request.authorize_up_to["USD"] == Decimal("200.50")
 
 
+def refund(amount: str, currency: str) -> Refund:
+    """A one-component refund (Principal) as a case would hand it to the outbox."""
+    return Refund(
+        order_id="111-0000009-0000009",
+        items=[
+            RefundItem(
+                order_item_id="000000901",
+                reason=AdjustmentReason.CUSTOMER_RETURN,
+                components=[
+                    RefundComponent(
+                        type=PriceComponent.PRINCIPAL, amount=Decimal(amount), currency=currency
+                    )
+                ],
+            )
+        ],
+    )
+
+
 def test_the_feed_writer_never_writes_an_amount_off_the_minor_unit() -> None:
     from tasks.feed_xml import FeedBuildError, payment_adjustment_feed
-
-    def refund(amount: str, currency: str) -> Refund:
-        return Refund(
-            order_id="111-0000009-0000009",
-            items=[
-                RefundItem(
-                    order_item_id="000000901",
-                    reason=AdjustmentReason.CUSTOMER_RETURN,
-                    components=[
-                        RefundComponent(
-                            type=PriceComponent.PRINCIPAL,
-                            amount=Decimal(amount),
-                            currency=currency,
-                        )
-                    ],
-                )
-            ],
-        )
 
     for amount, currency, message in BAD:
         with pytest.raises(FeedBuildError) as refused:
@@ -279,3 +279,26 @@ def test_policy_check_warns_when_a_watched_currency_is_missing(tmp_path: Path) -
         " Henpin watches JP (sells in JPY): this condition cannot be checked for those orders,"
         " so cancel requests reaching rule high-value go to a person; add an amount in JPY"
     ]  # Henpin's default return_request and address_error amounts list JPY
+
+
+def test_the_outbox_refuses_to_store_a_refund_off_the_minor_unit(case_store: str) -> None:
+    from sqlalchemy import func, select
+
+    from henpin.domain import ActionKind, FeedType
+    from henpin.store.db import session_scope
+    from henpin.store.models import Action
+    from tasks import outbox
+    from tasks.feed_xml import FeedBuildError
+
+    with pytest.raises(FeedBuildError, match=r"12\.345 USD has more decimals than USD allows"):
+        outbox.enqueue(
+            case_store,
+            key="refund:exact",
+            case_id=None,
+            kind=ActionKind.REFUND,
+            feed_type=FeedType.PAYMENT_ADJUSTMENT,
+            marketplace_id="ATVPDKIKX0DER",
+            payload=refund("12.345", "USD"),
+        )
+    with session_scope(case_store) as s:
+        assert s.scalar(select(func.count()).select_from(Action)) == 0
