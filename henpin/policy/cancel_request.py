@@ -1,7 +1,10 @@
 """Case type 1, a buyer's cancel request (Your Orders → Cancel items): the owner's rule table.
 
 Henpin's own checks come first (Amazon's side already settled it, or it can no longer be
-cancelled); then the owner's rules, first match wins; with no match, a person decides.
+cancelled); then the owner's rules, first match wins; with no match, a person decides. A rule
+whose value condition cannot be checked (the order's value is unknown, or the rule sets no amount
+in its currency) sends the case to a person (rule `value-unknown`): an unknown value is never
+taken as a small one.
 """
 
 from __future__ import annotations
