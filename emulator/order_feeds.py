@@ -350,10 +350,33 @@ def _component(element: ET.Element) -> Component:
         amount = Decimal((amount_element.text or "").strip())
     except InvalidOperation:
         raise MessageInvalid(f"Amount {amount_element.text!r} of {kind} is not a number.") from None
+    _check_decimals(amount, currency, kind)
     # A restocking fee is kept from the refund, so it may be negative; refunds themselves are not.
     if amount < 0 and kind != "RestockingFee":
         raise MessageInvalid(f"Amount of {kind} must not be negative.")
     return Component(kind, amount, currency)
+
+
+#: Decimals an amount may have: the currency's minor unit (ISO 4217: 2; none for yen). No
+#: Amazon page found states the XSD's limit; an amount off the minor unit is refused here.
+def _allowed_decimals(currency: str) -> int:
+    return 0 if currency == "JPY" else 2
+
+
+def _check_decimals(amount: Decimal, currency: str, kind: str) -> None:
+    """Refuse 12.345 USD or 1500.5 JPY: Amazon checks amounts against its XSD and reports a
+    facet violation in the schema validator's words ("Value '-5' is not facet-valid with respect
+    to minInclusive '0'", quoted at http://forum.nitrosell.com/t/amazon-504-amazon-error-messages-
+    and-what-they-mean/80). Amazon's exact code for an amount with extra decimals is not
+    documented, so the message gets the emulator's per-message schema error (MessageInvalid)."""
+    exponent = amount.normalize().as_tuple().exponent
+    digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    allowed = _allowed_decimals(currency)
+    if digits > allowed:
+        raise MessageInvalid(
+            f"cvc-fractionDigits-valid: Value '{amount}' of {kind} has {digits} fraction digits,"
+            f" but the number of fraction digits has been limited to {allowed} for {currency}."
+        )
 
 
 def _check_refund_fits(

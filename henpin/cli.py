@@ -405,7 +405,17 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    _warn_value_currencies(args, path)
     return 0
+
+
+def _warn_value_currencies(args: argparse.Namespace, path: Path) -> None:
+    """Warnings (not errors): value conditions lacking a watched marketplace's currency."""
+    from henpin.policy import load_policy
+    from henpin.policy.currency_check import value_condition_warnings
+
+    for line in value_condition_warnings(load_policy(path), path, _settings(args).marketplaces):
+        print(line, file=sys.stderr)
 
 
 def cmd_policy_replay(args: argparse.Namespace) -> int:
@@ -621,7 +631,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     pol = sub.add_parser("policy", help="policy file tools")
     psub = pol.add_subparsers(dest="policy_command", required=True)
-    pc = psub.add_parser("check", help="validate a policy file (names file, line and key path)")
+    pc = psub.add_parser(
+        "check",
+        help="validate a policy file (names file, line and key path); warns when a value"
+        " condition has no amount in a watched marketplace's currency",
+    )
     pc.add_argument("file", nargs="?", help="default policies.yaml")
     pc.set_defaults(func=cmd_policy_check)
 

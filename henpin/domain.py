@@ -102,14 +102,19 @@ class OrderItem(BaseModel):
     title: str | None = None
     quantity: int = 1
     unit_price: Money | None = None
+    #: Amazon's proceeds for the item's price, all units (`includedData` PROCEEDS): its value
+    #: when Amazon gives no unit price (`product.price.unitPrice` is optional).
+    proceeds: Money | None = None
     cancel_requested_by_buyer: bool = False
     buyer_cancel_reason: str | None = None
     cancelled_by: str | None = None  # BUYER, MERCHANT or AMAZON once cancelled
 
     @property
     def value(self) -> Money | None:
+        """Unit price × quantity; else Amazon's proceeds for the item; None when neither is
+        known (never 0: an unknown value is not a small one)."""
         if self.unit_price is None:
-            return None
+            return self.proceeds
         return Money(
             amount=self.unit_price.amount * self.quantity, currency=self.unit_price.currency
         )
@@ -160,6 +165,18 @@ class Order(BaseModel):
         return Money(
             amount=sum((v.amount for v in values if v), Decimal(0)), currency=currencies.pop()
         )
+
+    @property
+    def value_unknown_because(self) -> str | None:
+        """Why `value` is None, in words for the operator; None when the value is known."""
+        if not self.items:
+            return "the order has no items"
+        missing = [i.order_item_id for i in self.items if i.value is None]
+        if missing:
+            return f"Amazon gave neither a unit price nor proceeds for item(s) {', '.join(missing)}"
+        if self.value is None:
+            return "the items are priced in different currencies"
+        return None
 
     @property
     def skus(self) -> list[str]:

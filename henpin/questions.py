@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from henpin.domain import Order
 from henpin.marketplaces import MARKETPLACES
+from henpin.money import excess_decimals
 
 
 class AnswerField(BaseModel):
@@ -106,6 +107,10 @@ def _check_value(f: AnswerField, raw: Any) -> str | None:
             return f"'{f.label}' must be a number (got {raw!r})."
         if f.kind == "integer" and value != value.to_integral_value():
             return f"'{f.label}' must be a whole number."
+        if f.kind == "money" and f.currency:
+            excess = excess_decimals(value, f.currency)
+            if excess:  # refused, never rounded: the operator meant something we cannot guess
+                return f"'{f.label}' ({f.name}): {excess}; it is refused, not rounded."
         unit = f" {f.currency}" if f.currency else ""
         if f.minimum is not None and value < f.minimum:
             return f"'{f.label}' must be at least {f.minimum}{unit} (got {value}{unit})."

@@ -317,10 +317,21 @@ class _Cancellation(_Amazon):
     cancellationExecution: _CancellationExecution | None = None
 
 
+class _ProceedsBreakdown(_Amazon):
+    type: str
+    subtotal: _Money
+
+
+class _ItemProceeds(_Amazon):
+    proceedsTotal: _Money | None = None
+    breakdowns: list[_ProceedsBreakdown] | None = None
+
+
 class _OrderItem(_Amazon):
     orderItemId: str
     quantityOrdered: int = Field(ge=0)
     product: _Product
+    proceeds: _ItemProceeds | None = None
     cancellation: _Cancellation | None = None
 
 
@@ -427,10 +438,21 @@ def _item(raw: _OrderItem) -> OrderItem:
         title=raw.product.title,
         quantity=raw.quantityOrdered,
         unit_price=Money(amount=price.amount, currency=price.currencyCode) if price else None,
+        proceeds=_item_proceeds(raw.proceeds),
         cancel_requested_by_buyer=bool(request and request.requester == "BUYER"),
         buyer_cancel_reason=request.cancelReason if request else None,
         cancelled_by=execution.cancelledBy if execution else None,
     )
+
+
+def _item_proceeds(raw: _ItemProceeds | None) -> Money | None:
+    """What the item's price brought, all units: the proceeds' ITEM subtotal (before shipping,
+    gift wrap, tax and discounts); the item's proceeds total when there is no breakdown."""
+    if raw is None:
+        return None
+    item = next((b.subtotal for b in raw.breakdowns or [] if b.type == "ITEM"), None)
+    total = item or raw.proceedsTotal
+    return Money(amount=total.amount, currency=total.currencyCode) if total else None
 
 
 def report_status_from_amazon(payload: dict[str, Any]) -> ReportStatus:

@@ -424,9 +424,12 @@ def test_value_sums_items_and_quantities(shipped: CancelRequestPolicy) -> None:
     assert rec.inputs["order_value"] == {"amount": "210.00", "currency": "USD"}
 
 
-def test_currency_not_listed_does_not_match_high_value(shipped: CancelRequestPolicy) -> None:
+def test_currency_not_listed_sends_the_order_to_a_person(shipped: CancelRequestPolicy) -> None:
+    # No CAD amount in high-value's order_value_over: the rule cannot be checked, so the order
+    # is not taken as small (issue 10); `henpin policy check` warns about the missing currency.
     rec = shipped.recommend(order(("MUG-001", "99999.00", "CAD"), marketplace_id=CA), NOW)
-    assert (rec.action, rec.rule) == ("cancel", "cancel-the-rest")
+    assert (rec.action, rec.rule) == ("ask_operator", "value-unknown")
+    assert "order_value_over sets no CAD amount" in rec.reason
 
 
 def test_anything_else_is_cancelled_by_the_default_rule(shipped: CancelRequestPolicy) -> None:
@@ -482,14 +485,19 @@ def test_without_a_default_rule_an_unmatched_order_goes_to_a_person(tmp_path: Pa
     assert (rec.action, rec.rule) == ("ask_operator", "no-rule-matched")
 
 
-def test_order_with_unknown_prices_does_not_match_a_value_rule(
+def test_order_with_unknown_prices_goes_to_a_person_not_the_default_rule(
     shipped: CancelRequestPolicy,
 ) -> None:
+    # Issue 10: an unknown value is never taken as a small one.
     unpriced = order().model_copy(
         update={"items": [OrderItem(order_item_id="1", sku="MUG-001", unit_price=None)]}
     )
     rec = shipped.recommend(unpriced, NOW)
-    assert rec.rule == "cancel-the-rest"
+    assert (rec.action, rec.rule) == ("ask_operator", "value-unknown")
+    assert rec.reason == (
+        "rule high-value cannot be checked: the order's value is unknown: Amazon gave neither"
+        " a unit price nor proceeds for item(s) 1; a person decides"
+    )
     assert rec.inputs["order_value"] is None
 
 

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from henpin.domain import Money
 from henpin.marketplaces import MARKETPLACES
+from henpin.money import decimals_of, excess_decimals
 
 Loc = tuple[int | str, ...]  # where in the file: keys and list indexes, as pydantic reports them
 Inputs = dict[str, JsonValue]  # what a decision looked at, JSON-ready, for replay
@@ -103,7 +104,23 @@ Currency = Annotated[str, AfterValidator(_currency)]
 Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
-AmountByCurrency = dict[Currency, Amount]  # e.g. {USD: 10, JPY: 1500}; a missing currency: unset
+
+
+def exact_amounts(amounts: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Each amount in its currency's minor unit: 12.345 USD or 1500.5 JPY is refused (at its
+    own key), never rounded, since the owner meant something Henpin cannot guess."""
+    problems: list[tuple[Loc, str]] = []
+    for currency, amount in amounts.items():
+        problem = excess_decimals(amount, currency)
+        if problem:
+            problems.append(((currency,), f"{problem}; an amount is in the currency's minor unit"))
+    if problems:
+        raise LocatedProblems(problems)
+    return amounts
+
+
+#: e.g. {USD: 10, JPY: 1500}; a missing currency: unset
+AmountByCurrency = Annotated[dict[Currency, Amount], AfterValidator(exact_amounts)]
 
 
 class PolicyModel(BaseModel):
@@ -138,10 +155,6 @@ class Advice(PolicyModel):
 
 
 # --- Money ----------------------------------------------------------------------------------------
-
-
-def decimals_of(currency: str) -> int:
-    return 0 if currency == "JPY" else 2
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:

@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from henpin.domain import Order, OrderItem
 from henpin.policy._base import (
@@ -30,10 +30,12 @@ from henpin.policy._base import (
     AmountByCurrency,
     Currency,
     Inputs,
+    LocatedProblems,
     OperatorDeadline,
     Percent,
     PolicyModel,
     as_utc,
+    exact_amounts,
     format_money,
     money_json,
     owner_error,
@@ -109,6 +111,15 @@ def _default_admin_fees() -> dict[str, RefundAdminFee]:
     }
 
 
+def _exact_fee_caps(fees: dict[str, RefundAdminFee]) -> dict[str, RefundAdminFee]:
+    """Each fee's `at_most` in its currency's minor unit (refused at its own key otherwise)."""
+    try:
+        exact_amounts({currency: fee.at_most for currency, fee in fees.items()})
+    except LocatedProblems as e:
+        raise LocatedProblems([((*where, "at_most"), msg) for where, msg in e.problems]) from e
+    return fees
+
+
 class AddressErrorPolicy(PolicyModel):
     """A parcel came back because of the address: the waits and the money of each way out."""
 
@@ -124,7 +135,9 @@ class AddressErrorPolicy(PolicyModel):
         }
     )
     referral_fee_percent: Percent = Decimal(15)
-    refund_admin_fee: dict[Currency, RefundAdminFee] = Field(default_factory=_default_admin_fees)
+    refund_admin_fee: Annotated[dict[Currency, RefundAdminFee], AfterValidator(_exact_fee_caps)] = (
+        Field(default_factory=_default_admin_fees)
+    )
     partial_refund_percent: Percent = Decimal(80)
     when_address_confirmed: AddressOption = "reship"
     when_no_answer: AddressErrorAction = "cancel_for_reorder"
@@ -264,7 +277,10 @@ class AddressErrorPolicy(PolicyModel):
             )
         if value is None:
             return says(
-                "ask_operator", "no-item-price", "the order's value is unknown, so a person decides"
+                "ask_operator",
+                "no-item-price",
+                f"the order's value is unknown ({order.value_unknown_because}), so a person"
+                " decides",
             )
         if self.when_address_confirmed == "reship":
             cost = self.reship_cost.get(value.currency)

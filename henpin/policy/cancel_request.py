@@ -1,7 +1,10 @@
 """Case type 1, a buyer's cancel request (Your Orders → Cancel items): the owner's rule table.
 
 Henpin's own checks come first (Amazon's side already settled it, or it can no longer be
-cancelled); then the owner's rules, first match wins; with no match, a person decides.
+cancelled); then the owner's rules, first match wins; with no match, a person decides. A rule
+whose value condition cannot be checked (the order's value is unknown, or the rule sets no amount
+in its currency) sends the case to a person (rule `value-unknown`): an unknown value is never
+taken as a small one.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from henpin.policy._base import (
     PolicyModel,
     Text,
     as_utc,
+    exact_amounts,
     format_money,
     not_empty,
     owner_error,
@@ -44,6 +48,7 @@ BUILT_IN_RULES = frozenset(
         "pre-order",
         "unexpected-status",
         "no-rule-matched",
+        "value-unknown",
     }
 )
 
@@ -73,12 +78,24 @@ class _OrderFacts:
     skus: tuple[str, ...]
     marketplace_id: str
     buyer_reason: str | None
+    value_unknown_because: str | None  # why the order's value is unknown; None when known
+
+
+@dataclass(frozen=True)
+class Undecided:
+    """A condition that cannot be evaluated (the order's value is unknown, or the rule sets no
+    amount for its currency): the rule neither matches nor fails; a person decides."""
+
+    why: str
 
 
 class Conditions(PolicyModel):
     """A rule's `when`: every condition given must hold for the rule to match."""
 
-    order_value_over: Annotated[dict[Currency, Amount], AfterValidator(not_empty)] | None = None
+    order_value_over: (
+        Annotated[dict[Currency, Amount], AfterValidator(not_empty), AfterValidator(exact_amounts)]
+        | None
+    ) = None
     sku_prefixes: Annotated[tuple[Text, ...], AfterValidator(not_empty)] | None = None
     skus: Annotated[tuple[Text, ...], AfterValidator(not_empty)] | None = None
     marketplaces: Annotated[tuple[MarketplaceId, ...], AfterValidator(not_empty)] | None = None
@@ -87,8 +104,9 @@ class Conditions(PolicyModel):
     def is_empty(self) -> bool:
         return all(getattr(self, name) is None for name in type(self).model_fields)
 
-    def explain_match(self, facts: _OrderFacts) -> list[str] | None:
-        """Why each condition holds, in plain words; None as soon as one does not."""
+    def explain_match(self, facts: _OrderFacts) -> list[str] | Undecided | None:
+        """Why each condition holds, in plain words; None as soon as one does not; Undecided
+        when the others hold but one cannot be evaluated."""
         checks = (
             self._value_over,
             self._sku_prefix,
@@ -97,23 +115,32 @@ class Conditions(PolicyModel):
             self._reason_mentions,
         )
         reasons: list[str] = []
+        undecided: Undecided | None = None
         for check in checks:
             because = check(facts)
             if because is False:
                 return None
-            if isinstance(because, str):
+            if isinstance(because, Undecided):
+                undecided = because
+            elif isinstance(because, str):
                 reasons.append(because)
-        return reasons
+        return undecided or reasons
 
     # Each check returns None when its condition is not set, False when it fails, else the reason.
 
-    def _value_over(self, facts: _OrderFacts) -> str | bool | None:
+    def _value_over(self, facts: _OrderFacts) -> str | bool | Undecided | None:
         if self.order_value_over is None:
             return None
         if facts.value_amount is None or facts.value_currency is None:
-            return False
+            # An unknown value is never taken as a small one (issue 10).
+            return Undecided(f"the order's value is unknown: {facts.value_unknown_because}")
         limit = self.order_value_over.get(facts.value_currency)
-        if limit is None or facts.value_amount <= limit:
+        if limit is None:
+            return Undecided(
+                f"the order is in {facts.value_currency} and order_value_over sets no"
+                f" {facts.value_currency} amount"
+            )
+        if facts.value_amount <= limit:
             return False
         value = format_money(facts.value_amount, facts.value_currency)
         return f"order value {value} is over the {limit:,} {facts.value_currency} limit"
@@ -293,6 +320,12 @@ class CancelRequestPolicy(PolicyModel):
                     rule.then, rule.name, f"no earlier rule matched (default rule {rule.name})"
                 )
             because = rule.when.explain_match(facts)
+            if isinstance(because, Undecided):
+                return says(
+                    "ask_operator",
+                    "value-unknown",
+                    f"rule {rule.name} cannot be checked: {because.why}; a person decides",
+                )
             if because is not None:
                 return says(rule.then, rule.name, f"rule {rule.name}: {' and '.join(because)}")
         return says(
@@ -308,6 +341,7 @@ def _facts(order: Order) -> _OrderFacts:
         skus=tuple(order.skus),
         marketplace_id=order.marketplace_id,
         buyer_reason=order.buyer_cancel_reason,
+        value_unknown_because=order.value_unknown_because,
     )
 
 

@@ -367,7 +367,9 @@ class ReturnRequestPolicy(PolicyModel):
             return says(
                 "ask_operator",
                 "no-item-price",
-                "the item's price is unknown or zero, so Henpin cannot weigh this return",
+                "the item's price is "
+                + ("zero" if value is not None else "unknown (Amazon gave no unit price)")
+                + ", so Henpin cannot weigh this return",
             )
         if ret.in_policy is False:
             return says(

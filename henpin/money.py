@@ -1,0 +1,40 @@
+"""Exact amounts: each currency pays in its minor unit (yen have none, the others cents).
+
+Every edge that takes an amount from a person or a file (inbox forms, `henpin decide --field`,
+Prefect UI answers, policies.yaml) refuses one with more decimals than its currency allows,
+with `excess_decimals`' message: a refund of 12.345 USD is a mistake to show, not to round
+silently. The feed writer asserts the same before anything goes to Amazon.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+#: Currencies paid in whole units (ISO 4217 minor unit 0) among Henpin's marketplaces.
+WHOLE_UNIT_CURRENCIES = frozenset({"JPY"})
+
+
+def decimals_of(currency: str) -> int:
+    """How many decimals an amount of `currency` has: 0 for yen, 2 for the others."""
+    return 0 if currency in WHOLE_UNIT_CURRENCIES else 2
+
+
+def excess_decimals(amount: Decimal, currency: str) -> str | None:
+    """Why `amount` is not an amount of `currency` (too many decimals); None when it is.
+
+    Trailing zeros do not count: 12.50 USD and 1500.0 JPY are exact."""
+    allowed = decimals_of(currency)
+    if not amount.is_finite():
+        return f"{amount} {currency} is not an amount"
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > allowed:
+        return f"{amount} {currency} has more decimals than {currency} allows ({allowed})"
+    return None
+
+
+def at_minor_unit(amount: Decimal, currency: str) -> Decimal:
+    """`amount` with exactly the currency's decimals; ValueError when it has more."""
+    problem = excess_decimals(amount, currency)
+    if problem:
+        raise ValueError(problem)
+    return amount.quantize(Decimal(1).scaleb(-decimals_of(currency)))
