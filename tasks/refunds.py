@@ -11,10 +11,16 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from henpin.cases.money import RefundFit, nothing_left_message, refund_cut_message, refund_total
+from henpin.cases.money import (
+    RefundFit,
+    nothing_left_message,
+    refund_cut_message,
+    refund_total,
+    unverified_message,
+)
 from henpin.domain import ActionKind, AlreadyRefunded, FeedType, Order, Outcome, Refund
 from henpin.store.db import session_scope
-from henpin.store.models import Action, Event
+from henpin.store.models import Action, Case, Event
 from tasks import outbox
 from tasks.actions import ActionOutcome
 from tasks.kinds import amazon_task, store_task
@@ -35,7 +41,10 @@ class QueuedRefund(BaseModel):
 
     @property
     def nothing_left_outcome(self) -> Outcome:
-        """How the case ends when nothing was left to refund."""
+        """How the case ends when nothing was left to refund (or nothing could be checked:
+        then a person, the owner, decides)."""
+        if self.fit.unverified:
+            return Outcome.ESCALATED
         return Outcome.REFUNDED_BY_AMAZON if self.fit.by_amazon else Outcome.ALREADY_REFUNDED
 
     @property
@@ -77,6 +86,8 @@ def queue_refund(
             fit=RefundFit(asked=asked, refund=queued, sent=sent, by_amazon=None, before=None),
         )
     fit = fit_new_refund(url, order, refund, already)
+    if fit.unverified:
+        _hold_for_a_person(url, case_id, fit)
     if fit.refund is None:
         return QueuedRefund(key=None, fit=fit)
     outbox.enqueue(
@@ -108,3 +119,21 @@ def queue_refund(
                 )
             )
     return QueuedRefund(key=key, fit=fit)
+
+
+def _hold_for_a_person(url: str, case_id: int, fit: RefundFit) -> None:
+    """Part of the refund could not be checked against what was paid: flag the case and say
+    why on its timeline (the rest, if any, still goes)."""
+    why = unverified_message(fit)
+    with session_scope(url) as s:
+        case = s.get(Case, case_id)
+        if case is not None:
+            case.needs_attention = why
+        s.add(
+            Event(
+                case_id=case_id,
+                kind="refund-unverified",
+                message=why,
+                data={"unverified": fit.unverified, "asked": fit.asked.model_dump(mode="json")},
+            )
+        )

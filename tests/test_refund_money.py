@@ -147,3 +147,19 @@ def test_the_returns_reports_refunded_amount_counts_when_it_shows_more() -> None
     caught_up = with_report_figure(shown("40.00"), "A", reported)  # the same: counted once
     assert caught_up.amount("A", PRINCIPAL) == Decimal("40.00")
     assert with_report_figure(shown("15.00"), "A", None).amount("A", PRINCIPAL) == Decimal("15")
+
+
+def test_an_unknown_price_never_lets_a_second_refund_through() -> None:
+    """The order shows no price for the item (no unit price, no proceeds): while nothing was
+    refunded the refund goes as asked; once something was, it is held back for a person."""
+    unpriced = ORDER.model_copy(
+        update={"items": [OrderItem(order_item_id="A", quantity=1, unit_price=None)]}
+    )
+    first = fit_refund(unpriced, refund((PRINCIPAL, "100.00")), RefundedBefore.of(shown(), [], []))
+    assert first.sent == Money(amount=Decimal("100.00"), currency="USD")
+    assert first.unverified == []
+
+    before = RefundedBefore.of(shown("100.00"), sent=[refund((PRINCIPAL, "100.00"))], pending=[])
+    second = fit_refund(unpriced, refund((PRINCIPAL, "100.00")), before)
+    assert second.refund is None and second.sent is None
+    assert second.unverified and "100.00 USD already refunded" in second.unverified[0]

@@ -153,6 +153,9 @@ class RefundFit(BaseModel):
     sent: Money | None
     by_amazon: Money | None  # Amazon's own refunds on the refund's items, if any
     before: Money | None  # everything refunded on those items before (Amazon's and Henpin's)
+    # Components held back because the order does not say what was paid for them while some of
+    # them was refunded already: Henpin cannot tell what is left, so a person decides.
+    unverified: list[str] = []
 
     @property
     def cut(self) -> bool:
@@ -172,19 +175,30 @@ def paid_for(item: OrderItem, component: str) -> Decimal | None:
 
 def fit_refund(order: Order, refund: Refund, before: RefundedBefore) -> RefundFit:
     """The refund cut to what the buyer paid minus what was already refunded, per item and
-    component (a component whose price the order does not show is left as asked; a deduction
-    such as a restocking fee stays). An item with nothing left to refund is dropped."""
+    component (a deduction such as a restocking fee stays). An item with nothing left to refund
+    is dropped. A component whose price the order does not show goes as asked only while none
+    of it was refunded before; otherwise it is held back (`unverified`): an unknown amount never
+    lets a second refund through."""
     items = {i.order_item_id: i for i in order.items}
     currency = refund_total(refund).currency
     kept: list[RefundItem] = []
+    unverified: list[str] = []
     for line in refund.items:
         item = items.get(line.order_item_id)
         components: list[RefundComponent] = []
         for c in line.components:
             paid = paid_for(item, str(c.type)) if item is not None else None
             amount = c.amount
-            if paid is not None and amount > 0:
-                left = paid - before.total.get((line.order_item_id, str(c.type)), Decimal(0))
+            refunded = before.total.get((line.order_item_id, str(c.type)), Decimal(0))
+            if paid is None and amount > 0 and refunded > 0:
+                unverified.append(
+                    f"{c.type} of item {line.order_item_id}: {amount} {c.currency} asked, "
+                    f"{refunded} {c.currency} already refunded, and the order does not show "
+                    "what was paid"
+                )
+                amount = Decimal(0)
+            elif paid is not None and amount > 0:
+                left = paid - refunded
                 amount = round_money(min(amount, max(left, Decimal(0))), c.currency)
             if amount != 0:
                 components.append(c.model_copy(update={"amount": amount}))
@@ -205,6 +219,7 @@ def fit_refund(order: Order, refund: Refund, before: RefundedBefore) -> RefundFi
         sent=refund_total(fitted) if fitted else None,
         by_amazon=on_items(before.by_amazon),
         before=on_items(before.total),
+        unverified=unverified,
     )
 
 
@@ -216,8 +231,19 @@ def refund_cut_message(fit: RefundFit) -> str:
     )
 
 
+def unverified_message(fit: RefundFit) -> str:
+    """Why part of a refund was held back for a person: what was paid is unknown."""
+    return (
+        "Refund held back for a person: "
+        + "; ".join(fit.unverified)
+        + ". Check the order in Seller Central and refund there what is still due."
+    )
+
+
 def nothing_left_message(fit: RefundFit) -> str:
     """The closing words when nothing is left to refund: nothing is sent."""
+    if fit.unverified:
+        return unverified_message(fit) + f" Nothing of the refund of {fit.asked} was sent."
     if fit.by_amazon:
         return (
             f"Amazon already refunded {fit.by_amazon} on these items; the refund of {fit.asked} "
