@@ -114,6 +114,17 @@ _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
 _EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 # 403s that are answers about the request, not about Henpin's access (no new login over them).
 _FORBIDDEN_BUT_NOT_ACCESS = ("template combination",)
+# Operations that need an SP-API role beyond the ones every other call of Henpin uses (README,
+# "Amazon roles"). Amazon answers a call the application has no role for with 403 (Selling
+# Partner API Roles, developer-docs.amazon.com/sp-api/docs/tax-invoicing-restricted-role: "If you
+# call an operation for which you don't have the required roles, you get a 403 error"). A 403 on
+# one of them says the role is missing, not that the region's login is refused: the region is
+# not marked refused for it (the other calls of the region say whether the login works).
+ROLE_GATED_OPERATIONS: dict[str, str] = {
+    # developer-docs.amazon.com/sp-api/docs/finances-api-v2024-06-19-use-case-guide, "Roles"
+    "listFinancialEventsByOrderId": "Finance and Accounting",
+    "listTransactions": "Finance and Accounting",
+}
 
 
 # --- Errors ------------------------------------------------------------------------------------
@@ -914,7 +925,8 @@ class AmazonAdapter:
         try:
             response = self._attempts(operation, client, send, idempotent=idempotent)
         except AmazonAuthError as refused:
-            if refused.code != "MissingCredentials":
+            role_missing = refused.status == 403 and operation in ROLE_GATED_OPERATIONS
+            if refused.code != "MissingCredentials" and not role_missing:
                 self._note_auth(client.region, "refused", str(refused))
             raise
         self._note_auth(client.region, "ok")
@@ -1011,6 +1023,16 @@ class AmazonAdapter:
         ):
             return AmazonRequestRejected(
                 f"Amazon refused {operation} for this order ({said}).",
+                operation=operation,
+                status=failure.status,
+                code=failure.code,
+                errors=failure.errors,
+            )
+        if failure.status == 403 and operation in ROLE_GATED_OPERATIONS:
+            return AmazonAuthError(
+                f"Amazon denied access to {operation} ({said}). It needs the "
+                f"{ROLE_GATED_OPERATIONS[operation]!r} role: add it to Henpin's application in "
+                "the developer profile, then have the seller authorise the application again.",
                 operation=operation,
                 status=failure.status,
                 code=failure.code,

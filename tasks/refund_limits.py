@@ -19,7 +19,7 @@ from henpin.cases.money import RefundedBefore, RefundFit, fit_refund
 from henpin.domain import ActionKind, ActionStatus, AlreadyRefunded, Order, Refund
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, utcnow
-from tasks.amazon import AmazonAdapter, AmazonAuthError, AmazonError
+from tasks.amazon import AmazonAdapter, AmazonError
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,8 @@ def hold_back_overpaying_refunds(
     other refunds of its order. One that would give back more than is left is not sent: it
     fails with `HELD_ALREADY_REFUNDED` or `HELD_WOULD_OVERPAY` and Amazon's figures, and its
     case checks again (the amount was an operator's or the policy's, so it is not silently cut
-    here). False when Amazon could not be read: then no refund of the marketplace is sent now.
+    here). False when Amazon could not be read (throttled, down, or the region's login or the
+    Finances role refused): then no refund of the marketplace is sent now.
     What was paid comes from the order as the refund's case read it; a refund stored without a
     case (not from a case flow) has none, and is left to Amazon's own check.
     """
@@ -112,9 +113,9 @@ def hold_back_overpaying_refunds(
             for order_id, order in orders.items()
             if order is not None
         }
-    except AmazonAuthError:
-        raise
     except AmazonError as exc:
+        # A refused login (AmazonAuthError) too: this marketplace's refunds wait, the other
+        # regions' feeds, messages and polls go on.
         log.warning("refunds in %s wait: Amazon's refunds cannot be read: %s", marketplace_id, exc)
         return False
     with session_scope(store_url) as s:
