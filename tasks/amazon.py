@@ -738,6 +738,8 @@ class AmazonAdapter:
         self._override = dict(credentials) if credentials is not None else None
         self._logins: dict[str, RegionLogin | None] = {}
         self.region_auth: dict[str, str] = {}
+        # Finances reads per (marketplace, order): (clock, what Amazon showed), for `max_age_s`.
+        self._refund_reads: dict[tuple[str, str], tuple[float, AlreadyRefunded]] = {}
         self._auth_log = auth_log
         # Where each order was last seen (an order id does not say its region).
         self._order_marketplaces: dict[str, str] = {}
@@ -1699,12 +1701,32 @@ class AmazonAdapter:
     # -- Finances API v0: what has been refunded already
 
     def refunds_for_order(
-        self, order_id: str, *, marketplace_id: str | None = None
+        self, order_id: str, *, marketplace_id: str, max_age_s: float = 0.0
     ) -> AlreadyRefunded:
         """Every refund Amazon shows for the order, per order item and component
         (listFinancialEventsByOrderId: RefundEventList, GuaranteeClaimEventList for A-to-z
         claims, ChargebackEventList), the seller's and Amazon's own alike. Amazon may take up to
-        48 hours to post an event, so a refund made just now can be missing."""
+        48 hours to post an event, so a refund made just now can be missing. `max_age_s` > 0
+        takes this adapter's own read of the order if it is at most that old (no call)."""
+        key = (marketplace_id, order_id)
+        cached = self._refund_reads.get(key)
+        if cached is not None and max_age_s > 0 and self.clock() - cached[0] <= max_age_s:
+            return cached[1]
+        read_at = self.clock()
+        shown = self._read_refunds(order_id, marketplace_id)
+        if len(self._refund_reads) > 1000:  # keep the last hour's reads only
+            self._refund_reads = {
+                k: v for k, v in self._refund_reads.items() if read_at - v[0] < 3600
+            }
+        self._refund_reads[key] = (read_at, shown)
+        return shown
+
+    def refund_read_age(self, order_id: str, marketplace_id: str) -> float | None:
+        """Seconds since this adapter last read the order's refunds; None if it never did."""
+        cached = self._refund_reads.get((marketplace_id, order_id))
+        return None if cached is None else self.clock() - cached[0]
+
+    def _read_refunds(self, order_id: str, marketplace_id: str) -> AlreadyRefunded:
         client = self._client(_Finances, self._endpoint(marketplace_id))
         lines: list[RefundedLine] = []
         token: str | None = None

@@ -16,6 +16,7 @@ from emulator.server import EmulatorServer
 from henpin.domain import (
     ActionKind,
     AdjustmentReason,
+    CancelOrder,
     FeedType,
     PriceComponent,
     Refund,
@@ -133,8 +134,6 @@ def test_a_refused_region_holds_back_its_refunds_only(
         order_json(jp_order, marketplace_id=JP, currency="JPY", price="3000", status="SHIPPED"),
     )
     jp_refund = queue_case_refund(case_store, snapshot(jp_order, JP, "3000", "JPY"), "1000")
-    from henpin.domain import CancelOrder
-
     us_cancel = outbox.enqueue(
         case_store,
         key=f"cancel:{us_order}",
@@ -154,3 +153,42 @@ def test_a_refused_region_holds_back_its_refunds_only(
     order = httpx.get(f"{url}/_emulator/orders/{us_order}", timeout=10).json()
     assert order["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
     assert [f["feedType"] for f in received_feeds(url)] == ["POST_ORDER_ACKNOWLEDGEMENT_DATA"]
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(port=0, time_scale=E2E_TIME_SCALE) as server:
+        yield server
+
+
+def test_a_refund_feed_goes_out_though_the_finances_quota_cannot_check_every_order(
+    case_store: str, emulator: EmulatorServer
+) -> None:
+    # Eight case refunds of eight orders wait; Amazon's Finances quota (shrunk here: burst 3,
+    # next request in ~17 minutes) lets the send-time check read three orders now. The feed
+    # carries those three refunds; the other five stay pending for the next round.
+    url = emulator.url
+    order_ids = [f"113-6300000-{n:07d}" for n in range(1, 9)]
+    seed(url, *(order_json(o, price="10.00", status="SHIPPED") for o in order_ids))
+    ids = [
+        queue_case_refund(case_store, snapshot(o, US, "10.00", "USD"), "5.00") for o in order_ids
+    ]
+    quotas = {**OPERATION_QUOTAS, FINANCES: Quota(rate=0.001, burst=3)}
+    limiter = RateLimiter(quotas)
+    retry = RetryPolicy(max_wait_s=1.0)
+    with AmazonAdapter(settings(url), limiter=limiter, retry=retry) as adapter:
+        sent = outbox.send_pending(case_store, adapter)
+        assert len(sent) == 1
+        httpx.post(f"{url}/_emulator/clock/advance", json={"seconds": 120}).raise_for_status()
+        outbox.poll_submitted(case_store, adapter)
+        reads = [c for c in calls(url) if c["operation"] == FINANCES]
+        assert len(reads) == 3
+    after = statuses(case_store)
+    assert [after[i] for i in ids] == ["done"] * 3 + ["pending"] * 5
+    feeds = received_feeds(url)
+    assert [f["feedType"] for f in feeds] == ["POST_PAYMENT_ADJUSTMENT_DATA"]
+
+
+def calls(url: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = httpx.get(f"{url}/_emulator/calls", timeout=10).json()
+    return found
