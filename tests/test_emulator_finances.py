@@ -236,3 +236,59 @@ def test_adapter_reads_the_sellers_and_amazons_refunds(
     control.post("/clock/advance", json={"seconds": 120}).raise_for_status()
     last = control.get("/feeds").json()[-1]
     assert last["results"][0]["resultCode"] == "Error"
+
+
+def _regional_token(server: EmulatorServer, region: str) -> str:
+    from henpin.settings import EMULATOR_REFRESH_TOKENS
+
+    answer = httpx.post(
+        f"{server.url}/auth/o2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": EMULATOR_REFRESH_TOKENS[region],
+            "client_id": "henpin-demo-client",
+            "client_secret": "henpin-demo-secret",
+        },
+    )
+    answer.raise_for_status()
+    token: str = answer.json()["access_token"]
+    return token
+
+
+def test_finances_are_per_region(server: EmulatorServer, control: httpx.Client) -> None:
+    jp_order, jp = "503-0000032-0000032", "A1VC38T7YXB528"
+    control.post(
+        "/orders",
+        json=[
+            order_json(
+                jp_order,
+                marketplace_id=jp,
+                status="SHIPPED",
+                price="3000",
+                currency="JPY",
+                cancel_reason=None,
+            )
+        ],
+    ).raise_for_status()
+    refunded = control.post(
+        f"/orders/{jp_order}/refunds",
+        json={
+            "reason": "returnless refund",
+            "items": [{"orderItemId": f"{jp_order[-7:]}01", "components": {"Principal": "3000"}}],
+        },
+    )
+    assert refunded.status_code < 300, refunded.text
+    events = f"/finances/v0/orders/{jp_order}/financialEvents"
+    transactions = "/finances/2024-06-19/transactions"
+    query = {"relatedIdentifierName": "ORDER_ID", "relatedIdentifierValue": jp_order}
+    for region, seen in (("na", False), ("fe", True)):
+        token = _regional_token(server, region.upper())
+        headers = {"x-amz-access-token": token}
+        answer = httpx.get(f"{server.url}/{region}{events}", headers=headers)
+        assert answer.status_code == 200
+        assert_valid(BY_ORDER, answer)
+        found = answer.json()["payload"]["FinancialEvents"].get("RefundEventList", [])
+        assert bool(found) is seen
+        listed = httpx.get(f"{server.url}/{region}{transactions}", params=query, headers=headers)
+        assert listed.status_code == 200
+        assert bool(listed.json()["payload"]["transactions"]) is seen
