@@ -1057,10 +1057,10 @@ def settle_attention(
                 action.result_code = None
             elif answer is FeedAnswer.DONE:
                 action.status = ActionStatus.DONE.value
-                action.result_code = "CONFIRMED_DONE"
+                action.result_code = "HENPIN_CONFIRMED_DONE"
             else:
                 action.status = ActionStatus.FAILED.value
-                action.result_code = "CONFIRMED_NOT_DONE"
+                action.result_code = "HENPIN_CONFIRMED_NOT_DONE"
         tag = _feed_tag(feed_id)
         for case_id in {c for c, _ in answered if c is not None}:
             case = s.get(Case, case_id)
