@@ -1707,13 +1707,16 @@ class AmazonAdapter:
         (listFinancialEventsByOrderId: RefundEventList, GuaranteeClaimEventList for A-to-z
         claims, ChargebackEventList), the seller's and Amazon's own alike. Amazon may take up to
         48 hours to post an event, so a refund made just now can be missing. `max_age_s` > 0
-        takes this adapter's own read of the order if it is at most that old (no call)."""
+        takes this adapter's last such read of the order if it is at most that old (no call),
+        and keeps the read for the next; a read with `max_age_s` 0 is neither taken nor kept."""
         key = (marketplace_id, order_id)
         cached = self._refund_reads.get(key)
         if cached is not None and max_age_s > 0 and self.clock() - cached[0] <= max_age_s:
             return cached[1]
         read_at = self.clock()
         shown = self._read_refunds(order_id, marketplace_id)
+        if max_age_s <= 0:
+            return shown
         if len(self._refund_reads) > 1000:  # keep the last hour's reads only
             self._refund_reads = {
                 k: v for k, v in self._refund_reads.items() if read_at - v[0] < 3600

@@ -78,6 +78,8 @@ def _snapshot(session: Session, action: Action) -> Order | None:
 #: A send-time Finances read of an order is reused this long (well under the outbox's settle
 #: time, `HENPIN_OUTBOX_SETTLE_S`, default 600 s). Amazon may take up to 48 hours to post a
 #: refund anyway; Henpin's own refunds are counted from the outbox, never from this read.
+#: Only send-time reads are reused: the queue-time read is not, so an Amazon refund posted while
+#: a refund waits in the outbox is still seen before its feed.
 REFUND_READ_MAX_AGE_S = 60.0
 FINANCES_OPERATION = "listFinancialEventsByOrderId"
 
