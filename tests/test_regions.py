@@ -370,3 +370,12 @@ def test_a_feed_document_of_another_region_is_not_found(emulator: EmulatorServer
         f"{url}/na{path}", headers={"x-amz-access-token": token(url, EMULATOR_REFRESH_TOKENS["NA"])}
     )
     assert at_na.status_code == 200 and at_na.json()["feedDocumentId"] == document_id
+
+
+def test_status_json_says_what_is_wrong_with_the_marketplaces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # README: `regions` is {"error": ...} when HENPIN_MARKETPLACES names an unknown id.
+    monkeypatch.setenv("HENPIN_MARKETPLACES", '["ATVPDKIKX0DER","NOT-A-MARKETPLACE"]')
+    regions = henpin_status(tmp_path)["regions"]
+    assert list(regions) == ["error"] and "NOT-A-MARKETPLACE" in regions["error"]
