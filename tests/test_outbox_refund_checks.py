@@ -27,7 +27,7 @@ from henpin.settings import EMULATOR_REFRESH_TOKENS, Settings
 from henpin.store.db import session_scope
 from henpin.store.models import Action
 from tasks import outbox
-from tasks.amazon import AmazonAdapter, RetryPolicy
+from tasks.amazon import AmazonAdapter, AmazonAuthError, RetryPolicy
 from tasks.ratelimit import OPERATION_QUOTAS, Quota, RateLimiter
 from tests.support import E2E_TIME_SCALE, order_json
 from tests.test_inbox_support import waiting_case
@@ -192,3 +192,36 @@ def test_a_refund_feed_goes_out_though_the_finances_quota_cannot_check_every_ord
 def calls(url: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = httpx.get(f"{url}/_emulator/calls", timeout=10).json()
     return found
+
+
+def test_a_finances_403_is_a_missing_role_not_a_refused_region(
+    case_store: str, emulator: EmulatorServer
+) -> None:
+    # The application lacks the Finance and Accounting role: Amazon answers every Finances call
+    # 403 Unauthorized while the region's other calls work.
+    url = emulator.url
+    refund_order, cancel_order = "113-6400000-0000001", "113-6400000-0000002"
+    seed(url, order_json(refund_order, price="10.00", status="SHIPPED"), order_json(cancel_order))
+    httpx.put(
+        f"{url}/_emulator/faults",
+        json={"seed": 1, "rules": [{"operations": [FINANCES], "rate": 1, "fault": "403"}]},
+        timeout=10,
+    ).raise_for_status()
+    refund_id = queue_case_refund(case_store, snapshot(refund_order, US, "10.00", "USD"), "5.00")
+    cancel_id = outbox.enqueue(
+        case_store,
+        key=f"cancel:{cancel_order}",
+        case_id=None,
+        kind=ActionKind.CANCEL_ORDER,
+        feed_type=FeedType.ORDER_ACKNOWLEDGEMENT,
+        marketplace_id=US,
+        payload=CancelOrder(order_id=cancel_order, order_item_ids=[item_id(cancel_order)]),
+    )
+    with AmazonAdapter(settings(url)) as adapter:
+        with pytest.raises(AmazonAuthError, match="Finance and Accounting"):
+            adapter.refunds_for_order(refund_order, marketplace_id=US)
+        assert adapter.region_auth.get("NA") != "refused"
+        assert len(outbox.send_pending(case_store, adapter)) == 1  # the cancellation
+        assert adapter.region_auth.get("NA") == "ok"
+    assert statuses(case_store) == {refund_id: "pending", cancel_id: "submitted"}
+    assert any(c["status"] == 403 for c in calls(url) if c["operation"] == FINANCES)
