@@ -1030,20 +1030,17 @@ class AmazonAdapter:
                 code=failure.code,
                 errors=failure.errors,
             )
-        if failure.status == 403 and operation in ROLE_GATED_OPERATIONS:
-            return AmazonAuthError(
-                f"Amazon denied access to {operation} ({said}). It needs the "
-                f"{ROLE_GATED_OPERATIONS[operation]!r} role: add it to Henpin's application in "
-                "the developer profile, then have the seller authorise the application again.",
-                operation=operation,
-                status=failure.status,
-                code=failure.code,
-                errors=failure.errors,
-            )
         if failure.status in (401, 403):
+            role = ROLE_GATED_OPERATIONS.get(operation) if failure.status == 403 else None
             return AmazonAuthError(
-                f"Amazon denied access to {operation} ({said}). Check that the seller has "
-                "authorised Henpin's application and that its credentials are current.",
+                f"Amazon denied access to {operation} ({said}). "
+                + (
+                    f"It needs the {role!r} role: add it to Henpin's application in the "
+                    "developer profile, then have the seller authorise the application again."
+                    if role
+                    else "Check that the seller has authorised Henpin's application and that "
+                    "its credentials are current."
+                ),
                 operation=operation,
                 status=failure.status,
                 code=failure.code,

@@ -16,7 +16,6 @@ from emulator.server import EmulatorServer
 from henpin.domain import (
     ActionKind,
     AdjustmentReason,
-    CancelOrder,
     FeedType,
     PriceComponent,
     Refund,
@@ -31,6 +30,7 @@ from tasks.amazon import AmazonAdapter, AmazonAuthError, RetryPolicy
 from tasks.ratelimit import OPERATION_QUOTAS, Quota, RateLimiter
 from tests.support import E2E_TIME_SCALE, order_json
 from tests.test_inbox_support import waiting_case
+from tests.test_outbox import enqueue_cancel
 
 US, JP = "ATVPDKIKX0DER", "A1VC38T7YXB528"
 FINANCES = "listFinancialEventsByOrderId"
@@ -134,15 +134,7 @@ def test_a_refused_region_holds_back_its_refunds_only(
         order_json(jp_order, marketplace_id=JP, currency="JPY", price="3000", status="SHIPPED"),
     )
     jp_refund = queue_case_refund(case_store, snapshot(jp_order, JP, "3000", "JPY"), "1000")
-    us_cancel = outbox.enqueue(
-        case_store,
-        key=f"cancel:{us_order}",
-        case_id=None,
-        kind=ActionKind.CANCEL_ORDER,
-        feed_type=FeedType.ORDER_ACKNOWLEDGEMENT,
-        marketplace_id=US,
-        payload=CancelOrder(order_id=us_order, order_item_ids=[item_id(us_order)]),
-    )
+    us_cancel = enqueue_cancel(case_store, us_order)
     with AmazonAdapter(settings(url)) as adapter:
         sent = outbox.send_pending(case_store, adapter)
         assert len(sent) == 1  # the US cancellation's feed; FE's refund waits
@@ -208,15 +200,7 @@ def test_a_finances_403_is_a_missing_role_not_a_refused_region(
         timeout=10,
     ).raise_for_status()
     refund_id = queue_case_refund(case_store, snapshot(refund_order, US, "10.00", "USD"), "5.00")
-    cancel_id = outbox.enqueue(
-        case_store,
-        key=f"cancel:{cancel_order}",
-        case_id=None,
-        kind=ActionKind.CANCEL_ORDER,
-        feed_type=FeedType.ORDER_ACKNOWLEDGEMENT,
-        marketplace_id=US,
-        payload=CancelOrder(order_id=cancel_order, order_item_ids=[item_id(cancel_order)]),
-    )
+    cancel_id = enqueue_cancel(case_store, cancel_order)
     with AmazonAdapter(settings(url)) as adapter:
         with pytest.raises(AmazonAuthError, match="Finance and Accounting"):
             adapter.refunds_for_order(refund_order, marketplace_id=US)
