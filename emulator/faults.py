@@ -13,13 +13,16 @@ the rules are tried in order; a rule whose operations match draws a number and, 
 answers with its fault:
 
 - ``429`` (QuotaExceeded), ``500`` (InternalFailure), ``503`` (ServiceUnavailable): an ErrorList.
+- ``403`` (Unauthorized, "Access to requested resource is denied."): what Amazon answers a call
+  the application has no role for (SP-API "Selling Partner API Roles"); with ``rate`` 1 on one
+  operation it models a role the application lacks while the region's other calls work.
 - ``malformed_json``: status 200 and a truncated JSON body.
 - ``timeout``: holds the request ``delaySeconds`` (default 35, longer than the 30 s clients
   usually wait) and then drops the connection unanswered (``"then": "drop"``, the default) or
   processes and answers it late (``"then": "answer"``).
 - ``slow``: processes and answers normally after ``delaySeconds`` (default 2).
 
-A refusing fault (429, 500, 503, malformed_json, timeout/drop) comes before quota and before the
+A refusing fault (429, 500, 503, 403, malformed_json, timeout/drop) comes before quota and before the
 operation, so the request changes nothing. With ``"afterApply": true`` (500, 503,
 malformed_json, timeout/drop) the operation runs first and its success is then hidden behind the
 fault: the "did it go through?" case (e.g. createFeed created the feed, the client saw a 500).
@@ -53,7 +56,7 @@ from emulator.state import EmulatorState
 REPORT_FAULT_RATES = ("underCountRate", "noSummaryRate", "omitResultRate", "gzipRate")
 #: The report faults, in the order they are drawn (a feed gets at most one).
 REPORT_FAULTS = ("underCount", "noSummary", "omitResult")
-FAULT_KINDS = ("429", "500", "503", "timeout", "slow", "malformed_json")
+FAULT_KINDS = ("429", "500", "503", "403", "timeout", "slow", "malformed_json")
 #: Faults that may hide an applied operation (a 429 always means "not done").
 AFTER_APPLY_KINDS = ("500", "503", "timeout", "malformed_json")
 DEFAULT_DELAY_SECONDS = {"slow": 2.0, "timeout": 35.0}
@@ -79,6 +82,8 @@ SERVED_OPERATIONS = (
     "createConfirmDeliveryDetails",
     "createUnexpectedProblem",
     "createConfirmOrderDetails",
+    "listFinancialEventsByOrderId",
+    "listTransactions",
 )
 
 

@@ -431,11 +431,16 @@ def router() -> APIRouter:
     @routes.get("/feeds/2021-06-30/documents/{document_id}")
     async def get_feed_document_route(request: Request, document_id: str) -> Response:
         emulator = emulator_of(request)
-        return await sp_api_call(
-            request,
-            "getFeedDocument",
-            lambda now: (200, get_feed_document(emulator, document_id, own_url(request))),
-        )
+
+        def operation(now: datetime) -> tuple[int, dict[str, Any]]:
+            # A feed's documents are per region, as the feed is.
+            for feed in emulator.state.feeds.values():
+                mine = document_id in (feed.input_document_id, feed.result_document_id)
+                if mine and not visible(request, feed.marketplace_ids):
+                    raise not_found(f"Feed document {document_id} was not found.")
+            return 200, get_feed_document(emulator, document_id, own_url(request))
+
+        return await sp_api_call(request, "getFeedDocument", operation)
 
     @routes.put("/_uploads/{document_id}")
     async def upload_document(request: Request, document_id: str) -> Response:

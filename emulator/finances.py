@@ -39,6 +39,7 @@ from emulator.clock import iso, parse_time
 from emulator.control import read_json, refused
 from emulator.errors import invalid_input
 from emulator.orders import ORDER_ID, marketplace_of
+from emulator.regions import visible
 from emulator.runtime import emulator_of, sp_api_call
 
 #: Why Amazon refunds on the seller's behalf (Seller Central help U7K5N5GUP67M4X9: a missed
@@ -399,6 +400,11 @@ def list_transactions(
     return {"payload": {"transactions": found}}
 
 
+def _in_region(request: Request, orders: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The orders whose money this call's region shows (docs/emulator.md, "Regions")."""
+    return {k: o for k, o in orders.items() if visible(request, [marketplace_of(o)])}
+
+
 def router() -> APIRouter:
     """The Finances API routes and the control route that makes Amazon refund."""
     routes = APIRouter()
@@ -410,7 +416,10 @@ def router() -> APIRouter:
         def operation(now: datetime) -> tuple[int, dict[str, Any]]:
             _page_size(request)
             state = emulator.state
-            return 200, list_financial_events_by_order(state.refunds, state.orders, order_id)
+            # Per region, as orders are: another region's order is unknown here (no events).
+            order = state.orders.get(order_id)
+            orders = _in_region(request, {order_id: order} if order is not None else {})
+            return 200, list_financial_events_by_order(state.refunds, orders, order_id)
 
         return await sp_api_call(request, "listFinancialEventsByOrderId", operation)
 
@@ -420,7 +429,7 @@ def router() -> APIRouter:
 
         def operation(now: datetime) -> tuple[int, dict[str, Any]]:
             state = emulator.state
-            return 200, list_transactions(request, state.refunds, state.orders)
+            return 200, list_transactions(request, state.refunds, _in_region(request, state.orders))
 
         return await sp_api_call(request, "listTransactions", operation)
 

@@ -1,13 +1,15 @@
 """Amazon's feed processing report: the XML ``ProcessingReport`` a finished feed's result document holds.
 
 Like Amazon, the report counts every message but lists a ``Result`` only for messages with an
-error or a warning. Result codes follow those seen in Amazon's reports: ``5000`` the document is
-not well-formed XML (the feed ends FATAL), ``5001`` a message does not follow the feed's schema
-(missing element, value outside its enumeration), ``18028`` the data does not fit Amazon's records
-(unknown order or item, an order that can no longer be cancelled, a refund above what was paid),
-``5002`` an internal error (injected by the fault modes; nothing applied), which Amazon documents as
-"An internal error occurred. Please resubmit your data." (Amazon's "Marketplace Feeds - Error
-Codes"; the classification with sources is Henpin's tasks/result_codes.py).
+error or a warning. Result codes: ``5000`` the document is not well-formed XML (the feed ends
+FATAL; as in Amazon reports quoted by sellers), ``5001`` a message does not follow the feed's
+schema (missing element, value outside its enumeration): the emulator's own number, no Amazon
+source was found for it; ``18028`` the data does not fit Amazon's records (unknown order or item,
+an order that can no longer be cancelled, a refund above what was paid; as in an Amazon order
+adjustment report quoted by a seller), ``5002`` an internal error (injected by the fault modes;
+nothing applied), which Amazon documents as "An internal error occurred. Please resubmit your
+data." (Amazon's "Marketplace Feeds - Error Codes"). Each code's source: Henpin's
+tasks/result_codes.py.
 Clients should act on ``ResultCode`` and re-read the order, not on the numbers.
 """
 

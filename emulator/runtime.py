@@ -107,6 +107,8 @@ _FAULT_BODIES = {
     "429": quota_exceeded().body(),
     "500": error_list("InternalFailure", "We encountered an internal error. Please try again."),
     "503": error_list("ServiceUnavailable", "Service temporarily unavailable. Please try again."),
+    # A call the application has no role for (emulator.faults).
+    "403": error_list("Unauthorized", "Access to requested resource is denied."),
 }
 
 

@@ -33,6 +33,7 @@ from prefect import flow, task
 from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
 from henpin.cases import return_request as texts
 from henpin.cases.money import RefundFit, refund_total
+from henpin.cases.refund_outcomes import refund_not_made_message
 from henpin.decisions import RecordedDecision
 from henpin.domain import (
     AlreadyRefunded,
@@ -277,5 +278,7 @@ async def refund_and_close(
     return close_case(
         case_id,
         Outcome.AMAZON_REJECTED,
-        f"Amazon did not refund: {result.result_code or 'error'}: {result.result_message}",
+        refund_not_made_message(
+            result.result_code, result.result_message, held_by_henpin=held_back(result)
+        ),
     )

@@ -114,6 +114,17 @@ _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
 _EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 # 403s that are answers about the request, not about Henpin's access (no new login over them).
 _FORBIDDEN_BUT_NOT_ACCESS = ("template combination",)
+# Operations that need an SP-API role beyond the ones every other call of Henpin uses (README,
+# "Amazon roles"). Amazon answers a call the application has no role for with 403 (Selling
+# Partner API Roles, developer-docs.amazon.com/sp-api/docs/tax-invoicing-restricted-role: "If you
+# call an operation for which you don't have the required roles, you get a 403 error"). A 403 on
+# one of them says the role is missing, not that the region's login is refused: the region is
+# not marked refused for it (the other calls of the region say whether the login works).
+ROLE_GATED_OPERATIONS: dict[str, str] = {
+    # developer-docs.amazon.com/sp-api/docs/finances-api-v2024-06-19-use-case-guide, "Roles"
+    "listFinancialEventsByOrderId": "Finance and Accounting",
+    "listTransactions": "Finance and Accounting",
+}
 
 
 # --- Errors ------------------------------------------------------------------------------------
@@ -749,6 +760,8 @@ class AmazonAdapter:
         self._override = dict(credentials) if credentials is not None else None
         self._logins: dict[str, RegionLogin | None] = {}
         self.region_auth: dict[str, str] = {}
+        # Finances reads per (marketplace, order): (clock, what Amazon showed), for `max_age_s`.
+        self._refund_reads: dict[tuple[str, str], tuple[float, AlreadyRefunded]] = {}
         self._auth_log = auth_log
         # Where each order was last seen (an order id does not say its region).
         self._order_marketplaces: dict[str, str] = {}
@@ -936,7 +949,8 @@ class AmazonAdapter:
         try:
             response = self._attempts(operation, client, send, idempotent=idempotent)
         except AmazonAuthError as refused:
-            if refused.code != "MissingCredentials":
+            role_missing = refused.status == 403 and operation in ROLE_GATED_OPERATIONS
+            if refused.code != "MissingCredentials" and not role_missing:
                 self._note_auth(client.region, "refused", str(refused))
             raise
         self._note_auth(client.region, "ok")
@@ -1039,9 +1053,16 @@ class AmazonAdapter:
                 errors=failure.errors,
             )
         if failure.status in (401, 403):
+            role = ROLE_GATED_OPERATIONS.get(operation) if failure.status == 403 else None
             return AmazonAuthError(
-                f"Amazon denied access to {operation} ({said}). Check that the seller has "
-                "authorised Henpin's application and that its credentials are current.",
+                f"Amazon denied access to {operation} ({said}). "
+                + (
+                    f"It needs the {role!r} role: add it to Henpin's application in the "
+                    "developer profile, then have the seller authorise the application again."
+                    if role
+                    else "Check that the seller has authorised Henpin's application and that "
+                    "its credentials are current."
+                ),
                 operation=operation,
                 status=failure.status,
                 code=failure.code,
@@ -1699,12 +1720,35 @@ class AmazonAdapter:
     # -- Finances API v0: what has been refunded already
 
     def refunds_for_order(
-        self, order_id: str, *, marketplace_id: str | None = None
+        self, order_id: str, *, marketplace_id: str, max_age_s: float = 0.0
     ) -> AlreadyRefunded:
         """Every refund Amazon shows for the order, per order item and component
         (listFinancialEventsByOrderId: RefundEventList, GuaranteeClaimEventList for A-to-z
         claims, ChargebackEventList), the seller's and Amazon's own alike. Amazon may take up to
-        48 hours to post an event, so a refund made just now can be missing."""
+        48 hours to post an event, so a refund made just now can be missing. `max_age_s` > 0
+        takes this adapter's last such read of the order if it is at most that old (no call),
+        and keeps the read for the next; a read with `max_age_s` 0 is neither taken nor kept."""
+        key = (marketplace_id, order_id)
+        cached = self._refund_reads.get(key)
+        if cached is not None and max_age_s > 0 and self.clock() - cached[0] <= max_age_s:
+            return cached[1]
+        read_at = self.clock()
+        shown = self._read_refunds(order_id, marketplace_id)
+        if max_age_s <= 0:
+            return shown
+        if len(self._refund_reads) > 1000:  # keep the last hour's reads only
+            self._refund_reads = {
+                k: v for k, v in self._refund_reads.items() if read_at - v[0] < 3600
+            }
+        self._refund_reads[key] = (read_at, shown)
+        return shown
+
+    def refund_read_age(self, order_id: str, marketplace_id: str) -> float | None:
+        """Seconds since this adapter last read the order's refunds; None if it never did."""
+        cached = self._refund_reads.get((marketplace_id, order_id))
+        return None if cached is None else self.clock() - cached[0]
+
+    def _read_refunds(self, order_id: str, marketplace_id: str) -> AlreadyRefunded:
         client = self._client(_Finances, self._endpoint(marketplace_id))
         lines: list[RefundedLine] = []
         token: str | None = None

@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -302,10 +302,17 @@ def _fail(action: Action, code: str, message: str) -> None:
 
 
 def _feed_to_send(
-    store_url: str, feed_type: str, marketplace_id: str, seller_id: str, max_messages: int
+    store_url: str,
+    feed_type: str,
+    marketplace_id: str,
+    seller_id: str,
+    max_messages: int,
+    *,
+    only: Collection[int] | None = None,
 ) -> int | None:
     """The group's feed that may be sent now: its `preparing` one, or a new one holding the
-    oldest pending actions. None while a feed is `sending` (reconcile first) or nothing waits."""
+    oldest pending actions (of `only`, when given). None while a feed is `sending` (reconcile
+    first) or nothing waits."""
     with session_scope(store_url) as s:
         _lock_group(s, feed_type, marketplace_id)
         unresolved = s.scalars(
@@ -321,16 +328,14 @@ def _feed_to_send(
             return None
         if unresolved:
             return unresolved[0].id
-        actions = s.scalars(
-            select(Action)
-            .where(
-                Action.status == ActionStatus.PENDING.value,
-                Action.feed_type == feed_type,
-                Action.marketplace_id == marketplace_id,
-            )
-            .order_by(Action.id)
-            .limit(max_messages)
-        ).all()
+        waiting = select(Action).where(
+            Action.status == ActionStatus.PENDING.value,
+            Action.feed_type == feed_type,
+            Action.marketplace_id == marketplace_id,
+        )
+        if only is not None:
+            waiting = waiting.where(Action.id.in_(list(only)))
+        actions = s.scalars(waiting.order_by(Action.id).limit(max_messages)).all()
         messages: list[tuple[int, FeedPayload]] = []
         batch: list[Action] = []
         for action in actions:
@@ -476,11 +481,18 @@ def _send_feeds(
         for _ in range(max_feeds_per_group):
             if adapter.quota_wait("createFeed", marketplace_id) > adapter.retry.max_wait_s:
                 break  # no createFeed for a while: let the batch grow instead of freezing it
-            if feed_type == FeedType.PAYMENT_ADJUSTMENT.value and not hold_back_overpaying_refunds(
-                store_url, adapter, marketplace_id, max_messages
-            ):
-                break  # never refund twice: Amazon's refunds are read right before the feed
-            feed_id = _feed_to_send(store_url, feed_type, marketplace_id, merchant, max_messages)
+            cleared: list[int] | None = None
+            if feed_type == FeedType.PAYMENT_ADJUSTMENT.value:
+                # Never refund twice: Amazon's refunds are read right before the feed, and only
+                # the refunds checked now go in it.
+                cleared = hold_back_overpaying_refunds(
+                    store_url, adapter, marketplace_id, max_messages
+                )
+                if cleared is None:
+                    break
+            feed_id = _feed_to_send(
+                store_url, feed_type, marketplace_id, merchant, max_messages, only=cleared
+            )
             if feed_id is None:
                 break
             try:
@@ -1045,10 +1057,10 @@ def settle_attention(
                 action.result_code = None
             elif answer is FeedAnswer.DONE:
                 action.status = ActionStatus.DONE.value
-                action.result_code = "CONFIRMED_DONE"
+                action.result_code = "HENPIN_CONFIRMED_DONE"
             else:
                 action.status = ActionStatus.FAILED.value
-                action.result_code = "CONFIRMED_NOT_DONE"
+                action.result_code = "HENPIN_CONFIRMED_NOT_DONE"
         tag = _feed_tag(feed_id)
         for case_id in {c for c, _ in answered if c is not None}:
             case = s.get(Case, case_id)

@@ -19,7 +19,7 @@ from henpin.cases.money import RefundedBefore, RefundFit, fit_refund
 from henpin.domain import ActionKind, ActionStatus, AlreadyRefunded, Order, Refund
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, utcnow
-from tasks.amazon import AmazonAdapter, AmazonAuthError, AmazonError
+from tasks.amazon import AmazonAdapter, AmazonError
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +75,32 @@ def _snapshot(session: Session, action: Action) -> Order | None:
     return Order.model_validate(case.order_snapshot)
 
 
+#: A send-time Finances read of an order is reused this long (well under the outbox's settle
+#: time, `HENPIN_OUTBOX_SETTLE_S`, default 600 s). Amazon may take up to 48 hours to post a
+#: refund anyway; Henpin's own refunds are counted from the outbox, never from this read.
+#: Only send-time reads are reused: the queue-time read is not, so an Amazon refund posted while
+#: a refund waits in the outbox is still seen before its feed.
+REFUND_READ_MAX_AGE_S = 60.0
+FINANCES_OPERATION = "listFinancialEventsByOrderId"
+
+
 def hold_back_overpaying_refunds(
     store_url: str, adapter: AmazonAdapter, marketplace_id: str, limit: int
-) -> bool:
+) -> list[int] | None:
     """The send-time check, right before the payment adjustment feed is built: each pending
-    refund of the marketplace is held against Amazon's financial events (read now) and Henpin's
-    other refunds of its order. One that would give back more than is left is not sent: it
-    fails with `HELD_ALREADY_REFUNDED` or `HELD_WOULD_OVERPAY` and Amazon's figures, and its
-    case checks again (the amount was an operator's or the policy's, so it is not silently cut
-    here). False when Amazon could not be read: then no refund of the marketplace is sent now.
-    What was paid comes from the order as the refund's case read it; a refund stored without a
-    case (not from a case flow) has none, and is left to Amazon's own check.
+    refund of the marketplace is held against Amazon's financial events and Henpin's other
+    refunds of its order. One that would give back more than is left is not sent: it fails with
+    `HELD_ALREADY_REFUNDED` or `HELD_WOULD_OVERPAY` and Amazon's figures, and its case checks
+    again (the amount was an operator's or the policy's, so it is not silently cut here).
+
+    Returns the ids of the pending refunds cleared to go in the feed now: only orders read within
+    Amazon's Finances quota are checked (the first may wait for one request's quota, the others
+    only while the quota has a request ready; a read of the last `REFUND_READ_MAX_AGE_S` seconds
+    is reused); the other refunds stay pending for the next round. None when Amazon could not be
+    read (throttled, down, or the region's login or the Finances role refused): then no refund
+    of the marketplace is sent now. What was paid comes from the order as the refund's case read
+    it; a refund stored without a case (not from a case flow) has none, and is left to Amazon's
+    own check.
     """
     with session_scope(store_url) as s:
         waiting_actions = s.scalars(
@@ -104,33 +119,52 @@ def hold_back_overpaying_refunds(
             refund = Refund.model_validate(action.payload)
             by_order.setdefault(refund.order_id, []).append((action.id, refund))
             orders[refund.order_id] = orders.get(refund.order_id) or _snapshot(s, action)
-    if not by_order:
-        return True
     try:  # Amazon is read with no transaction open
-        shown = {
-            order_id: adapter.refunds_for_order(order_id, marketplace_id=marketplace_id)
-            for order_id, order in orders.items()
-            if order is not None
-        }
-    except AmazonAuthError:
-        raise
+        shown = _read_within_quota(adapter, marketplace_id, orders)
     except AmazonError as exc:
+        # A refused login (AmazonAuthError) too: this marketplace's refunds wait, the other
+        # regions' feeds, messages and polls go on.
         log.warning("refunds in %s wait: Amazon's refunds cannot be read: %s", marketplace_id, exc)
-        return False
+        return None
+    cleared: list[int] = []
     with session_scope(store_url) as s:
         for order_id, waiting in by_order.items():
             order = orders[order_id]
-            if order is None:
-                continue  # not a case's refund: no order on record, Amazon's own check decides
+            if order is None:  # not a case's refund: no order on record, Amazon's own check
+                cleared.extend(i for i, _ in waiting)
+                continue
+            if order_id not in shown:
+                continue  # not read this round (quota): next round
             sent, pending = henpin_refunds(s, order_id, exclude_ids=[i for i, _ in waiting])
             for action_id, refund in waiting:
                 before = RefundedBefore.of(shown[order_id], sent, pending)
                 fit = fit_refund(order, refund, before)
                 if not fit.cut:
                     pending.append(refund)  # earlier refunds of the batch go first
+                    cleared.append(action_id)
                     continue
                 _hold_back(s, action_id, fit)
-    return True
+    return cleared
+
+
+def _read_within_quota(
+    adapter: AmazonAdapter, marketplace_id: str, orders: dict[str, Order | None]
+) -> dict[str, AlreadyRefunded]:
+    """Amazon's refunds of as many of these orders as the Finances quota allows now."""
+    shown: dict[str, AlreadyRefunded] = {}
+    called = False
+    for order_id, order in orders.items():
+        if order is None:
+            continue
+        age = adapter.refund_read_age(order_id, marketplace_id)
+        reused = age is not None and age <= REFUND_READ_MAX_AGE_S
+        if not reused and called and adapter.quota_wait(FINANCES_OPERATION, marketplace_id) > 0:
+            continue  # no request ready: this order waits for the next round
+        shown[order_id] = adapter.refunds_for_order(
+            order_id, marketplace_id=marketplace_id, max_age_s=REFUND_READ_MAX_AGE_S
+        )
+        called = called or not reused
+    return shown
 
 
 def _hold_back(session: Session, action_id: int, fit: RefundFit) -> None:

@@ -56,6 +56,13 @@ RESULT_CODES: dict[str, tuple[CodeMeaning, str, str]] = {
         "We are unable to process this item because of missing information.",
         FEEDS_ERROR_CODES,
     ),
+    "5005": (
+        CodeMeaning.REJECTED,
+        "The MerchantIdentifier provided in the XML payload is not valid for your credentials. "
+        "(the feed ends FATAL, nothing applied)",
+        "the words: Seller Central help 23071; the number: a third-party list, "
+        "godatafeed.com/disapproval/amazon-5005-merchant-mismatch (not in Amazon's code list)",
+    ),
     "18028": (
         CodeMeaning.REJECTED,
         "The data you submitted with this item is incomplete or invalid.",

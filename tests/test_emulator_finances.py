@@ -236,3 +236,119 @@ def test_adapter_reads_the_sellers_and_amazons_refunds(
     control.post("/clock/advance", json={"seconds": 120}).raise_for_status()
     last = control.get("/feeds").json()[-1]
     assert last["results"][0]["resultCode"] == "Error"
+
+
+def _regional_token(server: EmulatorServer, region: str) -> str:
+    from henpin.settings import EMULATOR_REFRESH_TOKENS
+
+    answer = httpx.post(
+        f"{server.url}/auth/o2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": EMULATOR_REFRESH_TOKENS[region],
+            "client_id": "henpin-demo-client",
+            "client_secret": "henpin-demo-secret",
+        },
+    )
+    answer.raise_for_status()
+    token: str = answer.json()["access_token"]
+    return token
+
+
+def test_finances_are_per_region(server: EmulatorServer, control: httpx.Client) -> None:
+    jp_order, jp = "503-0000032-0000032", "A1VC38T7YXB528"
+    control.post(
+        "/orders",
+        json=[
+            order_json(
+                jp_order,
+                marketplace_id=jp,
+                status="SHIPPED",
+                price="3000",
+                currency="JPY",
+                cancel_reason=None,
+            )
+        ],
+    ).raise_for_status()
+    refunded = control.post(
+        f"/orders/{jp_order}/refunds",
+        json={
+            "reason": "returnless refund",
+            "items": [{"orderItemId": f"{jp_order[-7:]}01", "components": {"Principal": "3000"}}],
+        },
+    )
+    assert refunded.status_code < 300, refunded.text
+    events = f"/finances/v0/orders/{jp_order}/financialEvents"
+    transactions = "/finances/2024-06-19/transactions"
+    query = {"relatedIdentifierName": "ORDER_ID", "relatedIdentifierValue": jp_order}
+    for region, seen in (("na", False), ("fe", True)):
+        token = _regional_token(server, region.upper())
+        headers = {"x-amz-access-token": token}
+        answer = httpx.get(f"{server.url}/{region}{events}", headers=headers)
+        assert answer.status_code == 200
+        assert_valid(BY_ORDER, answer)
+        found = answer.json()["payload"]["FinancialEvents"].get("RefundEventList", [])
+        assert bool(found) is seen
+        listed = httpx.get(f"{server.url}/{region}{transactions}", params=query, headers=headers)
+        assert listed.status_code == 200
+        assert bool(listed.json()["payload"]["transactions"]) is seen
+
+
+def _refund_message(order_id: str, item_id: str, **components: str) -> Refund:
+    return Refund(
+        order_id=order_id,
+        items=[
+            RefundItem(
+                order_item_id=item_id,
+                reason=AdjustmentReason.CUSTOMER_RETURN,
+                components=[
+                    RefundComponent(
+                        type=PriceComponent(kind), amount=Decimal(amount), currency="USD"
+                    )
+                    for kind, amount in components.items()
+                ],
+            )
+        ],
+    )
+
+
+def test_a_seller_refund_feed_is_checked_per_component_against_every_refund(
+    server: EmulatorServer, control: httpx.Client
+) -> None:
+    # A 40.00 USD item with 4.00 USD shipping paid; Amazon already gave back 3.00 of the shipping.
+    order_id, item_id = "113-0000034-0000034", "000003401"
+    order = order_json(order_id, status="SHIPPED", price="40.00", cancel_reason=None)
+    order["orderItems"][0]["proceeds"] = {
+        "breakdowns": [{"type": "SHIPPING", "subtotal": {"amount": "4.00", "currencyCode": "USD"}}]
+    }
+    control.post("/orders", json=[order]).raise_for_status()
+    control.post(
+        f"/orders/{order_id}/refunds",
+        json={
+            "reason": "returnless refund",
+            "items": [{"orderItemId": item_id, "components": {"Shipping": "3.00"}}],
+        },
+    ).raise_for_status()
+    with demo_adapter(server.url) as adapter:
+        merchant = adapter.merchant_token("ATVPDKIKX0DER")
+        messages = [
+            (1, _refund_message(order_id, item_id, Shipping="2.00")),  # 3.00 + 2.00 > 4.00
+            (2, _refund_message(order_id, item_id, Principal="10.00", Tax="1.00")),  # no tax paid
+            (3, _refund_message(order_id, item_id, Principal="12.00")),  # made 12.005 below
+            (4, _refund_message(order_id, item_id, Principal="40.00", Shipping="1.00")),  # fits
+        ]
+        document = build_feed(FeedType.PAYMENT_ADJUSTMENT, merchant, messages)
+        document = document.replace(">12.00<", ">12.005<")
+        adapter.submit_feed(FeedType.PAYMENT_ADJUSTMENT, "ATVPDKIKX0DER", document)
+    control.post("/clock/advance", json={"seconds": 120}).raise_for_status()
+    results = {r["messageId"]: r for r in control.get("/feeds").json()[-1]["results"]}
+    for message_id in (1, 2, 3):
+        assert (results[message_id]["resultCode"], results[message_id]["code"]) == (
+            "Error",
+            "18028",
+        )
+    assert "exceeds the amount that can be refunded" in results[1]["description"]
+    assert "more decimals" in results[3]["description"]
+    assert results[4]["resultCode"] == "Success"
+    refunded = control.get(f"/orders/{order_id}/refunds").json()
+    assert sorted(r["refundedBy"] for r in refunded) == ["AMAZON", "SELLER"]

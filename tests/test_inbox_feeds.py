@@ -102,7 +102,7 @@ def test_the_inbox_counts_filters_shows_the_report_and_takes_the_first_answer(
     assert not [b for b in page.button if (b.key or "").startswith("feed.settle.")]
     other.button(key=f"feed.settle.{feed_id}.send-again").click().run()
     assert "answered for this feed already" in texts(other)
-    assert action(store_url) == ("done", "CONFIRMED_DONE")
+    assert action(store_url) == ("done", "HENPIN_CONFIRMED_DONE")
 
     [line] = accounts.audit_lines(store_url, action="feed-settled")
     assert (line.actor, line.target) == ("alice", f"case {case_id}")

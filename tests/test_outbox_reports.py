@@ -191,7 +191,7 @@ def test_the_three_answers_and_the_first_one_wins(
             assert len(send_and_poll(store, adapter, emulator)) == 1
             assert action_states(store) == [("done", None)]
         else:
-            assert action_states(store) == [("done", "CONFIRMED_DONE")]
+            assert action_states(store) == [("done", "HENPIN_CONFIRMED_DONE")]
         assert amazon_status(emulator, ORDERS[0]) == (
             "CANCELLED" if won is FeedAnswer.SEND_AGAIN else "UNSHIPPED"
         )
@@ -202,7 +202,7 @@ def test_the_three_answers_and_the_first_one_wins(
         send_and_poll(store, adapter, emulator)
         answered = outbox.settle_attention(store, the_feed(store).id, FeedAnswer.DONE, by="alice")
         assert answered == [(done, f"cancel:{ORDERS[1]}")]
-        assert action_states(store)[-1] == ("done", "CONFIRMED_DONE")
+        assert action_states(store)[-1] == ("done", "HENPIN_CONFIRMED_DONE")
         assert amazon_status(emulator, ORDERS[1]) == "CANCELLED"
 
         # A result left out: Amazon did not apply it, and the person wants it no more.
@@ -210,7 +210,7 @@ def test_the_three_answers_and_the_first_one_wins(
         faults(emulator, {"omitResultRate": 1})
         send_and_poll(store, adapter, emulator)
         outbox.settle_attention(store, the_feed(store).id, FeedAnswer.NOT_DONE, by="alice")
-        assert action_states(store)[-1] == ("failed", "CONFIRMED_NOT_DONE")
+        assert action_states(store)[-1] == ("failed", "HENPIN_CONFIRMED_NOT_DONE")
         assert amazon_status(emulator, ORDERS[2]) == "UNSHIPPED"
         assert flags(store, [done, not_done]) == [None, None]
         faults(emulator, None)

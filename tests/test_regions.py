@@ -348,3 +348,34 @@ def test_a_refused_region_is_shown_refused_while_the_others_are_ingested(
         assert ORDERS[JP][0] in run_ingest()
         assert henpin_status(tmp_path)["regions"]["FE"]["auth"] == "ok"
     reset_process_caches()
+
+
+def test_a_feed_document_of_another_region_is_not_found(emulator: EmulatorServer) -> None:
+    url = emulator.url
+    seed(url, US)
+    order_id = ORDERS[US][0]
+    cancel = CancelOrder(order_id=order_id, order_item_ids=[f"{order_id[-7:]}01"])
+    feed = order_acknowledgement_feed(EMULATOR_SELLER_IDS["NA"], [(1, cancel)])
+    with AmazonAdapter(settings(emulator_url=url)) as adapter:
+        feed_id = adapter.submit_feed(FeedType.ORDER_ACKNOWLEDGEMENT, US, feed)
+        httpx.post(f"{url}/_emulator/clock/advance", json={"seconds": 120}).raise_for_status()
+        document_id = adapter.get_feed(feed_id, marketplace_id=US).result_feed_document_id
+    path = f"/feeds/2021-06-30/documents/{document_id}"
+    at_fe = httpx.get(
+        f"{url}/fe{path}", headers={"x-amz-access-token": token(url, EMULATOR_REFRESH_TOKENS["FE"])}
+    )
+    assert at_fe.status_code == 404
+    assert at_fe.json()["errors"][0]["code"] == "NotFound"
+    at_na = httpx.get(
+        f"{url}/na{path}", headers={"x-amz-access-token": token(url, EMULATOR_REFRESH_TOKENS["NA"])}
+    )
+    assert at_na.status_code == 200 and at_na.json()["feedDocumentId"] == document_id
+
+
+def test_status_json_says_what_is_wrong_with_the_marketplaces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # README: `regions` is {"error": ...} when HENPIN_MARKETPLACES names an unknown id.
+    monkeypatch.setenv("HENPIN_MARKETPLACES", '["ATVPDKIKX0DER","NOT-A-MARKETPLACE"]')
+    regions = henpin_status(tmp_path)["regions"]
+    assert list(regions) == ["error"] and "NOT-A-MARKETPLACE" in regions["error"]
