@@ -182,7 +182,7 @@ def flat_file(lines: list[_Line]) -> str:
         cells = [
             r["orderId"],
             _date(line.order["createdTime"]),
-            _date(r["returnRequestDate"]),
+            _local_date(r["returnRequestDate"], r["marketplaceId"]),
             r["status"],
             r["amazonRmaId"],
             r["merchantRmaId"],

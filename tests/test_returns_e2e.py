@@ -199,3 +199,100 @@ def test_jp_refund_deadline_is_counted_in_jst_from_the_delivery_date(
     tuesday = datetime.combine(delivered.date() + timedelta(days=3), time(0), tzinfo=TOKYO)
     assert due == tuesday and tuesday.weekday() == 1
     assert case.details["refund_due_time_zone"] == "Asia/Tokyo"
+
+
+def waiting_events(url: str, case_id: int, step: str) -> list[Any]:
+    return [e for e in events(url, case_id) if e.kind == "waiting" and e.data["step"] == step]
+
+
+def test_request_seen_after_amazons_24_hours_still_asks_a_person(
+    henpin: str, emulator: Any
+) -> None:
+    from tasks.sweep import apply_passed_deadlines
+
+    order_id = "113-0000034-0000034"
+    now = datetime.fromisoformat(control(emulator, "GET", "clock")["now"].replace("Z", "+00:00"))
+    los_angeles = ZoneInfo("America/Los_Angeles")
+    # Late in its day (23:30 in Los Angeles), two days ago: the flat file gives only the day,
+    # so Amazon's 24 hours are long past when Henpin first sees it.
+    late = datetime.combine(
+        (now.astimezone(los_angeles) - timedelta(days=2)).date(), time(23, 30), tzinfo=los_angeles
+    )
+    order = order_json(
+        order_id,
+        status="SHIPPED",
+        price="40.00",
+        cancel_reason=None,
+        created=late - timedelta(days=3),
+    )
+    control(emulator, "POST", "orders", json=[order])
+    post_return(emulator, order_id, inPolicy=False, returnRequestDate=late.isoformat())
+
+    poll_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.state == "waiting" and case.waiting_step == "authorize-return"
+    # The day is read in the marketplace's time, not UTC: from 00:00 in Los Angeles.
+    requested = datetime.fromisoformat(case.details["return"]["requested_at"])
+    assert requested == datetime.combine(late.date(), time(0), tzinfo=los_angeles)
+    asked = datetime.now(UTC)
+    assert case.deadline.replace(tzinfo=UTC) > asked + timedelta(hours=3)
+    (waiting,) = waiting_events(henpin, case.id, "authorize-return")
+    assert waiting.data["overdue_at_amazon"] is True
+    assert datetime.fromisoformat(waiting.data["amazon_due"]) == requested + timedelta(hours=24)
+    assert "overdue at Amazon" in waiting.message
+
+    # The next sweep does not answer it: a person still has the minimum time.
+    apply_passed_deadlines.fn(now=asked + timedelta(minutes=5))
+    drive_case_runs()
+    case = the_case(henpin, order_id, "return-request")
+    assert case.state == "waiting" and case.waiting_step == "authorize-return"
+
+
+def test_refund_question_asked_after_amazons_due_time_is_overdue_but_never_closes_unrefunded(
+    henpin: str, emulator: Any
+) -> None:
+    from tasks.sweep import apply_passed_deadlines
+
+    order_id = "113-0000035-0000035"
+    now = datetime.fromisoformat(control(emulator, "GET", "clock")["now"].replace("Z", "+00:00"))
+    order = order_json(
+        order_id,
+        status="SHIPPED",
+        price="40.00",
+        cancel_reason=None,
+        created=now - timedelta(days=12),
+    )
+    control(emulator, "POST", "orders", json=[order])
+    # Authorized by Amazon, delivered to the seller five days ago: Amazon's two business days
+    # are over before anyone inspects the item.
+    post_return(
+        emulator,
+        order_id,
+        refundAtFirstScan=False,
+        returnRequestDate=(now - timedelta(days=6)).isoformat(),
+        returnDeliveryDate=(now - timedelta(days=5)).isoformat(),
+    )
+    poll_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.waiting_step == "item-condition"
+    due = datetime.fromisoformat(case.details["refund_due"])
+    answer(henpin, case, "inspected", condition=case.question["fields"][0]["options"][0])
+
+    case = the_case(henpin, order_id, "return-request")
+    assert case.waiting_step == "confirm-refund"
+    asked = datetime.now(UTC)
+    assert due < asked < case.deadline.replace(tzinfo=UTC)
+    assert case.timeout_choice == "refund_proposed"
+    (waiting,) = waiting_events(henpin, case.id, "confirm-refund")
+    assert waiting.data["overdue_at_amazon"] is True
+    assert datetime.fromisoformat(waiting.data["amazon_due"]) == due.astimezone(UTC)
+
+    # Nobody answers, even past Henpin's own deadline: the owed refund goes out.
+    apply_passed_deadlines.fn(now=asked + timedelta(minutes=5))
+    drive_case_runs()
+    assert the_case(henpin, order_id, "return-request").waiting_step == "confirm-refund"
+    apply_passed_deadlines.fn(now=case.deadline.replace(tzinfo=UTC) + timedelta(minutes=1))
+    drive_case_runs()
+    settle_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.outcome == "refunded-in-full"

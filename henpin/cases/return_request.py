@@ -114,10 +114,12 @@ def authorization_question(
         ],
         note_required_for=["declined"],
         deadline_hours=policy.operator.deadline_hours,
-        # Amazon counts the seller's 24 hours from the buyer's request, not from this question.
+        # Amazon counts the seller's 24 hours from the buyer's request, not from this question;
+        # asked late, the operator still gets the policy's minimum time (see mark_waiting).
         deadline_at=(
             ret.requested_at + policy.operator.deadline if ret.requested_at is not None else None
         ),
+        minimum_hours=policy.operator.minimum_hours,
         timeout_choice=policy.operator.on_deadline,
         recommended=recommended,
         links=_links(order),
@@ -266,10 +268,14 @@ def refund_question(
         ],
         note_required_for=["refund_other_amount"],
         # Amazon's clock: N business days from receipt, counted in the marketplace's local
-        # time and fixed when the item came back (asking later does not push it back).
+        # time and fixed when the item came back (asking later does not push it back; asked
+        # after it, the operator still gets the policy's minimum time, see mark_waiting).
+        # Unanswered, the refund the policy proposes for the recorded condition is sent: the
+        # refund is owed, and a timeout never closes it unrefunded.
         deadline_hours=policy.operator.deadline_hours,
         deadline_at=refund_due,
-        timeout_choice="escalate",
+        minimum_hours=policy.operator.minimum_hours,
+        timeout_choice="refund_proposed",
         recommended="refund_proposed",
     )
 
