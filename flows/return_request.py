@@ -102,9 +102,10 @@ async def return_request(
     return_request: ReturnRequest,
     policy: ReturnRequestPolicy,
     policy_version: str,
+    marketplace_id: str | None = None,
 ) -> Outcome:
     ret = return_request
-    order = read_order(order_id)
+    order = read_order(order_id, marketplace_id or ret.marketplace_id)
     advice = recommend(ret, order, policy)
     record_recommendation(case_id, order, advice, policy_version)
     record_details(case_id, texts.return_details(ret))

@@ -59,7 +59,14 @@ def advance_checkpoint(name: str, at: datetime) -> None:
 def flow_parameters(case: Case, policy: Policy) -> dict[str, Any]:
     """The case flow's parameters: the case, its order, the typed policy section in force now
     (with its version), and the facts the case was opened with."""
-    common = {"case_id": case.id, "order_id": case.order_id, "policy_version": policy.version}
+    common = {
+        "case_id": case.id,
+        "order_id": case.order_id,
+        "policy_version": policy.version,
+        # The region to read the order in (no lookup across regions); runs started before it
+        # was passed read it without (the flows default it to None).
+        "marketplace_id": case.marketplace_id,
+    }
     details = case.details or {}
     match CaseType(case.type):
         case CaseType.CANCEL_REQUEST:

@@ -296,3 +296,22 @@ def test_refund_question_asked_after_amazons_due_time_is_overdue_but_never_close
     settle_amazon(emulator)
     case = the_case(henpin, order_id, "return-request")
     assert case.outcome == "refunded-in-full"
+
+
+def test_an_fe_case_reads_its_order_only_in_the_fe_region(henpin: str, emulator: Any) -> None:
+    from flows.ingest import ingest
+    from tasks.orders import adapter
+
+    order_id = "503-0000036-0000036"
+    order = order_json(order_id, marketplace_id=JP, price="4800", currency="JPY")
+    control(emulator, "POST", "orders", json=[order])
+    ingest()
+    # A fresh worker process: the adapter has not seen the order (no region remembered).
+    adapter.cache_clear()
+    drive_case_runs()
+    settle_amazon(emulator)
+    case = the_case(henpin, order_id, "cancel-request")
+    assert case.marketplace_id == JP and case.state == "closed"
+    reads = [c for c in control(emulator, "GET", "calls") if c["operation"] == "getOrder"]
+    assert len(reads) >= 2  # the flow's read and the re-read right before cancelling
+    assert {(c["region"], c["tokenRegion"]) for c in reads} == {("FE", "FE")}
