@@ -156,16 +156,18 @@ RECEIPT_STEPS = ("item-received", "item-received-after-reminder")
 
 
 @store_task("returns-report-since", fresh=True)
-def returns_report_since(since: datetime) -> datetime:
-    """Where the returns report must start: at `since`, or earlier, at the request of the oldest
-    open return case, so that its later rows (authorized, delivered) are read too. (Amazon's
-    report covers at most 60 days; the adapter says so when it has to cut.)"""
+def returns_report_since(since: datetime, marketplace_ids: list[str] | None = None) -> datetime:
+    """Where the returns report of `marketplace_ids` (None: all) must start: at `since`, or
+    earlier, at the request of the oldest open return case of those marketplaces, so that its
+    later rows (authorized, delivered) are read too. (Amazon's report covers at most 60 days;
+    the adapter says so when it has to cut.)"""
     with session_scope(store_url()) as s:
-        cases = s.scalars(
-            select(Case).where(
-                Case.type == CaseType.RETURN_REQUEST.value, Case.state != CaseState.CLOSED.value
-            )
-        ).all()
+        query = select(Case).where(
+            Case.type == CaseType.RETURN_REQUEST.value, Case.state != CaseState.CLOSED.value
+        )
+        if marketplace_ids is not None:
+            query = query.where(Case.marketplace_id.in_(marketplace_ids))
+        cases = s.scalars(query).all()
         requested = [
             ReturnRequest.model_validate(c.details["return"]).requested_at
             for c in cases
