@@ -43,7 +43,11 @@ from henpin.domain import (
     ReturnRequest,
 )
 from henpin.policy import ReturnRequestPolicy
-from tasks.amazon_refunds import amazon_refund_on_arrival, with_returns_report
+from tasks.amazon_refunds import (
+    amazon_refund_on_arrival,
+    refund_when_closed_at_amazon,
+    with_returns_report,
+)
 from tasks.cases import close_case, mark_acting, record_details, record_recommendation
 from tasks.orders import read_order
 from tasks.refunds import (
@@ -59,7 +63,9 @@ from tasks.return_clock import note_authorized_by_amazon, start_refund_clock
 class ReturnAuthorization(OperatorAnswer):
     """What the operator did in Seller Central's Manage Returns."""
 
-    choice: Literal["authorized", "declined", "keep_item_refund", "escalate"]
+    #: closed_at_amazon: Amazon's report shows the request Closed (ingestion's answer only; an
+    #: operator giving it is refused, it is not among the question's choices).
+    choice: Literal["authorized", "declined", "keep_item_refund", "escalate", "closed_at_amazon"]
     buyer_comment: str | None = None
 
 
@@ -197,6 +203,8 @@ async def authorize_in_seller_central(
         return close_case(
             case_id, Outcome.RETURN_DECLINED, f"Return declined: {authorization.note}"
         )
+    if authorization.choice == texts.CLOSED_AT_AMAZON:
+        return close_after_amazon_closed(case_id, ret, order)
     if authorization.choice == "escalate":
         return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner.")
     if authorization.choice == "keep_item_refund":
@@ -205,6 +213,16 @@ async def authorize_in_seller_central(
             case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED, returned=ret
         )
     return None
+
+
+def close_after_amazon_closed(case_id: int, ret: ReturnRequest, order: Order) -> Outcome:
+    """Amazon's report shows the request Closed (answered by ingestion, never by a person):
+    refunded by Amazon with its amount when Amazon refunded the item, else closed at Amazon."""
+    fit = refund_when_closed_at_amazon(case_id, ret, order)
+    outcome = (
+        Outcome.REFUNDED_BY_AMAZON if fit.by_amazon is not None else Outcome.RETURN_CLOSED_AT_AMAZON
+    )
+    return close_case(case_id, outcome, texts.closed_at_amazon(ret, fit))
 
 
 #: Who said the item came back: Amazon's returns report, or the operator.

@@ -64,6 +64,9 @@ class Outcome(StrEnum):
     HANDED_TO_ADDRESS_ERROR = "handed-to-address-error"
     # Never refund twice (any case type that refunds)
     REFUNDED_BY_AMAZON = "refunded-by-amazon"  # Amazon refunded on the seller's behalf first
+    #: The returns report shows the request Closed with no refund on the item: declined in Seller
+    #: Central, or closed by Amazon (completed, or 50 days without action: help WQ95DQ9UW4EF49F).
+    RETURN_CLOSED_AT_AMAZON = "return-closed-at-amazon"
     ALREADY_REFUNDED = "already-refunded"  # another case of the order refunded it first
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from henpin.cases.parcels import returning_parcel
+from henpin.cases.return_request import CLOSED_AT_AMAZON
 from henpin.decisions import record_decision
 from henpin.domain import AuthorizationStatus, CaseState, CaseType, Order, ReturnRequest
 from henpin.policy import Policy
@@ -182,8 +183,10 @@ def follow_return_request(ret: ReturnRequest) -> bool:
     """A report row for an order that already has a return case: keep the report's news on the
     case, and answer the question it settles. True when the case exists (nothing to open).
 
-    - Amazon's status says authorized (or closed) while the case asks to authorize: answered
-      "authorized" (or "declined"): it was settled in Seller Central.
+    - Amazon's status says authorized while the case asks to authorize: answered "authorized"
+      (it was settled in Seller Central). Closed: answered "closed_at_amazon" (not "declined":
+      Amazon also closes a request after a returnless refund, on completion, or 50 days
+      without action, help WQ95DQ9UW4EF49F); the flow looks at what was refunded.
     - a return delivery date while the case waits for the item: answered "received", with the
       delivery date (the refund clock starts from it).
     """
@@ -216,7 +219,7 @@ def follow_return_request(ret: ReturnRequest) -> bool:
             case.details = {**(case.details or {}), "amazon_report": news.model_dump(mode="json")}
     settled = {
         AuthorizationStatus.AUTHORIZED: "authorized",
-        AuthorizationStatus.CLOSED: "declined",
+        AuthorizationStatus.CLOSED: CLOSED_AT_AMAZON,
     }.get(news.authorization_status)
     if step == AUTHORIZE_STEP and settled is not None:
         record_decision(

@@ -315,3 +315,53 @@ def test_an_fe_case_reads_its_order_only_in_the_fe_region(henpin: str, emulator:
     reads = [c for c in control(emulator, "GET", "calls") if c["operation"] == "getOrder"]
     assert len(reads) >= 2  # the flow's read and the re-read right before cancelling
     assert {(c["region"], c["tokenRegion"]) for c in reads} == {("FE", "FE")}
+
+
+def test_a_request_amazon_closed_after_its_own_refund_closes_refunded_by_amazon(
+    henpin: str, emulator: Any
+) -> None:
+    order_id = "113-0000038-0000038"
+    control(emulator, "POST", "orders", json=[shipped_order(order_id, price="40.00")])
+    record = post_return(emulator, order_id, inPolicy=False)
+    poll_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.waiting_step == "authorize-return"
+
+    # Amazon refunds without a return (a returnless refund) and the request is closed.
+    item_id = record["orderItemId"]
+    control(
+        emulator,
+        "POST",
+        f"orders/{order_id}/refunds",
+        json={
+            "reason": "returnless refund",
+            "items": [{"orderItemId": item_id, "components": {"Principal": "40.00"}}],
+        },
+    )
+    control(emulator, "POST", f"returns/{record['amazonRmaId']}/close", json={"reason": "refunded"})
+    poll_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.outcome == "refunded-by-amazon"
+    closing = [e for e in events(henpin, case.id) if e.kind == "closed"]
+    assert "Amazon refunded 40.00 USD" in closing[-1].message
+
+
+def test_a_request_amazon_closed_without_a_refund_is_not_declined(
+    henpin: str, emulator: Any
+) -> None:
+    order_id = "113-0000039-0000039"
+    control(emulator, "POST", "orders", json=[shipped_order(order_id, price="40.00")])
+    record = post_return(emulator, order_id, inPolicy=False)
+    poll_amazon(emulator)
+    assert the_case(henpin, order_id, "return-request").waiting_step == "authorize-return"
+
+    # Nobody acted: Amazon closes the request 50 days after it was made.
+    control(emulator, "POST", "clock/advance", json={"seconds": 51 * 86400})
+    poll_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.outcome == "return-closed-at-amazon"
+    decided = [e for e in decisions(henpin, case.id) if e.data["step"] == "authorize-return"]
+    assert [(e.data["choice"], e.data["operator"]) for e in decided] == [
+        ("closed_at_amazon", "amazon")
+    ]
+    assert record["amazonRmaId"]

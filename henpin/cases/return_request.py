@@ -24,6 +24,10 @@ from henpin.policy import ReturnRequestPolicy
 from henpin.policy.proposals import RefundProposal
 from henpin.questions import AnswerField, Question, advice_line, order_facts
 
+#: The authorize question's answer when Amazon's returns report shows the request Closed: it is
+#: recorded by ingestion only (no operator chooses it, so it is not among the choices).
+CLOSED_AT_AMAZON = "closed_at_amazon"
+
 AUTHORIZATION_LABELS = {
     "authorized": "I authorized the return in Seller Central (Manage Returns)",
     "declined": "I declined the return in Seller Central (write the reason)",
@@ -347,6 +351,19 @@ AFTER_AMAZON_REFUND_LABELS = {
     "safe_t_claim": "It came back damaged, incomplete or different: I file a SAFE-T claim",
     "escalate": "Escalate to the owner",
 }
+
+
+def closed_at_amazon(ret: ReturnRequest, fit: RefundFit) -> str:
+    """The closing line for a request Amazon's returns report shows Closed."""
+    said = f"Amazon's returns report shows the request {ret.status or 'Closed'!r}"
+    if fit.by_amazon is not None:
+        return f"{said}; Amazon refunded {fit.by_amazon} on the item: nothing sent."
+    if fit.before is not None:
+        return f"{said}; {fit.before} was refunded on the item before: nothing sent."
+    return (
+        f"{said}, with no refund on the item: declined in Seller Central, or closed by Amazon "
+        "(completed, or 50 days without action). Nothing sent."
+    )
 
 
 def amazon_refunded(fit: RefundFit) -> str:
