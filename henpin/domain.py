@@ -293,19 +293,31 @@ class AuthorizationStatus(StrEnum):
 
 
 #: Words of the report's `Return request status`, lower case, by what they mean. Amazon's
-#: "Returns reports attributes" page names the column, not its values: these are Seller
-#: Central's own words (Manage Returns: Pending Authorization, Authorized, Closed, Completed).
-_AUTHORIZATION_WORDS: dict[AuthorizationStatus, tuple[str, ...]] = {
-    AuthorizationStatus.PENDING: ("pending", "pending authorization", "requested"),
+#: "Returns reports attributes" page names the column, not its values. Sourced: Seller Central
+#: help 201725690 ("Process return requests": Manage Returns' Pending Authorization, Pending
+#: Refund (authorized, not refunded yet), Completed, Closed; "authorize request") and the
+#: emulator's short forms of them (Pending, Authorized, Closed).
+_SELLER_CENTRAL_WORDS: dict[AuthorizationStatus, tuple[str, ...]] = {
+    AuthorizationStatus.PENDING: ("pending", "pending authorization"),
+    AuthorizationStatus.AUTHORIZED: ("authorized", "pending refund"),
+    AuthorizationStatus.CLOSED: ("closed", "completed"),
+}
+#: Not from any Amazon source: Henpin's own tolerance for variants a report might spell
+#: differently (British spelling, synonyms). A status in neither table is UNKNOWN (handled as
+#: pending: a person answers).
+_TOLERATED_VARIANTS: dict[AuthorizationStatus, tuple[str, ...]] = {
+    AuthorizationStatus.PENDING: ("requested",),
     AuthorizationStatus.AUTHORIZED: (
-        "authorized",
         "authorised",
         "approved",
         "auto-authorized",
         "auto authorized",
-        "pending refund",
     ),
-    AuthorizationStatus.CLOSED: ("closed", "declined", "rejected", "completed", "cancelled"),
+    AuthorizationStatus.CLOSED: ("declined", "rejected", "cancelled"),
+}
+_AUTHORIZATION_WORDS: dict[AuthorizationStatus, tuple[str, ...]] = {
+    meaning: _SELLER_CENTRAL_WORDS[meaning] + _TOLERATED_VARIANTS[meaning]
+    for meaning in _SELLER_CENTRAL_WORDS
 }
 
 
@@ -343,14 +355,6 @@ class ReturnRequest(BaseModel):
     @property
     def authorization_status(self) -> AuthorizationStatus:
         return authorization_status_of(self.status)
-
-    @property
-    def needs_seller_answer(self) -> bool:
-        """Only a request Amazon has not authorized (or closed) asks the seller to answer."""
-        return self.authorization_status in (
-            AuthorizationStatus.PENDING,
-            AuthorizationStatus.UNKNOWN,
-        )
 
 
 class BuyerMessage(BaseModel):
