@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from tests.support import order_json
 from tests.test_case_types_e2e import (  # noqa: F401 - fixtures used by name
     control,
     emulator,
@@ -21,7 +20,13 @@ from tests.test_case_types_e2e import (  # noqa: F401 - fixtures used by name
     shipped_order,
     the_case,
 )
-from tests.test_returns_e2e import JP, fresh_returns_reports, post_return  # noqa: F401
+from tests.test_returns_e2e import (  # noqa: F401 - fixture used by name
+    JP,
+    emulator_now,
+    fresh_returns_reports,
+    post_return,
+    post_shipped_order,
+)
 
 pytestmark = [pytest.mark.e2e]
 
@@ -47,19 +52,10 @@ def test_one_region_failing_does_not_stop_the_others(
     monkeypatch.setattr(
         "flows.ingest.find_return_requests", find_return_requests.with_options(retries=0)
     )
-    now = datetime.fromisoformat(control(emulator, "GET", "clock")["now"].replace("Z", "+00:00"))
+    now = emulator_now(emulator)
     us_order, jp_order = "113-0000037-0000037", "503-0000037-0000037"
     control(emulator, "POST", "orders", json=[shipped_order(us_order)])
-    jp = order_json(
-        jp_order,
-        marketplace_id=JP,
-        status="SHIPPED",
-        price="4800",
-        currency="JPY",
-        cancel_reason=None,
-        created=now - timedelta(days=6),
-    )
-    control(emulator, "POST", "orders", json=[jp])
+    post_shipped_order(emulator, jp_order, now - timedelta(days=6), jp=True)
     control(emulator, "PUT", "return-settings", json={"marketplaces": {JP: "authorizeAll"}})
     post_return(emulator, us_order, inPolicy=False)
     post_return(emulator, jp_order, returnRequestDate=(now - timedelta(days=5)).isoformat())

@@ -58,6 +58,19 @@ def post_return(emulator: Any, order_id: str, **fields: Any) -> dict[str, Any]:
     return dict(record)
 
 
+def post_shipped_order(
+    emulator: Any, order_id: str, created: datetime, *, jp: bool = False
+) -> None:
+    """A shipped order made at `created`: 40.00 USD on amazon.com, or 4800 yen on amazon.co.jp."""
+    money = {"marketplace_id": JP, "price": "4800", "currency": "JPY"} if jp else {"price": "40.00"}
+    order = order_json(order_id, status="SHIPPED", cancel_reason=None, created=created, **money)
+    control(emulator, "POST", "orders", json=[order])
+
+
+def emulator_now(emulator: Any) -> datetime:
+    return datetime.fromisoformat(control(emulator, "GET", "clock")["now"].replace("Z", "+00:00"))
+
+
 @pytest.fixture(autouse=True)
 def fresh_returns_reports(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each poll asks Amazon for a new returns report. The adapter uses again a report made in
@@ -165,22 +178,13 @@ def test_jp_refund_deadline_is_counted_in_jst_from_the_delivery_date(
     henpin: str, emulator: Any
 ) -> None:
     order_id = "503-0000033-0000033"
-    now = datetime.fromisoformat(control(emulator, "GET", "clock")["now"].replace("Z", "+00:00"))
+    now = emulator_now(emulator)
     delivered = next_saturday_morning_in_tokyo(now)
     # Amazon's clock moves on to that Saturday, an hour after the parcel arrived.
     skip = (delivered - now + timedelta(hours=1)).total_seconds()
     control(emulator, "POST", "clock/advance", json={"seconds": skip})
     assert delivered.astimezone(UTC).weekday() == 4  # a Japanese Saturday morning: UTC Friday
-    order = order_json(
-        order_id,
-        marketplace_id=JP,
-        status="SHIPPED",
-        price="4800",
-        currency="JPY",
-        cancel_reason=None,
-        created=delivered - timedelta(days=6),
-    )
-    control(emulator, "POST", "orders", json=[order])
+    post_shipped_order(emulator, order_id, delivered - timedelta(days=6), jp=True)
     control(emulator, "PUT", "return-settings", json={"marketplaces": {JP: "authorizeAll"}})
     post_return(
         emulator,
@@ -211,21 +215,14 @@ def test_request_seen_after_amazons_24_hours_still_asks_a_person(
     from tasks.sweep import apply_passed_deadlines
 
     order_id = "113-0000034-0000034"
-    now = datetime.fromisoformat(control(emulator, "GET", "clock")["now"].replace("Z", "+00:00"))
+    now = emulator_now(emulator)
     los_angeles = ZoneInfo("America/Los_Angeles")
     # Late in its day (23:30 in Los Angeles), two days ago: the flat file gives only the day,
     # so Amazon's 24 hours are long past when Henpin first sees it.
     late = datetime.combine(
         (now.astimezone(los_angeles) - timedelta(days=2)).date(), time(23, 30), tzinfo=los_angeles
     )
-    order = order_json(
-        order_id,
-        status="SHIPPED",
-        price="40.00",
-        cancel_reason=None,
-        created=late - timedelta(days=3),
-    )
-    control(emulator, "POST", "orders", json=[order])
+    post_shipped_order(emulator, order_id, late - timedelta(days=3))
     post_return(emulator, order_id, inPolicy=False, returnRequestDate=late.isoformat())
 
     poll_amazon(emulator)
@@ -254,15 +251,8 @@ def test_refund_question_asked_after_amazons_due_time_is_overdue_but_never_close
     from tasks.sweep import apply_passed_deadlines
 
     order_id = "113-0000035-0000035"
-    now = datetime.fromisoformat(control(emulator, "GET", "clock")["now"].replace("Z", "+00:00"))
-    order = order_json(
-        order_id,
-        status="SHIPPED",
-        price="40.00",
-        cancel_reason=None,
-        created=now - timedelta(days=12),
-    )
-    control(emulator, "POST", "orders", json=[order])
+    now = emulator_now(emulator)
+    post_shipped_order(emulator, order_id, now - timedelta(days=12))
     # Authorized by Amazon, delivered to the seller five days ago: Amazon's two business days
     # are over before anyone inspects the item.
     post_return(
@@ -317,15 +307,20 @@ def test_an_fe_case_reads_its_order_only_in_the_fe_region(henpin: str, emulator:
     assert {(c["region"], c["tokenRegion"]) for c in reads} == {("FE", "FE")}
 
 
+def asked_to_authorize(henpin: str, emulator: Any, order_id: str) -> dict[str, Any]:
+    """An out-of-policy return of a 40.00 USD order, whose case asks the seller to authorize."""
+    control(emulator, "POST", "orders", json=[shipped_order(order_id, price="40.00")])
+    record = post_return(emulator, order_id, inPolicy=False)
+    poll_amazon(emulator)
+    assert the_case(henpin, order_id, "return-request").waiting_step == "authorize-return"
+    return record
+
+
 def test_a_request_amazon_closed_after_its_own_refund_closes_refunded_by_amazon(
     henpin: str, emulator: Any
 ) -> None:
     order_id = "113-0000038-0000038"
-    control(emulator, "POST", "orders", json=[shipped_order(order_id, price="40.00")])
-    record = post_return(emulator, order_id, inPolicy=False)
-    poll_amazon(emulator)
-    case = the_case(henpin, order_id, "return-request")
-    assert case.waiting_step == "authorize-return"
+    record = asked_to_authorize(henpin, emulator, order_id)
 
     # Amazon refunds without a return (a returnless refund) and the request is closed.
     item_id = record["orderItemId"]
@@ -350,10 +345,7 @@ def test_a_request_amazon_closed_without_a_refund_is_not_declined(
     henpin: str, emulator: Any
 ) -> None:
     order_id = "113-0000039-0000039"
-    control(emulator, "POST", "orders", json=[shipped_order(order_id, price="40.00")])
-    record = post_return(emulator, order_id, inPolicy=False)
-    poll_amazon(emulator)
-    assert the_case(henpin, order_id, "return-request").waiting_step == "authorize-return"
+    record = asked_to_authorize(henpin, emulator, order_id)
 
     # Nobody acted: Amazon closes the request 50 days after it was made.
     control(emulator, "POST", "clock/advance", json={"seconds": 51 * 86400})
