@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import count
 from typing import Any, Literal
 
 from prefect import flow, task
@@ -48,7 +49,13 @@ from tasks.amazon_refunds import (
     refund_when_closed_at_amazon,
     with_returns_report,
 )
-from tasks.cases import close_case, mark_acting, record_details, record_recommendation
+from tasks.cases import (
+    close_case,
+    flag_attention,
+    mark_acting,
+    record_details,
+    record_recommendation,
+)
 from tasks.orders import read_order
 from tasks.refunds import (
     MAX_REFUND_CHECKS,
@@ -74,7 +81,8 @@ class ItemReceipt(OperatorAnswer):
 
 
 class ItemCondition(OperatorAnswer):
-    choice: Literal["inspected", "escalate"]
+    #: overdue: the deadline's answer only (not among the question's choices).
+    choice: Literal["inspected", "escalate", "overdue"]
     condition: str | None = None
 
 
@@ -134,9 +142,7 @@ async def return_request(
     if refunded_by_amazon is not None:
         return await check_item_after_amazon_refund(case_id, ret, order, policy, refunded_by_amazon)
 
-    inspected = await ask_operator(
-        case_id, texts.condition_question(ret, order, policy), ItemCondition
-    )
+    inspected = await inspect_the_item(case_id, ret, order, policy)
     if inspected.choice == "escalate":
         return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner after inspection.")
     condition = inspected.data.get("condition", "")
@@ -157,6 +163,22 @@ async def return_request(
     full = texts.is_full_refund(ret, order, refund)
     outcome = Outcome.REFUNDED_IN_FULL if full else Outcome.REFUNDED_PARTLY
     return await refund_and_close(case_id, order, refund, "refund", outcome, returned=ret)
+
+
+async def inspect_the_item(
+    case_id: int, ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy
+) -> RecordedDecision:
+    """Record the item's condition. The refund is owed, so nobody answering in time never
+    closes the case: it is flagged for attention and the question asked again."""
+    for overdue in count():
+        question = texts.condition_question(ret, order, policy, overdue)
+        inspected = await ask_operator(case_id, question, ItemCondition)
+        if inspected.choice != texts.INSPECTION_OVERDUE:
+            if overdue:
+                flag_attention(case_id, texts.inspection_overdue(order), clear=True)
+            return inspected
+        flag_attention(case_id, texts.inspection_overdue(order))
+    raise AssertionError("unreachable")
 
 
 def already_refunded(case_id: int, ret: ReturnRequest, order: Order) -> AlreadyRefunded:

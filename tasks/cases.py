@@ -305,3 +305,20 @@ def record_details(case_id: int, details: dict[str, Any]) -> None:
         case = s.get(Case, case_id)
         assert case is not None
         case.details = {**(case.details or {}), **details}
+
+
+@store_task("flag-attention")
+def flag_attention(case_id: int, reason: str, *, clear: bool = False) -> None:
+    """Flag the case for a person (the inbox's "needs attention"), with why, in its timeline;
+    `clear`: take that flag off again (a person answered), leaving any other flag."""
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        if clear:
+            if case.needs_attention == reason:
+                case.needs_attention = None
+            return
+        if case.needs_attention == reason:
+            return
+        case.needs_attention = reason
+        s.add(Event(case_id=case_id, kind="needs-attention", message=reason, data={}))

@@ -357,3 +357,35 @@ def test_a_request_amazon_closed_without_a_refund_is_not_declined(
         ("closed_at_amazon", "amazon")
     ]
     assert record["amazonRmaId"]
+
+
+def test_an_inspection_nobody_answers_flags_the_case_and_asks_again(
+    henpin: str, emulator: Any
+) -> None:
+    from tasks.sweep import apply_passed_deadlines
+
+    order_id = "113-0000040-0000040"
+    now = emulator_now(emulator)
+    post_shipped_order(emulator, order_id, now - timedelta(days=5))
+    post_return(
+        emulator,
+        order_id,
+        refundAtFirstScan=False,
+        returnRequestDate=(now - timedelta(days=3)).isoformat(),
+        returnDeliveryDate=(now - timedelta(days=1)).isoformat(),
+    )
+    poll_amazon(emulator)
+    case = the_case(henpin, order_id, "return-request")
+    assert case.waiting_step == "item-condition"
+
+    # Nobody records the condition in time: the refund is owed, so the case is not closed.
+    apply_passed_deadlines.fn(now=case.deadline.replace(tzinfo=UTC) + timedelta(minutes=1))
+    drive_case_runs()
+    case = the_case(henpin, order_id, "return-request")
+    assert case.state == "waiting" and case.outcome is None
+    assert case.waiting_step == "item-condition-overdue-1"
+    assert case.needs_attention and "inspect it now" in case.needs_attention
+
+    answer(henpin, case, "inspected", condition=case.question["fields"][0]["options"][0])
+    case = the_case(henpin, order_id, "return-request")
+    assert case.waiting_step == "confirm-refund" and case.needs_attention is None

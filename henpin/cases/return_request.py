@@ -195,10 +195,26 @@ def receipt_question(
     )
 
 
-def condition_question(ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy) -> Question:
+#: The inspection question's timeout path: the refund is owed, so an unanswered inspection does
+#: not close the case: it is flagged for attention and asked again (not among the choices).
+INSPECTION_OVERDUE = "overdue"
+
+
+def inspection_overdue(order: Order) -> str:
+    """The case's needs-attention flag when nobody recorded the item's condition in time."""
+    return (
+        f"Nobody recorded the condition of the item returned on order {order.order_id} in "
+        "time; its refund is owed (Amazon may refund on your behalf): inspect it now."
+    )
+
+
+def condition_question(
+    ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy, overdue: int = 0
+) -> Question:
+    """What the item's condition is; asked again (`overdue` times) when nobody answered."""
     conditions = policy.condition_names()
     return Question(
-        step="item-condition",
+        step="item-condition" if not overdue else f"item-condition-overdue-{overdue}",
         title=f"In what condition did the item of order {order.order_id} come back?",
         prompt="\n".join(
             [*_return_facts(ret, order), "", "Condition table:", *policy.condition_table_lines()]
@@ -215,7 +231,7 @@ def condition_question(ret: ReturnRequest, order: Order, policy: ReturnRequestPo
             )
         ],
         deadline_hours=policy.operator.deadline_hours,
-        timeout_choice="escalate",
+        timeout_choice=INSPECTION_OVERDUE,
         recommended="inspected",
     )
 
