@@ -122,9 +122,13 @@ class Rule:
     operations: tuple[str, ...]
     rate: float
     fault: Fault
+    #: Only calls to these regions' base URLs (NA, EU, FE); empty: every call.
+    regions: tuple[str, ...] = ()
 
-    def matches(self, operation: str) -> bool:
-        """Does the rule cover this operation?"""
+    def matches(self, operation: str, region: str | None = None) -> bool:
+        """Does the rule cover this operation (at this region's base URL)?"""
+        if self.regions and region not in self.regions:
+            return False
         return "*" in self.operations or operation in self.operations
 
 
@@ -153,6 +157,8 @@ class FaultSettings:
             }
             if rule.fault.kind in DEFAULT_DELAY_SECONDS:
                 entry["delaySeconds"] = rule.fault.delay_seconds
+            if rule.regions:
+                entry["regions"] = list(rule.regions)
             if rule.fault.kind == "timeout":
                 entry["then"] = rule.fault.then
             if rule.fault.kind in AFTER_APPLY_KINDS:
@@ -196,7 +202,7 @@ def _rule(entry: Any, where: str, problems: list[str]) -> Rule | None:
     if not isinstance(entry, dict):
         problems.append(f"{where} must be an object.")
         return None
-    allowed = {"operations", "rate", "fault", "delaySeconds", "afterApply", "then"}
+    allowed = {"operations", "rate", "fault", "delaySeconds", "afterApply", "then", "regions"}
     for unknown in sorted(set(entry) - allowed):
         problems.append(f"{where}.{unknown} is not a rule field ({', '.join(sorted(allowed))}).")
     operations = entry.get("operations")
@@ -236,7 +242,11 @@ def _rule(entry: Any, where: str, problems: list[str]) -> Rule | None:
         problems.append(f"{where}: afterApply with then=answer would be a plain slow answer.")
     rate = _rate(entry.get("rate"), f"{where}.rate", problems)
     fault = Fault(kind, float(max(delay, 0)), after_apply is True, str(then))
-    return Rule(tuple(operations), rate, fault)
+    regions = entry.get("regions", [])
+    if not isinstance(regions, list) or not all(r in ("NA", "EU", "FE") for r in regions):
+        problems.append(f'{where}.regions must be a list of "NA", "EU", "FE" (none: every one).')
+        regions = []
+    return Rule(tuple(operations), rate, fault, tuple(regions))
 
 
 def _rates(
@@ -335,15 +345,16 @@ class Faults:
         self.state.fault_counters[key] = number + 1
         return number
 
-    def pick(self, operation: str) -> Fault | None:
-        """The fault for this request of ``operation``, if any (call once per request)."""
+    def pick(self, operation: str, region: str | None = None) -> Fault | None:
+        """The fault for this request of ``operation`` (at ``region``'s base URL), if any (call
+        once per request)."""
         settings = self.settings
-        if settings is None or not any(rule.matches(operation) for rule in settings.rules):
+        if settings is None or not any(rule.matches(operation, region) for rule in settings.rules):
             return None
         number = self.count(f"requests:{operation}")
         for index, rule in enumerate(settings.rules):
             if (
-                rule.matches(operation)
+                rule.matches(operation, region)
                 and draw(settings.seed, operation, number, index) < rule.rate
             ):
                 return rule.fault  # counted as injected when the call is logged with it

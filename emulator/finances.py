@@ -38,6 +38,7 @@ from fastapi.responses import JSONResponse
 from emulator.clock import iso, parse_time
 from emulator.control import read_json, refused
 from emulator.errors import invalid_input
+from emulator.marketplaces import CURRENCY_DECIMALS, NAME_OF
 from emulator.orders import ORDER_ID, marketplace_of
 from emulator.regions import visible
 from emulator.runtime import emulator_of, sp_api_call
@@ -68,19 +69,9 @@ CHARGE_TYPES = {
 #: What the buyer paid per component, from the order (2026-01-01): the price, and the item's
 #: proceeds breakdown for shipping when the order carries one.
 PROCEEDS_TYPES = {"Shipping": "SHIPPING", "Tax": "TAX", "GiftWrap": "GIFT_WRAP"}
-ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "CLP", "ISK", "HUF", "TWD"})
-MARKETPLACE_NAMES = {
-    "ATVPDKIKX0DER": "Amazon.com",
-    "A2EUQ1WTGCTBG2": "Amazon.ca",
-    "A1AM78C64UM0Y8": "Amazon.com.mx",
-    "A2Q3Y263D00KWC": "Amazon.com.br",
-    "A1F83G8C2ARO7P": "Amazon.co.uk",
-    "A1PA6795UKMFR9": "Amazon.de",
-    "A13V1IB3VIYZZH": "Amazon.fr",
-    "APJ6JRA9NG5V4": "Amazon.it",
-    "A1RKKUPIHCS9HS": "Amazon.es",
-    "A1VC38T7YXB528": "Amazon.co.jp",
-}
+#: The marketplaces' currencies without a minor unit (JPY): emulator/marketplaces.py.
+ZERO_DECIMAL_CURRENCIES = frozenset(c for c, d in CURRENCY_DECIMALS.items() if d == 0)
+MARKETPLACE_NAMES = NAME_OF  # all 23 marketplaces (emulator/marketplaces.py)
 
 
 class RefundRefused(ValueError):

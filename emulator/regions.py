@@ -36,36 +36,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator.errors import ApiError
 from emulator.feed_xml import FeedRejected
+from emulator.marketplaces import REGION_OF
 from emulator.state import AccessTokenGrant
 
 #: Base-URL path prefix of each region.
 PREFIXES = {"/na": "NA", "/eu": "EU", "/fe": "FE"}
 #: Amazon's marketplace ids by region ("Marketplace IDs" and "SP-API Endpoints" pages).
-MARKETPLACE_REGIONS = {
-    **dict.fromkeys(("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8", "A2Q3Y263D00KWC"), "NA"),
-    **dict.fromkeys(
-        (
-            "A28R8C7NBKEWEA",
-            "A1F83G8C2ARO7P",
-            "A1PA6795UKMFR9",
-            "A13V1IB3VIYZZH",
-            "APJ6JRA9NG5V4",
-            "A1RKKUPIHCS9HS",
-            "A1805IZSGTT6HS",
-            "AMEN7PMS3EDWL",
-            "A2NODRKZP88ZB9",
-            "A1C3SOZRARQ6R3",
-            "A33AVAJ2PDY3EV",
-            "AE08WJ6YKNBMC",
-            "A2VIGQ35RCS4UG",
-            "A17E79C6D8DWNP",
-            "ARBP9OOSHTCHU",
-            "A21TJRUUN4KGV",
-        ),
-        "EU",
-    ),
-    **dict.fromkeys(("A1VC38T7YXB528", "A39IBJ37TRP1C6", "A19VAU5U5O7RUS"), "FE"),
-}
+MARKETPLACE_REGIONS = REGION_OF  # all 23 marketplaces (emulator/marketplaces.py)
 _BASE_REGION = "henpin.baseRegion"  # scope keys
 _REGION = "henpin.region"
 #: Paths that stay global (LWA is one endpoint for every region) or are the emulator's own.

@@ -13,9 +13,10 @@ report has no order item id either: the item is identified by ``ASIN`` and ``Mer
 
 Each request is shown as it stood when the report was generated (``return_lifecycle.view``): its
 ``Return request status`` (``Pending``, ``Authorized``, ``Closed``, or a status set by hand), ``In
-policy`` and ``Return delivery date``. The delivery date is the day in the marketplace's local
-time (``LOCAL_TIME_ZONES``, UTC for others): the day the seller received the item, from which
-Amazon's two business days to refund are counted in that marketplace.
+policy`` and ``Return delivery date``. The request and delivery dates are days in the
+marketplace's local time (``LOCAL_TIME_ZONES``, every marketplace: emulator/marketplaces.py): the
+day the buyer asked and the day the seller received the item, from which Amazon's 24 hours to
+answer and two business days to refund are counted in that marketplace.
 
 ``Refunded Amount`` / ``refund_amount`` is the sum of every refund of the order item posted by the
 time the report is generated, from the store the Finances API serves: the seller's (payment
@@ -33,6 +34,7 @@ from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
 from emulator.clock import iso, parse_time
+from emulator.marketplaces import TIME_ZONE_OF
 from emulator.return_lifecycle import view
 
 FLAT_FILE = "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"
@@ -73,19 +75,8 @@ FLAT_FILE_COLUMNS = (
     "SafeT claim reimbursement amount",
     "Refunded Amount",
 )
-#: Local time of the storefronts whose returns the emulator dates by their own calendar.
-LOCAL_TIME_ZONES = {
-    "ATVPDKIKX0DER": "America/Los_Angeles",
-    "A2EUQ1WTGCTBG2": "America/Toronto",
-    "A1AM78C64UM0Y8": "America/Mexico_City",
-    "A1F83G8C2ARO7P": "Europe/London",
-    "A1PA6795UKMFR9": "Europe/Berlin",
-    "A13V1IB3VIYZZH": "Europe/Paris",
-    "APJ6JRA9NG5V4": "Europe/Rome",
-    "A1RKKUPIHCS9HS": "Europe/Madrid",
-    "A1VC38T7YXB528": "Asia/Tokyo",
-    "A39IBJ37TRP1C6": "Australia/Sydney",
-}
+#: Local time of each storefront (all 23), whose calendar dates its returns (emulator/marketplaces.py).
+LOCAL_TIME_ZONES = TIME_ZONE_OF
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -182,7 +173,7 @@ def flat_file(lines: list[_Line]) -> str:
         cells = [
             r["orderId"],
             _date(line.order["createdTime"]),
-            _date(r["returnRequestDate"]),
+            _local_date(r["returnRequestDate"], r["marketplaceId"]),
             r["status"],
             r["amazonRmaId"],
             r["merchantRmaId"],

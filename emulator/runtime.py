@@ -192,7 +192,7 @@ async def sp_api_call(request: Request, operation_id: str, operation: Operation)
         except ApiError as refused:
             _record(emulator, request, operation_id, now, refused.status, None, token_region)
             return JSONResponse(refused.body(), status_code=refused.status, headers=headers)
-        fault = emulator.faults.pick(operation_id)
+        fault = emulator.faults.pick(operation_id, base_region(request))
         if fault is not None and fault.refuses_first:
             _record(emulator, request, operation_id, now, _fault_status(fault), fault, token_region)
     if fault is not None and fault.refuses_first:

@@ -48,9 +48,13 @@ def money_of_each_option(order: Order, policy: AddressErrorPolicy) -> list[dict[
 
 @flow(name="address-error", persist_result=True, log_prints=True)
 async def address_error(
-    case_id: int, order_id: str, policy: AddressErrorPolicy, policy_version: str
+    case_id: int,
+    order_id: str,
+    policy: AddressErrorPolicy,
+    policy_version: str,
+    marketplace_id: str | None = None,
 ) -> Outcome:
-    order = read_order(order_id)
+    order = read_order(order_id, marketplace_id)
     options = money_of_each_option(order, policy)
     record_details(case_id, {"options": options})
 

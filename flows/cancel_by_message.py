@@ -82,8 +82,9 @@ async def cancel_by_message(
     buyer_message: str,
     policy: CancelByMessagePolicy,
     policy_version: str,
+    marketplace_id: str | None = None,
 ) -> Outcome:
-    order = read_order(order_id)
+    order = read_order(order_id, marketplace_id)
     record_details(case_id, {"buyer_message": buyer_message})
     if order.fulfillment_status == FulfillmentStatus.CANCELLED:
         return close_case(case_id, Outcome.ALREADY_CANCELLED, "The order is already cancelled.")
@@ -112,6 +113,9 @@ async def cancel_by_message(
         if decision.choice == "cancel_as_seller":
             # Counts against the cancellation rate: the operator was warned in the question.
             return await cancel_as_buyer_requested(
-                case_id, order_id, done=Outcome.CANCELLED_BY_SELLER
+                case_id,
+                order_id,
+                done=Outcome.CANCELLED_BY_SELLER,
+                marketplace_id=order.marketplace_id,
             )
     return close_case(case_id, Outcome.ESCALATED, "No cancel request after all reminders.")

@@ -39,9 +39,13 @@ def recommend(order: Order, policy: CancelRequestPolicy) -> dict[str, Any]:
 
 @flow(name="cancel-request", persist_result=True, log_prints=True)
 async def cancel_request(
-    case_id: int, order_id: str, policy: CancelRequestPolicy, policy_version: str
+    case_id: int,
+    order_id: str,
+    policy: CancelRequestPolicy,
+    policy_version: str,
+    marketplace_id: str | None = None,
 ) -> Outcome:
-    order = read_order(order_id)
+    order = read_order(order_id, marketplace_id)
     advice = recommend(order, policy)
     record_recommendation(case_id, order, advice, policy_version)
 
@@ -63,7 +67,7 @@ async def cancel_request(
                 case_id, Outcome.ESCALATED, f"Escalated to the owner ({decision.operator})."
             )
 
-    return await cancel_as_buyer_requested(case_id, order_id)
+    return await cancel_as_buyer_requested(case_id, order_id, marketplace_id=order.marketplace_id)
 
 
 def nothing_to_do_outcome(order: Order) -> Outcome:
@@ -73,11 +77,15 @@ def nothing_to_do_outcome(order: Order) -> Outcome:
 
 
 async def cancel_as_buyer_requested(
-    case_id: int, order_id: str, *, done: Outcome = Outcome.CANCELLED_BUYER_CANCELED
+    case_id: int,
+    order_id: str,
+    *,
+    done: Outcome = Outcome.CANCELLED_BUYER_CANCELED,
+    marketplace_id: str | None = None,
 ) -> Outcome:
     """Cancel with reason BuyerCanceled, unless the order changed since it was read; `done` is
     the outcome when Amazon confirms."""
-    queued = queue_cancellation_if_unchanged(case_id, order_id)
+    queued = queue_cancellation_if_unchanged(case_id, order_id, marketplace_id)
     if not queued.queued:
         outcome = (
             Outcome.ALREADY_CANCELLED

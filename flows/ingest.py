@@ -23,6 +23,7 @@ from datetime import datetime
 from prefect import flow
 
 from henpin.domain import AuthorizationStatus, CaseType
+from tasks.amazon import AmazonError
 from tasks.ingest import (
     Opened,
     advance_checkpoint,
@@ -47,7 +48,12 @@ def ingest() -> list[Opened]:
     started_at = utcnow()
     opened: list[Opened] = []
     for region, marketplaces in settings().watched_regions.items():
-        opened += ingest_region(region, marketplaces, started_at)
+        try:
+            opened += ingest_region(region, marketplaces, started_at)
+        except AmazonError as exc:
+            # One region's Amazon failing (unavailable, a FATAL report) does not stop the
+            # others; its checkpoints stay where they were, so it is read again next pass.
+            print(f"{region}: ingestion failed, read again next pass: {exc}")
     return opened
 
 
@@ -67,7 +73,7 @@ def ingest_region(region: str, marketplaces: list[str], started_at: datetime) ->
     advance_checkpoint(orders_checkpoint, started_at)
 
     window = search_window(returns_checkpoint, started_at, before_regions=RETURNS)
-    returns = find_return_requests(marketplaces, returns_report_since(window))
+    returns = find_return_requests(marketplaces, returns_report_since(window, marketplaces))
     if returns is None:
         print(f"{region}: Amazon refused the login; return requests are read again next pass")
         returns = []

@@ -42,8 +42,9 @@ async def refused_delivery(
     refused: bool,
     policy: RefusedDeliveryPolicy,
     policy_version: str,
+    marketplace_id: str | None = None,
 ) -> Outcome:
-    order = read_order(order_id)
+    order = read_order(order_id, marketplace_id)
     record_details(case_id, {"delivery": "refused by the buyer" if refused else "unclaimed"})
 
     asked = await ask_operator(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import count
 from typing import Any, Literal
 
 from prefect import flow, task
@@ -44,8 +45,18 @@ from henpin.domain import (
     ReturnRequest,
 )
 from henpin.policy import ReturnRequestPolicy
-from tasks.amazon_refunds import amazon_refund_on_arrival, with_returns_report
-from tasks.cases import close_case, mark_acting, record_details, record_recommendation
+from tasks.amazon_refunds import (
+    amazon_refund_on_arrival,
+    refund_when_closed_at_amazon,
+    with_returns_report,
+)
+from tasks.cases import (
+    close_case,
+    flag_attention,
+    mark_acting,
+    record_details,
+    record_recommendation,
+)
 from tasks.orders import read_order
 from tasks.refunds import (
     MAX_REFUND_CHECKS,
@@ -60,7 +71,9 @@ from tasks.return_clock import note_authorized_by_amazon, start_refund_clock
 class ReturnAuthorization(OperatorAnswer):
     """What the operator did in Seller Central's Manage Returns."""
 
-    choice: Literal["authorized", "declined", "keep_item_refund", "escalate"]
+    #: closed_at_amazon: Amazon's report shows the request Closed (ingestion's answer only; an
+    #: operator giving it is refused, it is not among the question's choices).
+    choice: Literal["authorized", "declined", "keep_item_refund", "escalate", "closed_at_amazon"]
     buyer_comment: str | None = None
 
 
@@ -69,7 +82,8 @@ class ItemReceipt(OperatorAnswer):
 
 
 class ItemCondition(OperatorAnswer):
-    choice: Literal["inspected", "escalate"]
+    #: overdue: the deadline's answer only (not among the question's choices).
+    choice: Literal["inspected", "escalate", "overdue"]
     condition: str | None = None
 
 
@@ -103,9 +117,10 @@ async def return_request(
     return_request: ReturnRequest,
     policy: ReturnRequestPolicy,
     policy_version: str,
+    marketplace_id: str | None = None,
 ) -> Outcome:
     ret = return_request
-    order = read_order(order_id)
+    order = read_order(order_id, marketplace_id or ret.marketplace_id)
     advice = recommend(ret, order, policy)
     record_recommendation(case_id, order, advice, policy_version)
     record_details(case_id, texts.return_details(ret))
@@ -128,9 +143,7 @@ async def return_request(
     if refunded_by_amazon is not None:
         return await check_item_after_amazon_refund(case_id, ret, order, policy, refunded_by_amazon)
 
-    inspected = await ask_operator(
-        case_id, texts.condition_question(ret, order, policy), ItemCondition
-    )
+    inspected = await inspect_the_item(case_id, ret, order, policy)
     if inspected.choice == "escalate":
         return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner after inspection.")
     condition = inspected.data.get("condition", "")
@@ -151,6 +164,22 @@ async def return_request(
     full = texts.is_full_refund(ret, order, refund)
     outcome = Outcome.REFUNDED_IN_FULL if full else Outcome.REFUNDED_PARTLY
     return await refund_and_close(case_id, order, refund, "refund", outcome, returned=ret)
+
+
+async def inspect_the_item(
+    case_id: int, ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy
+) -> RecordedDecision:
+    """Record the item's condition. The refund is owed, so nobody answering in time never
+    closes the case: it is flagged for attention and the question asked again."""
+    for overdue in count():
+        question = texts.condition_question(ret, order, policy, overdue)
+        inspected = await ask_operator(case_id, question, ItemCondition)
+        if inspected.choice != texts.INSPECTION_OVERDUE:
+            if overdue:
+                flag_attention(case_id, texts.inspection_overdue(order), clear=True)
+            return inspected
+        flag_attention(case_id, texts.inspection_overdue(order))
+    raise AssertionError("unreachable")
 
 
 def already_refunded(case_id: int, ret: ReturnRequest, order: Order) -> AlreadyRefunded:
@@ -197,6 +226,8 @@ async def authorize_in_seller_central(
         return close_case(
             case_id, Outcome.RETURN_DECLINED, f"Return declined: {authorization.note}"
         )
+    if authorization.choice == texts.CLOSED_AT_AMAZON:
+        return close_after_amazon_closed(case_id, ret, order)
     if authorization.choice == "escalate":
         return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner.")
     if authorization.choice == "keep_item_refund":
@@ -205,6 +236,16 @@ async def authorize_in_seller_central(
             case_id, order, item_price, "keep-item", Outcome.KEEP_ITEM_REFUNDED, returned=ret
         )
     return None
+
+
+def close_after_amazon_closed(case_id: int, ret: ReturnRequest, order: Order) -> Outcome:
+    """Amazon's report shows the request Closed (answered by ingestion, never by a person):
+    refunded by Amazon with its amount when Amazon refunded the item, else closed at Amazon."""
+    fit = refund_when_closed_at_amazon(case_id, ret, order)
+    outcome = (
+        Outcome.REFUNDED_BY_AMAZON if fit.by_amazon is not None else Outcome.RETURN_CLOSED_AT_AMAZON
+    )
+    return close_case(case_id, outcome, texts.closed_at_amazon(ret, fit))
 
 
 #: Who said the item came back: Amazon's returns report, or the operator.

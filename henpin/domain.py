@@ -64,6 +64,9 @@ class Outcome(StrEnum):
     HANDED_TO_ADDRESS_ERROR = "handed-to-address-error"
     # Never refund twice (any case type that refunds)
     REFUNDED_BY_AMAZON = "refunded-by-amazon"  # Amazon refunded on the seller's behalf first
+    #: The returns report shows the request Closed with no refund on the item: declined in Seller
+    #: Central, or closed by Amazon (completed, or 50 days without action: help WQ95DQ9UW4EF49F).
+    RETURN_CLOSED_AT_AMAZON = "return-closed-at-amazon"
     ALREADY_REFUNDED = "already-refunded"  # another case of the order refunded it first
 
 
@@ -307,19 +310,31 @@ class AuthorizationStatus(StrEnum):
 
 
 #: Words of the report's `Return request status`, lower case, by what they mean. Amazon's
-#: "Returns reports attributes" page names the column, not its values: these are Seller
-#: Central's own words (Manage Returns: Pending Authorization, Authorized, Closed, Completed).
-_AUTHORIZATION_WORDS: dict[AuthorizationStatus, tuple[str, ...]] = {
-    AuthorizationStatus.PENDING: ("pending", "pending authorization", "requested"),
+#: "Returns reports attributes" page names the column, not its values. Sourced: Seller Central
+#: help 201725690 ("Process return requests": Manage Returns' Pending Authorization, Pending
+#: Refund (authorized, not refunded yet), Completed, Closed; "authorize request") and the
+#: emulator's short forms of them (Pending, Authorized, Closed).
+_SELLER_CENTRAL_WORDS: dict[AuthorizationStatus, tuple[str, ...]] = {
+    AuthorizationStatus.PENDING: ("pending", "pending authorization"),
+    AuthorizationStatus.AUTHORIZED: ("authorized", "pending refund"),
+    AuthorizationStatus.CLOSED: ("closed", "completed"),
+}
+#: Not from any Amazon source: Henpin's own tolerance for variants a report might spell
+#: differently (British spelling, synonyms). A status in neither table is UNKNOWN (handled as
+#: pending: a person answers).
+_TOLERATED_VARIANTS: dict[AuthorizationStatus, tuple[str, ...]] = {
+    AuthorizationStatus.PENDING: ("requested",),
     AuthorizationStatus.AUTHORIZED: (
-        "authorized",
         "authorised",
         "approved",
         "auto-authorized",
         "auto authorized",
-        "pending refund",
     ),
-    AuthorizationStatus.CLOSED: ("closed", "declined", "rejected", "completed", "cancelled"),
+    AuthorizationStatus.CLOSED: ("declined", "rejected", "cancelled"),
+}
+_AUTHORIZATION_WORDS: dict[AuthorizationStatus, tuple[str, ...]] = {
+    meaning: _SELLER_CENTRAL_WORDS[meaning] + _TOLERATED_VARIANTS[meaning]
+    for meaning in _SELLER_CENTRAL_WORDS
 }
 
 
@@ -357,14 +372,6 @@ class ReturnRequest(BaseModel):
     @property
     def authorization_status(self) -> AuthorizationStatus:
         return authorization_status_of(self.status)
-
-    @property
-    def needs_seller_answer(self) -> bool:
-        """Only a request Amazon has not authorized (or closed) asks the seller to answer."""
-        return self.authorization_status in (
-            AuthorizationStatus.PENDING,
-            AuthorizationStatus.UNKNOWN,
-        )
 
 
 class BuyerMessage(BaseModel):

@@ -9,7 +9,7 @@ question stays open: it never fails the run.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -45,13 +45,31 @@ class Question(BaseModel):
     fields: list[AnswerField] = Field(default_factory=list)
     note_required_for: list[str] = Field(default_factory=list)
     deadline_hours: float
-    #: A fixed deadline (e.g. 24 hours from the buyer's request): used instead of counting
-    #: `deadline_hours` from when the question is asked.
+    #: A fixed deadline Amazon set (e.g. 24 hours from the buyer's request): used instead of
+    #: counting `deadline_hours` from when the question is asked, but never before
+    #: `minimum_hours` after it is asked (see `answer_by`).
     deadline_at: datetime | None = None
+    #: The least time a person gets to answer, whatever `deadline_at` says: a question asked
+    #: after (or just before) Amazon's due time stays open this long. None: `deadline_hours`.
+    minimum_hours: float | None = None
     timeout_choice: str
     recommended: str | None = None
     links: dict[str, str] = Field(default_factory=dict)
     options: list[dict[str, Any]] = Field(default_factory=list)  # money of each option
+
+    def answer_by(self, asked_at: datetime) -> datetime:
+        """When the timeout choice may be taken for a question asked at `asked_at`: Amazon's
+        due time (`deadline_at`) as it is, unless that leaves a person less than the minimum
+        time; then the minimum. Amazon's due time itself is never moved (`amazon_due`)."""
+        asked_at = asked_at.astimezone(UTC)
+        if self.deadline_at is None:
+            return asked_at + timedelta(hours=self.deadline_hours)
+        least = self.deadline_hours if self.minimum_hours is None else self.minimum_hours
+        return max(self.deadline_at.astimezone(UTC), asked_at + timedelta(hours=least))
+
+    def overdue_at_amazon(self, at: datetime) -> bool:
+        """Amazon's due time for this decision has passed at `at` (the seller is late there)."""
+        return self.deadline_at is not None and self.deadline_at.astimezone(UTC) <= at
 
     def markdown(self, deadline: datetime) -> str:
         lines = [
@@ -60,6 +78,11 @@ class Question(BaseModel):
             "",
             f"**Answer by {deadline:%Y-%m-%d %H:%M} UTC**",
         ]
+        if self.deadline_at is not None and self.deadline_at.astimezone(UTC) < deadline:
+            lines.append(
+                f"Amazon's due time was {self.deadline_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC: "
+                "overdue at Amazon (or nearly), act in Seller Central now."
+            )
         lines.append(f"(then: `{self.timeout_choice}`)")
         lines += ["", "Choices:"]
         lines += [

@@ -38,10 +38,13 @@ class ActionOutcome(BaseModel):
 
 
 @amazon_task("queue-cancellation")
-def queue_cancellation_if_unchanged(case_id: int, order_id: str) -> Queued:
-    """Re-read the order right before acting; queue the BuyerCanceled cancellation only if it can
-    still be cancelled. The outbox key makes a second attempt a no-op."""
-    order = adapter().get_order(order_id)
+def queue_cancellation_if_unchanged(
+    case_id: int, order_id: str, marketplace_id: str | None = None
+) -> Queued:
+    """Re-read the order right before acting (in its marketplace's region, when known); queue
+    the BuyerCanceled cancellation only if it can still be cancelled. The outbox key makes a
+    second attempt a no-op."""
+    order = adapter().get_order(order_id, marketplace_id=marketplace_id)
     if order.fulfillment_status not in CANCELLABLE:
         return Queued(
             queued=False,

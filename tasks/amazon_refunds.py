@@ -34,6 +34,33 @@ def with_returns_report(
     return with_report_figure(shown, item.order_item_id, reported_refund(case_id, ret))
 
 
+#: Case.details key of what was refunded when Amazon's report showed the request closed.
+CLOSED_CHECK = "refund_when_closed_at_amazon"
+
+
+@amazon_task("check-refund-when-closed-at-amazon", fresh=True)
+def refund_when_closed_at_amazon(case_id: int, ret: ReturnRequest, order: Order) -> RefundFit:
+    """Amazon's report shows the request Closed: what was refunded on the returned item
+    (Amazon's financial events raised to the report's Refunded Amount, and every case's
+    refunds), held against a full item-price refund. Kept on the case, so that a resumed flow
+    closes the same way."""
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        if CLOSED_CHECK in (case.details or {}):
+            return RefundFit.model_validate(case.details[CLOSED_CHECK])
+    shown = adapter().refunds_for_order(order.order_id, marketplace_id=order.marketplace_id)
+    shown = with_report_figure(
+        shown, texts.returned_item(ret, order).order_item_id, reported_refund(case_id, ret)
+    )
+    fit = fit_new_refund(store_url(), order, texts.item_price_refund(ret, order), shown)
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.details = {**(case.details or {}), CLOSED_CHECK: fit.model_dump(mode="json")}
+    return fit
+
+
 #: Case.details key of the arrival check's answer (kept: a resumed flow must take the same path).
 ARRIVAL_CHECK = "amazon_refund_on_arrival"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -132,12 +132,22 @@ def mark_waiting(case_id: int, question: Question) -> datetime:
     """The case now waits for a person: the inbox shows the question, its choices and deadline.
 
     The deadline is fixed here, once: a re-run of the resumed flow reuses this task's result.
-    It is the question's own `deadline_at` when it has one, else `deadline_hours` from now.
+    It is `deadline_hours` from now, or the question's own `deadline_at` (Amazon's due time)
+    when it has one, but never less than the question's minimum time from now: a question asked
+    after Amazon's due time is not answered by the sweep before anyone saw it. Amazon's due time
+    is kept as it is in the timeline (`amazon_due`, `overdue_at_amazon`).
     """
+    now = datetime.now(UTC)
+    deadline = question.answer_by(now)
+    amazon: dict[str, Any] = {}
+    said = ""
     if question.deadline_at is not None:
-        deadline = question.deadline_at.astimezone(UTC)
-    else:
-        deadline = datetime.now(UTC) + timedelta(hours=question.deadline_hours)
+        amazon_due = question.deadline_at.astimezone(UTC)
+        overdue = question.overdue_at_amazon(now)
+        amazon = {"amazon_due": amazon_due.isoformat(), "overdue_at_amazon": overdue}
+        said = f"; Amazon's due time {amazon_due:%Y-%m-%d %H:%M} UTC" + (
+            ", already passed: overdue at Amazon" if overdue else ""
+        )
     with session_scope(store_url()) as s:
         case = s.get(Case, case_id)
         assert case is not None
@@ -152,11 +162,12 @@ def mark_waiting(case_id: int, question: Question) -> datetime:
                 case_id=case_id,
                 kind="waiting",
                 message=f"Waiting for an operator: {question.title} (deadline "
-                f"{deadline:%Y-%m-%d %H:%M} UTC; then '{question.timeout_choice}')",
+                f"{deadline:%Y-%m-%d %H:%M} UTC; then '{question.timeout_choice}'{said})",
                 data={
                     "step": question.step,
                     "choices": question.choices,
                     "deadline": deadline.isoformat(),
+                    **amazon,
                 },
             )
         )
@@ -294,3 +305,20 @@ def record_details(case_id: int, details: dict[str, Any]) -> None:
         case = s.get(Case, case_id)
         assert case is not None
         case.details = {**(case.details or {}), **details}
+
+
+@store_task("flag-attention")
+def flag_attention(case_id: int, reason: str, *, clear: bool = False) -> None:
+    """Flag the case for a person (the inbox's "needs attention"), with why, in its timeline;
+    `clear`: take that flag off again (a person answered), leaving any other flag."""
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        if clear:
+            if case.needs_attention == reason:
+                case.needs_attention = None
+            return
+        if case.needs_attention == reason:
+            return
+        case.needs_attention = reason
+        s.add(Event(case_id=case_id, kind="needs-attention", message=reason, data={}))

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from henpin.cases.parcels import returning_parcel
+from henpin.cases.return_request import CLOSED_AT_AMAZON
 from henpin.decisions import record_decision
 from henpin.domain import AuthorizationStatus, CaseState, CaseType, Order, ReturnRequest
 from henpin.policy import Policy
@@ -59,7 +60,14 @@ def advance_checkpoint(name: str, at: datetime) -> None:
 def flow_parameters(case: Case, policy: Policy) -> dict[str, Any]:
     """The case flow's parameters: the case, its order, the typed policy section in force now
     (with its version), and the facts the case was opened with."""
-    common = {"case_id": case.id, "order_id": case.order_id, "policy_version": policy.version}
+    common = {
+        "case_id": case.id,
+        "order_id": case.order_id,
+        "policy_version": policy.version,
+        # The region to read the order in (no lookup across regions); runs started before it
+        # was passed read it without (the flows default it to None).
+        "marketplace_id": case.marketplace_id,
+    }
     details = case.details or {}
     match CaseType(case.type):
         case CaseType.CANCEL_REQUEST:
@@ -149,16 +157,18 @@ RECEIPT_STEPS = ("item-received", "item-received-after-reminder")
 
 
 @store_task("returns-report-since", fresh=True)
-def returns_report_since(since: datetime) -> datetime:
-    """Where the returns report must start: at `since`, or earlier, at the request of the oldest
-    open return case, so that its later rows (authorized, delivered) are read too. (Amazon's
-    report covers at most 60 days; the adapter says so when it has to cut.)"""
+def returns_report_since(since: datetime, marketplace_ids: list[str] | None = None) -> datetime:
+    """Where the returns report of `marketplace_ids` (None: all) must start: at `since`, or
+    earlier, at the request of the oldest open return case of those marketplaces, so that its
+    later rows (authorized, delivered) are read too. (Amazon's report covers at most 60 days;
+    the adapter says so when it has to cut.)"""
     with session_scope(store_url()) as s:
-        cases = s.scalars(
-            select(Case).where(
-                Case.type == CaseType.RETURN_REQUEST.value, Case.state != CaseState.CLOSED.value
-            )
-        ).all()
+        query = select(Case).where(
+            Case.type == CaseType.RETURN_REQUEST.value, Case.state != CaseState.CLOSED.value
+        )
+        if marketplace_ids is not None:
+            query = query.where(Case.marketplace_id.in_(marketplace_ids))
+        cases = s.scalars(query).all()
         requested = [
             ReturnRequest.model_validate(c.details["return"]).requested_at
             for c in cases
@@ -173,8 +183,10 @@ def follow_return_request(ret: ReturnRequest) -> bool:
     """A report row for an order that already has a return case: keep the report's news on the
     case, and answer the question it settles. True when the case exists (nothing to open).
 
-    - Amazon's status says authorized (or closed) while the case asks to authorize: answered
-      "authorized" (or "declined"): it was settled in Seller Central.
+    - Amazon's status says authorized while the case asks to authorize: answered "authorized"
+      (it was settled in Seller Central). Closed: answered "closed_at_amazon" (not "declined":
+      Amazon also closes a request after a returnless refund, on completion, or 50 days
+      without action, help WQ95DQ9UW4EF49F); the flow looks at what was refunded.
     - a return delivery date while the case waits for the item: answered "received", with the
       delivery date (the refund clock starts from it).
     """
@@ -207,7 +219,7 @@ def follow_return_request(ret: ReturnRequest) -> bool:
             case.details = {**(case.details or {}), "amazon_report": news.model_dump(mode="json")}
     settled = {
         AuthorizationStatus.AUTHORIZED: "authorized",
-        AuthorizationStatus.CLOSED: "declined",
+        AuthorizationStatus.CLOSED: CLOSED_AT_AMAZON,
     }.get(news.authorization_status)
     if step == AUTHORIZE_STEP and settled is not None:
         record_decision(

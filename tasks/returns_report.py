@@ -175,7 +175,7 @@ def parse_returns_report(
                     order_id=order_id,
                     marketplace_id=marketplace_id,
                     rma_id=cell("rma_id") or None,
-                    requested_at=_date(cell("requested_at")),
+                    requested_at=_date(cell("requested_at"), local_zone),
                     sku=cell("sku") or None,
                     asin=cell("asin") or None,
                     title=cell("title") or None,

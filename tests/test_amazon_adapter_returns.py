@@ -83,7 +83,8 @@ def test_report_lines_become_return_requests() -> None:
     assert first.order_id == "113-1111111-1111111"
     assert first.marketplace_id == US
     assert first.rma_id == "D1111RMA"
-    assert first.requested_at == datetime(2026, 11, 26, tzinfo=UTC)
+    # A day alone: its start in the marketplace's time zone (Los Angeles), not UTC midnight.
+    assert first.requested_at == datetime(2026, 11, 26, 8, tzinfo=UTC)
     assert (first.sku, first.asin, first.title) == ("TEAPOT-1", "B0HENPIN01", "Teapot – grün")
     assert (first.quantity, first.reason_code, first.status) == (1, "CR-DEFECTIVE", "Pending")
     assert first.in_policy is True and second.in_policy is False

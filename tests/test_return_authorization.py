@@ -41,6 +41,20 @@ def test_report_status_words(status: str | None, meaning: AuthorizationStatus) -
     assert authorization_status_of(status) is meaning
 
 
+def test_sourced_status_words_are_kept_apart_from_henpins_tolerated_variants() -> None:
+    from emulator.return_lifecycle import AUTHORIZED, CLOSED, PENDING
+    from henpin.domain import _SELLER_CENTRAL_WORDS, _TOLERATED_VARIANTS
+
+    sourced = {w for words in _SELLER_CENTRAL_WORDS.values() for w in words}
+    tolerated = {w for words in _TOLERATED_VARIANTS.values() for w in words}
+    assert not sourced & tolerated
+    # Manage Returns' words (help 201725690) and the emulator's are sourced, not tolerated.
+    assert {"pending authorization", "pending refund", "completed", "closed"} <= sourced
+    assert {PENDING.lower(), AUTHORIZED.lower(), CLOSED.lower()} <= sourced
+    assert "approved" in tolerated and "approved" not in sourced
+    assert not hasattr(ReturnRequest, "needs_seller_answer")  # unused: the flows test the status
+
+
 def test_report_status_and_delivery_date_are_read() -> None:
     text = "\n".join(
         [
@@ -209,7 +223,10 @@ def test_the_report_settles_the_authorize_and_receipt_questions(store: str) -> N
     closed = asked.model_copy(update={"status": "Closed"})
     follow_return_request.fn(closed)
     decided = find_decision(store, case_id, "authorize-return")
-    assert decided is not None and (decided.choice, decided.operator) == ("declined", "amazon")
+    assert decided is not None and (decided.choice, decided.operator) == (
+        "closed_at_amazon",
+        "amazon",
+    )
 
 
 def test_the_report_delivery_date_answers_the_wait_for_the_item(store: str) -> None:

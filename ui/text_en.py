@@ -457,6 +457,7 @@ EN: dict[str, str] = {
     "parcel.open": "Open the case",
     "outcome.handed-to-address-error": "Handed over to the address-error case",
     "outcome.refunded-by-amazon": "Refunded by Amazon (nothing sent)",
+    "outcome.return-closed-at-amazon": "Return request closed at Amazon (no refund)",
     "outcome.already-refunded": "Already refunded by another case (nothing sent)",
     "source.inbox": "inbox",
     "source.cli": "command line",

@@ -443,6 +443,7 @@ JA: dict[str, str] = {
     "parcel.open": "ケースを作成",
     "outcome.handed-to-address-error": "住所不備のケースへ引き継ぎ",
     "outcome.refunded-by-amazon": "Amazon が返金済み（送信なし）",
+    "outcome.return-closed-at-amazon": "Amazon で返品リクエストがクローズ（返金なし）",
     "outcome.already-refunded": "別のケースで返金済み（送信なし）",
     "source.inbox": "受信箱",
     "source.cli": "コマンドライン",

@@ -24,6 +24,10 @@ from henpin.policy import ReturnRequestPolicy
 from henpin.policy.proposals import RefundProposal
 from henpin.questions import AnswerField, Question, advice_line, order_facts
 
+#: The authorize question's answer when Amazon's returns report shows the request Closed: it is
+#: recorded by ingestion only (no operator chooses it, so it is not among the choices).
+CLOSED_AT_AMAZON = "closed_at_amazon"
+
 AUTHORIZATION_LABELS = {
     "authorized": "I authorized the return in Seller Central (Manage Returns)",
     "declined": "I declined the return in Seller Central (write the reason)",
@@ -114,10 +118,12 @@ def authorization_question(
         ],
         note_required_for=["declined"],
         deadline_hours=policy.operator.deadline_hours,
-        # Amazon counts the seller's 24 hours from the buyer's request, not from this question.
+        # Amazon counts the seller's 24 hours from the buyer's request, not from this question;
+        # asked late, the operator still gets the policy's minimum time (see mark_waiting).
         deadline_at=(
             ret.requested_at + policy.operator.deadline if ret.requested_at is not None else None
         ),
+        minimum_hours=policy.operator.minimum_hours,
         timeout_choice=policy.operator.on_deadline,
         recommended=recommended,
         links=_links(order),
@@ -189,10 +195,26 @@ def receipt_question(
     )
 
 
-def condition_question(ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy) -> Question:
+#: The inspection question's timeout path: the refund is owed, so an unanswered inspection does
+#: not close the case: it is flagged for attention and asked again (not among the choices).
+INSPECTION_OVERDUE = "overdue"
+
+
+def inspection_overdue(order: Order) -> str:
+    """The case's needs-attention flag when nobody recorded the item's condition in time."""
+    return (
+        f"Nobody recorded the condition of the item returned on order {order.order_id} in "
+        "time; its refund is owed (Amazon may refund on your behalf): inspect it now."
+    )
+
+
+def condition_question(
+    ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy, overdue: int = 0
+) -> Question:
+    """What the item's condition is; asked again (`overdue` times) when nobody answered."""
     conditions = policy.condition_names()
     return Question(
-        step="item-condition",
+        step="item-condition" if not overdue else f"item-condition-overdue-{overdue}",
         title=f"In what condition did the item of order {order.order_id} come back?",
         prompt="\n".join(
             [*_return_facts(ret, order), "", "Condition table:", *policy.condition_table_lines()]
@@ -209,7 +231,7 @@ def condition_question(ret: ReturnRequest, order: Order, policy: ReturnRequestPo
             )
         ],
         deadline_hours=policy.operator.deadline_hours,
-        timeout_choice="escalate",
+        timeout_choice=INSPECTION_OVERDUE,
         recommended="inspected",
     )
 
@@ -266,10 +288,14 @@ def refund_question(
         ],
         note_required_for=["refund_other_amount"],
         # Amazon's clock: N business days from receipt, counted in the marketplace's local
-        # time and fixed when the item came back (asking later does not push it back).
+        # time and fixed when the item came back (asking later does not push it back; asked
+        # after it, the operator still gets the policy's minimum time, see mark_waiting).
+        # Unanswered, the refund the policy proposes for the recorded condition is sent: the
+        # refund is owed, and a timeout never closes it unrefunded.
         deadline_hours=policy.operator.deadline_hours,
         deadline_at=refund_due,
-        timeout_choice="escalate",
+        minimum_hours=policy.operator.minimum_hours,
+        timeout_choice="refund_proposed",
         recommended="refund_proposed",
     )
 
@@ -341,6 +367,19 @@ AFTER_AMAZON_REFUND_LABELS = {
     "safe_t_claim": "It came back damaged, incomplete or different: I file a SAFE-T claim",
     "escalate": "Escalate to the owner",
 }
+
+
+def closed_at_amazon(ret: ReturnRequest, fit: RefundFit) -> str:
+    """The closing line for a request Amazon's returns report shows Closed."""
+    said = f"Amazon's returns report shows the request {ret.status or 'Closed'!r}"
+    if fit.by_amazon is not None:
+        return f"{said}; Amazon refunded {fit.by_amazon} on the item: nothing sent."
+    if fit.before is not None:
+        return f"{said}; {fit.before} was refunded on the item before: nothing sent."
+    return (
+        f"{said}, with no refund on the item: declined in Seller Central, or closed by Amazon "
+        "(completed, or 50 days without action). Nothing sent."
+    )
 
 
 def amazon_refunded(fit: RefundFit) -> str:

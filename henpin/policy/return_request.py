@@ -212,6 +212,10 @@ class ReturnOperatorPolicy(OperatorDeadline):
     is escalated to the owner."""
 
     on_deadline: Literal["escalate"] = "escalate"
+    #: The least time a person gets to answer a question whose due time Amazon fixed (the 24
+    #: hours after the request, the refund deadline), counted from when Henpin asks: a question
+    #: asked after Amazon's due time is not timed out before anyone could see it.
+    minimum_hours: float = Field(default=4, gt=0, le=72)
 
 
 class ReturnRecommendation(Advice):
