@@ -38,7 +38,7 @@ from fastapi.responses import JSONResponse
 from emulator.clock import iso, parse_time
 from emulator.control import read_json, refused
 from emulator.errors import invalid_input
-from emulator.marketplaces import CURRENCY_DECIMALS, NAME_OF
+from emulator.marketplaces import CURRENCY_DECIMALS, NAME_OF, decimals_of
 from emulator.orders import ORDER_ID, marketplace_of
 from emulator.regions import visible
 from emulator.runtime import emulator_of, sp_api_call
@@ -76,11 +76,6 @@ MARKETPLACE_NAMES = NAME_OF  # all 23 marketplaces (emulator/marketplaces.py)
 
 class RefundRefused(ValueError):
     """A refund Amazon would not make; the message says why."""
-
-
-def decimals_of(currency: str) -> int:
-    """The currency's minor unit: 0 decimals for JPY and the like, 2 for the others."""
-    return 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
 
 
 def paid_by_component(item: dict[str, Any]) -> tuple[str, dict[str, Decimal]]:

@@ -63,3 +63,9 @@ TIME_ZONE_OF: dict[str, str] = {m.marketplace_id: m.time_zone for m in MARKETPLA
 NAME_OF: dict[str, str] = {m.marketplace_id: m.name for m in MARKETPLACES.values()}
 #: Currency → decimals, for the marketplaces' currencies.
 CURRENCY_DECIMALS: dict[str, int] = {m.currency: m.decimals for m in MARKETPLACES.values()}
+
+
+def decimals_of(currency: str) -> int:
+    """The currency's minor unit: 0 decimals for JPY, 2 for the others (and for a currency no
+    marketplace sells in)."""
+    return CURRENCY_DECIMALS.get(currency, 2)

@@ -35,6 +35,7 @@ from emulator.feed_xml import (
     parse_envelope,
     required_text,
 )
+from emulator.marketplaces import decimals_of
 from emulator.orders import fulfillment_status, marketplace_of
 from emulator.processing_report import (
     DATA_NOT_ACCEPTED,
@@ -359,10 +360,6 @@ def _component(element: ET.Element) -> Component:
 
 #: Decimals an amount may have: the currency's minor unit (ISO 4217: 2; none for yen). No
 #: Amazon page found states the XSD's limit; an amount off the minor unit is refused here.
-def _allowed_decimals(currency: str) -> int:
-    return 0 if currency == "JPY" else 2
-
-
 def _check_decimals(amount: Decimal, currency: str, kind: str) -> None:
     """Refuse 12.345 USD or 1500.5 JPY: Amazon checks amounts against its XSD and reports a
     facet violation in the schema validator's words ("Value '-5' is not facet-valid with respect
@@ -371,7 +368,7 @@ def _check_decimals(amount: Decimal, currency: str, kind: str) -> None:
     documented, so the message gets the emulator's per-message schema error (MessageInvalid)."""
     exponent = amount.normalize().as_tuple().exponent
     digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    allowed = _allowed_decimals(currency)
+    allowed = decimals_of(currency)
     if digits > allowed:
         raise MessageInvalid(
             f"cvc-fractionDigits-valid: Value '{amount}' of {kind} has {digits} fraction digits,"
@@ -396,7 +393,7 @@ def _check_refund_fits(
     within what the buyer paid for it minus every refund of it so far, the seller's and Amazon's
     (the Finances helpers Amazon's own refunds are checked with)."""
     # Imported here: emulator.finances imports the control API, which imports the feeds.
-    from emulator.finances import decimals_of, paid_by_component, refunded_so_far
+    from emulator.finances import paid_by_component, refunded_so_far
 
     item_id = item["orderItemId"]
     currency, paid = paid_by_component(item)
