@@ -113,3 +113,14 @@ def _no_flow_run_heartbeats() -> Iterator[None]:
 
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_library_tokens() -> None:
+    """python-amazon-sp-api keeps access tokens in a module-level cache keyed by refresh token.
+    Tests that use the library's clients directly start an emulator of their own, which does not
+    know another emulator's tokens: each test starts with the cache empty. (Henpin's adapter
+    keeps its own cache, keyed by token URL and credentials.)"""
+    from sp_api.auth import access_token_client
+
+    access_token_client.cache.clear()
