@@ -136,6 +136,18 @@ def require_admin() -> SignedIn:
     return op
 
 
+def require_decider() -> SignedIn:
+    """The signed-in operator, if their role may decide cases; a viewer gets a plain refusal
+    and the page stops."""
+    from ui.i18n import label, t
+
+    op = require_operator()
+    if not op.can_decide:
+        st.error(t("decision.not-allowed", role=label("role", op.role)))
+        st.stop()
+    return op
+
+
 def _end(notice: tuple[str, dict[str, Any]] | None) -> None:
     st.session_state.operator = None
     st.session_state.last_active = None

@@ -29,10 +29,7 @@ from ui.messages import decision_text
 MAX_CASES = 200
 ICONS = {"success": "✓", "warning": "⚠", "error": "✗"}  # in every font, unlike emoji
 
-operator = session.require_operator()
-if not operator.can_decide:
-    st.error(t("decision.not-allowed", role=label("role", operator.role)))
-    st.stop()
+operator = session.require_decider()
 store_url = session.store_url()
 now = datetime.now(UTC)
 

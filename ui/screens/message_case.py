@@ -17,10 +17,7 @@ from ui.i18n import label, t
 
 CASE_PAGE = "screens/case.py"
 
-operator = session.require_operator()
-if not operator.can_decide:
-    st.error(t("decision.not-allowed", role=label("role", operator.role)))
-    st.stop()
+operator = session.require_decider()
 store_url = session.store_url()
 
 st.title(t("message.title"))
