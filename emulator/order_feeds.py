@@ -389,7 +389,8 @@ def _check_refund_fits(
     context: FeedContext,
     refunded_now: dict[tuple[str, str], Decimal],
 ) -> None:
-    """A refund must be in the item's currency and minor unit, and each component it gives back
+    """A refund must be in the item's currency (its minor unit is checked when the amount is
+    read, `_check_decimals`), and each component it gives back
     within what the buyer paid for it minus every refund of it so far, the seller's and Amazon's
     (the Finances helpers Amazon's own refunds are checked with)."""
     # Imported here: emulator.finances imports the control API, which imports the feeds.
@@ -406,12 +407,6 @@ def _check_refund_fits(
         if component.currency != currency:
             raise MessageInvalid(
                 f"Currency {component.currency} does not match the order's currency {currency}.",
-                DATA_NOT_ACCEPTED,
-            )
-        if component.amount != component.amount.quantize(Decimal(1).scaleb(-decimals_of(currency))):
-            raise MessageInvalid(
-                f"Amount {component.amount} of {component.type} has more decimals than "
-                f"{currency} has ({decimals_of(currency)}).",
                 DATA_NOT_ACCEPTED,
             )
     for component in components:
