@@ -7,8 +7,6 @@ STAMP  := $(VENV)/.installed
 .PHONY: install up test lint typecheck check bench soak clean
 
 $(STAMP): pyproject.toml
-	@# Debian's Chromium for the real-browser test (Playwright's own browser download is not used).
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) || echo "could not install chromium: the browser test will be skipped"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -1,7 +1,8 @@
 """Amazon's official SP-API models, read as the emulator's contract.
 
-The models live outside the project (``HENPIN_SPAPI_MODELS``, default ``<repo>/../shared/spapi-models``)
-and are never copied into it. From them the emulator takes each operation's usage plan (rate and
+The models are vendored, unmodified, in ``emulator/spapi_models`` (Amazon's LICENSE and NOTICE
+beside them; the commit they come from is in its README), so a fresh clone runs the whole suite.
+``HENPIN_SPAPI_MODELS`` points to another copy, e.g. a newer one under test. From them the emulator takes each operation's usage plan (rate and
 burst) and the JSON schemas it validates orders against. A machine without the models still runs
 the emulator: rate limits then come from a built-in table of the same numbers and control-API
 orders get a structural check only (see ``docs/emulator.md``).
@@ -21,6 +22,8 @@ from typing import Any
 from jsonschema import Draft4Validator, FormatChecker
 
 MODELS_ENV = "HENPIN_SPAPI_MODELS"
+#: The pinned copy the project is tested against (Apache-2.0, Amazon; see its README).
+VENDORED_MODELS = Path(__file__).resolve().parent / "spapi_models"
 
 #: Model files the emulator serves, by API.
 MODEL_FILES = {
@@ -68,12 +71,11 @@ class UsagePlan:
 
 
 def default_models_dir() -> Path:
-    """The models folder: ``HENPIN_SPAPI_MODELS`` or ``<repo>/../shared/spapi-models``."""
+    """The models folder: ``HENPIN_SPAPI_MODELS``, else the vendored ``emulator/spapi_models``."""
     configured = os.environ.get(MODELS_ENV)
     if configured:
         return Path(configured)
-    repo_root = Path(__file__).resolve().parents[1]
-    return repo_root.parent / "shared" / "spapi-models"
+    return VENDORED_MODELS
 
 
 def model_path(api: str, models_dir: Path | None = None) -> Path:

@@ -25,7 +25,7 @@ class Quota:
     burst: int
 
 
-# The default usage plans, as the official models state them (../shared/spapi-models).
+# The default usage plans, as the official models state them (emulator/spapi_models).
 # tests/test_amazon_adapter.py checks this table against the models' descriptions.
 OPERATION_QUOTAS: dict[str, Quota] = {
     "searchOrders": Quota(rate=0.0056, burst=20),

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import missing
+
 REPO = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="henpin-tests-"))
 
@@ -68,7 +70,7 @@ def prefect_server() -> Iterator[object]:
 def postgres_url() -> str:
     url = os.environ.get("HENPIN_TEST_DATABASE_URL")
     if not url:
-        pytest.skip("HENPIN_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+        missing("HENPIN_TEST_DATABASE_URL is not set: PostgreSQL tests skipped (README, Tests)")
     return url
 
 
@@ -88,7 +90,7 @@ def case_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     base = os.environ.get("HENPIN_TEST_DATABASE_URL")
     if not base:
-        pytest.skip("HENPIN_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+        missing("HENPIN_TEST_DATABASE_URL is not set: PostgreSQL tests skipped (README, Tests)")
     schema = f"henpin_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base)
     with admin.begin() as connection:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import random
 import re
 import threading
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from emulator.spec import default_models_dir
 from henpin.domain import (
     CancelOrder,
     FeedType,
@@ -50,17 +50,12 @@ from tasks.feed_xml import order_acknowledgement_feed, parse_processing_report
 from tasks.ratelimit import OPERATION_QUOTAS, Quota, QuotaExhausted, RateLimiter
 
 REPO = Path(__file__).resolve().parent.parent
-MODELS = Path(os.environ.get("HENPIN_SPAPI_MODELS", REPO.parent / "shared" / "spapi-models"))
+MODELS = default_models_dir()
 SECRET = "lwa-secret-never-shown"  # a recognisable fake
 
 
 def load_model(name: str) -> dict[str, Any]:
     path = MODELS / "models" / f"{name}.json"
-    if not path.exists():
-        pytest.skip(
-            f"Amazon's SP-API models are not at {MODELS} (set HENPIN_SPAPI_MODELS): "
-            "tests on Amazon's own example answers skipped"
-        )
     model: dict[str, Any] = json.loads(path.read_text())
     return model
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from henpin.service import add_operator
 from henpin.store.db import engine_for, migrate, session_scope
 from henpin.store.models import AuditEntry, Decision
+from tests.needs import missing
 from tests.test_inbox_support import address_error_case, waiting_case
 
 REPO = Path(__file__).parents[1]
@@ -47,10 +48,7 @@ ORDER = "113-0000000-0000701"
 pytestmark = pytest.mark.e2e
 
 if not CHROMIUM.exists():
-    pytest.skip(
-        f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set HENPIN_CHROMIUM)",
-        allow_module_level=True,
-    )
+    missing(f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set HENPIN_CHROMIUM)")
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is not installed: pip install -e '.[dev]'"
 )
