@@ -94,10 +94,16 @@ def forget_flow_runs() -> None:
                 client.delete_flow_run(run.id)
 
 
+class CaseRunFailed(AssertionError):
+    """A case run ended FAILED or CRASHED: a test must not pass over it (housekeeping would
+    quietly restart it, and the outcome checked afterwards could come from the second try)."""
+
+
 def drive_case_runs(max_rounds: int = 20) -> int:
     """Run every due run of Henpin's case deployments in this process, as the runner would.
 
     Returns how many runs were executed. A run that suspends stops there (raises Pause inside).
+    A run that ends FAILED or CRASHED raises `CaseRunFailed` with its state message.
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
@@ -138,11 +144,19 @@ def drive_case_runs(max_rounds: int = 20) -> int:
         for run in due:
             flow = flows[flow_names[run.id]]
             # A run that suspends raises Pause: it now waits for a person or for Amazon.
+            state: Any = None
             with contextlib.suppress(Pause):
-                ran = run_flow(flow, flow_run=run, parameters=run.parameters, return_type="state")
-                if inspect.isawaitable(ran):  # the case flows are async: run it to its end here
-                    asyncio.run(ran)
+                ran: Any = run_flow(
+                    flow, flow_run=run, parameters=run.parameters, return_type="state"
+                )
+                # the case flows are async: run it to its end here
+                state = asyncio.run(ran) if inspect.isawaitable(ran) else ran
             executed += 1
+            if state is not None and (state.is_failed() or state.is_crashed()):
+                raise CaseRunFailed(
+                    f"case run {run.name} ({flow_names[run.id]}) ended {state.type.value}: "
+                    f"{state.message}"
+                )
     return executed
 
 
