@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test lint typecheck check bench soak clean
+.PHONY: install browser up test lint typecheck check bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv with Henpin and its dev tools
+
+browser: ## opt-in: Debian's Chromium for the real-browser test (installs system packages; .ci/run calls it)
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk)
 
 up: $(STAMP) ## the whole stack: Prefect server, emulator + demo data (no credentials), runner, inbox
 	$(BIN)/henpin up
