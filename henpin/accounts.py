@@ -361,6 +361,23 @@ def _take_attempt(s: Session, name: str, client: str, now: datetime) -> _Attempt
     return _Attempt(True, mine.failures, max(locks, default=None), False)
 
 
+def _forgive_before(s: Session, name: str, client: str, counted: int, now: datetime) -> None:
+    """A right password clears the client's failures counted up to and including it (it was
+    the `counted`-th); attempts counted after it, still being checked, stay counted, and so
+    does a lock one of them took. The client is now one the name signed in from."""
+    t = SignInThrottle
+    s.execute(
+        update(t)
+        .where(t.name == name, t.client == client)
+        .values(
+            failures=case((t.failures > counted, t.failures - counted), else_=0),
+            locked_until=null() if counted >= MAX_FAILED_LOGINS else t.locked_until,
+            last_success_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _right_password(op: Operator | None, password: str) -> bool:
     if op is None:
         _hasher.hash(password)  # spend the time a real check takes
@@ -436,12 +453,7 @@ def sign_in(
             # reset while the password was checked: the one checked no longer holds
             _add_audit(s, name, AuditAction.LOGIN_FAILED, where=where, now=now)
             return SignInResult(SignInStatus.REFUSED)
-        s.execute(
-            update(SignInThrottle)
-            .where(SignInThrottle.name == name, SignInThrottle.client == client)
-            .values(failures=0, locked_until=None, last_success_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        _forgive_before(s, name, client, attempt.failures, now)
         if not current.active:
             _add_audit(s, name, AuditAction.LOGIN_INACTIVE, where=where, now=now)
             return SignInResult(SignInStatus.INACTIVE)

@@ -73,7 +73,7 @@ def test_five_failed_sign_ins_lock_the_name_for_15_minutes(store_url: str, name:
 
 def test_the_sign_in_page_says_when_to_retry(store_url: str) -> None:
     start = datetime.now(UTC) - timedelta(minutes=3)
-    for i in range(5):  # from the inbox's client: AppTest has no address, so "localhost"
+    for _ in range(5):  # from the inbox's client: AppTest has no address, so "localhost"
         accounts.sign_in(store_url, "alice", "guess", client="localhost", now=start)
     at = signed_in()
     assert not at.exception
