@@ -190,3 +190,14 @@ def test_the_absolute_lifetime_is_a_setting(
     at.run()
     assert on_sign_in_page(at)
     assert "at most 2.0 h" in at.info[0].value
+
+
+def test_sign_in_failures_count_against_the_browsers_address() -> None:
+    from ui.session import client_of
+
+    # A direct connection: its own address, whatever header it sends.
+    assert client_of("203.0.113.9", "198.51.100.1") == "203.0.113.9"
+    # From this machine (the reverse proxy): the address the proxy appended last, not the ones a
+    # client wrote itself.
+    assert client_of(None, "198.51.100.1, 203.0.113.9") == "proxied 203.0.113.9"
+    assert client_of(None, None) == "localhost"

@@ -121,15 +121,27 @@ def where() -> str:
 
 
 def client() -> str:
-    """Whom sign-in failures are counted against, with the name: the address of the browser's
-    connection (Streamlit's `st.context.ip_address`, the TCP peer, not a header a client could
-    forge; None on localhost). A per-browser-session id would not do: a stranger gets a new one
-    with every connection. Behind a reverse proxy every browser has the proxy's address."""
+    """Whom sign-in failures are counted against, with the name (see `client_of`)."""
     try:
         ip: object = st.context.ip_address
+        forwarded: object = st.context.headers.get("X-Forwarded-For")
     except Exception:  # no browser connection behind this run
-        ip = None
-    return ip if isinstance(ip, str) and ip else "localhost"
+        ip, forwarded = None, None
+    return client_of(ip, forwarded)
+
+
+def client_of(ip: object, forwarded: object) -> str:
+    """The browser's address: Streamlit's `st.context.ip_address` (the TCP peer, which a client
+    cannot forge; None when it is this machine). A connection from this machine is the reverse
+    proxy the README puts in front of the inbox: the address it appended last to
+    X-Forwarded-For is the browser's (earlier entries come from the client and are not
+    trusted). With neither, "localhost". A per-browser-session id would not do: a stranger gets
+    a new one with every connection."""
+    if isinstance(ip, str) and ip:
+        return ip
+    if isinstance(forwarded, str) and (last := forwarded.split(",")[-1].strip()):
+        return f"proxied {last}"[:64]
+    return "localhost"
 
 
 def operator() -> SignedIn | None:
