@@ -786,9 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     oa.add_argument("name", help=name_help)
     oa.add_argument("--role", choices=["viewer", "operator", "admin"], default="operator")
-    oa.add_argument("--password-stdin", action="store_true", help=password_help)
-    oa.add_argument("--password", help=argparse.SUPPRESS)  # refused with a pointer to stdin
-    oa.add_argument("--home", default=argparse.SUPPRESS)
+    _password_arguments(oa, password_help)
     oa.set_defaults(func=cmd_operator_add)
     osr = osub.add_parser(
         "set-role",
@@ -803,11 +801,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a new password for an operator; ends their open inbox sessions, lifts locks",
     )
     orp.add_argument("name")
-    orp.add_argument("--password-stdin", action="store_true", help=password_help)
-    orp.add_argument("--password", help=argparse.SUPPRESS)
-    orp.add_argument("--home", default=argparse.SUPPRESS)
+    _password_arguments(orp, password_help)
     orp.set_defaults(func=cmd_operator_reset_password)
     return p
+
+
+def _password_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--password-stdin", action="store_true", help=help_text)
+    parser.add_argument("--password", help=argparse.SUPPRESS)  # refused, pointing to stdin
+    parser.add_argument("--home", default=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:
