@@ -1,7 +1,9 @@
 """Who may use the inbox, and the trail they leave.
 
-Sign-in with a lockout after repeated failures, the three roles, operator management by admins,
-how long an idle session lasts, and the append-only audit log (who did what, when, from where).
+Sign-in with a lockout after repeated failures (per name and client, counted before the password
+is checked), the three roles, operator management by admins (each change re-checks, in its own
+transaction, that its admin is still an active admin and that an active admin remains), how long
+an idle session lasts, and the append-only audit log (who did what, when, from where).
 The inbox calls these; refusals carry a `code` (and parameters) so each language words them its
 own way.
 """
@@ -9,6 +11,7 @@ own way.
 from __future__ import annotations
 
 import csv
+import getpass
 import io
 import json
 import os
@@ -21,20 +24,26 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, delete, func, literal, null, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from henpin.store.db import session_scope
-from henpin.store.models import AuditEntry, Operator
+from henpin.store.models import AuditEntry, Operator, SignInThrottle, UTCDateTime
 
 ROLES = ("viewer", "operator", "admin")
 DECIDING_ROLES = ("operator", "admin")
 LANGUAGES = ("en", "ja")
 
-MAX_FAILED_LOGINS = 5  # this many wrong passwords in a row lock the name ...
+MAX_FAILED_LOGINS = 5  # this many wrong passwords in a row from one client lock the name there
+MAX_FAILED_LOGINS_PER_NAME = 20  # ... this many from clients it never signed in from, for them all
 LOCKOUT = timedelta(minutes=15)  # ... for this long
+ALL_CLIENTS = "*"  # the throttle row counting a name's failures from all unknown clients
 DEFAULT_SESSION_HOURS = 8.0
-UNKNOWN_NAME_MEMORY = timedelta(days=1)  # failures on names that are no operator count this long
+UNKNOWN_NAME_MEMORY = timedelta(
+    days=1
+)  # failures from a client never signed in from count this long
 
 _hasher = PasswordHasher()
 
@@ -60,6 +69,7 @@ class AuditAction(StrEnum):
     REACTIVATED = "operator-reactivated"
     PASSWORD_RESET = "operator-password-reset"
     UNLOCKED = "operator-unlocked"
+    OPERATOR_CHANGE_REFUSED = "operator-change-refused"  # e.g. `henpin operator add` a taken name
     LANGUAGE_CHANGED = "operator-language-changed"
     AUDIT_EXPORTED = "audit-exported"
     CASE_OPENED = "case-opened"  # a person opened a case by hand (e.g. a parcel case by order id)
@@ -83,9 +93,10 @@ class OperatorView:
     role: str
     language: str
     active: bool
-    failed_logins: int
-    locked_until: datetime | None
+    failed_logins: int  # the most wrong passwords in a row from any one client
+    locked_until: datetime | None  # the latest lock on the name (for one client or for all)
     created_at: datetime
+    session_epoch: int = 0  # raised by a password reset: older sessions end
 
     @property
     def can_decide(self) -> bool:
@@ -99,16 +110,32 @@ class OperatorView:
         return self.locked_until is not None and self.locked_until > now
 
 
-def _view(op: Operator) -> OperatorView:
+def _view(op: Operator, locks: tuple[int, datetime | None] = (0, None)) -> OperatorView:
     return OperatorView(
         name=op.name,
         role=op.role,
         language=op.language,
         active=op.active,
-        failed_logins=op.failed_logins,
-        locked_until=op.locked_until,
+        failed_logins=locks[0],
+        locked_until=locks[1],
         created_at=op.created_at,
+        session_epoch=op.session_epoch,
     )
+
+
+def _locks_by_name(s: Session, names: list[str]) -> dict[str, tuple[int, datetime | None]]:
+    """Per name: the most failures in a row from one client, and its latest lock."""
+    t = SignInThrottle
+    rows = s.execute(
+        select(t.name, func.max(t.failures), func.max(t.locked_until))
+        .where(t.name.in_(names))
+        .group_by(t.name)
+    ).all()
+    return {name: (int(failures or 0), until) for name, failures, until in rows}
+
+
+def _locks(s: Session, name: str) -> tuple[int, datetime | None]:
+    return _locks_by_name(s, [name]).get(name, (0, None))
 
 
 def _now(now: datetime | None) -> datetime:
@@ -258,102 +285,196 @@ class SignInResult:
     retry_at: datetime | None = None
 
 
-def _last_failure_of_unknown_name(s: Session, name: str, now: datetime) -> AuditEntry | None:
-    return s.scalar(
-        select(AuditEntry)
-        .where(
-            AuditEntry.action == AuditAction.LOGIN_FAILED,
-            AuditEntry.actor == name[:80],
-            AuditEntry.at >= now - UNKNOWN_NAME_MEMORY,
+@dataclass(frozen=True)
+class _Attempt:
+    """One sign-in attempt as its throttle counted it (before the password was checked)."""
+
+    allowed: bool  # False: already locked, the password is not checked
+    failures: int
+    locked_until: datetime | None  # set when locked (by this attempt, or before it)
+    known_client: bool  # the name signed in from this client before
+
+
+def _ensure_throttle_row(s: Session, name: str, client: str) -> None:
+    values = {"name": name, "client": client, "failures": 0}
+    insert_ = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    s.execute(insert_(SignInThrottle).values(**values).on_conflict_do_nothing())
+
+
+def _count_attempt(s: Session, name: str, client: str, limit: int, now: datetime) -> _Attempt:
+    """Count one attempt for (name, client) in a single UPDATE, before the password is checked.
+
+    The attempt that reaches `limit` takes the lock itself (undone if its password is right), so
+    no number of parallel attempts gets more than `limit` passwords checked. A lock that has run
+    out starts the count afresh.
+    """
+    _ensure_throttle_row(s, name, client)
+    t = SignInThrottle
+    lock_over = and_(t.locked_until.is_not(None), t.locked_until <= now)
+    failures = case((lock_over, 1), else_=t.failures + 1)
+    lock_at = literal(now + LOCKOUT, UTCDateTime())
+    row = s.execute(
+        update(t)
+        .where(t.name == name, t.client == client)
+        .where(or_(t.locked_until.is_(None), t.locked_until <= now))
+        .values(
+            failures=failures,
+            locked_until=case((failures >= limit, lock_at), else_=null()),
+            last_attempt_at=now,
         )
-        .order_by(AuditEntry.id.desc())
-        .limit(1)
+        .returning(t.failures, t.locked_until, t.last_success_at)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is not None:
+        return _Attempt(True, row.failures, row.locked_until, row.last_success_at is not None)
+    held = s.execute(
+        select(t.failures, t.locked_until, t.last_success_at).where(
+            t.name == name, t.client == client
+        )
+    ).one()
+    return _Attempt(False, held.failures, held.locked_until, held.last_success_at is not None)
+
+
+def _forget_stale_throttles(s: Session, now: datetime) -> None:
+    """Counts of clients that never signed in are kept a day after their last attempt (names
+    typed at the form are no operators' business longer than that)."""
+    t = SignInThrottle
+    s.execute(
+        delete(t)
+        .where(t.last_success_at.is_(None), t.last_attempt_at < now - UNKNOWN_NAME_MEMORY)
+        .where(or_(t.locked_until.is_(None), t.locked_until <= now))
+        .execution_options(synchronize_session=False)
     )
 
 
-def _iso(value: Any) -> datetime | None:
+def _take_attempt(s: Session, name: str, client: str, now: datetime) -> _Attempt:
+    """The client's own count, then (for a client the name never signed in from) the name's
+    count over all such clients."""
+    _forget_stale_throttles(s, now)
+    mine = _count_attempt(s, name, client, MAX_FAILED_LOGINS, now)
+    if not mine.allowed or mine.known_client:
+        return mine
+    everyone = _count_attempt(s, name, ALL_CLIENTS, MAX_FAILED_LOGINS_PER_NAME, now)
+    if not everyone.allowed:
+        return everyone
+    locks = [at for at in (mine.locked_until, everyone.locked_until) if at is not None]
+    return _Attempt(True, mine.failures, max(locks, default=None), False)
+
+
+def _forgive_before(s: Session, name: str, client: str, counted: int, now: datetime) -> None:
+    """A right password clears the client's failures counted up to and including it (it was
+    the `counted`-th); attempts counted after it, still being checked, stay counted, and so
+    does a lock one of them took. The client is now one the name signed in from."""
+    t = SignInThrottle
+    s.execute(
+        update(t)
+        .where(t.name == name, t.client == client)
+        .values(
+            failures=case((t.failures > counted, t.failures - counted), else_=0),
+            locked_until=null() if counted >= MAX_FAILED_LOGINS else t.locked_until,
+            last_success_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _right_password(op: Operator | None, password: str) -> bool:
+    if op is None:
+        _hasher.hash(password)  # spend the time a real check takes
+        return False
     try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
+        return _hasher.verify(op.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def sign_in(
-    store_url: str, name: str, password: str, *, where: str = "", now: datetime | None = None
+    store_url: str,
+    name: str,
+    password: str,
+    *,
+    client: str = "local",
+    where: str = "",
+    now: datetime | None = None,
 ) -> SignInResult:
-    """Check a name and password; count failures and lock the name after too many.
+    """Check a name and password, throttled per name and client.
 
-    A name that is no operator is counted and locked the same way (through the audit log), so
-    the answers never tell an attacker which names exist. While locked, the password is not even
-    checked.
+    Five wrong passwords in a row from one client lock that name for that client for 15
+    minutes; twenty from clients the name never signed in from lock it for all such clients (a
+    client the operator signed in from before keeps its own count only). So a stranger cannot
+    lock an operator out of their usual place, and guessing from many places still stops. The
+    attempt is counted, in its own transaction, before the password is checked. A name that is
+    no operator is counted the same way, so the answers never tell which names exist.
     """
     now = _now(now)
-    name = name.strip()
+    name = name.strip()[:80]
+    client = client[:64] or "local"
     with session_scope(store_url) as s:
-        op = s.scalar(select(Operator).where(Operator.name == name)) if name else None
-        if op is None:
-            last = _last_failure_of_unknown_name(s, name, now)
-            detail = last.detail if last is not None else {}
-            locked_until = _iso(detail.get("locked_until"))
-            failures = int(detail.get("failures", 0)) if locked_until is None else 0
-        else:
-            locked_until, failures = op.locked_until, op.failed_logins
-        if locked_until is not None and locked_until > now:
+        attempt = _take_attempt(s, name, client, now)
+        if not attempt.allowed:
+            until = attempt.locked_until
             _add_audit(
                 s,
                 name or "?",
                 AuditAction.LOGIN_LOCKED,
                 where=where,
                 now=now,
-                detail={"locked_until": locked_until.isoformat()},
+                detail={"locked_until": until.isoformat() if until else None},
             )
-            return SignInResult(SignInStatus.LOCKED, retry_at=locked_until)
-        if op is None:
-            _hasher.hash(password)  # spend the time a real check takes
-            right = False
-        else:
-            try:
-                right = _hasher.verify(op.password_hash, password)
-            except (VerificationError, InvalidHashError):
-                right = False
+            return SignInResult(SignInStatus.LOCKED, retry_at=until)
+        op = s.scalar(select(Operator).where(Operator.name == name)) if name else None
+        if op is not None:
+            s.expunge(op)
+    # The count is committed; the slow Argon2 checks run without holding any lock.
+    right = _right_password(op, password)
+    rehashed = None
+    if right and op is not None and _hasher.check_needs_rehash(op.password_hash):
+        rehashed = _hasher.hash(password)  # keep hashes at today's parameters
+    with session_scope(store_url) as s:
         if not right:
-            failures += 1
-            lock = now + LOCKOUT if failures >= MAX_FAILED_LOGINS else None
-            if op is not None:
-                op.failed_logins = 0 if lock else failures
-                op.locked_until = lock
+            until = attempt.locked_until
             _add_audit(
                 s,
                 name or "?",
                 AuditAction.LOGIN_FAILED,
                 where=where,
                 now=now,
-                detail={"failures": failures, "locked_until": lock.isoformat() if lock else None},
+                detail={
+                    "failures": attempt.failures,
+                    "locked_until": until.isoformat() if until else None,
+                },
             )
-            if lock is not None:
-                return SignInResult(SignInStatus.LOCKED, retry_at=lock)
+            if until is not None:
+                return SignInResult(SignInStatus.LOCKED, retry_at=until)
             return SignInResult(SignInStatus.REFUSED)
         assert op is not None
-        if not op.active:
-            _add_audit(s, op.name, AuditAction.LOGIN_INACTIVE, where=where, now=now)
+        current = s.scalar(select(Operator).where(Operator.name == name))
+        if current is None or current.password_hash != op.password_hash:
+            # reset while the password was checked: the one checked no longer holds
+            _add_audit(s, name, AuditAction.LOGIN_FAILED, where=where, now=now)
+            return SignInResult(SignInStatus.REFUSED)
+        _forgive_before(s, name, client, attempt.failures, now)
+        if not current.active:
+            _add_audit(s, name, AuditAction.LOGIN_INACTIVE, where=where, now=now)
             return SignInResult(SignInStatus.INACTIVE)
-        op.failed_logins, op.locked_until = 0, None
-        if _hasher.check_needs_rehash(op.password_hash):
-            op.password_hash = _hasher.hash(password)  # keep hashes at today's parameters
-        _add_audit(s, op.name, AuditAction.LOGIN, where=where, now=now)
-        return SignInResult(SignInStatus.SIGNED_IN, operator=_view(op))
+        if rehashed is not None:
+            current.password_hash = rehashed
+        _add_audit(s, current.name, AuditAction.LOGIN, where=where, now=now)
+        return SignInResult(SignInStatus.SIGNED_IN, operator=_view(current, _locks(s, name)))
 
 
 def find_operator(store_url: str, name: str) -> OperatorView | None:
     """The operator as the store has them now (role and active flag may have changed)."""
     with session_scope(store_url) as s:
         op = s.scalar(select(Operator).where(Operator.name == name))
-        return _view(op) if op is not None else None
+        return _view(op, _locks(s, name)) if op is not None else None
 
 
 def list_operators(store_url: str) -> list[OperatorView]:
     with session_scope(store_url) as s:
-        return [_view(op) for op in s.scalars(select(Operator).order_by(Operator.name)).all()]
+        ops = s.scalars(select(Operator).order_by(Operator.name)).all()
+        locks = _locks_by_name(s, [op.name for op in ops])
+        return [_view(op, locks.get(op.name, (0, None))) for op in ops]
 
 
 def set_language(store_url: str, name: str, language: str, *, where: str = "") -> None:
@@ -377,13 +498,22 @@ def set_language(store_url: str, name: str, language: str, *, where: str = "") -
 # --- operator management (admins) -----------------------------------------------------------------
 
 
-def _valid_name(name: str) -> str:
-    name = name.strip()
+def valid_name(name: str) -> str:
+    """An operator's name as the inbox's form and `henpin operator` take it, or AccountRefused:
+    1 to 80 characters, none of them control, format or line-separator characters, and no space
+    at either end (a name is typed at the sign-in form and shown in the audit log as it is)."""
     if not name or len(name) > 80:
         raise AccountRefused("bad-name", "a name has 1 to 80 characters")
-    if any(unicodedata.category(c).startswith("C") for c in name):
+    if any(
+        unicodedata.category(c) in _NOT_IN_NAMES or unicodedata.category(c)[0] == "C" for c in name
+    ):
         raise AccountRefused("bad-name", "a name has no control characters")
+    if name != name.strip():
+        raise AccountRefused("bad-name", "a name has no space at its start or end")
     return name
+
+
+_NOT_IN_NAMES = ("Zl", "Zp")  # line and paragraph separators
 
 
 def _valid_role(role: str) -> str:
@@ -399,20 +529,73 @@ def _operator(s: Session, name: str) -> Operator:
     return op
 
 
-def _other_active_admins(s: Session, name: str) -> int:
-    return int(
-        s.scalar(
-            select(func.count())
-            .select_from(Operator)
-            .where(Operator.role == "admin", Operator.active.is_(True), Operator.name != name)
+@dataclass(frozen=True)
+class Actor:
+    """Who changes an account, for the audit log and the checks.
+
+    An admin of the inbox is checked again in the change's own transaction (still there, still
+    active, still admin). A person at the command line is not an operator: whoever may run
+    `henpin` on the machine may read the store anyway; they are recorded by their system login.
+    """
+
+    name: str
+    where: str
+    inbox_admin: bool = True
+
+    @classmethod
+    def command_line(cls) -> Actor:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no login name for this uid (some containers)
+            user = f"uid {os.getuid()}"
+        return cls(name=f"cli:{user}"[:80], where="cli", inbox_admin=False)
+
+
+def _admin(by: str | Actor, where: str) -> Actor:
+    return by if isinstance(by, Actor) else Actor(name=by, where=where)
+
+
+def _check_actor(s: Session, actor: Actor) -> None:
+    """The acting admin is still an active admin, read after taking the lock the change needs:
+    a write to their own row (SQLite: the database's write lock; PostgreSQL: that row's lock),
+    so no change to them can slip in between this check and the change."""
+    if not actor.inbox_admin:
+        return
+    s.execute(
+        update(Operator)
+        .where(Operator.name == actor.name)
+        .values(session_epoch=Operator.session_epoch)
+        .execution_options(synchronize_session=False)
+    )
+    me = s.scalar(select(Operator).where(Operator.name == actor.name))
+    if me is None or not me.active or me.role != "admin":
+        raise AccountRefused(
+            "not-admin", f"{actor.name} is no longer an active admin", name=actor.name
         )
-        or 0
+
+
+def _lock_admins(s: Session) -> None:
+    """Take the rows of every active admin (PostgreSQL: FOR UPDATE, in name order) before a
+    change that could leave none. On SQLite the change's own write serialises writers."""
+    s.execute(
+        select(Operator.id)
+        .where(Operator.role == "admin", Operator.active.is_(True))
+        .order_by(Operator.name)
+        .with_for_update()
     )
 
 
-def _keep_an_admin(s: Session, op: Operator) -> None:
-    """Refuse a change that would leave nobody able to manage operators."""
-    if op.role == "admin" and op.active and _other_active_admins(s, op.name) == 0:
+def _an_admin_remains(s: Session, op: Operator) -> None:
+    """After the change (flushed, still in its transaction, which holds SQLite's write lock or
+    PostgreSQL's admin row locks): refuse, and so roll back, a change that left nobody able to
+    manage operators."""
+    s.flush()
+    remaining = s.scalar(
+        select(func.count())
+        .select_from(Operator)
+        .where(Operator.role == "admin", Operator.active.is_(True))
+    )
+    if not remaining:
         raise AccountRefused(
             "last-admin",
             f"{op.name} is the last active admin; make another admin first",
@@ -429,75 +612,122 @@ def create_operator(
     name: str,
     *,
     role: str,
-    by: str,
+    by: str | Actor,
     where: str = "",
     language: str = "en",
     password: str | None = None,
 ) -> str:
-    """Add an operator; returns their first password (shown once, never stored in clear)."""
-    name, role = _valid_name(name), _valid_role(role)
+    """Add an operator; returns their first password (shown once, never stored in clear).
+    A name already taken is refused: a role or password changes only by its own command."""
+    actor = _admin(by, where)
+    name, role = valid_name(name), _valid_role(role)
     if language not in LANGUAGES:
         language = "en"
     password = password or new_password()
+    password_hash = _hasher.hash(password)
     with session_scope(store_url) as s:
+        _check_actor(s, actor)
         if s.scalar(select(Operator).where(Operator.name == name)) is not None:
             raise AccountRefused("name-taken", f"there is already an operator {name!r}", name=name)
-        s.add(
-            Operator(name=name, password_hash=_hasher.hash(password), role=role, language=language)
-        )
+        s.add(Operator(name=name, password_hash=password_hash, role=role, language=language))
         _add_audit(
-            s, by, AuditAction.OPERATOR_ADDED, target=name, where=where, detail={"role": role}
+            s,
+            actor.name,
+            AuditAction.OPERATOR_ADDED,
+            target=name,
+            where=actor.where,
+            detail={"role": role},
         )
     return password
 
 
-def set_role(store_url: str, name: str, role: str, *, by: str, where: str = "") -> None:
+def set_role(store_url: str, name: str, role: str, *, by: str | Actor, where: str = "") -> None:
+    """Give an operator another role. Two admins demoting each other at once never leave no
+    admin: the admins' rows are locked and the count is taken after the change, in one
+    transaction."""
+    actor = _admin(by, where)
     role = _valid_role(role)
     with session_scope(store_url) as s:
+        _lock_admins(s)
+        _check_actor(s, actor)
         op = _operator(s, name)
         if op.role == role:
             return
-        if role != "admin":
-            _keep_an_admin(s, op)
         before, op.role = op.role, role
+        _an_admin_remains(s, op)
         _add_audit(
             s,
-            by,
+            actor.name,
             AuditAction.ROLE_CHANGED,
             target=name,
-            where=where,
+            where=actor.where,
             detail={"from": before, "to": role},
         )
 
 
-def set_active(store_url: str, name: str, active: bool, *, by: str, where: str = "") -> None:
+def set_active(
+    store_url: str, name: str, active: bool, *, by: str | Actor, where: str = ""
+) -> None:
     """Deactivate (signed-in sessions end at their next click) or reactivate an operator."""
+    actor = _admin(by, where)
     with session_scope(store_url) as s:
+        _lock_admins(s)
+        _check_actor(s, actor)
         op = _operator(s, name)
         if op.active == active:
             return
-        if not active:
-            if name == by:
-                raise AccountRefused("self", "you cannot deactivate yourself", name=name)
-            _keep_an_admin(s, op)
+        if not active and name == actor.name:
+            raise AccountRefused("self", "you cannot deactivate yourself", name=name)
         op.active = active
+        _an_admin_remains(s, op)
         action = AuditAction.REACTIVATED if active else AuditAction.DEACTIVATED
-        _add_audit(s, by, action, target=name, where=where)
+        _add_audit(s, actor.name, action, target=name, where=actor.where)
 
 
-def reset_password(store_url: str, name: str, *, by: str, where: str = "") -> str:
-    """A new password for the operator (shown once); also lifts a lockout."""
-    password = new_password()
+@dataclass(frozen=True)
+class PasswordReset:
+    password: str  # shown once
+    session_epoch: int  # the operator's sessions from before the reset have ended
+
+
+def _clear_throttles(s: Session, name: str) -> None:
+    s.execute(
+        update(SignInThrottle)
+        .where(SignInThrottle.name == name)
+        .values(failures=0, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def reset_password(
+    store_url: str,
+    name: str,
+    *,
+    by: str | Actor,
+    where: str = "",
+    password: str | None = None,
+) -> PasswordReset:
+    """A new password for the operator (random unless given; shown once). It lifts their
+    lockouts and ends every session they have open: each session carries the operator's session
+    epoch, which this raises."""
+    actor = _admin(by, where)
+    password = password or new_password()
+    password_hash = _hasher.hash(password)
     with session_scope(store_url) as s:
+        _check_actor(s, actor)
         op = _operator(s, name)
-        op.password_hash = _hasher.hash(password)
-        op.failed_logins, op.locked_until = 0, None
-        _add_audit(s, by, AuditAction.PASSWORD_RESET, target=name, where=where)
-    return password
+        op.password_hash = password_hash
+        op.session_epoch += 1
+        _clear_throttles(s, name)
+        _add_audit(s, actor.name, AuditAction.PASSWORD_RESET, target=name, where=actor.where)
+        return PasswordReset(password, op.session_epoch)
 
 
-def unlock(store_url: str, name: str, *, by: str, where: str = "") -> None:
+def unlock(store_url: str, name: str, *, by: str | Actor, where: str = "") -> None:
+    """Lift the name's sign-in locks, from every client."""
+    actor = _admin(by, where)
     with session_scope(store_url) as s:
-        op = _operator(s, name)
-        op.failed_logins, op.locked_until = 0, None
-        _add_audit(s, by, AuditAction.UNLOCKED, target=name, where=where)
+        _check_actor(s, actor)
+        _operator(s, name)
+        _clear_throttles(s, name)
+        _add_audit(s, actor.name, AuditAction.UNLOCKED, target=name, where=actor.where)

@@ -77,7 +77,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     stack = Stack(home=home, settings=settings)
     os.environ.update(stack.plan())  # before Prefect is imported: it reads settings at import
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    from henpin.service import add_operator
+    from henpin.service import add_demo_admin
 
     try:
         print(
@@ -85,10 +85,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             "...",
         )
         stack.start(demo_data=not args.no_demo_data, policies=policies)
-        password = None
+        login = None
         if settings.demo_mode:
             password = demo_operator_password(home)
-            add_operator(settings.store_url, DEMO_OPERATOR, password, role="admin")
+            if add_demo_admin(settings.store_url, DEMO_OPERATOR, password):
+                login = f"{DEMO_OPERATOR} / {password}"
+            else:  # made on an earlier start and left as it is: an admin may have changed it
+                login = (
+                    f"{DEMO_OPERATOR} (its first password is in {home / 'demo-operator-password'})"
+                )
         _kick_first_poll()
         for problem in stack.open_demo_message_cases():
             print(f"henpin up: the demo buyer's message case was not opened: {problem}")
@@ -99,8 +104,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(
                 f"  Emulator:   {stack.urls['emulator']}  (demo SP-API; control API under /_emulator/)"
             )
-        if password:
-            print(f"  Log in as:  {DEMO_OPERATOR} / {password}")
+        if login:
+            print(f"  Log in as:  {login}")
         print(f"  Data:       {home.resolve()}   Logs: {home.resolve() / 'logs'}")
         print("\nDemo cases appear within a minute. Press Ctrl-C to stop.")
         while (dead := stack.dead_child()) is None:
@@ -488,17 +493,107 @@ def cmd_runner(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_operator_add(args: argparse.Namespace) -> int:
-    from henpin.service import add_operator
+PASSWORD_ON_ARGV = (
+    "--password is no longer taken: a password on the command line shows in the process list "
+    "and the shell history. Pipe it in with --password-stdin (e.g. `printf '%s\\n' \"$PW\" | "
+    "henpin operator add NAME --password-stdin`), or leave it out to be asked for it (or, "
+    "without a terminal, to get a random one printed once)."
+)
+MIN_PASSWORD = 12
 
-    settings = _settings(args)
-    _migrate(settings)
-    password = add_operator(settings.store_url, args.name, args.password, role=args.role)
-    if args.password:
-        print(f"Operator {args.name} ({args.role}) saved.")
+
+def _operator_password(args: argparse.Namespace, command: str) -> str | None:
+    """The password for `henpin operator add|reset-password`: from stdin (--password-stdin), else
+    asked at the terminal (twice), else None (a random one, printed once). Never from argv."""
+    import getpass
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise _OperatorCommandError(f"{command}: --password-stdin read no password")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password (empty: a random one, printed once): ")
+        if password and getpass.getpass("The same password again: ") != password:
+            raise _OperatorCommandError(f"{command}: the two passwords differ; nothing changed")
     else:
-        print(f"Operator {args.name} ({args.role}) saved; password: {password}")
+        return None
+    if password and len(password) < MIN_PASSWORD:
+        raise _OperatorCommandError(
+            f"{command}: a password has at least {MIN_PASSWORD} characters; nothing changed"
+        )
+    return password or None
+
+
+class _OperatorCommandError(Exception):
+    """A `henpin operator` command refused before touching the store (message for stderr)."""
+
+
+def _operator_command(
+    args: argparse.Namespace, command: str, change: Callable[[str, Any], str]
+) -> int:
+    """Run one `henpin operator` change as the person at this command line (audited with
+    source `cli`); a refusal is worded on stderr, audited too, and exits 1."""
+    from henpin.accounts import AccountRefused, Actor, AuditAction, audit
+
+    if getattr(args, "password", None) is not None:
+        print(f"henpin {command}: {PASSWORD_ON_ARGV}", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    actor = Actor.command_line()
+    try:
+        _migrate(settings)
+        print(change(settings.store_url, actor))
+    except _OperatorCommandError as refused:
+        print(f"henpin {refused}", file=sys.stderr)
+        return 1
+    except AccountRefused as refused:
+        audit(
+            settings.store_url,
+            actor.name,
+            AuditAction.OPERATOR_CHANGE_REFUSED,
+            # as typed, escaped: a refused name may hold control characters
+            target=str(getattr(args, "name", "")).encode("unicode_escape").decode()[:120],
+            where=actor.where,
+            detail={"command": command, "code": refused.code},
+        )
+        print(f"henpin {command}: {refused}; nothing changed", file=sys.stderr)
+        return 1
     return 0
+
+
+def cmd_operator_add(args: argparse.Namespace) -> int:
+    from henpin.accounts import create_operator
+
+    def add(store_url: str, actor: Any) -> str:
+        password = _operator_password(args, "operator add")
+        made = create_operator(store_url, args.name, role=args.role, by=actor, password=password)
+        if password:
+            return f"Operator {args.name} ({args.role}) added."
+        return f"Operator {args.name} ({args.role}) added; password (shown once): {made}"
+
+    return _operator_command(args, "operator add", add)
+
+
+def cmd_operator_set_role(args: argparse.Namespace) -> int:
+    from henpin.accounts import set_role
+
+    def change(store_url: str, actor: Any) -> str:
+        set_role(store_url, args.name, args.role, by=actor)
+        return f"{args.name} is now {args.role}."
+
+    return _operator_command(args, "operator set-role", change)
+
+
+def cmd_operator_reset_password(args: argparse.Namespace) -> int:
+    from henpin.accounts import reset_password
+
+    def change(store_url: str, actor: Any) -> str:
+        password = _operator_password(args, "operator reset-password")
+        reset = reset_password(store_url, args.name, by=actor, password=password)
+        done = f"New password for {args.name}; their open sessions have ended and locks lifted"
+        return f"{done}." if password else f"{done}; password (shown once): {reset.password}"
+
+    return _operator_command(args, "operator reset-password", change)
 
 
 def _migrate(settings: Settings) -> None:
@@ -671,15 +766,50 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--home", default=argparse.SUPPRESS)
     rn.set_defaults(func=cmd_runner)
 
-    op = sub.add_parser("operator", help="manage inbox operators")
+    op = sub.add_parser(
+        "operator",
+        help="manage inbox operators (audited with source cli; passwords never on the command "
+        "line)",
+    )
     osub = op.add_subparsers(dest="operator_command", required=True)
-    oa = osub.add_parser("add", help="add an operator or reset their password")
-    oa.add_argument("name")
+    password_help = (
+        "read the password from the first line of stdin; without it, you are asked at a "
+        f"terminal (empty: a random one), else a random one is printed once. At least "
+        f"{MIN_PASSWORD} characters"
+    )
+    name_help = (
+        "1 to 80 characters, no control characters, no space at either end (as the inbox's form)"
+    )
+    oa = osub.add_parser(
+        "add",
+        help="add an operator (a name already taken is refused: see set-role, reset-password)",
+    )
+    oa.add_argument("name", help=name_help)
     oa.add_argument("--role", choices=["viewer", "operator", "admin"], default="operator")
-    oa.add_argument("--password", help="default: a random one, printed once")
-    oa.add_argument("--home", default=argparse.SUPPRESS)
+    _password_arguments(oa, password_help)
     oa.set_defaults(func=cmd_operator_add)
+    osr = osub.add_parser(
+        "set-role",
+        help="give an operator another role (refused if it would leave no active admin)",
+    )
+    osr.add_argument("name")
+    osr.add_argument("role", choices=["viewer", "operator", "admin"])
+    osr.add_argument("--home", default=argparse.SUPPRESS)
+    osr.set_defaults(func=cmd_operator_set_role)
+    orp = osub.add_parser(
+        "reset-password",
+        help="a new password for an operator; ends their open inbox sessions, lifts locks",
+    )
+    orp.add_argument("name")
+    _password_arguments(orp, password_help)
+    orp.set_defaults(func=cmd_operator_reset_password)
     return p
+
+
+def _password_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--password-stdin", action="store_true", help=help_text)
+    parser.add_argument("--password", help=argparse.SUPPRESS)  # refused, pointing to stdin
+    parser.add_argument("--home", default=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:

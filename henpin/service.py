@@ -6,7 +6,6 @@ sees in the browser and what a script reads are the same data.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import and_, select
 from sqlalchemy import case as sql_case
 
+from henpin.accounts import AccountRefused, Actor, create_operator
 from henpin.cases.parcels import ParcelKind
 from henpin.decisions import DecisionRefused, check_decidable, record_decision
 from henpin.domain import ActionStatus, CaseState, Order
@@ -282,24 +282,36 @@ def decide(
 # --- operators -------------------------------------------------------------------------------
 
 
-ROLES = ("viewer", "operator", "admin")
-
-
 def add_operator(
-    store_url: str, name: str, password: str | None = None, role: str = "operator"
+    store_url: str,
+    name: str,
+    password: str | None = None,
+    role: str = "operator",
+    *,
+    by: Actor | None = None,
 ) -> str:
-    """Create (or reset the password of) an operator; returns the password in plain text once."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    password = password or secrets.token_urlsafe(12)
-    with session_scope(store_url) as s:
-        op = s.scalar(select(Operator).where(Operator.name == name))
-        if op is None:
-            s.add(Operator(name=name, password_hash=_hasher.hash(password), role=role))
-        else:
-            op.password_hash = _hasher.hash(password)
-            op.role = role
-    return password
+    """Create an operator; returns the password in plain text once (random unless given).
+
+    A name already taken is refused (AccountRefused `name-taken`): a role or password changes
+    only by its own command (`accounts.set_role`, `accounts.reset_password`). Name and role are
+    checked as the inbox checks them; the addition is audited (by whoever set Henpin up, unless
+    `by` says who).
+    """
+    return create_operator(
+        store_url, name, role=role, password=password, by=by or Actor("henpin", "setup", False)
+    )
+
+
+def add_demo_admin(store_url: str, name: str, password: str) -> bool:
+    """Demo mode's admin, created on the first `henpin up` only: True when created now. Later
+    starts leave it as it is (a password or role an admin changed stays changed)."""
+    try:
+        add_operator(store_url, name, password, role="admin", by=Actor("henpin up", "demo", False))
+    except AccountRefused as refused:
+        if refused.code != "name-taken":
+            raise
+        return False
+    return True
 
 
 def authenticate(store_url: str, name: str, password: str) -> Operator | None:
@@ -322,6 +334,7 @@ __all__ = [
     "CaseSummary",
     "DecisionRefused",
     "DecisionResult",
+    "add_demo_admin",
     "add_operator",
     "authenticate",
     "decide",

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # A case's flow run RUNNING this long without a state change is taken for dead (its process
     # was killed) and started again. Case flows suspend while they wait; they never run long.
     stale_run_s: float = Field(default=900, ge=5, le=86_400)
+    # An inbox session ends this long after its sign-in, however active (idle sessions end
+    # sooner: HENPIN_SESSION_HOURS, default 8).
+    session_max_hours: float = Field(default=12, ge=0.1, le=720)
 
     @property
     def demo_mode(self) -> bool:

@@ -125,7 +125,7 @@ def decision_form(case: CaseDetail, step: str, operator: session.SignedIn) -> No
             t("case.decide_submit"),
             type="primary",
             key=f"{form}.submit",
-            on_click=send_decision,
+            on_click=session.guarded(send_decision, "decider"),
             args=(case.id, step, form, operator.name, [str(f["name"]) for f in fields], holder),
         )
 

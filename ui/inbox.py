@@ -2,7 +2,9 @@
 
 Signs the operator in, then offers the inbox, the case page, bulk decisions, the dashboard and,
 for admins, operators and the audit log. Every page requires sign-in: signed out, the only page
-there is the sign-in page. An idle session ends after HENPIN_SESSION_HOURS (default 8).
+there is the sign-in page. An idle session ends after HENPIN_SESSION_HOURS (default 8), any
+session HENPIN_SESSION_MAX_HOURS after sign-in (default 12); every button re-checks the session
+before it acts (ui/session.py).
 """
 
 from __future__ import annotations

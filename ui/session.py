@@ -2,17 +2,24 @@
 
 Everything here is set up once per session by `start()`; pages read it through these functions
 instead of poking `st.session_state` directly. `check()` runs before every page: it ends a session
-that sat idle too long (HENPIN_SESSION_HOURS) and follows what admins changed meanwhile (a
+that sat idle too long (HENPIN_SESSION_HOURS), that is older than HENPIN_SESSION_MAX_HOURS, or
+whose operator's password was reset since, and follows what admins changed meanwhile (a
 deactivated operator is signed out at their next click, a new role applies at once).
+
+Streamlit runs a widget's callback before the page script, so before `check()`: every callback
+is wrapped in `guarded()`, which checks again and acts only for a session that still holds.
+Ending a session, by sign-out or by any of these checks, clears all of its state.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, ParamSpec
 
 import streamlit as st
 
@@ -31,6 +38,7 @@ class SignedIn:
     name: str
     role: str
     signed_in_at: datetime
+    session_epoch: int = 0  # the operator's epoch at sign-in; a password reset raises it
 
     @property
     def can_decide(self) -> bool:
@@ -112,6 +120,30 @@ def where() -> str:
     return place[:60]
 
 
+def client() -> str:
+    """Whom sign-in failures are counted against, with the name (see `client_of`)."""
+    try:
+        ip: object = st.context.ip_address
+        forwarded: object = st.context.headers.get("X-Forwarded-For")
+    except Exception:  # no browser connection behind this run
+        ip, forwarded = None, None
+    return client_of(ip, forwarded)
+
+
+def client_of(ip: object, forwarded: object) -> str:
+    """The browser's address: Streamlit's `st.context.ip_address` (the TCP peer, which a client
+    cannot forge; None when it is this machine). A connection from this machine is the reverse
+    proxy the README puts in front of the inbox: the address it appended last to
+    X-Forwarded-For is the browser's (earlier entries come from the client and are not
+    trusted). With neither, "localhost". A per-browser-session id would not do: a stranger gets
+    a new one with every connection."""
+    if isinstance(ip, str) and ip:
+        return ip
+    if isinstance(forwarded, str) and (last := forwarded.split(",")[-1].strip()):
+        return f"proxied {last}"[:64]
+    return "localhost"
+
+
 def operator() -> SignedIn | None:
     op: SignedIn | None = st.session_state.get("operator")
     return op
@@ -149,31 +181,96 @@ def require_decider() -> SignedIn:
 
 
 def _end(notice: tuple[str, dict[str, Any]] | None) -> None:
-    st.session_state.operator = None
-    st.session_state.last_active = None
-    st.session_state.sent = {}
+    """Clear everything this session held (flash messages, a password shown once, widget
+    values, what it sent), keeping only its language and why it ended."""
+    lang = st.session_state.get("lang")
+    st.session_state.clear()
+    start()
+    if lang in LANGUAGES:
+        st.session_state.lang = lang
     st.session_state.notice = notice
 
 
+def max_session_age() -> timedelta:
+    """How long a session lasts after its sign-in, however active (HENPIN_SESSION_MAX_HOURS)."""
+    return timedelta(hours=load_settings().session_max_hours)
+
+
+def _hours(span: timedelta) -> float:
+    return round(span.total_seconds() / 3600, 2)
+
+
+def _why_over(op: SignedIn, now: datetime) -> tuple[str, dict[str, Any]] | None:
+    """Why the session must end now, or None: idle too long, too old, deactivated or removed,
+    or the operator's password was reset since it signed in."""
+    last: datetime | None = st.session_state.get("last_active")
+    idle = accounts.session_lifetime()
+    if last is None or now - last > idle:
+        return ("session.expired", {"hours": _hours(idle)})
+    oldest = max_session_age()
+    if now - op.signed_in_at > oldest:
+        return ("session.too_old", {"hours": _hours(oldest)})
+    current = accounts.find_operator(store_url(), op.name)
+    if current is None or not current.active:
+        return ("session.deactivated", {})
+    if current.session_epoch != op.session_epoch:
+        return ("session.password_reset", {})
+    if current.role != op.role:
+        st.session_state.operator = replace(op, role=current.role)
+    return None
+
+
 def check(now: datetime | None = None) -> None:
-    """Before each page: end an idle session, follow admins' changes, note this activity."""
+    """Before each page and each callback: end a session that no longer holds (audited), follow
+    admins' role changes, note this activity."""
     op = operator()
     if op is None:
         return
     now = now or datetime.now(UTC)
-    last: datetime | None = st.session_state.get("last_active")
-    idle = accounts.session_lifetime()
-    if last is not None and now - last > idle:
-        accounts.audit(store_url(), op.name, AuditAction.SESSION_EXPIRED, where=where())
-        _end(("session.expired", {"hours": round(idle.total_seconds() / 3600, 2)}))
+    why = _why_over(op, now)
+    if why is not None:
+        accounts.audit(
+            store_url(),
+            op.name,
+            AuditAction.SESSION_EXPIRED,
+            where=where(),
+            detail={"why": why[0].removeprefix("session.")},
+        )
+        _end(why)
         return
-    current = accounts.find_operator(store_url(), op.name)
-    if current is None or not current.active:
-        _end(("session.deactivated", {}))
-        return
-    if current.role != op.role:
-        st.session_state.operator = replace(op, role=current.role)
     st.session_state.last_active = now
+
+
+Need = Literal["signed-in", "decider", "admin"]
+P = ParamSpec("P")
+
+
+def still_allowed(need: Need) -> SignedIn | None:
+    """Check the session again (as `check()` does) and return its operator if they are still
+    signed in and their current role allows `need`; else None."""
+    check()
+    op = operator()
+    if op is None:
+        return None
+    if (need == "admin" and not op.is_admin) or (need == "decider" and not op.can_decide):
+        return None
+    return op
+
+
+def guarded(callback: Callable[P, None], need: Need = "signed-in") -> Callable[P, None]:
+    """`callback`, run only if the session still holds and allows `need` when it is clicked.
+
+    Streamlit runs callbacks before the page script, so before `check()`: without this, a
+    session that idled out, was deactivated, demoted or had its password reset would still act
+    once. When the session no longer holds, nothing is done; the page that follows shows why.
+    """
+
+    @functools.wraps(callback)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        if still_allowed(need) is not None:
+            callback(*args, **kwargs)
+
+    return run
 
 
 def notice() -> tuple[str, dict[str, Any]] | None:
@@ -184,24 +281,33 @@ def notice() -> tuple[str, dict[str, Any]] | None:
 
 def sign_in(name: str, password: str) -> SignInResult:
     """Check the name and password (with the lockout); on success this session is theirs."""
-    result = accounts.sign_in(store_url(), name, password, where=where())
+    result = accounts.sign_in(store_url(), name, password, client=client(), where=where())
     if result.status is SignInStatus.SIGNED_IN and result.operator is not None:
         op = result.operator
+        _end(None)  # nothing of a session before this sign-in carries over
         now = datetime.now(UTC)
-        st.session_state.operator = SignedIn(name=op.name, role=op.role, signed_in_at=now)
+        st.session_state.operator = SignedIn(
+            name=op.name, role=op.role, signed_in_at=now, session_epoch=op.session_epoch
+        )
         st.session_state.last_active = now
-        st.session_state.notice = None
         if op.language in LANGUAGES:
             st.session_state.lang = op.language
-        st.session_state.sent = {}
     return result
 
 
 def sign_out() -> None:
+    """End this session: audited, and all its state cleared."""
     op = operator()
     if op is not None:
         accounts.audit(store_url(), op.name, AuditAction.LOGOUT, where=where())
     _end(None)
+
+
+def keep_after_own_reset(epoch: int) -> None:
+    """An admin who reset their own password keeps this session (their other ones end)."""
+    op = operator()
+    if op is not None:
+        st.session_state.operator = replace(op, session_epoch=epoch)
 
 
 def set_language(lang: str) -> None:
@@ -209,6 +315,7 @@ def set_language(lang: str) -> None:
     if lang not in LANGUAGES:
         return
     st.session_state.lang = lang
+    check()  # a callback: the session is checked before it writes anything for its operator
     op = operator()
     if op is not None:
         accounts.set_language(store_url(), op.name, lang, where=where())

@@ -25,6 +25,10 @@ EN: dict[str, str] = {
     "session.sign_out": "Sign out",
     "session.expired": "You were signed out after {hours} h without activity. Sign in again.",
     "session.deactivated": "You were signed out: an admin deactivated or removed your operator.",
+    "session.too_old": "You were signed out: a session lasts at most {hours} h after sign-in. "
+    "Sign in again.",
+    "session.password_reset": "You were signed out: your password was reset. Sign in with the "
+    "new one.",
     # navigation
     "nav.section.work": "Cases",
     "nav.section.numbers": "Numbers",
@@ -319,7 +323,9 @@ EN: dict[str, str] = {
     "operators.password_reset": "New password for {name}.",
     "operators.unlock": "Unlock sign-in",
     "operators.unlocked": "{name} can sign in again.",
-    "account.bad-name": "A name has 1 to 80 characters and no control characters.",
+    "account.bad-name": "A name has 1 to 80 characters, no control characters and no space at "
+    "its start or end.",
+    "account.not-admin": "{name} is no longer an active admin: nothing was changed.",
     "account.bad-role": "There is no role {role}.",
     "account.no-operator": "There is no operator {name}.",
     "account.name-taken": "There is already an operator {name}.",

@@ -26,6 +26,10 @@ JA: dict[str, str] = {
     "してください。",
     "session.deactivated": "管理者があなたのオペレーターを無効化または削除したため、"
     "サインアウトしました。",
+    "session.too_old": "セッションはサインインから最長 {hours} 時間までのため、サインアウト"
+    "しました。もう一度サインインしてください。",
+    "session.password_reset": "パスワードが再設定されたため、サインアウトしました。新しい"
+    "パスワードでサインインしてください。",
     "nav.section.work": "ケース",
     "nav.section.numbers": "数値",
     "nav.section.admin": "管理",
@@ -308,7 +312,8 @@ JA: dict[str, str] = {
     "operators.password_reset": "{name} の新しいパスワードです。",
     "operators.unlock": "サインインのロックを解除",
     "operators.unlocked": "{name} は再びサインインできます。",
-    "account.bad-name": "名前は 1〜80 文字で、制御文字は使えません。",
+    "account.bad-name": "名前は 1〜80 文字で、制御文字と先頭・末尾の空白は使えません。",
+    "account.not-admin": "{name} は有効な管理者ではなくなりました。何も変更していません。",
     "account.bad-role": "ロール {role} は存在しません。",
     "account.no-operator": "オペレーター {name} は存在しません。",
     "account.name-taken": "オペレーター {name} は既に存在します。",

@@ -56,9 +56,25 @@ class Operator(Base):
     role: Mapped[str] = mapped_column(String(20), default="operator")  # viewer, operator, admin
     language: Mapped[str] = mapped_column(String(5), default="en")
     active: Mapped[bool] = mapped_column(default=True)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    # Raised by a password reset: the operator's sessions signed in under an older value end at
+    # their next click.
+    session_epoch: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins for one name from one client (the client's address), and for one name
+    from all clients it never signed in from (client "*"). Counted before the password is
+    checked, in one UPDATE, so parallel guesses cannot slip past the count."""
+
+    __tablename__ = "sign_in_throttles"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)  # as typed: maybe no operator
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)  # in a row (the client) / since the last lock
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_success_at: Mapped[datetime | None] = mapped_column(default=None)  # a known client
 
 
 class Case(Base):

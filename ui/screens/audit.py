@@ -66,7 +66,7 @@ download.download_button(
     file_name=f"henpin-audit-{now:%Y%m%d-%H%M}.csv",
     mime="text/csv",
     key="audit.export",
-    on_click=exported,
+    on_click=session.guarded(exported, "admin"),
 )
 if not lines:
     st.caption(t("audit.none"))

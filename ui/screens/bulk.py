@@ -105,7 +105,9 @@ pick.multiselect(
     key="bulk.cases",
     placeholder=t("bulk.cases_placeholder"),
 )
-everything.button(t("bulk.select_all"), key="bulk.select_all", on_click=select_all)
+everything.button(
+    t("bulk.select_all"), key="bulk.select_all", on_click=session.guarded(select_all, "decider")
+)
 choices: list[str] = []
 for c in of_type:
     choices += [x for x in c.choices if x not in choices]
@@ -161,7 +163,9 @@ def confirm() -> None:
         st.session_state.pop(key, None)
 
 
-st.button(t("bulk.preview"), key="bulk.preview_button", on_click=make_preview)
+st.button(
+    t("bulk.preview"), key="bulk.preview_button", on_click=session.guarded(make_preview, "decider")
+)
 if problem := st.session_state.get("bulk.problem"):
     st.error(problem)
 preview = st.session_state.get("bulk.preview")
@@ -210,7 +214,7 @@ go.button(
     t("bulk.confirm", count=count),
     type="primary",
     key="bulk.confirm",
-    on_click=confirm,
+    on_click=session.guarded(confirm, "decider"),
     disabled=count == 0,
 )
 if back.button(t("bulk.change"), key="bulk.change"):

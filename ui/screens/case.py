@@ -76,15 +76,22 @@ def claim_part() -> None:
         return
     if holder is None:
         buttons.button(
-            t("case.claim"), key=f"claim.{case.id}", on_click=claim_clicked, args=(False,)
+            t("case.claim"),
+            key=f"claim.{case.id}",
+            on_click=session.guarded(claim_clicked, "decider"),
+            args=(False,),
         )
     elif holder == operator.name or operator.is_admin:
-        buttons.button(t("case.release"), key=f"release.{case.id}", on_click=release_clicked)
+        buttons.button(
+            t("case.release"),
+            key=f"release.{case.id}",
+            on_click=session.guarded(release_clicked, "decider"),
+        )
     if holder not in (None, operator.name):
         buttons.button(
             t("case.take_over", name=display.plain(holder)),
             key=f"take_over.{case.id}",
-            on_click=claim_clicked,
+            on_click=session.guarded(claim_clicked, "decider"),
             args=(True,),
         )
 
@@ -343,13 +350,13 @@ def uncertain_part() -> None:
         sent.button(
             t("case.uncertain.sent"),
             key=f"settle.sent.{a.key}",
-            on_click=settle_clicked,
+            on_click=session.guarded(settle_clicked, "decider"),
             args=(a.key, True),
         )
         not_sent.button(
             t("case.uncertain.not_sent"),
             key=f"settle.not_sent.{a.key}",
-            on_click=settle_clicked,
+            on_click=session.guarded(settle_clicked, "decider"),
             args=(a.key, False),
         )
 
@@ -392,7 +399,7 @@ def feed_attention_part() -> None:
             column.button(
                 t(text),
                 key=f"feed.settle.{feed.id}.{answer}",
-                on_click=feed_settle_clicked,
+                on_click=session.guarded(feed_settle_clicked, "decider"),
                 args=(feed.id, answer),
             )
 

@@ -1,6 +1,8 @@
 """Sign-in: name and password, checked against the operators in the case store.
 
-Five wrong passwords in a row lock the name for 15 minutes; the message says when to retry.
+Five wrong passwords in a row from one client (address) lock the name there for 15 minutes;
+twenty from clients the name never signed in from lock it for all of those (henpin.accounts.
+sign_in). The message says when to retry.
 """
 
 from __future__ import annotations

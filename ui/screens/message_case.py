@@ -38,7 +38,11 @@ def preview_clicked() -> None:
         st.session_state["message.error"] = str(exc)
 
 
-st.button(t("message.preview"), key="message.preview_button", on_click=preview_clicked)
+st.button(
+    t("message.preview"),
+    key="message.preview_button",
+    on_click=session.guarded(preview_clicked, "decider"),
+)
 if error := st.session_state.get("message.error"):
     st.error(display.plain(error))
 

@@ -1,5 +1,9 @@
 """Admins manage operators: add one, set a role, deactivate or reactivate, reset a password,
-lift a lockout. New and reset passwords are shown once, here, and never stored in clear."""
+lift a lockout. New and reset passwords are shown once, here, and never stored in clear.
+
+Every button checks again, when clicked, that this session still holds and is an admin's
+(`session.guarded`), and each change checks it once more in its own transaction.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +13,44 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from henpin import accounts
-from henpin.accounts import ROLES, AccountRefused
+from henpin.accounts import ROLES, AccountRefused, PasswordReset
 from ui import display, session
 from ui.i18n import LANGUAGES, label, t, worded
 from ui.messages import account_text
 
-admin = session.require_admin()
+session.require_admin()
 store_url = session.store_url()
 now = datetime.now(UTC)
 FLASH = "operators.flash"
 
 
-def act(change: Callable[[], str | None], done: str, **params: str) -> None:
-    """Run an account change; remember its message (and a new password) for the next run."""
+Change = Callable[[accounts.Actor], str | PasswordReset | None]
+
+
+def act(change: Change, done: str, **params: str) -> None:
+    """Run an account change as the admin this session still is (checked again: a callback runs
+    before the page's own checks); remember its message (and a new password) for the next run."""
+    me = session.still_allowed("admin")
+    if me is None:
+        return  # signed out, or no longer an admin: the page that follows says why
     try:
-        password = change()
+        result = change(accounts.Actor(name=me.name, where=session.where()))
     except AccountRefused as refused:
         st.session_state[FLASH] = ("error", account_text(refused), None)
         return
-    st.session_state[FLASH] = ("success", t(done, **params), password)
+    if isinstance(result, PasswordReset):
+        if params.get("target") == me.name:
+            session.keep_after_own_reset(result.session_epoch)
+        result = result.password
+    st.session_state[FLASH] = ("success", t(done, **params), result)
 
 
 def add() -> None:
-    name = str(st.session_state.get("operators.new.name") or "").strip()
+    name = str(st.session_state.get("operators.new.name") or "")
     role = str(st.session_state.get("operators.new.role") or "operator")
     lang = str(st.session_state.get("operators.new.language") or "en")
     act(
-        lambda: accounts.create_operator(
-            store_url, name, role=role, language=lang, by=admin.name, where=session.where()
-        ),
+        lambda by: accounts.create_operator(store_url, name, role=role, language=lang, by=by),
         "operators.added",
         name=display.plain(name),
     )
@@ -94,7 +107,7 @@ chosen = next((op for op in operators if op.name == chosen_name), None)
 if chosen is None:
     st.stop()
 name = chosen.name
-where, who = session.where(), display.plain(name)
+who = display.plain(name)
 
 role_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
 role_col.selectbox(
@@ -109,7 +122,7 @@ role_col.selectbox(
 def set_role() -> None:
     role = str(st.session_state[f"operators.role.{name}"])
     act(
-        lambda: accounts.set_role(store_url, name, role, by=admin.name, where=where),
+        lambda by: accounts.set_role(store_url, name, role, by=by),
         "operators.role_set",
         name=who,
         role=label("role", role),
@@ -125,7 +138,7 @@ if chosen.active:
         key="operators.deactivate",
         on_click=act,
         args=(
-            lambda: accounts.set_active(store_url, name, False, by=admin.name, where=where),
+            lambda by: accounts.set_active(store_url, name, False, by=by),
             "operators.deactivated",
         ),
         kwargs={"name": who},
@@ -136,7 +149,7 @@ else:
         key="operators.reactivate",
         on_click=act,
         args=(
-            lambda: accounts.set_active(store_url, name, True, by=admin.name, where=where),
+            lambda by: accounts.set_active(store_url, name, True, by=by),
             "operators.reactivated",
         ),
         kwargs={"name": who},
@@ -146,10 +159,10 @@ buttons[1].button(
     key="operators.reset_password",
     on_click=act,
     args=(
-        lambda: accounts.reset_password(store_url, name, by=admin.name, where=where),
+        lambda by: accounts.reset_password(store_url, name, by=by),
         "operators.password_reset",
     ),
-    kwargs={"name": who},
+    kwargs={"name": who, "target": name},
 )
 if chosen.locked(now) or chosen.failed_logins:
     buttons[2].button(
@@ -157,7 +170,7 @@ if chosen.locked(now) or chosen.failed_logins:
         key="operators.unlock",
         on_click=act,
         args=(
-            lambda: accounts.unlock(store_url, name, by=admin.name, where=where),
+            lambda by: accounts.unlock(store_url, name, by=by),
             "operators.unlocked",
         ),
         kwargs={"name": who},

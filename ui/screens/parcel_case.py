@@ -42,7 +42,11 @@ def preview_clicked() -> None:
         st.session_state["parcel.error"] = str(exc)
 
 
-st.button(t("parcel.preview"), key="parcel.preview_button", on_click=preview_clicked)
+st.button(
+    t("parcel.preview"),
+    key="parcel.preview_button",
+    on_click=session.guarded(preview_clicked, "decider"),
+)
 if error := st.session_state.get("parcel.error"):
     st.error(display.plain(error))
 
