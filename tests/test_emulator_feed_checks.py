@@ -262,3 +262,84 @@ def test_the_line_and_column_point_at_the_element_out_of_place() -> None:
     assert "element 'AmazonOrderID'. One of '{StatusCode, Item}' is expected." in (
         refused.value.description
     )
+
+
+def two_item_order(order_id: str, status: str, shipped_first: bool) -> dict[str, Any]:
+    """A merchant-fulfilled order of a mug and two spoons; the buyer asked to cancel the
+    spoons. `shipped_first`: the mug has shipped."""
+    from tests.support import order_json
+
+    order = order_json(order_id, status=status, cancel_reason=None)
+    mug = order["orderItems"][0]
+    mug["fulfillment"] = {
+        "quantityFulfilled": 1 if shipped_first else 0,
+        "quantityUnfulfilled": 0 if shipped_first else 1,
+    }
+    spoons = {
+        "orderItemId": f"{order_id[-7:]}02",
+        "quantityOrdered": 2,
+        "product": {
+            "asin": "B0HENPIN02",
+            "sellerSku": "SPOON-2",
+            "price": {"unitPrice": {"amount": "4.00", "currencyCode": "USD"}},
+        },
+        "fulfillment": {"quantityFulfilled": 0, "quantityUnfulfilled": 2},
+        "cancellation": {
+            "cancellationRequest": {"requester": "BUYER", "cancelReason": "No longer needed"}
+        },
+    }
+    order["orderItems"].append(spoons)
+    return order
+
+
+def partial_cancel_doc(order_id: str, quantity: int, principal: str = "8.00") -> str:
+    spoons = f"{order_id[-7:]}02"
+    return envelope(
+        "OrderAdjustment",
+        [
+            f"<Message><MessageID>1</MessageID><OrderAdjustment>"
+            f"<AmazonOrderID>{order_id}</AmazonOrderID><ActionType>Refund</ActionType>"
+            f"<AdjustedItem><AmazonOrderItemCode>{spoons}</AmazonOrderItemCode>"
+            "<AdjustmentReason>CustomerCancel</AdjustmentReason><ItemPriceAdjustments>"
+            f'<Component><Type>Principal</Type><Amount currency="USD">{principal}</Amount>'
+            "</Component></ItemPriceAdjustments>"
+            f"<QuantityCancelled>{quantity}</QuantityCancelled></AdjustedItem>"
+            "</OrderAdjustment></Message>"
+        ],
+    )
+
+
+def test_part_of_an_order_is_cancelled_by_an_adjustment_once_the_rest_shipped(url: str) -> None:
+    """Amazon's documented route (help 200198080): ship what can be fulfilled, then an order
+    adjustment with QuantityCancelled for the rest. Before anything shipped it is refused."""
+    early, late = "113-5550001-5550001", "113-5550002-5550002"
+    http.post(
+        f"{url}/_emulator/orders",
+        json=[
+            two_item_order(early, "UNSHIPPED", shipped_first=False),
+            two_item_order(late, "PARTIALLY_SHIPPED", shipped_first=True),
+        ],
+    ).raise_for_status()
+
+    _, refused = finished_report(url, submit(url, PAY, partial_cancel_doc(early, 2)))
+    assert refused.findtext(".//ResultMessageCode") == "18028"
+    assert "The data you submitted with this item is incomplete or invalid." in (
+        refused.findtext(".//ResultDescription") or ""
+    )
+    assert status_of(url, early) == "UNSHIPPED"
+    assert http.get(f"{url}/_emulator/orders/{early}/refunds").json() == []
+
+    _, too_many = finished_report(url, submit(url, PAY, partial_cancel_doc(late, 3)))
+    assert too_many.findtext(".//ResultMessageCode") == "18028"
+    assert "has 2 unit(s) not shipped" in (too_many.findtext(".//ResultDescription") or "")
+
+    _, report = finished_report(url, submit(url, PAY, partial_cancel_doc(late, 2)))
+    assert report.findtext(".//ProcessingSummary/MessagesSuccessful") == "1"
+    order = control_order(url, late)
+    assert order_status(order) == "SHIPPED"  # nothing left to ship
+    spoons = order["orderItems"][1]
+    assert spoons["fulfillment"]["quantityUnfulfilled"] == 0
+    assert spoons["cancellation"]["cancellationExecution"] == {"cancelledBy": "MERCHANT"}
+    assert "cancellationExecution" not in order["orderItems"][0].get("cancellation", {})
+    [refund] = http.get(f"{url}/_emulator/orders/{late}/refunds").json()
+    assert refund["components"] == [{"type": "Principal", "amount": "8.00", "currencyCode": "USD"}]

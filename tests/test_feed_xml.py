@@ -380,6 +380,17 @@ def _every_refund_shape() -> list[Refund]:
             order_id="503-1",
             items=[RefundItem(order_item_id="c", reason=AdjustmentReason.OTHER, components=yen)],
         ),
+        Refund(  # part of an order cancelled after the rest shipped
+            order_id="503-2",
+            items=[
+                RefundItem(
+                    order_item_id="d",
+                    reason=AdjustmentReason.CUSTOMER_CANCEL,
+                    components=yen,
+                    quantity_cancelled=2,
+                )
+            ],
+        ),
     ]
 
 
@@ -412,3 +423,15 @@ def test_every_feed_henpin_writes_has_its_elements_in_amazons_xsd_order(
         if element.tag in XSD_SEQUENCES:
             known = {n for names in XSD_SEQUENCES[element.tag] for n in names.split("|")}
             assert {child.tag for child in element} <= known, element.tag
+
+
+def test_a_partial_cancellation_writes_quantity_cancelled_last_and_reads_back() -> None:
+    [*_, partial] = _every_refund_shape()
+    document = payment_adjustment_feed("A1SELLER", [(4, partial)])
+    assert (
+        "<AdjustmentReason>CustomerCancel</AdjustmentReason>" in document
+        and "</ItemPriceAdjustments>\n        <QuantityCancelled>2</QuantityCancelled>\n"
+        "      </AdjustedItem>"
+        in document
+    )
+    assert read_feed(document) == (FeedType.PAYMENT_ADJUSTMENT, [(4, partial)])
