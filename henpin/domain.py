@@ -36,6 +36,9 @@ class Outcome(StrEnum):
 
     NOTHING_TO_DO_PENDING = "nothing-to-do-pending"  # buyer cancelled within the pending window
     CANCELLED_BUYER_CANCELED = "cancelled-buyer-canceled"
+    #: The items a buyer asked to cancel of a multi-item order, cancelled by an order adjustment
+    #: (QuantityCancelled, CustomerCancel) once the other items shipped.
+    PART_CANCELLED = "part-cancelled"
     KEPT_ORDER = "kept-order"  # operator decided to ship after all
     ALREADY_CANCELLED = "already-cancelled"
     ORDER_CHANGED = "order-changed"  # the order shipped or changed before Henpin acted

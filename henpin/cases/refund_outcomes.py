@@ -42,7 +42,7 @@ def refund_held_question(order: Order, flag: str, round_: int) -> Question:
     """Ask a person what to do with a refund Henpin keeps holding back (`round_`: the how-many-th
     time it is asked, so each asking has its own step and record)."""
     return Question(
-        step="refund-held" if round_ == 1 else f"refund-held-{round_}",
+        step="refund-held" if round_ == 1 else f"refund-held-round{round_}",
         title=f"Refund of order {order.order_id} held back: what was paid and refunded disagree",
         prompt=flag,
         choices=list(HELD_REFUND_LABELS),
