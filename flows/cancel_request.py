@@ -23,6 +23,7 @@ from prefect import flow, task
 from flows.return_request import refund_and_close
 from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
 from henpin.cases.part_cancellation import part_cancel_question, part_cancellation, requested_part
+from henpin.decisions import RecordedDecision
 from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelRequestPolicy
 from henpin.questions import cancel_request_question
@@ -72,12 +73,8 @@ async def cancel_request(
             timeout_choice=policy.operator.on_deadline,
         )
         decision = await ask_operator(case_id, question, CancelDecision)
-        if decision.choice == "keep_order":
-            return close_case(case_id, Outcome.KEPT_ORDER, f"Kept the order ({decision.operator}).")
-        if decision.choice == "escalate":
-            return close_case(
-                case_id, Outcome.ESCALATED, f"Escalated to the owner ({decision.operator})."
-            )
+        if decision.choice != "cancel":
+            return close_without_cancelling(case_id, decision)
 
     if requested_part(order):
         return await cancel_the_part_asked(case_id, order, policy)
@@ -93,12 +90,8 @@ async def cancel_the_part_asked(case_id: int, order: Order, policy: CancelReques
             order, deadline_hours=policy.operator.deadline_hours, round_=round_
         )
         decision = await ask_operator(case_id, question, PartCancelDecision)
-        if decision.choice == "keep_order":
-            return close_case(case_id, Outcome.KEPT_ORDER, f"Kept the order ({decision.operator}).")
-        if decision.choice == "escalate":
-            return close_case(
-                case_id, Outcome.ESCALATED, f"Escalated to the owner ({decision.operator})."
-            )
+        if decision.choice != "others_shipped":
+            return close_without_cancelling(case_id, decision)
         order = read_order_after(order.order_id, order.marketplace_id, question.step)
         if order.fulfillment_status != FulfillmentStatus.PARTIALLY_SHIPPED:
             if order.fulfillment_status in (FulfillmentStatus.PENDING, FulfillmentStatus.UNSHIPPED):
@@ -120,6 +113,13 @@ async def cancel_the_part_asked(case_id: int, order: Order, policy: CancelReques
             )
         return await refund_and_close(case_id, order, refund, "part-cancel", Outcome.PART_CANCELLED)
     raise AssertionError("unreachable")
+
+
+def close_without_cancelling(case_id: int, decision: RecordedDecision) -> Outcome:
+    """The operator keeps the order (`keep_order`) or hands it to the owner (`escalate`)."""
+    if decision.choice == "keep_order":
+        return close_case(case_id, Outcome.KEPT_ORDER, f"Kept the order ({decision.operator}).")
+    return close_case(case_id, Outcome.ESCALATED, f"Escalated to the owner ({decision.operator}).")
 
 
 def nothing_to_do_outcome(order: Order) -> Outcome:
