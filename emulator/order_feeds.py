@@ -9,6 +9,8 @@
   ``StatusCode=Success`` only acknowledges the order.
 - ``POST_PAYMENT_ADJUSTMENT_DATA``: ``OrderAdjustment`` messages record refunds per order item; the
   Principal refunded for an item, over all feeds, may not exceed its unit price times quantity.
+  ``AdjustedItem/QuantityCancelled`` cancels units not shipped of a PARTIALLY_SHIPPED order
+  (`units_to_cancel`: Amazon's documented way to cancel part of a multi-item order).
   Refunds do not change the Order (the Orders API has no refund field); they are listed by the
   control API at ``GET /_emulator/orders/{orderId}/refunds``.
 
@@ -252,7 +254,91 @@ def cancel_items(
     return len(targets)
 
 
+def units_to_cancel(adjustment: ET.Element, order: dict[str, Any]) -> dict[str, int]:
+    """The units an OrderAdjustment cancels (`AdjustedItem/QuantityCancelled`), checked before
+    anything changes.
+
+    Amazon documents one way to cancel part of a multi-item order: "Ship and confirm all the
+    order items that you can fulfill", then "use an Order Adjustment Feed to submit a refund for
+    the order items that you cannot fulfill" with Quantity Cancelled and reason NoInventory or
+    CustomerCancel (Seller Central help 200198080,
+    https://sellercentral.amazon.com/gp/help/external/200198080); a whole order is cancelled
+    with the order acknowledgement feed (help G200387280). So the emulator cancels units only of
+    a PARTIALLY_SHIPPED order, and only units not shipped. Refusing a QuantityCancelled on an
+    order nothing of which has shipped is inferred from those steps and from a seller's report of
+    Amazon answering 18028 to one (https://c-reactjs.developreference.com/article/18085900/);
+    Amazon's exact check is not documented (docs/emulator.md)."""
+    wanted: dict[str, int] = {}
+    for element in adjustment.findall("AdjustedItem"):
+        text = optional_text(element, "QuantityCancelled")
+        if text is None:
+            continue
+        if not text.isdigit() or int(text) < 1:  # xsd:positiveInteger
+            raise MessageInvalid(f"QuantityCancelled {text!r} is not a positive integer.")
+        code = required_text(element, "AmazonOrderItemCode")
+        wanted[code] = wanted.get(code, 0) + int(text)
+    if not wanted:
+        return wanted
+    order_id = order["orderId"]
+    status = fulfillment_status(order)
+    if order.get("fulfillment", {}).get("fulfilledBy") == "AMAZON" or status != "PARTIALLY_SHIPPED":
+        raise MessageInvalid(
+            f"{INCOMPLETE_OR_INVALID} Order {order_id} is {status or 'without a status'}: units "
+            "are cancelled by an order adjustment only once the items that can be fulfilled "
+            "have shipped; a whole unshipped order is cancelled with the order acknowledgement "
+            "feed.",
+            DATA_NOT_ACCEPTED,
+        )
+    items = {item["orderItemId"]: item for item in order["orderItems"]}
+    for code, quantity in wanted.items():
+        unshipped = _unshipped(items[code]) if code in items else 0
+        if quantity > unshipped:
+            raise MessageInvalid(
+                f"{INCOMPLETE_OR_INVALID} Item {code} of order {order_id} has {unshipped} unit(s) "
+                f"not shipped; QuantityCancelled is {quantity}.",
+                DATA_NOT_ACCEPTED,
+            )
+    return wanted
+
+
+def _unshipped(item: dict[str, Any]) -> int:
+    fulfillment = item.get("fulfillment", {})
+    if "quantityUnfulfilled" in fulfillment:
+        return int(fulfillment["quantityUnfulfilled"])
+    return int(item.get("quantityOrdered", 0)) - int(fulfillment.get("quantityFulfilled", 0))
+
+
+def cancel_units(order: dict[str, Any], wanted: dict[str, int], now: datetime) -> None:
+    """Take the cancelled units off what is left to ship (`units_to_cancel` checked them). An
+    item none of which shipped is cancelled by the merchant; when nothing is left to ship the
+    order is SHIPPED (or CANCELLED if nothing shipped at all)."""
+    if not wanted:
+        return
+    items = order["orderItems"]
+    for item in items:
+        quantity = wanted.get(item["orderItemId"])
+        if quantity is None:
+            continue
+        fulfillment = item.setdefault("fulfillment", {})
+        fulfillment["quantityUnfulfilled"] = _unshipped(item) - quantity
+        if fulfillment["quantityUnfulfilled"] == 0 and not fulfillment.get("quantityFulfilled"):
+            item.setdefault("cancellation", {})["cancellationExecution"] = {
+                "cancelledBy": "MERCHANT"
+            }
+    open_items = [i for i in items if not is_cancelled(i)]
+    if all(_unshipped(i) == 0 for i in open_items):
+        shipped = any(i.get("fulfillment", {}).get("quantityFulfilled") for i in open_items)
+        order.setdefault("fulfillment", {})["fulfillmentStatus"] = (
+            "SHIPPED" if shipped else "CANCELLED"
+        )
+    order["lastUpdatedTime"] = iso(now)
+
+
 # -- POST_PAYMENT_ADJUSTMENT_DATA ---------------------------------------------------------------
+
+#: Amazon's words for result code 18028 (an order adjustment report quoted at
+#: https://c-reactjs.developreference.com/article/18085900/).
+INCOMPLETE_OR_INVALID = "The data you submitted with this item is incomplete or invalid."
 
 
 @dataclass(frozen=True)
@@ -289,6 +375,7 @@ def adjust_order(message: FeedMessage, context: FeedContext) -> FeedResult:
                 DATA_NOT_ACCEPTED,
             )
         _check_refund_fits(order_id, item, components, context, refunded_now)
+    cancelled = units_to_cancel(adjustment, order)
     for index, (item_id, reason, components) in enumerate(lines, start=1):
         context.refunds.append(
             {
@@ -307,6 +394,7 @@ def adjust_order(message: FeedMessage, context: FeedContext) -> FeedResult:
                 "refundedBy": "SELLER",  # Amazon's own refunds: emulator.finances
             }
         )
+    cancel_units(order, cancelled, context.now)
     return FeedResult(
         message.message_id,
         order_id,

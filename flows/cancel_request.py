@@ -7,28 +7,41 @@ The seller's checklist:
    which wait for an operator (by value, SKU, marketplace, ...), and until when.
 3. Right before acting, look at the order again: if it shipped meanwhile, stop safely.
 4. Cancel through the outbox (order acknowledgement feed) and close with Amazon's result.
+5. A request for only some items of a multi-item order goes the way Amazon documents: the
+   operator ships and confirms the other items, then Henpin refunds the cancelled ones with
+   QuantityCancelled (payment adjustment feed, CustomerCancel; henpin/cases/part_cancellation).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import count
 from typing import Any, Literal
 
 from prefect import flow, task
 
+from flows.return_request import refund_and_close
 from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
+from henpin.cases.part_cancellation import part_cancel_question, part_cancellation, requested_part
+from henpin.decisions import RecordedDecision
 from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelRequestPolicy
 from henpin.questions import cancel_request_question
 from tasks.actions import queue_cancellation_if_unchanged
 from tasks.cases import close_case, mark_acting, record_recommendation
-from tasks.orders import read_order
+from tasks.orders import read_order, read_order_after
 
 
 class CancelDecision(OperatorAnswer):
     """The operator's answer to a buyer's cancel request."""
 
     choice: Literal["cancel", "keep_order", "escalate"]
+
+
+class PartCancelDecision(OperatorAnswer):
+    """The operator's answer when the buyer asked to cancel only some items."""
+
+    choice: Literal["others_shipped", "keep_order", "escalate"]
 
 
 @task(name="recommend", timeout_seconds=30)
@@ -60,14 +73,53 @@ async def cancel_request(
             timeout_choice=policy.operator.on_deadline,
         )
         decision = await ask_operator(case_id, question, CancelDecision)
-        if decision.choice == "keep_order":
-            return close_case(case_id, Outcome.KEPT_ORDER, f"Kept the order ({decision.operator}).")
-        if decision.choice == "escalate":
-            return close_case(
-                case_id, Outcome.ESCALATED, f"Escalated to the owner ({decision.operator})."
-            )
+        if decision.choice != "cancel":
+            return close_without_cancelling(case_id, decision)
 
+    if requested_part(order):
+        return await cancel_the_part_asked(case_id, order, policy)
     return await cancel_as_buyer_requested(case_id, order_id, marketplace_id=order.marketplace_id)
+
+
+async def cancel_the_part_asked(case_id: int, order: Order, policy: CancelRequestPolicy) -> Outcome:
+    """The buyer wants only some items cancelled: the operator ships and confirms the others
+    first, then the asked items' unshipped units are refunded with QuantityCancelled (Amazon's
+    documented route; the order acknowledgement feed would cancel the whole order)."""
+    for round_ in count(1):
+        question = part_cancel_question(
+            order, deadline_hours=policy.operator.deadline_hours, round_=round_
+        )
+        decision = await ask_operator(case_id, question, PartCancelDecision)
+        if decision.choice != "others_shipped":
+            return close_without_cancelling(case_id, decision)
+        order = read_order_after(order.order_id, order.marketplace_id, question.step)
+        if order.fulfillment_status != FulfillmentStatus.PARTIALLY_SHIPPED:
+            if order.fulfillment_status in (FulfillmentStatus.PENDING, FulfillmentStatus.UNSHIPPED):
+                continue  # nothing shipped yet: ask again, saying so
+            return close_case(
+                case_id,
+                nothing_to_do_outcome(order)
+                if order.fulfillment_status == FulfillmentStatus.CANCELLED
+                else Outcome.ORDER_CHANGED,
+                f"Did not cancel part of the order: it is now {order.fulfillment_status.value}.",
+            )
+        refund = part_cancellation(order)
+        if refund is None:
+            return close_case(
+                case_id,
+                Outcome.ORDER_CHANGED,
+                "Did not cancel part of the order: nothing of the items the buyer asked to "
+                "cancel is left unshipped (or their price is unknown).",
+            )
+        return await refund_and_close(case_id, order, refund, "part-cancel", Outcome.PART_CANCELLED)
+    raise AssertionError("unreachable")
+
+
+def close_without_cancelling(case_id: int, decision: RecordedDecision) -> Outcome:
+    """The operator keeps the order (`keep_order`) or hands it to the owner (`escalate`)."""
+    if decision.choice == "keep_order":
+        return close_case(case_id, Outcome.KEPT_ORDER, f"Kept the order ({decision.operator}).")
+    return close_case(case_id, Outcome.ESCALATED, f"Escalated to the owner ({decision.operator}).")
 
 
 def nothing_to_do_outcome(order: Order) -> Outcome:

@@ -34,7 +34,11 @@ from prefect import flow, task
 from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
 from henpin.cases import return_request as texts
 from henpin.cases.money import RefundFit, refund_total
-from henpin.cases.refund_outcomes import refund_not_made_message
+from henpin.cases.refund_outcomes import (
+    refund_held_flag,
+    refund_held_question,
+    refund_not_made_message,
+)
 from henpin.decisions import RecordedDecision
 from henpin.domain import (
     AlreadyRefunded,
@@ -89,6 +93,12 @@ class ItemCondition(OperatorAnswer):
 
 class ItemAfterAmazonRefund(OperatorAnswer):
     choice: Literal["as_expected", "safe_t_claim", "escalate"]
+
+
+class HeldRefundDecision(OperatorAnswer):
+    """What a person does with a refund Henpin's never-refund-twice check keeps holding back."""
+
+    choice: Literal["check_again", "escalate"]
 
 
 class RefundConfirmation(OperatorAnswer):
@@ -298,28 +308,47 @@ async def refund_and_close(
     When the outbox's own check, right before the feed, keeps the refund back, check again.
     For a return (`returned`), the returns report's refunded amount counts too.
     """
-    for check in range(1, MAX_REFUND_CHECKS + 1):
-        already = (
-            already_refunded(case_id, returned, order)
-            if returned is not None
-            else read_already_refunded(order.order_id, order.marketplace_id)
-        )
-        queued = queue_refund(case_id, refund_purpose(purpose, check), refund, order, already)
-        if queued.key is None:
-            return close_case(case_id, queued.nothing_left_outcome, queued.nothing_left_message)
-        sent = refund_total(queued.fit.refund or refund)
-        mark_acting(case_id, f"Refund of {sent} queued for Amazon.")
-        result = await wait_for_amazon(queued.key)
-        if result.status == "done":
-            return close_case(
-                case_id, outcome, f"Amazon refunded {sent} (feed {result.amazon_feed_id})."
+    check = 0
+    for round_ in count(1):
+        for _ in range(MAX_REFUND_CHECKS):
+            check += 1
+            already = (
+                already_refunded(case_id, returned, order)
+                if returned is not None
+                else read_already_refunded(order.order_id, order.marketplace_id)
             )
-        if not held_back(result):
-            break
-    return close_case(
-        case_id,
-        Outcome.AMAZON_REJECTED,
-        refund_not_made_message(
-            result.result_code, result.result_message, held_by_henpin=held_back(result)
-        ),
-    )
+            queued = queue_refund(case_id, refund_purpose(purpose, check), refund, order, already)
+            if queued.key is None:
+                return close_case(case_id, queued.nothing_left_outcome, queued.nothing_left_message)
+            sent = refund_total(queued.fit.refund or refund)
+            mark_acting(case_id, f"Refund of {sent} queued for Amazon.")
+            result = await wait_for_amazon(queued.key)
+            if result.status == "done":
+                return close_case(
+                    case_id, outcome, f"Amazon refunded {sent} (feed {result.amazon_feed_id})."
+                )
+            if not held_back(result):
+                return close_case(
+                    case_id,
+                    Outcome.AMAZON_REJECTED,
+                    refund_not_made_message(
+                        result.result_code, result.result_message, held_by_henpin=False
+                    ),
+                )
+        # Held back at every check: never sent, so not Amazon's refusal. A person looks.
+        flag = refund_held_flag(MAX_REFUND_CHECKS, result.result_code, result.result_message)
+        flag_attention(case_id, flag)
+        answer = await ask_operator(
+            case_id, refund_held_question(order, flag, round_), HeldRefundDecision
+        )
+        flag_attention(case_id, flag, clear=True)
+        if answer.choice == "escalate":
+            return close_case(
+                case_id,
+                Outcome.ESCALATED,
+                refund_not_made_message(
+                    result.result_code, result.result_message, held_by_henpin=True
+                )
+                + f" Escalated by {answer.operator}: {answer.note}",
+            )
+    raise AssertionError("unreachable")

@@ -36,6 +36,9 @@ class Outcome(StrEnum):
 
     NOTHING_TO_DO_PENDING = "nothing-to-do-pending"  # buyer cancelled within the pending window
     CANCELLED_BUYER_CANCELED = "cancelled-buyer-canceled"
+    #: The items a buyer asked to cancel of a multi-item order, cancelled by an order adjustment
+    #: (QuantityCancelled, CustomerCancel) once the other items shipped.
+    PART_CANCELLED = "part-cancelled"
     KEPT_ORDER = "kept-order"  # operator decided to ship after all
     ALREADY_CANCELLED = "already-cancelled"
     ORDER_CHANGED = "order-changed"  # the order shipped or changed before Henpin acted
@@ -111,6 +114,8 @@ class OrderItem(BaseModel):
     cancel_requested_by_buyer: bool = False
     buyer_cancel_reason: str | None = None
     cancelled_by: str | None = None  # BUYER, MERCHANT or AMAZON once cancelled
+    #: Units not shipped yet (`fulfillment.quantityUnfulfilled`); None when Amazon does not say.
+    quantity_unshipped: int | None = None
 
     @property
     def value(self) -> Money | None:
@@ -274,11 +279,19 @@ class RefundItem(BaseModel):
     order_item_id: str = Field(min_length=1)
     reason: AdjustmentReason
     components: list[RefundComponent] = Field(min_length=1)
+    #: Units of the item that were never shipped and are cancelled by this refund
+    #: (`AdjustedItem/QuantityCancelled`): Amazon's documented way to cancel part of a
+    #: multi-item order, once the other items shipped (Seller Central help 200198080).
+    quantity_cancelled: int | None = Field(default=None, ge=1)
 
 
 class Refund(BaseModel):
     """Outbox payload: refund (all or part of) these items of an order. A smaller amount is a
-    partial refund; `Cancel` is Amazon's ActionType for a refund that cancels unshipped units."""
+    partial refund. Unshipped units are cancelled by a refund whose items carry
+    `quantity_cancelled` (Amazon: "submit a refund for the order items that you cannot
+    fulfill", help 200198080); Henpin sends those with ActionType Refund, the one a seller
+    reports Amazon processed (ActionType Cancel was refused, 18028:
+    https://c-reactjs.developreference.com/article/18085900/)."""
 
     order_id: str = Field(min_length=1)
     action_type: Literal["Refund", "Cancel"] = "Refund"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from henpin.cases.part_cancellation import open_items, requested_part
 from henpin.domain import ActionKind, ActionStatus, CancelOrder, FeedType, FulfillmentStatus
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Feed
@@ -51,11 +52,18 @@ def queue_cancellation_if_unchanged(
             order_status=order.fulfillment_status.value,
             reason=f"the order is now {order.fulfillment_status.value}",
         )
+    if requested_part(order):
+        # Amazon cancels part of an order by an order adjustment once the rest shipped
+        # (henpin/cases/part_cancellation.py); the acknowledgement is for the whole order.
+        return Queued(
+            queued=False,
+            order_status=order.fulfillment_status.value,
+            reason="the buyer now asks to cancel only part of the order",
+        )
     key = f"case-{case_id}:cancel:{order_id}"
-    # Cancel the items the buyer asked to cancel (all of them when the request names none).
-    asked = [i.order_item_id for i in order.items if i.cancel_requested_by_buyer]
+    # The whole order: every item not cancelled yet (the buyer's request covers them all).
     payload = CancelOrder(
-        order_id=order_id, order_item_ids=asked or [i.order_item_id for i in order.items]
+        order_id=order_id, order_item_ids=[i.order_item_id for i in open_items(order)]
     )
     outbox.enqueue(
         store_url(),

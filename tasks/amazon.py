@@ -338,12 +338,18 @@ class _ItemProceeds(_Amazon):
     breakdowns: list[_ProceedsBreakdown] | None = None
 
 
+class _ItemFulfillment(_Amazon):
+    quantityFulfilled: int | None = None
+    quantityUnfulfilled: int | None = Field(default=None, ge=0)
+
+
 class _OrderItem(_Amazon):
     orderItemId: str
     quantityOrdered: int = Field(ge=0)
     product: _Product
     proceeds: _ItemProceeds | None = None
     cancellation: _Cancellation | None = None
+    fulfillment: _ItemFulfillment | None = None
 
 
 class _SalesChannel(_Amazon):
@@ -453,6 +459,7 @@ def _item(raw: _OrderItem) -> OrderItem:
         cancel_requested_by_buyer=bool(request and request.requester == "BUYER"),
         buyer_cancel_reason=request.cancelReason if request else None,
         cancelled_by=execution.cancelledBy if execution else None,
+        quantity_unshipped=raw.fulfillment.quantityUnfulfilled if raw.fulfillment else None,
     )
 
 

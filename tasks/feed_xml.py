@@ -10,6 +10,12 @@ DocumentVersion 1.01 and the seller's MerchantIdentifier, one `Message` per acti
   cancellation rate) must list the order's items. A `CancelOrder` without items is refused.
 - `POST_PAYMENT_ADJUSTMENT_DATA`: refund fully or partly (`OrderAdjustment`, `ActionType`,
   one `AdjustedItem` per item with `AdjustmentReason` and `ItemPriceAdjustments/Component`).
+  It also cancels part of a multi-item order, as Amazon documents it: once the other items are
+  shipped, a refund of the items that cannot be fulfilled with `QuantityCancelled` and reason
+  `CustomerCancel` or `NoInventory` (Seller Central help 200198080, "Cancel an item, order, or
+  multiple orders"; help G200387280: "To cancel an entire order, you must use the Order
+  Acknowledgement feed"). Elements follow the XSD sequences (checked against the emulator's
+  `XSD_SEQUENCES` in tests).
 
 Amazon answers each feed with a processing report (`ProcessingReport`: a summary and one
 `Result` per message that had an error or a warning); `parse_processing_report` turns it into
@@ -147,6 +153,8 @@ def _refund_message(parent: ET.Element, message_id: int, refund: Refund) -> None
             _text(element, "Amount", format(_exact(component, refund.order_id), "f")).set(
                 "currency", component.currency
             )
+        if refund_item.quantity_cancelled is not None:  # last in AdjustedItem's XSD sequence
+            _text(item, "QuantityCancelled", str(refund_item.quantity_cancelled))
 
 
 def _exact(component: RefundComponent, order_id: str) -> Decimal:
@@ -288,10 +296,12 @@ def _refund_item(item: ET.Element) -> RefundItem:
                 currency=amount.get("currency", "") if amount is not None else "",
             )
         )
+    cancelled = _child_text(item, "QuantityCancelled")
     return RefundItem(
         order_item_id=_child_text(item, "AmazonOrderItemCode") or "",
         reason=AdjustmentReason(_child_text(item, "AdjustmentReason") or ""),
         components=components,
+        quantity_cancelled=int(cancelled) if cancelled else None,
     )
 
 

@@ -30,6 +30,14 @@ def read_order(order_id: str, marketplace_id: str | None = None) -> Order:
     return adapter().get_order(order_id, marketplace_id=marketplace_id)
 
 
+@amazon_task("read-order-after-answer")
+def read_order_after(order_id: str, marketplace_id: str | None, answer_step: str) -> Order:
+    """The order as Amazon had it right after the operator answered `answer_step` (e.g. "I
+    shipped the other items"). One read per answer, kept: a resumed flow re-run sees what it
+    saw then, so it takes the same path again."""
+    return adapter().get_order(order_id, marketplace_id=marketplace_id)
+
+
 class UnreadableOrder(BaseModel):
     """An order Amazon sent in a shape Henpin does not understand, kept as received."""
 

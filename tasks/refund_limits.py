@@ -169,12 +169,23 @@ def _read_within_quota(
 
 def _hold_back(session: Session, action_id: int, fit: RefundFit) -> None:
     code = HELD_ALREADY_REFUNDED if fit.refund is None else HELD_WOULD_OVERPAY
-    message = (
-        f"Not sent: {fit.before} was already refunded on these items"
+    refunded = (
+        f"{fit.before} was already refunded on these items"
         + (f" ({fit.by_amazon} by Amazon)" if fit.by_amazon else "")
-        + f"; this refund of {fit.asked} would give back more than was paid"
-        + (f" (at most {fit.sent} is left)." if fit.sent else " (nothing is left).")
+        if fit.before
+        else "nothing was refunded on these items yet"
     )
+    if fit.unverified:  # what was paid is unknown: say so, not "more than was paid"
+        message = (
+            f"Not sent: {refunded}, and this refund of {fit.asked} cannot be checked against "
+            "what was paid: " + "; ".join(fit.unverified) + "."
+        )
+    else:
+        message = (
+            f"Not sent: {refunded}; this refund of {fit.asked} would give back more than was "
+            "paid as the case's order shows it"
+            + (f" (at most {fit.sent} is left)." if fit.sent else " (nothing is left).")
+        )
     moved = session.execute(
         update(Action)
         .where(Action.id == action_id, Action.status == ActionStatus.PENDING.value)

@@ -415,3 +415,67 @@ def test_a_report_without_summary_waits_for_a_person_then_the_case_goes_on(
         "cancelled-buyer-canceled",
         None,
     )
+
+
+def test_a_request_for_some_items_cancels_them_the_way_amazon_documents(
+    henpin: str, emulator: Any
+) -> None:
+    """The buyer asks to cancel the spoons of a mug-and-spoons order. Amazon cancels part of an
+    order only by an order adjustment once the rest has shipped (help 200198080): Henpin sends
+    no acknowledgement, asks the operator to ship the mug first, asks again while nothing has
+    shipped, then refunds the spoons with QuantityCancelled (CustomerCancel)."""
+    from flows.ingest import ingest
+    from henpin.service import decide, show_case
+    from tests.test_emulator_feed_checks import two_item_order
+
+    order_id = "111-0000010-0000010"
+    spoons = f"{order_id[-7:]}02"
+    control(emulator, "POST", "orders", json=[two_item_order(order_id, "UNSHIPPED", False)])
+    ingest()
+    drive_case_runs()
+    case = case_by_order(henpin, order_id)
+    assert (case.state, case.waiting_step) == ("waiting", "part-cancel")
+    assert case.choices == ["others_shipped", "keep_order", "escalate"]
+    assert "order adjustment" in case.question["prompt"]
+
+    # Answered before the mug shipped: nothing is sent, the question comes again.
+    assert decide(henpin, case.id, choice="others_shipped", operator="alice").accepted
+    drive_case_runs()
+    case = case_by_order(henpin, order_id)
+    assert (case.state, case.waiting_step) == ("waiting", "part-cancel-round2")
+    assert control(emulator, "GET", "feeds") == []
+
+    # The warehouse ships the mug and confirms it; the spoons stay unshipped.
+    control(
+        emulator,
+        "PATCH",
+        f"orders/{order_id}",
+        json={
+            "fulfillment": {"fulfillmentStatus": "PARTIALLY_SHIPPED"},
+            "orderItems": [
+                {
+                    "orderItemId": f"{order_id[-7:]}01",
+                    "fulfillment": {"quantityFulfilled": 1, "quantityUnfulfilled": 0},
+                }
+            ],
+        },
+    )
+    assert decide(henpin, case.id, choice="others_shipped", operator="alice").accepted
+    drive_case_runs()
+    settle_amazon(emulator)
+
+    detail = show_case(henpin, case.id)
+    assert detail is not None
+    assert (detail.state, detail.outcome) == ("closed", "part-cancelled")
+    feeds = control(emulator, "GET", "feeds")
+    assert [f["feedType"] for f in feeds] == ["POST_PAYMENT_ADJUSTMENT_DATA"]
+    document = feeds[0]["document"]
+    assert f"<AmazonOrderItemCode>{spoons}</AmazonOrderItemCode>" in document
+    assert "<AdjustmentReason>CustomerCancel</AdjustmentReason>" in document
+    assert "<QuantityCancelled>2</QuantityCancelled>" in document
+    assert '<Amount currency="USD">8.00</Amount>' in document
+    order = control(emulator, "GET", f"orders/{order_id}")
+    assert order["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
+    assert order["orderItems"][1]["cancellation"]["cancellationExecution"] == {
+        "cancelledBy": "MERCHANT"
+    }

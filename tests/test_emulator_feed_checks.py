@@ -27,6 +27,7 @@ from tests.test_emulator import (
     feeds_api,
     finished_report,
     http,
+    refund_message,
     submit,
 )
 from tests.test_emulator import status_of as order_status
@@ -162,3 +163,183 @@ def test_fault_modes_make_reports_that_do_not_add_up(
     assert shown["fault"] == fault
     injected = http.get(f"{url}/_emulator/faults").json()["injected"]
     assert injected == {f"report{fault[0].upper()}{fault[1:]}": 1}
+
+
+PAY = "POST_PAYMENT_ADJUSTMENT_DATA"
+
+
+def _swap(document: str, first: str, second: str) -> str:
+    """The document with two adjacent elements (given as their full XML) in the other order."""
+    assert first + second in document
+    return document.replace(first + second, second + first)
+
+
+@pytest.mark.parametrize(
+    ("feed_type", "first", "second"),
+    [
+        (
+            ACK,
+            "<DocumentVersion>1.01</DocumentVersion>",
+            "<MerchantIdentifier>DEMO</MerchantIdentifier>",
+        ),
+        (
+            ACK,
+            "<Header><DocumentVersion>1.01</DocumentVersion>"
+            "<MerchantIdentifier>DEMO</MerchantIdentifier></Header>",
+            "<MessageType>OrderAcknowledgement</MessageType>",
+        ),
+        (ACK, "<AmazonOrderID>{order}</AmazonOrderID>", "<StatusCode>Failure</StatusCode>"),
+        (
+            ACK,
+            "<AmazonOrderItemCode>{item}</AmazonOrderItemCode>",
+            "<CancelReason>BuyerCanceled</CancelReason>",
+        ),
+        (PAY, "<AmazonOrderID>{order}</AmazonOrderID>", "<ActionType>Refund</ActionType>"),
+        (
+            PAY,
+            "<AmazonOrderItemCode>{item}</AmazonOrderItemCode>",
+            "<AdjustmentReason>CustomerReturn</AdjustmentReason>",
+        ),
+        (PAY, "<Type>Principal</Type>", '<Amount currency="USD">1.00</Amount>'),
+    ],
+)
+def test_children_out_of_the_xsd_order_fail_the_whole_feed_as_a_schema_error(
+    url: str, feed_type: str, first: str, second: str
+) -> None:
+    item = control_order(url, US_UNSHIPPED_LOW)["orderItems"][0]["orderItemId"]
+    if feed_type == ACK:
+        body = cancel_message(1, US_UNSHIPPED_LOW, [(item, "BuyerCanceled")])
+        document = envelope("OrderAcknowledgement", [body])
+    else:
+        body = refund_message(1, US_UNSHIPPED_LOW, item, "1.00", "USD")
+        document = envelope("OrderAdjustment", [body])
+    first, second = (p.format(order=US_UNSHIPPED_LOW, item=item) for p in (first, second))
+    found = first[1 : first.index(">")].split()[0]  # the element that now comes too late
+    assert check_element_order_passes(document)
+    swapped = _swap(document, first, second)
+
+    feed, report = finished_report(url, submit(url, feed_type, swapped))
+    assert feed["processingStatus"] == "FATAL"
+    assert report.findtext(".//ResultMessageCode") == "5000"
+    description = report.findtext(".//ResultDescription") or ""
+    assert description.startswith("XML Parsing Error at Line 1, Column ")
+    assert (
+        f"cvc-complex-type.2.4.a: Invalid content was found starting with element '{found}'"
+        in description
+    )
+    assert status_of(url, US_UNSHIPPED_LOW) == "UNSHIPPED"  # nothing applied
+    refunds = http.get(f"{url}/_emulator/orders/{US_UNSHIPPED_LOW}/refunds").json()
+    assert refunds == []
+
+
+def check_element_order_passes(document: str) -> bool:
+    from emulator.feed_xml import check_element_order, parse_envelope
+
+    root = ET.fromstring(document.encode())
+    check_element_order(root, document)
+    parse_envelope(document, root.findtext("MessageType") or "")
+    return True
+
+
+def test_the_line_and_column_point_at_the_element_out_of_place() -> None:
+    from emulator.feed_xml import FeedRejected, parse_envelope
+
+    document = envelope(
+        "OrderAcknowledgement",
+        [cancel_message(1, US_UNSHIPPED_LOW, [("item-1", "BuyerCanceled")])],
+    ).replace("><", ">\n<")
+    swapped = _swap(
+        document,
+        "<AmazonOrderID>113</AmazonOrderID>\n".replace("113", US_UNSHIPPED_LOW),
+        "<StatusCode>Failure</StatusCode>\n",
+    )
+    # AmazonOrderID now comes after StatusCode: it is the element out of place
+    line = swapped.splitlines().index(f"<AmazonOrderID>{US_UNSHIPPED_LOW}</AmazonOrderID>") + 1
+    with pytest.raises(FeedRejected) as refused:
+        parse_envelope(swapped, "OrderAcknowledgement")
+    assert refused.value.code == "5000"
+    assert refused.value.description.startswith(f"XML Parsing Error at Line {line}, Column 1:")
+    assert "element 'AmazonOrderID'. One of '{StatusCode, Item}' is expected." in (
+        refused.value.description
+    )
+
+
+def two_item_order(order_id: str, status: str, shipped_first: bool) -> dict[str, Any]:
+    """A merchant-fulfilled order of a mug and two spoons; the buyer asked to cancel the
+    spoons. `shipped_first`: the mug has shipped."""
+    from tests.support import order_json
+
+    order = order_json(order_id, status=status, cancel_reason=None)
+    mug = order["orderItems"][0]
+    mug["fulfillment"] = {
+        "quantityFulfilled": 1 if shipped_first else 0,
+        "quantityUnfulfilled": 0 if shipped_first else 1,
+    }
+    spoons = {
+        "orderItemId": f"{order_id[-7:]}02",
+        "quantityOrdered": 2,
+        "product": {
+            "asin": "B0HENPIN02",
+            "sellerSku": "SPOON-2",
+            "price": {"unitPrice": {"amount": "4.00", "currencyCode": "USD"}},
+        },
+        "fulfillment": {"quantityFulfilled": 0, "quantityUnfulfilled": 2},
+        "cancellation": {
+            "cancellationRequest": {"requester": "BUYER", "cancelReason": "No longer needed"}
+        },
+    }
+    order["orderItems"].append(spoons)
+    return order
+
+
+def partial_cancel_doc(order_id: str, quantity: int, principal: str = "8.00") -> str:
+    spoons = f"{order_id[-7:]}02"
+    return envelope(
+        "OrderAdjustment",
+        [
+            f"<Message><MessageID>1</MessageID><OrderAdjustment>"
+            f"<AmazonOrderID>{order_id}</AmazonOrderID><ActionType>Refund</ActionType>"
+            f"<AdjustedItem><AmazonOrderItemCode>{spoons}</AmazonOrderItemCode>"
+            "<AdjustmentReason>CustomerCancel</AdjustmentReason><ItemPriceAdjustments>"
+            f'<Component><Type>Principal</Type><Amount currency="USD">{principal}</Amount>'
+            "</Component></ItemPriceAdjustments>"
+            f"<QuantityCancelled>{quantity}</QuantityCancelled></AdjustedItem>"
+            "</OrderAdjustment></Message>"
+        ],
+    )
+
+
+def test_part_of_an_order_is_cancelled_by_an_adjustment_once_the_rest_shipped(url: str) -> None:
+    """Amazon's documented route (help 200198080): ship what can be fulfilled, then an order
+    adjustment with QuantityCancelled for the rest. Before anything shipped it is refused."""
+    early, late = "113-5550001-5550001", "113-5550002-5550002"
+    http.post(
+        f"{url}/_emulator/orders",
+        json=[
+            two_item_order(early, "UNSHIPPED", shipped_first=False),
+            two_item_order(late, "PARTIALLY_SHIPPED", shipped_first=True),
+        ],
+    ).raise_for_status()
+
+    _, refused = finished_report(url, submit(url, PAY, partial_cancel_doc(early, 2)))
+    assert refused.findtext(".//ResultMessageCode") == "18028"
+    assert "The data you submitted with this item is incomplete or invalid." in (
+        refused.findtext(".//ResultDescription") or ""
+    )
+    assert status_of(url, early) == "UNSHIPPED"
+    assert http.get(f"{url}/_emulator/orders/{early}/refunds").json() == []
+
+    _, too_many = finished_report(url, submit(url, PAY, partial_cancel_doc(late, 3)))
+    assert too_many.findtext(".//ResultMessageCode") == "18028"
+    assert "has 2 unit(s) not shipped" in (too_many.findtext(".//ResultDescription") or "")
+
+    _, report = finished_report(url, submit(url, PAY, partial_cancel_doc(late, 2)))
+    assert report.findtext(".//ProcessingSummary/MessagesSuccessful") == "1"
+    order = control_order(url, late)
+    assert order_status(order) == "SHIPPED"  # nothing left to ship
+    spoons = order["orderItems"][1]
+    assert spoons["fulfillment"]["quantityUnfulfilled"] == 0
+    assert spoons["cancellation"]["cancellationExecution"] == {"cancelledBy": "MERCHANT"}
+    assert "cancellationExecution" not in order["orderItems"][0].get("cancellation", {})
+    [refund] = http.get(f"{url}/_emulator/orders/{late}/refunds").json()
+    assert refund["components"] == [{"type": "Principal", "amount": "8.00", "currencyCode": "USD"}]

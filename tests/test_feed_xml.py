@@ -359,3 +359,79 @@ def test_a_malformed_report_is_a_clear_error_keeping_the_text(text: str, problem
     with pytest.raises(ProcessingReportError, match=problem) as raised:
         parse_processing_report(text)
     assert raised.value.raw == text
+
+
+def _every_refund_shape() -> list[Refund]:
+    """Refunds with every component type, both action types, several items, yen and a
+    restocking fee: each child element Henpin's writer can produce."""
+    euro = [
+        RefundComponent(type=kind, amount=Decimal("1.00"), currency="EUR")
+        for kind in PriceComponent
+    ]
+    yen = [RefundComponent(type=PriceComponent.PRINCIPAL, amount=Decimal("1500"), currency="JPY")]
+    items = [
+        RefundItem(order_item_id="a", reason=AdjustmentReason.CUSTOMER_RETURN, components=euro),
+        RefundItem(order_item_id="b", reason=AdjustmentReason.NO_INVENTORY, components=euro[:1]),
+    ]
+    return [
+        Refund(order_id="302-1", items=items),
+        Refund(order_id="302-2", action_type="Cancel", items=items[1:]),
+        Refund(
+            order_id="503-1",
+            items=[RefundItem(order_item_id="c", reason=AdjustmentReason.OTHER, components=yen)],
+        ),
+        Refund(  # part of an order cancelled after the rest shipped
+            order_id="503-2",
+            items=[
+                RefundItem(
+                    order_item_id="d",
+                    reason=AdjustmentReason.CUSTOMER_CANCEL,
+                    components=yen,
+                    quantity_cancelled=2,
+                )
+            ],
+        ),
+    ]
+
+
+@pytest.mark.parametrize("feed_type", list(FeedType))
+def test_every_feed_henpin_writes_has_its_elements_in_amazons_xsd_order(
+    feed_type: FeedType,
+) -> None:
+    """Checked by the emulator's own order rules (Amazon's XSD sequences): the envelope, the
+    header and every message of both feeds."""
+    import xml.etree.ElementTree as ET
+
+    from emulator.feed_xml import XSD_SEQUENCES, FeedMessage, check_element_order, parse_envelope
+
+    payloads: list[tuple[int, CancelOrder | Refund]]
+    if feed_type is FeedType.ORDER_ACKNOWLEDGEMENT:
+        payloads = [
+            (n, CancelOrder(order_id=f"113-{n}", reason=reason, order_item_ids=["a", "b"]))
+            for n, reason in enumerate(CancelReason, start=1)
+        ]
+    else:
+        payloads = list(enumerate(_every_refund_shape(), start=1))
+    document = build_feed(feed_type, "A1SELLER", payloads)
+    root = ET.fromstring(document)
+    check_element_order(root, document)  # raises FeedRejected when out of order
+    messages = parse_envelope(document, root.findtext("MessageType") or "")
+    assert [m.message_id if isinstance(m, FeedMessage) else m for m in messages] == [
+        n for n, _ in payloads
+    ]
+    for element in root.iter():
+        if element.tag in XSD_SEQUENCES:
+            known = {n for names in XSD_SEQUENCES[element.tag] for n in names.split("|")}
+            assert {child.tag for child in element} <= known, element.tag
+
+
+def test_a_partial_cancellation_writes_quantity_cancelled_last_and_reads_back() -> None:
+    [*_, partial] = _every_refund_shape()
+    document = payment_adjustment_feed("A1SELLER", [(4, partial)])
+    assert (
+        "<AdjustmentReason>CustomerCancel</AdjustmentReason>" in document
+        and "</ItemPriceAdjustments>\n        <QuantityCancelled>2</QuantityCancelled>\n"
+        "      </AdjustedItem>"
+        in document
+    )
+    assert read_feed(document) == (FeedType.PAYMENT_ADJUSTMENT, [(4, partial)])

@@ -4,8 +4,12 @@ gives, and the refund deadline in business days."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -422,3 +426,94 @@ def test_refund_deadline_after_a_weekend_receipt(policy: ReturnRequestPolicy) ->
     saturday = datetime(2026, 3, 7, 10, 0, tzinfo=UTC)
     assert policy.refund_deadline(saturday) == datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
     assert not is_business_day(saturday) and is_business_day(policy.refund_deadline(saturday))
+
+
+# --- Restocking fees as Amazon allows them -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("original", "fee", "allowed"),
+    [(True, "20", True), (True, "21", False), (False, "50", True), (False, "50.5", False)],
+)
+def test_a_restocking_fee_is_held_to_amazons_ceiling_for_the_condition_tier(
+    original: bool, fee: str, allowed: bool
+) -> None:
+    from henpin.policy import PolicyError, parse_policy
+
+    text = (
+        "version: 1\n"
+        "cancel_request: {rules: [{name: all, then: ask_operator}]}\n"
+        "return_request:\n"
+        "  conditions:\n"
+        "    opened:\n"
+        "      refund_percent: 100\n"
+        f"      restocking_fee_percent: {fee}\n"
+        f"      in_original_condition: {str(original).lower()}\n"
+    )
+    if allowed:
+        row = parse_policy(text.encode()).return_request.conditions["opened"]
+        assert row.restocking_fee_percent == Decimal(fee)
+        return
+    with pytest.raises(PolicyError) as refused:
+        parse_policy(text.encode(), source="policies.yaml")
+    ceiling = "20%" if original else "50%"
+    assert (
+        f"policies.yaml:7: return_request.conditions.opened.restocking_fee_percent: Amazon allows"
+        f" a restocking fee of at most {ceiling}" in str(refused.value)
+    )
+
+
+def test_henpin_policy_check_refuses_a_fee_amazon_would_not_allow(tmp_path: Path) -> None:
+    shipped = Path(__file__).parent.parent / "policies.yaml"
+    text = shipped.read_text(encoding="utf-8")
+    used = "    used:\n      refund_percent: 100\n      restocking_fee_percent: 20\n"
+    assert used in text
+    bad = tmp_path / "policies.yaml"
+    bad.write_text(text.replace(used, used.replace(": 20\n", ": 60\n")), encoding="utf-8")
+    line = text[: text.index(used)].count("\n") + 3
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "henpin"), "policy", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HENPIN_HOME": str(tmp_path / "home")},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (
+        f"{bad}:{line}: return_request.conditions.used.restocking_fee_percent: Amazon allows a"
+        " restocking fee of at most 50%" in result.stderr
+    )
+
+
+def test_the_shipped_table_keeps_no_fee_on_items_back_as_sent() -> None:
+    from henpin.policy import load_policy
+
+    table = load_policy(Path(__file__).parent.parent / "policies.yaml").return_request.conditions
+    for name, row in table.items():
+        if row.in_original_condition:
+            assert row.restocking_fee_percent == 0, name
+
+
+def test_no_fee_on_an_item_back_as_sent_within_amazons_return_policy() -> None:
+    policy = ReturnRequestPolicy.model_validate(
+        {"conditions": {"opened": {"restocking_fee_percent": 15, "in_original_condition": True}}}
+    )
+    for in_policy in (True, None):  # the returns report says in policy, or does not say
+        proposal = policy.refund_for_condition(item("40.00"), "opened", 1, in_policy=in_policy)
+        assert amounts(proposal.components) == {"Principal": "40.00"}
+        assert proposal.rule == "no-fee-in-policy"
+        assert "within Amazon's return policy: no restocking fee" in proposal.explanation
+    late = policy.refund_for_condition(item("40.00"), "opened", 1, in_policy=False)
+    assert amounts(late.components) == {"Principal": "40.00", "RestockingFee": "-6.00"}
+    assert late.rule == "conditions.opened"
+
+
+def test_the_fee_for_an_item_not_back_as_sent_applies_within_the_policy_too(
+    policy: ReturnRequestPolicy,
+) -> None:
+    proposal = policy.refund_for_condition(item("25.00"), "used", 1, in_policy=True)
+    assert amounts(proposal.components) == {"Principal": "25.00", "RestockingFee": "-5.00"}
+    seller_fault = policy.refund_for_condition(
+        item("25.00"), "used", 1, reason_code="CR-DEFECTIVE", in_policy=False
+    )
+    assert amounts(seller_fault.components) == {"Principal": "25.00"}

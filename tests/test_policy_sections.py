@@ -170,8 +170,8 @@ BAD_VALUES = {
     ),
     "restocking fee above Amazon's ceiling": (
         ("restocking_fee_percent: 20", "restocking_fee_percent: 25"),
-        ":19: return_request.conditions.used.restocking_fee_percent: Input should be less than"
-        " or equal to 20 (got 25)",
+        ":19: return_request.conditions.used.restocking_fee_percent: Amazon allows a restocking"
+        " fee of at most 20% on an item returned in its original condition",
     ),
     "restocking fee above the refund": (
         ("refund_percent: 100", "refund_percent: 10"),

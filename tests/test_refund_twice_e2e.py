@@ -211,3 +211,46 @@ def test_two_cases_of_one_order_never_refund_more_than_was_paid(stack: Stack) ->
     [cut] = [e for e in second.timeline if e.kind == "refund-reduced"]
     assert "from 25.00 USD to 10.00 USD" in cut.message
     assert principal_refunded(amazon, order_id) == Decimal("40.00")  # not 55.00
+
+
+def test_a_refund_held_back_at_every_check_waits_flagged_for_a_person(stack: Stack) -> None:
+    """The send-time check keeps the refund back each time (here the order the case keeps shows
+    5.00 USD paid while Amazon's order, read by the flow, shows 8.00): after three checks the
+    case is not closed as Amazon's refusal (nothing reached Amazon) but flagged with the figures
+    and left to an operator, who can check again or escalate."""
+    url, amazon = stack.url, stack.amazon
+    from henpin.service import show_case
+    from henpin.store.db import session_scope
+    from henpin.store.models import Action, Case
+
+    order_id = "113-0000045-0000045"
+    case = refused_case_waiting_for_the_refund(url, amazon, order_id)
+    with session_scope(url) as s:
+        kept = s.get(Case, case.id)
+        assert kept is not None
+        snapshot = dict(kept.order_snapshot)
+        snapshot["items"] = [
+            {**item, "unit_price": {"amount": "5.00", "currency": "USD"}}
+            for item in snapshot["items"]
+        ]
+        kept.order_snapshot = snapshot
+    answer(url, case, "refund_proposed")  # 8.00 USD, what the flow's order shows
+    settle_amazon(amazon, rounds=8)
+
+    case = the_case(url, order_id, "refused-delivery")
+    assert case.state != "closed" and case.outcome is None
+    assert case.waiting_step == "refund-held"
+    assert case.needs_attention is not None
+    assert "3 checks" in case.needs_attention and "HENPIN_WOULD_OVERPAY" in case.needs_attention
+    assert "8.00 USD" in case.needs_attention and "5.00 USD" in case.needs_attention
+    with session_scope(url) as s:
+        held = [a for a in s.query(Action).all() if a.case_id == case.id]
+        assert [a.result_code for a in held] == ["HENPIN_WOULD_OVERPAY"] * 3
+    assert payment_feeds(amazon, order_id) == []  # nothing ever reached Amazon
+
+    answer(url, case, "escalate", note="refunding 5.00 by hand in Seller Central")
+    detail = show_case(url, case.id)
+    assert detail is not None and detail.outcome == "escalated"
+    assert detail.needs_attention is None
+    closing = [e for e in detail.timeline if e.kind == "closed"][-1]
+    assert "did not send it to Amazon" in closing.message and "by hand" in closing.message

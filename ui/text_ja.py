@@ -422,6 +422,9 @@ JA: dict[str, str] = {
     "outcome.no-refund-requested": "返金の依頼なし",
     "outcome.reshipped": "再送済み",
     "outcome.cancelled-for-reorder": "再注文のため返金済み",
+    "choice.others_shipped": "他の商品を出荷済み：購入者が求めた商品をキャンセル",
+    "choice.check_again": "今すぐ再確認",
+    "outcome.part-cancelled": "注文の一部をキャンセル（購入者の依頼）",
     "outcome.amazon-failed": "Amazon で処理できませんでした",
     # 配送業者が Amazon に伝えない返送荷物 (screens/parcel_case.py)
     "nav.parcel_case": "返送荷物のケース作成",

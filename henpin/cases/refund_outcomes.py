@@ -1,6 +1,10 @@
-"""Words for a case's refund that was not made: Amazon refused it, or Henpin held it back."""
+"""Words for a case's refund that was not made: Amazon refused it, or Henpin held it back; and
+the question a person answers when Henpin keeps holding it back."""
 
 from __future__ import annotations
+
+from henpin.domain import Order
+from henpin.questions import Question
 
 
 def refund_not_made_message(code: str | None, detail: str | None, *, held_by_henpin: bool) -> str:
@@ -12,3 +16,39 @@ def refund_not_made_message(code: str | None, detail: str | None, *, held_by_hen
             "Look at the order's refunds in Seller Central before refunding by hand."
         )
     return f"Amazon did not refund: {code or 'error'}: {detail}"
+
+
+#: How long a person has to look at a refund Henpin keeps holding back before Henpin checks again
+#: on its own (the question's timeout path): Amazon's refund deadline is two business days from
+#: the return's delivery (help U7K5N5GUP67M4X9), so the next check comes well within it.
+HELD_REFUND_DEADLINE_HOURS = 8.0
+
+HELD_REFUND_LABELS = {
+    "check_again": "Check again now (the order's refunds may have changed)",
+    "escalate": "Escalate to the owner: the refund is settled outside Henpin",
+}
+
+
+def refund_held_flag(checks: int, code: str | None, detail: str | None) -> str:
+    """The case's "needs attention" reason: the never-refund-twice check kept the refund back
+    at every check, with the figures of the last one. Nothing was sent to Amazon."""
+    return (
+        f"Refund held back by Henpin at {checks} checks in a row ({code}), never sent to Amazon: "
+        f"{detail} Look at the order's refunds in Seller Central, then check again or escalate."
+    )
+
+
+def refund_held_question(order: Order, flag: str, round_: int) -> Question:
+    """Ask a person what to do with a refund Henpin keeps holding back (`round_`: the how-many-th
+    time it is asked, so each asking has its own step and record)."""
+    return Question(
+        step="refund-held" if round_ == 1 else f"refund-held-round{round_}",
+        title=f"Refund of order {order.order_id} held back: what was paid and refunded disagree",
+        prompt=flag,
+        choices=list(HELD_REFUND_LABELS),
+        labels=HELD_REFUND_LABELS,
+        note_required_for=["escalate"],
+        deadline_hours=HELD_REFUND_DEADLINE_HOURS,
+        timeout_choice="check_again",
+        recommended="check_again",
+    )

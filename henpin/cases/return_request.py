@@ -241,7 +241,9 @@ def proposal_for_condition(
 ) -> dict[str, Any]:
     item = returned_item(ret, order)
     quantity = min(ret.quantity or item.quantity, item.quantity)
-    proposal = policy.refund_for_condition(item, condition, quantity, reason_code=ret.reason_code)
+    proposal = policy.refund_for_condition(
+        item, condition, quantity, reason_code=ret.reason_code, in_policy=ret.in_policy
+    )
     return proposal.model_dump(mode="json")
 
 

@@ -72,7 +72,24 @@ ReasonAction = Literal["authorize", "decline", "ask_operator"]
 
 _REASON_CODE = re.compile(r"^(CR|AMZ-PG)-[A-Z0-9_-]+$")
 _CONDITION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-MAX_RESTOCKING_FEE_PERCENT = 20  # Amazon's ceiling for the cases where it allows a fee at all
+#: Amazon's ceilings on a restocking fee, in percent of the item price, by the condition the item
+#: came back in (`in_original_condition`). From Amazon's US guidance; no marketplace-specific
+#: ceiling was found for the other marketplaces, so the US ones apply there too (conservative):
+#: - seller-fault returns (defective, damaged, wrong item, not as described): no fee, full refund
+#:   with shipping (Seller Central help G202175040,
+#:   https://sellercentral.amazon.com/gp/help/external/G202175040): see `seller_fault_reasons`;
+#: - in original condition (unopened, or opened but complete and unused: buyer's remorse): none
+#:   on a return within Amazon's return policy (Amazon's policy update of 30 Sep 2020: "Items
+#:   returned within Amazon's return policy and in original condition will no longer be eligible
+#:   for restocking fees", https://sellercentral.amazon.com/forums/t/policy-update-updates-to-
+#:   the-seller-fulfilled-returns-refund-workflow/698297); at most 20% on one outside it
+#:   (Amazon's partial-refund guidance for items in original condition returned late, quoted at
+#:   https://www.ecommercebytes.com/cab/abn/y12/m10/i09/s02; Amazon's own late fee is 20%);
+#: - not in original condition (damaged, used, parts missing, for reasons not the seller's or
+#:   Amazon's): at most 50% (the same guidance, and Amazon's damage fee, "up to 50% of the item
+#:   price", in its customer Refunds help). A fee of 20% or more needs a photo of the item in
+#:   Seller Central (the 2020 update).
+MAX_RESTOCKING_FEE_PERCENT = {True: Decimal(20), False: Decimal(50)}
 
 
 def _reason_code(code: str) -> str:
@@ -154,11 +171,35 @@ class ConditionRefund(PolicyModel):
     """One line of the condition table: what a returned item in this condition gets back."""
 
     refund_percent: Percent = Decimal(100)  # of the item price
-    restocking_fee_percent: Annotated[
-        Decimal, Field(ge=0, le=MAX_RESTOCKING_FEE_PERCENT, allow_inf_nan=False)
-    ] = Decimal(0)
+    restocking_fee_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(
+        0
+    )
     refund_shipping: bool = False
     description: Text | None = None  # what the operator sees next to the name
+    #: Amazon's tier: the item came back as it was sent (unopened, or opened, complete and
+    #: unused). True unless said otherwise: the lower ceiling is the safe guess.
+    in_original_condition: bool = True
+
+    @model_validator(mode="after")
+    def _fee_within_amazons_ceiling(self) -> ConditionRefund:
+        ceiling = MAX_RESTOCKING_FEE_PERCENT[self.in_original_condition]
+        if self.restocking_fee_percent > ceiling:
+            tier = (
+                "an item returned in its original condition (in_original_condition: true), and"
+                " none on one returned within Amazon's return policy"
+                if self.in_original_condition
+                else "an item returned damaged, used or incomplete (in_original_condition: false)"
+            )
+            raise LocatedProblems(
+                [
+                    (
+                        ("restocking_fee_percent",),
+                        f"Amazon allows a restocking fee of at most {ceiling:g}% on {tier};"
+                        f" {self.restocking_fee_percent:g}% is more: lower the fee",
+                    )
+                ]
+            )
+        return self
 
     @model_validator(mode="after")
     def _fee_within_refund(self) -> ConditionRefund:
@@ -186,16 +227,23 @@ class ConditionRefund(PolicyModel):
 DEFAULT_CONDITIONS: dict[str, ConditionRefund] = {
     "unopened": ConditionRefund(refund_shipping=True, description="sealed, as sent"),
     "opened_like_new": ConditionRefund(description="opened, complete, no marks of use"),
-    "used": ConditionRefund(restocking_fee_percent=Decimal(20), description="marks of use"),
+    "used": ConditionRefund(
+        restocking_fee_percent=Decimal(20), description="marks of use", in_original_condition=False
+    ),
     "missing_parts": ConditionRefund(
-        restocking_fee_percent=Decimal(20), description="parts or accessories missing"
+        restocking_fee_percent=Decimal(20),
+        description="parts or accessories missing",
+        in_original_condition=False,
     ),
     "damaged_by_buyer": ConditionRefund(
-        refund_percent=Decimal(50), description="damaged after delivery"
+        refund_percent=Decimal(50),
+        description="damaged after delivery",
+        in_original_condition=False,
     ),
     "wrong_item": ConditionRefund(
         refund_percent=Decimal(0),
         description="not the item you sent: refund nothing, file a SAFE-T claim",
+        in_original_condition=False,
     ),
 }
 
@@ -448,6 +496,7 @@ class ReturnRequestPolicy(PolicyModel):
         quantity: int,
         *,
         reason_code: str | None = None,
+        in_policy: bool | None = None,
     ) -> RefundProposal:
         """The refund for `quantity` returned units of an item in `condition`, by the table:
         Principal (the refund share of the price), Shipping (that share of the units' shipping,
@@ -455,7 +504,10 @@ class ReturnRequestPolicy(PolicyModel):
 
         When `reason_code` is one of `seller_fault_reasons` (defective, not as described, ...),
         Amazon allows no restocking fee and the buyer gets the shipping back: the table's fee
-        and shipping are overridden, and the rule says so.
+        and shipping are overridden, and the rule says so. An item back in its original
+        condition on a return within Amazon's return policy (`in_policy`: the returns report's
+        word; unknown counts as within) carries no restocking fee either: Amazon allows none
+        there (`MAX_RESTOCKING_FEE_PERCENT`).
         """
         row = self.conditions.get(condition)
         if row is None:
@@ -471,7 +523,14 @@ class ReturnRequestPolicy(PolicyModel):
         code = (reason_code or "").strip().upper()
         seller_fault = code in self.seller_fault_reasons
         overridden = seller_fault and (row.restocking_fee_percent > 0 or not row.refund_shipping)
-        fee_percent = Decimal(0) if seller_fault else row.restocking_fee_percent
+        as_sent_in_policy = (
+            not seller_fault
+            and row.in_original_condition
+            and in_policy is not False
+            and row.restocking_fee_percent > 0
+        )
+        no_fee = seller_fault or as_sent_in_policy
+        fee_percent = Decimal(0) if no_fee else row.restocking_fee_percent
         with_shipping = row.refund_shipping or seller_fault
         shipping = shipping_paid(order_item, quantity) if with_shipping else None
 
@@ -495,6 +554,10 @@ class ReturnRequestPolicy(PolicyModel):
             said.append("shipping price unknown, not included")
         if overridden:
             said.append(f"(reason {code} is the seller's side: no restocking fee, shipping back)")
+        if as_sent_in_policy:
+            said.append(
+                "(back in original condition within Amazon's return policy: no restocking fee)"
+            )
         return RefundProposal(
             order_item_id=order_item.order_item_id,
             quantity=quantity,
@@ -502,7 +565,11 @@ class ReturnRequestPolicy(PolicyModel):
             adjustment_reason=AdjustmentReason.CUSTOMER_RETURN,
             components=components,
             total=total,
-            rule="seller-fault-reason" if overridden else f"conditions.{condition}",
+            rule="seller-fault-reason"
+            if overridden
+            else "no-fee-in-policy"
+            if as_sent_in_policy
+            else f"conditions.{condition}",
             explanation=f"{condition}: " + ", ".join(said),
             inputs={
                 "order_item_id": order_item.order_item_id,
@@ -512,6 +579,7 @@ class ReturnRequestPolicy(PolicyModel):
                 "unit_price": money_json(order_item.unit_price),
                 "shipping_paid": money_json(shipping),
                 "reason_code": code or None,
+                "amazon_in_policy": in_policy,
                 "refund_percent": str(row.refund_percent),
                 "restocking_fee_percent": str(fee_percent),
                 "refund_shipping": with_shipping,
