@@ -99,12 +99,43 @@ class CaseRunFailed(AssertionError):
     quietly restart it, and the outcome checked afterwards could come from the second try)."""
 
 
-def drive_case_runs(max_rounds: int = 20) -> int:
+def unexpected_restarts() -> list[int]:
+    """Cases of this test's store (HENPIN_HOME / HENPIN_DATABASE_URL) that housekeeping started
+    again (`run-restarted` on their timeline); [] when no store is set up."""
+    if not (os.environ.get("HENPIN_HOME") or os.environ.get("HENPIN_DATABASE_URL")):
+        return []
+    from sqlalchemy import select
+    from sqlalchemy.exc import OperationalError
+
+    from henpin.store.db import session_scope
+    from henpin.store.models import Event
+    from tasks.store import store_url
+    from tasks.sweep import RESTART_EVENT
+
+    try:
+        with session_scope(store_url()) as s:
+            found = s.scalars(select(Event.case_id).where(Event.kind == RESTART_EVENT)).all()
+    except OperationalError:  # no case store made in this test: nothing was restarted
+        return []
+    return sorted(set(found))
+
+
+def drive_case_runs(max_rounds: int = 20, *, allow_restarts: bool = False) -> int:
     """Run every due run of Henpin's case deployments in this process, as the runner would.
 
     Returns how many runs were executed. A run that suspends stops there (raises Pause inside).
-    A run that ends FAILED or CRASHED raises `CaseRunFailed` with its state message.
+    A run that ends FAILED or CRASHED raises `CaseRunFailed` with its state message, and so does
+    a case that housekeeping had to start again, unless the test makes that happen on purpose
+    (`allow_restarts`): an end-to-end test must not pass on a second try it did not ask for.
     """
+    executed = _drive(max_rounds)
+    restarted = [] if allow_restarts else unexpected_restarts()
+    if restarted:
+        raise CaseRunFailed(f"housekeeping restarted the runs of cases {restarted}")
+    return executed
+
+
+def _drive(max_rounds: int) -> int:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         DeploymentFilter,

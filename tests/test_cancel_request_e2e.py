@@ -67,14 +67,14 @@ def control(emulator: Any, method: str, path: str, **kw: Any) -> Any:
     return r.json()
 
 
-def settle_amazon(emulator: Any, rounds: int = 6) -> None:
+def settle_amazon(emulator: Any, rounds: int = 6, *, allow_restarts: bool = False) -> None:
     """Let housekeeping send feeds and collect Amazon's results, moving the emulator's clock."""
     from flows.housekeeping import housekeeping
 
     for _ in range(rounds):
         housekeeping()
         control(emulator, "POST", "clock/advance", json={"seconds": 120})
-        drive_case_runs()
+        drive_case_runs(allow_restarts=allow_restarts)
 
 
 def case_by_order(url: str, order_id: str) -> Any:
@@ -351,11 +351,11 @@ def test_runs_left_behind_by_a_killed_runner_are_started_again_once(
     assert restart_stranded_runs.fn() == [cheap.id]  # PENDING for seconds only: not yet
     minutes_later = datetime.now(UTC) + timedelta(minutes=2)
     assert restart_stranded_runs.fn(now=minutes_later) == [high.id]
-    drive_case_runs()
+    drive_case_runs(allow_restarts=True)
     assert case_by_order(henpin, "111-0000012-0000012").state == "waiting"
     assert decide(henpin, high.id, choice="cancel", operator="erin").accepted
-    drive_case_runs()
-    settle_amazon(emulator)
+    drive_case_runs(allow_restarts=True)
+    settle_amazon(emulator, allow_restarts=True)
     for case in (high, cheap):
         detail = show_case(henpin, case.id)
         assert detail is not None and detail.outcome == "cancelled-buyer-canceled"
