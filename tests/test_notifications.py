@@ -283,3 +283,33 @@ def test_each_finding_is_a_prefect_event_once(
         assert event["resource"]["henpin.case-type"] == "cancel-request"
         assert event["payload"]["order_id"] == "503-0000000-0000041"
         assert BUYER not in json.dumps(event)
+
+
+def docs_automation() -> dict[str, Any]:
+    """The automation docs/notifications.md shows, as its YAML block says it."""
+    import yaml
+
+    text = (REPO / "docs" / "notifications.md").read_text()
+    block = text.split("```yaml\nname: henpin-many-overdue", 1)[1].split("```", 1)[0]
+    data = yaml.safe_load("name: henpin-many-overdue" + block)
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.mark.e2e
+def test_the_documented_automation_acts_on_henpins_overdue_event(prefect_server: Any) -> None:
+    """The docs' automation is one the Prefect server accepts, triggered by Henpin's event."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger
+
+    automation = AutomationCore.model_validate(docs_automation())
+    assert isinstance(automation.trigger, EventTrigger)
+    assert automation.trigger.expect == {"henpin.case.overdue"}
+    assert automation.trigger.threshold == 5
+    with get_client(sync_client=True) as client:
+        created = client.create_automation(automation)
+        try:
+            stored = client.read_automation(created)
+            assert stored is not None and stored.trigger == automation.trigger
+        finally:
+            client.delete_automation(created)
