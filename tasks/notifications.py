@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -80,6 +81,7 @@ class Finding:
     related: list[dict[str, str]] = field(default_factory=list)
     case_id: int | None = None
     feed_id: int | None = None
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)  # kept on its record
 
 
 # --- what is new ---------------------------------------------------------------------------------
@@ -267,19 +269,20 @@ def stalled_feeds(now: datetime, after: timedelta) -> list[Finding]:
             )
             .order_by(Feed.id)
         ).all()
-        findings = []
-        for feed in feeds:
-            why = "attention" if feed.status == FeedState.ATTENTION.value else "late"
-            findings.append(_feed_finding(kind, feed, why, len(feed.actions)))
+        why = {
+            feed.id: "attention" if feed.status == FeedState.ATTENTION.value else "late"
+            for feed in feeds
+        }
         told = set(
             s.scalars(
                 select(Notification.subject).where(
                     Notification.kind == kind,
-                    Notification.subject.in_([f.subject for f in findings]),
+                    Notification.feed_id.in_(list(why)),
                 )
             )
         )
-        return [f for f in findings if f.subject not in told][:PER_ROUND]
+        new = [f for f in feeds if f"feed:{f.id}:{why[f.id]}" not in told][:PER_ROUND]
+        return [_feed_finding(kind, feed, why[feed.id], len(feed.actions)) for feed in new]
 
 
 def _feed_finding(kind: str, feed: Feed, why: str, actions: int) -> Finding:
@@ -327,7 +330,14 @@ def _claim(finding: Finding, status: str) -> int | None:
                 case_id=finding.case_id,
                 feed_id=finding.feed_id,
                 status=status,
-                detail={"event": EVENTS.get(finding.kind), **finding.payload},
+                detail={
+                    **finding.payload,
+                    **(
+                        {"event": EVENTS[finding.kind], "event_id": str(finding.event_id)}
+                        if finding.kind in EVENTS
+                        else {}
+                    ),
+                },
             )
             s.add(row)
             s.flush()
@@ -343,7 +353,7 @@ def _emit(finding: Finding) -> None:
             finding.resource,
             finding.payload,
             related=finding.related,
-            key=f"{finding.kind}:{finding.subject}",
+            event_id=finding.event_id,
         )
     except Exception as exc:  # Prefect unreachable: the message still goes; the event is lost
         log.warning(
@@ -365,6 +375,12 @@ def _tell(
     """Send one message for `rows` and record how it went on each of them."""
     title, body = _message(kind, lines)
     results = deliver(targets, rule.to, title, body) if rule.to else []
+    if rule.to and not results:
+        log.warning(
+            "%s: no HENPIN_NOTIFY_URLS entry is named %s; only the Prefect event went out",
+            kind,
+            " or ".join(rule.to),
+        )
     status = (
         "no-target"
         if not results
@@ -454,7 +470,7 @@ def send_digest_if_due(
         ]
         row = s.get(Notification, digest_row)
         assert row is not None
-        row.detail = {"cases": [c.id for c in still], "recorded": len(ids)}
+        row.detail = {**row.detail, "cases": [c.id for c in still], "recorded": len(ids)}
     if not lines:
         with session_scope(store_url()) as s:
             row = s.get(Notification, digest_row)

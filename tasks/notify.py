@@ -33,9 +33,6 @@ log = logging.getLogger(__name__)
 #: `names=url`: names as in policies.yaml; the URL part may itself contain '='.
 _NAMED = re.compile(r"^\s*(?P<names>[A-Za-z0-9_-]+(?:\s*,\s*[A-Za-z0-9_-]+)*)\s*=\s*(?P<url>.+)$")
 DEMO_RECIPIENT = "operators@henpin.localhost"
-#: Event ids are derived from what is told, so an event sent twice is stored once by Prefect
-#: (its server ignores an event whose id it already has).
-EVENT_NAMESPACE = uuid.UUID("6c1f2e5a-8d0b-4a53-9a3e-3f1d2b7c9e10")
 
 
 @dataclass(frozen=True)
@@ -104,15 +101,14 @@ def emit_henpin_event(
     resource: dict[str, str],
     payload: dict[str, Any],
     *,
-    key: str,
+    event_id: uuid.UUID,
     related: list[dict[str, str]] | None = None,
 ) -> str | None:
-    """Emit a Prefect event (`henpin.case.overdue`, ...) whose id follows from `key`, so the
-    same notification is one event however often it is emitted. Best effort: Prefect's events
-    worker sends it in the background; None when this process emits no events."""
+    """Emit a Prefect event (`henpin.case.overdue`, ...) with the id kept on its notification
+    record: Prefect's server stores an event id once, however often it arrives. Best effort:
+    Prefect's events worker sends it in the background; None when this process emits none."""
     from prefect.events import emit_event
 
-    event_id = uuid.uuid5(EVENT_NAMESPACE, key)
     emitted = emit_event(
         event=name, resource=resource, related=related, payload=payload, id=event_id
     )

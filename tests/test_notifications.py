@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -254,6 +255,7 @@ def test_each_finding_is_a_prefect_event_once(
     store: str, catcher: MailCatcher, prefect_server: Any
 ) -> None:
     from tasks.notifications import send_notifications
+    from tasks.notify import emit_henpin_event
 
     started = datetime.now(UTC) - timedelta(minutes=1)
     now = datetime.now(UTC)
@@ -265,19 +267,25 @@ def test_each_finding_is_a_prefect_event_once(
         deadline=now + timedelta(hours=1),
     )
     send_notifications.fn(now=now)
-    with session_scope(store) as s:  # told again by hand: the same event id, stored once
-        s.query(Notification).filter(Notification.kind == "due-soon").delete()
-    send_notifications.fn(now=now)
+    send_notifications.fn(now=now)  # nothing new: no event either
+    # A last event after both rounds: once it is stored, so is everything emitted before it.
+    marker = {"order_id": "503-0000000-0000041"}
+    resource = {"prefect.resource.id": "henpin.test.marker"}
+    emit_henpin_event("henpin.test.marker", resource, marker, event_id=uuid4())
 
-    wanted = {"henpin.case.waiting", "henpin.case.due-soon"}
+    def ours() -> list[dict[str, Any]]:
+        found = henpin_events(prefect_server.api, started)
+        return [e for e in found if e["payload"].get("order_id") == marker["order_id"]]
+
     deadline = time.monotonic() + 60
-    while True:
-        events = henpin_events(prefect_server.api, started)
-        if {e["event"] for e in events} >= wanted or time.monotonic() > deadline:
-            break
+    while "henpin.test.marker" not in {e["event"] for e in ours()}:
+        assert time.monotonic() < deadline, "Prefect's server stored no event within a minute"
         time.sleep(0.5)
-    names = sorted(e["event"] for e in events)
-    assert names == ["henpin.case.due-soon", "henpin.case.waiting"]
+    events = [e for e in ours() if e["event"] != "henpin.test.marker"]
+    assert sorted(e["event"] for e in events) == ["henpin.case.due-soon", "henpin.case.waiting"]
+    with session_scope(store) as s:
+        kept = {n.detail["event_id"] for n in s.query(Notification) if n.kind != "digest"}
+    assert {e["id"] for e in events} == kept  # each record names its event
     for event in events:
         assert event["resource"]["prefect.resource.id"] == f"henpin.case.{waiting_id}"
         assert event["resource"]["henpin.case-type"] == "cancel-request"
