@@ -36,7 +36,7 @@ class NotificationRule(PolicyModel):
     """One kind of notification: on or off, and the targets it goes to."""
 
     enabled: bool = True
-    to: tuple[Target, ...] = ()
+    to: tuple[Target, ...] = ("operators",)
 
 
 class WaitingDigestRule(NotificationRule):
@@ -58,8 +58,7 @@ class FeedStalledRule(NotificationRule):
 
 
 class NotificationsPolicy(PolicyModel):
-    """Every kind of notification. Left out of the file: all on, with no targets (Prefect
-    events only)."""
+    """Every kind of notification. Left out of the file: all on, to the target `operators`."""
 
     waiting: WaitingDigestRule = WaitingDigestRule()
     due_soon: DueSoonRule = DueSoonRule()
