@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, cast, exists, literal, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from henpin.domain import CaseState
 from henpin.marketplaces import MARKETPLACES
@@ -56,6 +58,14 @@ def _not_told(kind: str, subject: ColumnElement[str]) -> ColumnElement[bool]:
     return ~exists(
         select(Notification.id).where(Notification.kind == kind, Notification.subject == subject)
     )
+
+
+def _told(
+    s: Session, kind: str, about: InstrumentedAttribute[int | None], ids: Iterable[int]
+) -> set[str]:
+    """The subjects already told as `kind` about these cases or feeds."""
+    query = select(Notification.subject).where(Notification.kind == kind, about.in_(list(ids)))
+    return set(s.scalars(query))
 
 
 def _case_subject() -> ColumnElement[str]:
@@ -107,8 +117,10 @@ def deadline_words(deadline: datetime | None) -> str:
     return f" · deadline {deadline:%Y-%m-%d %H:%M} UTC" if deadline else ""
 
 
-def new_waiting(now: datetime, inbox: str | None) -> list[Finding]:
-    kind = "waiting"
+def _waits(
+    kind: str, inbox: str | None, *where: ColumnElement[bool], said: str | None = None
+) -> list[Finding]:
+    """Waiting cases (matching `where`) whose present wait is not told as `kind` yet."""
     with session_scope(store_url()) as s:
         cases = s.scalars(
             select(Case)
@@ -116,35 +128,23 @@ def new_waiting(now: datetime, inbox: str | None) -> list[Finding]:
                 Case.state == CaseState.WAITING.value,
                 Case.waiting_step.is_not(None),
                 _not_told(kind, _case_subject()),
+                *where,
             )
             .order_by(Case.deadline)
             .limit(PER_ROUND)
         ).all()
         return [
-            case_finding(kind, c, c.waiting_step or "", deadline_words(c.deadline), inbox)
+            case_finding(kind, c, c.waiting_step or "", said or deadline_words(c.deadline), inbox)
             for c in cases
         ]
+
+
+def new_waiting(now: datetime, inbox: str | None) -> list[Finding]:
+    return _waits("waiting", inbox)
 
 
 def due_soon(now: datetime, within: timedelta, inbox: str | None) -> list[Finding]:
-    kind = "due-soon"
-    with session_scope(store_url()) as s:
-        cases = s.scalars(
-            select(Case)
-            .where(
-                Case.state == CaseState.WAITING.value,
-                Case.waiting_step.is_not(None),
-                Case.deadline > now,
-                Case.deadline <= now + within,
-                _not_told(kind, _case_subject()),
-            )
-            .order_by(Case.deadline)
-            .limit(PER_ROUND)
-        ).all()
-        return [
-            case_finding(kind, c, c.waiting_step or "", deadline_words(c.deadline), inbox)
-            for c in cases
-        ]
+    return _waits("due-soon", inbox, Case.deadline > now, Case.deadline <= now + within)
 
 
 def overdue(now: datetime, inbox: str | None) -> list[Finding]:
@@ -168,24 +168,9 @@ def overdue(now: datetime, inbox: str | None) -> list[Finding]:
             case_finding(kind, c, step, f" · deadline's answer: {choice}", inbox)
             for c, step, choice in answered
         ]
-        still = s.scalars(
-            select(Case)
-            .where(
-                Case.state == CaseState.WAITING.value,
-                Case.waiting_step.is_not(None),
-                Case.deadline <= now,
-                _not_told(kind, _case_subject()),
-            )
-            .limit(PER_ROUND)
-        ).all()
-        seen = {f.subject for f in findings}
-        findings += [
-            f
-            for c in still
-            if (f := case_finding(kind, c, c.waiting_step or "", " · still waiting", inbox)).subject
-            not in seen
-        ]
-        return findings
+    seen = {f.subject for f in findings}
+    still = _waits(kind, inbox, Case.deadline <= now, said=" · still waiting")
+    return findings + [f for f in still if f.subject not in seen]
 
 
 def needs_attention(now: datetime, inbox: str | None) -> list[Finding]:
@@ -200,14 +185,7 @@ def needs_attention(now: datetime, inbox: str | None) -> list[Finding]:
             c.id: hashlib.sha256((c.needs_attention or "").encode()).hexdigest()[:12]
             for c in flagged
         }
-        told = set(
-            s.scalars(
-                select(Notification.subject).where(
-                    Notification.kind == kind,
-                    Notification.case_id.in_(list(subjects)),
-                )
-            )
-        )
+        told = _told(s, kind, Notification.case_id, subjects)
         findings = []
         for c in flagged:
             step = c.waiting_step or ""
@@ -236,14 +214,7 @@ def stalled_feeds(now: datetime, after: timedelta) -> list[Finding]:
             feed.id: "attention" if feed.status == FeedState.ATTENTION.value else "late"
             for feed in feeds
         }
-        told = set(
-            s.scalars(
-                select(Notification.subject).where(
-                    Notification.kind == kind,
-                    Notification.feed_id.in_(list(why)),
-                )
-            )
-        )
+        told = _told(s, kind, Notification.feed_id, why)
         new = [f for f in feeds if f"feed:{f.id}:{why[f.id]}" not in told][:PER_ROUND]
         return [_feed_finding(kind, feed, why[feed.id], len(feed.actions)) for feed in new]
 
