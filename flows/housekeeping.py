@@ -1,9 +1,11 @@
-"""Housekeeping, every few seconds: Amazon actions out and results in, deadlines, stragglers."""
+"""Housekeeping, every few seconds: Amazon actions out and results in, deadlines, stragglers,
+and telling people what needs them."""
 
 from __future__ import annotations
 
 from prefect import flow
 
+from tasks.notifications import send_notifications
 from tasks.sweep import (
     apply_passed_deadlines,
     purge_buyer_data,
@@ -24,6 +26,7 @@ def housekeeping() -> dict[str, int]:
     started = start_unstarted_cases()
     restarted = restart_stranded_runs()
     purged = purge_buyer_data()
+    told = send_notifications()
     return {
         "feeds_sent": outbox_round.feeds_sent,
         "actions_finished": outbox_round.actions_finished,
@@ -33,4 +36,5 @@ def housekeeping() -> dict[str, int]:
         "cases_started": len(started),
         "runs_restarted": len(restarted),
         "buyer_data_purged": len(purged),
+        "notifications": len(told),
     }

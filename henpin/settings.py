@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         default=["ATVPDKIKX0DER", "A1F83G8C2ARO7P", "A1PA6795UKMFR9", "A1VC38T7YXB528"],
         description="marketplace ids Henpin watches",
     )
+    # Where notifications go: Apprise URLs, each with target names before '=' (JSON list, e.g.
+    # ["operators=mailtos://user:pass@smtp.example.com?to=ops@example.com"]). Secrets: never
+    # logged. policies.yaml `notifications:` names the targets of each kind.
+    notify_urls: list[SecretStr] = Field(default=[], description="Apprise URLs (secret)")
+    # The inbox as people reach it, for links in notifications (`henpin up` sets it).
+    inbox_url: str | None = None
     # SP-API. With no LWA credentials, Henpin talks to the emulator at `emulator_url`.
     emulator_url: str | None = None
     emulator_time_scale: float = Field(

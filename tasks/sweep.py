@@ -27,6 +27,7 @@ from henpin.store.models import Action, Case, Event
 from tasks import outbox
 from tasks.ingest import start_case_flow
 from tasks.kinds import amazon_task, store_task
+from tasks.notifications import send_notifications
 from tasks.orders import adapter
 from tasks.policy import policy_in_force
 from tasks.store import settings, store_url
@@ -254,4 +255,5 @@ def housekeeping_round() -> dict[str, int]:
         "cases_started": len(start_unstarted_cases.fn()),
         "runs_restarted": len(restart_stranded_runs.fn()),
         "buyer_data_purged": len(purge_buyer_data.fn()),
+        "notifications": len(send_notifications.fn()),
     }

@@ -12,6 +12,7 @@ import pytest
 from henpin.policy import (
     AddressErrorPolicy,
     CancelByMessagePolicy,
+    NotificationsPolicy,
     Policy,
     PolicyError,
     RefusedDeliveryPolicy,
@@ -24,13 +25,21 @@ from henpin.policy import (
 from henpin.policy.cancel_by_message import LANGUAGES, PLACEHOLDERS
 
 REPO_POLICY = Path(__file__).resolve().parents[1] / "policies.yaml"
-SECTIONS = ("return_request", "cancel_by_message", "refused_delivery", "address_error", "retention")
+SECTIONS = (
+    "return_request",
+    "cancel_by_message",
+    "refused_delivery",
+    "address_error",
+    "retention",
+    "notifications",
+)
 DEFAULTS = {
     "return_request": ReturnRequestPolicy(),
     "cancel_by_message": CancelByMessagePolicy(),
     "refused_delivery": RefusedDeliveryPolicy(),
     "address_error": AddressErrorPolicy(),
     "retention": RetentionPolicy(),
+    "notifications": NotificationsPolicy(),
 }
 
 
@@ -132,6 +141,9 @@ SECTIONS_FILE = textwrap.dedent(
       partial_refund_percent: 80
     retention:
       buyer_data_days: 90
+    notifications:
+      waiting:
+        every_minutes: 15
     """
 )
 

@@ -11,7 +11,8 @@ is given and the policy, and returns the action, the rule that decided, the reas
 and the inputs it saw, so a past case can be decided again under another policy (replay).
 
 One module per case type: `cancel_request`, `return_request`, `cancel_by_message`,
-`refused_delivery`, `address_error`; `loading` reads the file; `proposals` holds refund proposals.
+`refused_delivery`, `address_error`; `loading` reads the file; `proposals` holds refund proposals;
+`notifications` says what Henpin tells people, and whom.
 """
 
 from henpin.policy._base import (
@@ -62,6 +63,13 @@ from henpin.policy.loading import (
     load_policy,
     parse_policy,
 )
+from henpin.policy.notifications import (
+    DueSoonRule,
+    FeedStalledRule,
+    NotificationRule,
+    NotificationsPolicy,
+    WaitingDigestRule,
+)
 from henpin.policy.proposals import OrderRefundProposal, RefundProposal
 from henpin.policy.refused_delivery import (
     RefusedDeliveryAction,
@@ -99,8 +107,12 @@ __all__ = [
     "ConditionRefund",
     "Conditions",
     "Currency",
+    "DueSoonRule",
+    "FeedStalledRule",
     "Loc",
     "MarketplaceId",
+    "NotificationRule",
+    "NotificationsPolicy",
     "OperatorDeadline",
     "OperatorPolicy",
     "OptionMoney",
@@ -127,6 +139,7 @@ __all__ = [
     "Rule",
     "RuleName",
     "Text",
+    "WaitingDigestRule",
     "add_business_days",
     "check_policy_file",
     "is_business_day",

@@ -30,6 +30,7 @@ from henpin.policy._base import (
 from henpin.policy.address_error import AddressErrorPolicy
 from henpin.policy.cancel_by_message import CancelByMessagePolicy
 from henpin.policy.cancel_request import CancelRequestPolicy, rule_table_problems
+from henpin.policy.notifications import NotificationsPolicy
 from henpin.policy.refused_delivery import RefusedDeliveryPolicy
 from henpin.policy.return_request import ReturnRequestPolicy
 
@@ -55,6 +56,7 @@ class Policy(PolicyModel):
     refused_delivery: RefusedDeliveryPolicy = RefusedDeliveryPolicy()
     address_error: AddressErrorPolicy = AddressErrorPolicy()
     retention: RetentionPolicy = RetentionPolicy()
+    notifications: NotificationsPolicy = NotificationsPolicy()
 
     _digest: str | None = PrivateAttr(default=None)
 

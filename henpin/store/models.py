@@ -236,3 +236,29 @@ class PolicyVersion(Base):
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """One thing Henpin told people (or claimed to tell), so it is told once: a case that waits,
+    is due soon, went past its deadline or needs attention, a feed that stalled, or a digest.
+
+    The row is committed before anything is sent (the unique kind and subject make one process
+    the sender); a crash while sending leaves it `sending`, and it is never sent again.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("kind", "subject", name="uq_notification_kind_subject"),
+        Index("ix_notifications_kind_status", "kind", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))  # waiting, due-soon, overdue, ..., digest
+    subject: Mapped[str] = mapped_column(String(120))  # e.g. case:12:item-condition, feed:3:late
+    case_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    feed_id: Mapped[int | None] = mapped_column(default=None)
+    # waiting (told as an event, not yet in a digest), grouped, sending, sent, failed, no-target
+    status: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)  # ids and targets, no buyer data
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
