@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from henpin.domain import AdjustmentReason, Order, PriceComponent
+from henpin.domain import AdjustmentReason, Order
 from henpin.policy._base import (
     Advice,
     Inputs,
@@ -30,14 +30,13 @@ from henpin.policy._base import (
     format_money,
     money,
     money_json,
-    share,
 )
 from henpin.policy.proposals import (
     OrderRefundProposal,
     RefundProposal,
-    component,
-    shipping_paid,
-    units_value,
+    paid_for_units,
+    parts_total,
+    refund_parts,
 )
 
 RefusedDeliveryAction = Literal["wait_for_buyer", "refund", "ask_operator"]
@@ -84,31 +83,34 @@ class RefusedDeliveryPolicy(PolicyModel):
         lines: list[RefundProposal] = []
         currency: str | None = None
         for item in order.items:
-            price = units_value(item, item.quantity)
-            if price is None:
+            paid = paid_for_units(item, item.quantity)
+            if paid is None:
                 continue
-            currency = price.currency
-            shipping = shipping_paid(item, item.quantity) if settings.refund_shipping else None
-            parts = [
-                component(
-                    PriceComponent.PRINCIPAL,
-                    share(price.amount, settings.item_price_percent, currency),
-                    currency,
-                ),
-                component(PriceComponent.SHIPPING, shipping.amount, currency) if shipping else None,
-            ]
-            components = [c for c in parts if c is not None]
-            total = money(sum((c.amount for c in components), Decimal(0)), currency)
+            currency = paid.currency
+            components, promotions = refund_parts(
+                paid,
+                percent=settings.item_price_percent,
+                shipping_percent=Decimal(100) if settings.refund_shipping else None,
+            )
+            total = money(parts_total(components, promotions), currency)
             lines.append(
                 RefundProposal(
                     order_item_id=item.order_item_id,
                     quantity=item.quantity,
                     adjustment_reason=reason,
                     components=components,
+                    promotions=promotions,
                     total=total,
                     rule="refund-on-request",
                     explanation=_explain(settings, total.amount, currency),
-                    inputs={"unit_price": money_json(item.unit_price), "quantity": item.quantity},
+                    inputs={
+                        "unit_price": money_json(item.unit_price),
+                        "quantity": item.quantity,
+                        "price_paid": str(paid.net_price),
+                        "shipping_paid": None
+                        if paid.net_shipping is None
+                        else str(paid.net_shipping),
+                    },
                 )
             )
         total_money = (
@@ -179,9 +181,9 @@ class RefusedDeliveryPolicy(PolicyModel):
 
 def _explain(settings: RefusedDeliveryRefund, total: Decimal | None, currency: str | None) -> str:
     said = (
-        "the item price"
+        "the item price paid (less any promotion)"
         if settings.item_price_percent == 100
-        else f"{settings.item_price_percent:g}% of the item price"
+        else f"{settings.item_price_percent:g}% of the item price paid (less any promotion)"
     )
     said += " and its shipping" if settings.refund_shipping else " only (outbound shipping kept)"
     if total is not None and currency is not None:
