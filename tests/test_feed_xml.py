@@ -6,11 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from henpin.domain import ActionResult, CancelOrder, CancelReason, FeedType
+from henpin.domain import ActionResult, CancelOrder, CancelReason, FeedType, PriceComponent
 from tasks.feed_xml import (
     AdjustmentReason,
     FeedBuildError,
-    PriceComponent,
     ProcessingReportError,
     Refund,
     RefundComponent,
