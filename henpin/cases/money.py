@@ -310,6 +310,26 @@ def refund_cut_message(fit: RefundFit) -> str:
     )
 
 
+def cut_by_another_case(fit: RefundFit) -> bool:
+    """Was the refund cut (or dropped) because another case of the order refunded these items,
+    not only Amazon on its own? Then the case asked for more than the buyer paid in all."""
+    if not fit.cut or fit.before is None:
+        return False
+    by_amazon = fit.by_amazon.amount if fit.by_amazon else Decimal(0)
+    return fit.before.amount > by_amazon
+
+
+def over_paid_message(fit: RefundFit) -> str:
+    """Why a case is flagged: its refund and the order's other refunds would exceed what was
+    paid, with the figures."""
+    sent = f"only {fit.sent} was sent" if fit.sent else "nothing was sent"
+    return (
+        f"Refund of {fit.asked} asked, but {fit.before} was already refunded on these items"
+        + (f" ({fit.by_amazon} by Amazon)" if fit.by_amazon else " by another case of the order")
+        + f": together more than the buyer paid, so {sent}. Check the order's refunds."
+    )
+
+
 def unverified_message(fit: RefundFit) -> str:
     """Why part of a refund was held back for a person: what was paid is unknown."""
     return (
