@@ -6,7 +6,15 @@ from decimal import Decimal
 
 import pytest
 
-from henpin.domain import ActionResult, CancelOrder, CancelReason, FeedType, PriceComponent
+from henpin.domain import (
+    ActionResult,
+    CancelOrder,
+    CancelReason,
+    FeedType,
+    PriceComponent,
+    PromotionComponent,
+    PromotionPart,
+)
 from tasks.feed_xml import (
     AdjustmentReason,
     FeedBuildError,
@@ -358,3 +366,38 @@ def test_a_malformed_report_is_a_clear_error_keeping_the_text(text: str, problem
     with pytest.raises(ProcessingReportError, match=problem) as raised:
         parse_processing_report(text)
     assert raised.value.raw == text
+
+
+def test_a_promotions_share_follows_the_item_price_and_survives_reading() -> None:
+    refund = Refund(
+        order_id="113-1234567-1234567",
+        items=[
+            RefundItem(
+                order_item_id="11111111111111",
+                reason=AdjustmentReason.CUSTOMER_RETURN,
+                components=[
+                    RefundComponent(
+                        type=PriceComponent.PRINCIPAL, amount=Decimal("40.00"), currency="USD"
+                    ),
+                    RefundComponent(
+                        type=PriceComponent.SHIPPING, amount=Decimal("5.99"), currency="USD"
+                    ),
+                ],
+                promotions=[
+                    PromotionComponent(
+                        type=PromotionPart.PRINCIPAL, amount=Decimal("-8.00"), currency="USD"
+                    )
+                ],
+            )
+        ],
+    )
+    document = payment_adjustment_feed("A1SELLER", [(1, refund)])
+    assert document.index("</ItemPriceAdjustments>") < document.index("<PromotionAdjustments>")
+    assert (
+        "<PromotionAdjustments><Component><Type>Principal</Type>"
+        '<Amount currency="USD">-8.00</Amount></Component></PromotionAdjustments></AdjustedItem>'
+    ) in "".join(line.strip() for line in document.splitlines())
+    assert read_feed(document) == (FeedType.PAYMENT_ADJUSTMENT, [(1, refund)])
+    assert refund.items[0].total == Decimal("37.99")
+    with pytest.raises(ValueError, match="negative"):
+        PromotionComponent(type=PromotionPart.SHIPPING, amount=Decimal("1.00"), currency="USD")
