@@ -129,38 +129,35 @@ def _flag_over_paid(url: str, case_id: int, fit: RefundFit) -> None:
     """Another case of the order refunded these items first: this case asked for more than the
     buyer paid in all. What is left (if anything) still goes; a person is told, with the
     figures."""
-    why = over_paid_message(fit)
-    with session_scope(url) as s:
-        case = s.get(Case, case_id)
-        if case is not None:
-            case.needs_attention = why
-        s.add(
-            Event(
-                case_id=case_id,
-                kind="needs-attention",
-                message=why,
-                data={
-                    "asked": fit.asked.model_dump(mode="json"),
-                    "sent": fit.sent.model_dump(mode="json") if fit.sent else None,
-                    "already_refunded": fit.before.model_dump(mode="json") if fit.before else None,
-                },
-            )
-        )
+    _flag(
+        url,
+        case_id,
+        "needs-attention",
+        over_paid_message(fit),
+        {
+            "asked": fit.asked.model_dump(mode="json"),
+            "sent": fit.sent.model_dump(mode="json") if fit.sent else None,
+            "already_refunded": fit.before.model_dump(mode="json") if fit.before else None,
+        },
+    )
 
 
 def _hold_for_a_person(url: str, case_id: int, fit: RefundFit) -> None:
     """Part of the refund could not be checked against what was paid: flag the case and say
     why on its timeline (the rest, if any, still goes)."""
-    why = unverified_message(fit)
+    _flag(
+        url,
+        case_id,
+        "refund-unverified",
+        unverified_message(fit),
+        {"unverified": fit.unverified, "asked": fit.asked.model_dump(mode="json")},
+    )
+
+
+def _flag(url: str, case_id: int, kind: str, why: str, data: dict[str, object]) -> None:
+    """Flag the case "needs attention" and say why on its timeline."""
     with session_scope(url) as s:
         case = s.get(Case, case_id)
         if case is not None:
             case.needs_attention = why
-        s.add(
-            Event(
-                case_id=case_id,
-                kind="refund-unverified",
-                message=why,
-                data={"unverified": fit.unverified, "asked": fit.asked.model_dump(mode="json")},
-            )
-        )
+        s.add(Event(case_id=case_id, kind=kind, message=why, data=data))

@@ -37,7 +37,6 @@ from henpin.policy._base import (
     as_utc,
     exact_amounts,
     format_money,
-    money,
     money_json,
     owner_error,
     round_money,
@@ -45,13 +44,7 @@ from henpin.policy._base import (
 )
 from henpin.policy.buyer_messages import DEFAULT_CONFIRM_ADDRESS, MessageText, message_in
 from henpin.policy.cancel_by_message import Language
-from henpin.policy.proposals import (
-    OrderRefundProposal,
-    RefundProposal,
-    paid_for_units,
-    parts_total,
-    refund_parts,
-)
+from henpin.policy.proposals import OrderRefundProposal, paid_for_units, whole_order_proposal
 
 AddressOption = Literal["reship", "partial_refund", "cancel_for_reorder"]
 AddressErrorAction = Literal["reship", "partial_refund", "cancel_for_reorder", "ask_operator"]
@@ -264,46 +257,16 @@ class AddressErrorPolicy(PolicyModel):
         buyer paid, shipping included (cancel for reorder, reason CustomerCancel: buyer-caused,
         so Amazon gives the referral fee back less its administration fee)."""
         partial = choice == "partial_refund"
-        reason = (
-            AdjustmentReason.CUSTOMER_ADDRESS_INCORRECT
+        return whole_order_proposal(
+            order,
+            reason=AdjustmentReason.CUSTOMER_ADDRESS_INCORRECT
             if partial
-            else AdjustmentReason.CUSTOMER_CANCEL
-        )
-        lines: list[RefundProposal] = []
-        currency: str | None = None
-        for item in order.items:
-            paid = paid_for_units(item, item.quantity)
-            if paid is None:
-                continue
-            currency = paid.currency
-            components, promotions = refund_parts(
-                paid,
-                percent=self.partial_refund_percent if partial else Decimal(100),
-                shipping_percent=None if partial else Decimal(100),
-            )
-            lines.append(
-                RefundProposal(
-                    order_item_id=item.order_item_id,
-                    quantity=item.quantity,
-                    adjustment_reason=reason,
-                    components=components,
-                    promotions=promotions,
-                    total=money(parts_total(components, promotions), currency),
-                    rule=choice,
-                    explanation=OPTION_LABELS[choice],
-                    inputs={"price_paid": str(paid.net_price)},
-                )
-            )
-        total = (
-            money(sum((p.total.amount for p in lines), Decimal(0)), currency) if currency else None
-        )
-        return OrderRefundProposal(
-            order_id=order.order_id,
-            items=lines,
-            total=total,
+            else AdjustmentReason.CUSTOMER_CANCEL,
             rule=choice,
             explanation=OPTION_LABELS[choice],
             inputs={"partial_refund_percent": str(self.partial_refund_percent)},
+            percent=self.partial_refund_percent if partial else Decimal(100),
+            shipping_percent=None if partial else Decimal(100),
         )
 
     def recommend(

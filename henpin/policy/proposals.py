@@ -14,6 +14,7 @@ figure an operator is shown is the one the feed sends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from henpin.domain import (
     AdjustmentReason,
     Money,
+    Order,
     OrderItem,
     PriceComponent,
     PromotionComponent,
@@ -29,7 +31,7 @@ from henpin.domain import (
     RefundComponent,
     RefundItem,
 )
-from henpin.policy._base import Inputs, round_money
+from henpin.policy._base import Inputs, money, round_money
 
 
 class RefundProposal(BaseModel):
@@ -220,3 +222,58 @@ def shipping_paid(item: OrderItem, quantity: int) -> Money | None:
     if paid is None or paid.net_shipping is None:
         return None
     return Money(amount=paid.net_shipping, currency=paid.currency)
+
+
+def whole_order_proposal(
+    order: Order,
+    *,
+    reason: AdjustmentReason,
+    rule: str,
+    explanation: str,
+    inputs: Inputs,
+    percent: Decimal = Decimal(100),
+    shipping_percent: Decimal | None = None,
+    explain_item: Callable[[Money], str] | None = None,
+) -> OrderRefundProposal:
+    """The same refund of every item of the order, all its units (`refund_parts`: `percent` of
+    the price paid, `shipping_percent` of the shipping paid or none). Items with no known price
+    get nothing."""
+    lines: list[RefundProposal] = []
+    currency: str | None = None
+    for item in order.items:
+        paid = paid_for_units(item, item.quantity)
+        if paid is None:
+            continue
+        currency = paid.currency
+        components, promotions = refund_parts(
+            paid, percent=percent, shipping_percent=shipping_percent
+        )
+        total = money(parts_total(components, promotions), currency)
+        lines.append(
+            RefundProposal(
+                order_item_id=item.order_item_id,
+                quantity=item.quantity,
+                adjustment_reason=reason,
+                components=components,
+                promotions=promotions,
+                total=total,
+                rule=rule,
+                explanation=explain_item(total) if explain_item else explanation,
+                inputs={
+                    "unit_price": None if item.unit_price is None else str(item.unit_price.amount),
+                    "quantity": item.quantity,
+                    "price_paid": str(paid.net_price),
+                    "shipping_paid": None if paid.net_shipping is None else str(paid.net_shipping),
+                },
+            )
+        )
+    return OrderRefundProposal(
+        order_id=order.order_id,
+        items=lines,
+        total=money(sum((p.total.amount for p in lines), Decimal(0)), currency)
+        if currency
+        else None,
+        rule=rule,
+        explanation=explanation,
+        inputs=inputs,
+    )

@@ -28,16 +28,9 @@ from henpin.policy._base import (
     PolicyModel,
     as_utc,
     format_money,
-    money,
     money_json,
 )
-from henpin.policy.proposals import (
-    OrderRefundProposal,
-    RefundProposal,
-    paid_for_units,
-    parts_total,
-    refund_parts,
-)
+from henpin.policy.proposals import OrderRefundProposal, whole_order_proposal
 
 RefusedDeliveryAction = Literal["wait_for_buyer", "refund", "ask_operator"]
 
@@ -80,53 +73,12 @@ class RefusedDeliveryPolicy(PolicyModel):
         refunds it. Items with no price, or a price of zero, get nothing."""
         settings = self.refund
         reason = self.adjustment_reason(refused=refused)
-        lines: list[RefundProposal] = []
-        currency: str | None = None
-        for item in order.items:
-            paid = paid_for_units(item, item.quantity)
-            if paid is None:
-                continue
-            currency = paid.currency
-            components, promotions = refund_parts(
-                paid,
-                percent=settings.item_price_percent,
-                shipping_percent=Decimal(100) if settings.refund_shipping else None,
-            )
-            total = money(parts_total(components, promotions), currency)
-            lines.append(
-                RefundProposal(
-                    order_item_id=item.order_item_id,
-                    quantity=item.quantity,
-                    adjustment_reason=reason,
-                    components=components,
-                    promotions=promotions,
-                    total=total,
-                    rule="refund-on-request",
-                    explanation=_explain(settings, total.amount, currency),
-                    inputs={
-                        "unit_price": money_json(item.unit_price),
-                        "quantity": item.quantity,
-                        "price_paid": str(paid.net_price),
-                        "shipping_paid": None
-                        if paid.net_shipping is None
-                        else str(paid.net_shipping),
-                    },
-                )
-            )
-        total_money = (
-            money(sum((p.total.amount for p in lines), Decimal(0)), currency)
-            if currency is not None
-            else None
-        )
         what = "refused by the buyer" if refused else "not collected"
-        return OrderRefundProposal(
-            order_id=order.order_id,
-            items=lines,
-            total=total_money,
+        return whole_order_proposal(
+            order,
+            reason=reason,
             rule="refund-on-request",
-            explanation=(
-                f"parcel {what}: {_explain(settings, None, currency)}, reason {reason.value}"
-            ),
+            explanation=f"parcel {what}: {_explain(settings, None, None)}, reason {reason.value}",
             inputs={
                 "order_id": order.order_id,
                 "refused": refused,
@@ -134,6 +86,9 @@ class RefusedDeliveryPolicy(PolicyModel):
                 "refund_shipping": settings.refund_shipping,
                 "adjustment_reason": reason.value,
             },
+            percent=settings.item_price_percent,
+            shipping_percent=Decimal(100) if settings.refund_shipping else None,
+            explain_item=lambda total: _explain(settings, total.amount, total.currency),
         )
 
     def recommend(
