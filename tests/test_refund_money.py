@@ -200,6 +200,7 @@ def test_a_full_refund_is_what_was_paid_and_a_second_finds_nothing_left() -> Non
     assert [(p.type.value, p.amount) for p in line.promotions] == [("Principal", Decimal("-10.00"))]
     fit = fit_refund(PROMOTED, full, RefundedBefore.of(AlreadyRefunded(order_id="x"), [], [full]))
     assert fit.refund is None  # price, shipping and the promotion's share all used up
+    assert fit.before == Money(amount=Decimal("46.00"), currency="USD")  # as the buyer got it
 
 
 def test_half_refunded_leaves_the_other_half_of_price_and_promotion() -> None:

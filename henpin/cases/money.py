@@ -134,6 +134,9 @@ def is_full_refund(order: Order, refund: Refund) -> bool:
 
 # --- Never refund twice --------------------------------------------------------------------------
 
+#: How the ledger names a promotion's share, ahead of the part it lowered (PromotionPrincipal).
+PROMOTION_KEY = "Promotion"
+
 #: (order item id, component) → amount. A component Henpin names is its PriceComponent value.
 Amounts = dict[tuple[str, str], Decimal]
 
@@ -224,8 +227,8 @@ def paid_for(item: OrderItem, component: str) -> Decimal | None:
     by_component = {
         PriceComponent.PRINCIPAL.value: paid.price,
         PriceComponent.SHIPPING.value: paid.shipping,
-        f"Promotion{PromotionPart.PRINCIPAL.value}": paid.item_discount,
-        f"Promotion{PromotionPart.SHIPPING.value}": paid.shipping_discount,
+        f"{PROMOTION_KEY}{PromotionPart.PRINCIPAL.value}": paid.item_discount,
+        f"{PROMOTION_KEY}{PromotionPart.SHIPPING.value}": paid.shipping_discount,
     }
     return by_component.get(component)
 
@@ -271,7 +274,16 @@ def fit_refund(order: Order, refund: Refund, before: RefundedBefore) -> RefundFi
     touched = {line.order_item_id for line in refund.items}
 
     def on_items(amounts: Amounts) -> Money | None:
-        total = sum((v for (item_id, _), v in amounts.items() if item_id in touched), Decimal(0))
+        # What the buyer got back: a promotion's share counts against it (the ledger keeps its
+        # size, positive).
+        total = sum(
+            (
+                -v if key.startswith(PROMOTION_KEY) else v
+                for (item_id, key), v in amounts.items()
+                if item_id in touched
+            ),
+            Decimal(0),
+        )
         return Money(amount=round_money(total, currency), currency=currency) if total > 0 else None
 
     return RefundFit(
