@@ -42,6 +42,7 @@ from henpin.domain import (
     RefundComponent,
     RefundItem,
 )
+from henpin.domain import PriceComponent as PriceComponent  # re-exported: callers import it here
 from henpin.money import excess_decimals
 
 DOCUMENT_VERSION = "1.01"
