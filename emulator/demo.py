@@ -10,6 +10,8 @@ Nineteen merchant-fulfilled orders in the US, UK, DE and JP marketplaces (``demo
   Amazon authorizes the two US ones itself (in policy), the UK one waits for the seller;
 - parcels that came back UNDELIVERABLE: refused by the buyer (17), unclaimed and returning to the
   seller (18), undeliverable because of the address (19, DE, house number missing);
+- shipping charges and promotions, in the proceeds breakdown (``item_proceeds``): 15 (shipping,
+  10% off the price), 16 (shipping), 17 (shipping, 5.00 off), 19 (free-shipping promotion);
 - a buyer who wrote instead of pressing "Cancel items" (``demo_buyer_messages``): order 11's
   buyer asks by e-mail to cancel (a "cancel asked by message" case).
 
@@ -84,12 +86,15 @@ ADDRESSES: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class Line:
-    """One order item: what was bought, at what unit price, how many."""
+    """One order item: what was bought, at what unit price, how many; what the buyer paid for
+    its shipping, and the promotion's discounts on price and shipping, if any."""
 
     sku: str
     title: str
     unit_price: str
     quantity: int = 1
+    shipping: str | None = None
+    promotion: tuple[str, str, str] | None = None  # (promotion id, off the price, off shipping)
 
 
 @dataclass(frozen=True)
@@ -161,18 +166,22 @@ DEMO_ORDERS = (
     DemoOrder(14, US, timedelta(days=12), "SHIPPED",
               (Line("DEMO-PHONE-STAND", "Demo Phone Stand", "7.99"),), parcel=DELIVERED),
     DemoOrder(15, US, timedelta(days=9), "SHIPPED",
-              (Line("DEMO-SPEAKER-BT", "Demo Bluetooth Speaker", "59.99"),), parcel=DELIVERED),
+              (Line("DEMO-SPEAKER-BT", "Demo Bluetooth Speaker", "59.99", shipping="5.99",
+                    promotion=("DEMO-SPRING-10", "6.00", "0")),), parcel=DELIVERED),
     DemoOrder(16, UK, timedelta(days=8), "SHIPPED",
-              (Line("DEMO-LAMP-GLASS", "Demo Glass Table Lamp", "24.99"),), parcel=DELIVERED),
+              (Line("DEMO-LAMP-GLASS", "Demo Glass Table Lamp", "24.99", shipping="3.49"),),
+              parcel=DELIVERED),
     # Parcels that did not reach the buyer (see emulator.packages for the routing).
     DemoOrder(17, US, timedelta(days=6), "SHIPPED",
-              (Line("DEMO-BLENDER-MINI", "Demo Mini Blender", "44.50"),),
+              (Line("DEMO-BLENDER-MINI", "Demo Mini Blender", "44.50", shipping="4.99",
+                    promotion=("DEMO-BLENDER-5OFF", "5.00", "0")),),
               parcel=("UNDELIVERABLE", "REJECTED_BY_BUYER"), changed_ago=timedelta(hours=5)),
     DemoOrder(18, US, timedelta(days=14), "SHIPPED",
               (Line("DEMO-YOGA-MAT", "Demo Yoga Mat", "29.00"),),
               parcel=("UNDELIVERABLE", "RETURNING_TO_SELLER"), changed_ago=timedelta(hours=4)),
     DemoOrder(19, DE, timedelta(days=5), "SHIPPED",
-              (Line("DEMO-WASSERKOCHER", "Demo Wasserkocher", "39.90"),),
+              (Line("DEMO-WASSERKOCHER", "Demo Wasserkocher", "39.90", shipping="4.90",
+                    promotion=("DEMO-GRATISVERSAND", "0", "4.90")),),
               parcel=("UNDELIVERABLE", "UNDELIVERABLE"), changed_ago=timedelta(hours=3),
               address=ADDRESS_WITHOUT_NUMBER),
 )  # fmt: skip
@@ -232,6 +241,47 @@ def _money(amount: Decimal, currency: str) -> dict[str, str]:
     return {"amount": text, "currencyCode": currency}
 
 
+def item_proceeds(
+    currency: str,
+    price: Decimal,
+    *,
+    shipping: Decimal | None = None,
+    item_discount: Decimal = Decimal(0),
+    shipping_discount: Decimal = Decimal(0),
+) -> dict[str, Any]:
+    """An item's ``proceeds`` in the Orders API 2026-01-01 shape (``ItemProceeds``): the ITEM
+    subtotal (the price before promotions, as in the model's example), SHIPPING when the buyer
+    paid for it, and a DISCOUNT (negative: it lowers the proceeds) split by
+    ``detailedBreakdowns`` subtype ITEM and SHIPPING. ``proceedsTotal`` adds them up."""
+    breakdowns: list[dict[str, Any]] = [{"type": "ITEM", "subtotal": _money(price, currency)}]
+    if shipping is not None:
+        breakdowns.append({"type": "SHIPPING", "subtotal": _money(shipping, currency)})
+    discount = item_discount + shipping_discount
+    if discount:
+        details = [
+            {"subtype": subtype, "value": _money(-amount, currency)}
+            for subtype, amount in (("ITEM", item_discount), ("SHIPPING", shipping_discount))
+            if amount
+        ]
+        breakdowns.append(
+            {
+                "type": "DISCOUNT",
+                "subtotal": _money(-discount, currency),
+                "detailedBreakdowns": details,
+            }
+        )
+    total = price + (shipping or Decimal(0)) - discount
+    return {"proceedsTotal": _money(total, currency), "breakdowns": breakdowns}
+
+
+def _line_total(line: Line) -> Decimal:
+    """What the buyer paid for a line: price and shipping less the promotion."""
+    total = Decimal(line.unit_price) * line.quantity + Decimal(line.shipping or 0)
+    if line.promotion:
+        total -= Decimal(line.promotion[1]) + Decimal(line.promotion[2])
+    return total
+
+
 def _order_id(demo: DemoOrder) -> str:
     return f"{_PREFIX[demo.market.country]}-9{demo.number:06d}-{demo.number:07d}"
 
@@ -250,15 +300,20 @@ def _item(demo: DemoOrder, position: int, line: Line) -> dict[str, Any]:
             "condition": {"conditionType": "NEW", "conditionSubtype": "NEW"},
             "price": {"unitPrice": _money(Decimal(line.unit_price), currency)},
         },
-        "proceeds": {
-            "proceedsTotal": _money(total, currency),
-            "breakdowns": [{"type": "ITEM", "subtotal": _money(total, currency)}],
-        },
+        "proceeds": item_proceeds(
+            currency,
+            total,
+            shipping=Decimal(line.shipping) if line.shipping else None,
+            item_discount=Decimal(line.promotion[1]) if line.promotion else Decimal(0),
+            shipping_discount=Decimal(line.promotion[2]) if line.promotion else Decimal(0),
+        ),
         "fulfillment": {
             "quantityFulfilled": line.quantity if shipped else 0,
             "quantityUnfulfilled": 0 if shipped else line.quantity,
         },
     }
+    if line.promotion:
+        item["promotion"] = {"breakdowns": [{"promotionId": line.promotion[0]}]}
     if demo.cancel_reason:
         item["cancellation"] = {
             "cancellationRequest": {"requester": "BUYER", "cancelReason": demo.cancel_reason}
@@ -280,7 +335,7 @@ def demo_order(demo: DemoOrder, now: datetime) -> dict[str, Any]:
     """One demo order in the Orders API 2026-01-01 shape, with every dataset filled in."""
     created = now - demo.age
     currency = demo.market.currency
-    total = sum((Decimal(line.unit_price) * line.quantity for line in demo.lines), Decimal(0))
+    total = sum((_line_total(line) for line in demo.lines), Decimal(0))
     address = dict(demo.address or ADDRESSES[demo.market.country], addressType="RESIDENTIAL")
     items = [_item(demo, position, line) for position, line in enumerate(demo.lines, start=1)]
     order: dict[str, Any] = {
@@ -299,7 +354,7 @@ def demo_order(demo: DemoOrder, now: datetime) -> dict[str, Any]:
         "recipient": {"deliveryAddress": address},
         "proceeds": {
             "grandTotal": _money(total, currency),
-            "breakdowns": [{"type": "ITEM", "subtotal": _money(total, currency)}],
+            "breakdowns": _order_breakdowns(items, currency),
         },
         "fulfillment": {
             "fulfillmentStatus": demo.status,
@@ -332,6 +387,17 @@ def demo_order(demo: DemoOrder, now: datetime) -> dict[str, Any]:
             }
         ]
     return order
+
+
+def _order_breakdowns(items: list[dict[str, Any]], currency: str) -> list[dict[str, Any]]:
+    """The order's proceeds by category, each the sum over its items (OrderProceedsBreakdown)."""
+    sums: dict[str, Decimal] = {}
+    for item in items:
+        for line in item["proceeds"]["breakdowns"]:
+            sums[line["type"]] = sums.get(line["type"], Decimal(0)) + Decimal(
+                line["subtotal"]["amount"]
+            )
+    return [{"type": kind, "subtotal": _money(amount, currency)} for kind, amount in sums.items()]
 
 
 def _parcel_status(demo: DemoOrder) -> dict[str, str]:

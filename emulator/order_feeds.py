@@ -7,12 +7,18 @@
   the seller carried the cancellation out, whoever asked for it (a buyer who cancels on their own
   shows ``cancelledBy: BUYER`` instead). When every item is cancelled the order becomes CANCELLED.
   ``StatusCode=Success`` only acknowledges the order.
-- ``POST_PAYMENT_ADJUSTMENT_DATA``: ``OrderAdjustment`` messages record refunds per order item; the
-  Principal refunded for an item, over all feeds, may not exceed its unit price times quantity.
-  ``AdjustedItem/QuantityCancelled`` cancels units not shipped of a PARTIALLY_SHIPPED order
-  (`units_to_cancel`: Amazon's documented way to cancel part of a multi-item order).
-  Refunds do not change the Order (the Orders API has no refund field); they are listed by the
-  control API at ``GET /_emulator/orders/{orderId}/refunds``.
+- ``POST_PAYMENT_ADJUSTMENT_DATA``: ``OrderAdjustment`` messages record refunds per order item.
+  Over all refunds of an item (the seller's and Amazon's), each component may not exceed what the
+  buyer paid for it (Principal: unit price times quantity; Shipping, Tax, GiftWrap: the item's
+  proceeds breakdown), each promotion adjustment (``PromotionAdjustments``, negative, Type
+  Principal or Shipping) may not give back more of a discount than the item's proceeds DISCOUNT
+  shows for that part, and the item's net refund (components plus promotion adjustments) may not
+  exceed what the buyer paid for it in all: a refund of the full price to a buyer who had a
+  promotion is refused. ``AdjustedItem/QuantityCancelled`` cancels units not shipped of a
+  PARTIALLY_SHIPPED order (`units_to_cancel`: Amazon's documented way to cancel part of a
+  multi-item order). Refunds do not change the Order (the Orders API has no refund field);
+  they are listed by the control API at ``GET /_emulator/orders/{orderId}/refunds`` (a record's
+  ``promotions`` lists its promotion adjustments).
 
 Each message is checked completely before anything changes, so a failed message changes nothing
 while the other messages of the feed still apply.
@@ -96,6 +102,8 @@ COMPONENT_TYPES = (
     "Other",
     "FreeReplacementReturnShipping",
 )
+#: ``PromotionAdjustments/Component/Type``: the XSD's PromotionApplicationType (amzn-base.xsd).
+PROMOTION_TYPES = ("Principal", "Shipping")
 #: Orders a seller may still cancel: nothing has left the warehouse.
 CANCELLABLE_STATUSES = ("PENDING", "UNSHIPPED")
 #: The XML MessageType each supported feed type carries.
@@ -367,33 +375,41 @@ def adjust_order(message: FeedMessage, context: FeedContext) -> FeedResult:
     order = context.order(order_id)
     items = {item["orderItemId"]: item for item in order["orderItems"]}
     refunded_now: dict[tuple[str, str], Decimal] = {}
-    for item_id, _, components in lines:
+    for item_id, _, components, promotions in lines:
         item = items.get(item_id)
         if item is None:
             raise MessageInvalid(
                 f"Order {order_id} has no item with AmazonOrderItemCode {item_id}.",
                 DATA_NOT_ACCEPTED,
             )
-        _check_refund_fits(order_id, item, components, context, refunded_now)
+        _check_refund_fits(order_id, item, components, context, refunded_now, promotions)
     cancelled = units_to_cancel(adjustment, order)
-    for index, (item_id, reason, components) in enumerate(lines, start=1):
-        context.refunds.append(
-            {
-                "refundId": f"{context.feed_id}-{message.message_id}-{index}",
-                "feedId": context.feed_id,
-                "messageId": message.message_id,
-                "orderId": order_id,
-                "orderItemId": item_id,
-                "actionType": action,
-                "adjustmentReason": reason,
-                "components": [
-                    {"type": c.type, "amount": format(c.amount, "f"), "currencyCode": c.currency}
-                    for c in components
-                ],
-                "time": iso(context.now),
-                "refundedBy": "SELLER",  # Amazon's own refunds: emulator.finances
-            }
-        )
+    for index, (item_id, reason, components, promotions) in enumerate(lines, start=1):
+        record = {
+            "refundId": f"{context.feed_id}-{message.message_id}-{index}",
+            "feedId": context.feed_id,
+            "messageId": message.message_id,
+            "orderId": order_id,
+            "orderItemId": item_id,
+            "actionType": action,
+            "adjustmentReason": reason,
+            "components": [
+                {"type": c.type, "amount": format(c.amount, "f"), "currencyCode": c.currency}
+                for c in components
+            ],
+            "time": iso(context.now),
+            "refundedBy": "SELLER",  # Amazon's own refunds: emulator.finances
+        }
+        if promotions:
+            record["promotions"] = [
+                {
+                    "type": c.type.removeprefix("Promotion"),
+                    "amount": format(c.amount, "f"),
+                    "currencyCode": c.currency,
+                }
+                for c in promotions
+            ]
+        context.refunds.append(record)
     cancel_units(order, cancelled, context.now)
     return FeedResult(
         message.message_id,
@@ -404,7 +420,7 @@ def adjust_order(message: FeedMessage, context: FeedContext) -> FeedResult:
     )
 
 
-def _adjusted_item(item: ET.Element) -> tuple[str, str, list[Component]]:
+def _adjusted_item(item: ET.Element) -> tuple[str, str, list[Component], list[Component]]:
     only_children(
         item,
         {
@@ -423,12 +439,31 @@ def _adjusted_item(item: ET.Element) -> tuple[str, str, list[Component]]:
     prices = item.find("ItemPriceAdjustments")
     if prices is None or not prices.findall("Component"):
         raise MessageInvalid(f"<AdjustedItem> {item_id} has no <ItemPriceAdjustments>/<Component>.")
-    return item_id, reason, [_component(element) for element in prices.findall("Component")]
+    only_children(prices, {"Component"})
+    components = [_component(element) for element in prices.findall("Component")]
+    promotions = [
+        _component(element, promotion=True)
+        for block in item.findall("PromotionAdjustments")
+        for element in _promotion_components(block, item_id)
+    ]
+    return item_id, reason, components, promotions
 
 
-def _component(element: ET.Element) -> Component:
+def _promotion_components(block: ET.Element, item_id: str) -> list[ET.Element]:
+    """A ``PromotionAdjustments`` block: optional PromotionClaimCode and MerchantPromotionID,
+    then one or more Components (OrderAdjustment.xsd)."""
+    only_children(block, {"PromotionClaimCode", "MerchantPromotionID", "Component"})
+    found = block.findall("Component")
+    if not found:
+        raise MessageInvalid(f"<PromotionAdjustments> of item {item_id} has no <Component>.")
+    return found
+
+
+def _component(element: ET.Element, *, promotion: bool = False) -> Component:
     only_children(element, {"Type", "Amount"})
-    kind = one_of(required_text(element, "Type"), COMPONENT_TYPES, "Component Type")
+    allowed = PROMOTION_TYPES if promotion else COMPONENT_TYPES
+    what = "PromotionAdjustments Component Type" if promotion else "Component Type"
+    kind = one_of(required_text(element, "Type"), allowed, what)
     amount_element = element.find("Amount")
     if amount_element is None or not (amount_element.text or "").strip():
         raise MessageInvalid(f"Component {kind} has no <Amount>.")
@@ -440,6 +475,12 @@ def _component(element: ET.Element) -> Component:
     except InvalidOperation:
         raise MessageInvalid(f"Amount {amount_element.text!r} of {kind} is not a number.") from None
     _check_decimals(amount, currency, kind)
+    if promotion:
+        # The promotion's share of a refund is the discount the buyer had, kept out of the
+        # refund: negative, as sellers' adjustment feeds and Amazon's order reports write it.
+        if amount > 0:
+            raise MessageInvalid(f"Amount of promotion {kind} must not be positive.")
+        return Component(f"Promotion{kind}", amount, currency)
     # A restocking fee is kept from the refund, so it may be negative; refunds themselves are not.
     if amount < 0 and kind != "RestockingFee":
         raise MessageInvalid(f"Amount of {kind} must not be negative.")
@@ -476,11 +517,19 @@ def _check_refund_fits(
     components: list[Component],
     context: FeedContext,
     refunded_now: dict[tuple[str, str], Decimal],
+    promotions: list[Component] | None = None,
 ) -> None:
     """A refund must be in the item's currency (its minor unit is checked when the amount is
-    read, `_check_decimals`), and each component it gives back
-    within what the buyer paid for it minus every refund of it so far, the seller's and Amazon's
-    (the Finances helpers Amazon's own refunds are checked with)."""
+    read, `_check_decimals`), and give back, per component, shipping and promotions included,
+    no more than the buyer paid for it minus every refund of it so far, the seller's and
+    Amazon's (the Finances helpers Amazon's own refunds are checked with):
+
+    - each ItemPriceAdjustments component within what was paid for it;
+    - each promotion adjustment (kept as ``PromotionPrincipal``/``PromotionShipping``) within
+      the discount the item's proceeds show on that part;
+    - the item's net refund (components, fees and promotions) within what the buyer paid in
+      all (price, shipping, gift wrap and tax less discounts), so a buyer who had a promotion
+      never gets the price before it."""
     # Imported here: emulator.finances imports the control API, which imports the feeds.
     from emulator.finances import paid_by_component, refunded_so_far
 
@@ -490,8 +539,12 @@ def _check_refund_fits(
         raise MessageInvalid(
             f"Item {item_id} of order {order_id} has no price to refund.", DATA_NOT_ACCEPTED
         )
+    discounts = _discounts(item, currency)
+    paid.update(discounts)
     before = refunded_so_far(context.refunds, order_id, item_id)
-    for component in components:
+    before_promotions = _promotions_so_far(context.refunds, order_id, item_id)
+    given = [*components, *(promotions or [])]
+    for component in given:
         if component.currency != currency:
             raise MessageInvalid(
                 f"Currency {component.currency} does not match the order's currency {currency}.",
@@ -500,17 +553,102 @@ def _check_refund_fits(
     for component in components:
         if component.amount <= 0:
             continue  # a restocking fee is kept from the buyer, not given back
-        key = (item_id, component.type)
-        total = before.get(component.type, Decimal(0)) + refunded_now.get(key, Decimal(0))
-        total += component.amount
-        limit = paid.get(component.type, Decimal(0))
-        if total > limit:
-            raise MessageInvalid(
-                f"{REFUND_EXCEEDS} The {component.type} refunded for item {item_id} of order "
-                f"{order_id} would be {total} {currency}, more than the {limit} paid for it.",
-                DATA_NOT_ACCEPTED,
-            )
-        refunded_now[key] = refunded_now.get(key, Decimal(0)) + component.amount
+        _within(order_id, item_id, component.type, component.amount, before, paid, refunded_now)
+    for promotion in promotions or []:
+        _within(
+            order_id,
+            item_id,
+            promotion.type,
+            -promotion.amount,
+            before_promotions,
+            paid,
+            refunded_now,
+            what="discount",
+        )
+    net_paid = sum((v for k, v in paid.items() if k not in discounts), Decimal(0)) - sum(
+        discounts.values(), Decimal(0)
+    )
+    net_before = sum(before.values(), Decimal(0)) - sum(before_promotions.values(), Decimal(0))
+    net_now = refunded_now.get((item_id, "net"), Decimal(0))
+    net = net_before + net_now + sum((c.amount for c in given), Decimal(0))
+    if net > net_paid:
+        raise MessageInvalid(
+            f"{REFUND_EXCEEDS} Item {item_id} of order {order_id} would have {net} {currency} "
+            f"refunded in all, more than the {net_paid} {currency} the buyer paid for it"
+            + (" after promotions." if discounts else "."),
+            DATA_NOT_ACCEPTED,
+        )
+    refunded_now[(item_id, "net")] = net_now + sum((c.amount for c in given), Decimal(0))
+
+
+def _within(
+    order_id: str,
+    item_id: str,
+    kind: str,
+    amount: Decimal,
+    before: dict[str, Decimal],
+    paid: dict[str, Decimal],
+    refunded_now: dict[tuple[str, str], Decimal],
+    what: str = "paid for it",
+) -> None:
+    """Refuse a component (or a promotion's size) that would exceed what there is of it."""
+    key = (item_id, kind)
+    total = before.get(kind, Decimal(0)) + refunded_now.get(key, Decimal(0)) + amount
+    limit = paid.get(kind, Decimal(0))
+    if total > limit:
+        said = (
+            f"more than the {limit} paid for it"
+            if what == "paid for it"
+            else (f"more than the {limit} discount the buyer had on it")
+        )
+        raise MessageInvalid(
+            f"{REFUND_EXCEEDS} The {kind} refunded for item {item_id} of order {order_id} "
+            f"would be {total}, {said}.",
+            DATA_NOT_ACCEPTED,
+        )
+    refunded_now[key] = refunded_now.get(key, Decimal(0)) + amount
+
+
+#: The proceeds DISCOUNT breakdown's subtypes and the promotion adjustment each one bounds.
+DISCOUNT_SUBTYPES = {"ITEM": "PromotionPrincipal", "SHIPPING": "PromotionShipping"}
+
+
+def _discounts(item: dict[str, Any], currency: str) -> dict[str, Decimal]:
+    """The discounts the buyer had on the item, by promotion adjustment kind, from its proceeds
+    (Orders API 2026-01-01: a DISCOUNT breakdown, split by ``detailedBreakdowns`` subtype ITEM
+    or SHIPPING; without subtypes it is on the item's price). Sizes, whatever the sign."""
+    found: dict[str, Decimal] = {}
+    for line in item.get("proceeds", {}).get("breakdowns", []) or []:
+        if line.get("type") != "DISCOUNT":
+            continue
+        details = [
+            d
+            for d in line.get("detailedBreakdowns", []) or []
+            if d.get("subtype") in DISCOUNT_SUBTYPES
+        ]
+        parts = (
+            [(DISCOUNT_SUBTYPES[d["subtype"]], d.get("value", {})) for d in details]
+            if details
+            else [("PromotionPrincipal", line.get("subtotal", {}))]
+        )
+        for kind, money in parts:
+            if money.get("currencyCode") == currency:
+                found[kind] = found.get(kind, Decimal(0)) + abs(Decimal(money["amount"]))
+    return found
+
+
+def _promotions_so_far(
+    refunds: list[dict[str, Any]], order_id: str, item_id: str
+) -> dict[str, Decimal]:
+    """The discounts earlier refunds of the item kept out (sizes), by promotion kind."""
+    totals: dict[str, Decimal] = {}
+    for refund in refunds:
+        if refund["orderId"] != order_id or refund["orderItemId"] != item_id:
+            continue
+        for promotion in refund.get("promotions", []):
+            kind = f"Promotion{promotion['type']}"
+            totals[kind] = totals.get(kind, Decimal(0)) - Decimal(promotion["amount"])
+    return totals
 
 
 HANDLERS: dict[str, Callable[[FeedMessage, FeedContext], FeedResult]] = {

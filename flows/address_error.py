@@ -103,7 +103,7 @@ async def address_error(
         return await refund_and_close(
             case_id, order, refund, "address-partial", Outcome.REFUNDED_PARTLY
         )
-    refund = texts.cancel_for_reorder_refund(order)
+    refund = texts.cancel_for_reorder_refund(order, policy)
     return await refund_and_close(
         case_id, order, refund, "address-reorder", Outcome.CANCELLED_FOR_REORDER
     )

@@ -101,6 +101,34 @@ class Money(BaseModel):
         return f"{self.amount:,} {self.currency}"
 
 
+class PaidAmounts(BaseModel):
+    """What the buyer paid for an order item, all units, as Amazon's proceeds break it down
+    (Orders API 2026-01-01, `includedData` PROCEEDS: `orderItems[].proceeds.breakdowns`).
+
+    Prices are before discounts (the ITEM subtotal is unit price x quantity, as the model's
+    example shows); a promotion's discount is kept apart, as a positive amount, on the part it
+    lowered (the DISCOUNT breakdown's `detailedBreakdowns` subtype ITEM or SHIPPING). Taxes are
+    kept where Amazon shows them (the TAX breakdown's subtypes). A part Amazon does not show is
+    None: unknown, never taken as zero.
+    """
+
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    item_price: Decimal | None = None
+    shipping: Decimal | None = None
+    gift_wrap: Decimal | None = None
+    item_discount: Decimal = Decimal(0)  # promotions on the item's price
+    shipping_discount: Decimal = Decimal(0)  # promotions on its shipping
+    item_tax: Decimal | None = None
+    shipping_tax: Decimal | None = None
+    gift_wrap_tax: Decimal | None = None
+    #: The promotions Amazon names for the item (`includedData` PROMOTION: promotionId).
+    promotion_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def has_promotion(self) -> bool:
+        return self.item_discount > 0 or self.shipping_discount > 0
+
+
 class OrderItem(BaseModel):
     order_item_id: str
     sku: str | None = None
@@ -111,6 +139,9 @@ class OrderItem(BaseModel):
     #: Amazon's proceeds for the item's price, all units (`includedData` PROCEEDS): its value
     #: when Amazon gives no unit price (`product.price.unitPrice` is optional).
     proceeds: Money | None = None
+    #: What the buyer paid, part by part (price, shipping, gift wrap, promotions, taxes); None
+    #: when Amazon's answer had no proceeds breakdown.
+    paid: PaidAmounts | None = None
     cancel_requested_by_buyer: bool = False
     buyer_cancel_reason: str | None = None
     cancelled_by: str | None = None  # BUYER, MERCHANT or AMAZON once cancelled
@@ -273,8 +304,39 @@ class RefundComponent(BaseModel):
         return amount
 
 
+class PromotionPart(StrEnum):
+    """`PromotionAdjustments/Component/Type` (the XSD's PromotionApplicationType): which part
+    of the price a promotion lowered."""
+
+    PRINCIPAL = "Principal"
+    SHIPPING = "Shipping"
+
+
+class PromotionComponent(BaseModel):
+    """The promotion's share of a refunded item: the discount the buyer had, kept out of the
+    refund (negative), e.g. Principal -5.00 EUR next to an item price of 25.00 EUR."""
+
+    type: PromotionPart
+    amount: Decimal
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+    @field_validator("amount")
+    @classmethod
+    def _negative(cls, amount: Decimal) -> Decimal:
+        if not amount.is_finite() or amount >= 0:
+            raise ValueError("a promotion adjustment is a negative finite amount (the discount)")
+        return amount
+
+    @property
+    def ledger_key(self) -> str:
+        """How the refund ledger names it, apart from the price component it lowers."""
+        return f"Promotion{self.type.value}"
+
+
 class RefundItem(BaseModel):
-    """The refund of one order item: why, and how much of each price component."""
+    """The refund of one order item: why, how much of each price component (`ItemPriceAdjust
+    ments`), and the discounts the buyer had on them (`PromotionAdjustments`). The buyer gets
+    the sum of both."""
 
     order_item_id: str = Field(min_length=1)
     reason: AdjustmentReason
@@ -283,6 +345,14 @@ class RefundItem(BaseModel):
     #: (`AdjustedItem/QuantityCancelled`): Amazon's documented way to cancel part of a
     #: multi-item order, once the other items shipped (Seller Central help 200198080).
     quantity_cancelled: int | None = Field(default=None, ge=1)
+    promotions: list[PromotionComponent] = Field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        """What the buyer gets back for the item: components plus (negative) promotions."""
+        return sum((c.amount for c in self.components), Decimal(0)) + sum(
+            (p.amount for p in self.promotions), Decimal(0)
+        )
 
 
 class Refund(BaseModel):
@@ -299,7 +369,9 @@ class Refund(BaseModel):
 
     @model_validator(mode="after")
     def _one_currency(self) -> Refund:
-        currencies = {c.currency for i in self.items for c in i.components}
+        currencies = {c.currency for i in self.items for c in i.components} | {
+            p.currency for i in self.items for p in i.promotions
+        }
         if len(currencies) > 1:
             raise ValueError(f"a refund is paid in one currency, got {sorted(currencies)}")
         return self

@@ -159,8 +159,29 @@ def order_facts(order: Order) -> list[str]:
         f"- Order: {order.order_id} ({m.name if m else order.marketplace_id})",
         f"- Status: {order.fulfillment_status.value}",
         f"- Value: {value if value else 'unknown'}",
+        *_paid_lines(order),
         f"- Items: {items}",
     ]
+
+
+def _paid_lines(order: Order) -> list[str]:
+    """What the buyer paid, when Amazon's breakdown shows shipping or a promotion."""
+    lines = []
+    for item in order.items:
+        paid = item.paid
+        if paid is None or (paid.shipping is None and not paid.has_promotion):
+            continue
+        parts = [f"price {paid.item_price if paid.item_price is not None else '?'}"]
+        if paid.item_discount:
+            parts.append(f"less promotion {paid.item_discount}")
+        if paid.shipping is not None:
+            parts.append(f"shipping {paid.shipping}")
+        if paid.shipping_discount:
+            parts.append(f"less promotion {paid.shipping_discount}")
+        lines.append(
+            f"- Paid for {item.sku or item.order_item_id}: {', '.join(parts)} {paid.currency}"
+        )
+    return lines
 
 
 def advice_line(advice: dict[str, Any]) -> str:

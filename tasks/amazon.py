@@ -67,6 +67,7 @@ from henpin.domain import (
     Order,
     OrderItem,
     Package,
+    PaidAmounts,
     PriceComponent,
     RefundedLine,
     ReturnRequest,
@@ -80,7 +81,7 @@ from tasks.returns_report import ReturnsReportError, parse_returns_report
 log = logging.getLogger(__name__)
 
 FEED_CONTENT_TYPE = "text/xml; charset=UTF-8"
-DEFAULT_INCLUDED_DATA = ("CANCELLATION", "FULFILLMENT", "PROCEEDS", "BUYER")
+DEFAULT_INCLUDED_DATA = ("CANCELLATION", "FULFILLMENT", "PROCEEDS", "PROMOTION", "BUYER")
 REGION_ENDPOINTS = {
     "NA": "https://sellingpartnerapi-na.amazon.com",
     "EU": "https://sellingpartnerapi-eu.amazon.com",
@@ -328,9 +329,15 @@ class _Cancellation(_Amazon):
     cancellationExecution: _CancellationExecution | None = None
 
 
+class _DetailedBreakdown(_Amazon):
+    subtype: str | None = None
+    value: _Money | None = None
+
+
 class _ProceedsBreakdown(_Amazon):
     type: str
     subtotal: _Money
+    detailedBreakdowns: list[_DetailedBreakdown] | None = None
 
 
 class _ItemProceeds(_Amazon):
@@ -343,11 +350,20 @@ class _ItemFulfillment(_Amazon):
     quantityUnfulfilled: int | None = Field(default=None, ge=0)
 
 
+class _PromotionBreakdown(_Amazon):
+    promotionId: str | None = None
+
+
+class _ItemPromotion(_Amazon):
+    breakdowns: list[_PromotionBreakdown] | None = None
+
+
 class _OrderItem(_Amazon):
     orderItemId: str
     quantityOrdered: int = Field(ge=0)
     product: _Product
     proceeds: _ItemProceeds | None = None
+    promotion: _ItemPromotion | None = None
     cancellation: _Cancellation | None = None
     fulfillment: _ItemFulfillment | None = None
 
@@ -456,6 +472,7 @@ def _item(raw: _OrderItem) -> OrderItem:
         quantity=raw.quantityOrdered,
         unit_price=Money(amount=price.amount, currency=price.currencyCode) if price else None,
         proceeds=_item_proceeds(raw.proceeds),
+        paid=_paid_amounts(raw),
         cancel_requested_by_buyer=bool(request and request.requester == "BUYER"),
         buyer_cancel_reason=request.cancelReason if request else None,
         cancelled_by=execution.cancelledBy if execution else None,
@@ -471,6 +488,48 @@ def _item_proceeds(raw: _ItemProceeds | None) -> Money | None:
     item = next((b.subtotal for b in raw.breakdowns or [] if b.type == "ITEM"), None)
     total = item or raw.proceedsTotal
     return Money(amount=total.amount, currency=total.currencyCode) if total else None
+
+
+#: Proceeds breakdown types (ItemProceedsBreakdown.type) and the PaidAmounts field each fills.
+_PAID_PARTS = {"ITEM": "item_price", "SHIPPING": "shipping", "GIFT_WRAP": "gift_wrap"}
+#: TAX and DISCOUNT detailed breakdown subtypes (ItemProceedsDetailedBreakdown.subtype).
+_TAX_PARTS = {"ITEM": "item_tax", "SHIPPING": "shipping_tax", "GIFT_WRAP": "gift_wrap_tax"}
+_DISCOUNT_PARTS = {"ITEM": "item_discount", "SHIPPING": "shipping_discount"}
+
+
+def _paid_amounts(raw: _OrderItem) -> PaidAmounts | None:
+    """What the buyer paid for the item, part by part, from its proceeds breakdown (Orders API
+    2026-01-01, `ItemProceedsBreakdown`: ITEM, SHIPPING, GIFT_WRAP, TAX and DISCOUNT, the last
+    two split by `detailedBreakdowns` subtype ITEM, SHIPPING, GIFT_WRAP). The model does not
+    state the sign of a DISCOUNT; it lowers what was paid either way, so its size is kept. A
+    DISCOUNT without subtypes is taken as on the item's price. Amounts in another currency
+    than the ITEM's are left out. None when there is no breakdown."""
+    proceeds = raw.proceeds
+    if proceeds is None or not proceeds.breakdowns:
+        return None
+    item = next((b for b in proceeds.breakdowns if b.type == "ITEM"), None)
+    currency = (item or proceeds.breakdowns[0]).subtotal.currencyCode
+    parts: dict[str, Decimal] = {}
+
+    def add(field: str, money: _Money | None, *, size: bool = False) -> None:
+        if money is None or money.currencyCode != currency:
+            return
+        amount = abs(money.amount) if size else money.amount
+        parts[field] = parts.get(field, Decimal(0)) + amount
+
+    for line in proceeds.breakdowns:
+        if line.type in _PAID_PARTS:
+            add(_PAID_PARTS[line.type], line.subtotal)
+        elif line.type in ("TAX", "DISCOUNT"):
+            table = _TAX_PARTS if line.type == "TAX" else _DISCOUNT_PARTS
+            details = [d for d in line.detailedBreakdowns or [] if d.subtype in table]
+            if not details and line.type == "DISCOUNT":
+                add("item_discount", line.subtotal, size=True)
+            for detail in details:
+                add(table[str(detail.subtype)], detail.value, size=line.type == "DISCOUNT")
+    listed = (raw.promotion.breakdowns or []) if raw.promotion else []
+    promotions = [b.promotionId for b in listed if b.promotionId]
+    return PaidAmounts(currency=currency, promotion_ids=promotions, **parts)
 
 
 def report_status_from_amazon(payload: dict[str, Any]) -> ReportStatus:

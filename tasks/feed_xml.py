@@ -15,7 +15,13 @@ DocumentVersion 1.01 and the seller's MerchantIdentifier, one `Message` per acti
   `CustomerCancel` or `NoInventory` (Seller Central help 200198080, "Cancel an item, order, or
   multiple orders"; help G200387280: "To cancel an entire order, you must use the Order
   Acknowledgement feed"). Elements follow the XSD sequences (checked against the emulator's
-  `XSD_SEQUENCES` in tests).
+  `XSD_SEQUENCES` in tests). Where the buyer had a promotion, `PromotionAdjustments/Component` with the promotion's share
+  as a negative amount (Type Principal or Shipping, the XSD's PromotionApplicationType).
+  Amazon's schema: images-na.ssl-images-amazon.com/images/G/01/rainier/help/xsd/release_4_1/
+  OrderAdjustment.xsd (AdjustedItem: AmazonOrderItemCode, MerchantOrderItemID,
+  MerchantAdjustmentItemID, AdjustmentReason, ItemPriceAdjustments, PromotionAdjustments*,
+  DirectPaymentAdjustments, QuantityCancelled; PromotionAdjustments: PromotionClaimCode?,
+  MerchantPromotionID?, Component+). The components and promotions add up to the refund.
 
 Amazon answers each feed with a processing report (`ProcessingReport`: a summary and one
 `Result` per message that had an error or a warning); `parse_processing_report` turns it into
@@ -36,11 +42,12 @@ from henpin.domain import (
     CancelOrder,
     CancelReason,
     FeedType,
-    PriceComponent,
+    PromotionComponent,
     Refund,
     RefundComponent,
     RefundItem,
 )
+from henpin.domain import PriceComponent as PriceComponent  # re-exported: callers import it here
 from henpin.money import excess_decimals
 
 DOCUMENT_VERSION = "1.01"
@@ -148,16 +155,29 @@ def _refund_message(parent: ET.Element, message_id: int, refund: Refund) -> None
         _text(item, "AdjustmentReason", refund_item.reason.value)
         prices = ET.SubElement(item, "ItemPriceAdjustments")
         for component in refund_item.components:
-            element = ET.SubElement(prices, "Component")
-            _text(element, "Type", component.type.value)
-            _text(element, "Amount", format(_exact(component, refund.order_id), "f")).set(
-                "currency", component.currency
-            )
+            _component(prices, component, refund.order_id)
+        # The promotion's share, after ItemPriceAdjustments (OrderAdjustment.xsd's order:
+        # ItemPriceAdjustments, PromotionAdjustments, DirectPaymentAdjustments, ...); its
+        # PromotionClaimCode and MerchantPromotionID are optional and not written.
+        if refund_item.promotions:
+            promotions = ET.SubElement(item, "PromotionAdjustments")
+            for promotion in refund_item.promotions:
+                _component(promotions, promotion, refund.order_id)
         if refund_item.quantity_cancelled is not None:  # last in AdjustedItem's XSD sequence
             _text(item, "QuantityCancelled", str(refund_item.quantity_cancelled))
 
 
-def _exact(component: RefundComponent, order_id: str) -> Decimal:
+def _component(
+    parent: ET.Element, component: RefundComponent | PromotionComponent, order_id: str
+) -> None:
+    element = ET.SubElement(parent, "Component")
+    _text(element, "Type", component.type.value)
+    _text(element, "Amount", format(_exact(component, order_id), "f")).set(
+        "currency", component.currency
+    )
+
+
+def _exact(component: RefundComponent | PromotionComponent, order_id: str) -> Decimal:
     """The amount as written, after checking it is at the currency's minor unit (defence in
     depth: every edge already refuses 12.345 USD; Amazon refuses it too)."""
     problem = excess_decimals(component.amount, component.currency)
@@ -286,23 +306,32 @@ def _read_payload(feed_type: FeedType, body: ET.Element) -> FeedPayload:
 
 def _refund_item(item: ET.Element) -> RefundItem:
     prices = _child(item, "ItemPriceAdjustments")
-    components = []
-    for component in _children(prices, "Component") if prices is not None else []:
-        amount = _child(component, "Amount")
-        components.append(
-            RefundComponent(
-                type=PriceComponent(_child_text(component, "Type") or ""),
-                amount=Decimal((amount.text or "").strip()) if amount is not None else Decimal(0),
-                currency=amount.get("currency", "") if amount is not None else "",
-            )
-        )
     cancelled = _child_text(item, "QuantityCancelled")
+    components = [
+        RefundComponent.model_validate(_type_and_amount(component))
+        for component in (_children(prices, "Component") if prices is not None else [])
+    ]
+    promotions = [
+        PromotionComponent.model_validate(_type_and_amount(component))
+        for block in _children(item, "PromotionAdjustments")
+        for component in _children(block, "Component")
+    ]
     return RefundItem(
         order_item_id=_child_text(item, "AmazonOrderItemCode") or "",
         reason=AdjustmentReason(_child_text(item, "AdjustmentReason") or ""),
         components=components,
         quantity_cancelled=int(cancelled) if cancelled else None,
+        promotions=promotions,
     )
+
+
+def _type_and_amount(component: ET.Element) -> dict[str, object]:
+    amount = _child(component, "Amount")
+    return {
+        "type": _child_text(component, "Type") or "",
+        "amount": Decimal((amount.text or "").strip()) if amount is not None else Decimal(0),
+        "currency": amount.get("currency", "") if amount is not None else "",
+    }
 
 
 # --- Processing reports -----------------------------------------------------------------------

@@ -57,7 +57,7 @@ class Found(BaseModel):
     login_refused: bool = False  # Amazon refused the region's login: nothing was read
 
 
-SCAN_DATA = ("CANCELLATION", "FULFILLMENT", "PROCEEDS", "BUYER", "PACKAGES")
+SCAN_DATA = ("CANCELLATION", "FULFILLMENT", "PROCEEDS", "PROMOTION", "BUYER", "PACKAGES")
 
 
 @amazon_task("scan-updated-orders", fresh=True)

@@ -13,7 +13,9 @@ from sqlalchemy import select
 
 from henpin.cases.money import (
     RefundFit,
+    cut_by_another_case,
     nothing_left_message,
+    over_paid_message,
     refund_cut_message,
     refund_total,
     unverified_message,
@@ -88,6 +90,8 @@ def queue_refund(
     fit = fit_new_refund(url, order, refund, already)
     if fit.unverified:
         _hold_for_a_person(url, case_id, fit)
+    elif cut_by_another_case(fit):
+        _flag_over_paid(url, case_id, fit)
     if fit.refund is None:
         return QueuedRefund(key=None, fit=fit)
     outbox.enqueue(
@@ -121,19 +125,39 @@ def queue_refund(
     return QueuedRefund(key=key, fit=fit)
 
 
+def _flag_over_paid(url: str, case_id: int, fit: RefundFit) -> None:
+    """Another case of the order refunded these items first: this case asked for more than the
+    buyer paid in all. What is left (if anything) still goes; a person is told, with the
+    figures."""
+    _flag(
+        url,
+        case_id,
+        "needs-attention",
+        over_paid_message(fit),
+        {
+            "asked": fit.asked.model_dump(mode="json"),
+            "sent": fit.sent.model_dump(mode="json") if fit.sent else None,
+            "already_refunded": fit.before.model_dump(mode="json") if fit.before else None,
+        },
+    )
+
+
 def _hold_for_a_person(url: str, case_id: int, fit: RefundFit) -> None:
     """Part of the refund could not be checked against what was paid: flag the case and say
     why on its timeline (the rest, if any, still goes)."""
-    why = unverified_message(fit)
+    _flag(
+        url,
+        case_id,
+        "refund-unverified",
+        unverified_message(fit),
+        {"unverified": fit.unverified, "asked": fit.asked.model_dump(mode="json")},
+    )
+
+
+def _flag(url: str, case_id: int, kind: str, why: str, data: dict[str, object]) -> None:
+    """Flag the case "needs attention" and say why on its timeline."""
     with session_scope(url) as s:
         case = s.get(Case, case_id)
         if case is not None:
             case.needs_attention = why
-        s.add(
-            Event(
-                case_id=case_id,
-                kind="refund-unverified",
-                message=why,
-                data={"unverified": fit.unverified, "asked": fit.asked.model_dump(mode="json")},
-            )
-        )
+        s.add(Event(case_id=case_id, kind=kind, message=why, data=data))

@@ -201,8 +201,16 @@ def order_json(
     sku: str = "MUG-001",
     cancel_reason: str | None = "Found a better price",
     created: datetime | None = None,
+    shipping: str | None = None,
+    promotion: tuple[str, str, str] | None = None,
 ) -> dict[str, Any]:
-    """A merchant-fulfilled order in the Orders API 2026-01-01 shape, for the emulator."""
+    """A merchant-fulfilled order in the Orders API 2026-01-01 shape, for the emulator. With
+    `shipping` (what the buyer paid for it) or `promotion` (its id, the discount off the price,
+    the discount off shipping) the item carries Amazon's proceeds breakdown and promotion."""
+    from decimal import Decimal
+
+    from emulator.demo import item_proceeds
+
     created = created or datetime.now(UTC) - timedelta(hours=3)
     item: dict[str, Any] = {
         "orderItemId": f"{order_id[-7:]}01",
@@ -214,6 +222,16 @@ def order_json(
             "price": {"unitPrice": {"amount": price, "currencyCode": currency}},
         },
     }
+    if shipping is not None or promotion is not None:
+        item["proceeds"] = item_proceeds(
+            currency,
+            Decimal(price),
+            shipping=Decimal(shipping) if shipping is not None else None,
+            item_discount=Decimal(promotion[1]) if promotion else Decimal(0),
+            shipping_discount=Decimal(promotion[2]) if promotion else Decimal(0),
+        )
+    if promotion is not None:
+        item["promotion"] = {"breakdowns": [{"promotionId": promotion[0]}]}
     if cancel_reason is not None:
         item["cancellation"] = {
             "cancellationRequest": {"requester": "BUYER", "cancelReason": cancel_reason}

@@ -242,7 +242,7 @@ def test_search_orders_reads_amazons_examples_and_follows_the_pagination_token(
     assert first.url.host == "sellingpartnerapi-fe.amazon.com"  # Japan is in the Far East region
     assert query(first) == {
         "lastUpdatedAfter": "2024-12-20T00:00:00Z",
-        "includedData": "CANCELLATION,FULFILLMENT,PROCEEDS,BUYER",
+        "includedData": "CANCELLATION,FULFILLMENT,PROCEEDS,PROMOTION,BUYER",
         "maxResultsPerPage": "50",
         "marketplaceIds": "A1VC38T7YXB528",
     }
@@ -300,6 +300,51 @@ def test_a_buyers_cancel_request_in_amazons_example() -> None:
     assert item.cancelled_by == "MERCHANT"
     assert order.has_buyer_cancel_request
     assert order.buyer_cancel_reason == "Changed mind about purchase"
+
+
+def test_what_the_buyer_paid_part_by_part_in_amazons_examples() -> None:
+    example = operation(load_model("orders_2026-01-01"), "searchOrders")["responses"]["200"][
+        "examples"
+    ]["application/json"]
+    item = order_from_amazon(example["orders"][0]).items[0]
+    assert item.paid is not None
+    assert (item.paid.currency, item.paid.item_price, item.paid.item_tax) == (
+        "USD",
+        Decimal("99.98"),
+        Decimal("0.02"),
+    )
+    assert item.paid.shipping is None  # the example shows no SHIPPING: unknown, not 0
+    assert item.paid.promotion_ids == ["PROMO-HOLIDAY-2024"]
+    one = operation(load_model("orders_2026-01-01"), "getOrder")["responses"]["200"]["examples"]
+    uk = next(
+        i
+        for i in order_from_amazon(one["application/json"]["order"]).items
+        if i.paid and i.paid.currency == "GBP"
+    )
+    assert uk.paid is not None
+    assert (uk.paid.item_price, uk.paid.shipping, uk.paid.item_tax, uk.paid.shipping_tax) == (
+        Decimal("89.97"),
+        Decimal("10.00"),
+        Decimal("3.00"),
+        Decimal("1.00"),
+    )
+
+
+def test_a_discount_is_kept_apart_on_the_part_it_lowered() -> None:
+    from tests.support import order_json
+
+    payload = order_json(
+        "113-0000099-0000099", price="40.00", shipping="5.99", promotion=("P-1", "8.00", "5.99")
+    )
+    payload["fulfillment"] = {"fulfillmentStatus": "SHIPPED"}
+    (item,) = order_from_amazon(payload).items
+    assert item.paid is not None
+    assert (item.paid.item_price, item.paid.shipping) == (Decimal("40.00"), Decimal("5.99"))
+    assert (item.paid.item_discount, item.paid.shipping_discount) == (
+        Decimal("8.00"),
+        Decimal("5.99"),
+    )
+    assert item.paid.promotion_ids == ["P-1"]
 
 
 def test_packages_and_the_buyers_relay_address_in_amazons_examples() -> None:

@@ -6,11 +6,18 @@ from decimal import Decimal
 
 import pytest
 
-from henpin.domain import ActionResult, CancelOrder, CancelReason, FeedType
+from henpin.domain import (
+    ActionResult,
+    CancelOrder,
+    CancelReason,
+    FeedType,
+    PriceComponent,
+    PromotionComponent,
+    PromotionPart,
+)
 from tasks.feed_xml import (
     AdjustmentReason,
     FeedBuildError,
-    PriceComponent,
     ProcessingReportError,
     Refund,
     RefundComponent,
@@ -370,7 +377,15 @@ def _every_refund_shape() -> list[Refund]:
     ]
     yen = [RefundComponent(type=PriceComponent.PRINCIPAL, amount=Decimal("1500"), currency="JPY")]
     items = [
-        RefundItem(order_item_id="a", reason=AdjustmentReason.CUSTOMER_RETURN, components=euro),
+        RefundItem(
+            order_item_id="a",
+            reason=AdjustmentReason.CUSTOMER_RETURN,
+            components=euro,
+            promotions=[
+                PromotionComponent(type=part, amount=Decimal("-0.50"), currency="EUR")
+                for part in PromotionPart
+            ],
+        ),
         RefundItem(order_item_id="b", reason=AdjustmentReason.NO_INVENTORY, components=euro[:1]),
     ]
     return [
@@ -387,6 +402,11 @@ def _every_refund_shape() -> list[Refund]:
                     order_item_id="d",
                     reason=AdjustmentReason.CUSTOMER_CANCEL,
                     components=yen,
+                    promotions=[
+                        PromotionComponent(
+                            type=PromotionPart.PRINCIPAL, amount=Decimal("-100"), currency="JPY"
+                        )
+                    ],
                     quantity_cancelled=2,
                 )
             ],
@@ -430,8 +450,43 @@ def test_a_partial_cancellation_writes_quantity_cancelled_last_and_reads_back() 
     document = payment_adjustment_feed("A1SELLER", [(4, partial)])
     assert (
         "<AdjustmentReason>CustomerCancel</AdjustmentReason>" in document
-        and "</ItemPriceAdjustments>\n        <QuantityCancelled>2</QuantityCancelled>\n"
+        and "</PromotionAdjustments>\n        <QuantityCancelled>2</QuantityCancelled>\n"
         "      </AdjustedItem>"
         in document
     )
     assert read_feed(document) == (FeedType.PAYMENT_ADJUSTMENT, [(4, partial)])
+
+
+def test_a_promotions_share_follows_the_item_price_and_survives_reading() -> None:
+    refund = Refund(
+        order_id="113-1234567-1234567",
+        items=[
+            RefundItem(
+                order_item_id="11111111111111",
+                reason=AdjustmentReason.CUSTOMER_RETURN,
+                components=[
+                    RefundComponent(
+                        type=PriceComponent.PRINCIPAL, amount=Decimal("40.00"), currency="USD"
+                    ),
+                    RefundComponent(
+                        type=PriceComponent.SHIPPING, amount=Decimal("5.99"), currency="USD"
+                    ),
+                ],
+                promotions=[
+                    PromotionComponent(
+                        type=PromotionPart.PRINCIPAL, amount=Decimal("-8.00"), currency="USD"
+                    )
+                ],
+            )
+        ],
+    )
+    document = payment_adjustment_feed("A1SELLER", [(1, refund)])
+    assert document.index("</ItemPriceAdjustments>") < document.index("<PromotionAdjustments>")
+    assert (
+        "<PromotionAdjustments><Component><Type>Principal</Type>"
+        '<Amount currency="USD">-8.00</Amount></Component></PromotionAdjustments></AdjustedItem>'
+    ) in "".join(line.strip() for line in document.splitlines())
+    assert read_feed(document) == (FeedType.PAYMENT_ADJUSTMENT, [(1, refund)])
+    assert refund.items[0].total == Decimal("37.99")
+    with pytest.raises(ValueError, match="negative"):
+        PromotionComponent(type=PromotionPart.SHIPPING, amount=Decimal("1.00"), currency="USD")

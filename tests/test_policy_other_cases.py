@@ -9,7 +9,14 @@ from decimal import Decimal
 
 import pytest
 
-from henpin.domain import AdjustmentReason, FulfillmentStatus, Money, Order, OrderItem
+from henpin.domain import (
+    AdjustmentReason,
+    FulfillmentStatus,
+    Money,
+    Order,
+    OrderItem,
+    PaidAmounts,
+)
 from henpin.policy import (
     AddressErrorPolicy,
     CancelByMessagePolicy,
@@ -281,16 +288,15 @@ def test_money_of_each_option(address_policy: AddressErrorPolicy) -> None:
 
 
 def test_shipping_the_buyer_paid_counts_when_known(address_policy: AddressErrorPolicy) -> None:
-    class ItemWithShipping(OrderItem):
-        shipping_price: Money | None = None
-
     shipped = order().model_copy(
         update={
             "items": [
-                ItemWithShipping(
+                OrderItem(
                     order_item_id="item-0",
                     unit_price=Money(amount=Decimal("100.00"), currency="USD"),
-                    shipping_price=Money(amount=Decimal("10.00"), currency="USD"),
+                    paid=PaidAmounts(
+                        currency="USD", item_price=Decimal("100.00"), shipping=Decimal("10.00")
+                    ),
                 )
             ]
         }

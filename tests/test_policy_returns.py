@@ -20,10 +20,12 @@ from henpin.domain import (
     Order,
     OrderItem,
     Package,
+    PaidAmounts,
     PriceComponent,
     RefundComponent,
     ReturnRequest,
 )
+from henpin.money import excess_decimals
 from henpin.policy import ReturnRequestPolicy, add_business_days, is_business_day
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
@@ -305,20 +307,101 @@ def test_unopened_item_is_refunded_in_full(policy: ReturnRequestPolicy) -> None:
 def test_shipping_is_refunded_in_proportion_when_the_item_has_a_shipping_price(
     policy: ReturnRequestPolicy,
 ) -> None:
-    class ItemWithShipping(OrderItem):
-        shipping_price: Money | None = None
-
-    mugs = ItemWithShipping(
+    mugs = OrderItem(
         order_item_id="item-1",
         quantity=3,
         unit_price=Money(amount=Decimal("10.00"), currency="USD"),
-        shipping_price=Money(amount=Decimal("9.00"), currency="USD"),
+        paid=PaidAmounts(currency="USD", item_price=Decimal("30.00"), shipping=Decimal("9.00")),
     )
     unopened = policy.refund_for_condition(mugs, "unopened", 2)
     assert amounts(unopened.components) == {"Principal": "20.00", "Shipping": "6.00"}
     assert unopened.total.amount == Decimal("26.00")
     used = policy.refund_for_condition(mugs, "used", 2)
     assert "Shipping" not in amounts(used.components)
+
+
+def promoted(
+    price: str, shipping: str, item_off: str, shipping_off: str, currency: str
+) -> OrderItem:
+    return OrderItem(
+        order_item_id="item-1",
+        quantity=1,
+        unit_price=Money(amount=Decimal(price), currency=currency),
+        paid=PaidAmounts(
+            currency=currency,
+            item_price=Decimal(price),
+            shipping=Decimal(shipping),
+            item_discount=Decimal(item_off),
+            shipping_discount=Decimal(shipping_off),
+            promotion_ids=["PROMO-1"],
+        ),
+    )
+
+
+def test_a_promotion_is_kept_out_of_the_refund_as_its_own_adjustment(
+    policy: ReturnRequestPolicy,
+) -> None:
+    item = promoted("40.00", "5.99", "8.00", "5.99", "USD")  # 20% off, free shipping
+    proposal = policy.refund_for_condition(item, "unopened", 1)
+    assert amounts(proposal.components) == {"Principal": "40.00", "Shipping": "5.99"}
+    assert {p.type.value: str(p.amount) for p in proposal.promotions} == {
+        "Principal": "-8.00",
+        "Shipping": "-5.99",
+    }
+    assert proposal.total.amount == Decimal("32.00")  # what the buyer paid, not 45.99
+    line = proposal.refund_item()
+    assert line is not None and line.total == Decimal("32.00")
+
+
+@pytest.mark.parametrize(
+    ("currency", "price", "shipping", "off"),
+    [
+        ("USD", "19.99", "4.99", "3.33"),
+        ("EUR", "33.33", "3.99", "6.67"),
+        ("JPY", "1999", "499", "333"),
+    ],
+)
+def test_partial_refunds_scale_every_part_and_add_up_exactly(
+    policy: ReturnRequestPolicy, currency: str, price: str, shipping: str, off: str
+) -> None:
+    item = promoted(price, shipping, off, "0", currency)
+    proposal = policy.refund_for_condition(
+        item, "used", 1, reason_code="CR-UNWANTED_ITEM", country="DE"
+    )
+    parts = [*proposal.components, *proposal.promotions]
+    assert sum((p.amount for p in parts), Decimal(0)) == proposal.total.amount
+    for part in parts:
+        assert excess_decimals(part.amount, currency) is None
+    # 20% restocking fee on the price paid; shipping back in full (a withdrawal in DE)
+    paid = Decimal(price) - Decimal(off)
+    fee = -next(c.amount for c in proposal.components if c.type.value == "RestockingFee")
+    assert abs(fee - paid * Decimal("0.2")) <= Decimal(1).scaleb(-2 if currency != "JPY" else 0)
+    assert amounts(proposal.components)["Shipping"] == shipping
+    assert proposal.rule == "withdrawal-shipping"
+
+
+def test_seller_fault_gives_shipping_back_and_no_fee_in_any_country(
+    policy: ReturnRequestPolicy,
+) -> None:
+    item = promoted("50.00", "7.50", "10.00", "0", "USD")
+    proposal = policy.refund_for_condition(
+        item, "used", 1, reason_code="CR-DEFECTIVE", country="US"
+    )
+    assert amounts(proposal.components) == {"Principal": "50.00", "Shipping": "7.50"}
+    assert proposal.total.amount == Decimal("47.50")
+    assert proposal.rule == "seller-fault-reason"
+
+
+def test_outside_the_eu_and_uk_a_used_return_keeps_the_shipping(
+    policy: ReturnRequestPolicy,
+) -> None:
+    item = promoted("50.00", "7.50", "0", "0", "USD")
+    proposal = policy.refund_for_condition(
+        item, "used", 1, reason_code="CR-UNWANTED_ITEM", country="US"
+    )
+    assert "Shipping" not in amounts(proposal.components)
+    uk = policy.refund_for_condition(item, "used", 1, reason_code="CR-UNWANTED_ITEM", country="UK")
+    assert amounts(uk.components)["Shipping"] == "7.50"
 
 
 def test_yen_are_rounded_to_whole_yen(policy: ReturnRequestPolicy) -> None:

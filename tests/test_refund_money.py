@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from henpin.cases.money import RefundedBefore, fit_refund
+import pytest
+
+from henpin.cases.money import (
+    RefundedBefore,
+    amount_refund,
+    fit_refund,
+    items_price_refund,
+    refund_total,
+)
 from henpin.domain import (
     AdjustmentReason,
     AlreadyRefunded,
@@ -14,6 +22,7 @@ from henpin.domain import (
     Money,
     Order,
     OrderItem,
+    PaidAmounts,
     PriceComponent,
     Refund,
     RefundComponent,
@@ -163,3 +172,70 @@ def test_an_unknown_price_never_lets_a_second_refund_through() -> None:
     second = fit_refund(unpriced, refund((PRINCIPAL, "100.00")), before)
     assert second.refund is None and second.sent is None
     assert second.unverified and "100.00 USD already refunded" in second.unverified[0]
+
+
+PROMOTED = ORDER.model_copy(
+    update={
+        "items": [
+            OrderItem(
+                order_item_id="A",
+                quantity=1,
+                unit_price=Money(amount=Decimal("50.00"), currency="USD"),
+                paid=PaidAmounts(
+                    currency="USD",
+                    item_price=Decimal("50.00"),
+                    shipping=Decimal("6.00"),
+                    item_discount=Decimal("10.00"),
+                ),
+            )
+        ]
+    }
+)
+
+
+def test_a_full_refund_is_what_was_paid_and_a_second_finds_nothing_left() -> None:
+    full = items_price_refund(PROMOTED, AdjustmentReason.CUSTOMER_RETURN, with_shipping=True)
+    assert refund_total(full).amount == Decimal("46.00")  # 50.00 - 10.00 + 6.00
+    [line] = full.items
+    assert [(p.type.value, p.amount) for p in line.promotions] == [("Principal", Decimal("-10.00"))]
+    fit = fit_refund(PROMOTED, full, RefundedBefore.of(AlreadyRefunded(order_id="x"), [], [full]))
+    assert fit.refund is None  # price, shipping and the promotion's share all used up
+    assert fit.before == Money(amount=Decimal("46.00"), currency="USD")  # as the buyer got it
+
+
+def test_half_refunded_leaves_the_other_half_of_price_and_promotion() -> None:
+    half = amount_refund(PROMOTED, Decimal("23.00"), AdjustmentReason.CUSTOMER_RETURN)
+    assert refund_total(half).amount == Decimal("23.00")
+    full = items_price_refund(PROMOTED, AdjustmentReason.CUSTOMER_RETURN, with_shipping=True)
+    fit = fit_refund(PROMOTED, full, RefundedBefore.of(AlreadyRefunded(order_id="x"), [half], []))
+    assert fit.sent is not None and fit.sent.amount == Decimal("23.00")  # 46.00 paid in all
+    assert fit.refund is not None
+    assert [p.amount for p in fit.refund.items[0].promotions] == [Decimal("-5.00")]
+
+
+def test_an_operator_amount_splits_over_price_and_shipping_and_adds_up() -> None:
+    jpy = ORDER.model_copy(
+        update={
+            "items": [
+                OrderItem(
+                    order_item_id="A",
+                    paid=PaidAmounts(
+                        currency="JPY",
+                        item_price=Decimal(4800),
+                        shipping=Decimal(500),
+                        item_discount=Decimal(480),
+                    ),
+                )
+            ]
+        }
+    )
+    refund = amount_refund(jpy, Decimal(3000), AdjustmentReason.CUSTOMER_RETURN)
+    [line] = refund.items
+    assert {c.type.value: c.amount for c in line.components} == {
+        "Principal": Decimal(2988),
+        "Shipping": Decimal(311),
+    }
+    assert [p.amount for p in line.promotions] == [Decimal(-299)]
+    assert line.total == Decimal(3000)
+    with pytest.raises(ValueError, match="more than"):
+        amount_refund(jpy, Decimal(4821), AdjustmentReason.CUSTOMER_RETURN)

@@ -88,6 +88,23 @@ def money(value: Any) -> str:
     return f"{amount} {value.get('currency') or ''}".strip()
 
 
+def paid_part(item: Any, *parts: str) -> str:
+    """One part of what the buyer paid for an order item (its `paid` breakdown from Amazon's
+    proceeds), e.g. `shipping`; with two parts, the first less the second (a price less its
+    promotion). `—` when the order does not say."""
+    paid = item.get("paid") if isinstance(item, dict) else None
+    if not isinstance(paid, dict) or paid.get(parts[0]) is None:
+        return "—"
+    try:
+        value = sum(
+            (Decimal(str(paid.get(p) or 0)) * (1 if i == 0 else -1) for i, p in enumerate(parts)),
+            Decimal(0),
+        )
+    except InvalidOperation:
+        return "—"
+    return money({"amount": value, "currency": paid.get("currency")})
+
+
 def amount(value: Any) -> str:
     """A value from a case's details or an option's money: money as `money()`, a list or mapping
     compactly, anything else as plain text."""

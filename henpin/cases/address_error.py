@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from henpin.cases.buyer_contact import seller_central_links
-from henpin.cases.money import amount_refund, items_price_refund
+from henpin.cases.money import amount_refund, items_price_refund, order_refundable
 from henpin.domain import AdjustmentReason, Order, Refund
 from henpin.policy import AddressErrorPolicy
 from henpin.questions import AnswerField, Question, order_facts
@@ -72,8 +72,9 @@ def _money_line(option: dict[str, Any]) -> str:
 def resolution_question(
     order: Order, policy: AddressErrorPolicy, options: list[dict[str, Any]]
 ) -> Question:
-    value = order.value
-    currency = value.currency if value else None
+    paid = order_refundable(order)
+    currency = paid.currency if paid else None
+    partial = policy.refund_proposal(order, "partial_refund")
     return Question(
         step="resolve-address-error",
         title=f"How to resolve the undeliverable parcel of order {order.order_id}?",
@@ -103,8 +104,9 @@ def resolution_question(
                 label="Refund amount",
                 required_for=["partial_refund"],
                 minimum=Decimal("0.01"),
-                maximum=value.amount if value else None,
+                maximum=paid.amount if paid else None,
                 currency=currency,
+                proposed=str(partial.total.amount) if partial.total else None,
             ),
         ],
         note_required_for=["partial_refund"],
@@ -115,12 +117,19 @@ def resolution_question(
 
 
 def partial_refund(order: Order, data: dict[str, Any]) -> Refund:
+    """The amount agreed with the buyer, split over each item's price and shipping paid with
+    their promotions (`amount_refund`, as every amount an operator enters)."""
     return amount_refund(
         order, Decimal(str(data["refund_amount"])), AdjustmentReason.CUSTOMER_ADDRESS_INCORRECT
     )
 
 
-def cancel_for_reorder_refund(order: Order) -> Refund:
-    """A full refund as buyer-caused (reason CustomerCancel): Amazon returns the referral fee
-    less its refund administration fee; the buyer reorders with the right address."""
-    return items_price_refund(order, AdjustmentReason.CUSTOMER_CANCEL)
+def cancel_for_reorder_refund(order: Order, policy: AddressErrorPolicy) -> Refund:
+    """A full refund as buyer-caused (reason CustomerCancel): what the buyer paid, price and
+    shipping less promotions, the figure the options showed (`refund_proposal`). Amazon returns
+    the referral fee less its refund administration fee; the buyer reorders with the right
+    address."""
+    refund = policy.refund_proposal(order, "cancel_for_reorder").refund()
+    if refund is None:
+        return items_price_refund(order, AdjustmentReason.CUSTOMER_CANCEL)
+    return refund

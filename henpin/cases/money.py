@@ -13,57 +13,104 @@ from henpin.domain import (
     Order,
     OrderItem,
     PriceComponent,
+    PromotionComponent,
+    PromotionPart,
     Refund,
     RefundComponent,
     RefundedLine,
     RefundItem,
 )
 from henpin.policy._base import round_money
-from henpin.policy.proposals import shipping_paid
+from henpin.policy.proposals import paid_for_units, parts_total, refund_parts
 
 
-def items_price_refund(order: Order, reason: AdjustmentReason) -> Refund:
-    """Refund every item's price (Principal) of the order, nothing else (shipping is kept)."""
+def full_refund_item(
+    item: OrderItem, quantity: int, reason: AdjustmentReason, *, with_shipping: bool
+) -> RefundItem | None:
+    """Everything the buyer paid for `quantity` units of the item: the price less its
+    promotion, and the shipping less its promotion when `with_shipping`. None: nothing known."""
+    paid = paid_for_units(item, quantity)
+    if paid is None:
+        return None
+    components, promotions = refund_parts(
+        paid, shipping_percent=Decimal(100) if with_shipping else None
+    )
+    if not components or parts_total(components, promotions) <= 0:
+        return None
+    return RefundItem(
+        order_item_id=item.order_item_id,
+        reason=reason,
+        components=components,
+        promotions=promotions,
+    )
+
+
+def items_price_refund(
+    order: Order, reason: AdjustmentReason, *, with_shipping: bool = False
+) -> Refund:
+    """Refund what the buyer paid for every item of the order: its price less its promotion
+    (Principal and a promotion adjustment), and its shipping when `with_shipping`."""
     items = [
-        RefundItem(
-            order_item_id=i.order_item_id,
-            reason=reason,
-            components=[
-                RefundComponent(
-                    type=PriceComponent.PRINCIPAL,
-                    amount=i.value.amount,
-                    currency=i.value.currency,
-                )
-            ],
-        )
+        line
         for i in order.items
-        if i.value is not None and i.value.amount > 0
+        if (line := full_refund_item(i, i.quantity, reason, with_shipping=with_shipping))
     ]
     if not items:
         raise ValueError(f"order {order.order_id} has no priced items to refund")
     return Refund(order_id=order.order_id, items=items)
 
 
+def refundable(item: OrderItem, quantity: int) -> Money | None:
+    """The most a refund of `quantity` units may give back: what the buyer paid for them,
+    price and shipping, less promotions. None when unknown."""
+    paid = paid_for_units(item, quantity)
+    return None if paid is None else Money(amount=paid.net, currency=paid.currency)
+
+
+def order_refundable(order: Order) -> Money | None:
+    """What the buyer paid for the whole order (price and shipping less promotions)."""
+    amounts = [refundable(i, i.quantity) for i in order.items]
+    known = [a for a in amounts if a is not None]
+    if not known or len({a.currency for a in known}) != 1:
+        return None
+    return Money(amount=sum((a.amount for a in known), Decimal(0)), currency=known[0].currency)
+
+
+def amount_refund_item(
+    item: OrderItem, quantity: int, amount: Decimal, reason: AdjustmentReason
+) -> RefundItem:
+    """Refund `amount` of what was paid for `quantity` units of the item, spread over its price
+    and shipping in proportion, with their promotions' shares (`refund_parts`): the parts add up
+    exactly to `amount`. More than was paid is refused."""
+    paid = paid_for_units(item, quantity)
+    if paid is None or paid.net <= 0:
+        raise ValueError(f"order item {item.order_item_id} has no price, so nothing to refund")
+    if amount > paid.net:
+        raise ValueError(
+            f"{amount} {paid.currency} is more than the {paid.net} {paid.currency} paid for item "
+            f"{item.order_item_id}"
+        )
+    percent = amount * 100 / paid.net
+    components, promotions = refund_parts(paid, percent=percent, shipping_percent=percent)
+    return RefundItem(
+        order_item_id=item.order_item_id,
+        reason=reason,
+        components=components,
+        promotions=promotions,
+    )
+
+
 def amount_refund(order: Order, amount: Decimal, reason: AdjustmentReason) -> Refund:
-    """Refund a given amount as Principal, spread over the items in order (never more than an
-    item's price on one item)."""
+    """Refund a given amount, spread over the items in order: each item up to what was paid for
+    it, each item's share split over its price and shipping (`amount_refund_item`)."""
     left = amount
     items = []
     for i in order.items:
-        if left <= 0 or i.value is None:
+        paid = refundable(i, i.quantity)
+        if left <= 0 or paid is None or paid.amount <= 0:
             continue
-        part = min(left, i.value.amount)
-        items.append(
-            RefundItem(
-                order_item_id=i.order_item_id,
-                reason=reason,
-                components=[
-                    RefundComponent(
-                        type=PriceComponent.PRINCIPAL, amount=part, currency=i.value.currency
-                    )
-                ],
-            )
-        )
+        part = min(left, paid.amount)
+        items.append(amount_refund_item(i, i.quantity, part, reason))
         left -= part
     if not items or left > 0:
         raise ValueError(f"{amount} is more than what was paid for the items of {order.order_id}")
@@ -71,18 +118,24 @@ def amount_refund(order: Order, amount: Decimal, reason: AdjustmentReason) -> Re
 
 
 def refund_total(refund: Refund) -> Money:
-    components = [c for i in refund.items for c in i.components]
-    return Money(
-        amount=sum((c.amount for c in components), Decimal(0)), currency=components[0].currency
-    )
+    """What the buyer gets back: every item's components and (negative) promotions."""
+    currency = refund.items[0].components[0].currency
+    return Money(amount=sum((i.total for i in refund.items), Decimal(0)), currency=currency)
 
 
 def is_full_refund(order: Order, refund: Refund) -> bool:
-    value = order.value
-    return value is not None and refund_total(refund).amount >= value.amount
+    """Does the refund give back at least the price the buyer paid for every item?"""
+    paid = [paid_for_units(i, i.quantity) for i in order.items]
+    if any(p is None for p in paid):
+        return False
+    owed = sum((p.net_price for p in paid if p is not None), Decimal(0))
+    return refund_total(refund).amount >= owed
 
 
 # --- Never refund twice --------------------------------------------------------------------------
+
+#: How the ledger names a promotion's share, ahead of the part it lowered (PromotionPrincipal).
+PROMOTION_KEY = "Promotion"
 
 #: (order item id, component) → amount. A component Henpin names is its PriceComponent value.
 Amounts = dict[tuple[str, str], Decimal]
@@ -96,6 +149,9 @@ def refund_amounts(refunds: list[Refund]) -> Amounts:
             for c in item.components:
                 key = (item.order_item_id, str(c.type))
                 totals[key] = totals.get(key, Decimal(0)) + c.amount
+            for p in item.promotions:  # the discount given back to Amazon, as a positive size
+                key = (item.order_item_id, p.ledger_key)
+                totals[key] = totals.get(key, Decimal(0)) - p.amount
     return totals
 
 
@@ -163,14 +219,18 @@ class RefundFit(BaseModel):
 
 
 def paid_for(item: OrderItem, component: str) -> Decimal | None:
-    """What the buyer paid for one component of an item; None when the order does not say."""
-    if component == PriceComponent.PRINCIPAL.value:
-        value = item.value
-        return value.amount if value is not None else None
-    if component == PriceComponent.SHIPPING.value:
-        shipping = shipping_paid(item, item.quantity)
-        return shipping.amount if shipping is not None else None
-    return None
+    """What the buyer paid for one component of an item (Principal and Shipping before their
+    promotions; a promotion's ledger key: its discount); None when the order does not say."""
+    paid = paid_for_units(item, item.quantity)
+    if paid is None:
+        return None
+    by_component = {
+        PriceComponent.PRINCIPAL.value: paid.price,
+        PriceComponent.SHIPPING.value: paid.shipping,
+        f"{PROMOTION_KEY}{PromotionPart.PRINCIPAL.value}": paid.item_discount,
+        f"{PROMOTION_KEY}{PromotionPart.SHIPPING.value}": paid.shipping_discount,
+    }
+    return by_component.get(component)
 
 
 def fit_refund(order: Order, refund: Refund, before: RefundedBefore) -> RefundFit:
@@ -185,6 +245,7 @@ def fit_refund(order: Order, refund: Refund, before: RefundedBefore) -> RefundFi
     unverified: list[str] = []
     for line in refund.items:
         item = items.get(line.order_item_id)
+        promotions = _fit_promotions(line, item, before)
         components: list[RefundComponent] = []
         for c in line.components:
             paid = paid_for(item, str(c.type)) if item is not None else None
@@ -202,15 +263,27 @@ def fit_refund(order: Order, refund: Refund, before: RefundedBefore) -> RefundFi
                 amount = round_money(min(amount, max(left, Decimal(0))), c.currency)
             if amount != 0:
                 components.append(c.model_copy(update={"amount": amount}))
-        if sum((c.amount for c in components), Decimal(0)) > 0 and any(
+        given = sum((c.amount for c in components), Decimal(0))
+        if given + sum((p.amount for p in promotions), Decimal(0)) > 0 and any(
             c.amount > 0 for c in components
         ):
-            kept.append(line.model_copy(update={"components": components}))
+            kept.append(
+                line.model_copy(update={"components": components, "promotions": promotions})
+            )
     fitted = refund.model_copy(update={"items": kept}) if kept else None
     touched = {line.order_item_id for line in refund.items}
 
     def on_items(amounts: Amounts) -> Money | None:
-        total = sum((v for (item_id, _), v in amounts.items() if item_id in touched), Decimal(0))
+        # What the buyer got back: a promotion's share counts against it (the ledger keeps its
+        # size, positive).
+        total = sum(
+            (
+                -v if key.startswith(PROMOTION_KEY) else v
+                for (item_id, key), v in amounts.items()
+                if item_id in touched
+            ),
+            Decimal(0),
+        )
         return Money(amount=round_money(total, currency), currency=currency) if total > 0 else None
 
     return RefundFit(
@@ -223,11 +296,49 @@ def fit_refund(order: Order, refund: Refund, before: RefundedBefore) -> RefundFi
     )
 
 
+def _fit_promotions(
+    line: RefundItem, item: OrderItem | None, before: RefundedBefore
+) -> list[PromotionComponent]:
+    """A line's promotion adjustments, each no larger than the discount not yet given back by
+    an earlier refund (its price was refunded less the promotion already)."""
+    kept: list[PromotionComponent] = []
+    for p in line.promotions:
+        discount = paid_for(item, p.ledger_key) if item is not None else None
+        if discount is None:
+            kept.append(p)
+            continue
+        left = discount - before.total.get((line.order_item_id, p.ledger_key), Decimal(0))
+        amount = -min(-p.amount, max(left, Decimal(0)))
+        if amount != 0:
+            kept.append(p.model_copy(update={"amount": amount}))
+    return kept
+
+
 def refund_cut_message(fit: RefundFit) -> str:
     """The timeline's words for a refund made smaller because part was already refunded."""
     return (
         f"Refund reduced from {fit.asked} to {fit.sent}: {fit.before} was already refunded on "
         "these items" + (f", {fit.by_amazon} of it by Amazon." if fit.by_amazon else ".")
+    )
+
+
+def cut_by_another_case(fit: RefundFit) -> bool:
+    """Was the refund cut (or dropped) because another case of the order refunded these items,
+    not only Amazon on its own? Then the case asked for more than the buyer paid in all."""
+    if not fit.cut or fit.before is None:
+        return False
+    by_amazon = fit.by_amazon.amount if fit.by_amazon else Decimal(0)
+    return fit.before.amount > by_amazon
+
+
+def over_paid_message(fit: RefundFit) -> str:
+    """Why a case is flagged: its refund and the order's other refunds would exceed what was
+    paid, with the figures."""
+    sent = f"only {fit.sent} was sent" if fit.sent else "nothing was sent"
+    return (
+        f"Refund of {fit.asked} asked, but {fit.before} was already refunded on these items"
+        + (f" ({fit.by_amazon} by Amazon)" if fit.by_amazon else " by another case of the order")
+        + f": together more than the buyer paid, so {sent}. Check the order's refunds."
     )
 
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from henpin.cases.money import amount_refund, is_full_refund, items_price_refund, refund_total
-from henpin.domain import Order, Outcome, Refund
+from henpin.cases.money import (
+    amount_refund,
+    is_full_refund,
+    items_price_refund,
+    order_refundable,
+    refund_total,
+)
+from henpin.domain import Order, Outcome, PriceComponent, Refund
 from henpin.policy import RefusedDeliveryPolicy
 from henpin.questions import AnswerField, Question, order_facts
 
@@ -48,16 +54,16 @@ def proposed_refund(order: Order, policy: RefusedDeliveryPolicy, *, refused: boo
 
 def refund_question(order: Order, policy: RefusedDeliveryPolicy, proposal: Refund) -> Question:
     total = refund_total(proposal)
-    value = order.value
+    value = order_refundable(order)
+    shipping = any(c.type is PriceComponent.SHIPPING for i in proposal.items for c in i.components)
+    what = "item price and shipping paid" if shipping else "item price paid, shipping kept"
     return Question(
         step="confirm-refund",
         title=f"Refund order {order.order_id} (delivery refused or unclaimed)",
-        prompt="\n".join(
-            [*order_facts(order), f"- Policy's refund: **{total}** (item price only)"]
-        ),
+        prompt="\n".join([*order_facts(order), f"- Policy's refund: **{total}** ({what})"]),
         choices=["refund_proposed", "refund_other_amount", "no_refund"],
         labels={
-            "refund_proposed": f"Refund {total} (item price only)",
+            "refund_proposed": f"Refund {total} ({what})",
             "refund_other_amount": "Refund another amount (write the reason)",
             "no_refund": "No refund (write the reason)",
         },

@@ -7,21 +7,24 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from henpin.cases.money import RefundFit, refund_total
+from henpin.cases.money import (
+    RefundFit,
+    amount_refund_item,
+    full_refund_item,
+    refund_total,
+    refundable,
+)
 from henpin.domain import (
     AdjustmentReason,
     Money,
     Order,
     OrderItem,
-    PriceComponent,
     Refund,
-    RefundComponent,
-    RefundItem,
     ReturnRequest,
 )
 from henpin.marketplaces import MARKETPLACES
 from henpin.policy import ReturnRequestPolicy
-from henpin.policy.proposals import RefundProposal
+from henpin.policy.proposals import RefundProposal, paid_for_units
 from henpin.questions import AnswerField, Question, advice_line, order_facts
 
 #: The authorize question's answer when Amazon's returns report shows the request Closed: it is
@@ -47,12 +50,15 @@ def returned_item(ret: ReturnRequest, order: Order) -> OrderItem:
     return order.items[0]
 
 
-def returned_value(ret: ReturnRequest, order: Order) -> Money | None:
+def returned_quantity(ret: ReturnRequest, order: Order) -> int:
     item = returned_item(ret, order)
-    if item.unit_price is None:
-        return None
-    quantity = min(ret.quantity or item.quantity, item.quantity)
-    return Money(amount=item.unit_price.amount * quantity, currency=item.unit_price.currency)
+    return min(ret.quantity or item.quantity, item.quantity)
+
+
+def returned_value(ret: ReturnRequest, order: Order) -> Money | None:
+    """What the buyer paid for the returned units (price and shipping, less promotions): the
+    most any refund of them may give back."""
+    return refundable(returned_item(ret, order), returned_quantity(ret, order))
 
 
 def return_details(ret: ReturnRequest) -> dict[str, Any]:
@@ -236,13 +242,24 @@ def condition_question(
     )
 
 
+def marketplace_country(marketplace_id: str) -> str | None:
+    """The storefront's country code (henpin/marketplaces.py); None for an unknown id."""
+    found = MARKETPLACES.get(marketplace_id)
+    return found.country if found else None
+
+
 def proposal_for_condition(
     ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy, condition: str
 ) -> dict[str, Any]:
     item = returned_item(ret, order)
     quantity = min(ret.quantity or item.quantity, item.quantity)
     proposal = policy.refund_for_condition(
-        item, condition, quantity, reason_code=ret.reason_code, in_policy=ret.in_policy
+        item,
+        condition,
+        quantity,
+        reason_code=ret.reason_code,
+        in_policy=ret.in_policy,
+        country=marketplace_country(order.marketplace_id),
     )
     return proposal.model_dump(mode="json")
 
@@ -303,24 +320,16 @@ def refund_question(
 
 
 def item_price_refund(ret: ReturnRequest, order: Order) -> Refund:
-    """Refund the returned units' item price only (the buyer keeps or refuses the item)."""
-    item = returned_item(ret, order)
-    value = returned_value(ret, order)
-    assert value is not None, "an item without a price cannot be refunded by amount"
-    return Refund(
-        order_id=order.order_id,
-        items=[
-            RefundItem(
-                order_item_id=item.order_item_id,
-                reason=AdjustmentReason.CUSTOMER_RETURN,
-                components=[
-                    RefundComponent(
-                        type=PriceComponent.PRINCIPAL, amount=value.amount, currency=value.currency
-                    )
-                ],
-            )
-        ],
+    """Refund the returned units' price as paid (less its promotion), not their shipping (the
+    buyer keeps or refuses the item)."""
+    line = full_refund_item(
+        returned_item(ret, order),
+        returned_quantity(ret, order),
+        AdjustmentReason.CUSTOMER_RETURN,
+        with_shipping=False,
     )
+    assert line is not None, "an item without a price cannot be refunded by amount"
+    return Refund(order_id=order.order_id, items=[line])
 
 
 def refund_from_answer(
@@ -330,20 +339,16 @@ def refund_from_answer(
     choice: str,
     data: dict[str, Any],
 ) -> Refund | None:
-    """The refund the operator confirmed: the policy's proposal, or their own amount. None when
+    """The refund the operator confirmed: the policy's proposal, or their own amount (split over
+    the price and shipping paid, promotions included, as `amount_refund_item` does). None when
     nothing is due (a condition the table refunds at 0%)."""
     proposed = RefundProposal.model_validate(proposal)
     if choice == "refund_other_amount":
-        item = RefundItem(
-            order_item_id=proposed.order_item_id,
-            reason=proposed.adjustment_reason,
-            components=[
-                RefundComponent(
-                    type=PriceComponent.PRINCIPAL,
-                    amount=Decimal(str(data["amount"])),
-                    currency=proposed.total.currency,
-                )
-            ],
+        item = amount_refund_item(
+            returned_item(ret, order),
+            proposed.quantity,
+            Decimal(str(data["amount"])),
+            proposed.adjustment_reason,
         )
     else:
         refund_item = proposed.refund_item()
@@ -354,8 +359,9 @@ def refund_from_answer(
 
 
 def is_full_refund(ret: ReturnRequest, order: Order, refund: Refund) -> bool:
-    value = returned_value(ret, order)
-    return value is not None and refund_total(refund).amount >= value.amount
+    """Does the refund give back at least the price paid for the returned units?"""
+    paid = paid_for_units(returned_item(ret, order), returned_quantity(ret, order))
+    return paid is not None and refund_total(refund).amount >= paid.net_price
 
 
 # --- Amazon refunded the item itself (refund at first scan, missed refund window) -----------

@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from henpin.domain import Order, OrderItem
+from henpin.domain import AdjustmentReason, Order, OrderItem
 from henpin.policy._base import (
     Advice,
     Amount,
@@ -44,7 +44,7 @@ from henpin.policy._base import (
 )
 from henpin.policy.buyer_messages import DEFAULT_CONFIRM_ADDRESS, MessageText, message_in
 from henpin.policy.cancel_by_message import Language
-from henpin.policy.proposals import shipping_paid
+from henpin.policy.proposals import OrderRefundProposal, paid_for_units, whole_order_proposal
 
 AddressOption = Literal["reship", "partial_refund", "cancel_for_reorder"]
 AddressErrorAction = Literal["reship", "partial_refund", "cancel_for_reorder", "ask_operator"]
@@ -220,8 +220,8 @@ class AddressErrorPolicy(PolicyModel):
             )
 
         reship = self.reship_cost.get(currency)
-        partial = [share(line.price, self.partial_refund_percent, currency) for line in lines]
-        full = [line.price + (line.shipping or Decimal(0)) for line in lines]
+        partial = [p.total.amount for p in self.refund_proposal(order, "partial_refund").items]
+        full = [p.total.amount for p in self.refund_proposal(order, "cancel_for_reorder").items]
         return [
             option(
                 "reship",
@@ -235,16 +235,39 @@ class AddressErrorPolicy(PolicyModel):
                 "partial_refund",
                 partial,
                 extra=[
-                    f"refunds {self.partial_refund_percent:g}% of the item price; the buyer's"
-                    " shipping is kept"
+                    f"refunds {self.partial_refund_percent:g}% of the item price paid (less any"
+                    " promotion); the buyer's shipping is kept"
                 ],
             ),
             option(
                 "cancel_for_reorder",
                 full,
-                extra=["the buyer's new order is a new sale, not counted here"],
+                extra=[
+                    "refunds what the buyer paid, price and shipping, less any promotion",
+                    "the buyer's new order is a new sale, not counted here",
+                ],
             ),
         ]
+
+    def refund_proposal(
+        self, order: Order, choice: Literal["partial_refund", "cancel_for_reorder"]
+    ) -> OrderRefundProposal:
+        """The refund of a way out, as it is shown and sent: `partial_refund_percent` % of each
+        item's price paid (shipping kept, reason CustomerAddressIncorrect), or everything the
+        buyer paid, shipping included (cancel for reorder, reason CustomerCancel: buyer-caused,
+        so Amazon gives the referral fee back less its administration fee)."""
+        partial = choice == "partial_refund"
+        return whole_order_proposal(
+            order,
+            reason=AdjustmentReason.CUSTOMER_ADDRESS_INCORRECT
+            if partial
+            else AdjustmentReason.CUSTOMER_CANCEL,
+            rule=choice,
+            explanation=OPTION_LABELS[choice],
+            inputs={"partial_refund_percent": str(self.partial_refund_percent)},
+            percent=self.partial_refund_percent if partial else Decimal(100),
+            shipping_percent=None if partial else Decimal(100),
+        )
 
     def recommend(
         self, order: Order, *, address_confirmed: bool, now: datetime
@@ -317,13 +340,12 @@ class _Line:
 
     @classmethod
     def of(cls, item: OrderItem, policy: AddressErrorPolicy) -> _Line | None:
-        """The item's money; None when its price is unknown."""
-        if item.unit_price is None:
+        """The item's money as the buyer paid it (less promotions); None when its price is
+        unknown."""
+        paid = paid_for_units(item, item.quantity)
+        if paid is None:
             return None
-        currency = item.unit_price.currency
-        price = round_money(item.unit_price.amount * item.quantity, currency)
-        paid = shipping_paid(item, item.quantity)
-        shipping = paid.amount if paid is not None else None
+        currency, price, shipping = paid.currency, paid.net_price, paid.net_shipping
         base = price + (shipping or Decimal(0))
         referral = share(base, policy.referral_fee_percent, currency)
         admin, _ = policy.admin_fee_rule(currency)

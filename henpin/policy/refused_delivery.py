@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from henpin.domain import AdjustmentReason, Order, PriceComponent
+from henpin.domain import AdjustmentReason, Order
 from henpin.policy._base import (
     Advice,
     Inputs,
@@ -28,17 +28,9 @@ from henpin.policy._base import (
     PolicyModel,
     as_utc,
     format_money,
-    money,
     money_json,
-    share,
 )
-from henpin.policy.proposals import (
-    OrderRefundProposal,
-    RefundProposal,
-    component,
-    shipping_paid,
-    units_value,
-)
+from henpin.policy.proposals import OrderRefundProposal, whole_order_proposal
 
 RefusedDeliveryAction = Literal["wait_for_buyer", "refund", "ask_operator"]
 
@@ -81,50 +73,12 @@ class RefusedDeliveryPolicy(PolicyModel):
         refunds it. Items with no price, or a price of zero, get nothing."""
         settings = self.refund
         reason = self.adjustment_reason(refused=refused)
-        lines: list[RefundProposal] = []
-        currency: str | None = None
-        for item in order.items:
-            price = units_value(item, item.quantity)
-            if price is None:
-                continue
-            currency = price.currency
-            shipping = shipping_paid(item, item.quantity) if settings.refund_shipping else None
-            parts = [
-                component(
-                    PriceComponent.PRINCIPAL,
-                    share(price.amount, settings.item_price_percent, currency),
-                    currency,
-                ),
-                component(PriceComponent.SHIPPING, shipping.amount, currency) if shipping else None,
-            ]
-            components = [c for c in parts if c is not None]
-            total = money(sum((c.amount for c in components), Decimal(0)), currency)
-            lines.append(
-                RefundProposal(
-                    order_item_id=item.order_item_id,
-                    quantity=item.quantity,
-                    adjustment_reason=reason,
-                    components=components,
-                    total=total,
-                    rule="refund-on-request",
-                    explanation=_explain(settings, total.amount, currency),
-                    inputs={"unit_price": money_json(item.unit_price), "quantity": item.quantity},
-                )
-            )
-        total_money = (
-            money(sum((p.total.amount for p in lines), Decimal(0)), currency)
-            if currency is not None
-            else None
-        )
         what = "refused by the buyer" if refused else "not collected"
-        return OrderRefundProposal(
-            order_id=order.order_id,
-            items=lines,
-            total=total_money,
+        return whole_order_proposal(
+            order,
+            reason=reason,
             rule="refund-on-request",
-            explanation=(
-                f"parcel {what}: {_explain(settings, None, currency)}, reason {reason.value}"
-            ),
+            explanation=f"parcel {what}: {_explain(settings, None, None)}, reason {reason.value}",
             inputs={
                 "order_id": order.order_id,
                 "refused": refused,
@@ -132,6 +86,9 @@ class RefusedDeliveryPolicy(PolicyModel):
                 "refund_shipping": settings.refund_shipping,
                 "adjustment_reason": reason.value,
             },
+            percent=settings.item_price_percent,
+            shipping_percent=Decimal(100) if settings.refund_shipping else None,
+            explain_item=lambda total: _explain(settings, total.amount, total.currency),
         )
 
     def recommend(
@@ -179,9 +136,9 @@ class RefusedDeliveryPolicy(PolicyModel):
 
 def _explain(settings: RefusedDeliveryRefund, total: Decimal | None, currency: str | None) -> str:
     said = (
-        "the item price"
+        "the item price paid (less any promotion)"
         if settings.item_price_percent == 100
-        else f"{settings.item_price_percent:g}% of the item price"
+        else f"{settings.item_price_percent:g}% of the item price paid (less any promotion)"
     )
     said += " and its shipping" if settings.refund_shipping else " only (outbound shipping kept)"
     if total is not None and currency is not None:

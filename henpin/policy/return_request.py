@@ -56,13 +56,14 @@ from henpin.policy._base import (
     money,
     money_json,
     owner_error,
-    share,
 )
 from henpin.policy.business_days import add_business_days
 from henpin.policy.proposals import (
     RefundProposal,
     check_quantity,
-    component,
+    paid_for_units,
+    parts_total,
+    refund_parts,
     shipping_paid,
     units_value,
 )
@@ -328,6 +329,22 @@ class ReturnRequestPolicy(PolicyModel):
         "CR-QUALITY_UNACCEPTABLE",
     )
     refund_deadline_business_days: int = Field(default=2, ge=1, le=10)
+    #: Countries (Henpin's storefront codes, henpin/marketplaces.py) whose law gives a buyer who withdraws from the
+    #: sale the standard outbound delivery cost back: the EU (Directive 2011/83/EU art. 13(1))
+    #: and the UK (Consumer Contracts Regulations 2013, reg. 34). Every return there is taken
+    #: as a withdrawal. Empty: only the condition table and seller-fault reasons decide.
+    shipping_refunded_by_law_in: tuple[Annotated[str, Field(pattern=r"^[A-Z]{2}$")], ...] = (
+        "UK",
+        "IE",
+        "DE",
+        "FR",
+        "IT",
+        "ES",
+        "NL",
+        "SE",
+        "PL",
+        "BE",
+    )
 
     @model_validator(mode="after")
     def _reminder_before_escalation(self) -> ReturnRequestPolicy:
@@ -497,29 +514,34 @@ class ReturnRequestPolicy(PolicyModel):
         *,
         reason_code: str | None = None,
         in_policy: bool | None = None,
+        country: str | None = None,
     ) -> RefundProposal:
         """The refund for `quantity` returned units of an item in `condition`, by the table:
         Principal (the refund share of the price), Shipping (that share of the units' shipping,
-        if the condition refunds it) and RestockingFee (negative).
+        if the condition refunds it), the promotions' shares (negative: the buyer gets back
+        what they paid, not the price before the discount) and RestockingFee (negative, a share
+        of the price paid). `refund_parts` makes them; they add up exactly to the total.
 
         When `reason_code` is one of `seller_fault_reasons` (defective, not as described, ...),
-        Amazon allows no restocking fee and the buyer gets the shipping back: the table's fee
-        and shipping are overridden, and the rule says so. An item back in its original
-        condition on a return within Amazon's return policy (`in_policy`: the returns report's
-        word; unknown counts as within) carries no restocking fee either: Amazon allows none
-        there (`MAX_RESTOCKING_FEE_PERCENT`).
+        Amazon allows no restocking fee and the buyer gets the shipping back (help G202175040):
+        the table's fee and shipping are overridden, and the rule says so. An item back in its
+        original condition on a return within Amazon's return policy (`in_policy`: the returns
+        report's word; unknown counts as within) carries no restocking fee either: Amazon allows
+        none there (`MAX_RESTOCKING_FEE_PERCENT`). In a marketplace whose `country` is in
+        `shipping_refunded_by_law_in`, a return is a withdrawal and the outbound shipping goes
+        back in full (rule `withdrawal-shipping` when the table would have kept it).
         """
         row = self.conditions.get(condition)
         if row is None:
             known = ", ".join(self.conditions)
             raise ValueError(f"unknown condition {condition!r}; the condition table has: {known}")
         check_quantity(order_item, quantity)
-        price = units_value(order_item, quantity)
-        if price is None:
+        paid = paid_for_units(order_item, quantity)
+        if paid is None:
             raise ValueError(
                 f"order item {order_item.order_item_id} has no price, so no refund can be computed"
             )
-        currency = price.currency
+        currency = paid.currency
         code = (reason_code or "").strip().upper()
         seller_fault = code in self.seller_fault_reasons
         overridden = seller_fault and (row.restocking_fee_percent > 0 or not row.refund_shipping)
@@ -529,28 +551,40 @@ class ReturnRequestPolicy(PolicyModel):
             and in_policy is not False
             and row.restocking_fee_percent > 0
         )
+        by_law = (
+            not seller_fault
+            and row.refund_percent > 0
+            and (country or "").upper() in self.shipping_refunded_by_law_in
+        )
         no_fee = seller_fault or as_sent_in_policy
         fee_percent = Decimal(0) if no_fee else row.restocking_fee_percent
-        with_shipping = row.refund_shipping or seller_fault
-        shipping = shipping_paid(order_item, quantity) if with_shipping else None
+        if seller_fault or by_law:
+            shipping_percent: Decimal | None = Decimal(100)
+        else:
+            shipping_percent = row.refund_percent if row.refund_shipping else None
+        components, promotions = refund_parts(
+            paid,
+            percent=row.refund_percent,
+            fee_percent=fee_percent,
+            shipping_percent=shipping_percent,
+        )
+        total = money(parts_total(components, promotions), currency)
 
-        principal = share(price.amount, row.refund_percent, currency)
-        fee = share(price.amount, fee_percent, currency)
-        shipping_back = share(shipping.amount, row.refund_percent, currency) if shipping else None
-        parts = [
-            component(PriceComponent.PRINCIPAL, principal, currency),
-            component(PriceComponent.SHIPPING, shipping_back, currency) if shipping_back else None,
-            component(PriceComponent.RESTOCKING_FEE, -fee, currency),
-        ]
-        components = [c for c in parts if c is not None]
-        total = money(sum((c.amount for c in components), Decimal(0)), currency)
+        def amount_of(kind: PriceComponent) -> Decimal:
+            return sum((c.amount for c in components if c.type is kind), Decimal(0))
 
-        said = [f"{row.refund_percent:g}% of {format_money(price.amount, currency)}"]
-        if fee:
+        shipping_back = amount_of(PriceComponent.SHIPPING)
+        said = [f"{row.refund_percent:g}% of {format_money(paid.price, currency)}"]
+        if promotions:
+            said.append(
+                "less the promotion "
+                + format_money(-sum((p.amount for p in promotions), Decimal(0)), currency)
+            )
+        if fee_percent and amount_of(PriceComponent.RESTOCKING_FEE):
             said.append(f"less a {fee_percent:g}% restocking fee")
         if shipping_back:
             said.append(f"plus shipping {format_money(shipping_back, currency)}")
-        elif with_shipping:
+        elif shipping_percent is not None and paid.shipping is None:
             said.append("shipping price unknown, not included")
         if overridden:
             said.append(f"(reason {code} is the seller's side: no restocking fee, shipping back)")
@@ -558,18 +592,25 @@ class ReturnRequestPolicy(PolicyModel):
             said.append(
                 "(back in original condition within Amazon's return policy: no restocking fee)"
             )
+        if by_law and not row.refund_shipping:
+            said.append("(a withdrawal: the law gives the outbound shipping back)")
+        if overridden:
+            rule = "seller-fault-reason"
+        elif by_law and not row.refund_shipping:
+            rule = "withdrawal-shipping"
+        elif as_sent_in_policy:
+            rule = "no-fee-in-policy"
+        else:
+            rule = f"conditions.{condition}"
         return RefundProposal(
             order_item_id=order_item.order_item_id,
             quantity=quantity,
             condition=condition,
             adjustment_reason=AdjustmentReason.CUSTOMER_RETURN,
             components=components,
+            promotions=promotions,
             total=total,
-            rule="seller-fault-reason"
-            if overridden
-            else "no-fee-in-policy"
-            if as_sent_in_policy
-            else f"conditions.{condition}",
+            rule=rule,
             explanation=f"{condition}: " + ", ".join(said),
             inputs={
                 "order_item_id": order_item.order_item_id,
@@ -577,12 +618,15 @@ class ReturnRequestPolicy(PolicyModel):
                 "quantity": quantity,
                 "bought_quantity": order_item.quantity,
                 "unit_price": money_json(order_item.unit_price),
-                "shipping_paid": money_json(shipping),
+                "price_paid": str(paid.net_price),
+                "promotion_discount": str(paid.item_discount + paid.shipping_discount),
+                "shipping_paid": money_json(shipping_paid(order_item, quantity)),
                 "reason_code": code or None,
                 "amazon_in_policy": in_policy,
+                "country": country,
                 "refund_percent": str(row.refund_percent),
                 "restocking_fee_percent": str(fee_percent),
-                "refund_shipping": with_shipping,
+                "refund_shipping": shipping_percent is not None,
             },
         )
 

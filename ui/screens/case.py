@@ -251,6 +251,11 @@ st.dataframe(
             t("case.item.title"): item.get("title") or "—",
             t("case.item.quantity"): item.get("quantity"),
             t("case.item.unit_price"): display.money(item.get("unit_price")),
+            t("case.item.price_paid"): display.paid_part(item, "item_price", "item_discount"),
+            t("case.item.shipping_paid"): display.paid_part(item, "shipping", "shipping_discount"),
+            t("case.item.promotion"): display.paid_part(item, "item_discount")
+            if (item.get("paid") or {}).get("promotion_ids")
+            else "—",
             t("case.item.reason"): item.get("buyer_cancel_reason") or "",
         }
         for item in case.order.get("items", [])
