@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     # A case's flow run RUNNING this long without a state change is taken for dead (its process
     # was killed) and started again. Case flows suspend while they wait; they never run long.
     stale_run_s: float = Field(default=900, ge=5, le=86_400)
+    # Answers typed in the Prefect UI's Resume form (or sent with Prefect's resume API) are
+    # checked like the inbox's and recorded as `prefect-ui`. False: they are refused, the case
+    # asks again, and only the inbox and `henpin decide` decide. Read by the processes that run
+    # the case flows (runner, workers).
+    prefect_ui_decisions: bool = True
 
     @property
     def demo_mode(self) -> bool:
