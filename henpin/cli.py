@@ -34,6 +34,11 @@ def _use_stack_prefect(home: Path) -> bool:
     Must run before Prefect is imported (it reads its settings at import). False when no
     stack is running there and PREFECT_API_URL is not set either.
     """
+    from henpin.prefect_auth import client_auth_env
+
+    # The production layout locks its Prefect API: send its auth string, kept in the home.
+    for name, value in client_auth_env(home).items():
+        os.environ.setdefault(name, value)
     if os.environ.get("PREFECT_API_URL"):
         return True
     from henpin.stack import prefect_env, read_status
@@ -152,6 +157,10 @@ def _up_scaled(args: argparse.Namespace, home: Path, policies: Path) -> int:
         for name, url in sorted(stack.urls.items()):
             if url:
                 print(f"  {name}: {url}")
+        from henpin.prefect_auth import AUTH_FILE, SERVER_SETTING
+
+        kept = f"{SERVER_SETTING}" if os.environ.get(SERVER_SETTING) else f"{home / AUTH_FILE}"
+        print(f"  The Prefect UI and API are locked: sign in with the auth string in {kept}.")
         print("Press Ctrl-C to stop.")
         while True:
             time.sleep(1)
