@@ -23,7 +23,6 @@ import pytest
 from sqlalchemy import func, select
 
 from henpin import accounts
-from henpin.decisions import record_deadline_answers, record_decision
 from henpin.inbox_ops import claim, decide_as
 from henpin.questions import Question
 from henpin.service import add_operator, show_case
@@ -154,6 +153,8 @@ def test_inbox_decisions_are_audited_with_the_inbox_as_source(store_url: str) ->
 def test_only_the_sweep_records_a_deadline_answer_and_only_when_it_passed(
     store_url: str,
 ) -> None:
+    from henpin.decisions import record_deadline_answers, record_decision
+
     case_id = waiting_case(store_url, "111-0000000-0000204", timedelta(hours=5))
     with pytest.raises(ValueError, match="record_deadline_answers"):
         record_decision(
