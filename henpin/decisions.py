@@ -121,6 +121,10 @@ def answered_waiting_cases(store_url: str) -> list[tuple[int, str, RecordedDecis
         ]
 
 
+#: What only the deadline sweep holds: `record_decision` records a deadline answer only with it.
+_DEADLINE_SWEEP = object()
+
+
 def record_decision(
     store_url: str,
     case_id: int,
@@ -131,36 +135,14 @@ def record_decision(
     operator: str,
     source: str,
     data: dict[str, Any] | None = None,
+    capability: object = None,
 ) -> RecordedDecision:
     """Store an answer unless one is already stored; return the winner (and whether it is ours).
 
-    The doors call this after their checks (`admit`, `check_decidable`). The deadline's answer
-    is not recorded here: only `record_deadline_answers` records it."""
-    if source == Door.DEADLINE:
+    The doors call this after their checks (`admit`, `check_decidable`). A deadline answer is
+    recorded only by `record_deadline_answers`, which alone holds the capability for it."""
+    if source == Door.DEADLINE and capability is not _DEADLINE_SWEEP:
         raise ValueError("the deadline's answer is recorded only by record_deadline_answers()")
-    return _record(
-        store_url,
-        case_id,
-        step,
-        choice=choice,
-        note=note,
-        operator=operator,
-        source=source,
-        data=data,
-    )
-
-
-def _record(
-    store_url: str,
-    case_id: int,
-    step: str,
-    *,
-    choice: str,
-    note: str,
-    operator: str,
-    source: str,
-    data: dict[str, Any] | None = None,
-) -> RecordedDecision:
     try:
         with session_scope(store_url) as s:
             case = s.get(Case, case_id)
@@ -215,7 +197,7 @@ def record_deadline_answers(store_url: str, now: datetime | None = None) -> list
     for case_id, step, choice in overdue:
         if not (step and choice):
             continue
-        recorded = _record(
+        recorded = record_decision(
             store_url,
             case_id,
             step,
@@ -223,6 +205,7 @@ def record_deadline_answers(store_url: str, now: datetime | None = None) -> list
             note="No operator answered before the deadline.",
             operator=DEADLINE_OPERATOR,
             source=Door.DEADLINE,
+            capability=_DEADLINE_SWEEP,
         )
         if recorded.won:
             answered.append(case_id)
