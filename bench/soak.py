@@ -321,6 +321,18 @@ class Operators:
         self.calls: list[DecideCall] = []
         self.claimed: Counter[int] = Counter()  # case id -> decision jobs started
         self.jobs: dict[int, Future[None]] = {}
+        self.signed_up = False
+
+    def sign_up(self) -> None:
+        """The soak's operators, as an admin adds them: `henpin decide` takes only the name of
+        an active operator or admin (the store exists once a case is waiting)."""
+        if self.signed_up:
+            return
+        from henpin.service import add_operator
+
+        for name in OPERATORS:
+            add_operator(f"sqlite:///{self.stack.store_path}", name)
+        self.signed_up = True
 
     def in_flight(self) -> int:
         return sum(1 for j in self.jobs.values() if not j.done())
@@ -328,6 +340,8 @@ class Operators:
     def decide_waiting(self, waiting: list[dict[str, Any]], decided: set[int]) -> None:
         """Start deciding waiting cases (two jobs at a time; a case whose attempts all failed
         without a recorded decision is tried again, at most three times)."""
+        if waiting:
+            self.sign_up()
         for case in waiting:
             cid = case["id"]
             if self.in_flight() >= 2:

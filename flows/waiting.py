@@ -20,10 +20,10 @@ from tasks.cases import mark_waiting, recorded_decision, settle_decision
 
 class OperatorAnswer(RunInput):
     """Fields every decision input has; each question adds `choice: Literal[...]` (and may add
-    optional fields such as an amount)."""
+    optional fields such as an amount). No field says who answers: the Prefect UI's Resume form
+    cannot tell, so its answers are recorded as `prefect-ui` (henpin/decisions.py)."""
 
     note: str = ""
-    operator: str = "prefect-ui"
 
 
 async def ask_operator(
@@ -31,8 +31,9 @@ async def ask_operator(
 ) -> RecordedDecision:
     """Wait (suspended) until the question has one valid recorded answer, and return it.
 
-    An invalid answer from the Prefect UI is refused and the question asked again under the
-    next step name (`refund-2`, ...), so every attempt keeps its own record.
+    An answer from the Prefect UI that is refused (invalid, over someone's claim, or while
+    Prefect UI decisions are switched off) is not recorded and the question is asked again
+    under the next step name (`refund-2`, ...), so every attempt keeps its own record.
     """
     for attempt in count(1):
         asked = (
@@ -44,9 +45,7 @@ async def ask_operator(
         decided = recorded_decision(case_id, asked.step)
         if decided is None:
             answer = await asuspend_flow_run(
-                wait_for_input=answer_type.with_initial_data(
-                    description=asked.markdown(deadline), operator="prefect-ui"
-                ),
+                wait_for_input=answer_type.with_initial_data(description=asked.markdown(deadline)),
                 key=asked.step,
                 timeout=None,
             )

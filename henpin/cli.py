@@ -34,6 +34,11 @@ def _use_stack_prefect(home: Path) -> bool:
     Must run before Prefect is imported (it reads its settings at import). False when no
     stack is running there and PREFECT_API_URL is not set either.
     """
+    from henpin.prefect_auth import client_auth_env
+
+    # The production layout locks its Prefect API: send its auth string, kept in the home.
+    for name, value in client_auth_env(home).items():
+        os.environ.setdefault(name, value)
     if os.environ.get("PREFECT_API_URL"):
         return True
     from henpin.stack import prefect_env, read_status
@@ -157,6 +162,10 @@ def _up_scaled(args: argparse.Namespace, home: Path, policies: Path) -> int:
         for name, url in sorted(stack.urls.items()):
             if url:
                 print(f"  {name}: {url}")
+        from henpin.prefect_auth import AUTH_FILE, SERVER_SETTING
+
+        kept = f"{SERVER_SETTING}" if os.environ.get(SERVER_SETTING) else f"{home / AUTH_FILE}"
+        print(f"  The Prefect UI and API are locked: sign in with the auth string in {kept}.")
         print("Press Ctrl-C to stop.")
         while True:
             time.sleep(1)
@@ -249,34 +258,46 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
+    """Answer a waiting case through the inbox's door: the name must be an active operator or
+    admin, a case someone else claimed needs --over-claim, and the audit log records it."""
     settings = _settings(args)
     _use_stack_prefect(_home(args))  # if it is down, the decision is kept and applied later
-    from henpin.service import DecisionRefused, decide
+    from henpin.inbox_ops import DecisionCode, decide_as
 
-    try:
-        fields = dict(_field(f) for f in args.field or [])
-        result = decide(
-            settings.store_url,
-            args.id,
-            choice=args.choice,
-            note=args.note or "",
-            operator=args.operator,
-            source="cli",
-            fields=fields,
-        )
-    except DecisionRefused as exc:
-        _audit_cli_decision(settings.store_url, args, accepted=False, result=str(exc))
-        if args.json:
-            _print_json({"case_id": args.id, "accepted": False, "error": str(exc)})
-        else:
-            print(f"henpin: {exc}", file=sys.stderr)
-        return 1
-    _audit_cli_decision(settings.store_url, args, accepted=result.accepted, result=result.message)
+    fields = dict(_field(f) for f in args.field or [])
+    outcome = decide_as(
+        settings.store_url,
+        args.id,
+        choice=args.choice,
+        operator=args.operator,
+        note=args.note or "",
+        fields=fields,
+        over_claim=args.over_claim,
+        where="cli",
+        source="cli",
+    )
+    decided_first = outcome.code == DecisionCode.ALREADY_DECIDED
+    message = outcome.message or f"Case {args.id}: {outcome.code.value}."
     if args.json:
-        _print_json(result.model_dump(mode="json"))
+        answer: dict[str, Any] = {"case_id": args.id, "accepted": outcome.accepted}
+        if outcome.accepted or decided_first:  # the fields `henpin decide --json` always had
+            answer |= {
+                "choice": outcome.params.get("winner", outcome.choice),
+                "operator": outcome.params.get("who", args.operator),
+                "resumed": outcome.code == DecisionCode.RESUMED,
+                "message": message,
+            }
+        else:
+            answer["error"] = message
+        answer["result"] = outcome.code.value
+        if outcome.params.get("claimed_by"):
+            answer["claimed_by"] = outcome.params["claimed_by"]
+        _print_json(answer)
+    elif outcome.accepted:
+        print(message)
     else:
-        print(result.message)
-    return 0 if result.accepted else 1
+        print(f"henpin: {message}", file=sys.stderr)
+    return 0 if outcome.accepted else 1
 
 
 def cmd_cases_settle_message(args: argparse.Namespace) -> int:
@@ -306,22 +327,6 @@ def cmd_cases_settle_message(args: argparse.Namespace) -> int:
             f"case {args.id}, {args.key}: {words[code]}", file=sys.stdout if settled else sys.stderr
         )
     return 0 if settled else 1
-
-
-def _audit_cli_decision(
-    store_url: str, args: argparse.Namespace, *, accepted: bool, result: str
-) -> None:
-    """A decision from the command line goes in the audit log, as the inbox's do."""
-    from henpin.accounts import AuditAction, audit
-
-    audit(
-        store_url,
-        args.operator,
-        AuditAction.DECISION if accepted else AuditAction.DECISION_REFUSED,
-        target=f"case {args.id}",
-        where="cli",
-        detail={"choice": args.choice, "result": result[:200]},
-    )
 
 
 def _field(text: str) -> tuple[str, str]:
@@ -712,7 +717,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a field of the question's form, e.g. --field amount=12.50 (repeatable)",
     )
-    d.add_argument("--operator", required=True, help="who decides (stored with the decision)")
+    d.add_argument(
+        "--operator",
+        required=True,
+        help="who decides: an active operator or admin of the inbox (stored and audited)",
+    )
+    d.add_argument(
+        "--over-claim",
+        action="store_true",
+        help="decide a case someone else claimed (the inbox's 'decide anyway')",
+    )
     d.add_argument("--json", action="store_true")
     d.add_argument("--home", default=argparse.SUPPRESS)
     d.set_defaults(func=cmd_decide)

@@ -19,13 +19,23 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from henpin.accounts import AuditAction, audit, find_operator
-from henpin.decisions import DecisionRefused, find_decision
+from henpin.decisions import (
+    ClaimedByOther,
+    DecisionRefused,
+    Door,
+    DoorClosed,
+    admit,
+    audit_decision,
+    find_decision,
+)
 from henpin.domain import CaseState
 from henpin.questions import Question, check_answer
 from henpin.service import CaseSummary, _summary, deadline_first, decide
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Event, Feed
 
+#: The doors where an operator decides under their own name.
+PERSON_DOORS = (Door.INBOX, Door.CLI)
 OPEN_STATES = (CaseState.WAITING.value, CaseState.ACTING.value, CaseState.OPEN.value)
 
 
@@ -533,11 +543,15 @@ def decide_as(
     seen_step: str | None = None,
     over_claim: bool = False,
     where: str = "",
-    source: str = "inbox",
+    source: str = Door.INBOX,
 ) -> DecisionOutcome:
-    """Decide a case as a signed-in operator: their role is checked, a claim by someone else
-    needs `over_claim`, the decision goes through `henpin.service.decide`, and the audit log
-    records it."""
+    """Decide a case as an operator, from the inbox (signed in) or the command line (`source`
+    "cli"): the door's checks (`henpin.decisions.admit`: an active operator or admin; a claim by
+    someone else needs `over_claim`), then `henpin.service.decide` (the answer's check, one
+    recorded winner, resume), and the audit log records it, taken or refused."""
+    door = Door(source)
+    if door not in PERSON_DOORS:  # the Prefect UI and the deadline have doors of their own
+        raise ValueError(f"decide_as is the door of named operators, not of {door}")
     outcome = _decide(
         store_url,
         case_id,
@@ -547,16 +561,19 @@ def decide_as(
         fields=fields,
         seen_step=seen_step,
         over_claim=over_claim,
-        source=source,
+        door=door,
     )
     if outcome.code != DecisionCode.STORE_ERROR:
-        action = AuditAction.DECISION if outcome.accepted else AuditAction.DECISION_REFUSED
-        detail = {"choice": choice, "result": outcome.code.value}
-        if seen_step:
-            detail["step"] = seen_step
-        if outcome.params.get("claimed_by"):
-            detail["claimed_by"] = outcome.params["claimed_by"]
-        audit(store_url, operator, action, target=f"case {case_id}", where=where, detail=detail)
+        detail = {"choice": choice, "result": outcome.code.value, "step": seen_step or None}
+        detail["claimed_by"] = outcome.params.get("claimed_by")
+        audit_decision(
+            store_url,
+            case_id,
+            actor=operator,
+            accepted=outcome.accepted,
+            where=where or source,
+            detail=detail,
+        )
     return outcome
 
 
@@ -570,33 +587,31 @@ def _decide(
     fields: dict[str, Any] | None,
     seen_step: str | None,
     over_claim: bool,
-    source: str,
+    door: Door,
 ) -> DecisionOutcome:
     try:
-        who = find_operator(store_url, operator)
-        if who is None or not who.active or not who.can_decide:
-            role = who.role if who else "?"
-            return DecisionOutcome(case_id, DecisionCode.NOT_ALLOWED, choice, {"role": role})
+        try:
+            admitted = admit(
+                store_url, case_id, door=door, operator=operator, over_claim=over_claim
+            )
+        except DoorClosed as closed:
+            params = {"role": closed.role}
+            return DecisionOutcome(case_id, DecisionCode.NOT_ALLOWED, choice, params, str(closed))
+        except ClaimedByOther as claimed:
+            params = {"claimed_by": claimed.holder}
+            code = DecisionCode.CLAIMED_BY_OTHER
+            return DecisionOutcome(case_id, code, choice, params, str(claimed))
         with session_scope(store_url) as s:
-            c = s.get(Case, case_id)
-            if c is None:
-                return DecisionOutcome(case_id, DecisionCode.NO_CASE, choice)
-            holder, step = c.claimed_by, c.waiting_step
-            open_case = c.state != CaseState.CLOSED
-        if open_case and holder and holder != operator:
-            params: dict[str, Any] = {"claimed_by": holder}
-            if not over_claim:
-                return DecisionOutcome(case_id, DecisionCode.CLAIMED_BY_OTHER, choice, params)
-        else:
-            params = {}
+            step = s.scalar(select(Case.waiting_step).where(Case.id == case_id))
+        params = {"claimed_by": admitted.over_claim_of} if admitted.over_claim_of else {}
         try:
             result = decide(
                 store_url,
                 case_id,
                 choice=choice,
                 note=note,
-                operator=operator,
-                source=source,
+                operator=admitted.operator,
+                source=door,
                 fields=fields,
                 seen_step=seen_step,
             )
@@ -606,7 +621,7 @@ def _decide(
         if not result.accepted:
             winner = find_decision(store_url, case_id, seen_step or step or "")
             at = winner.at if winner else None
-            by_deadline = winner is not None and winner.source == "deadline"
+            by_deadline = winner is not None and winner.source == Door.DEADLINE
             return DecisionOutcome(
                 case_id,
                 DecisionCode.ALREADY_DECIDED,

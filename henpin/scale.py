@@ -21,6 +21,9 @@ The parts, and what each needs from the others:
   thread runs in `henpin up`.
 - **Case store** on PostgreSQL (`HENPIN_DATABASE_URL`), the **inbox** (Streamlit) and, in demo
   mode, the **SP-API emulator**.
+- **A lock on Prefect**: the server asks for Basic authentication (Prefect's
+  `PREFECT_SERVER_API_AUTH_STRING`), and every part above sends it (`PREFECT_API_AUTH_STRING`),
+  so nobody without it reads runs or resumes one with an answer (henpin/prefect_auth.py).
 
 `ScaledStack` has the same surface as `henpin.stack.Stack` (`plan`, `start`, `stop`,
 `dead_child`, `urls`), so `henpin up --scale` can use either.
@@ -43,6 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from henpin.prefect_auth import CLIENT_SETTING, SERVER_SETTING, auth_string_for
 from henpin.settings import Settings
 from henpin.stack import DEFAULT_PORTS, ROOT, free_port, wait_until_up
 
@@ -143,6 +147,7 @@ class ScaledStack:
     prefect_database_url: str | None = None  # default: henpin_prefect on the same server
     inbox: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    auth_string: str = field(default="", repr=False)  # Prefect's Basic auth "user:password"
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     urls: dict[str, str | None] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
@@ -184,12 +189,15 @@ class ScaledStack:
         }
         if self.urls.get("prefect_api"):
             env["PREFECT_API_URL"] = str(self.urls["prefect_api"])
+        if self.auth_string:
+            env[CLIENT_SETTING] = self.auth_string
         return env
 
     def plan(self) -> dict[str, str]:
         """Pick ports; returns the Prefect settings for this process (call before importing
         Prefect: it reads its settings once, at import)."""
         (self.home / "prefect").mkdir(parents=True, exist_ok=True)  # PREFECT_HOME must exist
+        self.auth_string = auth_string_for(self.home)
         self.ports = {name: free_port(port) for name, port in DEFAULT_PORTS.items()}
         self.urls["prefect_ui"] = f"http://127.0.0.1:{self.ports['prefect']}"
         self.urls["prefect_api"] = f"http://127.0.0.1:{self.ports['prefect']}/api"
@@ -226,6 +234,7 @@ class ScaledStack:
         server_env = {
             **env,
             "PREFECT_API_DATABASE_CONNECTION_URL": self.prefect_database_url,
+            SERVER_SETTING: self.auth_string,
             **redis_env(self.redis_url),
         }
         server_env.pop("PREFECT_API_URL", None)
@@ -380,6 +389,7 @@ class ScaledStack:
     def prefect_settings(self) -> Iterator[None]:
         """Point this process's Prefect client at the stack (e.g. to decide or inspect runs)."""
         from prefect.settings import (
+            PREFECT_API_AUTH_STRING,
             PREFECT_API_URL,
             PREFECT_LOCAL_STORAGE_PATH,
             PREFECT_RESULTS_PERSIST_BY_DEFAULT,
@@ -388,6 +398,7 @@ class ScaledStack:
 
         with temporary_settings(
             updates={
+                PREFECT_API_AUTH_STRING: self.auth_string or None,
                 PREFECT_API_URL: self.urls["prefect_api"],
                 PREFECT_LOCAL_STORAGE_PATH: str(self.storage),
                 PREFECT_RESULTS_PERSIST_BY_DEFAULT: True,

@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     # An inbox session ends this long after its sign-in, however active (idle sessions end
     # sooner: HENPIN_SESSION_HOURS, default 8).
     session_max_hours: float = Field(default=12, ge=0.1, le=720)
+    # Answers typed in the Prefect UI's Resume form (or sent with Prefect's resume API) are
+    # checked like the inbox's and recorded as `prefect-ui`. False: they are refused, the case
+    # asks again, and only the inbox and `henpin decide` decide. Read by the processes that run
+    # the case flows (runner, workers).
+    prefect_ui_decisions: bool = True
 
     @property
     def demo_mode(self) -> bool:

@@ -7,6 +7,7 @@ are `fresh`; writes are idempotent, so a flow re-run after resume repeats nothin
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -15,13 +16,21 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from henpin.decisions import RecordedDecision, find_decision, record_decision
+from henpin.decisions import (
+    DecisionRefused,
+    RecordedDecision,
+    decide_from_prefect_ui,
+    find_decision,
+    refused_before,
+)
 from henpin.domain import CaseState, CaseType, Order, Outcome
-from henpin.questions import Question, check_answer
+from henpin.questions import Question
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Event
 from tasks.kinds import store_task
-from tasks.store import store_url
+from tasks.store import settings, store_url
+
+log = logging.getLogger(__name__)
 
 
 def order_snapshot(order: Order) -> dict[str, Any]:
@@ -186,43 +195,24 @@ def settle_decision(
 ) -> RecordedDecision | None:
     """Make the answer the flow was resumed with the recorded one, unless another answer won.
 
-    An answer given in the Prefect UI's Resume form reaches Henpin only here, so it is checked
-    and recorded here (None when it is invalid: the question is asked again); answers given in
-    the inbox, CLI or by the deadline sweep were checked and recorded before resuming.
+    An answer given in the Prefect UI's Resume form reaches Henpin only here, so it passes the
+    Prefect UI door's checks here (`decide_from_prefect_ui`: switched on, no one else's claim,
+    the question's answer check; recorded as `prefect-ui`, audited), None when it is refused:
+    the question is asked again. Answers given in the inbox, CLI or by the deadline sweep were
+    checked and recorded before resuming, and the recorded one always wins.
     """
     step = question.step
     decision = find_decision(store_url(), case_id, step)
     if decision is None:
-        choice = str(answer.get("choice", ""))
-        note = str(answer.get("note") or "")
-        operator = str(answer.get("operator") or "prefect-ui")
-        fields = {
-            k: str(v)
-            for k, v in answer.items()
-            if k not in ("choice", "note", "operator") and v not in (None, "")
-        }
-        problem = check_answer(question, choice, note, fields)
-        if problem and operator != "deadline":
-            with session_scope(store_url()) as s:
-                s.add(
-                    Event(
-                        case_id=case_id,
-                        kind="invalid-answer",
-                        message=f"An answer from the Prefect UI was refused: {problem} Asking again.",
-                        data={"step": step, **fields, "choice": choice},
-                    )
-                )
+        if refused_before(store_url(), case_id, step):
+            return None  # this run, started again, meets an answer it refused already
+        try:
+            decision = decide_from_prefect_ui(
+                store_url(), case_id, step, answer, enabled=settings().prefect_ui_decisions
+            )
+        except DecisionRefused as refused:
+            _tell_prefect_ui(f"This answer was refused: {refused} The question is asked again.")
             return None
-        decision = record_decision(
-            store_url(),
-            case_id,
-            step,
-            choice=choice,
-            note=note,
-            operator=operator,
-            source="deadline" if operator == "deadline" else "prefect-ui",
-            data=fields,
-        )
     with session_scope(store_url()) as s:
         case = s.get(Case, case_id)
         assert case is not None
@@ -232,6 +222,17 @@ def settle_decision(
             case.choices = []
             case.question = {}
     return decision
+
+
+def _tell_prefect_ui(text: str) -> None:
+    """A line in the flow run's log, which the Prefect UI shows under the run."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        get_run_logger().warning(text)
+    except MissingContextError:
+        log.warning(text)
 
 
 @store_task("mark-acting")

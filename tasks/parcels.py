@@ -209,7 +209,7 @@ def _hand_over(s: Session, refused: Case, order: Order, report: dict[str, Any]) 
         new=True,
         handed_over_from=refused.id,
         resume_run=refused.flow_run_id,
-        resume_input={"choice": HANDED_OVER, "note": message, "operator": "henpin"},
+        resume_input={"choice": HANDED_OVER, "note": message},
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from henpin.decisions import answered_waiting_cases, record_decision
+from henpin.decisions import answered_waiting_cases, record_deadline_answers
 from henpin.domain import ActionStatus, CaseState
 from henpin.runs import (
     ResumeResult,
@@ -86,23 +86,7 @@ def apply_passed_deadlines(now: datetime | None = None) -> list[int]:
 
     An operator's answer racing the deadline is settled by the decision record: one winner.
     """
-    now = now or datetime.now(UTC)
-    with session_scope(store_url()) as s:
-        overdue = s.scalars(
-            select(Case).where(Case.state == CaseState.WAITING.value, Case.deadline < now)
-        ).all()
-        questions = [(c.id, c.waiting_step, c.timeout_choice) for c in overdue]
-    for case_id, step, choice in questions:
-        if step and choice:
-            record_decision(
-                store_url(),
-                case_id,
-                step,
-                choice=choice,
-                note="No operator answered before the deadline.",
-                operator="deadline",
-                source="deadline",
-            )
+    record_deadline_answers(store_url(), now)
     return resume_decided_cases.fn()
 
 

@@ -115,11 +115,13 @@ def test_the_service_decide_used_by_the_inbox_refuses_extra_decimals(
 def test_henpin_decide_field_refuses_extra_decimals(
     tmp_path: Path, amount: str, currency: str, message: str
 ) -> None:
+    from henpin.service import add_operator
     from henpin.store.db import migrate
 
     url = f"sqlite:///{tmp_path / 'henpin.db'}"
     migrate(url)
     case_id = waiting_case(url, currency)
+    add_operator(url, "bob", "pw-bob-123456")  # `henpin decide` takes an operator's name only
     env = {**os.environ, "HENPIN_HOME": str(tmp_path), "HENPIN_DATABASE_URL": url}
     env.pop("PREFECT_API_URL", None)
     done = subprocess.run(

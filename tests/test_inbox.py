@@ -475,6 +475,8 @@ def test_decisions_from_the_command_line_are_in_the_audit_log(store_url: str) ->
     import sys
 
     case_id = waiting_case(store_url, "111-0000000-0000098", timedelta(hours=5))
+    add_operator(store_url, "carol", "pw-carol-123456")
+    add_operator(store_url, "dave", "pw-dave-123456")
 
     def decide_cli(choice: str, operator: str) -> int:
         command = ["decide", str(case_id), "--choice", choice, "--operator", operator, "--json"]

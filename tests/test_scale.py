@@ -5,12 +5,17 @@ PostgreSQL database with prefect-redis messaging, the `henpin` process work pool
 `prefect worker start` workers, the housekeeper, the SP-API emulator and a PostgreSQL case store.
 Buyer cancel requests go from ingestion to closed; each case must be handled exactly once: one
 flow run per case, one Amazon action per cancelled order, nothing before a wait done twice.
+Prefect's API is locked (Basic auth): the workers, their runs, the housekeeper and `henpin
+decide` get through with the layout's auth string, nobody else does.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -149,13 +154,40 @@ def submitted_runs(logs: Path, worker: str) -> Counter[str]:
     return tried - lost
 
 
+def henpin_cli(scaled: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """`henpin ... --operator alice --json` as an operator's shell runs it against the stack's
+    home: no Prefect settings of this test process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HENPIN_"))}
+    env |= {"HENPIN_HOME": str(scaled.home), "HENPIN_DATABASE_URL": scaled.database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "henpin.cli", *args, "--operator", "alice", "--json"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled: Any) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
     from prefect.client.schemas.objects import StateType
     from prefect.deployments import run_deployment
 
-    from henpin.service import decide, list_cases, show_case
+    from henpin.service import add_operator, decide, list_cases, show_case
+
+    # Prefect's API (and so its UI and Resume form) is locked: nobody without the auth string
+    # reads runs or resumes one. The string is the home's, readable by its owner only.
+    api = scaled.urls["prefect_api"]
+    assert httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).status_code == 401
+    user, password = (scaled.home / "prefect-auth").read_text().strip().split(":", 1)
+    wrong = httpx.post(f"{api}/flow_runs/filter", json={}, auth=(user, "guess"), timeout=10)
+    assert wrong.status_code == 401
+    right = httpx.post(f"{api}/flow_runs/filter", json={}, auth=(user, password), timeout=10)
+    assert right.status_code == 200
+    assert (scaled.home / "prefect-auth").stat().st_mode & 0o077 == 0
+    assert password not in (scaled.home / "status.json").read_text()
 
     emulator = scaled.urls["emulator"]
     orders = [order_json(o, price="19.99") for o in CHEAP] + [
@@ -171,9 +203,14 @@ def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled:
             lambda: len(w := list_cases(store, state="waiting")) == len(HIGH) and w,
         )
         choices = dict(zip(sorted(HIGH), ["cancel", "keep_order"], strict=True))
-        for case in waiting:
-            result = decide(store, case.id, choice=choices[case.order_id], operator="alice")
-            assert result.accepted and result.resumed
+        first, second = sorted(waiting, key=lambda c: c.order_id)
+        # `henpin decide` finds the locked Prefect API's auth string in the home, and resumes.
+        add_operator(store, "alice", "pw-alice-123456")
+        decided = henpin_cli(scaled, "decide", str(first.id), "--choice", "cancel")
+        assert decided.returncode == 0, decided.stderr
+        assert json.loads(decided.stdout)["resumed"] is True
+        result = decide(store, second.id, choice=choices[second.order_id], operator="alice")
+        assert result.accepted and result.resumed
 
         def all_closed() -> list[Any]:
             cases = list_cases(store)

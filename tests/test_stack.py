@@ -161,8 +161,8 @@ def test_make_up_demo_then_decide_then_stop(stack: tuple[Path, subprocess.Popen[
     )
 
     decided = henpin(
-        home, "decide", str(case["id"]), "--choice", "cancel", "--operator", "tester", "--json"
-    )
+        home, "decide", str(case["id"]), "--choice", "cancel", "--operator", "demo", "--json"
+    )  # the demo admin: `henpin decide` takes an active operator's or admin's name only
     assert decided["accepted"] is True
 
     def closed() -> Any:
@@ -171,7 +171,7 @@ def test_make_up_demo_then_decide_then_stop(stack: tuple[Path, subprocess.Popen[
 
     shown = wait_for("the decided case to close", closed, timeout=240)
     assert shown["outcome"] == "cancelled-buyer-canceled"
-    assert shown["decisions"][0]["operator"] == "tester"
+    assert shown["decisions"][0]["operator"] == "demo"
     order = httpx.get(f"{status['emulator']}/_emulator/orders/{case['order_id']}", timeout=5).json()
     assert order["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
 

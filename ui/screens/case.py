@@ -276,7 +276,10 @@ if case.type == "return-request" and (
     url := display.manage_returns_url(case.marketplace_id, case.order_id)
 ):
     links[url] = t("case.link_manage_returns")
-if url := display.flow_run_url(session.prefect_ui_url(), case.flow_run_id):
+# The Prefect UI is for those who decide: a viewer gets no way in from here.
+if operator.can_decide and (
+    url := display.flow_run_url(session.prefect_ui_url(), case.flow_run_id)
+):
     links[url] = t("case.link_flow_run")
 for name, url in (case.question.get("links") or {}).items():
     links.setdefault(str(url), str(name))
