@@ -22,8 +22,10 @@ The parts, and what each needs from the others:
 - **Case store** on PostgreSQL (`HENPIN_DATABASE_URL`), the **inbox** (Streamlit) and, in demo
   mode, the **SP-API emulator**.
 
-`ScaledStack` has the same surface as `henpin.stack.Stack` (`plan`, `start`, `stop`,
-`dead_child`, `urls`), so `henpin up --scale` can use either.
+`ScaledStack` has the same surface as `henpin.stack.Stack` (`plan`, `start`, `supervise`,
+`stop`, `dead_child`, `urls`, `procs`) and the same supervisor (henpin/supervisor.py: children
+die with it, restarts with backoff, bounded stops, rotated logs), so `henpin up --scale` can use
+either. In production the parts run under systemd instead (deploy/systemd/, docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -44,7 +46,18 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from henpin.settings import Settings
-from henpin.stack import DEFAULT_PORTS, ROOT, free_port, wait_until_up
+from henpin.stack import (
+    DEFAULT_PORTS,
+    ROOT,
+    StackLock,
+    emulator_part,
+    free_port,
+    inbox_part,
+    limits_of,
+    prefect_server_part,
+    wait_until_up,
+)
+from henpin.supervisor import Part, Supervisor
 
 POOL = "henpin"
 DEFAULT_PREFECT_DATABASE = "henpin_prefect"
@@ -143,11 +156,18 @@ class ScaledStack:
     prefect_database_url: str | None = None  # default: henpin_prefect on the same server
     inbox: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    lock: StackLock | None = None  # held by `henpin up --scale`
     urls: dict[str, str | None] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    supervisor: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
+        self.supervisor = Supervisor(
+            self.home / "logs",
+            limits_of(self.settings),
+            lock_fd=self.lock.fd if self.lock else None,
+            on_change=lambda: self.write_status(ready=True),
+        )
         if not self.database_url.startswith("postgresql"):
             raise ValueError(
                 "the scaled layout keeps cases in PostgreSQL: set HENPIN_DATABASE_URL to a "
@@ -158,6 +178,10 @@ class ScaledStack:
         self.prefect_database_url = self.prefect_database_url or prefect_database_url_for(
             self.database_url
         )
+
+    @property
+    def procs(self) -> dict[str, subprocess.Popen[bytes]]:
+        return self.supervisor.procs
 
     @property
     def status_file(self) -> Path:
@@ -214,14 +238,16 @@ class ScaledStack:
         if not self.ports:
             self.plan()
         self.home.mkdir(parents=True, exist_ok=True)
-        logs = self.home / "logs"
-        logs.mkdir(exist_ok=True)
         self.storage.mkdir(parents=True, exist_ok=True)
         assert self.prefect_database_url
         ensure_postgres_database(self.database_url)
         ensure_postgres_database(self.prefect_database_url)
         migrate(self.database_url)
         env = self.henpin_env(policies)
+        if self.lock:
+            inbox = f"http://127.0.0.1:{self.ports['inbox']}" if self.inbox else None
+            self.lock.record(prefect_ui=self.urls["prefect_ui"], inbox=inbox)
+        run = self.supervisor
 
         server_env = {
             **env,
@@ -229,46 +255,14 @@ class ScaledStack:
             **redis_env(self.redis_url),
         }
         server_env.pop("PREFECT_API_URL", None)
-        self._spawn(
-            "prefect",
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.ports["prefect"]),
-            ],
-            server_env,
-            logs,
-        )
+        prefect = prefect_server_part(self.ports["prefect"], server_env)
+        run.start(prefect, wait=False)
 
         if self.settings.demo_mode:
-            port = self.ports["emulator"]
             state = self.home / "emulator-state.json"
             fresh = not state.exists()
-            self._spawn(
-                "emulator",
-                [
-                    sys.executable,
-                    "-m",
-                    "henpin.cli",
-                    "emulator",
-                    "--port",
-                    str(port),
-                    "--state-file",
-                    str(state),
-                    "--time-scale",
-                    str(self.settings.emulator_time_scale),
-                ],
-                env,
-                logs,
-            )
-            emulator_url = f"http://127.0.0.1:{port}"
-            wait_until_up(f"{emulator_url}/_emulator/clock", proc=self.procs["emulator"])
+            run.start(emulator_part(self.ports["emulator"], state, self.settings, dict(env)))
+            emulator_url = f"http://127.0.0.1:{self.ports['emulator']}"
             if fresh and demo_data:
                 httpx.post(f"{emulator_url}/_emulator/seed-demo", timeout=10).raise_for_status()
             env["HENPIN_EMULATOR_URL"] = emulator_url
@@ -276,7 +270,7 @@ class ScaledStack:
         else:
             self.urls["emulator"] = None
 
-        wait_until_up(f"{self.urls['prefect_api']}/health", proc=self.procs["prefect"], timeout=180)
+        wait_until_up(str(prefect.health_url), proc=self.procs["prefect"], timeout=180)
         deploy = subprocess.run(
             [sys.executable, "-m", "henpin.scale", "deploy"],
             env=env,
@@ -289,60 +283,17 @@ class ScaledStack:
             raise RuntimeError(f"could not create the work pool and deployments:\n{deploy.stderr}")
 
         for name in self.worker_names:
-            self._spawn(
-                name,
-                [
-                    sys.executable,
-                    "-m",
-                    "prefect",
-                    "worker",
-                    "start",
-                    "--pool",
-                    POOL,
-                    "--type",
-                    "process",
-                    "--name",
-                    name,
-                    "--limit",
-                    str(self.worker_limit),
-                ],
-                env,
-                logs,
-            )
-        self._spawn("housekeeper", [sys.executable, "-m", "henpin.scale", "housekeeper"], env, logs)
+            worker = [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL]
+            worker += ["--type", "process", "--name", name, "--limit", str(self.worker_limit)]
+            run.start(Part(name, worker, dict(env), needs_prefect=True))
+        housekeeper = [sys.executable, "-m", "henpin.scale", "housekeeper"]
+        run.start(Part("housekeeper", housekeeper, dict(env), needs_prefect=True))
 
         if self.inbox:
-            inbox_port = self.ports["inbox"]
             env["HENPIN_PREFECT_UI_URL"] = self.urls["prefect_ui"] or ""
-            self._spawn(
-                "inbox",
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    str(ROOT / "ui" / "inbox.py"),
-                    "--server.address",
-                    "127.0.0.1",
-                    "--server.port",
-                    str(inbox_port),
-                    "--server.headless",
-                    "true",
-                    "--browser.gatherUsageStats",
-                    "false",
-                ],
-                env,
-                logs,
-            )
-            self.urls["inbox"] = f"http://127.0.0.1:{inbox_port}"
-            wait_until_up(f"{self.urls['inbox']}/_stcore/health", proc=self.procs["inbox"])
+            run.start(inbox_part(self.ports["inbox"], dict(env)))
+            self.urls["inbox"] = f"http://127.0.0.1:{self.ports['inbox']}"
         self.write_status(ready=True)
-
-    def _spawn(self, name: str, cmd: list[str], env: dict[str, str], logs: Path) -> None:
-        out = (logs / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
-        )
 
     def write_status(self, *, ready: bool) -> None:
         status = {
@@ -351,30 +302,23 @@ class ScaledStack:
             "layout": "scaled",
             "workers": self.worker_names,
             **self.urls,
+            "restarts": dict(self.supervisor.restarts),
         }
         if not self.inbox:  # `henpin status` reads the inbox's health; none here
             status["inbox"] = None
         self.status_file.write_text(json.dumps(status, indent=2))
 
+    def supervise(self) -> str:
+        """Keep the parts running until one keeps dying (returns why) or Ctrl-C."""
+        return self.supervisor.supervise()
+
     def stop(self) -> None:
-        order = ["inbox", "housekeeper", *self.worker_names, "emulator", "prefect"]
-        for name in order:
-            proc = self.procs.get(name)
-            if proc and proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        self.supervisor.stop()
         if self.status_file.exists():
             self.write_status(ready=False)
 
     def dead_child(self) -> str | None:
-        return next((n for n, p in self.procs.items() if p.poll() is not None), None)
+        return self.supervisor.dead_part()
 
     @contextlib.contextmanager
     def prefect_settings(self) -> Iterator[None]:
@@ -410,6 +354,7 @@ def start_scaled_stack(
     poll_s: float = DEFAULT_POLL_S,
     settings: Settings | None = None,
     extra_env: dict[str, str] | None = None,
+    lock: StackLock | None = None,
 ) -> ScaledStack:
     """Start the production layout on this machine; `stop_scaled_stack` (or `.stop()`) ends it.
 
@@ -427,6 +372,7 @@ def start_scaled_stack(
         prefect_database_url=prefect_database_url,
         inbox=inbox,
         extra_env=dict(extra_env or {}),
+        lock=lock,
     )
     stack.plan()
     try:
