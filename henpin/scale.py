@@ -57,7 +57,7 @@ from henpin.stack import (
     prefect_server_part,
     wait_until_up,
 )
-from henpin.supervisor import Part, Supervisor
+from henpin.supervisor import Part, Supervisor, with_lifeline
 
 POOL = "henpin"
 DEFAULT_PREFECT_DATABASE = "henpin_prefect"
@@ -272,7 +272,7 @@ class ScaledStack:
 
         wait_until_up(str(prefect.health_url), proc=self.procs["prefect"], timeout=180)
         deploy = subprocess.run(
-            [sys.executable, "-m", "henpin.scale", "deploy"],
+            with_lifeline([sys.executable, "-m", "henpin.scale", "deploy"]),
             env=env,
             cwd=ROOT,
             capture_output=True,

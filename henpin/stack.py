@@ -26,7 +26,7 @@ import httpx
 
 from henpin.settings import Settings
 from henpin.store.db import migrate
-from henpin.supervisor import Limits, Part, Supervisor, wait_until_up
+from henpin.supervisor import Limits, Part, Supervisor, wait_until_up, with_lifeline
 
 __all__ = ["DEFAULT_PORTS", "ROOT", "Stack", "StackLock", "free_port", "wait_until_up"]
 
@@ -341,11 +341,13 @@ class Stack:
         problems = []
         for message in messages:
             opened = subprocess.run(
-                [
-                    *(sys.executable, "-m", "henpin.cli", "cases", "open-message"),
-                    *(message["orderId"], "--message", message["text"]),
-                    *("--operator", DEMO_OPERATOR, "--json"),
-                ],
+                with_lifeline(
+                    [
+                        *(sys.executable, "-m", "henpin.cli", "cases", "open-message"),
+                        *(message["orderId"], "--message", message["text"]),
+                        *("--operator", DEMO_OPERATOR, "--json"),
+                    ]
+                ),
                 env=env,
                 cwd=ROOT,
                 capture_output=True,
