@@ -72,13 +72,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         lines = [f"  pid {pid}: {command_line(pid)}" for pid in left]
         kill_all(left)
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        message = "processes started by the tests were still running at the end:\n" + "\n".join(
-            lines
-        )
+        title = "processes started by the tests were still running at the end (killed now)"
         if reporter is not None:
-            reporter.write_line(message, red=True, bold=True)
+            reporter.write_sep("=", title, red=True, bold=True)
+            for line in lines:
+                reporter.write_line(line, red=True)
         else:
-            print(message)
+            print(title, *lines, sep="\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     collect_zombies()
     shutil.rmtree(_TMP, ignore_errors=True)
