@@ -425,10 +425,28 @@ def run_housekeeper(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The parts' own steps, as systemd runs them (deploy/systemd/, docs/scaling.md)."""
     parser = argparse.ArgumentParser(prog="python -m henpin.scale")
-    parser.add_argument("part", choices=["deploy", "housekeeper"])
+    parser.add_argument("part", choices=["migrate", "deploy", "housekeeper", "wait-for-server"])
+    parser.add_argument("api_url", nargs="?", help="wait-for-server: the Prefect API URL")
     args = parser.parse_args(argv)
     settings = Settings()
+    if args.part == "migrate":
+        from henpin.store.db import migrate
+
+        migrate(settings.store_url)
+        print("case store migrated")
+        return 0
+    if args.part == "wait-for-server":
+        url = args.api_url or os.environ.get("PREFECT_API_URL")
+        if not url:
+            parser.error("wait-for-server needs the Prefect API URL (or PREFECT_API_URL)")
+        try:
+            wait_until_up(f"{url.rstrip('/')}/health", timeout=170)
+        except RuntimeError as exc:
+            print(f"henpin.scale: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.part == "deploy":
         for name in deploy_to_work_pool(settings):
             print(f"deployed {name} to work pool {POOL}")
