@@ -125,7 +125,7 @@ def stop_and_check_nothing_left(up: Up) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     home = tmp_path_factory.mktemp("stack") / "home"
     # A killed flow run is RUNNING for good: housekeeping starts it again after this long.
-    up = start_up(home, HENPIN_OUTBOX_INTERVAL_S="3", HENPIN_STALE_RUN_S="20")
+    up = start_up(home, HENPIN_OUTBOX_INTERVAL_S="3", HENPIN_STALE_RUN_S="60")
     try:
         yield up
     finally:
@@ -217,7 +217,7 @@ def test_make_up_demo_then_decide(stack: Up) -> None:
         shown = henpin(home, "cases", "show", str(case["id"]), "--json")
         return shown if shown["state"] == "closed" else None
 
-    shown = wait_for("the decided case to close", closed, timeout=240)
+    shown = wait_for("the decided case to close", closed, timeout=480)
     assert shown["outcome"] == "cancelled-buyer-canceled"
     assert shown["decisions"][0]["operator"] == "tester"
     order = httpx.get(f"{status['emulator']}/_emulator/orders/{case['order_id']}", timeout=5).json()
@@ -263,8 +263,12 @@ def cheap_orders(emulator: str, prefix: str, count: int) -> list[str]:
 
 
 def flow_run_processes(runner: int) -> list[int]:
-    """The runner's flow-run processes (multiprocessing children running a case flow)."""
-    return [p for p in descendants(runner) if "spawn_main" in command_line(p)]
+    """The runner's flow-run processes (`python -m prefect.engine`, or a multiprocessing child)."""
+    return [
+        p
+        for p in descendants(runner)
+        if "prefect.engine" in (line := command_line(p)) or "spawn_main" in line
+    ]
 
 
 def test_a_runner_killed_mid_run_is_started_again_and_its_cases_finish(stack: Up) -> None:
@@ -290,7 +294,7 @@ def test_a_runner_killed_mid_run_is_started_again_and_its_cases_finish(stack: Up
         done = {c["order_id"]: c["outcome"] for c in cases if c["state"] == "closed"}
         return done if len(done) == len(ids) else None
 
-    done = wait_for("the killed runner's cases to reach their outcomes", outcomes, timeout=300)
+    done = wait_for("the killed runner's cases to reach their outcomes", outcomes, timeout=480)
     assert done == dict.fromkeys(ids, "cancelled-buyer-canceled")
 
 
