@@ -53,8 +53,8 @@ from henpin.stack import (
     emulator_part,
     free_port,
     inbox_part,
-    limits_of,
     prefect_server_part,
+    supervisor_for,
     wait_until_up,
 )
 from henpin.supervisor import Part, Supervisor, with_lifeline
@@ -162,11 +162,8 @@ class ScaledStack:
     supervisor: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.supervisor = Supervisor(
-            self.home / "logs",
-            limits_of(self.settings),
-            lock_fd=self.lock.fd if self.lock else None,
-            on_change=lambda: self.write_status(ready=True),
+        self.supervisor = supervisor_for(
+            self.home, self.settings, self.lock, lambda: self.write_status(ready=True)
         )
         if not self.database_url.startswith("postgresql"):
             raise ValueError(

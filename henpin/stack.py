@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,8 +173,12 @@ def lock_holder(home: Path) -> dict[str, Any] | None:
         os.close(fd)
 
 
-def limits_of(settings: Settings) -> Limits:
-    return Limits(
+def supervisor_for(
+    home: Path, settings: Settings, lock: StackLock | None, on_change: Callable[[], None]
+) -> Supervisor:
+    """The supervisor of a stack in `home` (either layout), with the limits of `settings`;
+    its reaper inherits the folder's lock."""
+    limits = Limits(
         stop_grace_s=settings.stop_grace_s,
         restart_limit=settings.restart_limit,
         restart_window_s=settings.restart_window_s,
@@ -181,6 +186,8 @@ def limits_of(settings: Settings) -> Limits:
         log_max_bytes=settings.log_max_bytes,
         log_backups=settings.log_backups,
     )
+    lock_fd = lock.fd if lock else None
+    return Supervisor(home / "logs", limits, lock_fd=lock_fd, on_change=on_change)
 
 
 def prefect_env(home: Path, api_url: str | None, database_url: str | None = None) -> dict[str, str]:
@@ -201,21 +208,9 @@ def prefect_env(home: Path, api_url: str | None, database_url: str | None = None
 
 
 def prefect_server_part(port: int, env: dict[str, str]) -> Part:
+    server = ("-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", f"{port}")
     return Part(
-        "prefect",
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            f"{port}",
-        ],
-        env,
-        health_url=f"http://127.0.0.1:{port}/api/health",
+        "prefect", [sys.executable, *server], env, health_url=f"http://127.0.0.1:{port}/api/health"
     )
 
 
@@ -257,11 +252,8 @@ class Stack:
     supervisor: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.supervisor = Supervisor(
-            self.home / "logs",
-            limits_of(self.settings),
-            lock_fd=self.lock.fd if self.lock else None,
-            on_change=lambda: self.write_status(ready=True),
+        self.supervisor = supervisor_for(
+            self.home, self.settings, self.lock, lambda: self.write_status(ready=True)
         )
 
     @property
