@@ -101,7 +101,7 @@ class ServerWatch(threading.Thread):
         last_answer = time.monotonic()
         while not self.gone.is_set():
             try:
-                if httpx.get(self.health, timeout=self.every).status_code == 200:
+                if httpx.get(self.health, timeout=5).status_code == 200:
                     last_answer = time.monotonic()
             except httpx.HTTPError:
                 pass
