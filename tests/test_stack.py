@@ -223,7 +223,8 @@ def test_make_up_demo_then_decide(stack: Up) -> None:
     order = httpx.get(f"{status['emulator']}/_emulator/orders/{case['order_id']}", timeout=5).json()
     assert order["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
     # The parts' output goes to their logs in the data folder.
-    assert "Uvicorn running" in (home / "logs" / "prefect.log").read_text(errors="replace")
+    prefect_log = (home / "logs" / "prefect.log").read_text(errors="replace")
+    assert f"Check out the dashboard at {status['prefect_ui']}" in prefect_log
 
 
 def test_a_second_up_on_the_folder_refuses_naming_the_running_stack(stack: Up) -> None:
