@@ -10,11 +10,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from henpin.settings import Settings
+
+if TYPE_CHECKING:
+    from henpin.stack import StackLock
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -71,7 +74,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         lock.release()
 
 
-def _up(args: argparse.Namespace, home: Path, lock: Any) -> int:
+def _up(args: argparse.Namespace, home: Path, lock: StackLock) -> int:
     from henpin.policy import PolicyError, load_policy
     from henpin.stack import DEMO_OPERATOR, Stack, demo_operator_password
 
@@ -148,7 +151,7 @@ def _check_region_logins(settings: Settings, home: Path) -> int | None:
     return None
 
 
-def _up_scaled(args: argparse.Namespace, home: Path, policies: Path, lock: Any) -> int:
+def _up_scaled(args: argparse.Namespace, home: Path, policies: Path, lock: StackLock) -> int:
     """The production layout on one machine: Prefect on PostgreSQL (+ Redis), process workers
     on a work pool, the case store on PostgreSQL, under the same supervisor as the default
     layout. See docs/scaling.md."""
