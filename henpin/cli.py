@@ -10,11 +10,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from henpin.settings import Settings
+
+if TYPE_CHECKING:
+    from henpin.stack import StackLock
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -61,10 +64,25 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from henpin.stack import StackLock, StackRunning
+
+    home = _home(args)
+    lock = StackLock(home)
+    try:  # first: a second `henpin up` must not touch the running stack's folder
+        lock.acquire()
+    except StackRunning as running:
+        print(f"henpin up: nothing was started: {running}", file=sys.stderr)
+        return 3
+    try:
+        return _up(args, home, lock)
+    finally:
+        lock.release()
+
+
+def _up(args: argparse.Namespace, home: Path, lock: StackLock) -> int:
     from henpin.policy import PolicyError, load_policy
     from henpin.stack import DEMO_OPERATOR, Stack, demo_operator_password
 
-    home = _home(args)
     policies = Path(args.policies or os.environ.get("HENPIN_POLICIES") or "policies.yaml")
     os.environ["HENPIN_POLICIES"] = str(policies.resolve())
     try:
@@ -77,9 +95,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     if (missing := _check_region_logins(Settings(), home)) is not None:
         return missing
     if args.scale:
-        return _up_scaled(args, home, policies)
+        return _up_scaled(args, home, policies, lock)
     settings = Settings()
-    stack = Stack(home=home, settings=settings)
+    stack = Stack(home=home, settings=settings, lock=lock)
     os.environ.update(stack.plan())  # before Prefect is imported: it reads settings at import
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     from henpin.service import add_demo_admin
@@ -112,19 +130,22 @@ def cmd_up(args: argparse.Namespace) -> int:
         if login:
             print(f"  Log in as:  {login}")
         print(f"  Data:       {home.resolve()}   Logs: {home.resolve() / 'logs'}")
-        print("\nDemo cases appear within a minute. Press Ctrl-C to stop.")
-        while (dead := stack.dead_child()) is None:
-            time.sleep(1)
-        print(
-            f"henpin up: {dead} stopped unexpectedly; see {home / 'logs' / (dead + '.log')}",
-            file=sys.stderr,
-        )
+        print("\nDemo cases appear within a minute. Press Ctrl-C to stop.", flush=True)
+        print(f"henpin up: {stack.supervise()}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nStopping Henpin ...")
+        print("\nStopping Henpin ...", flush=True)
         return 0
     finally:
-        stack.stop()
+        _stop_undisturbed(stack)
+
+
+def _stop_undisturbed(stack: Any) -> None:
+    """Stop the stack; a second Ctrl-C or SIGTERM meanwhile does not cut the stop short (it is
+    bounded: stop_grace_s, then SIGKILL)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    stack.stop()
 
 
 def _check_region_logins(settings: Settings, home: Path) -> int | None:
@@ -140,25 +161,28 @@ def _check_region_logins(settings: Settings, home: Path) -> int | None:
     return None
 
 
-def _up_scaled(args: argparse.Namespace, home: Path, policies: Path) -> int:
+def _up_scaled(args: argparse.Namespace, home: Path, policies: Path, lock: StackLock) -> int:
     """The production layout on one machine: Prefect on PostgreSQL (+ Redis), process workers
-    on a work pool, the case store on PostgreSQL. See docs/scaling.md."""
-    from henpin.scale import start_scaled_stack
+    on a work pool, the case store on PostgreSQL, under the same supervisor as the default
+    layout. See docs/scaling.md."""
+    from henpin.scale import ScaledStack
 
     database_url = os.environ.get("HENPIN_DATABASE_URL") or args.database_url
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     print(
         f"Starting Henpin's scaled layout ({args.workers} workers, case store {database_url}) ..."
     )
-    stack = start_scaled_stack(
-        home,
-        workers=args.workers,
+    stack = ScaledStack(
+        home=home,
+        settings=Settings(home=home, database_url=database_url),
         database_url=database_url,
         redis_url=args.redis_url,
-        policies=policies,
-        demo_data=not args.no_demo_data,
+        workers=args.workers,
+        lock=lock,
     )
+    stack.plan()
     try:
+        stack.start(demo_data=not args.no_demo_data, policies=policies)
         for name, url in sorted(stack.urls.items()):
             if url:
                 print(f"  {name}: {url}")
@@ -166,14 +190,14 @@ def _up_scaled(args: argparse.Namespace, home: Path, policies: Path) -> int:
 
         kept = f"{SERVER_SETTING}" if os.environ.get(SERVER_SETTING) else f"{home / AUTH_FILE}"
         print(f"  The Prefect UI and API are locked: sign in with the auth string in {kept}.")
-        print("Press Ctrl-C to stop.")
-        while True:
-            time.sleep(1)
+        print("Press Ctrl-C to stop.", flush=True)
+        print(f"henpin up: {stack.supervise()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("\nStopping Henpin ...")
+        print("\nStopping Henpin ...", flush=True)
         return 0
     finally:
-        stack.stop()
+        _stop_undisturbed(stack)
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
@@ -212,6 +236,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         for k in ("inbox", "prefect_ui", "prefect_api", "emulator"):
             if status.get(k):
                 print(f"  {k}: {status[k]}")
+        if holder := status.get("lock"):
+            print(f"  held by: henpin up, pid {holder['pid']}, since {holder.get('since')}")
+        if restarts := {k: v for k, v in status.get("restarts", {}).items() if v}:
+            print("  restarts: " + ", ".join(f"{k} {v}" for k, v in sorted(restarts.items())))
         for region, entry in status["regions"].items():
             if isinstance(entry, dict):
                 print(f"  {region}: {entry['auth']} ({', '.join(entry['marketplaces'])})")
@@ -616,7 +644,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="data folder (default .henpin, or $HENPIN_HOME)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="start the whole stack (demo mode without Amazon credentials)")
+    up = sub.add_parser(
+        "up",
+        help="start the whole stack (demo mode without Amazon credentials); one per data "
+        "folder: exits 3, naming the running stack, if the folder has one",
+    )
     up.add_argument(
         "--home", help="data folder (default .henpin, or $HENPIN_HOME)", default=argparse.SUPPRESS
     )
@@ -643,7 +675,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help='{"ready", "emulator", "prefect_api", "inbox", "regions": {"NA": {"marketplaces", '
-        '"auth": ok|refused|missing|unchecked}, ...}}',
+        '"auth": ok|refused|missing|unchecked}, ...}, "lock": {"pid", "inbox", "prefect_ui", '
+        '"since", "home"} or null (the `henpin up` holding this data folder), "restarts": '
+        '{"runner": 1, ...} (parts its supervisor started again)}',
     )
     st.set_defaults(func=cmd_status)
 

@@ -2,15 +2,26 @@
 
 A waiting case is a suspended run and holds no process here; when it is resumed the runner
 starts it again in a new process, and finished tasks are reused from persisted results.
+
+Stops that finish: on SIGTERM Prefect's runner shuts down through its API (it reports the runs
+it cancels); with the server gone that took over 40 s of retries. The runner now exits at most
+`stop_grace_s - 1` seconds after SIGTERM whatever Prefect is doing, and stops by itself when its
+Prefect server has not answered for `runner_server_gone_s` (its supervisor, or systemd, starts
+it again once the server is back). A flow run it leaves behind is started again by housekeeping.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import signal
 import threading
+import time
 from typing import Any
 
+import httpx
 from prefect.deployments.runner import EntrypointType
 
 from henpin.domain import CaseType
@@ -75,13 +86,68 @@ class Housekeeper(threading.Thread):
             self.stopping.wait(self.interval)
 
 
+class ServerWatch(threading.Thread):
+    """Stops the runner (SIGTERM to itself) when the Prefect server has not answered for
+    `gone_after` seconds: a runner without its server can do nothing but retry."""
+
+    def __init__(self, api_url: str, gone_after: float, every: float = 2.0) -> None:
+        super().__init__(name="henpin-server-watch", daemon=True)
+        self.health = f"{api_url.rstrip('/')}/health"
+        self.gone_after = gone_after
+        self.every = every
+        self.gone = threading.Event()
+
+    def run(self) -> None:
+        last_answer = time.monotonic()
+        while not self.gone.is_set():
+            try:
+                if httpx.get(self.health, timeout=5).status_code == 200:
+                    last_answer = time.monotonic()
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() - last_answer > self.gone_after:
+                log.error(
+                    "the Prefect server at %s has not answered for %.0f s: stopping the runner",
+                    self.health,
+                    self.gone_after,
+                )
+                self.gone.set()
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(self.every)
+
+
 def serve_forever(settings: Settings, limit: int | None = None) -> None:
-    from prefect import serve
+    """Serve Henpin's deployments (what `prefect.serve` does, with bounded stops)."""
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+    from prefect.settings import PREFECT_API_URL
 
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "true")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     housekeeper = Housekeeper(settings.outbox_interval_s)
     housekeeper.start()
-    serve(
-        *deployments(settings), limit=limit, pause_on_shutdown=False, print_starting_message=False
-    )
+    watch = ServerWatch(str(PREFECT_API_URL.value()), settings.runner_server_gone_s)
+    if PREFECT_API_URL.value():
+        watch.start()
+    runner = Runner(pause_on_shutdown=False, limit=limit)
+    for deployment in deployments(settings):
+        runner.add_deployment(deployment)
+    graceful = runner.handle_sigterm
+    exit_within = max(0.5, settings.stop_grace_s - 1)
+
+    def stop_within_grace(*args: Any, **kwargs: Any) -> None:
+        # Prefect's own shutdown talks to the server; never let it hold the stop.
+        code = 1 if watch.gone.is_set() else 0
+        timer = threading.Timer(exit_within, os._exit, args=(code,))
+        timer.daemon = True
+        timer.start()
+        housekeeper.stopping.set()
+        graceful(*args, **kwargs)
+
+    # Runner.start installs `self.handle_sigterm` as the SIGTERM handler: this one instead.
+    runner.handle_sigterm = stop_within_grace  # type: ignore[method-assign]
+    with contextlib.suppress(KeyboardInterrupt, TerminationSignal):
+        asyncio.run(runner.start())
+    if watch.gone.is_set():
+        raise SystemExit(1)

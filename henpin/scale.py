@@ -25,8 +25,10 @@ The parts, and what each needs from the others:
   `PREFECT_SERVER_API_AUTH_STRING`), and every part above sends it (`PREFECT_API_AUTH_STRING`),
   so nobody without it reads runs or resumes one with an answer (henpin/prefect_auth.py).
 
-`ScaledStack` has the same surface as `henpin.stack.Stack` (`plan`, `start`, `stop`,
-`dead_child`, `urls`), so `henpin up --scale` can use either.
+`ScaledStack` has the same surface as `henpin.stack.Stack` (`plan`, `start`, `supervise`,
+`stop`, `dead_child`, `urls`, `procs`) and the same supervisor (henpin/supervisor.py: children
+die with it, restarts with backoff, bounded stops, rotated logs), so `henpin up --scale` can use
+either. In production the parts run under systemd instead (deploy/systemd/, docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -48,7 +50,18 @@ import httpx
 
 from henpin.prefect_auth import CLIENT_SETTING, SERVER_SETTING, auth_string_for
 from henpin.settings import Settings
-from henpin.stack import DEFAULT_PORTS, ROOT, free_port, wait_until_up
+from henpin.stack import (
+    DEFAULT_PORTS,
+    ROOT,
+    StackLock,
+    emulator_part,
+    free_port,
+    inbox_part,
+    prefect_server_part,
+    supervisor_for,
+    wait_until_up,
+)
+from henpin.supervisor import Part, Supervisor, with_lifeline
 
 POOL = "henpin"
 DEFAULT_PREFECT_DATABASE = "henpin_prefect"
@@ -148,11 +161,15 @@ class ScaledStack:
     inbox: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     auth_string: str = field(default="", repr=False)  # Prefect's Basic auth "user:password"
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    lock: StackLock | None = None  # held by `henpin up --scale`
     urls: dict[str, str | None] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    supervisor: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
+        self.supervisor = supervisor_for(
+            self.home, self.settings, self.lock, lambda: self.write_status(ready=True)
+        )
         if not self.database_url.startswith("postgresql"):
             raise ValueError(
                 "the scaled layout keeps cases in PostgreSQL: set HENPIN_DATABASE_URL to a "
@@ -163,6 +180,10 @@ class ScaledStack:
         self.prefect_database_url = self.prefect_database_url or prefect_database_url_for(
             self.database_url
         )
+
+    @property
+    def procs(self) -> dict[str, subprocess.Popen[bytes]]:
+        return self.supervisor.procs
 
     @property
     def status_file(self) -> Path:
@@ -222,14 +243,16 @@ class ScaledStack:
         if not self.ports:
             self.plan()
         self.home.mkdir(parents=True, exist_ok=True)
-        logs = self.home / "logs"
-        logs.mkdir(exist_ok=True)
         self.storage.mkdir(parents=True, exist_ok=True)
         assert self.prefect_database_url
         ensure_postgres_database(self.database_url)
         ensure_postgres_database(self.prefect_database_url)
         migrate(self.database_url)
         env = self.henpin_env(policies)
+        if self.lock:
+            inbox = f"http://127.0.0.1:{self.ports['inbox']}" if self.inbox else None
+            self.lock.record(prefect_ui=self.urls["prefect_ui"], inbox=inbox)
+        run = self.supervisor
 
         server_env = {
             **env,
@@ -238,46 +261,14 @@ class ScaledStack:
             **redis_env(self.redis_url),
         }
         server_env.pop("PREFECT_API_URL", None)
-        self._spawn(
-            "prefect",
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.ports["prefect"]),
-            ],
-            server_env,
-            logs,
-        )
+        prefect = prefect_server_part(self.ports["prefect"], server_env)
+        run.start(prefect, wait=False)
 
         if self.settings.demo_mode:
-            port = self.ports["emulator"]
             state = self.home / "emulator-state.json"
             fresh = not state.exists()
-            self._spawn(
-                "emulator",
-                [
-                    sys.executable,
-                    "-m",
-                    "henpin.cli",
-                    "emulator",
-                    "--port",
-                    str(port),
-                    "--state-file",
-                    str(state),
-                    "--time-scale",
-                    str(self.settings.emulator_time_scale),
-                ],
-                env,
-                logs,
-            )
-            emulator_url = f"http://127.0.0.1:{port}"
-            wait_until_up(f"{emulator_url}/_emulator/clock", proc=self.procs["emulator"])
+            run.start(emulator_part(self.ports["emulator"], state, self.settings, dict(env)))
+            emulator_url = f"http://127.0.0.1:{self.ports['emulator']}"
             if fresh and demo_data:
                 httpx.post(f"{emulator_url}/_emulator/seed-demo", timeout=10).raise_for_status()
             env["HENPIN_EMULATOR_URL"] = emulator_url
@@ -285,9 +276,9 @@ class ScaledStack:
         else:
             self.urls["emulator"] = None
 
-        wait_until_up(f"{self.urls['prefect_api']}/health", proc=self.procs["prefect"], timeout=180)
+        wait_until_up(str(prefect.health_url), proc=self.procs["prefect"], timeout=180)
         deploy = subprocess.run(
-            [sys.executable, "-m", "henpin.scale", "deploy"],
+            with_lifeline([sys.executable, "-m", "henpin.scale", "deploy"]),
             env=env,
             cwd=ROOT,
             capture_output=True,
@@ -298,60 +289,17 @@ class ScaledStack:
             raise RuntimeError(f"could not create the work pool and deployments:\n{deploy.stderr}")
 
         for name in self.worker_names:
-            self._spawn(
-                name,
-                [
-                    sys.executable,
-                    "-m",
-                    "prefect",
-                    "worker",
-                    "start",
-                    "--pool",
-                    POOL,
-                    "--type",
-                    "process",
-                    "--name",
-                    name,
-                    "--limit",
-                    str(self.worker_limit),
-                ],
-                env,
-                logs,
-            )
-        self._spawn("housekeeper", [sys.executable, "-m", "henpin.scale", "housekeeper"], env, logs)
+            worker = [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL]
+            worker += ["--type", "process", "--name", name, "--limit", str(self.worker_limit)]
+            run.start(Part(name, worker, dict(env), needs_prefect=True))
+        housekeeper = [sys.executable, "-m", "henpin.scale", "housekeeper"]
+        run.start(Part("housekeeper", housekeeper, dict(env), needs_prefect=True))
 
         if self.inbox:
-            inbox_port = self.ports["inbox"]
             env["HENPIN_PREFECT_UI_URL"] = self.urls["prefect_ui"] or ""
-            self._spawn(
-                "inbox",
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    str(ROOT / "ui" / "inbox.py"),
-                    "--server.address",
-                    "127.0.0.1",
-                    "--server.port",
-                    str(inbox_port),
-                    "--server.headless",
-                    "true",
-                    "--browser.gatherUsageStats",
-                    "false",
-                ],
-                env,
-                logs,
-            )
-            self.urls["inbox"] = f"http://127.0.0.1:{inbox_port}"
-            wait_until_up(f"{self.urls['inbox']}/_stcore/health", proc=self.procs["inbox"])
+            run.start(inbox_part(self.ports["inbox"], dict(env)))
+            self.urls["inbox"] = f"http://127.0.0.1:{self.ports['inbox']}"
         self.write_status(ready=True)
-
-    def _spawn(self, name: str, cmd: list[str], env: dict[str, str], logs: Path) -> None:
-        out = (logs / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
-        )
 
     def write_status(self, *, ready: bool) -> None:
         status = {
@@ -360,30 +308,23 @@ class ScaledStack:
             "layout": "scaled",
             "workers": self.worker_names,
             **self.urls,
+            "restarts": dict(self.supervisor.restarts),
         }
         if not self.inbox:  # `henpin status` reads the inbox's health; none here
             status["inbox"] = None
         self.status_file.write_text(json.dumps(status, indent=2))
 
+    def supervise(self) -> str:
+        """Keep the parts running until one keeps dying (returns why) or Ctrl-C."""
+        return self.supervisor.supervise()
+
     def stop(self) -> None:
-        order = ["inbox", "housekeeper", *self.worker_names, "emulator", "prefect"]
-        for name in order:
-            proc = self.procs.get(name)
-            if proc and proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        self.supervisor.stop()
         if self.status_file.exists():
             self.write_status(ready=False)
 
     def dead_child(self) -> str | None:
-        return next((n for n, p in self.procs.items() if p.poll() is not None), None)
+        return self.supervisor.dead_part()
 
     @contextlib.contextmanager
     def prefect_settings(self) -> Iterator[None]:
@@ -421,6 +362,7 @@ def start_scaled_stack(
     poll_s: float = DEFAULT_POLL_S,
     settings: Settings | None = None,
     extra_env: dict[str, str] | None = None,
+    lock: StackLock | None = None,
 ) -> ScaledStack:
     """Start the production layout on this machine; `stop_scaled_stack` (or `.stop()`) ends it.
 
@@ -438,6 +380,7 @@ def start_scaled_stack(
         prefect_database_url=prefect_database_url,
         inbox=inbox,
         extra_env=dict(extra_env or {}),
+        lock=lock,
     )
     stack.plan()
     try:
@@ -490,10 +433,28 @@ def run_housekeeper(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The parts' own steps, as systemd runs them (deploy/systemd/, docs/scaling.md)."""
     parser = argparse.ArgumentParser(prog="python -m henpin.scale")
-    parser.add_argument("part", choices=["deploy", "housekeeper"])
+    parser.add_argument("part", choices=["migrate", "deploy", "housekeeper", "wait-for-server"])
+    parser.add_argument("api_url", nargs="?", help="wait-for-server: the Prefect API URL")
     args = parser.parse_args(argv)
     settings = Settings()
+    if args.part == "migrate":
+        from henpin.store.db import migrate
+
+        migrate(settings.store_url)
+        print("case store migrated")
+        return 0
+    if args.part == "wait-for-server":
+        url = args.api_url or os.environ.get("PREFECT_API_URL")
+        if not url:
+            parser.error("wait-for-server needs the Prefect API URL (or PREFECT_API_URL)")
+        try:
+            wait_until_up(f"{url.rstrip('/')}/health", timeout=170)
+        except RuntimeError as exc:
+            print(f"henpin.scale: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.part == "deploy":
         for name in deploy_to_work_pool(settings):
             print(f"deployed {name} to work pool {POOL}")

@@ -118,6 +118,20 @@ class Settings(BaseSettings):
     # asks again, and only the inbox and `henpin decide` decide. Read by the processes that run
     # the case flows (runner, workers).
     prefect_ui_decisions: bool = True
+    # The supervisor of `henpin up` (henpin/supervisor.py). A stop sends SIGTERM to every
+    # part, then SIGKILL to what is left after this long: a stop takes at most a few seconds more.
+    stop_grace_s: float = Field(default=5, ge=0.5, le=60)
+    # A part that dies is started again after restart_backoff_s, doubled for each recent death
+    # (at most 30 s); restart_limit deaths within restart_window_s stop the stack instead.
+    restart_limit: int = Field(default=5, ge=1, le=100)
+    restart_window_s: float = Field(default=300, ge=10, le=86_400)
+    restart_backoff_s: float = Field(default=1, ge=0.1, le=30)
+    # Each part's log in HENPIN_HOME/logs is rotated at this size, keeping log_backups old files.
+    log_max_bytes: int = Field(default=10_000_000, ge=10_000, le=10_000_000_000)
+    log_backups: int = Field(default=3, ge=0, le=100)
+    # A runner whose Prefect server has not answered for this long stops (its supervisor, or
+    # systemd, starts it again once the server is back).
+    runner_server_gone_s: float = Field(default=30, ge=5, le=3600)
 
     @property
     def demo_mode(self) -> bool:

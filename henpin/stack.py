@@ -2,19 +2,23 @@
 
 Prefect server (SQLite in HENPIN_HOME by default), the SP-API emulator with demo data when no
 Amazon credentials are configured, the runner serving Henpin's flows, and the Streamlit inbox.
-State lives in HENPIN_HOME, so `henpin up` again continues where it stopped.
+State lives in HENPIN_HOME, so `henpin up` again continues where it stopped. The supervisor
+(henpin/supervisor.py) restarts a part that dies and takes every part down with it; the data
+folder's lock (`StackLock`) keeps a second `henpin up` off a folder that has a stack.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +27,15 @@ import httpx
 
 from henpin.settings import Settings
 from henpin.store.db import migrate
+from henpin.supervisor import Limits, Part, Supervisor, wait_until_up, with_lifeline
+
+__all__ = ["DEFAULT_PORTS", "ROOT", "Stack", "StackLock", "free_port", "wait_until_up"]
 
 DEFAULT_PORTS = {"prefect": 4200, "emulator": 8500, "inbox": 8501, "mail": 8525}
 DEMO_OPERATOR = "demo"
 ROOT = Path(__file__).resolve().parent.parent
+LOCK_FILE = "stack.lock"
+STOPPING_WAIT_S = 15.0  # a dead stack's reaper may hold the lock this long while it sweeps
 
 
 def free_port(preferred: int) -> int:
@@ -41,20 +50,144 @@ def free_port(preferred: int) -> int:
     raise RuntimeError("no free port on 127.0.0.1")
 
 
-def wait_until_up(
-    url: str, timeout: float = 90.0, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{url} did not start: its process exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead: its parent has not collected it yet
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+class StackRunning(Exception):
+    """Another `henpin up` holds the data folder's lock."""
+
+    def __init__(self, home: Path, holder: dict[str, Any]) -> None:
+        self.holder = holder
+        super().__init__(
+            f"a Henpin stack is already running on {home.resolve()}: "
+            f"pid {holder.get('pid', '?')}, inbox {holder.get('inbox') or '(starting)'}, "
+            f"Prefect UI {holder.get('prefect_ui') or '(starting)'}. "
+            "Use that one, or stop it first (Ctrl-C in its terminal, or "
+            f"kill {holder.get('pid', '<pid>')})."
+        )
+
+
+class StackLock:
+    """One stack per data folder: an flock on HENPIN_HOME/stack.lock, held by `henpin up` (and
+    by its reaper, until its children are gone) for as long as it runs. The file holds JSON
+    naming the holder: pid, inbox URL, Prefect UI URL, since when."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.path = home / LOCK_FILE
+        self.fd: int | None = None
+
+    def acquire(self, say: Any = print) -> None:
+        """Take the lock, or raise StackRunning naming the running stack. A lock left by a
+        stack that is gone is taken over, with a line saying so."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + STOPPING_WAIT_S
+        said_waiting = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = read_lock_file(self.path)
+                pid = holder.get("pid")
+                if (isinstance(pid, int) and pid_alive(pid)) or time.monotonic() > deadline:
+                    os.close(fd)
+                    raise StackRunning(self.home, holder) from None
+                if isinstance(pid, int) and not said_waiting:
+                    say(f"henpin up: waiting for the stack of pid {pid} to finish stopping ...")
+                    said_waiting = True
+                time.sleep(0.2)
+        previous = read_lock_file(self.path)
+        if isinstance(previous.get("pid"), int) and previous["pid"] != os.getpid():
+            say(
+                f"henpin up: taking over the lock of a stack that is no longer running "
+                f"(pid {previous['pid']}, since {previous.get('since', '?')})"
+            )
+        self.fd = fd
+        self.record()
+
+    def record(self, **urls: str | None) -> None:
+        """Write who holds the lock (and, once known, where its inbox and Prefect UI are)."""
+        if self.fd is None:
+            return
+        holder = {
+            "pid": os.getpid(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "home": str(self.home.resolve()),
+            "inbox": None,
+            "prefect_ui": None,
+            **read_lock_file(self.path, pid=os.getpid()),
+            **urls,
+        }
+        data = json.dumps(holder, indent=2).encode()
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+
+def read_lock_file(path: Path, pid: int | None = None) -> dict[str, Any]:
+    """The lock file's JSON ({} if none or unreadable); with `pid`, only if that pid wrote it."""
+    try:
+        data = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or (pid is not None and data.get("pid") != pid):
+        return {}
+    return data
+
+
+def lock_holder(home: Path) -> dict[str, Any] | None:
+    """Who holds the data folder's lock (pid, inbox, prefect_ui, since, home), or None."""
+    path = home / LOCK_FILE
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = read_lock_file(path)
+        return {k: holder.get(k) for k in ("pid", "inbox", "prefect_ui", "since", "home")}
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def supervisor_for(
+    home: Path, settings: Settings, lock: StackLock | None, on_change: Callable[[], None]
+) -> Supervisor:
+    """The supervisor of a stack in `home` (either layout), with the limits of `settings`;
+    its reaper inherits the folder's lock."""
+    limits = Limits(
+        stop_grace_s=settings.stop_grace_s,
+        restart_limit=settings.restart_limit,
+        restart_window_s=settings.restart_window_s,
+        restart_backoff_s=settings.restart_backoff_s,
+        log_max_bytes=settings.log_max_bytes,
+        log_backups=settings.log_backups,
+    )
+    lock_fd = lock.fd if lock else None
+    return Supervisor(home / "logs", limits, lock_fd=lock_fd, on_change=on_change)
 
 
 def prefect_env(home: Path, api_url: str | None, database_url: str | None = None) -> dict[str, str]:
@@ -74,16 +207,58 @@ def prefect_env(home: Path, api_url: str | None, database_url: str | None = None
     return env
 
 
+def prefect_server_part(port: int, env: dict[str, str]) -> Part:
+    server = ("-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", f"{port}")
+    return Part(
+        "prefect", [sys.executable, *server], env, health_url=f"http://127.0.0.1:{port}/api/health"
+    )
+
+
+def emulator_part(port: int, state: Path, settings: Settings, env: dict[str, str]) -> Part:
+    return Part(
+        "emulator",
+        [
+            *(sys.executable, "-m", "henpin.cli", "emulator", "--port", str(port)),
+            *("--state-file", str(state), "--time-scale", str(settings.emulator_time_scale)),
+        ],
+        env,
+        health_url=f"http://127.0.0.1:{port}/_emulator/clock",
+    )
+
+
+def inbox_part(port: int, env: dict[str, str]) -> Part:
+    return Part(
+        "inbox",
+        [
+            *(sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "inbox.py")),
+            *("--server.address", "127.0.0.1", "--server.port", str(port)),
+            *("--server.headless", "true", "--browser.gatherUsageStats", "false"),
+        ],
+        env,
+        health_url=f"http://127.0.0.1:{port}/_stcore/health",
+    )
+
+
 @dataclass
 class Stack:
     """The running children and their addresses."""
 
     home: Path
     settings: Settings
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    lock: StackLock | None = None  # held by `henpin up`; its reaper keeps it until the end
     urls: dict[str, str | None] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     seeded_demo: bool = False  # this start filled a fresh emulator with the demo data
+    supervisor: Supervisor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.supervisor = supervisor_for(
+            self.home, self.settings, self.lock, lambda: self.write_status(ready=True)
+        )
+
+    @property
+    def procs(self) -> dict[str, subprocess.Popen[bytes]]:
+        return self.supervisor.procs
 
     @property
     def status_file(self) -> Path:
@@ -102,8 +277,6 @@ class Stack:
 
     def start(self, *, demo_data: bool, policies: Path) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        logs = self.home / "logs"
-        logs.mkdir(exist_ok=True)
         migrate(self.settings.store_url)
         env = dict(os.environ)
         env.update({"HENPIN_HOME": str(self.home), "HENPIN_POLICIES": str(policies.resolve())})
@@ -111,48 +284,17 @@ class Stack:
         env.update(
             self.plan() if not self.ports else prefect_env(self.home, self.urls["prefect_api"])
         )
-        prefect_port = self.ports["prefect"]
-        api = str(self.urls["prefect_api"])
-        self._spawn(
-            "prefect",
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(prefect_port),
-            ],
-            env,
-            logs,
-        )
+        if self.lock:
+            self.lock.record(prefect_ui=self.urls["prefect_ui"], inbox=env["HENPIN_INBOX_URL"])
+        run = self.supervisor
+        prefect = prefect_server_part(self.ports["prefect"], dict(env))
+        run.start(prefect, wait=False)
 
         if self.settings.demo_mode:
-            port = self.ports["emulator"]
             state = self.home / "emulator-state.json"
             fresh = not state.exists()
-            self._spawn(
-                "emulator",
-                [
-                    sys.executable,
-                    "-m",
-                    "henpin.cli",
-                    "emulator",
-                    "--port",
-                    str(port),
-                    "--state-file",
-                    str(state),
-                    "--time-scale",
-                    str(self.settings.emulator_time_scale),
-                ],
-                env,
-                logs,
-            )
-            emulator_url = f"http://127.0.0.1:{port}"
-            wait_until_up(f"{emulator_url}/_emulator/clock", proc=self.procs["emulator"])
+            run.start(emulator_part(self.ports["emulator"], state, self.settings, dict(env)))
+            emulator_url = f"http://127.0.0.1:{self.ports['emulator']}"
             if fresh and demo_data:
                 httpx.post(f"{emulator_url}/_emulator/seed-demo", timeout=10).raise_for_status()
                 self.seeded_demo = True
@@ -160,54 +302,22 @@ class Stack:
             self.urls["emulator"] = emulator_url
             if not os.environ.get("HENPIN_SMTP_HOST"):
                 # Demo replies to buyers are caught locally (one .eml file each), never sent.
-                self._spawn(
-                    "mail",
-                    [
-                        sys.executable,
-                        "-m",
-                        "henpin.cli",
-                        "mailcatcher",
-                        "--port",
-                        str(self.ports["mail"]),
-                        "--folder",
-                        str(self.home / "mail"),
-                    ],
-                    env,
-                    logs,
-                )
+                mail = [sys.executable, "-m", "henpin.cli", "mailcatcher"]
+                mail += ["--port", str(self.ports["mail"]), "--folder", str(self.home / "mail")]
+                run.start(Part("mail", mail, dict(env)))
                 env["HENPIN_SMTP_HOST"] = "127.0.0.1"
                 env["HENPIN_SMTP_PORT"] = str(self.ports["mail"])
                 self.urls["mail"] = str(self.home / "mail")
         else:
             self.urls["emulator"] = None
 
-        wait_until_up(f"{api}/health", proc=self.procs["prefect"])
-        self._spawn("runner", [sys.executable, "-m", "henpin.cli", "runner"], env, logs)
+        wait_until_up(str(prefect.health_url), proc=self.procs["prefect"])
+        runner = [sys.executable, "-m", "henpin.cli", "runner"]
+        run.start(Part("runner", runner, dict(env), needs_prefect=True))
 
-        inbox_port = self.ports["inbox"]
         env["HENPIN_PREFECT_UI_URL"] = self.urls["prefect_ui"] or ""
-        self._spawn(
-            "inbox",
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "ui" / "inbox.py"),
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(inbox_port),
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            env,
-            logs,
-        )
-        self.urls["inbox"] = f"http://127.0.0.1:{inbox_port}"
-        wait_until_up(f"{self.urls['inbox']}/_stcore/health", proc=self.procs["inbox"])
+        run.start(inbox_part(self.ports["inbox"], dict(env)))
+        self.urls["inbox"] = f"http://127.0.0.1:{self.ports['inbox']}"
         self.write_status(ready=True)
 
     def open_demo_message_cases(self) -> list[str]:
@@ -223,11 +333,13 @@ class Stack:
         problems = []
         for message in messages:
             opened = subprocess.run(
-                [
-                    *(sys.executable, "-m", "henpin.cli", "cases", "open-message"),
-                    *(message["orderId"], "--message", message["text"]),
-                    *("--operator", DEMO_OPERATOR, "--json"),
-                ],
+                with_lifeline(
+                    [
+                        *(sys.executable, "-m", "henpin.cli", "cases", "open-message"),
+                        *(message["orderId"], "--message", message["text"]),
+                        *("--operator", DEMO_OPERATOR, "--json"),
+                    ]
+                ),
                 env=env,
                 cwd=ROOT,
                 capture_output=True,
@@ -238,31 +350,26 @@ class Stack:
                 problems.append(f"{message['orderId']}: {opened.stderr.strip()[-300:]}")
         return problems
 
-    def _spawn(self, name: str, cmd: list[str], env: dict[str, str], logs: Path) -> None:
-        out = (logs / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
-        )
+    def supervise(self) -> str:
+        """Keep the parts running until one keeps dying (returns why) or Ctrl-C."""
+        return self.supervisor.supervise()
 
     def write_status(self, *, ready: bool) -> None:
-        status = {"ready": ready, "pid": os.getpid(), **self.urls}
+        status = {
+            "ready": ready,
+            "pid": os.getpid(),
+            **self.urls,
+            "restarts": dict(self.supervisor.restarts),
+        }
         self.status_file.write_text(json.dumps(status, indent=2))
 
     def stop(self) -> None:
-        for name in ("inbox", "runner", "mail", "emulator", "prefect"):
-            proc = self.procs.get(name)
-            if proc and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        self.supervisor.stop()
         if self.status_file.exists():
             self.write_status(ready=False)
 
     def dead_child(self) -> str | None:
-        return next((n for n, p in self.procs.items() if p.poll() is not None), None)
+        return self.supervisor.dead_part()
 
 
 def demo_operator_password(home: Path) -> str:
@@ -277,10 +384,21 @@ def demo_operator_password(home: Path) -> str:
 
 
 def read_status(home: Path) -> dict[str, Any]:
-    """What `henpin status --json` prints: the contract is ready, emulator, prefect_api, inbox."""
+    """What `henpin status --json` prints: the contract is ready, emulator, prefect_api, inbox;
+    added: prefect_ui, `lock` (who holds the data folder: pid, inbox, prefect_ui, since, home;
+    null when no stack runs there) and `restarts` (part → times the supervisor started it
+    again, for the stack that wrote the status)."""
     path = home / "status.json"
+    holder = lock_holder(home)
     if not path.exists():
-        return {"ready": False, "emulator": None, "prefect_api": None, "inbox": None}
+        return {
+            "ready": False,
+            "emulator": None,
+            "prefect_api": None,
+            "inbox": None,
+            "lock": holder,
+            "restarts": {},
+        }
     status = json.loads(path.read_text())
     ready = bool(status.get("ready"))
     if ready:
@@ -297,4 +415,6 @@ def read_status(home: Path) -> dict[str, Any]:
         "prefect_api": status.get("prefect_api"),
         "inbox": status.get("inbox"),
         "prefect_ui": status.get("prefect_ui"),
+        "lock": holder,
+        "restarts": status.get("restarts", {}),
     }

@@ -2,6 +2,9 @@
 
 Prefect is pointed, before it is imported anywhere, at a real Prefect server this session
 starts on 127.0.0.1 (SQLite in a temp folder) when a test asks for the `prefect_server` fixture.
+
+Nothing outlives the session: it becomes the subreaper of what its tests start, and fails if a
+process it started is still running at the end (tests/processes.py).
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ from pathlib import Path
 import pytest
 
 from tests.needs import missing
+from tests.processes import (
+    become_subreaper,
+    collect_zombies,
+    command_line,
+    descendants,
+    kill_all,
+    wait_gone,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="henpin-tests-"))
@@ -49,7 +60,28 @@ for region in ("", "_NA", "_EU", "_FE"):  # per-region Amazon logins (henpin/set
     os.environ.pop(f"HENPIN_SELLER_ID{region}", None)
 
 
+become_subreaper()
+LEFTOVER_GRACE_S = 5.0
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a process a test started is still running (after a short grace), and
+    end it: a test that failed or timed out must not leave a stack on the default ports."""
+    left = wait_gone(descendants(os.getpid()), LEFTOVER_GRACE_S)
+    if left:
+        lines = [f"  pid {pid}: {command_line(pid)}" for pid in left]
+        kill_all(left)
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        title = "processes started by the tests were still running at the end (killed now)"
+        if reporter is not None:
+            reporter.write_sep("=", title, red=True, bold=True)
+            for line in lines:
+                reporter.write_line(line, red=True)
+        else:
+            print(title, *lines, sep="\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    collect_zombies()
     shutil.rmtree(_TMP, ignore_errors=True)
 
 

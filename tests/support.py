@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from tests.processes import start_guarded
+
 #: Simulated seconds per wall-clock second of the emulator in end-to-end tests: Amazon's
 #: minute-long report and feed processing take a second, and Henpin's adapter (told through
 #: HENPIN_EMULATOR_TIME_SCALE) paces its quotas and report polls to match.
@@ -34,7 +36,7 @@ class PrefectServer:
     def start(self, timeout: float = 90) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home / "server.log").open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = start_guarded(  # dies with the test session, however it ends
             [
                 sys.executable,
                 "-m",
@@ -48,7 +50,6 @@ class PrefectServer:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
             env=dict(os.environ),
         )
         deadline = time.monotonic() + timeout

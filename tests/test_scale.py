@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
+from henpin.lifeline import marked_processes
 from tests.support import order_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
@@ -127,9 +128,14 @@ def scaled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             assert redis.Redis.from_url(redis_url).dbsize() > 0
     finally:
         stack.stop()
+        settled = time.monotonic() + 2  # a SIGKILLed process may take a moment to exit
+        while (left := marked_processes(stack.supervisor.marker)) and time.monotonic() < settled:
+            time.sleep(0.1)
         drop_postgres_database(case_store)
         drop_postgres_database(prefect_db)
         forget_redis(redis_url)
+    # Nothing of the stack is left, the workers' flow runs (sessions of their own) included.
+    assert left == []
 
 
 def wait_for(what: str, probe: Any, timeout: float = 90.0) -> Any:

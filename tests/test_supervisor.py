@@ -1,0 +1,170 @@
+"""The supervisor of `henpin up` with small real child processes: restarts with backoff and
+their count, a part that keeps dying stops the stack naming its log, the Prefect server's
+dependents wait for it, stops are bounded even for a part that ignores SIGTERM, logs rotate.
+
+(tests/test_stack.py checks the same supervisor with the whole stack.)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from henpin.supervisor import Limits, Part, RotatingLog, Supervisor
+from tests.processes import alive, descendants
+
+PY = sys.executable
+QUICK = Limits(stop_grace_s=1.0, restart_limit=3, restart_window_s=60, restart_backoff_s=0.1)
+
+
+def supervisor(tmp_path: Path, **limits: float) -> tuple[Supervisor, list[str]]:
+    said: list[str] = []
+    limits_used = Limits(**{**QUICK.__dict__, **limits})
+    return Supervisor(tmp_path / "logs", limits_used, say=said.append), said
+
+
+def sleeper(name: str, *, needs_prefect: bool = False, ignore_term: bool = False) -> Part:
+    code = "import signal, time\n"
+    if ignore_term:
+        code += "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    code += f"print('{name} up', flush=True)\ntime.sleep(600)\n"
+    return Part(name, [PY, "-c", code], {}, needs_prefect=needs_prefect)
+
+
+def until(probe: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(probe) and probe():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_a_part_that_dies_is_started_again_and_counted(tmp_path: Path) -> None:
+    run, said = supervisor(tmp_path)
+    try:
+        run.start(sleeper("mail"))
+        until(lambda: "mail up" in (tmp_path / "logs" / "mail.log").read_text())
+        first = run.procs["mail"].pid
+        run.procs["mail"].kill()
+        run.procs["mail"].wait()
+
+        def restarted() -> bool:
+            assert run.check() is None
+            return run.restarts["mail"] == 1
+
+        until(restarted)
+        assert run.procs["mail"].pid != first and run.procs["mail"].poll() is None
+        assert said[0].startswith("henpin up: mail stopped (exit code -9); starting it again")
+        assert str(tmp_path / "logs" / "mail.log") in said[0]
+        until(lambda: (tmp_path / "logs" / "mail.log").read_text().count("mail up") == 2)
+        assert (
+            "mail started again (restart 1)" in (tmp_path / "logs" / "supervisor.log").read_text()
+        )
+    finally:
+        run.stop()
+
+
+def test_a_part_that_keeps_dying_stops_the_stack_naming_its_log(tmp_path: Path) -> None:
+    run, _ = supervisor(tmp_path)
+    crash = Part("runner", [PY, "-c", "print('no database', flush=True); raise SystemExit(1)"], {})
+    try:
+        run.start(crash)
+        started = time.monotonic()
+        problem = run.supervise(tick=0.05)
+    finally:
+        run.stop()
+    assert problem == (
+        "runner stopped 3 times within 60 s (last exit code 1); stopping Henpin. "
+        f"See its log: {tmp_path / 'logs' / 'runner.log'}"
+    )
+    assert run.restarts["runner"] == 2
+    assert time.monotonic() - started >= 0.1 + 0.2  # backoff: 0.1 s, then doubled
+    assert (tmp_path / "logs" / "runner.log").read_text().count("no database") == 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_prefect_servers_dependents_stop_and_start_again_after_it(tmp_path: Path) -> None:
+    run, said = supervisor(tmp_path)
+    port = free_port()
+    server = Part(
+        "prefect",
+        [PY, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        {},
+        health_url=f"http://127.0.0.1:{port}/",
+    )
+    try:
+        run.start(server)
+        run.start(sleeper("runner", needs_prefect=True))
+        run.start(sleeper("inbox"))
+        runner, inbox = run.procs["runner"].pid, run.procs["inbox"].pid
+        run.procs["prefect"].kill()
+        run.procs["prefect"].wait()
+
+        def back() -> bool:
+            assert run.check() is None
+            return run.procs["runner"].pid != runner and run.procs["runner"].poll() is None
+
+        until(back)
+        assert not alive(runner)  # stopped while the server was down
+        assert run.procs["inbox"].pid == inbox  # the inbox does not need the server
+        lines = [line.removeprefix("henpin up: ") for line in said]
+        assert lines[0].startswith("prefect stopped (exit code -9)")
+        assert lines[1] == "the Prefect server is down: stopping runner until it is back"
+        assert lines[2] == "prefect started again (restart 1)"
+        assert lines[3] == "runner started again: the Prefect server answers"
+        assert dict(run.restarts) == {"prefect": 1}
+    finally:
+        run.stop()
+
+
+def test_a_stop_is_bounded_even_for_a_part_that_ignores_sigterm(tmp_path: Path) -> None:
+    run, _ = supervisor(tmp_path)
+    run.start(sleeper("emulator", ignore_term=True))
+    run.start(sleeper("runner"))
+    until(lambda: "emulator up" in (tmp_path / "logs" / "emulator.log").read_text())
+    pids = [p.pid for p in run.procs.values()]
+    started = time.monotonic()
+    run.stop()
+    took = time.monotonic() - started
+    assert not [p for p in pids if alive(p)]
+    assert run.procs["emulator"].returncode == -9  # SIGKILL after the grace
+    # Generous: 1 s of grace, then SIGKILL; the bound is what matters, not the speed.
+    assert took < 1.0 + 5.0
+
+
+def test_the_children_of_a_dead_supervisor_are_reaped(tmp_path: Path) -> None:
+    """The reaper's half of "children die with it": the supervisor's pipe closes, and every part
+    is stopped, even one that ignores SIGTERM (SIGKILL after the reaper's grace)."""
+    run, _ = supervisor(tmp_path)
+    run.start(sleeper("mail", ignore_term=True))
+    until(lambda: "mail up" in (tmp_path / "logs" / "mail.log").read_text())
+    reaper = run._reaper
+    assert reaper is not None and reaper.pid in descendants(os.getpid())
+    part = run.procs["mail"]
+    assert run._reaper_pipe is not None
+    run._reaper_pipe.close()  # what the supervisor's death does
+    reaper.wait(timeout=10)
+    part.wait(timeout=5)
+    assert part.returncode == -9
+    run.stop()
+
+
+def test_logs_rotate_by_size(tmp_path: Path) -> None:
+    log = RotatingLog(tmp_path / "runner.log", max_bytes=100, backups=2)
+    for n in range(10):
+        log.write(f"line {n} ".encode() + b"x" * 40 + b"\n")  # 48 bytes a line
+    log.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["runner.log", "runner.log.1", "runner.log.2"]
+    assert all(p.stat().st_size <= 100 for p in tmp_path.iterdir())
+    assert (tmp_path / "runner.log").read_text().startswith("line 8 ")
+    assert (tmp_path / "runner.log.1").read_text().startswith("line 6 ")
