@@ -15,7 +15,7 @@ from henpin.domain import AuthorizationStatus, CaseState, CaseType, Order, Retur
 from henpin.policy import Policy
 from henpin.runs import resume_case_run, start_case_run
 from henpin.store.db import session_scope
-from henpin.store.models import AuditEntry, Case, Checkpoint, Event
+from henpin.store.models import AuditEntry, Case, Checkpoint, Event, UnreadablePayload
 from tasks.cases import attach_flow_run, open_case
 from tasks.kinds import store_task
 from tasks.orders import UnreadableOrder
@@ -299,13 +299,18 @@ def flag_unreadable_order(case_type: CaseType, bad: UnreadableOrder) -> int | No
     """
     problem = f"Amazon sent this order in a shape Henpin cannot read: {bad.problem}"
     if not bad.order_id:
+        # The payload may name the buyer: it goes where the purge reaches, not into the
+        # append-only audit log, whose entry names it.
         with session_scope(store_url()) as s:
+            kept = UnreadablePayload(source="ingest", problem=bad.problem, payload=bad.payload)
+            s.add(kept)
+            s.flush()
             s.add(
                 AuditEntry(
                     actor="system",
                     action="unreadable-order",
                     source="ingest",
-                    detail={"problem": bad.problem, "payload": bad.payload},
+                    detail={"problem": bad.problem, "payload_id": kept.id},
                 )
             )
         return None
