@@ -30,9 +30,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         return 1
     from tasks.sweep import purge_buyer_data_now
 
-    report = purge_buyer_data_now(
-        settings.store_url, datetime.now(UTC), days, dry_run=args.dry_run
-    )
+    report = purge_buyer_data_now(settings.store_url, datetime.now(UTC), days, dry_run=args.dry_run)
     if args.json:
         _print_json(report.model_dump(mode="json"))
         return 0

@@ -40,9 +40,10 @@ class RecordedDecision:
 
     @property
     def run_input(self) -> dict[str, Any]:
-        """What the waiting flow run is resumed with. Only the fields every question's RunInput
-        has: the resumed flow takes the whole answer (extra fields too) from the store."""
-        return {"choice": self.choice, "note": self.note, "operator": self.operator}
+        """What the waiting flow run is resumed with: the choice and who, never the note (free
+        text, kept in Prefect's database for good). The resumed flow takes the whole answer
+        (note and extra fields too) from the case store."""
+        return {"choice": self.choice, "operator": self.operator}
 
 
 def _as_recorded(d: Decision, won: bool) -> RecordedDecision:

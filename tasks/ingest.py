@@ -59,7 +59,9 @@ def advance_checkpoint(name: str, at: datetime) -> None:
 
 def flow_parameters(case: Case, policy: Policy) -> dict[str, Any]:
     """The case flow's parameters: the case, its order, the typed policy section in force now
-    (with its version), and the facts the case was opened with."""
+    (with its version) and the parcel's kind. Ids and policy only: Prefect keeps parameters
+    for good, so what the buyer wrote stays in the case store (purged with the case) and the
+    flow reads it from there."""
     common = {
         "case_id": case.id,
         "order_id": case.order_id,
@@ -75,10 +77,10 @@ def flow_parameters(case: Case, policy: Policy) -> dict[str, Any]:
             extra: dict[str, Any] = {}
         case CaseType.RETURN_REQUEST:
             section = policy.return_request
-            extra = {"return_request": details["return"]}
+            extra = {}  # the flow reads the request (with the buyer's comment) from the case
         case CaseType.CANCEL_BY_MESSAGE:
             section = policy.cancel_by_message
-            extra = {"buyer_message": details.get("buyer_message", "")}
+            extra = {}  # the buyer's words stay in the case store, never in Prefect
         case CaseType.REFUSED_DELIVERY:
             section = policy.refused_delivery
             extra = {"refused": bool(details.get("refused"))}
