@@ -55,12 +55,15 @@ DROPPED_KEYS = frozenset({"raw_payload", "buyer", "recipient"})
 #: What an outbox action to the buyer says and where it goes.
 MESSAGE_KINDS = frozenset({ActionKind.SEND_EMAIL.value, ActionKind.SEND_MESSAGE.value})
 MESSAGE_KEYS = frozenset({"to", "subject", "body", "text"})
+#: What a decision's timeline line records besides the answer's fields.
+DECISION_FACTS = frozenset({"step", "choice", "source", "operator"})
 
 # Phone numbers as buyers and operators write them: international (+81-90-1234-5678,
 # +49 30 123456) or a national number with a leading 0 in groups (090-1234-5678,
 # 030 1234 5678). Dates (2026-12-05) and order ids (113-1234567-1234567) do not start so.
 PHONE = re.compile(r"(?<![\w+])(?:\+\d[\d ().-]{6,}\d|0\d{1,4}[ -]\d{1,4}[ -]\d{3,4})(?!\w)")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PARTS = re.compile(r"[\n,;.!?]")
 SHORTEST_WORDS = 3  # a known value shorter than this is not hunted for in free text
 
 
@@ -105,7 +108,8 @@ class Scrubber:
 
     def __init__(self, known: Iterable[str]) -> None:
         words = {w.strip() for w in known if w and len(w.strip()) >= SHORTEST_WORDS}
-        words |= {line.strip() for w in words for line in w.splitlines() if len(line.strip()) > 8}
+        # Parts of what the buyer wrote are quoted too ("7 Qqqq Street" of a longer message).
+        words |= {p.strip() for w in words for p in PARTS.split(w) if len(p.strip()) > 8}
         self.words = sorted(words, key=len, reverse=True)  # longest first: no half-replaced text
 
     def text(self, value: str) -> str:
@@ -127,9 +131,11 @@ class Scrubber:
             return self.text(value)
         return value
 
-    def answer_fields(self, value: dict[str, Any]) -> dict[str, Any]:
-        """An answer's extra fields: numbers and dates stay, free text goes."""
-        return {k: v if _is_figure(v) else PURGED for k, v in self.data(value).items()}
+    def answer_fields(
+        self, value: dict[str, Any], keep: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """An answer's extra fields: numbers and dates stay, free text goes (but `keep`)."""
+        return {k: v if k in keep or _is_figure(v) else PURGED for k, v in self.data(value).items()}
 
 
 def _is_figure(value: Any) -> bool:
@@ -179,7 +185,12 @@ def _purge_case(case: Case, now: datetime, counts: dict[str, int]) -> None:
     counts["cases"] += 1
     for event in case.events:
         moved = _set(event, "message", scrub.text(event.message))
-        counts["events"] += _set(event, "data", scrub.data(event.data)) or moved
+        data = (
+            scrub.answer_fields(event.data or {}, keep=DECISION_FACTS)
+            if event.kind == "decision"  # its data repeats the answer's fields
+            else scrub.data(event.data)
+        )
+        counts["events"] += _set(event, "data", data) or moved
     for decision in case.decisions:
         moved = _set(decision, "note", PURGED if decision.note else "")
         moved = _set(decision, "data", scrub.answer_fields(decision.data or {})) or moved
