@@ -71,6 +71,7 @@ from henpin.domain import (
     RefundedLine,
     ReturnRequest,
 )
+from henpin.logs import keep_secrets_out_of_logs
 from henpin.marketplaces import marketplace
 from henpin.regions import RegionAuthLog
 from henpin.settings import RegionLogin, Settings
@@ -753,6 +754,9 @@ class AmazonAdapter:
         http_transport: httpx.BaseTransport | None = None,
         auth_log: RegionAuthLog | None = None,
     ) -> None:
+        # Every process that talks to Amazon builds an adapter first: from here on, no log
+        # record of the process holds a presigned URL or a token (httpx, sp_api, Prefect's).
+        keep_secrets_out_of_logs()
         self.demo_mode = settings.demo_mode
         self._settings = settings
         if credentials is None and (missing := settings.missing_credentials_message()):
