@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,29 +17,40 @@ from tests.support import reset_process_caches
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_closed_cases_lose_buyer_data_after_retention(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A migrated case store in tmp_path, with the shipped policy in force."""
     monkeypatch.setenv("HENPIN_HOME", str(tmp_path))
     monkeypatch.setenv("HENPIN_POLICIES", str(REPO / "policies.yaml"))
     reset_process_caches()
-    from tasks.cases import open_case
-    from tasks.policy import policy_in_force
     from tasks.store import store_url
-    from tasks.sweep import purge_buyer_data
 
-    url = store_url()
-    migrate(url)
+    migrate(store_url())
+    yield store_url()
+    reset_process_caches()
+
+
+def shipped(order_id: str, name: str, email: str) -> Order:
     now = datetime.now(UTC)
-    order = Order(
-        order_id="111-P",
+    return Order(
+        order_id=order_id,
         marketplace_id="ATVPDKIKX0DER",
         created_time=now,
         last_updated_time=now,
         fulfillment_status=FulfillmentStatus.SHIPPED,
-        buyer_name="Hanako Test",
-        buyer_email="hanako-test@marketplace.amazon.com",
+        buyer_name=name,
+        buyer_email=email,
     )
+
+
+def test_closed_cases_lose_buyer_data_after_retention(store: str) -> None:
+    from tasks.cases import open_case
+    from tasks.policy import policy_in_force
+    from tasks.sweep import purge_buyer_data
+
+    url = store
+    now = datetime.now(UTC)
+    order = shipped("111-P", "Hanako Test", "hanako-test@marketplace.amazon.com")
     old_id, _ = open_case(
         CaseType.ADDRESS_ERROR, order, url=url, details={"confirmed_address": "1-2-3 Test"}
     )
@@ -60,15 +72,11 @@ def test_closed_cases_lose_buyer_data_after_retention(
         assert old.details["confirmed_address"] == "(purged)"
         assert old.personal_data_purged_at is not None
         assert new.order_snapshot["buyer_name"] == "Hanako Test"  # still within retention
-    reset_process_caches()
 
 
 def test_purge_reaches_free_text_notes_and_messages_and_dry_run_says_what_would_go(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("HENPIN_HOME", str(tmp_path))
-    monkeypatch.setenv("HENPIN_POLICIES", str(REPO / "policies.yaml"))
-    reset_process_caches()
     from henpin.cli import main
     from henpin.decisions import record_decision
     from henpin.store.models import Action, AuditEntry, Decision, Event, UnreadablePayload
@@ -76,21 +84,11 @@ def test_purge_reaches_free_text_notes_and_messages_and_dry_run_says_what_would_
     from tasks.ingest import flag_unreadable_order
     from tasks.orders import UnreadableOrder
     from tasks.policy import policy_in_force
-    from tasks.store import store_url
     from tasks.sweep import purge_buyer_data
 
-    url = store_url()
-    migrate(url)
+    url = store
     now = datetime.now(UTC)
-    order = Order(
-        order_id="111-Q",
-        marketplace_id="ATVPDKIKX0DER",
-        created_time=now,
-        last_updated_time=now,
-        fulfillment_status=FulfillmentStatus.SHIPPED,
-        buyer_name="Zyxwv Qutsr",
-        buyer_email="zyxwv@marketplace.amazon.com",
-    )
+    order = shipped("111-Q", "Zyxwv Qutsr", "zyxwv@marketplace.amazon.com")
     case_id, _ = open_case(
         CaseType.CANCEL_BY_MESSAGE,
         order,
@@ -175,4 +173,3 @@ def test_purge_reaches_free_text_notes_and_messages_and_dry_run_says_what_would_
         assert personal not in text, personal
     assert decision.data["amount"] == "12.50" and decision.choice == "cancel_as_seller"
     assert kept == "Deadline 2026-12-05 10:00 UTC; 12.50 USD"  # dates and money stay
-    reset_process_caches()
