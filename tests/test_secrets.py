@@ -59,7 +59,34 @@ def mailbox() -> Iterator[Any]:
         yield catcher
 
 
+@pytest.fixture
+def debug_records() -> Iterator[list[logging.LogRecord]]:
+    """Every log record made in this process, at DEBUG, whichever handlers Prefect's logging
+    set-up leaves in place: collected where records are made. Levels and the record factory
+    are put back afterwards (setLevel clears the loggers' cached levels)."""
+    names = ("", "httpx", "httpcore", "sp_api", "henpin", "tasks", "flows", "prefect")
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    records: list[logging.LogRecord] = []
+    make = logging.getLogRecordFactory()
+
+    def collect(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        records.append(record)
+        return record
+
+    logging.setLogRecordFactory(collect)
+    try:
+        yield records
+    finally:
+        logging.setLogRecordFactory(make)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
 def test_a_whole_case_with_fake_secrets_leaves_no_trace(
+    debug_records: list[logging.LogRecord],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     emulator: Any,
@@ -73,20 +100,7 @@ def test_a_whole_case_with_fake_secrets_leaves_no_trace(
     from henpin.service import decide, list_cases, open_cancel_by_message
     from henpin.store.db import migrate
 
-    # Every record made in this process, at DEBUG, whichever handlers Prefect's logging set-up
-    # leaves in place: collected where records are made.
-    for name in ("", "httpx", "httpcore", "sp_api", "henpin", "tasks", "flows", "prefect"):
-        monkeypatch.setattr(logging.getLogger(name), "level", logging.DEBUG)
-    logging.getLogger().manager._clear_cache()
-    records: list[logging.LogRecord] = []
-    make = logging.getLogRecordFactory()
-
-    def collect(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = make(*args, **kwargs)
-        records.append(record)
-        return record
-
-    monkeypatch.setattr(logging, "_logRecordFactory", collect)
+    records = debug_records
 
     monkeypatch.setenv("HENPIN_HOME", str(tmp_path))
     monkeypatch.setenv("HENPIN_EMULATOR_URL", emulator.url)
