@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -179,6 +180,19 @@ def _json_body(raw: bytes) -> dict[str, Any]:
 # -- operations ---------------------------------------------------------------------------------
 
 
+def presigned(url: str) -> str:
+    """The URL with a query like an S3 presigned URL's (SigV4 query authentication, which is
+    what Amazon hands out for feed and report documents): the query is the credential, so it
+    must never be logged. docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+    """
+    signature = hashlib.sha256(url.encode()).hexdigest()
+    return (
+        f"{url}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEMULATOR%2F20261205"
+        f"%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Expires=300&X-Amz-SignedHeaders=host"
+        f"&X-Amz-Signature={signature}"
+    )
+
+
 def create_feed_document(emulator: Emulator, body: dict[str, Any], base_url: str) -> dict[str, Any]:
     """createFeedDocument: reserve a document and hand out its upload URL."""
     content_type = body.get("contentType")
@@ -186,7 +200,7 @@ def create_feed_document(emulator: Emulator, body: dict[str, Any], base_url: str
         raise invalid_input("contentType is required.")
     document_id = new_document_id()
     emulator.state.documents[document_id] = FeedDocument(document_id, content_type, "input")
-    return {"feedDocumentId": document_id, "url": f"{base_url}/_uploads/{document_id}"}
+    return {"feedDocumentId": document_id, "url": presigned(f"{base_url}/_uploads/{document_id}")}
 
 
 def create_feed(emulator: Emulator, body: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -249,7 +263,10 @@ def get_feed_document(emulator: Emulator, document_id: str, base_url: str) -> di
     document = emulator.state.documents.get(document_id)
     if document is None or document.kind == "report":
         raise not_found(f"Feed document {document_id} was not found.")
-    answer = {"feedDocumentId": document_id, "url": f"{base_url}/_documents/{document_id}"}
+    answer = {
+        "feedDocumentId": document_id,
+        "url": presigned(f"{base_url}/_documents/{document_id}"),
+    }
     if gzipped(emulator, document):
         answer["compressionAlgorithm"] = "GZIP"
     return answer

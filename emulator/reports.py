@@ -24,7 +24,14 @@ from fastapi import APIRouter, Request, Response
 
 from emulator.clock import iso_precise, parse_time
 from emulator.errors import invalid_input, not_found
-from emulator.feeds import PROCESSING_TIME, QUEUE_TIME, RETENTION, new_document_id, own_url
+from emulator.feeds import (
+    PROCESSING_TIME,
+    QUEUE_TIME,
+    RETENTION,
+    new_document_id,
+    own_url,
+    presigned,
+)
 from emulator.regions import visible
 from emulator.returns_report import CONTENT_TYPES, REPORT_TYPES, render, returns_in_window
 from emulator.runtime import Emulator, emulator_of, query_list, sp_api_call
@@ -212,7 +219,10 @@ def get_report_document(emulator: Emulator, document_id: str, base_url: str) -> 
     document = emulator.state.documents.get(document_id)
     if document is None or document.kind != "report":
         raise not_found(f"Report document {document_id} was not found.")
-    return {"reportDocumentId": document_id, "url": f"{base_url}/_documents/{document_id}"}
+    return {
+        "reportDocumentId": document_id,
+        "url": presigned(f"{base_url}/_documents/{document_id}"),
+    }
 
 
 def get_reports(emulator: Emulator, request: Request, now: datetime) -> dict[str, Any]:

@@ -79,13 +79,14 @@ async def buyer_requested_cancel(
 async def cancel_by_message(
     case_id: int,
     order_id: str,
-    buyer_message: str,
     policy: CancelByMessagePolicy,
     policy_version: str,
     marketplace_id: str | None = None,
+    buyer_message: str = "",  # only runs started before it was kept in the case store alone
 ) -> Outcome:
     order = read_order(order_id, marketplace_id)
-    record_details(case_id, {"buyer_message": buyer_message})
+    if buyer_message:
+        record_details(case_id, {"buyer_message": buyer_message})
     if order.fulfillment_status == FulfillmentStatus.CANCELLED:
         return close_case(case_id, Outcome.ALREADY_CANCELLED, "The order is already cancelled.")
     if order.fulfillment_status in (FulfillmentStatus.SHIPPED, FulfillmentStatus.PARTIALLY_SHIPPED):

@@ -36,7 +36,7 @@ from tasks.ingest import (
     search_window,
     utcnow,
 )
-from tasks.orders import find_return_requests, read_order, scan_updated_orders
+from tasks.orders import find_return_requests, read_order_now, scan_updated_orders
 from tasks.store import settings
 
 ORDERS = "ingest:orders"
@@ -86,7 +86,7 @@ def ingest_region(region: str, marketplaces: list[str], started_at: datetime) ->
         and ret.authorization_status is not AuthorizationStatus.CLOSED
     ]
     opened += [
-        open_return_request_case(ret, read_order(ret.order_id, ret.marketplace_id))
+        open_return_request_case(ret, read_order_now(ret.order_id, ret.marketplace_id))
         for ret in new_requests
     ]
 

@@ -58,6 +58,7 @@ from tasks.cases import (
     close_case,
     flag_attention,
     mark_acting,
+    read_return_request,
     record_details,
     record_recommendation,
 )
@@ -124,12 +125,12 @@ def refund_for_condition(
 async def return_request(
     case_id: int,
     order_id: str,
-    return_request: ReturnRequest,
     policy: ReturnRequestPolicy,
     policy_version: str,
     marketplace_id: str | None = None,
+    return_request: ReturnRequest | None = None,  # only runs started before it was read here
 ) -> Outcome:
-    ret = return_request
+    ret = return_request or read_return_request(case_id)
     order = read_order(order_id, marketplace_id or ret.marketplace_id)
     advice = recommend(ret, order, policy)
     record_recommendation(case_id, order, advice, policy_version)

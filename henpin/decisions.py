@@ -88,9 +88,11 @@ class RecordedDecision:
 
     @property
     def run_input(self) -> dict[str, Any]:
-        """What the waiting flow run is resumed with. Only the fields every question's RunInput
-        has: the resumed flow takes the whole answer (who, extra fields too) from the store."""
-        return {"choice": self.choice, "note": self.note}
+        """What the waiting flow run is resumed with: the choice only. Not who (the Prefect UI
+        cannot say; the store records it) and never the note (free text, kept in Prefect's
+        database for good). The resumed flow takes the whole answer (who, note and extra fields)
+        from the case store."""
+        return {"choice": self.choice}
 
 
 def _as_recorded(d: Decision, won: bool) -> RecordedDecision:

@@ -1,7 +1,8 @@
 """The questions a case asks a person, and how an answer is checked before it counts.
 
-A `Question` is stored on the waiting case (the inbox renders its form from it) and its prompt
-is the description above the Prefect UI's Resume form. `check_answer` is the one validator:
+A `Question` is stored on the waiting case (the inbox renders its form from it and shows its
+prompt); the description above the Prefect UI's Resume form is its title, deadline and choices,
+never the prompt (Prefect keeps descriptions for good; the prompt quotes the buyer). `check_answer` is the one validator:
 the service runs it before recording an inbox/CLI answer, the flow runs it on an answer that
 came through the Prefect UI. An invalid answer is refused with a plain message and the
 question stays open: it never fails the run.
@@ -32,6 +33,12 @@ class AnswerField(BaseModel):
     options: list[str] = Field(default_factory=list)
     currency: str | None = None
     proposed: str | None = None  # the value Henpin proposes (e.g. the policy's refund)
+
+
+PROMPT_IN_INBOX = (
+    "The facts to decide on (the order, what the buyer wrote, what policy recommends) are on "
+    "the case's page in the Henpin inbox."
+)
 
 
 class Question(BaseModel):
@@ -72,9 +79,13 @@ class Question(BaseModel):
         return self.deadline_at is not None and self.deadline_at.astimezone(UTC) <= at
 
     def markdown(self, deadline: datetime) -> str:
+        """The description above the Prefect UI's Resume form. Prefect keeps it for good and
+        renders it as markdown, so it holds only what Henpin wrote: never the prompt, whose
+        facts quote the buyer (their reason, the reply with their name) and name the items;
+        those are on the case's page in the inbox, rendered as plain text."""
         lines = [
             f"### {self.title}",
-            self.prompt,
+            PROMPT_IN_INBOX,
             "",
             f"**Answer by {deadline:%Y-%m-%d %H:%M} UTC**",
         ]

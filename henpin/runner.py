@@ -25,6 +25,7 @@ import httpx
 from prefect.deployments.runner import EntrypointType
 
 from henpin.domain import CaseType
+from henpin.logs import keep_secrets_out_of_logs
 from henpin.runs import DEPLOYMENT
 from henpin.settings import Settings
 
@@ -125,6 +126,7 @@ def serve_forever(settings: Settings, limit: int | None = None) -> None:
 
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "true")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    keep_secrets_out_of_logs()  # httpx logs each request's URL (presigned ones too) at INFO
     housekeeper = Housekeeper(settings.outbox_interval_s)
     housekeeper.start()
     watch = ServerWatch(str(PREFECT_API_URL.value()), settings.runner_server_gone_s)

@@ -6,9 +6,12 @@ agree on them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import count
+from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
@@ -17,6 +20,7 @@ from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterName,
     FlowRunFilter,
+    FlowRunFilterId,
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
@@ -170,3 +174,65 @@ def retry_case_run(flow_run_id: str) -> bool:
     except Exception as exc:  # the Prefect API down: the next round tries again
         log.warning("could not restart flow run %s: %s", flow_run_id, exc)
         return False
+
+
+# --- what Prefect keeps of a case, forgotten with the buyer's data -----------------------------
+# A case's flow run carries ids only as parameters, and its pause descriptions hold no buyer
+# data; but the results its tasks persisted (the order as read, with the buyer's name and relay
+# address, so a resumed run reuses them) and the answers typed into the Prefect UI's Resume form
+# stay in Prefect until deleted. The purge deletes both when it purges the case.
+
+
+@dataclass(frozen=True)
+class ForgottenRun:
+    result_files: int  # persisted result files deleted
+    run_inputs: int  # run inputs (Resume-form answers, pause descriptions) deleted
+
+
+def _result_file(data: Any) -> Path | None:
+    """The local file a persisted result lives in; None for no result or one kept elsewhere
+    (a storage block: not Henpin's layout)."""
+    if isinstance(data, dict):
+        key, block = data.get("storage_key"), data.get("storage_block_id")
+    else:
+        key, block = getattr(data, "storage_key", None), getattr(data, "storage_block_id", None)
+    if not key or block is not None:
+        return None
+    path = Path(str(key))
+    if not path.is_absolute():
+        from prefect.settings import get_current_settings
+
+        path = Path(get_current_settings().results.local_storage_path) / path
+    return path
+
+
+def forget_case_run_data(flow_run_id: str, page: int = 200) -> ForgottenRun:
+    """Delete the persisted task results and run inputs of a finished case's flow run.
+
+    Raises when the Prefect API cannot be reached, so the purge tries again next round."""
+    files: set[Path] = set()
+    with get_client(sync_client=True) as client:
+        run_id = UUID(flow_run_id)
+        try:
+            run = client.read_flow_run(run_id)
+        except ObjectNotFound:
+            return ForgottenRun(0, 0)
+        if run.state is not None and (found := _result_file(run.state.data)):
+            files.add(found)
+        only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
+        for offset in count(0, page):
+            task_runs = client.read_task_runs(
+                flow_run_filter=only_this_run, limit=page, offset=offset
+            )
+            files |= {f for t in task_runs if t.state and (f := _result_file(t.state.data))}
+            if len(task_runs) < page:
+                break
+        inputs = client.filter_flow_run_input(run_id, "", 10_000, set())
+        for kept in inputs:
+            client.delete_flow_run_input(run_id, kept.key)
+    removed = 0
+    for path in files:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+    return ForgottenRun(result_files=removed, run_inputs=len(inputs))

@@ -422,6 +422,9 @@ def run_housekeeper(settings: Settings) -> None:
     from henpin.runner import Housekeeper
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from henpin.logs import keep_secrets_out_of_logs
+
+    keep_secrets_out_of_logs()
     housekeeper = Housekeeper(settings.outbox_interval_s)
 
     def stop(signum: int, frame: Any) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from henpin.marketplaces import marketplace
@@ -53,6 +53,14 @@ class RegionLogin:
             "lwa_client_secret": self.client_secret,
             "refresh_token": self.refresh_token,
         }
+
+
+#: The longest one createFeed call can last in the adapter (tasks/amazon.py, its default
+#: RetryPolicy and 30 s timeouts): 4 tries, each up to 60 s waiting for quota, 30 s to log in
+#: with Amazon and 30 s for the call, plus 0.5 + 1 + 2 s of backoff between them.
+#: `tasks.amazon.worst_case_call_s` computes it from the adapter's own numbers; a test holds
+#: the two equal.
+CREATE_FEED_WORST_CASE_S = 483.5
 
 
 class Settings(BaseSettings):
@@ -105,8 +113,9 @@ class Settings(BaseSettings):
     # two per core. Prefect's own default is no limit (200 new cases: 60+ processes at once).
     runner_limit: int = Field(default=4, ge=1, le=256)
     # A feed left `sending` (a crash or a lost createFeed answer) is looked up at Amazon after
-    # this long: longer than one createFeed attempt can last, quota wait included.
-    outbox_settle_s: float = Field(default=600, ge=5, le=86_400)
+    # this long: longer than one createFeed attempt can last, quota wait included. Less would
+    # let the lookup find nothing while the call is still under way, and the feed go twice.
+    outbox_settle_s: float = Field(default=600, le=86_400)
     # A case's flow run RUNNING this long without a state change is taken for dead (its process
     # was killed) and started again. Case flows suspend while they wait; they never run long.
     stale_run_s: float = Field(default=900, ge=5, le=86_400)
@@ -132,6 +141,19 @@ class Settings(BaseSettings):
     # A runner whose Prefect server has not answered for this long stops (its supervisor, or
     # systemd, starts it again once the server is back).
     runner_server_gone_s: float = Field(default=30, ge=5, le=3600)
+
+    @field_validator("outbox_settle_s")
+    @classmethod
+    def _settle_after_any_create_feed(cls, value: float) -> float:
+        if value <= CREATE_FEED_WORST_CASE_S:
+            raise ValueError(
+                f"HENPIN_OUTBOX_SETTLE_S is {value:g} s; it must be more than "
+                f"{CREATE_FEED_WORST_CASE_S:g} s, the longest one createFeed call can last "
+                "(4 tries, each waiting up to 60 s for quota, 30 s to log in and 30 s for the "
+                "call). Shorter, Henpin could look a feed up at Amazon while its createFeed is "
+                "still under way, find nothing, and send it twice."
+            )
+        return value
 
     @property
     def demo_mode(self) -> bool:

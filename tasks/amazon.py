@@ -72,6 +72,7 @@ from henpin.domain import (
     RefundedLine,
     ReturnRequest,
 )
+from henpin.logs import keep_secrets_out_of_logs
 from henpin.marketplaces import marketplace
 from henpin.regions import RegionAuthLog
 from henpin.settings import RegionLogin, Settings
@@ -289,6 +290,20 @@ class RetryPolicy(BaseModel):
     backoff_base_s: float = Field(default=0.5, gt=0, le=60)
     backoff_cap_s: float = Field(default=30.0, gt=0, le=600)
     max_wait_s: float = Field(default=60.0, ge=0, le=3600, description="longest quota wait")
+
+
+DEFAULT_TIMEOUT_S = 30.0  # each HTTP call, Login with Amazon's included
+
+
+def worst_case_call_s(retry: RetryPolicy, timeout_s: float = DEFAULT_TIMEOUT_S) -> float:
+    """The longest one adapter call (createFeed's, say) can last: every try waits its longest
+    for quota, then logs in and calls, each to the timeout; the longest backoff between tries.
+    `HENPIN_OUTBOX_SETTLE_S` must be longer (henpin.settings.CREATE_FEED_WORST_CASE_S)."""
+    backoff = sum(
+        min(retry.backoff_cap_s, retry.backoff_base_s * 2 ** (n - 1))
+        for n in range(1, retry.max_attempts)
+    )
+    return retry.max_attempts * (retry.max_wait_s + 2 * timeout_s) + backoff
 
 
 # --- Amazon's Order (2026-01-01) → henpin.domain.Order ------------------------------------------
@@ -815,10 +830,13 @@ class AmazonAdapter:
         now: Callable[[], datetime] = _utcnow,
         rng: random.Random | None = None,
         rate_scale: float | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         http_transport: httpx.BaseTransport | None = None,
         auth_log: RegionAuthLog | None = None,
     ) -> None:
+        # Every process that talks to Amazon builds an adapter first: from here on, no log
+        # record of the process holds a presigned URL or a token (httpx, sp_api, Prefect's).
+        keep_secrets_out_of_logs()
         self.demo_mode = settings.demo_mode
         self._settings = settings
         if credentials is None and (missing := settings.missing_credentials_message()):

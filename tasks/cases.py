@@ -23,7 +23,7 @@ from henpin.decisions import (
     find_decision,
     refused_before,
 )
-from henpin.domain import CaseState, CaseType, Order, Outcome
+from henpin.domain import CaseState, CaseType, Order, Outcome, ReturnRequest
 from henpin.questions import Question
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Event
@@ -267,7 +267,10 @@ def close_case(case_id: int, outcome: Outcome, message: str) -> Outcome:
 
 
 def case_summary_markdown(case: Case, outcome: Outcome, message: str) -> str:
-    """What the Prefect UI shows on the case's run: the case, its decisions, its outcome."""
+    """What the Prefect UI shows on the case's run: the case, its decisions, its outcome.
+
+    Prefect keeps artifacts for good and renders them as markdown: only what Henpin wrote goes
+    in (no operator notes, no reasons that may quote the buyer); the inbox has the rest."""
     inbox = os.environ.get("HENPIN_INBOX_URL")
     lines = [
         f"# {case.type} {case.order_id}",
@@ -277,9 +280,9 @@ def case_summary_markdown(case: Case, outcome: Outcome, message: str) -> str:
     ]
     rule = (case.recommendation or {}).get("rule")
     if rule:
-        lines.append(f"- Policy rule: `{rule}` — {(case.recommendation or {}).get('reason', '')}")
+        lines.append(f"- Policy rule: `{rule}`")
     for d in case.decisions:
-        lines.append(f"- Decision `{d.step}`: **{d.choice}** by {d.operator} ({d.source}) {d.note}")
+        lines.append(f"- Decision `{d.step}`: **{d.choice}** by `{d.operator}` ({d.source})")
     if inbox:
         lines.append(f"\n[Open the case in the inbox]({inbox.rstrip('/')}/case?case={case.id})")
     return "\n".join(lines)
@@ -297,6 +300,17 @@ def publish_case_summary(case_id: int, markdown: str) -> None:
         create_markdown_artifact(
             markdown=markdown, key=f"case-{case_id}", description="Henpin case summary"
         )
+
+
+@store_task("read-return-request")
+def read_return_request(case_id: int) -> ReturnRequest:
+    """The return request the case was opened with (the buyer's comment included), from the
+    case store: it is not a flow-run parameter, since Prefect keeps those for good. Its
+    persisted result goes when the case's buyer data is purged."""
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        return ReturnRequest.model_validate(case.details["return"])
 
 
 @store_task("record-details")

@@ -15,7 +15,7 @@ from henpin.domain import AuthorizationStatus, CaseState, CaseType, Order, Retur
 from henpin.policy import Policy
 from henpin.runs import resume_case_run, start_case_run
 from henpin.store.db import session_scope
-from henpin.store.models import AuditEntry, Case, Checkpoint, Event
+from henpin.store.models import AuditEntry, Case, Checkpoint, Event, UnreadablePayload
 from tasks.cases import attach_flow_run, open_case
 from tasks.kinds import store_task
 from tasks.orders import UnreadableOrder
@@ -59,7 +59,9 @@ def advance_checkpoint(name: str, at: datetime) -> None:
 
 def flow_parameters(case: Case, policy: Policy) -> dict[str, Any]:
     """The case flow's parameters: the case, its order, the typed policy section in force now
-    (with its version), and the facts the case was opened with."""
+    (with its version) and the parcel's kind. Ids and policy only: Prefect keeps parameters
+    for good, so what the buyer wrote stays in the case store (purged with the case) and the
+    flow reads it from there."""
     common = {
         "case_id": case.id,
         "order_id": case.order_id,
@@ -75,10 +77,10 @@ def flow_parameters(case: Case, policy: Policy) -> dict[str, Any]:
             extra: dict[str, Any] = {}
         case CaseType.RETURN_REQUEST:
             section = policy.return_request
-            extra = {"return_request": details["return"]}
+            extra = {}  # the flow reads the request (with the buyer's comment) from the case
         case CaseType.CANCEL_BY_MESSAGE:
             section = policy.cancel_by_message
-            extra = {"buyer_message": details.get("buyer_message", "")}
+            extra = {}  # the buyer's words stay in the case store, never in Prefect
         case CaseType.REFUSED_DELIVERY:
             section = policy.refused_delivery
             extra = {"refused": bool(details.get("refused"))}
@@ -299,13 +301,18 @@ def flag_unreadable_order(case_type: CaseType, bad: UnreadableOrder) -> int | No
     """
     problem = f"Amazon sent this order in a shape Henpin cannot read: {bad.problem}"
     if not bad.order_id:
+        # The payload may name the buyer: it goes where the purge reaches, not into the
+        # append-only audit log, whose entry names it.
         with session_scope(store_url()) as s:
+            kept = UnreadablePayload(source="ingest", problem=bad.problem, payload=bad.payload)
+            s.add(kept)
+            s.flush()
             s.add(
                 AuditEntry(
                     actor="system",
                     action="unreadable-order",
                     source="ingest",
-                    detail={"problem": bad.problem, "payload": bad.payload},
+                    detail={"problem": bad.problem, "payload_id": kept.id},
                 )
             )
         return None

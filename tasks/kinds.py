@@ -6,7 +6,11 @@
   unavailable (a refusal or a conflict is an answer, not a reason to retry), 5 min timeout.
 
 `fresh=True` marks a read that must see the present on every run of a resumed flow (no
-caching of its result across the re-run).
+caching of its result across the re-run). Its result is not persisted either: nothing reads
+it again, and some hold buyers' names and addresses (a page of orders) that would otherwise
+stay in Prefect's result storage with no case to purge them with. Results of the other tasks
+are persisted, so a resumed or restarted run reuses them; those of a case's run are deleted
+when the case's buyer data is purged (`henpin.runs.forget_case_run_data`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def store_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]], 
         retry_delay_seconds=[1, 5, 15],
         timeout_seconds=60,
         cache_policy=NO_CACHE if fresh else DEFAULT,
+        persist_result=False if fresh else None,
     )
 
 
@@ -54,4 +59,5 @@ def amazon_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]],
         retry_condition_fn=transient_amazon_error,
         timeout_seconds=300,
         cache_policy=NO_CACHE if fresh else DEFAULT,
+        persist_result=False if fresh else None,
     )

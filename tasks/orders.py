@@ -6,6 +6,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from henpin.cases.parcels import returning_parcel
@@ -36,6 +37,13 @@ def read_order_after(order_id: str, marketplace_id: str | None, answer_step: str
     shipped the other items"). One read per answer, kept: a resumed flow re-run sees what it
     saw then, so it takes the same path again."""
     return adapter().get_order(order_id, marketplace_id=marketplace_id)
+
+
+#: The same read outside a case (ingestion opening a return case): its result, with the buyer's
+#: name and relay address, is not persisted, as no case's purge would reach it.
+read_order_now = read_order.with_options(
+    name="read-order-now", cache_policy=NO_CACHE, persist_result=False
+)
 
 
 class UnreadableOrder(BaseModel):

@@ -6,9 +6,9 @@ moves cases forward through the same one-winner records the operators use.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -17,6 +17,7 @@ from henpin.decisions import answered_waiting_cases, record_deadline_answers
 from henpin.domain import ActionStatus, CaseState
 from henpin.runs import (
     ResumeResult,
+    forget_case_run_data,
     read_troubled_runs,
     resume_case_run,
     retry_case_run,
@@ -24,6 +25,7 @@ from henpin.runs import (
 )
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Event
+from henpin.store.purge import PurgeReport, purge_closed_cases
 from tasks import outbox
 from tasks.ingest import start_case_flow
 from tasks.kinds import amazon_task, store_task
@@ -31,6 +33,8 @@ from tasks.notifications import send_notifications
 from tasks.orders import adapter
 from tasks.policy import policy_in_force
 from tasks.store import settings, store_url
+
+log = logging.getLogger(__name__)
 
 UNSTARTED_GRACE = timedelta(minutes=1)
 RESTART_EVENT = "run-restarted"
@@ -183,47 +187,48 @@ def restart_stranded_runs(now: datetime | None = None) -> list[int]:
     return restarted
 
 
-PERSONAL_KEYS = ("buyer_name", "buyer_email", "confirmed_address", "buyer_message", "buyer_comment")
-
-
-def _without_personal_data(data: Any) -> Any:
-    """A copy with buyers' names, e-mail and postal addresses and their own words removed."""
-    if isinstance(data, dict):
-        return {
-            k: ("(purged)" if k in PERSONAL_KEYS and v else _without_personal_data(v))
-            for k, v in data.items()
-            if k not in ("raw_payload", "buyer", "recipient")
-        }
-    if isinstance(data, list):
-        return [_without_personal_data(v) for v in data]
-    return data
+def purge_buyer_data_now(
+    url: str, now: datetime, retention_days: int, *, dry_run: bool = False
+) -> PurgeReport:
+    """Buyers' personal data out of cases closed longer ago than the retention, in the case
+    store and in Prefect (persisted task results, Resume-form answers). A case whose Prefect
+    side cannot be reached now is left whole for the next round, so nothing is half purged.
+    A dry run changes nothing and says what would go."""
+    plan = purge_closed_cases(url, now, retention_days, dry_run=True)
+    if dry_run:
+        with session_scope(url) as s:
+            runs = s.scalar(
+                select(func.count())
+                .select_from(Case)
+                .where(Case.id.in_(plan.case_ids), Case.flow_run_id.is_not(None))
+            )
+        plan.places["prefect_runs"] = runs or 0
+        return plan
+    with session_scope(url) as s:
+        run_ids = dict(
+            s.execute(select(Case.id, Case.flow_run_id).where(Case.id.in_(plan.case_ids))).all()
+        )
+    ready, files, inputs = [], 0, 0
+    for case_id in plan.case_ids:
+        run_id = run_ids.get(case_id)
+        if run_id:
+            try:
+                forgotten = forget_case_run_data(run_id)
+            except Exception as exc:  # the Prefect API down: next round
+                log.warning("case %s: its flow run's data is purged next round: %s", case_id, exc)
+                continue
+            files, inputs = files + forgotten.result_files, inputs + forgotten.run_inputs
+        ready.append(case_id)
+    report = purge_closed_cases(url, now, retention_days, only=ready)
+    report.places |= {"prefect_runs": len(ready), "result_files": files, "run_inputs": inputs}
+    return report
 
 
 @store_task("purge-buyer-data", fresh=True)
 def purge_buyer_data(now: datetime | None = None) -> list[int]:
     """Remove buyers' personal data from cases closed longer ago than the policy's retention."""
-    now = now or datetime.now(UTC)
-    keep_days = policy_in_force().retention.buyer_data_days
-    cutoff = now - timedelta(days=keep_days)
-    purged = []
-    with session_scope(store_url()) as s:
-        due = s.scalars(
-            select(Case).where(
-                Case.state == CaseState.CLOSED.value,
-                Case.closed_at < cutoff,
-                Case.personal_data_purged_at.is_(None),
-            )
-        ).all()
-        for case in due:
-            case.order_snapshot = _without_personal_data(case.order_snapshot)
-            case.details = _without_personal_data(case.details)
-            case.personal_data_purged_at = now
-            for event in case.events:
-                event.data = _without_personal_data(event.data)
-            for decision in case.decisions:
-                decision.data = _without_personal_data(decision.data)
-            purged.append(case.id)
-    return purged
+    days = policy_in_force().retention.buyer_data_days
+    return purge_buyer_data_now(store_url(), now or datetime.now(UTC), days).case_ids
 
 
 def housekeeping_round() -> dict[str, int]:

@@ -21,6 +21,7 @@ from tests.test_inbox_support import (
     REPO_POLICIES,
     address_error_case,
     app,
+    cancel_order,
     closed_case,
     fresh_store,
     open_keys,
@@ -140,7 +141,7 @@ def test_case_page_shows_order_reason_recommendation_and_rule(store_url: str) ->
     assert "Cancel request · 111-0000000-0000030" in shown
     assert "UNSHIPPED" in shown
     assert "249.90 USD" in shown
-    assert "> Found it cheaper elsewhere" in shown
+    assert "Found it cheaper elsewhere" in [t.value for t in at.text]  # plain text, inert
     assert "**Keep the order and ship it**" in shown
     assert "high-value-needs-operator" in shown
     assert "above the 100.00 USD automatic limit" in shown
@@ -163,7 +164,7 @@ def test_case_page_shows_the_money_of_each_option_and_the_buyers_words(store_url
     options = at.dataframe[0].value.to_string()
     assert "Reship to the confirmed address" in options
     assert "6.50 EUR" in options and "4.80 EUR" in options and "★" in options
-    assert "> Please send it to Hauptstr. 5 instead" in shown
+    assert "Please send it to Hauptstr. 5 instead" in [t.value for t in at.text]
     facts = "\n".join(d.value.to_string() for d in at.dataframe)
     assert "Hauptstr. 5, 10115 Berlin" in facts
     # The form asks for the fields its question names, with their bounds.
@@ -491,3 +492,24 @@ def test_decisions_from_the_command_line_are_in_the_audit_log(store_url: str) ->
         ("dave", "decision-refused", "cli", "keep_order"),
         ("carol", "decision", "cli", "cancel"),
     ]
+
+
+def test_what_a_buyer_wrote_is_shown_inert(store_url: str) -> None:
+    """No link, image or address a buyer wrote becomes live: their words are plain text, and
+    a timeline line quoting them has its markdown escaped and its autolinks broken."""
+    said = "[Refund here](http://evil.example/x) ![p](http://t.example/p.png) www.evil.example a@evil.example"
+    snapshot = cancel_order("111-0000000-0000090")
+    snapshot["buyer_cancel_reason"] = said
+    case_id = waiting_case(
+        store_url, "111-0000000-0000090", timedelta(hours=5), order_snapshot=snapshot
+    )
+    with session_scope(store_url) as s:
+        s.add(Event(case_id=case_id, kind="opened", message=f"Buyer wrote: {said}"))
+    at = opened(signed_in(), case_id)
+    assert not at.exception
+    assert said in [t.value for t in at.text]
+    markdown = "\n".join(str(m.value) for m in at.markdown)
+    assert "Buyer wrote:" in markdown
+    assert "\\](http" in markdown and "](http" not in markdown.replace("\\](", "")  # escaped
+    for live in ("http://", "www.evil", "a@evil"):  # autolinks broken
+        assert live not in markdown, live

@@ -78,7 +78,17 @@ def test_money_and_timestamps() -> None:
 
 def test_outside_text_cannot_format_the_page() -> None:
     shown = display.plain("![x](http://tracker.example/p.png) :red[urgent] $x$")
-    assert shown == "!\\[x\\](http://tracker.example/p.png) :red\\[urgent\\] \\$x\\$"
+    assert shown == "!\\[x\\](http\u2060://tracker.example/p.png) :red\\[urgent\\] \\$x\\$"
+
+
+def test_outside_text_has_no_autolinks() -> None:
+    """GFM links bare URLs and e-mail addresses even when escaped: each is broken by an
+    invisible word joiner, and reads the same."""
+    shown = display.plain("See https://evil.example, www.evil.example or mail a.b@evil.example")
+    assert "https://" not in shown and "www." not in shown and "b@" not in shown
+    assert shown.replace("\u2060", "") == (
+        "See https://evil.example, www.evil.example or mail a.b@evil.example"
+    )
 
 
 # --- every text the pages ask for exists, and every page reads right in every language ------------

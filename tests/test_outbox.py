@@ -659,3 +659,22 @@ def test_a_feed_amazon_no_longer_knows_needs_a_person(store: str) -> None:
         assert outbox.poll_submitted(store, adapter) == []
     assert feeds(store)[0].status == FeedState.ATTENTION.value
     assert {a.status for a in actions(store)} == {"submitted"}
+
+
+def test_the_settle_time_is_refused_below_one_create_feed_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reconciling a `sending` feed before its createFeed can have ended would find nothing at
+    Amazon and send the feed again: HENPIN_OUTBOX_SETTLE_S must outlast the longest call."""
+    from pydantic import ValidationError
+
+    from henpin.settings import CREATE_FEED_WORST_CASE_S, Settings
+    from tasks.amazon import RetryPolicy, worst_case_call_s
+
+    assert worst_case_call_s(RetryPolicy()) == CREATE_FEED_WORST_CASE_S  # the adapter's numbers
+    monkeypatch.setenv("HENPIN_OUTBOX_SETTLE_S", "60")
+    with pytest.raises(ValidationError, match="HENPIN_OUTBOX_SETTLE_S is 60 s; it must be more"):
+        Settings()
+    monkeypatch.setenv("HENPIN_OUTBOX_SETTLE_S", "484")
+    assert Settings().outbox_settle_s == 484
+    assert Settings.model_fields["outbox_settle_s"].default > CREATE_FEED_WORST_CASE_S

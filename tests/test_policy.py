@@ -569,3 +569,27 @@ def test_holder_without_any_good_policy_raises(tmp_path: Path) -> None:
     write(tmp_path, GOOD_RULES)
     assert len(holder.current().cancel_request.rules) == 3
     assert holder.error is None
+
+
+def test_a_policy_made_of_yaml_aliases_is_refused_before_it_grows(tmp_path: Path) -> None:
+    """Each level of six aliases makes the document six times larger: nine levels stand for
+    ten million values in a file of a few hundred bytes. Refused, naming the file."""
+    lines = ["version: 1", "a0: &a0 [x, x, x, x, x, x]"]
+    for level in range(1, 10):
+        below = f"*a{level - 1}"
+        lines.append(f"a{level}: &a{level} [{', '.join([below] * 6)}]")
+    lines.append("cancel_request: *a9")
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    problems = problems_of(path)
+    assert len(problems) == 1 and problems[0].startswith(str(path)), problems
+    assert "more than 100,000 values" in problems[0]
+
+    many = ["version: 1", "a: &a x", "cancel_request: [" + ", ".join(["*a"] * 101) + "]"]
+    problems = problems_of(write(tmp_path, "\n".join(many) + "\n", name="many.yaml"))
+    assert "uses 101 YAML aliases" in problems[0] and "many.yaml" in problems[0]
+
+
+def test_a_huge_policy_file_is_refused_unread(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\n" + "# padding\n" * 110_000)
+    problems = problems_of(path)
+    assert problems[0].startswith(str(path)) and "at most 1,000,000 bytes" in problems[0]

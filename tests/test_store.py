@@ -140,8 +140,9 @@ def test_answered_waiting_cases_pairs_each_run_with_the_answer_to_its_current_qu
     )
     found = answered_waiting_cases(case_store)
     assert [(case_id, run) for case_id, run, _ in found] == [(answered, f"run-{answered}")]
-    # What the run is resumed with: no name (the run takes who decided from the store).
-    assert found[0][2].run_input == {"choice": "cancel", "note": "ok"}
+    # What the run is resumed with: the choice only. No name (the run takes who decided from the
+    # store) and no note (Prefect keeps run inputs for good; no purge reaches what it never had).
+    assert found[0][2].run_input == {"choice": "cancel"}
 
 
 def test_operator_passwords_are_hashed_and_checked(case_store: str) -> None:

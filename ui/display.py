@@ -5,6 +5,7 @@ Presentation only: nothing here decides anything about a case.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,12 +15,17 @@ from ui.i18n import t
 
 SOON = timedelta(hours=2)  # a deadline this close is shown in orange
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})
+# GitHub-flavoured markdown links bare URLs (scheme://, www.) and e-mail addresses found in the
+# text after escapes are undone, so escaping cannot stop them: an invisible word joiner
+# (U+2060) inside each breaks the pattern and leaves the words as they read.
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z])(?=://)|(?<=\bwww)(?=\.)|(?<=[\w.+-])(?=@[\w-])")
+WORD_JOINER = "\u2060"
 
 
 def plain(text: object) -> str:
     """Text from outside (a buyer, Amazon, a note) made inert for st.markdown: no links,
-    images, colours or formulas, just the words."""
-    return str(text).translate(_MARKDOWN)
+    autolinks, images, colours or formulas, just the words."""
+    return _AUTOLINK.sub(WORD_JOINER, str(text).translate(_MARKDOWN))
 
 
 def at(when: datetime | None) -> str:

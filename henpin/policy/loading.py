@@ -36,6 +36,13 @@ from henpin.policy.return_request import ReturnRequestPolicy
 
 SCHEMA_VERSION = 1
 
+# A policy file is a person's text of a few hundred lines (the shipped one is about 30 KB). YAML
+# aliases let a small file stand for a huge document (each level of `[*a, *a, ...]` multiplies
+# it), which would take memory and minutes to check: more than this is refused, not read.
+MAX_POLICY_BYTES = 1_000_000
+MAX_ALIASES = 100
+MAX_NODES = 100_000  # values in the document with every alias written out
+
 
 class RetentionPolicy(PolicyModel):
     """How long buyers' personal data (names, addresses) is kept after a case closes."""
@@ -90,6 +97,14 @@ def load_policy(path: Path) -> Policy:
 
 def parse_policy(content: bytes, source: str = "policies.yaml") -> Policy:
     """Parse policy text (e.g. a stored copy, for replay). `source` names it in messages."""
+    if len(content) > MAX_POLICY_BYTES:
+        problem = PolicyProblem(
+            None,
+            "",
+            f"the file is {len(content):,} bytes; a policy file may be at most "
+            f"{MAX_POLICY_BYTES:,} bytes",
+        )
+        raise PolicyError(source, [problem])
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -99,6 +114,8 @@ def parse_policy(content: bytes, source: str = "policies.yaml") -> Policy:
         loader = yaml.SafeLoader(text)
         try:
             root = loader.get_single_node()
+            if root is not None:
+                _refuse_alias_bombs(text, root, source)
             data = loader.construct_document(root) if root is not None else None
         finally:
             loader.dispose()
@@ -121,6 +138,47 @@ def parse_policy(content: bytes, source: str = "policies.yaml") -> Policy:
         raise PolicyError(source, unique)
     policy._digest = _sha12(content)
     return policy
+
+
+def _refuse_alias_bombs(text: str, root: yaml.Node, source: str) -> None:
+    """Refuse a document that uses many aliases or grows past MAX_NODES once they are expanded,
+    before anything walks it."""
+    aliases = sum(
+        1 for t in yaml.scan(text, Loader=yaml.SafeLoader) if isinstance(t, yaml.AliasToken)
+    )
+    if aliases > MAX_ALIASES:
+        raise PolicyError(
+            source,
+            [
+                PolicyProblem(
+                    None,
+                    "",
+                    f"the file uses {aliases} YAML aliases (*name); a policy file may use at "
+                    f"most {MAX_ALIASES}: write the values out",
+                )
+            ],
+        )
+    seen = 0
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise PolicyError(
+                source,
+                [
+                    PolicyProblem(
+                        node.start_mark.line + 1,
+                        "",
+                        f"with its YAML aliases written out the document has more than "
+                        f"{MAX_NODES:,} values; a policy file may not grow like that",
+                    )
+                ],
+            )
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
 
 
 def check_policy_file(path: Path) -> str:

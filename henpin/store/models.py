@@ -228,6 +228,22 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class UnreadablePayload(Base):
+    """What Amazon sent for an order Henpin could not read and could tie to no case (no order
+    id), kept for a person to look at. It may hold a buyer's name and address, so it lives here,
+    purged after the policy's retention, never in the append-only audit log (whose entry names
+    this row)."""
+
+    __tablename__ = "unreadable_payloads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    source: Mapped[str] = mapped_column(String(60), default="")  # ingest, returns report, ...
+    problem: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[Any] = mapped_column(JSON, default=None, nullable=True)
+    purged_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class PolicyVersion(Base):
     """The text of every policy version a case was decided under, for replay and audit."""
 

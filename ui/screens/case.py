@@ -97,12 +97,16 @@ def claim_part() -> None:
 
 
 def buyer_words() -> None:
-    """What the buyer said: Amazon's cancel reason, their message or their return comment."""
+    """What the buyer said: Amazon's cancel reason, their message or their return comment.
+
+    Shown with st.text, never as markdown: no link, image or address in it becomes live
+    (st.markdown is GitHub-flavoured and turns bare URLs and e-mail addresses into links;
+    st.text writes "text without Markdown": docs.streamlit.io/develop/api-reference/text)."""
     st.markdown(f"**{t('case.buyer_words')}**")
     said = False
     if reason := case.order.get("buyer_cancel_reason"):
         st.caption(t("case.buyer_reason"))
-        st.markdown(f"> {display.plain(reason)}")
+        st.text(str(reason))
         said = True
     if reason_code := case.details.get("reason_code"):
         st.caption(t("case.return_reason_code"))
@@ -115,7 +119,7 @@ def buyer_words() -> None:
         said = True
         st.caption(t(f"case.{key}"))
         if sees_personal_data:
-            st.markdown("\n".join(f"> {display.plain(line)}" for line in str(words).splitlines()))
+            st.text(str(words))
         else:
             st.caption(t("case.personal_hidden"))
     if not said:
