@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # ["operators=mailtos://user:pass@smtp.example.com?to=ops@example.com"]). Secrets: never
     # logged. policies.yaml `notifications:` names the targets of each kind.
     notify_urls: list[SecretStr] = Field(default=[], description="Apprise URLs (secret)")
+    # Demo mode: with no notify_urls, notifications go to the local mail catcher. `henpin up`
+    # sets it when it starts the demo's mail catcher; nothing else notifies by default.
+    notify_demo_catcher: bool = False
     # The inbox as people reach it, for links in notifications (`henpin up` sets it).
     inbox_url: str | None = None
     # SP-API. With no LWA credentials, Henpin talks to the emulator at `emulator_url`.

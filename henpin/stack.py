@@ -307,6 +307,7 @@ class Stack:
                 run.start(Part("mail", mail, dict(env)))
                 env["HENPIN_SMTP_HOST"] = "127.0.0.1"
                 env["HENPIN_SMTP_PORT"] = str(self.ports["mail"])
+                env["HENPIN_NOTIFY_DEMO_CATCHER"] = "true"  # notifications land there too
                 self.urls["mail"] = str(self.home / "mail")
         else:
             self.urls["emulator"] = None

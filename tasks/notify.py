@@ -7,8 +7,8 @@ Discord, ... see https://github.com/caronc/apprise/wiki), each with its target n
 URLs hold passwords and tokens: they are `SecretStr` in the settings and never logged here
 (Apprise masks them in its own log lines).
 
-In demo mode with no URL set, one target stands for every name the policy uses: the local mail
-catcher that `henpin up` starts (the same SMTP settings Henpin's e-mails to buyers use), as an
+In demo mode with no URL set, when `henpin up` started the demo's mail catcher (it sets
+`HENPIN_NOTIFY_DEMO_CATCHER`), one target stands for every name the policy uses: that catcher (the same SMTP settings Henpin's e-mails to buyers use), as an
 Apprise `mailto://` URL. Its messages land as `.eml` files in `.henpin/mail/`.
 """
 
@@ -51,8 +51,8 @@ class NotifyConfigError(ValueError):
 def configured_targets(
     settings: Settings, mail: MailSettings, demo_names: Collection[str]
 ) -> list[Target]:
-    """The targets of the settings; in demo mode with none set, the local mail catcher under
-    every name in `demo_names`."""
+    """The targets of the settings; in demo mode with none set and the demo's catcher switched
+    on (`notify_demo_catcher`), the local mail catcher under every name in `demo_names`."""
     targets = []
     for position, entry in enumerate(settings.notify_urls, start=1):
         match = _NAMED.match(entry.get_secret_value())
@@ -63,7 +63,8 @@ def configured_targets(
             )
         names = frozenset(n.strip() for n in match["names"].split(","))
         targets.append(Target(names, SecretStr(match["url"].strip()), position))
-    if not targets and settings.demo_mode and mail.host and demo_names:
+    demo = settings.demo_mode and settings.notify_demo_catcher
+    if not targets and demo and mail.host and demo_names:
         targets.append(Target(frozenset(demo_names), SecretStr(demo_catcher_url(mail)), 1))
     return targets
 
