@@ -191,7 +191,10 @@ def supervisor_for(
 
 
 def prefect_env(home: Path, api_url: str | None, database_url: str | None = None) -> dict[str, str]:
-    prefect_home = home / "prefect"
+    # Absolute, and made here: Prefect creates PREFECT_HOME itself only one level deep, and says
+    # "Failed to create the Prefect home directory" on a fresh clone's `.henpin/prefect`.
+    prefect_home = (home / "prefect").resolve()
+    prefect_home.mkdir(parents=True, exist_ok=True)
     env = {
         "PREFECT_HOME": str(prefect_home),
         "PREFECT_LOCAL_STORAGE_PATH": str(prefect_home / "storage"),
