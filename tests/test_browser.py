@@ -189,7 +189,7 @@ def test_sign_in_find_a_waiting_case_decide_and_see_it_recorded(
             ("cancel", "alice", "inbox", "Buyer asked twice")
         ]
         logged = s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
-        assert logged == ["login", "decision"]
+        assert logged == ["operator-added", "login", "decision"]  # the set-up's alice, audited
 
 
 def test_screenshots_are_where_the_docs_say() -> None:
