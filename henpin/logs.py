@@ -10,9 +10,13 @@ included, sees it: signed query strings and Login with Amazon tokens and secrets
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 REDACTED = "(redacted)"
 _RULES = (
@@ -63,3 +67,42 @@ def keep_secrets_out_of_logs() -> None:
 
     redacted_record.henpin_redacts = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(redacted_record)
+
+
+_SUSPENDED = re.compile(r"^Finished in state (?:Suspended|Paused)\(")
+
+
+class PauseIsNotAnError(logging.Filter):
+    """A case flow that waits for an operator is suspended: Prefect's async engine logs its end
+    ("Finished in state Suspended(type=PAUSED)") at ERROR, its sync engine at INFO
+    (prefect/flow_engine.py). A waiting case is the normal course, not an error: the record is
+    logged at INFO, so the runner's log and the Prefect UI show errors only for real ones."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and _SUSPENDED.match(str(record.msg)):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def prefect_logging_settings(prefect_home: Path) -> Path:
+    """Prefect's own logging configuration of the installed version, with `PauseIsNotAnError` on
+    its console and API handlers, written into the stack's Prefect home (for
+    PREFECT_LOGGING_SETTINGS_PATH). Derived from Prefect's file at each start, so an upgrade of
+    Prefect keeps its handlers. Prefect is not imported: it reads its settings once, at import,
+    and this runs before the caller has set them."""
+    prefect = importlib.util.find_spec("prefect")
+    if prefect is None or prefect.origin is None:
+        raise RuntimeError("Prefect is not installed")
+    defaults = (
+        Path(prefect.origin).parent / "logging" / "logging.yml"
+    )  # DEFAULT_LOGGING_SETTINGS_PATH
+    config = yaml.safe_load(defaults.read_text())
+    config.setdefault("filters", {})["henpin_pause_is_not_an_error"] = {
+        "()": f"{__name__}.PauseIsNotAnError"
+    }
+    for name in ("console", "api"):
+        handler = config["handlers"][name]
+        handler["filters"] = [*handler.get("filters", []), "henpin_pause_is_not_an_error"]
+    path = prefect_home / "logging.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path

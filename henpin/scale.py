@@ -48,6 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from henpin.logs import prefect_logging_settings
 from henpin.prefect_auth import CLIENT_SETTING, SERVER_SETTING, auth_string_for
 from henpin.settings import Settings
 from henpin.stack import (
@@ -200,8 +201,11 @@ class ScaledStack:
 
     def client_env(self) -> dict[str, str]:
         """Prefect settings of every process that talks to this stack's Prefect API."""
+        prefect_home = (self.home / "prefect").resolve()
+        prefect_home.mkdir(parents=True, exist_ok=True)
         env = {
-            "PREFECT_HOME": str((self.home / "prefect").resolve()),
+            "PREFECT_HOME": str(prefect_home),
+            "PREFECT_LOGGING_SETTINGS_PATH": str(prefect_logging_settings(prefect_home)),
             "PREFECT_LOCAL_STORAGE_PATH": str(self.storage),
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from henpin.logs import prefect_logging_settings
 from henpin.settings import Settings
 from henpin.store.db import migrate
 from henpin.supervisor import Limits, Part, Supervisor, wait_until_up, with_lifeline
@@ -202,6 +203,7 @@ def prefect_env(home: Path, api_url: str | None, database_url: str | None = None
         "PREFECT_RUNNER_POLL_FREQUENCY": "2",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "INFO",
+        "PREFECT_LOGGING_SETTINGS_PATH": str(prefect_logging_settings(prefect_home)),
         "PREFECT_API_DATABASE_CONNECTION_URL": database_url
         or f"sqlite+aiosqlite:///{(prefect_home / 'prefect.db').resolve()}",
     }

@@ -214,7 +214,7 @@ def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled:
         add_operator(store, "alice", "pw-alice-123456")
         decided = henpin_cli(scaled, "decide", str(first.id), "--choice", "cancel")
         assert decided.returncode == 0, decided.stderr
-        assert json.loads(decided.stdout)["resumed"] is True
+        assert json.loads(decided.stdout)["resumed"] is True, decided.stderr
         result = decide(store, second.id, choice=choices[second.order_id], operator="alice")
         assert result.accepted and result.resumed
 

@@ -1,0 +1,51 @@
+"""Prefect's logging in Henpin's processes: a waiting case is not an error.
+
+Runs a real Prefect logging set-up in a child process with the environment `henpin up` gives its
+processes (`prefect_env`), and reads what its console handler printed. No server is started."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from henpin.stack import prefect_env
+
+SCRIPT = """
+import logging
+from prefect.logging.configuration import setup_logging
+setup_logging()  # what every Prefect process does, from PREFECT_LOGGING_SETTINGS_PATH
+run = {"flow_run_name": "cancel-request 113-9000003-0000003", "flow_run_id": "1"}
+log = logging.LoggerAdapter(logging.getLogger("prefect.flow_runs"), extra=run)
+log.error("Finished in state Suspended(type=PAUSED)")
+log.error("Finished in state Failed('Flow run encountered an exception.')")
+"""
+
+
+def test_a_suspended_case_flow_is_logged_at_info_and_a_failed_one_stays_an_error(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, **prefect_env(tmp_path, None), "PREFECT_LOGGING_TO_API_ENABLED": "false"}
+    printed = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert printed.returncode == 0, printed.stderr
+    lines = [line for line in printed.stderr.splitlines() if "Finished in state" in line]
+    assert len(lines) == 2, printed.stderr
+    suspended, failed = lines
+    assert "| INFO    |" in suspended and "Suspended(type=PAUSED)" in suspended
+    assert "| ERROR   |" in failed and "Failed(" in failed
+
+
+def test_the_prefect_environment_is_made_without_importing_prefect(tmp_path: Path) -> None:
+    """`henpin decide` and the other commands set Prefect's environment (API URL, logging) before
+    Prefect is imported: Prefect reads its settings once, at import."""
+    script = (
+        "import sys; from pathlib import Path; from henpin.stack import prefect_env; "
+        f"prefect_env(Path({str(tmp_path)!r}), None); print('prefect' in sys.modules)"
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert printed.stdout.strip() == "False", printed.stderr
