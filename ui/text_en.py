@@ -525,4 +525,43 @@ EN: dict[str, str] = {
     "input.minutes_since_order": "Minutes since the order",
     "input.fulfillment_status": "Fulfillment status",
     "input.buyer_reason": "Buyer's reason",
+    # --- the list that keeps up, and exports (issue 13) ---
+    "inbox.search": "Search",
+    "inbox.search_placeholder": "Order id, SKU or buyer's name",
+    "inbox.new": "new",
+    "inbox.new_since": "**{count}** new case(s) since you last looked ({at}). Click Refresh to "
+    "mark them seen.",
+    "inbox.select_hint": "Select a row to open its case, or several waiting cases of one type to "
+    "decide them together.",
+    "inbox.select_hint_viewer": "Select a row to open its case.",
+    "inbox.open_selected": "Open case #{id}",
+    "inbox.bulk_selected": "Decide these {count} together",
+    "inbox.bulk_one_type": "To decide several together, select waiting cases of one type.",
+    "col.flags": "Flags",
+    "col.state": "State",
+    "col.claimed": "Claimed by",
+    "col.recommendation": "Policy recommends",
+    "export.title": "Export for accounting (CSV)",
+    "export.kind": "What",
+    "export.kind.cases": "Cases (outcome, money, decision)",
+    "export.kind.refunds": "Refunds (per order item and component)",
+    "export.from": "From (UTC)",
+    "export.to": "To (UTC, included)",
+    "export.marketplace": "Marketplace",
+    "export.help": "Amounts are whole numbers in the currency's minor unit (cents; yen as they "
+    "are) next to the currency code; docs/exports.md names every column. Each export is "
+    "recorded in the audit log.",
+    "export.make": "Prepare the CSV",
+    "export.download": "Download {name} ({rows} rows)",
+    "export.bad-period": "The period ends before it starts.",
+    "export.bad-marketplace": "Henpin does not know this marketplace.",
+    "export.not-allowed": "Only operators and admins export cases and refunds.",
+    "bulk.deciding": "Deciding {count} cases, one after another",
+    "bulk.progress": "Case {done} of {total}",
+    "bulk.decided": "Decided",
+    "bulk.picked_left_out": "{count} of the cases selected in the inbox are no longer waiting "
+    "and are left out.",
+    "replay.running": "Deciding past cases again under the proposed policy",
+    "replay.progress": "Case {done} of {total}",
+    "replay.done": "Replay finished",
 }
