@@ -831,11 +831,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--home", default=argparse.SUPPRESS)
     pr.set_defaults(func=cmd_policy_replay)
 
-    ex = sub.add_parser(
-        "export",
-        help="CSV for accounting: the cases opened, or the refunds queued, in a period "
-        "(audited as your system login; columns in docs/exports.md)",
+    export_help = (
+        "CSV for accounting: the cases opened, or the refunds queued, in a period "
+        "(audited as your system login; columns in docs/exports.md)"
     )
+    ex = sub.add_parser("export", help=export_help, description=export_help)
     ex.add_argument(
         "kind",
         choices=["cases", "refunds"],
@@ -843,15 +843,23 @@ def build_parser() -> argparse.ArgumentParser:
         "per refunded order item (amount per component, reason, feed, Amazon's result)",
     )
     ex.add_argument(
-        "--from", dest="first", required=True, help="first day, YYYY-MM-DD (UTC), included"
+        "--from",
+        dest="first",
+        metavar="YYYY-MM-DD",
+        required=True,
+        help="first day (UTC), included",
     )
-    ex.add_argument("--to", dest="last", required=True, help="last day, YYYY-MM-DD (UTC), included")
+    ex.add_argument(
+        "--to", dest="last", metavar="YYYY-MM-DD", required=True, help="last day (UTC), included"
+    )
     ex.add_argument(
         "--marketplace",
         default="all",
         help="a marketplace id (ATVPDKIKX0DER) or country code (US, JP, ...); default all",
     )
-    ex.add_argument("--out", help="write the CSV to this file (default: standard output)")
+    ex.add_argument(
+        "--out", metavar="FILE", help="write the CSV to this file (default: standard output)"
+    )
     ex.add_argument("--home", default=argparse.SUPPRESS)
     ex.set_defaults(func=cmd_export)
 
