@@ -564,4 +564,5 @@ EN: dict[str, str] = {
     "replay.running": "Deciding past cases again under the proposed policy",
     "replay.progress": "Case {done} of {total}",
     "replay.done": "Replay finished",
+    "inbox.filters": "Filters and sort",
 }

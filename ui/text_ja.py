@@ -547,4 +547,5 @@ JA: dict[str, str] = {
     "replay.running": "提案ポリシーで過去のケースを判断し直しています",
     "replay.progress": "{total} 件中 {done} 件目",
     "replay.done": "再判定が終わりました",
+    "inbox.filters": "絞り込みと並べ替え",
 }

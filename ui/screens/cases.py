@@ -140,35 +140,6 @@ st.text_input(
     max_chars=100,
     icon=":material/search:",
 )
-row1 = st.columns(3)
-row1[0].multiselect(
-    t("filter.type"),
-    types,
-    format_func=worded(types, lambda v: label("case_type", v)),
-    key="inbox.types",
-    placeholder=t("filter.all"),
-)
-row1[1].multiselect(
-    t("filter.marketplace"),
-    markets,
-    format_func=worded(markets, display.marketplace_name),
-    key="inbox.marketplaces",
-    placeholder=t("filter.all"),
-)
-row1[2].multiselect(
-    t("filter.state"),
-    [s.value for s in CaseState],
-    format_func=worded(list(CaseState), lambda v: label("state", v)),
-    key="inbox.states",
-    placeholder=t("filter.all"),
-)
-row2 = st.columns(3)
-row2[0].selectbox(
-    t("filter.due"),
-    list(DUE_WINDOWS),
-    format_func=worded(DUE_WINDOWS, lambda v: t(f"filter.due.{v}")),
-    key="inbox.due",
-)
 
 
 def claimer_text(value: str) -> str:
@@ -179,17 +150,53 @@ def claimer_text(value: str) -> str:
     return t("filter.claimed.me") if value == operator.name else value
 
 
-row2[1].selectbox(
-    t("filter.claimed"), claimers, format_func=worded(claimers, claimer_text), key="inbox.claimed"
-)
-row2[2].selectbox(
-    t("filter.sort"),
-    [s.value for s in SortOrder],
-    format_func=worded(list(SortOrder), lambda v: t(f"sort.{v}")),
-    key="inbox.sort",
-)
+# The filters fold away (a phone shows the list sooner); open while any is set.
+filtering = bool(set(view_in_url()) - {"q"})
+with st.expander(t("inbox.filters"), expanded=filtering, icon=":material/filter_list:"):
+    row1 = st.columns(3)
+    row1[0].multiselect(
+        t("filter.type"),
+        types,
+        format_func=worded(types, lambda v: label("case_type", v)),
+        key="inbox.types",
+        placeholder=t("filter.all"),
+    )
+    row1[1].multiselect(
+        t("filter.marketplace"),
+        markets,
+        format_func=worded(markets, display.marketplace_name),
+        key="inbox.marketplaces",
+        placeholder=t("filter.all"),
+    )
+    row1[2].multiselect(
+        t("filter.state"),
+        [s.value for s in CaseState],
+        format_func=worded(list(CaseState), lambda v: label("state", v)),
+        key="inbox.states",
+        placeholder=t("filter.all"),
+    )
+    row2 = st.columns(3)
+    row2[0].selectbox(
+        t("filter.due"),
+        list(DUE_WINDOWS),
+        format_func=worded(DUE_WINDOWS, lambda v: t(f"filter.due.{v}")),
+        key="inbox.due",
+    )
 
-st.checkbox(t("filter.needs_attention"), key="inbox.attention")
+    row2[1].selectbox(
+        t("filter.claimed"),
+        claimers,
+        format_func=worded(claimers, claimer_text),
+        key="inbox.claimed",
+    )
+    row2[2].selectbox(
+        t("filter.sort"),
+        [s.value for s in SortOrder],
+        format_func=worded(list(SortOrder), lambda v: t(f"sort.{v}")),
+        key="inbox.sort",
+    )
+
+    st.checkbox(t("filter.needs_attention"), key="inbox.attention")
 
 written = view_in_url()
 for name in URL_KEYS:
@@ -248,16 +255,16 @@ def table_rows(cases: list[CaseSummary], at: datetime) -> Any:
             advice += f" ({rec['rule']})"
         rows.append(
             {
-                t("col.flags"): " · ".join(flags),
-                t("col.case_type"): label("case_type", c.type),
-                t("col.order"): c.order_id,
-                t("col.marketplace"): c.marketplace or c.marketplace_id,
-                t("col.state"): label("state", c.state),
-                t("col.claimed"): who,
-                t("col.recommendation"): advice or t("inbox.no_recommendation"),
                 t("col.deadline"): label("outcome", c.outcome)
                 if c.outcome
                 else display.time_left_plain(c.deadline, at),
+                t("col.case_type"): label("case_type", c.type),
+                t("col.order"): c.order_id,
+                t("col.marketplace"): c.marketplace or c.marketplace_id,
+                t("col.flags"): " · ".join(flags),
+                t("col.state"): label("state", c.state),
+                t("col.claimed"): who,
+                t("col.recommendation"): advice or t("inbox.no_recommendation"),
             }
         )
     frame = pd.DataFrame(rows, index=pd.Index([c.id for c in cases], name="#"))
