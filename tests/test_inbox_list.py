@@ -10,18 +10,22 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from henpin import inbox_ops
 from henpin.cli import main as henpin
+from henpin.domain import FulfillmentStatus, Money, Order, OrderItem
 from henpin.exports import ExportRefused, Period, export, minor_units
 from henpin.inbox_ops import CaseFilter, find_cases
 from henpin.service import add_operator
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Feed
+from tasks.cases import order_snapshot
 from tests.test_inbox_support import (
     address_error_case,
     cancel_order,
@@ -31,6 +35,7 @@ from tests.test_inbox_support import (
     listed,
     on_page,
     select_rows,
+    set_operator,
     signed_in,
     stored_action,
     table_text,
@@ -105,12 +110,16 @@ def test_search_finds_cases_by_order_id_sku_and_buyer_name(store_url: str) -> No
     assert "No case matches these filters." in texts(at)
 
 
-def test_search_works_the_same_in_the_library(store_url: str) -> None:
-    a, _b, c = three_cases(store_url)
-    found = find_cases(store_url, CaseFilter(search="cup-1"))
+def test_search_works_the_same_in_the_library_on_both_databases(case_store: str) -> None:
+    a, b, c = three_cases(case_store)
+    found = find_cases(case_store, CaseFilter(search="cup-1"))
     assert [x.id for x in found.cases] == [c] and found.total == 1
-    both = find_cases(store_url, CaseFilter(search="111-0000000"))
+    both = find_cases(case_store, CaseFilter(search="111-0000000"))
     assert [x.id for x in both.cases] == [a, c]
+    assert [x.id for x in find_cases(case_store, CaseFilter(search="TEAPOT_J")).cases] == [b]
+    assert [x.id for x in find_cases(case_store, CaseFilter(search="花子")).cases] == [b]
+    assert [x.id for x in find_cases(case_store, CaseFilter(search="JANE DOE")).cases] == [a]
+    assert find_cases(case_store, CaseFilter(search="%")).total == 1  # the SKU "CUP-100%"
 
 
 # --- filters in the URL ----------------------------------------------------------------------------
@@ -234,6 +243,59 @@ def test_cases_opened_since_the_operator_last_looked_are_counted_and_marked(
     rows = table_text(at).splitlines()
     assert any("111-0000000-0000442" in r and "new" in r for r in rows)
     assert not any("111-0000000-0000441" in r and "new" in r for r in rows)
+
+
+def test_policy_replay_shows_its_progress(store_url: str) -> None:
+    for n in range(3):
+        order_id = f"111-0000000-000046{n}"
+        placed = datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
+        order = Order(
+            order_id=order_id,
+            marketplace_id="ATVPDKIKX0DER",
+            created_time=placed,
+            last_updated_time=placed,
+            fulfillment_status=FulfillmentStatus.UNSHIPPED,
+            items=[
+                OrderItem(
+                    order_item_id=f"{order_id}-1",
+                    unit_price=Money(amount=Decimal("250.00"), currency="USD"),
+                    cancel_requested_by_buyer=True,
+                )
+            ],
+        )
+        waiting_case(store_url, order_id, timedelta(hours=3), order_snapshot=order_snapshot(order))
+    set_operator(store_url, "alice", role="admin")
+    at = on_page(signed_in(), "replay")
+    at = at.button(key="replay.run").click().run()
+    assert not at.exception
+    [status] = at.status
+    assert (status.label, status.state) == ("Replay finished", "complete")
+    [bar] = at.progress
+    assert (bar.value, bar.text) == (100, "Case 3 of 3")
+
+
+def test_bulk_decisions_show_their_progress_until_the_summary(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _b, c = three_cases(store_url)
+    at = select_rows(signed_in(), a, c)
+    at.button(key="inbox.bulk_selected").click().run()
+    at.radio(key="bulk.choice").set_value("escalate")
+    at.button(key="bulk.preview_button").click().run()
+    seen: list[tuple[int, int]] = []
+    real = inbox_ops.decide_bulk
+
+    def watched(*args: Any, **kw: Any) -> Any:
+        told = kw["progress"]
+        kw["progress"] = lambda done, total: (seen.append((done, total)), told(done, total))
+        return real(*args, **kw)
+
+    # The real decisions, with the page's own progress callback watched as it is told.
+    monkeypatch.setattr(inbox_ops, "decide_bulk", watched)
+    at.button(key="bulk.confirm").click().run()
+    assert not at.exception
+    assert seen == [(0, 2), (1, 2), (2, 2)]
+    assert "2 of 2 cases decided; 0 not." in at.success[0].value
 
 
 # --- exports ---------------------------------------------------------------------------------------
@@ -469,6 +531,42 @@ def test_henpin_export_refuses_a_bad_period_or_marketplace(
         henpin(["export", "--help"])
     helped = capsys.readouterr().out
     assert "docs/exports.md" in helped and "--marketplace" in helped
+
+
+def test_the_export_reads_the_same_on_both_databases(case_store: str) -> None:
+    case_id = refunded_case(case_store)
+    made = export(
+        case_store,
+        "refunds",
+        Period(DAY, DAY),
+        "A1PA6795UKMFR9",
+        by="cli:test",
+        where="cli",
+        check_role=False,
+    )
+    rows = read_csv(made.text)
+    assert [(r["order_item_id"], r["total_minor"], r["status"]) for r in rows] == [
+        ("OI-1", "3188", "done"),
+        ("OI-2", "10", "done"),
+        ("OI-2", "10", "failed"),
+    ]
+    [case] = read_csv(
+        export(
+            case_store,
+            "cases",
+            Period(DAY, DAY),
+            "DE",
+            by="cli:test",
+            where="cli",
+            check_role=False,
+        ).text
+    )
+    assert (case["case_id"], case["refunded_minor"], case["order_value_minor"]) == (
+        str(case_id),
+        "3198",
+        "3499",
+    )
+    assert made.file_name == f"henpin-refunds-DE-{DAY:%Y%m%d}-{DAY:%Y%m%d}.csv"
 
 
 def test_minor_units_are_exact_or_refused() -> None:
