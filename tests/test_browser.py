@@ -308,3 +308,88 @@ def test_the_csv_export_downloads(inbox: dict[str, Any], browser: Any) -> None:
     with session_scope(inbox["store"]) as s:
         exported = s.scalars(select(AuditEntry).where(AuditEntry.action == "exported")).all()
         assert [(a.actor, a.target) for a in exported] == [("alice", "cases")]
+
+
+@pytest.fixture
+def short_session_inbox(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """An inbox of its own whose sessions end after 3 idle minutes (the shortest
+    HENPIN_SESSION_HOURS allows) and whose list refreshes itself every 2 seconds."""
+    home = tmp_path / "home"
+    url = f"sqlite:///{home / 'henpin.db'}"
+    migrate(url)
+    add_operator(url, "alice", PASSWORD)
+    waiting_case(url, "113-0000000-0000801", timedelta(hours=5))
+    engine_for(url).dispose()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HENPIN_HOME": str(home),
+        "HENPIN_SESSION_HOURS": "0.05",
+        "HENPIN_INBOX_REFRESH_SECONDS": "2",
+    }
+    env.pop("HENPIN_DATABASE_URL", None)
+    log = (home / "streamlit.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "ui" / "inbox.py"),
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited; see {home / 'streamlit.log'}")
+            try:
+                if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the inbox did not start within 60 s")
+            time.sleep(0.2)
+        yield {"url": base, "store": url}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_the_lists_own_refresh_does_not_keep_an_idle_session_open(
+    short_session_inbox: dict[str, Any], browser: Any
+) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="en-US")
+    page.set_default_timeout(20_000)
+    sign_in(page, short_session_inbox["url"])
+    page.get_by_text("Cases (1)").wait_for()
+    waiting_case(short_session_inbox["store"], "113-0000000-0000802", timedelta(hours=6))
+    engine_for(short_session_inbox["store"]).dispose()
+    page.get_by_text("Cases (2)").wait_for()  # the list does refresh itself...
+    # ... and still, with no click for 3 minutes, the session ends and says why.
+    page.get_by_text("You were signed out after 0.05 h without activity").wait_for(timeout=300_000)
+    assert page.get_by_role("textbox", name="Password").count() == 1
+    page.close()
+    with session_scope(short_session_inbox["store"]) as s:
+        logged = s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+        assert logged[-1] == "session-expired"
