@@ -189,7 +189,7 @@ def case_rows(store_url: str, period: Period, marketplace_id: str | None) -> lis
         if marketplace_id:
             q = q.where(Case.marketplace_id == marketplace_id)
         cases = list(s.scalars(q.order_by(Case.id)))
-        ids = [c.id for c in cases]
+        ids = q.with_only_columns(Case.id)  # a subquery, not a list: no limit on its size
         decisions: dict[int, Decision] = {}
         for d in s.scalars(
             select(Decision)
