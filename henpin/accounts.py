@@ -74,6 +74,7 @@ class AuditAction(StrEnum):
     AUDIT_EXPORTED = "audit-exported"
     CASE_OPENED = "case-opened"  # a person opened a case by hand (e.g. a parcel case by order id)
     CASE_OPEN_REFUSED = "case-open-refused"
+    EXPORTED = "exported"  # a CSV of cases or refunds for accounting (henpin/exports.py)
 
 
 class AccountRefused(Exception):

@@ -490,6 +490,42 @@ def cmd_policy_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """The CSV of cases or refunds for accounting, through the inbox's own export (audited)."""
+    from datetime import date
+
+    from henpin.accounts import Actor
+    from henpin.exports import ExportRefused, Period, export
+
+    settings = _settings(args)
+    try:
+        period = Period(date.fromisoformat(args.first), date.fromisoformat(args.last))
+    except ValueError as exc:
+        print(f"henpin export: {exc}; give dates as YYYY-MM-DD", file=sys.stderr)
+        return 2
+    _migrate(settings)
+    actor = Actor.command_line()
+    try:
+        made = export(
+            settings.store_url,
+            args.kind,
+            period,
+            args.marketplace,
+            by=actor.name,
+            where=actor.where,
+            check_role=False,
+        )
+    except ExportRefused as refused:
+        print(f"henpin export: {refused}; nothing written", file=sys.stderr)
+        return 2
+    if args.out:
+        Path(args.out).write_text(made.text, encoding="utf-8", newline="")
+        print(f"{made.rows} {made.kind.value} row(s) written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(made.text)
+    return 0
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     from emulator.server import main as emulator_main
 
@@ -794,6 +830,38 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--home", default=argparse.SUPPRESS)
     pr.set_defaults(func=cmd_policy_replay)
+
+    export_help = (
+        "CSV for accounting: the cases opened, or the refunds queued, in a period "
+        "(audited as your system login; columns in docs/exports.md)"
+    )
+    ex = sub.add_parser("export", help=export_help, description=export_help)
+    ex.add_argument(
+        "kind",
+        choices=["cases", "refunds"],
+        help="cases: one row per case (outcome, money, the person's decision); refunds: one row "
+        "per refunded order item (amount per component, reason, feed, Amazon's result)",
+    )
+    ex.add_argument(
+        "--from",
+        dest="first",
+        metavar="YYYY-MM-DD",
+        required=True,
+        help="first day (UTC), included",
+    )
+    ex.add_argument(
+        "--to", dest="last", metavar="YYYY-MM-DD", required=True, help="last day (UTC), included"
+    )
+    ex.add_argument(
+        "--marketplace",
+        default="all",
+        help="a marketplace id (ATVPDKIKX0DER) or country code (US, JP, ...); default all",
+    )
+    ex.add_argument(
+        "--out", metavar="FILE", help="write the CSV to this file (default: standard output)"
+    )
+    ex.add_argument("--home", default=argparse.SUPPRESS)
+    ex.set_defaults(func=cmd_export)
 
     em = sub.add_parser("emulator", help="run the SP-API emulator alone")
     em.add_argument("--host", default="127.0.0.1")

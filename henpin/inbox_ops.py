@@ -8,14 +8,14 @@ Every claim, release and decision is written to the audit log.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from henpin.accounts import AuditAction, audit, find_operator
@@ -60,6 +60,9 @@ class CaseFilter:
     due_within: timedelta | None = None  # waiting cases whose deadline is at most this far off
     claimed_by: str | None = None  # None: anyone; "": nobody; else that operator
     needs_attention: bool = False  # only the cases flagged "needs attention"
+    #: Part of an order id, a SKU or a buyer's name (any case), e.g. "113-12", "KETTLE", "tanaka"
+    search: str = ""
+    created_after: datetime | None = None  # only cases opened after this moment
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,34 @@ class CasePage:
     total: int  # how many cases match, of which `cases` is one page
 
 
-def _filtered(q: Select[Any], f: CaseFilter, now: datetime) -> Select[Any]:
+def _search(term: str, dialect: str) -> Any:
+    """Cases whose order id, one of whose SKUs, or whose buyer's name holds `term` (any case).
+
+    SKUs and the buyer's name live in the order snapshot (JSON), read with each database's own
+    JSON functions: SQLite's json_each/json_extract, PostgreSQL's json_array_elements/->>."""
+    pattern = "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if dialect == "postgresql":
+        in_json = text(
+            "lower(cases.order_snapshot->>'buyer_name') LIKE :henpin_search ESCAPE '\\' "
+            "OR EXISTS (SELECT 1 FROM json_array_elements("
+            "CASE WHEN json_typeof(cases.order_snapshot->'items') = 'array' "
+            "THEN cases.order_snapshot->'items' ELSE '[]'::json END) AS item "
+            "WHERE lower(item->>'sku') LIKE :henpin_search ESCAPE '\\')"
+        )
+    else:
+        in_json = text(
+            "lower(json_extract(cases.order_snapshot, '$.buyer_name')) LIKE :henpin_search "
+            "ESCAPE '\\' OR EXISTS (SELECT 1 FROM json_each(cases.order_snapshot, '$.items') "
+            "AS item WHERE lower(json_extract(item.value, '$.sku')) LIKE :henpin_search "
+            "ESCAPE '\\')"
+        )
+    return or_(
+        func.lower(Case.order_id).like(pattern, escape="\\"),
+        in_json.bindparams(henpin_search=pattern),
+    )
+
+
+def _filtered(q: Select[Any], f: CaseFilter, now: datetime, dialect: str = "sqlite") -> Select[Any]:
     if f.types:
         q = q.where(Case.type.in_(f.types))
     if f.marketplaces:
@@ -87,6 +117,10 @@ def _filtered(q: Select[Any], f: CaseFilter, now: datetime) -> Select[Any]:
         q = q.where(Case.claimed_by.is_(None))
     elif f.claimed_by is not None:
         q = q.where(Case.claimed_by == f.claimed_by)
+    if f.created_after is not None:
+        q = q.where(Case.created_at > f.created_after)
+    if f.search.strip():
+        q = q.where(_search(f.search.strip(), dialect))
     return q
 
 
@@ -110,9 +144,10 @@ def find_cases(
     }
     order = orders[sort]
     with session_scope(store_url) as s:
-        total = s.scalar(_filtered(select(func.count()).select_from(Case), f, now)) or 0
+        dialect = s.get_bind().dialect.name
+        total = s.scalar(_filtered(select(func.count()).select_from(Case), f, now, dialect)) or 0
         rows = s.scalars(
-            _filtered(select(Case), f, now).order_by(*order).limit(limit).offset(offset)
+            _filtered(select(Case), f, now, dialect).order_by(*order).limit(limit).offset(offset)
         )
         return CasePage([CaseSummary(**_summary(c)) for c in rows], int(total))
 
@@ -766,11 +801,15 @@ def decide_bulk(
     operator: str,
     over_claims: bool = False,
     where: str = "",
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[DecisionOutcome]:
     """Decide the previewed cases one after another (never in parallel: SQLite has one writer,
-    and each decision resumes its own flow run); one outcome per case, in preview order."""
-    outcomes = []
+    and each decision resumes its own flow run); one outcome per case, in preview order.
+    `progress(done, total)` is told after each case (the inbox shows a progress bar)."""
+    outcomes: list[DecisionOutcome] = []
     for line in lines:
+        if progress is not None:
+            progress(len(outcomes), len(lines))
         if not line.ready:
             assert line.problem is not None
             outcomes.append(
@@ -789,6 +828,8 @@ def decide_bulk(
                 where=where,
             )
         )
+    if progress is not None:
+        progress(len(outcomes), len(lines))
     return outcomes
 
 

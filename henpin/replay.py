@@ -6,6 +6,7 @@ a proposed `policies.yaml` can be tried on real history before it is put in forc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -58,14 +59,24 @@ def _recommend(case: Case, policy: Policy) -> dict[str, Any] | None:
 AUTOMATIC = {"cancel", "nothing_to_do", "authorize"}
 
 
-def replay(store_url: str, policy: Policy, *, since: datetime | None = None) -> ReplayReport:
-    """Every past case with a recommendation, decided again under `policy`."""
+def replay(
+    store_url: str,
+    policy: Policy,
+    *,
+    since: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplayReport:
+    """Every past case with a recommendation, decided again under `policy`.
+    `progress(done, total)` is told as the cases are gone through (the inbox shows a bar)."""
     rows: list[ReplayRow] = []
     with session_scope(store_url) as s:
         q = select(Case).where(Case.recommendation != None)  # noqa: E711 - SQL IS NOT NULL
         if since is not None:
             q = q.where(Case.created_at >= since)
-        for case in s.scalars(q.order_by(Case.id)):
+        cases = list(s.scalars(q.order_by(Case.id)))
+        for done, case in enumerate(cases):
+            if progress is not None and done % 25 == 0:
+                progress(done, len(cases))
             if not case.order_snapshot or not case.recommendation:
                 continue
             would = _recommend(case, policy)
@@ -88,6 +99,8 @@ def replay(store_url: str, policy: Policy, *, since: datetime | None = None) -> 
                     value=(case.order_snapshot or {}).get("value"),
                 )
             )
+        if progress is not None:
+            progress(len(cases), len(cases))
     value_changed: dict[str, Decimal] = {}
     for r in rows:
         if r.changed and r.value:

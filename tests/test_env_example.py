@@ -12,7 +12,12 @@ from tasks.mail import MailSettings
 
 REPO = Path(__file__).resolve().parents[1]
 #: Read with os.environ, outside the settings classes.
-OTHERS = {"HENPIN_SESSION_HOURS", "HENPIN_PREFECT_UI_URL", "HENPIN_SPAPI_MODELS"}
+OTHERS = {
+    "HENPIN_SESSION_HOURS",
+    "HENPIN_PREFECT_UI_URL",
+    "HENPIN_SPAPI_MODELS",
+    "HENPIN_INBOX_REFRESH_SECONDS",
+}
 
 
 def env_names(model: type[BaseSettings]) -> dict[str, object]:

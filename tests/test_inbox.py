@@ -29,6 +29,7 @@ from tests.test_inbox_support import (
     set_operator,
     signed_in,
     stored_action,
+    table_text,
     texts,
     waiting_case,
 )
@@ -75,10 +76,9 @@ def test_inbox_lists_waiting_cases_overdue_first(store_url: str) -> None:
     at = signed_in()
     assert not at.exception
     assert open_keys(at) == [f"inbox.open.{i}" for i in (overdue, soon, later)]
-    shown = texts(at)
+    shown = table_text(at)
     assert "Signed in as **alice**" in "\n".join(m.value for m in at.sidebar.markdown)
-    assert ":red[**overdue by 30 min**]" in shown or ":red[**overdue by 29 min**]" in shown
-    assert ":orange[**" in shown  # the one due within the hour
+    assert "overdue by 30 min" in shown or "overdue by 29 min" in shown
     assert "Needs attention" in shown
     assert "Keep the order and ship it" in shown  # the recommendation, in plain words
     assert "high-value-needs-operator" in shown
@@ -106,7 +106,7 @@ def test_filters_by_type_marketplace_deadline_and_claim(store_url: str) -> None:
     at.selectbox(key="inbox.claimed").set_value("bob").run()
     assert not at.exception
     assert open_keys(at) == [f"inbox.open.{us}"]
-    assert "bob has it" in texts(at)
+    assert "bob has it" in table_text(at)
     at.selectbox(key="inbox.claimed").set_value("\x00nobody").run()
     assert set(open_keys(at)) == {f"inbox.open.{de}", f"inbox.open.{address}"}
 
@@ -126,11 +126,11 @@ def test_sorting_and_filters_survive_a_visit_to_a_case(store_url: str) -> None:
 def test_closed_cases_show_their_outcome_when_asked_for(store_url: str) -> None:
     closed_case(store_url, "111-0000000-0000020", "kept-order")
     at = signed_in()
-    assert "111-0000000-0000020" not in texts(at)
+    assert "111-0000000-0000020" not in table_text(at)
     at.multiselect(key="inbox.states").select("closed").run()
     assert not at.exception
-    assert "111-0000000-0000020" in texts(at)
-    assert "Outcome: **Kept the order**" in texts(at)
+    assert "111-0000000-0000020" in table_text(at)
+    assert "Kept the order" in table_text(at)
 
 
 def test_case_page_shows_order_reason_recommendation_and_rule(store_url: str) -> None:

@@ -23,7 +23,7 @@ from henpin.service import show_case
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Feed
 from tasks import outbox
-from tests.test_inbox_support import fresh_store, opened, set_operator, signed_in, texts
+from tests.test_inbox_support import fresh_store, open_keys, opened, set_operator, signed_in, texts
 from tests.test_inbox_support import waiting_case as stored_case
 from tests.test_outbox import ORDERS, SELLER, TestAdapter, enqueue_cancel, finish_feeds, seed
 
@@ -90,8 +90,8 @@ def test_the_inbox_counts_filters_shows_the_report_and_takes_the_first_answer(
     [count] = [m for m in at.metric if m.label == "Needs attention"]
     assert count.value == "1"
     at.checkbox(key="inbox.attention").check().run()
-    assert f"inbox.open.{case_id}" in [b.key for b in at.button]
-    assert f"inbox.open.{calm}" not in [b.key for b in at.button]
+    assert f"inbox.open.{case_id}" in open_keys(at)
+    assert f"inbox.open.{calm}" not in open_keys(at)
 
     page = opened(at, case_id)
     other = opened(signed_in(), case_id)  # a second operator, page opened before the answer

@@ -283,9 +283,38 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(m.value) for m in parts)
 
 
+def inbox_table(at: AppTest) -> Any:
+    """The inbox's table of cases (its key changes with the cases it shows), or None."""
+    tables = [d for d in at.dataframe if str(d.key or "").startswith("inbox.table.")]
+    return tables[0] if tables else None
+
+
+def listed(at: AppTest) -> list[int]:
+    """The ids of the cases the inbox's table lists, in its order."""
+    table = inbox_table(at)
+    return [] if table is None else [int(i) for i in table.value.index]
+
+
+def table_text(at: AppTest) -> str:
+    """What the inbox's table shows, as text."""
+    table = inbox_table(at)
+    return "" if table is None else str(table.value.to_string())
+
+
+def select_rows(at: AppTest, *case_ids: int) -> AppTest:
+    """Select these cases' rows in the inbox's table, as a click on each row does."""
+    rows = [listed(at).index(i) for i in case_ids]
+    at.session_state[str(inbox_table(at).key)] = {
+        "selection": {"rows": rows, "columns": [], "cells": []}
+    }
+    return at.run()
+
+
 def opened(at: AppTest, case_id: int) -> AppTest:
-    return at.button(key=f"inbox.open.{case_id}").click().run()
+    """Open the case from the inbox: select its row, then its Open button."""
+    return select_rows(at, case_id).button(key="inbox.open_selected").click().run()
 
 
 def open_keys(at: AppTest) -> list[str]:
-    return [str(b.key) for b in at.button if (b.key or "").startswith("inbox.open.")]
+    """The cases the inbox lists, named as their Open buttons were before the table."""
+    return [f"inbox.open.{i}" for i in listed(at)]

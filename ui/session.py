@@ -344,3 +344,12 @@ def query_int(name: str) -> int | None:
         return int(raw) if raw is not None else None
     except ValueError:
         return None
+
+
+def holds(now: datetime | None = None) -> bool:
+    """Whether this session still holds (as `check()` judges it), without counting this as the
+    operator's activity: for the inbox's auto-refresh, which must let an idle session end."""
+    op = operator()
+    if op is None:
+        return False
+    return _why_over(op, now or datetime.now(UTC)) is None

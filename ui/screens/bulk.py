@@ -40,6 +40,47 @@ waiting = find_cases(store_url, CaseFilter(states=(CaseState.WAITING.value,)), l
 types = sorted({c.type for c in waiting})
 results: list[DecisionOutcome] | None = st.session_state.get("bulk.results")
 
+# Cases picked in the inbox's table arrive here preselected (those still waiting).
+picked: dict[str, Any] | None = st.session_state.pop("bulk.picked", None)
+if picked and picked["type"] in types:
+    still = {c.id for c in waiting if c.type == picked["type"]}
+    for key in ("bulk.results", "bulk.preview", "bulk.problem"):
+        st.session_state.pop(key, None)
+    results = None
+    st.session_state["bulk.type"] = picked["type"]
+    st.session_state["bulk.cases"] = [i for i in picked["cases"] if i in still]
+    if left_out := len(picked["cases"]) - len(st.session_state["bulk.cases"]):
+        st.warning(t("bulk.picked_left_out", count=left_out))
+
+
+def decide_confirmed(confirmed: dict[str, Any]) -> None:
+    """Decide the confirmed cases one after another, with a progress bar, then show results."""
+    lines: list[BulkLine] = confirmed["lines"]
+    with st.status(t("bulk.deciding", count=len(lines)), expanded=True) as status:
+        bar = st.progress(0.0, text=t("bulk.progress", done=0, total=len(lines)))
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(
+                done / total if total else 1.0, text=t("bulk.progress", done=done, total=total)
+            )
+
+        st.session_state["bulk.results"] = decide_bulk(
+            store_url,
+            lines,
+            choice=str(confirmed["inputs"][2]),
+            note=str(confirmed["inputs"][3]),
+            operator=operator.name,
+            over_claims=confirmed["over_claims"],
+            where=session.where(),
+            progress=progress,
+        )
+        status.update(label=t("bulk.decided"), state="complete")
+    st.rerun()
+
+
+if (confirmed := st.session_state.pop("bulk.confirmed", None)) is not None:
+    decide_confirmed(confirmed)
+
 
 def show_results(outcomes: list[DecisionOutcome]) -> None:
     done = sum(o.accepted for o in outcomes)
@@ -147,18 +188,12 @@ def make_preview() -> None:
 
 
 def confirm() -> None:
+    """The confirmation: the page decides the previewed cases next, showing its progress."""
     preview: dict[str, Any] | None = st.session_state.pop("bulk.preview", None)
     if preview is None:
         return  # a second click: the first already decided
-    st.session_state["bulk.results"] = decide_bulk(
-        store_url,
-        preview["lines"],
-        choice=str(preview["inputs"][2]),
-        note=str(preview["inputs"][3]),
-        operator=operator.name,
-        over_claims=bool(st.session_state.get("bulk.over_claims")),
-        where=session.where(),
-    )
+    preview["over_claims"] = bool(st.session_state.get("bulk.over_claims"))
+    st.session_state["bulk.confirmed"] = preview
     for key in ("bulk.cases", "bulk.choice", "bulk.note", "bulk.over_claims"):
         st.session_state.pop(key, None)
 

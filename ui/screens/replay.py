@@ -44,7 +44,16 @@ if st.button(t("replay.run"), key="replay.run", type="primary"):
         st.error(f"{t('replay.bad_policy')}\n\n```\n{exc}\n```")
         st.stop()
     since = datetime.combine(since_day, time(), tzinfo=UTC) if since_on else None
-    report = replay(store_url, proposed, since=since)
+    with st.status(t("replay.running"), expanded=False) as status:
+        bar = st.progress(0.0, text=t("replay.progress", done=0, total="…"))
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(
+                done / total if total else 1.0, text=t("replay.progress", done=done, total=total)
+            )
+
+        report = replay(store_url, proposed, since=since, progress=progress)
+        status.update(label=t("replay.done"), state="complete")
     st.subheader(t("replay.result", version=report.policy_version))
     changed, operator_col, automatic_col = st.columns(3)
     changed.metric(t("replay.changed"), f"{report.changed} / {report.cases}")
