@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ os.environ.update(
 )
 
 import common  # noqa: E402
+import history  # noqa: E402
 from common import Children, log, postgres_reachable  # noqa: E402
 
 QUICK = common.quick()
@@ -77,6 +79,7 @@ SIZES: dict[str, Any] = (
     }
 )
 P1_POLLS = [10, 1]  # Prefect's default runner poll, and lowered
+GET_ORDER_RATE_PER_S = history.quotas()["getOrder"]["rate_per_s"]  # Amazon's usage plan
 
 
 def default_layout(children: Children, results: dict[str, Any]) -> None:
@@ -204,7 +207,22 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         "ingest_calls_per_1000_orders": (
             round(searches * 1000 / scanned, 1) if scanned and searches is not None else None
         ),
+        # getOrder calls per case (P4, SQLite run): only the safety read right before a
+        # cancellation is queued; a case starts from the order ingestion read.
+        "p4_getorder_calls_per_case": r.get("p4_sqlite", {}).get("get_order_per_case"),
+        "p4_getorder_calls_per_case_pg": r.get("p4_pg", {}).get("get_order_per_case"),
+        "p4_getorder_ceiling_cases_per_hour": getorder_ceiling(
+            r.get("p4_sqlite", {}).get("get_order_per_case")
+        ),
     }
+
+
+def getorder_ceiling(per_case: float | None) -> int | None:
+    """Cases an hour Amazon's getOrder usage plan allows at `per_case` calls each (None: no
+    getOrder at all, no ceiling from it)."""
+    if per_case is None or per_case <= 0:
+        return None
+    return round(GET_ORDER_RATE_PER_S * 3600 / per_case)
 
 
 def table(s: dict[str, Any], r: dict[str, Any]) -> str:
@@ -280,6 +298,14 @@ def table(s: dict[str, Any], r: dict[str, Any]) -> str:
             "≥ 2,000",
         ),
         (
+            f"P4 getOrder calls per case (PostgreSQL: {s['p4_getorder_calls_per_case_pg']}); "
+            "ceiling at Amazon's quota",
+            f"{s['p4_getorder_calls_per_case']}; "
+            f"{s['p4_getorder_ceiling_cases_per_hour'] or 'none'} cases/hour "
+            f"(getOrder {GET_ORDER_RATE_PER_S:g}/s)",
+            "≤ 1.0",
+        ),
+        (
             "Ingestion SP-API calls per 1,000 orders",
             f"{s['ingest_calls_per_1000_orders']}",
             "paged",
@@ -306,6 +332,7 @@ def main() -> int:
     import p2_outbox
 
     started = time.monotonic()
+    started_at = datetime.now(UTC)
     results: dict[str, Any] = {
         "mode": "quick" if QUICK else "full",
         "sizes": SIZES,
@@ -329,12 +356,29 @@ def main() -> int:
         children.stop_all()
     results["elapsed_s"] = round(time.monotonic() - started)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    out = {**summary(results), "machine": results["machine"], "details": results}
+    out = {
+        **summary(results),
+        "mode": results["mode"],
+        "started_at": started_at.isoformat(),
+        "machine": results["machine"],
+        "load": {"sizes": SIZES, "quotas": history.quotas(), "only": sorted(only) or None},
+        "details": results,
+    }
+    previous = history.last_committed()
     common.dump(BENCH / "results.json", out)
+    written = [BENCH / "results.json"]
+    if not QUICK and not only:  # a quick or partial run is not comparable: no dated file
+        history.RESULTS.mkdir(exist_ok=True)
+        dated = history.result_path(started_at)
+        common.dump(dated, out)
+        written.append(dated)
     print()
     print(table(out, results))
+    print()
+    print(history.beside(out, previous, label=results["mode"]))
     print(f"\nmachine: {results['machine']}")
-    print(f"wrote {BENCH / 'results.json'} in {results['elapsed_s']} s; logs in {WORK / 'logs'}")
+    names = " and ".join(str(p.relative_to(ROOT)) for p in written)
+    print(f"wrote {names} in {results['elapsed_s']} s; logs in {WORK / 'logs'}")
     return 0
 
 

@@ -25,7 +25,7 @@ from henpin.domain import Order, Outcome
 from henpin.policy import AddressErrorPolicy
 from tasks.cases import close_case, mark_acting, record_details
 from tasks.messages import queue_buyer_message, read_buyer_language
-from tasks.orders import read_order
+from tasks.orders import order_of_case
 
 
 class AddressAnswer(OperatorAnswer):
@@ -54,7 +54,7 @@ async def address_error(
     policy_version: str,
     marketplace_id: str | None = None,
 ) -> Outcome:
-    order = read_order(order_id, marketplace_id)
+    order = order_of_case(case_id, order_id, marketplace_id)
     options = money_of_each_option(order, policy)
     record_details(case_id, {"options": options})
 

@@ -26,7 +26,7 @@ from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelByMessagePolicy
 from tasks.cases import close_case, record_details
 from tasks.messages import linked_cancel_request, queue_reply_email, read_buyer_language
-from tasks.orders import read_order
+from tasks.orders import order_of_case
 
 
 class BuyerRequestWait(OperatorAnswer):
@@ -84,7 +84,7 @@ async def cancel_by_message(
     marketplace_id: str | None = None,
     buyer_message: str = "",  # only runs started before it was kept in the case store alone
 ) -> Outcome:
-    order = read_order(order_id, marketplace_id)
+    order = order_of_case(case_id, order_id, marketplace_id)
     if buyer_message:
         record_details(case_id, {"buyer_message": buyer_message})
     if order.fulfillment_status == FulfillmentStatus.CANCELLED:

@@ -29,7 +29,7 @@ from henpin.policy import CancelRequestPolicy
 from henpin.questions import cancel_request_question
 from tasks.actions import queue_cancellation_if_unchanged
 from tasks.cases import close_case, mark_acting, record_recommendation
-from tasks.orders import read_order, read_order_after
+from tasks.orders import order_of_case, read_order_after
 
 
 class CancelDecision(OperatorAnswer):
@@ -58,7 +58,7 @@ async def cancel_request(
     policy_version: str,
     marketplace_id: str | None = None,
 ) -> Outcome:
-    order = read_order(order_id, marketplace_id)
+    order = order_of_case(case_id, order_id, marketplace_id)
     advice = recommend(order, policy)
     record_recommendation(case_id, order, advice, policy_version)
 

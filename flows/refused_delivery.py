@@ -22,7 +22,7 @@ from henpin.cases import refused_delivery as texts
 from henpin.domain import Outcome
 from henpin.policy import RefusedDeliveryPolicy
 from tasks.cases import close_case, record_details
-from tasks.orders import read_order
+from tasks.orders import order_of_case
 
 
 class RefundAsked(OperatorAnswer):
@@ -44,7 +44,7 @@ async def refused_delivery(
     policy_version: str,
     marketplace_id: str | None = None,
 ) -> Outcome:
-    order = read_order(order_id, marketplace_id)
+    order = order_of_case(case_id, order_id, marketplace_id)
     record_details(case_id, {"delivery": "refused by the buyer" if refused else "unclaimed"})
 
     asked = await ask_operator(

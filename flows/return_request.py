@@ -62,7 +62,7 @@ from tasks.cases import (
     record_details,
     record_recommendation,
 )
-from tasks.orders import read_order
+from tasks.orders import order_of_case
 from tasks.refunds import (
     MAX_REFUND_CHECKS,
     held_back,
@@ -131,7 +131,7 @@ async def return_request(
     return_request: ReturnRequest | None = None,  # only runs started before it was read here
 ) -> Outcome:
     ret = return_request or read_return_request(case_id)
-    order = read_order(order_id, marketplace_id or ret.marketplace_id)
+    order = order_of_case(case_id, order_id, marketplace_id or ret.marketplace_id)
     advice = recommend(ret, order, policy)
     record_recommendation(case_id, order, advice, policy_version)
     record_details(case_id, texts.return_details(ret))

@@ -12,9 +12,11 @@ from pydantic import BaseModel
 from henpin.cases.parcels import returning_parcel
 from henpin.domain import Order, ReturnRequest
 from henpin.regions import RegionAuthLog
+from henpin.store.db import session_scope
+from henpin.store.models import Case
 from tasks.amazon import AmazonAdapter, AmazonAuthError, AmazonPayloadError
-from tasks.kinds import amazon_task
-from tasks.store import settings
+from tasks.kinds import amazon_task, store_task
+from tasks.store import settings, store_url
 
 
 @cache
@@ -29,6 +31,35 @@ def read_order(order_id: str, marketplace_id: str | None = None) -> Order:
     """The order as Amazon has it now (status, items, cancel request); `marketplace_id`, when
     known, says which region to ask."""
     return adapter().get_order(order_id, marketplace_id=marketplace_id)
+
+
+@store_task("order-as-opened")
+def order_as_opened(case_id: int) -> Order | None:
+    """The order as it was read when the case was opened, kept with the case in the case store
+    (`cases.order_snapshot`, purged with the case's buyer data): ingestion's searchOrders with
+    includedData, its getOrder of a return request's order, or the getOrder of an operator
+    opening the case by order id. None when the case keeps no readable order.
+
+    Persisted like `read_order` (its result holds the buyer's name, and goes when the case's
+    run data is purged): a resumed run sees the order it started from."""
+    with session_scope(store_url()) as s:
+        case = s.get(Case, case_id)
+        kept = case is not None and case.personal_data_purged_at is None
+        snapshot = dict(case.order_snapshot or {}) if case is not None and kept else {}
+    if not snapshot:
+        return None
+    try:
+        return Order.model_validate(snapshot)
+    except ValueError:  # an older or damaged snapshot: read the order from Amazon instead
+        return None
+
+
+def order_of_case(case_id: int, order_id: str, marketplace_id: str | None) -> Order:
+    """The order a case starts from: the one read when the case was opened, so the case does
+    not call getOrder again for what ingestion (or the operator's open) already read; from
+    Amazon only when the case keeps none. Flows read the order again right before acting
+    (e.g. `queue_cancellation_if_unchanged`): that safety read stays."""
+    return order_as_opened(case_id) or read_order(order_id, marketplace_id)
 
 
 @amazon_task("read-order-after-answer")
