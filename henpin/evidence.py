@@ -30,7 +30,8 @@ from henpin.accounts import audit, find_operator
 from henpin.store.db import session_scope
 from henpin.store.models import Case, CasePhoto, Event, utcnow
 
-MAX_PHOTO_BYTES = 10 * 1024 * 1024  # a phone's full-size JPEG fits; a video does not
+MAX_PHOTO_BYTES = 10 * 2**20  # 10 MB (MiB): a phone's full-size JPEG fits; a video does not
+MB = 2**20
 MAX_PHOTOS_PER_CASE = 12
 MAX_PIXELS = 60_000_000  # above this Pillow's decoder is a denial-of-service risk
 #: Pillow's format name → (content type, file extension).
@@ -97,10 +98,10 @@ def check_photo(upload: Upload) -> CheckedPhoto:
     if len(upload.data) > MAX_PHOTO_BYTES:
         raise PhotoRefused(
             "too-large",
-            f"{name} is {len(upload.data) / 1e6:.1f} MB; the limit is "
-            f"{MAX_PHOTO_BYTES / 1e6:.0f} MB a photo. Take it at a lower resolution.",
+            f"{name} is {len(upload.data) / MB:.1f} MB; the limit is "
+            f"{MAX_PHOTO_BYTES // MB} MB a photo. Take it at a lower resolution.",
             name,
-            limit_mb=MAX_PHOTO_BYTES // 1_000_000,
+            limit_mb=MAX_PHOTO_BYTES // MB,
         )
     found = _image_format(upload.data)
     if found not in FORMATS:
