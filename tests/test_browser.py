@@ -21,7 +21,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,16 @@ from sqlalchemy import select
 from henpin.mailcatcher import CaughtMail, MailCatcher
 from henpin.service import add_operator
 from henpin.store.db import engine_for, migrate, session_scope
-from henpin.store.models import AuditEntry, Decision
+from henpin.store.models import Action, AuditEntry, Decision
 from tests.needs import missing
 from tests.support import reset_process_caches
-from tests.test_inbox_support import address_error_case, waiting_case
+from tests.test_inbox_support import (
+    address_error_case,
+    closed_case,
+    decision,
+    refund_action,
+    waiting_case,
+)
 
 REPO = Path(__file__).parents[1]
 CHROMIUM = Path(os.environ.get("HENPIN_CHROMIUM", "/usr/bin/chromium"))
@@ -88,7 +94,12 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 def served_inbox(home: Path) -> Iterator[str]:
     """`streamlit run ui/inbox.py` on 127.0.0.1 over the data folder `home`; its base URL."""
     port = _free_port()
-    env = {**os.environ, "HENPIN_HOME": str(home), "HENPIN_SESSION_HOURS": "8"}
+    env = {
+        **os.environ,
+        "HENPIN_HOME": str(home),
+        "HENPIN_SESSION_HOURS": "8",
+        "HENPIN_POLICIES": str(REPO / "policies.yaml"),  # as `henpin up` finds it
+    }
     env.pop("HENPIN_DATABASE_URL", None)
     log = (home / "streamlit.log").open("wb")
     proc = subprocess.Popen(
@@ -155,7 +166,14 @@ def settle(page: Any, height: int) -> None:
         "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
     )
     page.set_viewport_size({"width": 1440, "height": height})
-    page.wait_for_timeout(600)  # tables and charts draw after the script ends
+    # Tables and charts draw after the script ends: first a grey placeholder (a skeleton),
+    # then a table is a canvas.
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid^=\"stSkeleton\"]') && "
+        "[...document.querySelectorAll('[data-testid=\"stDataFrame\"]')]"
+        ".every(t => t.querySelector('canvas'))"
+    )
+    page.wait_for_timeout(600)
 
 
 def test_sign_in_find_a_waiting_case_decide_and_see_it_recorded(
@@ -244,6 +262,58 @@ def inspection_case(url: str, order_id: str) -> int:
     )
 
 
+def past_month(url: str) -> None:
+    """Cases of the last weeks, for the dashboard's picture: cancellations by the buyer and by
+    the seller, refunds in three marketplaces, a fee recovered, decisions after a while."""
+    now = datetime.now(UTC)
+    for n, (outcome, marketplace) in enumerate(
+        [
+            ("cancelled-buyer-canceled", "ATVPDKIKX0DER"),
+            ("cancelled-buyer-canceled", "ATVPDKIKX0DER"),
+            ("cancelled-buyer-canceled", "A1VC38T7YXB528"),
+            ("cancelled-buyer-canceled", "A1PA6795UKMFR9"),
+            ("cancelled-by-seller", "A1PA6795UKMFR9"),
+        ]
+    ):
+        opened = now - timedelta(days=n + 1)
+        case_id = closed_case(
+            url,
+            f"113-0000000-00009{n:02d}",
+            outcome,
+            marketplace_id=marketplace,
+            created_at=opened,
+        )
+        decision(url, case_id, "cancel", opened + timedelta(minutes=25 * (n + 1)))
+    for n, (marketplace, currency, amounts) in enumerate(
+        [
+            ("A1PA6795UKMFR9", "EUR", ["20.00", "5.00"]),
+            ("A1VC38T7YXB528", "JPY", ["3200"]),
+            ("A1F83G8C2ARO7P", "GBP", ["12.50"]),
+        ]
+    ):
+        ret = closed_case(
+            url, f"302-0000000-00009{n:02d}", "refunded-partly", type="return-request",
+            marketplace_id=marketplace,
+        )  # fmt: skip
+        for k, amount in enumerate(amounts):
+            refund_action(
+                url, ret, f"past-{n}-{k}", "CustomerReturn", amount, marketplace_id=marketplace
+            )
+            with session_scope(url) as s:  # in the marketplace's currency
+                action = s.scalars(select(Action).where(Action.key == f"past-{n}-{k}")).one()
+                payload = json.loads(json.dumps(action.payload))  # a new value, so it is saved
+                payload["items"][0]["components"][0]["currency"] = currency
+                action.payload = payload
+    closed_case(
+        url,
+        "302-0000000-0000990",
+        "refunded-in-full",
+        type="refused-delivery",
+        marketplace_id="A1PA6795UKMFR9",
+        details={"money": {"fees_recovered": {"amount": "1.20", "currency": "EUR"}}},
+    )
+
+
 @pytest.fixture(scope="module")
 def inspection_inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """An inbox of its own (so the main one's cases stay as they are) with one returned item
@@ -253,6 +323,7 @@ def inspection_inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
     migrate(url)
     add_operator(url, "alice", PASSWORD)
     case_id = inspection_case(url, INSPECTED_ORDER)
+    past_month(url)
     engine_for(url).dispose()
     with served_inbox(home) as base:
         yield {"url": base, "store": url, "case_id": case_id, "home": home}
@@ -340,7 +411,7 @@ def test_a_photo_attached_at_inspection_appears_in_the_claim_pack(
 
 
 def test_the_dashboard_and_a_notification_for_the_docs(
-    inbox: dict[str, Any],
+    inspection_inbox: dict[str, Any],
     browser: Any,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -349,10 +420,10 @@ def test_the_dashboard_and_a_notification_for_the_docs(
     """The pictures of the dashboard and of a notification e-mail (the digest of new waiting
     cases as the demo's mail catcher received it, shown as a mail program would)."""
     SCREENSHOTS.mkdir(exist_ok=True)
-    page = signed_in_page(browser, inbox["url"])
+    page = signed_in_page(browser, inspection_inbox["url"])
     page.get_by_role("link", name="Dashboard").click()
     page.get_by_role("heading", name="Dashboard").wait_for()
-    settle(page, 1500)
+    settle(page, 1900)
     page.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
     page.close()
 
