@@ -23,6 +23,7 @@ from henpin.evidence import (
     attach_photos,
     case_photos,
     check_photo,
+    forget_case_photos,
 )
 from henpin.service import add_operator
 from henpin.settings import load_settings
@@ -275,3 +276,68 @@ def test_the_purge_deletes_the_photos_with_the_buyer_data(store: str, home: Path
         attach_photos(
             store, home, case_id, [Upload("late.png", image())], operator="alice", where="test"
         )
+
+
+def test_photos_pack_and_purge_on_either_database(case_store: str, tmp_path: Path) -> None:
+    """The same on SQLite and PostgreSQL: the photo's row, the pack, the purge's deletion."""
+    add_operator(case_store, "alice", "a-password-of-twelve")
+    case_id = returned_case(case_store)
+    home = tmp_path / "data"
+    [kept] = attach_photos(
+        case_store, home, case_id, [Upload("lid.png", image())], operator="alice", where="test"
+    )
+    pack = build_claim_pack(case_store, home, case_id, operator="alice", where="test")
+    assert zipfile.ZipFile(io.BytesIO(pack.data)).read("photos/01-lid.png") == image()
+    now = datetime.now(UTC)
+    with session_scope(case_store) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.state, case.closed_at = "closed", now - timedelta(days=400)
+        forgotten = forget_case_photos(s, [case_id], now, dry_run=False, home=home)
+    assert forgotten == 1 and not (home / kept.file).exists()
+    assert case_photos(case_store, case_id) == []
+
+
+def test_the_case_page_shows_photos_and_makes_the_claim_pack_for_operators_only(
+    store: str, home: Path
+) -> None:
+    """AppTest: the photos and the claim pack on a return's case page; viewers see neither."""
+    from tests.test_inbox_support import on_page, signed_in, texts
+
+    case_id = returned_case(store)
+    attach_photos(
+        store, home, case_id, [Upload("lid.png", image())], operator="alice", where="test"
+    )
+    at = on_page(signed_in(), "case", case=str(case_id))
+    assert not at.exception
+    assert "Photos and claim pack" in texts(at)
+    assert at.get("image")  # the photo is shown
+    assert not at.get("download_button")  # made on a click, not on every view
+    at = at.button(key=f"claim_pack.make.{case_id}").click().run()
+    assert not at.exception
+    [download] = at.get("download_button")
+    assert f"claim-pack-case-{case_id}-{ORDER}.zip (1 photo(s))" in download.proto.label
+    with session_scope(store) as s:
+        made = s.scalars(select(AuditEntry.action).where(AuditEntry.actor == "alice")).all()
+    assert made.count("claim-pack-exported") == 1
+
+    add_operator(store, "victor", "viewer-password-1", role="viewer")
+    viewer = on_page(signed_in("victor", "viewer-password-1"), "case", case=str(case_id))
+    assert not viewer.exception
+    assert "Photos and claim packs are for operators and admins." in texts(viewer)
+    assert not viewer.get("image")
+    assert not [b for b in viewer.button if str(b.key).startswith("claim_pack.")]
+
+
+def test_a_case_opens_by_its_number(store: str) -> None:
+    from tests.test_inbox_support import on_page, signed_in
+
+    case_id = returned_case(store)
+    at = on_page(signed_in(), "case")
+    [number] = [n for n in at.number_input if n.label == "Case number"]
+    [submit] = [b for b in at.button if b.label == "Open the case"]
+    number.set_value(case_id)
+    at = submit.click().run()
+    assert not at.exception
+    assert at.query_params["case"] in (str(case_id), [str(case_id)])
+    assert any(ORDER in str(t.value) for t in at.title)
