@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from henpin.accounts import audit, find_operator
 from henpin.store.db import session_scope
-from henpin.store.models import Case, CasePhoto, Event, utcnow
+from henpin.store.models import Case, CasePhoto, Event
 
 MAX_PHOTO_BYTES = 10 * 2**20  # 10 MB (MiB): a phone's full-size JPEG fits; a video does not
 MB = 2**20
@@ -301,7 +301,7 @@ def forget_case_photos(
         path = home / row.file
         path.unlink(missing_ok=True)
         folders.add(path.parent)
-        row.purged_at = now or utcnow()
+        row.purged_at = now
         row.name = "(purged)"
     for folder in folders:
         with contextlib.suppress(OSError):  # not empty: another photo of it is still kept

@@ -1,10 +1,11 @@
 """The case page's decision part: the form while a question waits, and what came of an answer.
 
 The form is built from the case's waiting question: its choices (the recommended one marked),
-the extra fields some choices need (amounts, a condition, a tracking number), and a note. The
-submit runs `send_decision` as a callback, once per click and before the page is drawn again, so
-a double click or a rerun never sends a second decision: the first answer this session got for
-the question is remembered and shown instead of the form. A case someone else has claimed is
+the extra fields some choices need (amounts, a condition, a tracking number), photos at a
+returned item's inspection (`ui.evidence`), and a note. The submit runs `send_decision` as a
+callback, once per click and before the page is drawn again, so a double click or a rerun never
+sends a second decision: the first answer this session got for the question is remembered and
+shown instead of the form. A case someone else has claimed is
 decided only after ticking "decide anyway".
 """
 

@@ -48,7 +48,8 @@ def data_home() -> Path:
 
 def refused_text(refused: PhotoRefused) -> str:
     """A refusal in the operator's language, naming the file."""
-    return t(f"photo.refused.{refused.code}", name=refused.name, **refused.params)
+    # The file's name as text: a name is the uploader's to choose, and st.error reads markdown.
+    return t(f"photo.refused.{refused.code}", name=display.plain(refused.name), **refused.params)
 
 
 def photo_inputs(form: str, text: str = "photo.upload") -> None:
