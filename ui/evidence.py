@@ -156,9 +156,9 @@ def photos_shown(case: CaseDetail) -> None:
 
 
 def evidence_part(case: CaseDetail, operator: session.SignedIn) -> None:
-    """The case's photos, a form to add more, and its claim pack (operators and admins)."""
-    if case.type != "return-request":
-        return
+    """The case's photos, a form to add more, and its claim pack (operators and admins). Every
+    case type has it: an A-to-z claim can come on any order (a parcel refused, a cancellation),
+    though photos are asked for only at a return's inspection."""
     st.subheader(t("photo.title"))
     if not operator.can_decide:
         st.caption(t("photo.viewer"))
