@@ -52,8 +52,9 @@ def refused_text(refused: PhotoRefused) -> str:
     return t(f"photo.refused.{refused.code}", name=display.plain(refused.name), **refused.params)
 
 
-def photo_inputs(form: str, text: str = "photo.upload") -> None:
-    """Photo inputs inside the st.form `form`: a file picker for images, and the camera."""
+def photo_inputs(form: str, text: str = "photo.upload", fold_camera: bool = True) -> None:
+    """Photo inputs inside the st.form `form`: a file picker for images, and the camera (in an
+    expander of its own, unless the form is in one already)."""
     st.file_uploader(
         t(text),
         type=UPLOAD_TYPES,
@@ -62,8 +63,11 @@ def photo_inputs(form: str, text: str = "photo.upload") -> None:
         help=t("photo.upload_help", count=MAX_PHOTOS_PER_CASE, mb=MAX_PHOTO_BYTES // MB),
         max_upload_size=MAX_PHOTO_BYTES // MB,  # the browser refuses larger files at once
     )
-    with st.expander(t("photo.camera_open")):
-        st.camera_input(t("photo.camera"), key=f"{form}.camera")
+    if fold_camera:
+        with st.expander(t("photo.camera_open")):
+            st.camera_input(t("photo.camera"), key=f"{form}.camera")
+    else:
+        st.camera_input(t("photo.camera_open"), key=f"{form}.camera")
 
 
 def uploads_in(form: str) -> list[Upload]:
@@ -167,8 +171,8 @@ def evidence_part(case: CaseDetail, operator: session.SignedIn) -> None:
     form = f"evidence.{case.id}"
     if (shown := st.session_state.pop(f"{form}.result", None)) is not None:
         {"success": st.success, "warning": st.warning}.get(shown[0], st.error)(shown[1])
-    with st.form(form, clear_on_submit=True):
-        photo_inputs(form, "photo.add")
+    with st.expander(t("photo.add")), st.form(form, clear_on_submit=True):
+        photo_inputs(form, "photo.upload_more", fold_camera=False)
         st.form_submit_button(
             t("photo.add_submit"),
             key=f"{form}.submit",

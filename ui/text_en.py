@@ -562,4 +562,5 @@ EN: dict[str, str] = {
     "claim_pack.refused.no-case": "This case no longer exists.",
     "case.open_by_number": "Case number",
     "case.open_by_number_submit": "Open the case",
+    "photo.upload_more": "Photos",
 }

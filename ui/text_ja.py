@@ -546,4 +546,5 @@ JA: dict[str, str] = {
     "claim_pack.refused.no-case": "このケースはもう存在しません。",
     "case.open_by_number": "ケース番号",
     "case.open_by_number_submit": "ケースを開く",
+    "photo.upload_more": "写真",
 }
