@@ -781,6 +781,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_purge_parser(sub)
 
+    from henpin.cli_claims import add_claim_pack_parser
+
+    add_claim_pack_parser(sub)
+
     d = sub.add_parser("decide", help="answer a waiting case's question (as the inbox does)")
     d.add_argument("id", type=int)
     d.add_argument("--choice", required=True, help="one of the case's choices (see cases list)")

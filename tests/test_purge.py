@@ -151,6 +151,7 @@ def test_purge_reaches_free_text_notes_and_messages_and_dry_run_says_what_would_
         "events": 1,  # the decision's line quotes the note; "opened" and the note do not
         "decisions": 1,
         "actions": 1,
+        "photos": 0,
         "unreadable_payloads": 1,
         "prefect_runs": 0,
     }

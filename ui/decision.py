@@ -1,10 +1,11 @@
 """The case page's decision part: the form while a question waits, and what came of an answer.
 
 The form is built from the case's waiting question: its choices (the recommended one marked),
-the extra fields some choices need (amounts, a condition, a tracking number), and a note. The
-submit runs `send_decision` as a callback, once per click and before the page is drawn again, so
-a double click or a rerun never sends a second decision: the first answer this session got for
-the question is remembered and shown instead of the form. A case someone else has claimed is
+the extra fields some choices need (amounts, a condition, a tracking number), photos at a
+returned item's inspection (`ui.evidence`), and a note. The submit runs `send_decision` as a
+callback, once per click and before the page is drawn again, so a double click or a rerun never
+sends a second decision: the first answer this session got for the question is remembered and
+shown instead of the form. A case someone else has claimed is
 decided only after ticking "decide anyway".
 """
 
@@ -17,6 +18,7 @@ import streamlit as st
 from henpin.inbox_ops import DecisionCode, decide_as
 from henpin.service import CaseDetail
 from ui import display, session
+from ui.evidence import check_form_photos, keep_form_photos, photo_inputs, takes_photos, uploads_in
 from ui.i18n import choice_label, field_label, label, t, worded
 from ui.messages import decision_text
 
@@ -24,9 +26,17 @@ SETTLED = (DecisionCode.ALREADY_DECIDED, DecisionCode.NOT_WAITING, DecisionCode.
 
 
 def send_decision(
-    case_id: int, step: str, form: str, operator: str, fields: list[str], holder: str | None
+    case_id: int,
+    step: str,
+    form: str,
+    operator: str,
+    fields: list[str],
+    holder: str | None,
+    photos: bool = False,
 ) -> None:
-    """Send the form's choice, fields and note to `decide_as()` and remember what came of it."""
+    """Send the form's choice, fields and note to `decide_as()` and remember what came of it.
+    Photos the form took are checked first (a bad one sends nothing) and kept once the decision
+    is accepted."""
     before = session.sent_decision(case_id)
     if before is not None and before.step == step and before.settled:
         return  # a second click on a question already answered: the first answer stands
@@ -39,6 +49,10 @@ def send_decision(
     if holder and not st.session_state.get(f"{form}.over_claim"):
         text = t("case.decide_confirm_claim", name=display.plain(holder))
         session.remember_sent(case_id, session.Sent(step, "warning", text, settled=False))
+        return
+    uploads = uploads_in(form) if photos else []
+    if (refused := check_form_photos(case_id, uploads)) is not None:
+        session.remember_sent(case_id, session.Sent(step, "error", refused, settled=False))
         return
     values = {name: st.session_state.get(f"{form}.field.{name}") for name in fields}
     outcome = decide_as(
@@ -53,9 +67,11 @@ def send_decision(
         where=session.where(),
     )
     settled = outcome.accepted or outcome.code in SETTLED
-    session.remember_sent(
-        case_id, session.Sent(step, outcome.level, decision_text(outcome), settled=settled)
-    )
+    level, message = outcome.level, decision_text(outcome)
+    if outcome.accepted and uploads:
+        kept, said = keep_form_photos(case_id, step, operator, uploads)
+        level, message = (level if kept else "warning"), f"{message}\n\n{said}"
+    session.remember_sent(case_id, session.Sent(step, level, message, settled=settled))
 
 
 def _field(form: str, spec: dict[str, Any]) -> None:
@@ -113,6 +129,9 @@ def decision_form(case: CaseDetail, step: str, operator: session.SignedIn) -> No
         )
         for spec in fields:
             _field(form, spec)
+        photos = takes_photos(case, step)
+        if photos:
+            photo_inputs(form)
         note = t("case.decide_note")
         if note_needed:
             note = t("case.decide_note_needed", choices=", ".join(note_needed))
@@ -126,7 +145,15 @@ def decision_form(case: CaseDetail, step: str, operator: session.SignedIn) -> No
             type="primary",
             key=f"{form}.submit",
             on_click=session.guarded(send_decision, "decider"),
-            args=(case.id, step, form, operator.name, [str(f["name"]) for f in fields], holder),
+            args=(
+                case.id,
+                step,
+                form,
+                operator.name,
+                [str(f["name"]) for f in fields],
+                holder,
+                photos,
+            ),
         )
 
 

@@ -565,4 +565,42 @@ EN: dict[str, str] = {
     "replay.progress": "Case {done} of {total}",
     "replay.done": "Replay finished",
     "inbox.filters": "Filters and sort",
+    # evidence photos and claim packs (henpin.evidence, henpin.claims)
+    "photo.title": "Photos and claim pack",
+    "photo.upload": "Photos of the returned item (optional)",
+    "photo.upload_help": "JPEG, PNG or WebP, up to {mb} MB each and {count} a case. They are "
+    "kept with the case for a SAFE-T claim or an A-to-z dispute, and deleted with the case's "
+    "personal data after the retention period.",
+    "photo.camera_open": "Take a photo with this device's camera",
+    "photo.camera": "Camera",
+    "photo.add": "Add photos",
+    "photo.add_submit": "Attach photos",
+    "photo.none": "No photos attached yet.",
+    "photo.none_chosen": "Choose a photo or take one first, then attach.",
+    "photo.viewer": "Photos and claim packs are for operators and admins.",
+    "photo.caption": "{name} · {who} · {at}",
+    "photo.kept": "{count} photo(s) kept with the case.",
+    "photo.file_gone": "The file of photo {name} is gone from the data folder.",
+    "photo.not_kept_after_decision": "The decision was recorded, but the photos were not kept "
+    "({why}). Attach them again under “Photos and claim pack”.",
+    "photo.refused.empty": "{name} is empty; choose the photo again.",
+    "photo.refused.too-large": "{name} is larger than {limit_mb} MB; take it at a lower "
+    "resolution. Nothing was sent.",
+    "photo.refused.not-an-image": "{name} is not a JPEG, PNG or WebP image (whatever its name "
+    "says); attach a photo in one of those formats. Nothing was sent.",
+    "photo.refused.too-many": "A case keeps at most {limit} photos and this one has {already}; "
+    "choose fewer. Nothing was sent.",
+    "photo.refused.not-allowed": "Only operators and admins attach photos.",
+    "photo.refused.no-case": "This case no longer exists.",
+    "photo.refused.purged": "This case's personal data was purged; it takes no more photos.",
+    "claim_pack.make": "Make the claim pack",
+    "claim_pack.help": "A zip for a SAFE-T claim or an A-to-z dispute: the photos, the order, "
+    "return and refund facts, the timeline and decisions (no buyer name, address or words). "
+    "Making it is recorded in the audit log.",
+    "claim_pack.download": "Download {name} ({count} photo(s))",
+    "claim_pack.refused.not-allowed": "Only operators and admins make claim packs.",
+    "claim_pack.refused.no-case": "This case no longer exists.",
+    "case.open_by_number": "Case number",
+    "case.open_by_number_submit": "Open the case",
+    "photo.upload_more": "Photos",
 }

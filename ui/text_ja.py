@@ -548,4 +548,42 @@ JA: dict[str, str] = {
     "replay.progress": "{total} 件中 {done} 件目",
     "replay.done": "再判定が終わりました",
     "inbox.filters": "絞り込みと並べ替え",
+    # evidence photos and claim packs (henpin.evidence, henpin.claims)
+    "photo.title": "写真と申請用パック",
+    "photo.upload": "返品された商品の写真(任意)",
+    "photo.upload_help": "JPEG・PNG・WebP、1枚{mb} MBまで、1件につき{count}枚まで。SAFE-T申請や"
+    "Amazonマーケットプレイス保証申請のためにケースと一緒に保管され、保存期間が過ぎると"
+    "ケースの個人情報とともに削除されます。",
+    "photo.camera_open": "この端末のカメラで撮影する",
+    "photo.camera": "カメラ",
+    "photo.add": "写真を追加",
+    "photo.add_submit": "写真を添付",
+    "photo.none": "まだ写真は添付されていません。",
+    "photo.none_chosen": "写真を選ぶか撮影してから添付してください。",
+    "photo.viewer": "写真と申請用パックはオペレーターと管理者のみが扱えます。",
+    "photo.caption": "{name} · {who} · {at}",
+    "photo.kept": "{count}枚の写真をケースに保管しました。",
+    "photo.file_gone": "写真 {name} のファイルがデータフォルダにありません。",
+    "photo.not_kept_after_decision": "判断は記録されましたが、写真は保管されませんでした"
+    "({why})。「写真と申請用パック」からもう一度添付してください。",
+    "photo.refused.empty": "{name} は空です。写真を選び直してください。",
+    "photo.refused.too-large": "{name} は {limit_mb} MB を超えています。解像度を下げて撮影して"
+    "ください。何も送信されていません。",
+    "photo.refused.not-an-image": "{name} は JPEG・PNG・WebP の画像ではありません(ファイル名に"
+    "かかわらず)。これらの形式の写真を添付してください。何も送信されていません。",
+    "photo.refused.too-many": "1件のケースに保管できる写真は{limit}枚までで、このケースには既に"
+    "{already}枚あります。枚数を減らしてください。何も送信されていません。",
+    "photo.refused.not-allowed": "写真を添付できるのはオペレーターと管理者のみです。",
+    "photo.refused.no-case": "このケースはもう存在しません。",
+    "photo.refused.purged": "このケースの個人情報は削除済みのため、写真は追加できません。",
+    "claim_pack.make": "申請用パックを作成",
+    "claim_pack.help": "SAFE-T申請やAmazonマーケットプレイス保証申請のためのzip: 写真、注文、"
+    "返品と返金の事実、経過と判断(購入者の氏名・住所・言葉は含みません)。作成は監査ログに"
+    "記録されます。",
+    "claim_pack.download": "{name} をダウンロード(写真{count}枚)",
+    "claim_pack.refused.not-allowed": "申請用パックを作成できるのはオペレーターと管理者のみです。",
+    "claim_pack.refused.no-case": "このケースはもう存在しません。",
+    "case.open_by_number": "ケース番号",
+    "case.open_by_number_submit": "ケースを開く",
+    "photo.upload_more": "写真",
 }

@@ -278,3 +278,24 @@ class Notification(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)  # ids and targets, no buyer data
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CasePhoto(Base):
+    """A photo an operator attached to a case as evidence (a returned item's condition, for a
+    SAFE-T claim or an A-to-z dispute). The image itself is a file under the data folder
+    (`file`, relative to HENPIN_HOME); the purge deletes it with the case's personal data and
+    keeps this row as the fact that a photo was there (`purged_at`)."""
+
+    __tablename__ = "case_photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    step: Mapped[str | None] = mapped_column(String(40), default=None)  # the question it went with
+    file: Mapped[str] = mapped_column(String(200))  # e.g. evidence/case-12/3f2a....jpg
+    name: Mapped[str] = mapped_column(String(200))  # as uploaded: the operator's file name
+    content_type: Mapped[str] = mapped_column(String(40))  # read from the image, not the name
+    size: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    added_by: Mapped[str] = mapped_column(String(80))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    purged_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from henpin.domain import ActionKind, CaseState
+from henpin.evidence import forget_case_photos
 from henpin.store.db import engine_for
 from henpin.store.models import Case, UnreadablePayload
 
@@ -229,6 +230,7 @@ def purge_closed_cases(
         case_ids = [c.id for c in due]
         for case in due:
             _purge_case(case, now, counts)
+        counts["photos"] = forget_case_photos(s, case_ids, now, dry_run=dry_run)
         counts["unreadable_payloads"] = _purge_payloads(s, now, cutoff)
         s.flush()
         if dry_run:

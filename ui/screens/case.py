@@ -21,6 +21,7 @@ from henpin.inbox_ops import (
 from henpin.service import CaseDetail, EventView, show_case
 from ui import display, session
 from ui.decision import decision_part
+from ui.evidence import evidence_part
 from ui.i18n import choice_label, label, t
 from ui.messages import claim_text
 
@@ -38,6 +39,12 @@ st.page_link(INBOX_PAGE, label=t("case.back"))
 case_id = session.query_int("case")
 if case_id is None:
     st.info(t("case.none_selected"))
+    # Or by its number, as a notification or a colleague names it ("case 12").
+    with st.form("case.open_by_number"):
+        number = st.number_input(t("case.open_by_number"), min_value=1, step=1, value=None)
+        if st.form_submit_button(t("case.open_by_number_submit")) and number is not None:
+            st.query_params["case"] = str(int(number))
+            st.rerun()
     st.stop()
 found = show_case(store_url, case_id)
 if found is None:
@@ -270,6 +277,7 @@ facts_table()
 
 # --- the decision -----------------------------------------------------------------------------
 decision_part(case, operator)
+evidence_part(case, operator)  # photos of a returned item, and the claim pack
 
 # --- links and history ------------------------------------------------------------------------
 st.subheader(t("case.links"))
