@@ -700,3 +700,28 @@ def test_the_lists_own_refresh_does_not_keep_an_idle_session_open(
     with session_scope(short_session_inbox["store"]) as s:
         logged = s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
         assert logged[-1] == "session-expired"
+
+
+def test_a_link_to_a_case_opens_it_after_sign_in(inbox: dict[str, Any], browser: Any) -> None:
+    """A notification links `/case?case=N`: signed out, that address shows the sign-in page and,
+    once signed in, the case (not "Page not found", not the inbox)."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="en-US")
+    page.set_default_timeout(20_000)
+    page.goto(f"{inbox['url']}/case?case={inbox['jp_case_id']}")
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert page.get_by_text("Page not found").count() == 0
+    page.get_by_role("textbox", name="Name").fill("alice")
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Cancel request · 113-0000000-0000703").wait_for()
+    assert "/case" in page.url and f"case={inbox['jp_case_id']}" in page.url
+    page.close()
+
+
+def test_every_signed_in_page_has_a_signed_out_address() -> None:
+    """Each page's address in ui/inbox.py is in SIGNED_IN_PATHS, so a link to it survives sign-in."""
+    source = (REPO / "ui" / "inbox.py").read_text()
+    addresses = set(re.findall(r'url_path="(\w+)"', source)) - {"login"}
+    listed = re.search(r"SIGNED_IN_PATHS = \(([^)]*)\)", source)
+    assert listed is not None
+    assert set(re.findall(r'"(\w+)"', listed.group(1))) == addresses

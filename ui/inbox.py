@@ -41,10 +41,19 @@ st.sidebar.selectbox(
     on_change=lambda: session.set_language(st.session_state[f"app.language.{lang}"]),
 )
 
+# The signed-in pages' addresses. Signed out, each of them shows the sign-in page, so a link from a
+# notification (`/case?case=42`) or a colleague opens that page, with its query, once signed in
+# (an address Streamlit does not know would say "Page not found" and lose it).
+SIGNED_IN_PATHS = ("case", "bulk", "message", "parcel", "dashboard", "operators", "audit", "replay")
+
 operator = session.operator()
 if operator is None:
+    login = SCREENS / "login.py"
     page = st.navigation(
-        [st.Page(SCREENS / "login.py", title=t("login.title"), url_path="login")],
+        [
+            st.Page(login, title=t("login.title"), url_path="login", default=True),
+            *(st.Page(login, title=t("login.title"), url_path=path) for path in SIGNED_IN_PATHS),
+        ],
         position="hidden",
     )
 else:
