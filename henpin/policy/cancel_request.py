@@ -283,7 +283,10 @@ class CancelRequestPolicy(PolicyModel):
             return says("nothing_to_do", "pre-order", because("pre-order"))
         if status is FulfillmentStatus.PENDING:
             inputs["pending_window_minutes"] = self.pending_window_minutes
-            age = {"minutes": f"{minutes:.0f}", "window": self.pending_window_minutes}
+            age: dict[str, JsonValue] = {
+                "minutes": f"{minutes:.0f}",
+                "window": self.pending_window_minutes,
+            }
             if minutes <= self.pending_window_minutes:
                 return says("nothing_to_do", "pending-window", because("pending-window", **age))
             return says("ask_operator", "pending-overdue", because("pending-overdue", **age))
