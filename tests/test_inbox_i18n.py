@@ -37,7 +37,7 @@ from henpin.policy.cancel_request import CancelRequestAction
 from henpin.policy.reasons import REASONS_EN, VALUE_WORDS_EN, reason_text
 from henpin.policy.refused_delivery import RefusedDeliveryAction
 from henpin.policy.return_request import ReturnAction
-from henpin.questions import cancel_request_question
+from henpin.questions import PROMPTS_EN, TITLES_EN, Question, cancel_request_question
 from henpin.settings import load_settings
 from tasks import store
 from tasks.cases import mark_waiting, record_recommendation
@@ -258,6 +258,8 @@ def labelled_codes() -> dict[str, list[str]]:
         "case types": [f"case_type.{c.value}" for c in CaseType],
         "case states": [f"state.{s.value}" for s in CaseState],
         "reason values": [f"value.{v}" for v in VALUE_WORDS_EN],
+        "question titles": [f"question.{code}" for code in TITLES_EN],
+        "prompt lines": [f"prompt.{code}" for code in PROMPTS_EN],
     }
 
 
@@ -394,6 +396,10 @@ def test_a_japanese_operator_reads_reason_timeline_money_and_times_in_japanese(
     assert "ポリシーの推奨: **オペレーターが判断**" in words
     assert "オペレーターの判断待ち（期限" in words
     assert "Policy recommends 'ask_operator'" not in words
+    # the question as the flow asked it, worded from its codes
+    assert "**購入者が注文 250-0000000-0000777 のキャンセルを依頼**" in words
+    assert "- 購入者の理由: 間違えて注文しました" in words
+    assert "- ステータス: 未発送" in words
     # the order value in yen format; times in Japan time, UTC in the tooltip
     assert "￥45,000" in words
     assert " JST" in words
@@ -410,6 +416,27 @@ def test_an_english_operator_reads_the_same_case_in_english(jp_case: tuple[str, 
     assert "rule high-value: order value ￥45,000 is over the ￥30,000 limit" in words
     assert "Policy recommends **Ask an operator**" in words
     assert " UTC" in words and " JST" not in words
+
+
+def test_a_question_keeps_its_english_words_and_its_lines() -> None:
+    """`title` and `prompt` (what the CLI, the Prefect UI and old readers show) are the English
+    words they always were; the codes come with them and survive the store's round trip."""
+    order = jp_order()
+    rec = load_policy(REPO_POLICIES).cancel_request.recommend(order, NOW)
+    q = cancel_request_question(
+        order, rec.model_dump(mode="json"), deadline_hours=24, timeout_choice="cancel"
+    )
+    assert q.title == "Buyer asked to cancel order 250-0000000-0000777"
+    assert q.prompt.splitlines() == [
+        "- Order: 250-0000000-0000777 (Amazon.co.jp)",
+        "- Status: UNSHIPPED",
+        "- Value: 45,000 JPY",
+        "- Items: 1 × TEAPOT-01",
+        "- Buyer's reason: 間違えて注文しました",
+        "- Policy recommends **ask_operator** (rule `high-value`): " + rec.reason,
+    ]
+    assert [x.code for x in q.prompt_lines][:3] == ["order", "status", "value"]
+    assert Question.model_validate(q.model_dump(mode="json")) == q
 
 
 def test_a_reason_stored_without_a_code_still_shows(busy_store: tuple[str, int]) -> None:

@@ -23,7 +23,7 @@ from henpin.money import decimals_of
 from henpin.settings import load_settings
 from ui.i18n import current_language, t
 
-UTC_TOGGLE = "times_in_utc"  # session state: this operator chose to see times in UTC
+UTC_TOGGLE = "time.in_utc"  # the sidebar switch (session state): times in UTC
 
 SOON = timedelta(hours=2)  # a deadline this close is shown in orange
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})

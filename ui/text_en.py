@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from henpin.policy.reasons import REASONS_EN
+from henpin.questions import PROMPTS_EN, TITLES_EN
 
 EN: dict[str, str] = {
     "app.title": "Henpin inbox",
@@ -605,4 +606,7 @@ EN: dict[str, str] = {
     "adjustment.TransactionRecord": "Transaction record (TransactionRecord)",
     "adjustment.Undeliverable": "Undeliverable or unclaimed (Undeliverable)",
     "adjustment.RefusedDelivery": "Refused delivery (RefusedDelivery)",
+    # Questions' titles and prompt lines (henpin/questions.py: the English words are its own)
+    **{f"question.{code}": text for code, text in TITLES_EN.items()},
+    **{f"prompt.{code}": text for code, text in PROMPTS_EN.items()},
 }

@@ -649,4 +649,80 @@ JA: dict[str, str] = {
     "adjustment.TransactionRecord": "取引記録（TransactionRecord）",
     "adjustment.Undeliverable": "配達不能・受取の放置（Undeliverable）",
     "adjustment.RefusedDelivery": "受取拒否（RefusedDelivery）",
+    # 質問のタイトルと本文の各行（henpin/questions.py）
+    "question.cancel-request": "購入者が注文 {order_id} のキャンセルを依頼",
+    "question.part-cancel": "購入者が注文 {order_id} の一部キャンセルを依頼",
+    "question.address-confirm": "注文 {order_id} の荷物が返送されました: 購入者が確認した住所は？",
+    "question.address-resolve": "注文 {order_id} の配達できなかった荷物（住所不備）をどう解決しますか？",
+    "question.cbm-wait": "購入者が注文一覧（Your Orders）から注文 {order_id} をキャンセルするのを待っています",
+    "question.cbm-no-request": "購入者は注文一覧（Your Orders）から注文 {order_id} をキャンセルしていません",
+    "question.cbm-send-reply": "注文 {order_id} の購入者への返信をセラーセントラルから送る",
+    "question.cbm-send-reminder": "注文 {order_id} の購入者へのリマインドをセラーセントラルから送る",
+    "question.refund-held": "注文 {order_id} の返金を保留: 支払額と返金済み額が合いません",
+    "question.refused-asked": "注文 {order_id} の荷物が返送中です: 購入者から返金の依頼はありましたか？",
+    "question.refused-refund": "注文 {order_id} の返金（受取拒否または放置）",
+    "question.return-authorize": "注文 {order_id} の返品リクエスト: セラーセントラルで承認または拒否",
+    "question.return-receipt": "注文 {order_id} の返品商品は返送されてきましたか？",
+    "question.return-condition": "注文 {order_id} の商品はどのような状態で返送されましたか？",
+    "question.return-refund": "注文 {order_id} の返品の返金",
+    "question.return-amazon-refunded": "Amazon が注文 {order_id} の返品を返金しました: 商品を確認してください",
+    "prompt.order": "- 注文: {order_id}（{marketplace}）",
+    "prompt.status": "- ステータス: {status}",
+    "prompt.value": "- 注文金額: {value}",
+    "prompt.value-unknown": "- 注文金額: 不明",
+    "prompt.items": "- 商品: {items}",
+    "prompt.buyer-reason": "- 購入者の理由: {reason}",
+    "prompt.buyer-reason-none": "- 購入者の理由: （なし）",
+    "prompt.advice": "- ポリシーの推奨: **{action}**（ルール `{rule}`）: {reason}",
+    "prompt.returned": "- 返品: {quantity} × {item}（金額 {value}）",
+    "prompt.returned-value-unknown": "- 返品: {quantity} × {item}（金額 不明）",
+    "prompt.return-reason-code": "- 返品理由コード: {code}",
+    "prompt.return-reason-code-none": "- 返品理由コード: （なし）",
+    "prompt.buyer-comment": "- 購入者のコメント: {comment}",
+    "prompt.buyer-comment-none": "- 購入者のコメント: （なし）",
+    "prompt.requested": "- 依頼日時: {at}",
+    "prompt.address-asked": "- Henpin が Amazon 経由で購入者に住所の確認を依頼しました。",
+    "prompt.address-not-asked": "- Henpin は Amazon 経由で購入者にメッセージを送れませんでした。"
+    "セラーセントラルの購入者とのメッセージ（リンク）から連絡し、返答をここに記録してください。",
+    "prompt.options-heading": "選択肢ごとの金額:",
+    "prompt.cbm-asked": "- Henpin は購入者に注文一覧（Your Orders）で「Cancel items」を押すよう"
+    "依頼しました。お客様都合のキャンセルになり、キャンセル率に影響しません。",
+    "prompt.cbm-reminders-sent": "- これまでに送ったリマインド: {count} 回",
+    "prompt.cbm-self-cancel-counts": "- 自分でキャンセルすると、キャンセル率に影響します。",
+    "prompt.cbm-no-email-reply": "- Amazon はこの購入者のメールアドレスを Henpin に提供しません"
+    "（制限付きの Direct-to-Consumer Delivery ロールが必要です）。そのため Henpin は返信を送れません。",
+    "prompt.cbm-no-email-reminder": "- Amazon はこの購入者のメールアドレスを Henpin に提供しません"
+    "（制限付きの Direct-to-Consumer Delivery ロールが必要です）。そのため Henpin はリマインドを"
+    "送れません。",
+    "prompt.cbm-send-reply": "- 購入者とのメッセージ（リンク）を開いて注文番号で検索し、購入者の"
+    "スレッドでこの返信を送ってください（言語: {language}）。その後ここに記録すると、Henpin は"
+    "購入者自身のキャンセル依頼を待ちます。",
+    "prompt.cbm-send-reminder": "- 購入者とのメッセージ（リンク）を開いて注文番号で検索し、購入者の"
+    "スレッドでこのリマインドを送ってください（言語: {language}）。その後ここに記録すると、Henpin"
+    " は購入者自身のキャンセル依頼を待ちます。",
+    "prompt.subject": "**件名:** {subject}",
+    "prompt.part-asked": "- 購入者がキャンセルを求める商品: {asked}",
+    "prompt.part-how": "- Amazon で注文の一部をキャンセルする方法はこれだけです: 出荷できる商品を"
+    "発送して出荷通知を送り、その後 Henpin が残りの商品の注文調整を送ります（Quantity"
+    " Cancelled、理由 CustomerCancel）。注文確認フィードでは注文全体がキャンセルされます。",
+    "prompt.part-nothing-shipped": "- 前回の回答の時点で、注文はまだ何も発送されていませんでした（{status}）。",
+    "prompt.refused-no-refund-until-asked": "- 購入者から依頼があるまで返金しません（購入者の"
+    "メッセージはメールで届きます）。",
+    "prompt.policy-refund": "- ポリシーの返金額: **{refund}**（{explanation}）",
+    "prompt.refused-refund-with-shipping": "- ポリシーの返金額: **{refund}**（商品代金と支払われた送料）",
+    "prompt.refused-refund-price-only": "- ポリシーの返金額: **{refund}**（商品代金のみ。送料は"
+    "お客様の負担）",
+    "prompt.amazon-refunded": "- Amazon がこの商品に {refund} を既に返金しています（最初のスキャン"
+    "時の返金、または返金期限後の出品者に代わる返金）。Henpin が返金するものは残っていません。",
+    "prompt.return-authorize-how": "Amazon はこのリクエストを自動では承認しませんでした（返品"
+    "ポリシー対象外、対象外商品、または手動承認に設定されたマーケットプレイス）。購入者の"
+    "リクエストから 24 時間以内の回答が必要です。SP-API では出品者出荷の返品を承認できないため、"
+    "返品管理（Manage Returns）で承認または拒否し、その内容をここに記録してください。",
+    "prompt.return-receipt-how": "Amazon の返品レポートで商品の配達が確認されると Henpin が自動で"
+    "回答し、Amazon の返金期限はその配達日から数えられます。",
+    "prompt.condition-table": "状態ごとの返金表:",
+    "prompt.condition": "- 状態: {condition}",
+    "prompt.refund-due": "- Amazon は受領から {days} 営業日以内の返金を求めています: {due} まで。",
+    "prompt.safe-t": "商品を確認してください。破損・欠品・大きく異なる状態で返送された場合は、"
+    "Amazon の返金から {days} 日以内にセラーセントラルで SAFE-T 申請を行い、ここに記録してください。",
 }

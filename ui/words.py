@@ -14,7 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from henpin.policy.reasons import is_money, is_reason_list
+from henpin.policy.reasons import is_money, is_reason_list, is_time
+from henpin.questions import AS_WRITTEN
 from ui import display
 from ui.i18n import DEFAULT_LANGUAGE, TEXT, choice_label, label, t
 
@@ -45,6 +46,12 @@ def value_words(name: str, value: Any, marketplace_id: str | None = None) -> str
         return display.plain(choice_label(str(value)))
     if name == "outcome":
         return display.plain(label("outcome", str(value)))
+    if name == "status" and has_words(f"order_status.{value}"):
+        return display.plain(label("order_status", str(value)))
+    if name == "language" and has_words(f"language.{value}"):
+        return display.plain(label("language", str(value)))
+    if is_time(value):
+        return _when(value["utc"])
     if isinstance(value, str) and has_words(f"value.{value}"):
         return t(f"value.{value}")
     return display.plain(value)
@@ -131,6 +138,9 @@ def prompt_lines(question: dict[str, Any], marketplace_id: str | None = None) ->
     shown = []
     for line in lines:
         if not isinstance(line, dict):
+            continue
+        if line.get("code") == AS_WRITTEN:
+            shown.append(display.plain(line.get("text") or ""))
             continue
         worded = coded_words("prompt", line.get("code"), line.get("values"), marketplace_id)
         if worded is None:  # a line the inbox has no words for: as it was written

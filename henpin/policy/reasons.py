@@ -4,12 +4,14 @@ A recommendation keeps its reason three ways: `reason` (these English words, as 
 the CLI, the Prefect UI and old readers), `reason_code` and `reason_values`, so the inbox can word
 it in the operator's language (`reason.<code>` in ui/text_*.py, same placeholders). Values are
 JSON: money as `{amount, currency}` (amount as a string, exact), a list of reasons as
-`[{code, values}, ...]` (joined with "and"), anything else as it is.
+`[{code, values}, ...]` (joined with "and"), a moment as `{utc: ISO time}`, anything else as
+it is. Question prompts (henpin/questions.py) use the same values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -133,6 +135,15 @@ def is_money(value: object) -> bool:
     return isinstance(value, dict) and set(value) == {"amount", "currency"}
 
 
+def is_time(value: object) -> bool:
+    return isinstance(value, dict) and set(value) == {"utc"}
+
+
+def time_value(moment: datetime) -> dict[str, JsonValue]:
+    """A moment as a value: the page shows it in the operator's time zone."""
+    return {"utc": moment.astimezone(UTC).isoformat()}
+
+
 def is_reason_list(value: object) -> bool:
     return isinstance(value, list) and all(
         isinstance(v, dict) and isinstance(v.get("code"), str) for v in value
@@ -144,12 +155,15 @@ def reason_text(code: str, values: dict[str, Any]) -> str:
     template = REASONS_EN.get(code)
     if template is None:
         return code
-    return template.format(**{k: _english(v) for k, v in values.items()})
+    return template.format(**{k: english(v) for k, v in values.items()})
 
 
-def _english(value: Any) -> Any:
+def english(value: Any) -> Any:
+    """A value as the English words show it (money `1,500 JPY`, a moment `... UTC`)."""
     if is_money(value):
         return f"{Decimal(str(value['amount'])):,} {value['currency']}"
+    if is_time(value):
+        return f"{datetime.fromisoformat(str(value['utc'])):%Y-%m-%d %H:%M} UTC"
     if is_reason_list(value):
         return " and ".join(reason_text(v["code"], v.get("values") or {}) for v in value)
     if isinstance(value, dict) and isinstance(value.get("code"), str):
