@@ -21,7 +21,7 @@ from henpin.languages import marketplace_locale, operator_time_zone
 from henpin.marketplaces import MARKETPLACES
 from henpin.money import decimals_of
 from henpin.settings import load_settings
-from ui.i18n import current_language, t
+from ui.i18n import current_language, label, t
 
 UTC_TOGGLE = "time.in_utc"  # the sidebar switch (session state): times in UTC
 
@@ -193,6 +193,17 @@ def option_amount(value: Any, currency: str | None, marketplace_id: str | None =
             return amount(value, marketplace_id)
         return money_of(value, currency, marketplace_id)
     return amount(value, marketplace_id)
+
+
+def option_summary(option: dict[str, Any], marketplace_id: str | None = None) -> str:
+    """An option's money in one line, each figure named in the operator's language (`Refund
+    to the buyer: ￥1,500, Net: -￥1,350`); its currency and notes are left out."""
+    currency = option.get("currency")
+    return ", ".join(
+        f"{label('money', k)}: {option_amount(v, currency, marketplace_id)}"
+        for k, v in option.items()
+        if k not in ("choice", "label", "currency", "notes") and v is not None
+    )
 
 
 def marketplace_name(marketplace_id: str) -> str:
