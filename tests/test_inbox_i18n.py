@@ -240,6 +240,20 @@ def event_kinds() -> set[str]:
     return kinds
 
 
+def policy_input_keys() -> set[str]:
+    """The names of the facts each policy's rules look at (a recommendation's `inputs`)."""
+    keys: set[str] = set()
+    for path in (Path(__file__).parents[1] / "henpin" / "policy").glob("*.py"):
+        text = path.read_text()
+        for block in re.findall(r"inputs(?:: Inputs)? = \{(.*?)\n        \}", text, re.S):
+            keys |= set(re.findall(r'"([a-z_]+)":', block))
+        for block in re.findall(r"def _inputs.*?return \{(.*?)\n    \}", text, re.S):
+            keys |= set(re.findall(r'"([a-z_]+)":', block))
+        keys |= set(re.findall(r'inputs\["([a-z_]+)"\]', text))
+    assert len(keys) >= 25, "the scan no longer finds the policies' inputs"
+    return keys
+
+
 def labelled_codes() -> dict[str, list[str]]:
     """Every code a page can show, by where it comes from, as the text keys that word it."""
     actions = {a for alias in POLICY_ACTIONS for a in get_args(alias)}
@@ -258,6 +272,7 @@ def labelled_codes() -> dict[str, list[str]]:
         "case types": [f"case_type.{c.value}" for c in CaseType],
         "case states": [f"state.{s.value}" for s in CaseState],
         "reason values": [f"value.{v}" for v in VALUE_WORDS_EN],
+        "facts a rule looked at": [f"input.{k}" for k in sorted(policy_input_keys())],
         "question titles": [f"question.{code}" for code in TITLES_EN],
         "prompt lines": [f"prompt.{code}" for code in PROMPTS_EN],
     }

@@ -71,6 +71,27 @@ def coded_words(
     )
 
 
+#: Facts a rule looked at that are moments (ISO times), shown in the operator's time zone.
+TIME_INPUTS = frozenset({"created_time", "evaluated_at", "expected_delivery", "requested_at"})
+
+
+def input_value(name: str, value: Any, marketplace_id: str | None = None) -> str:
+    """One fact a rule looked at (a recommendation's `inputs`), as the page shows it: times in
+    the operator's zone, Amazon's codes and choices in words, money as its marketplace writes
+    it; anything else as `display.amount()`."""
+    if name in TIME_INPUTS and isinstance(value, str):
+        return display.at_text(value)
+    if name == "fulfillment_status" and isinstance(value, str):
+        return label("order_status", value)
+    if name == "marketplace_id" and isinstance(value, str):
+        return display.marketplace_name(value)
+    if name == "on_deadline" and isinstance(value, str):
+        return choice_label(value)
+    if isinstance(value, str) and has_words(f"value.{value}"):
+        return t(f"value.{value}")
+    return display.amount(value, marketplace_id)
+
+
 def reason(advice: dict[str, Any], marketplace_id: str | None = None) -> str:
     """Why policy recommends what it does, in the operator's language; the recorded English
     words for a recommendation stored without a reason code."""

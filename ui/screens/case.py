@@ -236,7 +236,7 @@ with advice:
                     [
                         {
                             t("col.fact"): label("input", k),
-                            t("col.value"): display.amount(v, case.marketplace_id),
+                            t("col.value"): words.input_value(k, v, case.marketplace_id),
                         }
                         for k, v in rec["inputs"].items()
                     ],
