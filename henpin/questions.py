@@ -14,11 +14,121 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from henpin.domain import Order
 from henpin.marketplaces import MARKETPLACES
 from henpin.money import excess_decimals
+from henpin.policy.reasons import english
+
+#: A question's title by its code, in English (the inbox words `question.<code>` in the
+#: operator's language).
+TITLES_EN: dict[str, str] = {
+    "cancel-request": "Buyer asked to cancel order {order_id}",
+    "part-cancel": "Buyer asked to cancel part of order {order_id}",
+    "address-confirm": "Parcel of order {order_id} came back: what address did the buyer confirm?",
+    "address-resolve": "How to resolve the undeliverable parcel of order {order_id}?",
+    "cbm-wait": "Waiting for the buyer to cancel order {order_id} in Your Orders",
+    "cbm-no-request": "The buyer has not cancelled order {order_id} in Your Orders",
+    "cbm-send-reply": "Send the reply to the buyer of order {order_id} in Seller Central",
+    "cbm-send-reminder": "Send the reminder to the buyer of order {order_id} in Seller Central",
+    "refund-held": "Refund of order {order_id} held back: what was paid and refunded disagree",
+    "refused-asked": "Parcel of order {order_id} is coming back: has the buyer asked for a refund?",
+    "refused-refund": "Refund order {order_id} (delivery refused or unclaimed)",
+    "return-authorize": "Return request for order {order_id}: authorize or decline in Seller"
+    " Central",
+    "return-receipt": "Has the returned item of order {order_id} come back?",
+    "return-condition": "In what condition did the item of order {order_id} come back?",
+    "return-refund": "Refund the return of order {order_id}",
+    "return-amazon-refunded": "Amazon refunded the return of order {order_id}: check the item",
+}
+
+#: A prompt line by its code, in English (the inbox words `prompt.<code>`). A line with code
+#: `text` is shown as it was written (data, or words the inbox has no code for).
+PROMPTS_EN: dict[str, str] = {
+    "order": "- Order: {order_id} ({marketplace})",
+    "status": "- Status: {status}",
+    "value": "- Value: {value}",
+    "value-unknown": "- Value: unknown",
+    "items": "- Items: {items}",
+    "buyer-reason": "- Buyer's reason: {reason}",
+    "buyer-reason-none": "- Buyer's reason: (none given)",
+    "advice": "- Policy recommends **{action}** (rule `{rule}`): {reason}",
+    "returned": "- Returned: {quantity} × {item} (value {value})",
+    "returned-value-unknown": "- Returned: {quantity} × {item} (value unknown)",
+    "return-reason-code": "- Reason code: {code}",
+    "return-reason-code-none": "- Reason code: (none)",
+    "buyer-comment": "- Buyer's comment: {comment}",
+    "buyer-comment-none": "- Buyer's comment: (none)",
+    "requested": "- Requested: {at}",
+    "address-asked": "- Henpin asked the buyer through Amazon to confirm the address.",
+    "address-not-asked": "- Henpin could not message the buyer through Amazon: write to them in"
+    " Seller Central's Buyer-Seller Messages (link) and record their answer here.",
+    "options-heading": "Money of each option:",
+    "cbm-asked": "- Henpin asked the buyer to press *Cancel items* in Your Orders, so the"
+    " cancellation is theirs and does not count against your cancellation rate.",
+    "cbm-reminders-sent": "- Reminders sent so far: {count}",
+    "cbm-self-cancel-counts": "- A cancellation you make yourself counts against your"
+    " cancellation rate.",
+    "cbm-no-email-reply": "- Amazon does not give Henpin this buyer's e-mail address (that needs"
+    " the restricted Direct-to-Consumer Delivery role), so Henpin cannot send the reply itself.",
+    "cbm-no-email-reminder": "- Amazon does not give Henpin this buyer's e-mail address (that"
+    " needs the restricted Direct-to-Consumer Delivery role), so Henpin cannot send the reminder"
+    " itself.",
+    "cbm-send-reply": "- Open Buyer-Seller Messages (link), search the order id, and answer in the"
+    " buyer's thread with this reply (language: {language}). Then record it here; Henpin then"
+    " waits for the buyer's own cancel request.",
+    "cbm-send-reminder": "- Open Buyer-Seller Messages (link), search the order id, and answer in"
+    " the buyer's thread with this reminder (language: {language}). Then record it here; Henpin"
+    " then waits for the buyer's own cancel request.",
+    "subject": "**Subject:** {subject}",
+    "part-asked": "- The buyer asks to cancel: {asked}",
+    "part-how": "- Amazon cancels part of an order only this way: ship and confirm the items you"
+    " can fulfil, then Henpin sends an order adjustment for the others (Quantity Cancelled,"
+    " reason CustomerCancel). The order acknowledgement feed would cancel the whole order.",
+    "part-nothing-shipped": "- At your last answer the order had shipped nothing yet ({status}).",
+    "refused-no-refund-until-asked": "- No refund until the buyer asks for one (their messages"
+    " arrive by e-mail).",
+    "policy-refund": "- Policy's refund: **{refund}** ({explanation})",
+    "refused-refund-with-shipping": "- Policy's refund: **{refund}** (item price and shipping"
+    " paid)",
+    "refused-refund-price-only": "- Policy's refund: **{refund}** (item price paid, shipping kept)",
+    "amazon-refunded": "- Amazon already refunded {refund} on this item (refund at first scan, or"
+    " on the seller's behalf after the refund window); nothing is left for Henpin to refund.",
+    "return-authorize-how": "Amazon did not authorize this request by itself (out of policy,"
+    " exempt, or a marketplace set to manual authorization): it waits for your answer, due 24"
+    " hours after the buyer's request. SP-API cannot authorize a merchant-fulfilled return: open"
+    " Manage Returns, authorize or decline there, then record here what you did.",
+    "return-receipt-how": "When Amazon's returns report shows the item delivered, Henpin answers"
+    " this itself, and Amazon's refund clock starts from that delivery date.",
+    "condition-table": "Condition table:",
+    "condition": "- Condition: {condition}",
+    "refund-due": "- Amazon expects the refund within {days} business days of receipt: by {due}.",
+    "safe-t": "Inspect the item. If the buyer returned it damaged, incomplete or materially"
+    " different, file a SAFE-T claim in Seller Central within {days} days of Amazon's refund,"
+    " and say so here.",
+}
+AS_WRITTEN = "text"
+
+
+class PromptLine(BaseModel):
+    """One line of a question's prompt as data: its code (PROMPTS_EN) and values, with the
+    English words it was asked with (`text`)."""
+
+    code: str
+    values: dict[str, Any] = Field(default_factory=dict)
+    text: str
+
+
+def line(code: str, /, **values: Any) -> PromptLine:
+    """A prompt line by its code; its English words from PROMPTS_EN."""
+    words = PROMPTS_EN[code].format(**{k: english(v) for k, v in values.items()})
+    return PromptLine(code=code, values=values, text=words)
+
+
+def as_written(text: str) -> PromptLine:
+    """A line shown as it is in every language (data, such as the buyer's words)."""
+    return PromptLine(code=AS_WRITTEN, text=text)
 
 
 class AnswerField(BaseModel):
@@ -45,8 +155,13 @@ class Question(BaseModel):
     """One decision a case waits for: its choices, fields, deadline and named timeout path."""
 
     step: str
-    title: str
+    title: str = ""  # made from title_code when not given
     prompt: str = ""  # markdown: the facts the operator decides on
+    #: The title and the prompt as data, so the inbox words them in the operator's language
+    #: (`title` and `prompt` are their English words, made from them when not given).
+    title_code: str | None = None
+    title_values: dict[str, Any] = Field(default_factory=dict)
+    prompt_lines: list[PromptLine] = Field(default_factory=list)
     choices: list[str]
     labels: dict[str, str] = Field(default_factory=dict)
     fields: list[AnswerField] = Field(default_factory=list)
@@ -63,6 +178,27 @@ class Question(BaseModel):
     recommended: str | None = None
     links: dict[str, str] = Field(default_factory=dict)
     options: list[dict[str, Any]] = Field(default_factory=list)  # money of each option
+
+    @model_validator(mode="before")
+    @classmethod
+    def _english_words(cls, data: Any) -> Any:
+        """`title` from `title_code`, `prompt` from `prompt_lines` (plain strings among them
+        are lines as written)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        lines = [as_written(x) if isinstance(x, str) else x for x in data.get("prompt_lines") or []]
+        if lines:
+            data["prompt_lines"] = lines
+            if not data.get("prompt"):
+                data["prompt"] = "\n".join(
+                    x.text if isinstance(x, PromptLine) else str(x.get("text", "")) for x in lines
+                )
+        code = data.get("title_code")
+        if code and not data.get("title"):
+            values = data.get("title_values") or {}
+            data["title"] = TITLES_EN[code].format(**{k: english(v) for k, v in values.items()})
+        return data
 
     def answer_by(self, asked_at: datetime) -> datetime:
         """When the timeout choice may be taken for a question asked at `asked_at`: Amazon's
@@ -159,7 +295,7 @@ def _check_value(f: AnswerField, raw: Any) -> str | None:
     return None
 
 
-def order_facts(order: Order) -> list[str]:
+def order_facts(order: Order) -> list[PromptLine]:
     """The order lines every prompt starts with."""
     m = MARKETPLACES.get(order.marketplace_id)
     value = order.value
@@ -167,12 +303,19 @@ def order_facts(order: Order) -> list[str]:
         f"{i.quantity} × {i.sku or i.asin} {i.title or ''}".strip() for i in order.items
     )
     return [
-        f"- Order: {order.order_id} ({m.name if m else order.marketplace_id})",
-        f"- Status: {order.fulfillment_status.value}",
-        f"- Value: {value if value else 'unknown'}",
-        *_paid_lines(order),
-        f"- Items: {items}",
+        line("order", order_id=order.order_id, marketplace=m.name if m else order.marketplace_id),
+        line("status", status=order.fulfillment_status.value),
+        line("value", value=money_value(value.amount, value.currency))
+        if value
+        else line("value-unknown"),
+        *map(as_written, _paid_lines(order)),
+        line("items", items=items),
     ]
+
+
+def money_value(amount: Decimal, currency: str) -> dict[str, Any]:
+    """Money as a line's value, as the order gave it."""
+    return {"amount": str(amount), "currency": currency}
 
 
 def _paid_lines(order: Order) -> list[str]:
@@ -195,11 +338,19 @@ def _paid_lines(order: Order) -> list[str]:
     return lines
 
 
-def advice_line(advice: dict[str, Any]) -> str:
-    return (
-        f"- Policy recommends **{advice.get('action')}** (rule `{advice.get('rule')}`): "
-        f"{advice.get('reason')}"
+def advice_line(advice: dict[str, Any]) -> PromptLine:
+    code = advice.get("reason_code")
+    reason: Any = (
+        {"code": code, "values": advice.get("reason_values") or {}}
+        if code
+        else advice.get("reason")
     )
+    return line("advice", action=advice.get("action"), rule=advice.get("rule"), reason=reason)
+
+
+def buyer_reason_line(order: Order) -> PromptLine:
+    reason = order.buyer_cancel_reason
+    return line("buyer-reason", reason=reason) if reason else line("buyer-reason-none")
 
 
 CANCEL_LABELS = {
@@ -215,14 +366,9 @@ def cancel_request_question(
     m = MARKETPLACES.get(order.marketplace_id)
     return Question(
         step="operator-decision",
-        title=f"Buyer asked to cancel order {order.order_id}",
-        prompt="\n".join(
-            [
-                *order_facts(order),
-                f"- Buyer's reason: {order.buyer_cancel_reason or '(none given)'}",
-                advice_line(advice),
-            ]
-        ),
+        title_code="cancel-request",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[*order_facts(order), buyer_reason_line(order), advice_line(advice)],
         choices=["cancel", "keep_order", "escalate"],
         labels=CANCEL_LABELS,
         deadline_hours=deadline_hours,

@@ -31,6 +31,8 @@ class ReplayRow(BaseModel):
     would_rule: str
     would_reason: str
     changed: bool
+    would_reason_code: str | None = None  # the reason as data, for the inbox's languages
+    would_reason_values: dict[str, Any] = {}
     value: dict[str, Any] | None
 
 
@@ -94,6 +96,8 @@ def replay(
                     would_action=would["action"],
                     would_rule=would["rule"],
                     would_reason=would["reason"],
+                    would_reason_code=would.get("reason_code"),
+                    would_reason_values=would.get("reason_values") or {},
                     changed=(was.get("action"), was.get("rule"))
                     != (would["action"], would["rule"]),
                     value=(case.order_snapshot or {}).get("value"),

@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from henpin.marketplaces import marketplace
@@ -130,6 +131,20 @@ class Settings(BaseSettings):
     # asks again, and only the inbox and `henpin decide` decide. Read by the processes that run
     # the case flows (runner, workers).
     prefect_ui_decisions: bool = True
+    # The time zone the inbox shows times in (IANA name, e.g. Europe/Berlin). Unset: by the
+    # operator's language (Japanese: Asia/Tokyo, English: UTC). Each operator can switch to UTC.
+    time_zone: str | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, zone: str | None) -> str | None:
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError) as e:
+                raise ValueError(f"unknown time zone {zone!r}; use an IANA name") from e
+        return zone
+
     # The supervisor of `henpin up` (henpin/supervisor.py). A stop sends SIGTERM to every
     # part, then SIGKILL to what is left after this long: a stop takes at most a few seconds more.
     stop_grace_s: float = Field(default=5, ge=0.5, le=60)

@@ -176,6 +176,7 @@ def mark_waiting(case_id: int, question: Question) -> datetime:
                     "step": question.step,
                     "choices": question.choices,
                     "deadline": deadline.isoformat(),
+                    "timeout_choice": question.timeout_choice,  # so the inbox words the line
                     **amazon,
                 },
             )

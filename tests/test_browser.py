@@ -725,3 +725,82 @@ def test_every_signed_in_page_has_a_signed_out_address() -> None:
     listed = re.search(r"SIGNED_IN_PATHS = \(([^)]*)\)", source)
     assert listed is not None
     assert set(re.findall(r'"(\w+)"', listed.group(1))) == addresses
+
+
+def test_a_japanese_operator_reads_reason_timeline_and_yen_in_japanese(
+    inbox: dict[str, Any], browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a Japanese operator sees the recommendation's reason and the timeline in
+    Japanese, yen as amazon.co.jp writes them, and times in Japan time (UTC a switch away)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from henpin.domain import FulfillmentStatus, Money, Order, OrderItem
+    from henpin.policy import load_policy
+    from henpin.questions import cancel_request_question
+    from henpin.store.models import Operator
+    from tasks import store
+    from tasks.cases import mark_waiting, record_recommendation
+    from tests.test_inbox_support import REPO_POLICIES, cancel_order
+
+    url, order_id, jp = inbox["store"], "250-0000000-0000706", "A1VC38T7YXB528"
+    add_operator(url, "hanako", PASSWORD)
+    with session_scope(url) as s:
+        s.scalars(select(Operator).where(Operator.name == "hanako")).one().language = "ja"
+    order = Order(
+        order_id=order_id,
+        marketplace_id=jp,
+        created_time=datetime.now(UTC) - timedelta(hours=2),
+        last_updated_time=datetime.now(UTC) - timedelta(hours=2),
+        fulfillment_status=FulfillmentStatus.UNSHIPPED,
+        fulfilled_by="MERCHANT",
+        items=[
+            OrderItem(
+                order_item_id="item-1",
+                sku="TETSUBIN-01",
+                unit_price=Money(amount=Decimal(45000), currency="JPY"),
+                cancel_requested_by_buyer=True,
+                buyer_cancel_reason="間違えて注文しました",
+            )
+        ],
+    )
+    yen = {"amount": "45000", "currency": "JPY"}
+    snapshot = {**cancel_order(order_id, jp), "value": yen, "items": []}
+    case_id = waiting_case(
+        url, order_id, timedelta(hours=5), marketplace_id=jp, order_snapshot=snapshot
+    )
+    # The flow's own tasks write the recommendation and the wait, with their timeline lines.
+    monkeypatch.setattr(store, "settings", lambda: SimpleNamespace(store_url=url))
+    advice = load_policy(REPO_POLICIES).cancel_request.recommend(order, datetime.now(UTC))
+    record_recommendation.fn(case_id, order, advice.model_dump(mode="json"), "browser-test")
+    question = cancel_request_question(
+        order, advice.model_dump(mode="json"), deadline_hours=24, timeout_choice="cancel"
+    )
+    mark_waiting.fn(case_id, question)
+    engine_for(url).dispose()
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="ja-JP")
+    page.set_default_timeout(20_000)
+    page.goto(f"{inbox['url']}/case?case={case_id}")  # as a notification links it
+    page.get_by_role("textbox", name="名前").fill("hanako")
+    page.get_by_role("textbox", name="パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="サインイン").click()
+    page.get_by_role("heading", name=f"キャンセルリクエスト · {order_id}").wait_for()
+    settle(page, 1900)
+    page.screenshot(path=str(SCREENSHOTS / "case-ja.png"))
+    body = page.inner_text("body")
+    # the reason, worded from its code, with yen in yen format
+    assert "注文金額 ￥45,000 が上限 ￥30,000 を超えています" in body
+    assert "45,000 JPY" not in body.split("フローが出した質問")[0]
+    # timeline entries the flow wrote, in Japanese
+    assert "ポリシーの推奨: オペレーターが判断" in body
+    assert "オペレーターの判断待ち（期限" in body
+    # times in Japan time; UTC is a switch away
+    assert " JST" in body
+    page.get_by_text("時刻を UTC で表示").click()
+    page.get_by_text(" UTC").first.wait_for()
+    settle(page, 1900)
+    assert " JST" not in page.inner_text("body")
+    page.close()

@@ -6,18 +6,48 @@ from __future__ import annotations
 import re
 import string
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from henpin import accounts, metrics
-from henpin.domain import CaseState, CaseType, Outcome
+from henpin.accounts import AuditAction
+from henpin.decisions import REFUSED_ANSWER_EVENT
+from henpin.domain import (
+    ActionKind,
+    ActionStatus,
+    AdjustmentReason,
+    CaseState,
+    CaseType,
+    FulfillmentStatus,
+    Money,
+    Order,
+    OrderItem,
+    Outcome,
+)
 from henpin.inbox_ops import ClaimCode, DecisionCode, SortOrder
+from henpin.languages import marketplace_locale, operator_time_zone
+from henpin.policy import load_policy
+from henpin.policy.address_error import AddressErrorAction, OptionMoney
+from henpin.policy.cancel_by_message import CancelByMessageAction
+from henpin.policy.cancel_request import CancelRequestAction
+from henpin.policy.reasons import REASONS_EN, VALUE_WORDS_EN, reason_text
+from henpin.policy.refused_delivery import RefusedDeliveryAction
+from henpin.policy.return_request import ReturnAction
+from henpin.questions import PROMPTS_EN, TITLES_EN, Question, cancel_request_question
+from henpin.settings import load_settings
+from tasks import store
+from tasks.cases import mark_waiting, record_recommendation
+from tasks.sweep import RESTART_EVENT
 from tests.test_inbox_support import (
     PAGES,
+    REPO_POLICIES,
     address_error_case,
     app,
+    cancel_order,
     closed_case,
     fresh_store,
     on_page,
@@ -30,6 +60,13 @@ from ui import display
 from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, TEXT, translate
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+POLICY_ACTIONS = (
+    CancelRequestAction,
+    ReturnAction,
+    AddressErrorAction,
+    CancelByMessageAction,
+    RefusedDeliveryAction,
+)
 
 
 def placeholders(template: str) -> set[str]:
@@ -70,7 +107,7 @@ def test_time_left_before_a_deadline(due_in: timedelta, shown: str) -> None:
 
 
 def test_money_and_timestamps() -> None:
-    assert display.money({"amount": "1234.5", "currency": "JPY"}) == "1,234.5 JPY"
+    assert display.money({"amount": "1234", "currency": "JPY"}) == "￥1,234"
     assert display.money(None) == "—"
     assert display.at_text("2026-03-02T08:15:00Z") == "2026-03-02 08:15 UTC"
     assert display.at_text("not a time") == "not a time"
@@ -181,3 +218,247 @@ def test_every_page_in_every_language(busy_store: tuple[str, int], page: str, la
     if lang != DEFAULT_LANGUAGE:
         leaked = [english for english in ENGLISH_ONLY if english in words]
         assert not leaked, f"English left on the {lang} {page} page"
+
+
+# --- issue 13: codes have words in both languages, money and times read as the operator reads ----
+
+JP, US, DE, UK = "A1VC38T7YXB528", "ATVPDKIKX0DER", "A1PA6795UKMFR9", "A1F83G8C2ARO7P"
+SOURCES = [Path(__file__).parents[1] / d for d in ("henpin", "tasks", "flows")]
+
+
+def event_kinds() -> set[str]:
+    """Every timeline kind the code records: literal `kind="..."`, and the named constants and
+    enums it records under."""
+    kinds: set[str] = set()
+    for folder in SOURCES:
+        for path in folder.rglob("*.py"):
+            kinds |= set(re.findall(r'\bkind="([a-z-]+)"', path.read_text()))
+    kinds |= {REFUSED_ANSWER_EVENT, RESTART_EVENT}
+    kinds |= {a.value for a in AuditAction if a.value in ("claim", "release")}
+    kinds |= {"decision", "recommendation", "message-settled", "feed-settled", "case-opened"}
+    kinds -= {"money", "text", "option", "integer"}  # answer field kinds, not events
+    return kinds
+
+
+def policy_input_keys() -> set[str]:
+    """The names of the facts each policy's rules look at (a recommendation's `inputs`)."""
+    keys: set[str] = set()
+    for path in (Path(__file__).parents[1] / "henpin" / "policy").glob("*.py"):
+        text = path.read_text()
+        for block in re.findall(r"inputs(?:: Inputs)? = \{(.*?)\n        \}", text, re.S):
+            keys |= set(re.findall(r'"([a-z_]+)":', block))
+        for block in re.findall(r"def _inputs.*?return \{(.*?)\n    \}", text, re.S):
+            keys |= set(re.findall(r'"([a-z_]+)":', block))
+        keys |= set(re.findall(r'inputs\["([a-z_]+)"\]', text))
+    assert len(keys) >= 25, "the scan no longer finds the policies' inputs"
+    return keys
+
+
+def labelled_codes() -> dict[str, list[str]]:
+    """Every code a page can show, by where it comes from, as the text keys that word it."""
+    actions = {a for alias in POLICY_ACTIONS for a in get_args(alias)}
+    return {
+        "outcomes": [f"outcome.{o.value}" for o in Outcome],
+        "reasons": [f"reason.{code}" for code in REASONS_EN],
+        "policy actions": [f"choice.{a}" for a in sorted(actions)],
+        "event kinds": [f"event_kind.{k}" for k in sorted(event_kinds())],
+        "money columns": [
+            f"money.{name}" for name in OptionMoney.model_fields if name not in ("choice", "label")
+        ],
+        "order statuses": [f"order_status.{s.value}" for s in FulfillmentStatus],
+        "refund reasons": [f"adjustment.{r.value}" for r in AdjustmentReason],
+        "outbox actions": [f"action.{k.value}" for k in ActionKind],
+        "action statuses": [f"action_status.{s.value}" for s in ActionStatus],
+        "case types": [f"case_type.{c.value}" for c in CaseType],
+        "case states": [f"state.{s.value}" for s in CaseState],
+        "reason values": [f"value.{v}" for v in VALUE_WORDS_EN],
+        "facts a rule looked at": [f"input.{k}" for k in sorted(policy_input_keys())],
+        "question titles": [f"question.{code}" for code in TITLES_EN],
+        "prompt lines": [f"prompt.{code}" for code in PROMPTS_EN],
+    }
+
+
+def test_every_key_in_english_has_a_japanese_text() -> None:
+    assert sorted(set(TEXT["en"]) - set(TEXT["ja"])) == []
+    assert [k for k, v in TEXT["ja"].items() if not v.strip()] == []
+
+
+@pytest.mark.parametrize("source", sorted(labelled_codes()))
+def test_every_code_a_page_shows_has_words_in_both_languages(source: str) -> None:
+    keys = labelled_codes()[source]
+    assert keys
+    for lang in ("en", "ja"):
+        missing = [k for k in keys if k not in TEXT[lang]]
+        assert missing == [], f"{source} without {lang} words"
+    assert len(event_kinds()) >= 12  # the scan found the kinds the flows record
+    # The money table's columns read as words, not as the field names
+    assert translate("ja", "money.refund_to_buyer") == "お客様への返金額"
+    assert translate("en", "money.item_price") == "Item price"
+
+
+@pytest.mark.parametrize(
+    ("value", "marketplace", "shown"),
+    [
+        ({"amount": "1500", "currency": "JPY"}, JP, "￥1,500"),
+        ({"amount": "45000", "currency": "JPY"}, None, "￥45,000"),
+        ({"amount": "1234.50", "currency": "USD"}, US, "$1,234.50"),
+        ({"amount": "1234.5", "currency": "EUR"}, DE, "1.234,50\xa0€"),
+        ({"amount": "12", "currency": "GBP"}, UK, "£12.00"),
+        # exact: an amount is never shown with fewer decimals than it has
+        ({"amount": "1500.5", "currency": "JPY"}, JP, "￥1,500.5"),
+    ],
+)
+def test_money_reads_as_in_its_marketplace(
+    value: dict[str, str], marketplace: str | None, shown: str
+) -> None:
+    assert display.money(value, marketplace) == shown
+
+
+def test_minor_units_convert_exactly() -> None:
+    assert display.minor_units(150050, "USD") == Decimal("1500.50")
+    assert display.minor_units(1500, "JPY") == Decimal("1500")
+    assert display.money_of(display.minor_units(1500, "JPY"), "JPY", JP) == "￥1,500"
+    assert display.money_of(display.minor_units(1, "USD"), "USD", US) == "$0.01"
+
+
+def test_an_operator_reads_times_in_their_time_zone() -> None:
+    assert operator_time_zone("ja") == "Asia/Tokyo"
+    assert operator_time_zone("en") == "UTC"
+    assert operator_time_zone("ja", "Europe/Berlin") == "Europe/Berlin"
+    assert marketplace_locale(JP) == "ja_JP" and marketplace_locale(UK) == "en_GB"
+
+
+def jp_order(total: str = "45000") -> Order:
+    return Order(
+        order_id="250-0000000-0000777",
+        marketplace_id=JP,
+        created_time=NOW - timedelta(hours=3),
+        last_updated_time=NOW - timedelta(hours=3),
+        fulfillment_status=FulfillmentStatus.UNSHIPPED,
+        fulfilled_by="MERCHANT",
+        items=[
+            OrderItem(
+                order_item_id="item-1",
+                sku="TEAPOT-01",
+                unit_price=Money(amount=Decimal(total), currency="JPY"),
+                cancel_requested_by_buyer=True,
+                buyer_cancel_reason="間違えて注文しました",
+            )
+        ],
+    )
+
+
+def test_a_reason_keeps_its_english_words_and_adds_its_code_and_values() -> None:
+    """The stored/exported recommendation is extended, not changed: `reason` is the English
+    words as before, and `reason_code`/`reason_values` word it again, in any language."""
+    rec = load_policy(REPO_POLICIES).cancel_request.recommend(jp_order(), NOW)
+    assert rec.reason == "rule high-value: order value 45,000 JPY is over the 30,000 JPY limit"
+    assert rec.reason_code == "rule-matched"
+    assert reason_text(rec.reason_code, rec.reason_values) == rec.reason
+    stored = rec.model_dump(mode="json")
+    assert {"action", "rule", "reason", "inputs", "reason_code", "reason_values"} <= set(stored)
+    assert stored["reason_values"]["conditions"][0]["values"]["value"] == {
+        "amount": "45000",
+        "currency": "JPY",
+    }
+
+
+@pytest.fixture
+def jp_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, int]:
+    """A Japanese cancel request waiting for an operator, recommended and put to wait by the
+    flow's own tasks (so its timeline is what a flow writes)."""
+    url = fresh_store(tmp_path, monkeypatch)
+    store.settings.cache_clear()  # the tasks read this test's store
+    monkeypatch.setattr(store, "settings", lambda: load_settings())
+    order = jp_order()
+    snapshot = {
+        **cancel_order(order.order_id, JP),
+        "value": {"amount": "45000", "currency": "JPY"},
+        "items": [
+            {
+                "sku": "TEAPOT-01",
+                "title": "Tetsubin teapot",
+                "quantity": 1,
+                "unit_price": {"amount": "45000", "currency": "JPY"},
+            }
+        ],
+    }
+    case_id = waiting_case(
+        url, order.order_id, timedelta(hours=5), marketplace_id=JP, order_snapshot=snapshot
+    )
+    rec = load_policy(REPO_POLICIES).cancel_request.recommend(order, NOW)
+    record_recommendation.fn(case_id, order, rec.model_dump(mode="json"), "test-policy")
+    question = cancel_request_question(
+        order, rec.model_dump(mode="json"), deadline_hours=24, timeout_choice="cancel"
+    )
+    mark_waiting.fn(case_id, question)
+    return url, case_id
+
+
+def test_a_japanese_operator_reads_reason_timeline_money_and_times_in_japanese(
+    jp_case: tuple[str, int],
+) -> None:
+    url, case_id = jp_case
+    set_operator(url, "alice", language="ja")
+    at = on_page(signed_in(), "case", case=str(case_id))
+    assert not at.exception
+    words = shown(at)
+    # the recommendation's reason, worded from its code, with yen as amazon.co.jp writes them
+    assert "注文金額 ￥45,000 が上限 ￥30,000 を超えています" in words
+    assert "ルール high-value" in words
+    assert "order value 45,000 JPY" not in words
+    # timeline entries the flow wrote, in Japanese
+    assert "ポリシーの推奨: **オペレーターが判断**" in words
+    assert "オペレーターの判断待ち（期限" in words
+    assert "Policy recommends 'ask_operator'" not in words
+    # the question as the flow asked it, worded from its codes
+    assert "**購入者が注文 250-0000000-0000777 のキャンセルを依頼**" in words
+    assert "- 購入者の理由: 間違えて注文しました" in words
+    assert "- ステータス: 未発送" in words
+    # the order value in yen format; times in Japan time, UTC in the tooltip
+    assert "￥45,000" in words
+    assert " JST" in words
+    assert any("UTC" in str(m.help or "") for m in at.markdown)
+    # switching to UTC shows UTC times
+    at.sidebar.toggle(key=display.UTC_TOGGLE).set_value(True).run()
+    assert " JST" not in shown(at) and " UTC" in shown(at)
+
+
+def test_an_english_operator_reads_the_same_case_in_english(jp_case: tuple[str, int]) -> None:
+    _, case_id = jp_case
+    at = on_page(signed_in(), "case", case=str(case_id))
+    words = shown(at)
+    assert "rule high-value: order value ￥45,000 is over the ￥30,000 limit" in words
+    assert "Policy recommends **Ask an operator**" in words
+    assert " UTC" in words and " JST" not in words
+
+
+def test_a_question_keeps_its_english_words_and_its_lines() -> None:
+    """`title` and `prompt` (what the CLI, the Prefect UI and old readers show) are the English
+    words they always were; the codes come with them and survive the store's round trip."""
+    order = jp_order()
+    rec = load_policy(REPO_POLICIES).cancel_request.recommend(order, NOW)
+    q = cancel_request_question(
+        order, rec.model_dump(mode="json"), deadline_hours=24, timeout_choice="cancel"
+    )
+    assert q.title == "Buyer asked to cancel order 250-0000000-0000777"
+    assert q.prompt.splitlines() == [
+        "- Order: 250-0000000-0000777 (Amazon.co.jp)",
+        "- Status: UNSHIPPED",
+        "- Value: 45,000 JPY",
+        "- Items: 1 × TEAPOT-01",
+        "- Buyer's reason: 間違えて注文しました",
+        "- Policy recommends **ask_operator** (rule `high-value`): " + rec.reason,
+    ]
+    assert [x.code for x in q.prompt_lines][:3] == ["order", "status", "value"]
+    assert Question.model_validate(q.model_dump(mode="json")) == q
+
+
+def test_a_reason_stored_without_a_code_still_shows(busy_store: tuple[str, int]) -> None:
+    """Rows stored before reasons had codes show their English words as they were written."""
+    url, _ = busy_store
+    old = waiting_case(url, "111-0000000-0000999", timedelta(hours=3))
+    set_operator(url, "alice", language="ja")
+    at = on_page(signed_in(), "case", case=str(old))
+    assert not at.exception
+    assert "Order value 249.90 USD is above the 100.00 USD automatic limit." in shown(at)

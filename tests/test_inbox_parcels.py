@@ -72,7 +72,7 @@ def test_an_operator_previews_the_order_then_opens_its_address_error_case(store_
     at = previewed(SHIPPED, "address-error")
     assert not at.exception
     shown = texts(at)
-    assert "status **SHIPPED**" in shown and "30.00 USD" in shown
+    assert "status **Shipped**" in shown and "\\$30.00" in shown
     assert "This opens a **Address error** case" in shown
     assert any("TRACK-0051" in str(df.value) for df in at.dataframe)
     with session_scope(store_url) as s:

@@ -17,7 +17,7 @@ import streamlit as st
 
 from henpin.inbox_ops import DecisionCode, decide_as
 from henpin.service import CaseDetail
-from ui import display, session
+from ui import display, session, words
 from ui.evidence import check_form_photos, keep_form_photos, photo_inputs, takes_photos, uploads_in
 from ui.i18n import choice_label, field_label, label, t, worded
 from ui.messages import decision_text
@@ -169,7 +169,11 @@ def decision_part(case: CaseDetail, operator: session.SignedIn) -> None:
         return  # this session's answer (or the one that beat it) is shown above
     st.subheader(t("case.decide"))
     question = case.question or {}
-    if question.get("title"):
+    lines = words.prompt_lines(question, case.marketplace_id)
+    if question.get("title") and lines is not None:  # worded in the operator's language
+        with st.expander(t("case.question_as_asked")):
+            st.markdown(f"**{words.question_title(question)}**\n\n" + "\n".join(lines))
+    elif question.get("title"):  # stored before questions had codes: as asked
         with st.expander(t("case.question_as_asked")):
             st.text(f"{question['title']}\n\n{question.get('prompt', '')}")
     answered = next((d for d in case.decisions if d.step == step), None)

@@ -40,6 +40,12 @@ st.sidebar.selectbox(
     key=f"app.language.{lang}",  # a fresh widget when the language changes elsewhere (sign-in)
     on_change=lambda: session.set_language(st.session_state[f"app.language.{lang}"]),
 )
+if display.local_zone() != "UTC":  # the operator's times are local: UTC is a switch away
+    st.sidebar.toggle(
+        t("time.in_utc"),
+        key=display.UTC_TOGGLE,
+        help=t("time.zone_help", zone=display.local_zone()),
+    )
 
 # The signed-in pages' addresses. Signed out, each of them shows the sign-in page, so a link from a
 # notification (`/case?case=42`) or a colleague opens that page, with its query, once signed in

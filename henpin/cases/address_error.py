@@ -9,7 +9,7 @@ from henpin.cases.buyer_contact import seller_central_links
 from henpin.cases.money import amount_refund, items_price_refund, order_refundable
 from henpin.domain import AdjustmentReason, Order, Refund
 from henpin.policy import AddressErrorPolicy
-from henpin.questions import AnswerField, Question, order_facts
+from henpin.questions import AnswerField, Question, line, order_facts
 
 
 def confirm_address_text(order: Order, policy: AddressErrorPolicy, language: str) -> str:
@@ -28,16 +28,12 @@ ADDRESS_LABELS = {
 def address_question(order: Order, policy: AddressErrorPolicy, message_sent: bool) -> Question:
     return Question(
         step="buyer-address",
-        title=f"Parcel of order {order.order_id} came back: what address did the buyer confirm?",
-        prompt="\n".join(
-            [
-                *order_facts(order),
-                "- Henpin asked the buyer through Amazon to confirm the address."
-                if message_sent
-                else "- Henpin could not message the buyer through Amazon: write to them in "
-                "Seller Central's Buyer-Seller Messages (link) and record their answer here.",
-            ]
-        ),
+        title_code="address-confirm",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[
+            *order_facts(order),
+            line("address-asked" if message_sent else "address-not-asked"),
+        ],
         choices=list(ADDRESS_LABELS),
         labels=ADDRESS_LABELS,
         fields=[
@@ -77,10 +73,14 @@ def resolution_question(
     partial = policy.refund_proposal(order, "partial_refund")
     return Question(
         step="resolve-address-error",
-        title=f"How to resolve the undeliverable parcel of order {order.order_id}?",
-        prompt="\n".join(
-            [*order_facts(order), "", "Money of each option:", *map(_money_line, options)]
-        ),
+        title_code="address-resolve",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[
+            *order_facts(order),
+            "",
+            line("options-heading"),
+            *map(_money_line, options),
+        ],
         choices=list(RESOLUTION_LABELS),
         labels=RESOLUTION_LABELS,
         fields=[

@@ -6,7 +6,7 @@ from __future__ import annotations
 from henpin.cases.buyer_contact import seller_central_links
 from henpin.domain import Order
 from henpin.policy import CancelByMessagePolicy
-from henpin.questions import Question, order_facts
+from henpin.questions import Question, line, order_facts
 
 WAIT_LABELS = {
     "buyer_requested": "The buyer requested the cancellation in Your Orders (Henpin answers this "
@@ -24,14 +24,9 @@ NO_REQUEST_LABELS = {
 def wait_question(order: Order, policy: CancelByMessagePolicy, attempt: int) -> Question:
     return Question(
         step=f"buyer-request-{attempt}",
-        title=f"Waiting for the buyer to cancel order {order.order_id} in Your Orders",
-        prompt="\n".join(
-            [
-                *order_facts(order),
-                "- Henpin asked the buyer to press *Cancel items* in Your Orders, so the "
-                "cancellation is theirs and does not count against your cancellation rate.",
-            ]
-        ),
+        title_code="cbm-wait",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[*order_facts(order), line("cbm-asked")],
         choices=list(WAIT_LABELS),
         labels=WAIT_LABELS,
         deadline_hours=policy.wait_hours,
@@ -46,14 +41,13 @@ def no_request_question(order: Order, policy: CancelByMessagePolicy, attempt: in
     on_deadline = policy.deadline_choice(attempt)
     return Question(
         step=f"no-buyer-request-{attempt}",
-        title=f"The buyer has not cancelled order {order.order_id} in Your Orders",
-        prompt="\n".join(
-            [
-                *order_facts(order),
-                f"- Reminders sent so far: {attempt}",
-                "- A cancellation you make yourself counts against your cancellation rate.",
-            ]
-        ),
+        title_code="cbm-no-request",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[
+            *order_facts(order),
+            line("cbm-reminders-sent", count=attempt),
+            line("cbm-self-cancel-counts"),
+        ],
         choices=choices,
         labels=NO_REQUEST_LABELS,
         note_required_for=["cancel_as_seller"],
@@ -83,22 +77,17 @@ def answer_in_seller_central_question(
     quoted = "\n".join(f"> {line}" if line else ">" for line in reply.body.splitlines())
     return Question(
         step=f"reply-in-seller-central-{attempt}",
-        title=f"Send the {what} to the buyer of order {order.order_id} in Seller Central",
-        prompt="\n".join(
-            [
-                *order_facts(order),
-                "- Amazon does not give Henpin this buyer's e-mail address (that needs the "
-                "restricted Direct-to-Consumer Delivery role), so Henpin cannot send the "
-                f"{what} itself.",
-                "- Open Buyer-Seller Messages (link), search the order id, and answer in the "
-                f"buyer's thread with this {what} (language: {language}). Then record it here; "
-                "Henpin then waits for the buyer's own cancel request.",
-                "",
-                f"**Subject:** {reply.subject}",
-                "",
-                quoted,
-            ]
-        ),
+        title_code=f"cbm-send-{what}",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[
+            *order_facts(order),
+            line(f"cbm-no-email-{what}"),
+            line(f"cbm-send-{what}", language=language),
+            "",
+            line("subject", subject=reply.subject),
+            "",
+            quoted,
+        ],
         choices=list(SELLER_CENTRAL_LABELS),
         labels=SELLER_CENTRAL_LABELS,
         deadline_hours=policy.operator.deadline_hours,

@@ -27,7 +27,7 @@ from henpin.domain import (
 )
 from henpin.marketplaces import MARKETPLACES
 from henpin.policy.proposals import units_value
-from henpin.questions import Question, order_facts
+from henpin.questions import Question, buyer_reason_line, line, order_facts
 
 PART_CANCEL_LABELS = {
     "others_shipped": "I shipped and confirmed the other items: cancel the ones the buyer asked "
@@ -96,25 +96,19 @@ def part_cancel_question(order: Order, *, deadline_hours: float, round_: int) ->
     )
     m = MARKETPLACES.get(order.marketplace_id)
     still = (
-        [f"- At your last answer the order had shipped nothing yet ({order.fulfillment_status})."]
-        if round_ > 1
-        else []
+        [line("part-nothing-shipped", status=order.fulfillment_status.value)] if round_ > 1 else []
     )
     return Question(
         step="part-cancel" if round_ == 1 else f"part-cancel-round{round_}",
-        title=f"Buyer asked to cancel part of order {order.order_id}",
-        prompt="\n".join(
-            [
-                *order_facts(order),
-                f"- The buyer asks to cancel: {asked}",
-                f"- Buyer's reason: {order.buyer_cancel_reason or '(none given)'}",
-                "- Amazon cancels part of an order only this way: ship and confirm the items you "
-                "can fulfil, then Henpin sends an order adjustment for the others (Quantity "
-                "Cancelled, reason CustomerCancel). The order acknowledgement feed would cancel "
-                "the whole order.",
-                *still,
-            ]
-        ),
+        title_code="part-cancel",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[
+            *order_facts(order),
+            line("part-asked", asked=asked),
+            buyer_reason_line(order),
+            line("part-how"),
+            *still,
+        ],
         choices=list(PART_CANCEL_LABELS),
         labels=PART_CANCEL_LABELS,
         deadline_hours=deadline_hours,

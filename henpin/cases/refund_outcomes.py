@@ -43,7 +43,8 @@ def refund_held_question(order: Order, flag: str, round_: int) -> Question:
     time it is asked, so each asking has its own step and record)."""
     return Question(
         step="refund-held" if round_ == 1 else f"refund-held-round{round_}",
-        title=f"Refund of order {order.order_id} held back: what was paid and refunded disagree",
+        title_code="refund-held",
+        title_values={"order_id": order.order_id},
         prompt=flag,
         choices=list(HELD_REFUND_LABELS),
         labels=HELD_REFUND_LABELS,

@@ -14,7 +14,7 @@ from henpin.cases.money import (
 )
 from henpin.domain import Order, Outcome, PriceComponent, Refund
 from henpin.policy import RefusedDeliveryPolicy
-from henpin.questions import AnswerField, Question, order_facts
+from henpin.questions import AnswerField, Question, line, money_value, order_facts
 
 ASKED_LABELS = {
     "buyer_asked": "The buyer asked for a refund",
@@ -28,13 +28,9 @@ def refund_asked_question(
 ) -> Question:
     return Question(
         step="refund-asked-after-reminder" if reminded else "refund-asked",
-        title=f"Parcel of order {order.order_id} is coming back: has the buyer asked for a refund?",
-        prompt="\n".join(
-            [
-                *order_facts(order),
-                "- No refund until the buyer asks for one (their messages arrive by e-mail).",
-            ]
-        ),
+        title_code="refused-asked",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[*order_facts(order), line("refused-no-refund-until-asked")],
         choices=["buyer_asked", "no_refund"] if reminded else list(ASKED_LABELS),
         labels=ASKED_LABELS,
         deadline_hours=policy.wait_days * 24,
@@ -59,8 +55,15 @@ def refund_question(order: Order, policy: RefusedDeliveryPolicy, proposal: Refun
     what = "item price and shipping paid" if shipping else "item price paid, shipping kept"
     return Question(
         step="confirm-refund",
-        title=f"Refund order {order.order_id} (delivery refused or unclaimed)",
-        prompt="\n".join([*order_facts(order), f"- Policy's refund: **{total}** ({what})"]),
+        title_code="refused-refund",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[
+            *order_facts(order),
+            line(
+                "refused-refund-with-shipping" if shipping else "refused-refund-price-only",
+                refund=money_value(total.amount, total.currency),
+            ),
+        ],
         choices=["refund_proposed", "refund_other_amount", "no_refund"],
         labels={
             "refund_proposed": f"Refund {total} ({what})",

@@ -25,7 +25,16 @@ from henpin.domain import (
 from henpin.marketplaces import MARKETPLACES
 from henpin.policy import ReturnRequestPolicy
 from henpin.policy.proposals import RefundProposal, paid_for_units
-from henpin.questions import AnswerField, Question, advice_line, order_facts
+from henpin.policy.reasons import time_value
+from henpin.questions import (
+    AnswerField,
+    PromptLine,
+    Question,
+    advice_line,
+    line,
+    money_value,
+    order_facts,
+)
 
 #: The authorize question's answer when Amazon's returns report shows the request Closed: it is
 #: recorded by ingestion only (no operator chooses it, so it is not among the choices).
@@ -79,14 +88,26 @@ def _links(order: Order) -> dict[str, str]:
     }
 
 
-def _return_facts(ret: ReturnRequest, order: Order) -> list[str]:
+def _return_facts(ret: ReturnRequest, order: Order) -> list[PromptLine | str]:
     value = returned_value(ret, order)
+    item = ret.sku or ret.asin
     return [
         *order_facts(order),
-        f"- Returned: {ret.quantity} × {ret.sku or ret.asin} (value {value if value else 'unknown'})",
-        f"- Reason code: {ret.reason_code or '(none)'}",
-        f"- Buyer's comment: {ret.buyer_comment or '(none)'}",
-        f"- Requested: {ret.requested_at:%Y-%m-%d %H:%M} UTC" if ret.requested_at else "",
+        line(
+            "returned",
+            quantity=ret.quantity,
+            item=item,
+            value=money_value(value.amount, value.currency),
+        )
+        if value
+        else line("returned-value-unknown", quantity=ret.quantity, item=item),
+        line("return-reason-code", code=ret.reason_code)
+        if ret.reason_code
+        else line("return-reason-code-none"),
+        line("buyer-comment", comment=ret.buyer_comment)
+        if ret.buyer_comment
+        else line("buyer-comment-none"),
+        line("requested", at=time_value(ret.requested_at)) if ret.requested_at else "",
     ]
 
 
@@ -101,18 +122,14 @@ def authorization_question(
     }.get(str(action))
     return Question(
         step="authorize-return",
-        title=f"Return request for order {order.order_id}: authorize or decline in Seller Central",
-        prompt="\n".join(
-            [
-                *_return_facts(ret, order),
-                advice_line(advice),
-                "",
-                "Amazon did not authorize this request by itself (out of policy, exempt, or a "
-                "marketplace set to manual authorization): it waits for your answer, due 24 hours "
-                "after the buyer's request. SP-API cannot authorize a merchant-fulfilled return: "
-                "open Manage Returns, authorize or decline there, then record here what you did.",
-            ]
-        ),
+        title_code="return-authorize",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[
+            *_return_facts(ret, order),
+            advice_line(advice),
+            "",
+            line("return-authorize-how"),
+        ],
         choices=list(AUTHORIZATION_LABELS),
         labels=AUTHORIZATION_LABELS,
         fields=[
@@ -183,15 +200,9 @@ def receipt_question(
     days = policy.reminder_wait_days if reminded else policy.reminder_after_days
     return Question(
         step="item-received-after-reminder" if reminded else "item-received",
-        title=f"Has the returned item of order {order.order_id} come back?",
-        prompt="\n".join(
-            [
-                *_return_facts(ret, order),
-                "",
-                "When Amazon's returns report shows the item delivered, Henpin answers this "
-                "itself, and Amazon's refund clock starts from that delivery date.",
-            ]
-        ),
+        title_code="return-receipt",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[*_return_facts(ret, order), "", line("return-receipt-how")],
         choices=["received", "not_coming", "escalate"] if reminded else list(RECEIPT_LABELS),
         labels=RECEIPT_LABELS,
         deadline_hours=days * 24,
@@ -221,10 +232,14 @@ def condition_question(
     conditions = policy.condition_names()
     return Question(
         step="item-condition" if not overdue else f"item-condition-overdue-{overdue}",
-        title=f"In what condition did the item of order {order.order_id} come back?",
-        prompt="\n".join(
-            [*_return_facts(ret, order), "", "Condition table:", *policy.condition_table_lines()]
-        ),
+        title_code="return-condition",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[
+            *_return_facts(ret, order),
+            "",
+            line("condition-table"),
+            *policy.condition_table_lines(),
+        ],
         choices=["inspected", "escalate"],
         labels={"inspected": "Record the condition", "escalate": "Escalate to the owner"},
         fields=[
@@ -276,17 +291,22 @@ def refund_question(
     total = proposal.get("total") or {"amount": "0", "currency": currency}
     return Question(
         step="confirm-refund",
-        title=f"Refund the return of order {order.order_id}",
-        prompt="\n".join(
-            [
-                *_return_facts(ret, order),
-                f"- Condition: {proposal.get('condition')}",
-                f"- Policy's refund: **{total.get('amount')} {total.get('currency')}** "
-                f"({proposal.get('explanation', '')})",
-                f"- Amazon expects the refund within {policy.refund_deadline_business_days} "
-                f"business days of receipt: by {refund_due:%Y-%m-%d %H:%M} UTC.",
-            ]
-        ),
+        title_code="return-refund",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[
+            *_return_facts(ret, order),
+            line("condition", condition=proposal.get("condition")),
+            line(
+                "policy-refund",
+                refund={"amount": str(total.get("amount")), "currency": total.get("currency")},
+                explanation=proposal.get("explanation", ""),
+            ),
+            line(
+                "refund-due",
+                days=policy.refund_deadline_business_days,
+                due=time_value(refund_due),
+            ),
+        ],
         choices=["refund_proposed", "refund_other_amount", "escalate"],
         labels={
             "refund_proposed": f"Refund {total.get('amount')} {total.get('currency')} as the policy says",
@@ -402,18 +422,19 @@ def safe_t_question(
     now, for a SAFE-T claim on Amazon's refund."""
     return Question(
         step="item-after-amazon-refund",
-        title=f"Amazon refunded the return of order {order.order_id}: check the item",
-        prompt="\n".join(
-            [
-                *_return_facts(ret, order),
-                f"- {amazon_refunded(fit)} (refund at first scan, or on the seller's behalf "
-                "after the refund window); nothing is left for Henpin to refund.",
-                "",
-                "Inspect the item. If the buyer returned it damaged, incomplete or materially "
-                f"different, file a SAFE-T claim in Seller Central within {SAFE_T_DAYS} days of "
-                "Amazon's refund, and say so here.",
-            ]
-        ),
+        title_code="return-amazon-refunded",
+        title_values={"order_id": order.order_id},
+        prompt_lines=[
+            *_return_facts(ret, order),
+            line(
+                "amazon-refunded", refund=money_value(fit.by_amazon.amount, fit.by_amazon.currency)
+            )
+            if fit.by_amazon
+            else f"- {amazon_refunded(fit)} (refund at first scan, or on the seller's behalf "
+            "after the refund window); nothing is left for Henpin to refund.",
+            "",
+            line("safe-t", days=SAFE_T_DAYS),
+        ],
         choices=list(AFTER_AMAZON_REFUND_LABELS),
         labels=AFTER_AMAZON_REFUND_LABELS,
         note_required_for=["safe_t_claim"],

@@ -8,7 +8,8 @@ of every problem, so the owner can fix it without reading Python. While Henpin r
 
 Evaluation is pure: each section's `recommend(...)` looks only at the case's facts, the clock it
 is given and the policy, and returns the action, the rule that decided, the reason in plain words
-and the inputs it saw, so a past case can be decided again under another policy (replay).
+(and as a code with its values, `reasons`, so the inbox words it in each language) and the inputs
+it saw, so a past case can be decided again under another policy (replay).
 
 One module per case type: `cancel_request`, `return_request`, `cancel_by_message`,
 `refused_delivery`, `address_error`; `loading` reads the file; `proposals` holds refund proposals;

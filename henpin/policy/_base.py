@@ -146,12 +146,16 @@ class Advice(PolicyModel):
     Each case type narrows `action` to its own choices. `rule` is a fixed name per check (listed
     with each case type) or the name of an owner's rule; `reason` is for the operator to read;
     `inputs` are the facts the rule saw, so a replay under another policy can check its footing.
+    `reason_code` and `reason_values` are the reason as data (henpin/policy/reasons.py), so the
+    inbox words it in the operator's language; recommendations stored before them have none.
     """
 
     action: str
     rule: str
     reason: str
     inputs: Inputs
+    reason_code: str | None = None
+    reason_values: Inputs = Field(default_factory=dict)
 
 
 # --- Money ----------------------------------------------------------------------------------------

@@ -36,7 +36,6 @@ from henpin.policy._base import (
     PolicyModel,
     as_utc,
     exact_amounts,
-    format_money,
     money_json,
     owner_error,
     round_money,
@@ -45,6 +44,7 @@ from henpin.policy._base import (
 from henpin.policy.buyer_messages import DEFAULT_CONFIRM_ADDRESS, MessageText, message_in
 from henpin.policy.cancel_by_message import Language
 from henpin.policy.proposals import OrderRefundProposal, paid_for_units, whole_order_proposal
+from henpin.policy.reasons import Reason, amount_value, because
 
 AddressOption = Literal["reship", "partial_refund", "cancel_for_reorder"]
 AddressErrorAction = Literal["reship", "partial_refund", "cancel_for_reorder", "ask_operator"]
@@ -284,26 +284,26 @@ class AddressErrorPolicy(PolicyModel):
             "evaluated_at": as_utc(now).isoformat(),
         }
 
-        def says(action: AddressErrorAction, rule: str, reason: str) -> AddressErrorRecommendation:
+        def says(
+            action: AddressErrorAction, rule: str, reason: Reason
+        ) -> AddressErrorRecommendation:
             return AddressErrorRecommendation(
-                action=action, rule=rule, reason=reason, inputs=inputs
+                action=action, rule=rule, inputs=inputs, **reason.fields()
             )
 
         if not address_confirmed:
             return says(
                 self.when_no_answer,
                 "no-answer",
-                "the buyer did not confirm the address; Amazon cannot change an order's"
-                " address, so the buyer reorders with the right one"
+                because("no-answer-reorder")
                 if self.when_no_answer == "cancel_for_reorder"
-                else f"the buyer did not confirm the address; the policy says {self.when_no_answer}",
+                else because("no-answer-policy", action=self.when_no_answer),
             )
         if value is None:
             return says(
                 "ask_operator",
                 "no-item-price",
-                f"the order's value is unknown ({order.value_unknown_because}), so a person"
-                " decides",
+                because("order-value-unknown", why=order.value_unknown_because),
             )
         if self.when_address_confirmed == "reship":
             cost = self.reship_cost.get(value.currency)
@@ -311,20 +311,22 @@ class AddressErrorPolicy(PolicyModel):
                 return says(
                     "ask_operator",
                     "no-reship-cost",
-                    f"no reship cost is set for {value.currency}, so a person weighs reshipping",
+                    because("no-reship-cost", currency=value.currency),
                 )
             if cost >= value.amount:
                 return says(
                     "cancel_for_reorder",
                     "reship-costs-more",
-                    f"reshipping (about {format_money(cost, value.currency)}) costs at least the"
-                    f" item price ({format_money(value.amount, value.currency)}); refund and let"
-                    " the buyer reorder",
+                    because(
+                        "reship-costs-more",
+                        cost=amount_value(cost, value.currency),
+                        price=amount_value(value.amount, value.currency),
+                    ),
                 )
         return says(
             self.when_address_confirmed,
             "address-confirmed",
-            f"the buyer confirmed the address; the policy says {self.when_address_confirmed}",
+            because("address-confirmed", action=self.when_address_confirmed),
         )
 
 

@@ -34,6 +34,7 @@ from henpin.policy._base import (
     as_utc,
     owner_error,
 )
+from henpin.policy.reasons import Reason, because
 
 PLACEHOLDERS = ("order_id", "buyer_name", "marketplace")
 LANGUAGES = ("en", "ja", "de", "fr", "it", "es")
@@ -353,33 +354,30 @@ class CancelByMessagePolicy(PolicyModel):
         }
 
         def says(
-            action: CancelByMessageAction, rule: str, reason: str
+            action: CancelByMessageAction, rule: str, reason: Reason
         ) -> CancelByMessageRecommendation:
             return CancelByMessageRecommendation(
-                action=action, rule=rule, reason=reason, inputs=inputs
+                action=action, rule=rule, inputs=inputs, **reason.fields()
             )
 
         status = order.fulfillment_status
         if status is FulfillmentStatus.CANCELLED:
-            return says("nothing_to_do", "already-cancelled", "the order is already cancelled")
+            return says("nothing_to_do", "already-cancelled", because("order-already-cancelled"))
         if status in (FulfillmentStatus.SHIPPED, FulfillmentStatus.PARTIALLY_SHIPPED):
-            return says(
-                "ask_operator",
-                "already-shipped",
-                "the order has shipped, so it cannot be cancelled; the buyer can refuse the"
-                " parcel or ask for a return",
-            )
+            return says("ask_operator", "already-shipped", because("shipped-refuse-or-return"))
         if self.when_wait_ends == "remind" and left > 0:
             return says(
                 "remind",
                 "remind-automatically",
-                f"the buyer has not cancelled in Your Orders yet; reminder {reminders_sent + 1}"
-                f" of {self.reminders} goes out by itself",
+                because(
+                    "remind-automatically", number=reminders_sent + 1, reminders=self.reminders
+                ),
             )
-        choices = "remind again, " if left > 0 else ""
         return says(
             "ask_operator",
             "buyer-did-not-cancel",
-            f"the buyer has not cancelled in Your Orders after {reminders_sent} reminder(s):"
-            f" {choices}cancel yourself (counts against your cancellation rate), or ship",
+            because(
+                "buyer-did-not-cancel-remind" if left > 0 else "buyer-did-not-cancel",
+                sent=reminders_sent,
+            ),
         )

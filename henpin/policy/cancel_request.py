@@ -31,10 +31,10 @@ from henpin.policy._base import (
     Text,
     as_utc,
     exact_amounts,
-    format_money,
     not_empty,
     owner_error,
 )
+from henpin.policy.reasons import Reason, amount_value, because
 
 # Names Henpin itself gives to the decisions it makes before the owner's rules are consulted.
 # Owner rules may not use them, so a recorded rule name always says who decided.
@@ -86,7 +86,7 @@ class Undecided:
     """A condition that cannot be evaluated (the order's value is unknown, or the rule sets no
     amount for its currency): the rule neither matches nor fails; a person decides."""
 
-    why: str
+    why: Reason
 
 
 class Conditions(PolicyModel):
@@ -104,7 +104,7 @@ class Conditions(PolicyModel):
     def is_empty(self) -> bool:
         return all(getattr(self, name) is None for name in type(self).model_fields)
 
-    def explain_match(self, facts: _OrderFacts) -> list[str] | Undecided | None:
+    def explain_match(self, facts: _OrderFacts) -> list[Reason] | Undecided | None:
         """Why each condition holds, in plain words; None as soon as one does not; Undecided
         when the others hold but one cannot be evaluated."""
         checks = (
@@ -114,7 +114,7 @@ class Conditions(PolicyModel):
             self._marketplace,
             self._reason_mentions,
         )
-        reasons: list[str] = []
+        reasons: list[Reason] = []
         undecided: Undecided | None = None
         for check in checks:
             because = check(facts)
@@ -122,58 +122,58 @@ class Conditions(PolicyModel):
                 return None
             if isinstance(because, Undecided):
                 undecided = because
-            elif isinstance(because, str):
+            elif isinstance(because, Reason):
                 reasons.append(because)
         return undecided or reasons
 
     # Each check returns None when its condition is not set, False when it fails, else the reason.
 
-    def _value_over(self, facts: _OrderFacts) -> str | bool | Undecided | None:
+    def _value_over(self, facts: _OrderFacts) -> Reason | bool | Undecided | None:
         if self.order_value_over is None:
             return None
         if facts.value_amount is None or facts.value_currency is None:
             # An unknown value is never taken as a small one (issue 10).
-            return Undecided(f"the order's value is unknown: {facts.value_unknown_because}")
+            return Undecided(because("value-unknown", why=facts.value_unknown_because))
         limit = self.order_value_over.get(facts.value_currency)
         if limit is None:
-            return Undecided(
-                f"the order is in {facts.value_currency} and order_value_over sets no"
-                f" {facts.value_currency} amount"
-            )
+            return Undecided(because("no-limit-for-currency", currency=facts.value_currency))
         if facts.value_amount <= limit:
             return False
-        value = format_money(facts.value_amount, facts.value_currency)
-        return f"order value {value} is over the {limit:,} {facts.value_currency} limit"
+        return because(
+            "value-over",
+            value=amount_value(facts.value_amount, facts.value_currency),
+            limit=amount_value(limit, facts.value_currency, exact=False),
+        )
 
-    def _sku_prefix(self, facts: _OrderFacts) -> str | bool | None:
+    def _sku_prefix(self, facts: _OrderFacts) -> Reason | bool | None:
         if self.sku_prefixes is None:
             return None
         for sku in facts.skus:
             for prefix in self.sku_prefixes:
                 if sku.startswith(prefix):
-                    return f"SKU {sku} starts with {prefix}"
+                    return because("sku-prefix", sku=sku, prefix=prefix)
         return False
 
-    def _sku_listed(self, facts: _OrderFacts) -> str | bool | None:
+    def _sku_listed(self, facts: _OrderFacts) -> Reason | bool | None:
         if self.skus is None:
             return None
         listed = next((sku for sku in facts.skus if sku in self.skus), None)
-        return f"SKU {listed} is listed" if listed else False
+        return because("sku-listed", sku=listed) if listed else False
 
-    def _marketplace(self, facts: _OrderFacts) -> str | bool | None:
+    def _marketplace(self, facts: _OrderFacts) -> Reason | bool | None:
         if self.marketplaces is None:
             return None
         if facts.marketplace_id not in self.marketplaces:
             return False
         m = MARKETPLACES[facts.marketplace_id]
-        return f"marketplace is {m.country} ({m.name})"
+        return because("marketplace-listed", country=m.country, name=m.name)
 
-    def _reason_mentions(self, facts: _OrderFacts) -> str | bool | None:
+    def _reason_mentions(self, facts: _OrderFacts) -> Reason | bool | None:
         if self.buyer_reason_contains is None:
             return None
         reason = (facts.buyer_reason or "").casefold()
         phrase = next((p for p in self.buyer_reason_contains if p.casefold() in reason), None)
-        return f"the buyer's reason mentions {phrase!r}" if phrase else False
+        return because("buyer-reason-mentions", phrase=phrase) if phrase else False
 
 
 class Rule(PolicyModel):
@@ -267,70 +267,54 @@ class CancelRequestPolicy(PolicyModel):
         inputs = _inputs(order, facts, now, minutes)
         status = order.fulfillment_status
 
-        def says(action: CancelRequestAction, rule: str, reason: str) -> Recommendation:
-            return Recommendation(action=action, rule=rule, reason=reason, inputs=inputs)
+        def says(action: CancelRequestAction, rule: str, reason: Reason) -> Recommendation:
+            return Recommendation(action=action, rule=rule, inputs=inputs, **reason.fields())
 
         if status is FulfillmentStatus.CANCELLED:
-            return says("nothing_to_do", "already-cancelled", "the order is already cancelled")
+            return says("nothing_to_do", "already-cancelled", because("order-already-cancelled"))
         if (order.fulfilled_by or "").upper() == "AMAZON":
-            return says(
-                "nothing_to_do",
-                "fulfilled-by-amazon",
-                "Amazon fulfils this order, so Amazon handles the buyer's cancel request",
-            )
+            return says("nothing_to_do", "fulfilled-by-amazon", because("fulfilled-by-amazon"))
         if status in (FulfillmentStatus.SHIPPED, FulfillmentStatus.PARTIALLY_SHIPPED):
-            shipped = "has shipped" if status is FulfillmentStatus.SHIPPED else "has partly shipped"
-            return says(
-                "ask_operator",
-                "already-shipped",
-                f"the order {shipped}, and a shipped order cannot be cancelled; contact the buyer"
-                " (refuse delivery or return) or cancel the unshipped items by hand",
+            shipped = (
+                "order-shipped" if status is FulfillmentStatus.SHIPPED else "order-partly-shipped"
             )
+            return says("ask_operator", "already-shipped", because(shipped))
         if status is FulfillmentStatus.PENDING_AVAILABILITY:
-            return says(
-                "nothing_to_do",
-                "pre-order",
-                "the order is a pre-order not yet released; Amazon cancels it for the buyer",
-            )
+            return says("nothing_to_do", "pre-order", because("pre-order"))
         if status is FulfillmentStatus.PENDING:
             inputs["pending_window_minutes"] = self.pending_window_minutes
+            age: dict[str, JsonValue] = {
+                "minutes": f"{minutes:.0f}",
+                "window": self.pending_window_minutes,
+            }
             if minutes <= self.pending_window_minutes:
-                return says(
-                    "nothing_to_do",
-                    "pending-window",
-                    f"the order is still pending ({minutes:.0f} min old, within the"
-                    f" {self.pending_window_minutes}-minute window); Amazon cancels it itself",
-                )
-            return says(
-                "ask_operator",
-                "pending-overdue",
-                f"the order is still pending {minutes:.0f} minutes after it was placed, longer"
-                f" than the {self.pending_window_minutes}-minute window; check it in Seller"
-                " Central",
-            )
+                return says("nothing_to_do", "pending-window", because("pending-window", **age))
+            return says("ask_operator", "pending-overdue", because("pending-overdue", **age))
         if status is not FulfillmentStatus.UNSHIPPED:
             return says(
                 "ask_operator",
                 "unexpected-status",
-                f"the order's status is {status.value}, which Henpin does not decide alone",
+                because("unexpected-status", status=status.value),
             )
         for rule in self.rules:
             if rule.when is None:
-                return says(
-                    rule.then, rule.name, f"no earlier rule matched (default rule {rule.name})"
-                )
-            because = rule.when.explain_match(facts)
-            if isinstance(because, Undecided):
+                return says(rule.then, rule.name, because("default-rule", rule=rule.name))
+            matched = rule.when.explain_match(facts)
+            if isinstance(matched, Undecided):
                 return says(
                     "ask_operator",
                     "value-unknown",
-                    f"rule {rule.name} cannot be checked: {because.why}; a person decides",
+                    because("rule-unchecked", rule=rule.name, why=matched.why.as_json()),
                 )
-            if because is not None:
-                return says(rule.then, rule.name, f"rule {rule.name}: {' and '.join(because)}")
-        return says(
-            "ask_operator", "no-rule-matched", "no rule matched this order, so a person decides"
-        )
+            if matched is not None:
+                return says(
+                    rule.then,
+                    rule.name,
+                    because(
+                        "rule-matched", rule=rule.name, conditions=[r.as_json() for r in matched]
+                    ),
+                )
+        return says("ask_operator", "no-rule-matched", because("no-rule-matched"))
 
 
 def _facts(order: Order) -> _OrderFacts:

@@ -31,6 +31,7 @@ from henpin.policy._base import (
     money_json,
 )
 from henpin.policy.proposals import OrderRefundProposal, whole_order_proposal
+from henpin.policy.reasons import Reason, amount_value, because
 
 RefusedDeliveryAction = Literal["wait_for_buyer", "refund", "ask_operator"]
 
@@ -107,30 +108,25 @@ class RefusedDeliveryPolicy(PolicyModel):
         }
 
         def says(
-            action: RefusedDeliveryAction, rule: str, reason: str
+            action: RefusedDeliveryAction, rule: str, reason: Reason
         ) -> RefusedDeliveryRecommendation:
             return RefusedDeliveryRecommendation(
-                action=action, rule=rule, reason=reason, inputs=inputs
+                action=action, rule=rule, inputs=inputs, **reason.fields()
             )
 
         if not buyer_asked:
             return says(
                 "wait_for_buyer",
                 "no-refund-until-asked",
-                "no refund until the buyer asks for one; Henpin reminds you to look again in"
-                f" {self.wait_days} days",
+                because("no-refund-until-asked", days=self.wait_days),
             )
         if proposal.total is None or proposal.total.amount <= 0:
-            return says(
-                "ask_operator",
-                "nothing-to-refund",
-                "no item has a known price above zero, so a person decides what to refund",
-            )
-        shown = format_money(proposal.total.amount, proposal.total.currency)
+            return says("ask_operator", "nothing-to-refund", because("nothing-to-refund"))
+        shown = amount_value(proposal.total.amount, proposal.total.currency)
         return says(
             "refund",
             "refund-on-request",
-            f"the buyer asked: refund {shown} ({proposal.explanation})",
+            because("refund-on-request", refund=shown, explanation=proposal.explanation),
         )
 
 

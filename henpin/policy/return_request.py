@@ -67,6 +67,7 @@ from henpin.policy.proposals import (
     shipping_paid,
     units_value,
 )
+from henpin.policy.reasons import Reason, amount_value, because
 
 ReturnAction = Literal["authorize", "decline", "keep_item_refund", "ask_operator"]
 ReasonAction = Literal["authorize", "decline", "ask_operator"]
@@ -407,90 +408,88 @@ class ReturnRequestPolicy(PolicyModel):
             "evaluated_at": now.isoformat(),
         }
 
-        def says(action: ReturnAction, rule: str, reason: str) -> ReturnRecommendation:
-            return ReturnRecommendation(action=action, rule=rule, reason=reason, inputs=inputs)
+        def says(action: ReturnAction, rule: str, reason: Reason) -> ReturnRecommendation:
+            return ReturnRecommendation(action=action, rule=rule, inputs=inputs, **reason.fields())
 
         if ret.authorization_status is AuthorizationStatus.AUTHORIZED:
             return says(
-                "authorize",
-                "amazon-authorized",
-                f"Amazon already authorized this return (returns report: {ret.status!r});"
-                " nothing to decide: wait for the item",
+                "authorize", "amazon-authorized", because("amazon-authorized", status=ret.status)
             )
 
         keyword = mentions(ret.buyer_comment, self.comment_keywords)
         if keyword is not None:
             return says(
-                "ask_operator",
-                "comment-keyword",
-                f"the buyer's comment mentions {keyword!r}, so a person reads it first",
+                "ask_operator", "comment-keyword", because("comment-keyword", keyword=keyword)
             )
         if item is None:
             return says(
                 "ask_operator",
                 "item-not-in-order",
-                f"the returned item ({ret.order_item_id or ret.sku}) is not one of the order's"
-                " items; check the return in Manage Returns",
+                because("item-not-in-order", item=ret.order_item_id or ret.sku),
             )
         if value is None or value.amount == 0:
             return says(
                 "ask_operator",
                 "no-item-price",
-                "the item's price is "
-                + ("zero" if value is not None else "unknown (Amazon gave no unit price)")
-                + ", so Henpin cannot weigh this return",
+                because("item-price-zero" if value is not None else "item-price-unknown"),
             )
         if ret.in_policy is False:
             return says(
-                self.outside_window,
-                "outside-return-window",
-                "Amazon's returns report marks this return as outside the return policy",
+                self.outside_window, "outside-return-window", because("outside-policy-at-amazon")
             )
         if days > self.return_window_days:
             return says(
                 self.outside_window,
                 "outside-return-window",
-                f"requested {days:.0f} days after the expected delivery ({counted_from} +"
-                f" {self.delivery_days_assumed} days), later than the"
-                f" {self.return_window_days}-day return window",
+                because(
+                    "outside-return-window",
+                    days=f"{days:.0f}",
+                    counted_from=counted_from,
+                    delivery_days=self.delivery_days_assumed,
+                    window=self.return_window_days,
+                ),
             )
         code = (ret.reason_code or "").strip().upper() or None
         reason_action, reason_rule = self.reasons.action_for(code)
         if reason_rule in ("reason-decline", "reason-ask-operator"):
             return says(
-                reason_action, reason_rule, f"the reason {code} is listed under {reason_action}"
+                reason_action,
+                reason_rule,
+                because("return-reason-listed", code=code, action=reason_action),
             )
-        shown = format_money(value.amount, value.currency)
+        shown = amount_value(value.amount, value.currency)
         cheap = self.keep_item_under.get(value.currency)
         if cheap is not None and value.amount < cheap:
             return says(
                 "keep_item_refund",
                 "cheap-item",
-                f"the item is worth {shown}, less than {format_money(cheap, value.currency)}:"
-                " sending it back would cost more than it is worth; let the buyer keep or"
-                " refuse it and refund the item price only",
+                because("cheap-item", value=shown, under=amount_value(cheap, value.currency)),
             )
         limit = self.authorize_up_to.get(value.currency)
         if limit is None:
             return says(
-                "ask_operator",
-                "no-value-limit",
-                f"no authorize_up_to amount is set for {value.currency}, so a person decides",
+                "ask_operator", "no-value-limit", because("no-value-limit", currency=value.currency)
             )
         if value.amount > limit:
             return says(
                 "ask_operator",
                 "over-value-limit",
-                f"the item is worth {shown}, more than the"
-                f" {format_money(limit, value.currency)} Henpin may recommend alone",
+                because("over-value-limit", value=shown, limit=amount_value(limit, value.currency)),
             )
         if reason_rule == "reason-authorize":
-            return says("authorize", reason_rule, f"the reason {code} is listed under authorize")
+            return says(
+                "authorize",
+                reason_rule,
+                because("return-reason-listed", code=code, action="authorize"),
+            )
+        if code is None:
+            return says(
+                reason_action, reason_rule, because("no-return-reason", action=reason_action)
+            )
         return says(
             reason_action,
             reason_rule,
-            f"the reason {code or '(none given)'} is in no list; reasons.other says"
-            f" {reason_action}",
+            because("return-reason-not-listed", code=code, action=reason_action),
         )
 
     # --- Refund by condition ---------------------------------------------------------------------

@@ -229,9 +229,9 @@ st.dataframe(
             t("col.deadline"): display.time_left_plain(line.deadline, now),
             t("col.will_do"): choice_label(str(choice))
             + ("" if line.recommended in (None, choice) else f" ({t('bulk.not_recommended')})"),
-            t("col.money"): display.amount(line.money)
+            t("col.money"): display.option_summary(line.money, line.marketplace_id)
             if line.money
-            else display.money(line.order_value),
+            else display.money(line.order_value, line.marketplace_id),
             t("col.status"): line_status(line),
         }
         for line in lines

@@ -19,7 +19,7 @@ from henpin.inbox_ops import (
     settle_message,
 )
 from henpin.service import CaseDetail, EventView, show_case
-from ui import display, session
+from ui import display, session, words
 from ui.decision import decision_part
 from ui.evidence import evidence_part
 from ui.i18n import choice_label, label, t
@@ -146,7 +146,9 @@ def options_table() -> None:
         row = {t("case.option"): choice_label(str(option["choice"]), option.get("label"))}
         row[t("case.option_recommended")] = "★" if option["choice"] == recommended else ""
         for key in money_keys:
-            row[label("money", key)] = display.amount(option.get(key))
+            row[label("money", key)] = display.option_amount(
+                option.get(key), option.get("currency"), case.marketplace_id
+            )
         rows.append(row)
     st.dataframe(rows, hide_index=True)
 
@@ -163,7 +165,10 @@ def facts_table() -> None:
     st.subheader(t("case.facts"))
     st.dataframe(
         [
-            {t("col.fact"): label("detail", k), t("col.value"): display.amount(v)}
+            {
+                t("col.fact"): label("detail", k),
+                t("col.value"): display.amount(v, case.marketplace_id),
+            }
             for k, v in facts.items()
         ],
         hide_index=True,
@@ -171,21 +176,8 @@ def facts_table() -> None:
 
 
 def event_text(event: EventView) -> str:
-    """A timeline line: events the inbox knows are worded in the operator's language, the rest
-    as the flow wrote them."""
-    data = event.data
-    who = display.plain(data.get("operator") or "?")
-    if event.kind == "decision" and data.get("choice"):
-        if data.get("source") == "deadline":
-            who = t("case.decided_by_deadline")
-        return t("event.decision", who=who, choice=choice_label(str(data["choice"])))
-    if event.kind == "claim":
-        if data.get("previous"):
-            return t("event.take_over", who=who, name=display.plain(data["previous"]))
-        return t("event.claim", who=who)
-    if event.kind == "release":
-        return t("event.release", who=who)
-    return display.plain(event.message)
+    """A timeline line in the operator's language (ui/words.py)."""
+    return words.event_text(event.kind, event.message, event.data, case.marketplace_id)
 
 
 # --- what the case is -------------------------------------------------------------------------
@@ -212,7 +204,10 @@ if case.outcome:
     st.markdown(t("case.outcome", outcome=label("outcome", case.outcome)))
 if case.deadline and not answered:
     left = display.time_left(case.deadline, now)
-    st.markdown(t("case.deadline", at=display.at(case.deadline), left=left))
+    st.markdown(
+        t("case.deadline", at=display.at(case.deadline), left=left),
+        help=t("time.utc_help", at=display.at_utc(case.deadline)),
+    )
     if case.timeout_choice:
         st.caption(t("case.deadline_passes", choice=choice_label(case.timeout_choice)))
 claim_part()
@@ -222,9 +217,9 @@ with order:
     st.subheader(t("case.order"))
     o = case.order
     st.markdown(
-        f"{t('case.order_status')}: **{display.plain(o.get('fulfillment_status') or '—')}**  \n"
+        f"{t('case.order_status')}: **{display.plain(label('order_status', o.get('fulfillment_status')))}**  \n"
         f"{t('case.order_created')}: {display.at_text(o.get('created_time'))}  \n"
-        f"{t('case.order_value')}: **{display.money(o.get('value'))}**"
+        f"{t('case.order_value')}: **{display.plain(display.money(o.get('value'), case.marketplace_id))}**"
     )
     buyer_words()
 with advice:
@@ -239,12 +234,17 @@ with advice:
         if rec.get("rule"):
             st.markdown(t("case.recommendation_rule", rule=rec["rule"]))
         if rec.get("reason"):
-            st.markdown(t("case.recommendation_reason", reason=display.plain(rec["reason"])))
+            st.markdown(
+                t("case.recommendation_reason", reason=words.reason(rec, case.marketplace_id))
+            )
         if isinstance(rec.get("inputs"), dict) and rec["inputs"]:
             with st.expander(t("case.recommendation_inputs")):
                 st.dataframe(
                     [
-                        {t("col.fact"): label("input", k), t("col.value"): display.amount(v)}
+                        {
+                            t("col.fact"): label("input", k),
+                            t("col.value"): words.input_value(k, v, case.marketplace_id),
+                        }
                         for k, v in rec["inputs"].items()
                     ],
                     hide_index=True,
@@ -261,10 +261,16 @@ st.dataframe(
             t("case.item.sku"): item.get("sku") or "—",
             t("case.item.title"): item.get("title") or "—",
             t("case.item.quantity"): item.get("quantity"),
-            t("case.item.unit_price"): display.money(item.get("unit_price")),
-            t("case.item.price_paid"): display.paid_part(item, "item_price", "item_discount"),
-            t("case.item.shipping_paid"): display.paid_part(item, "shipping", "shipping_discount"),
-            t("case.item.promotion"): display.paid_part(item, "item_discount")
+            t("case.item.unit_price"): display.money(item.get("unit_price"), case.marketplace_id),
+            t("case.item.price_paid"): display.paid_part(
+                item, "item_price", "item_discount", marketplace_id=case.marketplace_id
+            ),
+            t("case.item.shipping_paid"): display.paid_part(
+                item, "shipping", "shipping_discount", marketplace_id=case.marketplace_id
+            ),
+            t("case.item.promotion"): display.paid_part(
+                item, "item_discount", marketplace_id=case.marketplace_id
+            )
             if (item.get("paid") or {}).get("promotion_ids")
             else "—",
             t("case.item.reason"): item.get("buyer_cancel_reason") or "",
@@ -304,7 +310,10 @@ st.subheader(t("case.timeline"))
 if not case.timeline:
     st.caption(t("case.timeline_none"))
 for event in case.timeline:
-    st.markdown(f"`{display.at(event.at)}` {event_text(event)}")
+    st.markdown(
+        f"`{display.at(event.at)}` {event_text(event)}",
+        help=t("time.utc_help", at=display.at_utc(event.at)),
+    )
 
 st.subheader(t("case.decisions"))
 if not case.decisions:

@@ -98,10 +98,10 @@ if refunds:
         st.dataframe(
             [
                 {
-                    t("col.reason"): r.reason,
+                    t("col.reason"): label("adjustment", r.reason),
                     t("col.marketplace"): short_market(r.marketplace_id),
                     t("dash.refunds_count"): r.refunds,
-                    t("dash.amount"): f"{r.amount:,} {r.currency}",
+                    t("dash.amount"): display.money_of(r.amount, r.currency, r.marketplace_id),
                 }
                 for r in refunds
             ],
@@ -111,7 +111,11 @@ if refunds:
         bar(
             pd.DataFrame(
                 [
-                    {"x": r.reason, "y": r.refunds, "c": short_market(r.marketplace_id)}
+                    {
+                        "x": label("adjustment", r.reason),
+                        "y": r.refunds,
+                        "c": short_market(r.marketplace_id),
+                    }
                     for r in refunds
                 ]
             ),
@@ -129,7 +133,7 @@ if fees:
     for i, f in enumerate(fees):
         columns[i % len(columns)].metric(
             f"{short_market(f.marketplace_id)}",
-            f"{f.amount:,} {f.currency}",
+            display.money_of(f.amount, f.currency, f.marketplace_id),
             help=t("dash.fees_cases", count=f.cases),
         )
 else:

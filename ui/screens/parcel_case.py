@@ -59,8 +59,8 @@ if preview is not None:
         t(
             "parcel.order_facts",
             marketplace=preview.marketplace,
-            status=display.plain(preview.fulfillment_status),
-            value=display.money(preview.value),
+            status=display.plain(label("order_status", preview.fulfillment_status)),
+            value=display.plain(display.money(preview.value)),
         )
     )
     st.dataframe(

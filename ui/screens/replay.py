@@ -11,7 +11,7 @@ import streamlit as st
 from henpin.policy import PolicyError, parse_policy
 from henpin.replay import replay
 from henpin.settings import load_settings
-from ui import display, session
+from ui import display, session, words
 from ui.i18n import choice_label, label, t
 
 session.require_admin()
@@ -73,7 +73,9 @@ if st.button(t("replay.run"), key="replay.run", type="primary"):
         st.markdown(
             t(
                 "replay.value_changed",
-                money=", ".join(f"{v} {c}" for c, v in report.value_changed.items()),
+                money=", ".join(
+                    display.plain(display.money_of(v, c)) for c, v in report.value_changed.items()
+                ),
             )
         )
     rows = [r for r in report.rows if r.changed]
@@ -88,7 +90,14 @@ if st.button(t("replay.run"), key="replay.run", type="primary"):
                     t("col.order"): r.order_id,
                     t("replay.was"): f"{choice_label(r.was_action or '—')} ({r.was_rule or '—'})",
                     t("replay.would"): f"{choice_label(r.would_action)} ({r.would_rule})",
-                    t("col.reason"): display.plain(r.would_reason),
+                    t("col.reason"): words.reason(
+                        {
+                            "reason": r.would_reason,
+                            "reason_code": r.would_reason_code,
+                            "reason_values": r.would_reason_values,
+                        },
+                        r.marketplace_id,
+                    ),
                 }
                 for r in rows
             ],
