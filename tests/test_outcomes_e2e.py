@@ -22,6 +22,10 @@ decision made while the Prefect server is down (resumed once by `resume_decided_
 is back) and a case whose run was never started (`start_unstarted_cases`).
 
 `Outcome.AMAZON_FAILED` is not reached by any flow (nothing returns it): it has no row.
+Not driven here (they have tests of their own or need faults no row can share): a refund the
+outbox's never-refund-twice check holds back three times (`check_again` / `escalate`), an
+address message Amazon refuses, and the part-cancel paths where the order was cancelled or
+nothing asked is left unshipped after "others shipped".
 """
 
 from __future__ import annotations
@@ -150,8 +154,9 @@ class Row:
     ret: dict[str, Any] | None = None
     #: "ingest" (Henpin sees it at Amazon), "message" (an operator opens it from the buyer's
     #: e-mail), "unstarted" (opened by a process that stopped before starting its run), or
-    #: "linked" (opened by another row's case: `parent`, in phase `first_phase - 1`).
+    #: "linked" (opened by the `parent` row's case, in phase `first_phase - 1`).
     opened: str = "ingest"
+    #: The row whose order this row's case shares (its order is the parent's).
     parent: str | None = None
     first_phase: int = 1
     #: Right after the cases' first runs, before Amazon's side is settled.
@@ -548,6 +553,17 @@ ROWS = [
         order=shipped(ADDRESS)),
     Row("ae-every-deadline", "address-error", Outcome.ESCALATED, (D(), D()),
         Amazon(messages=("confirmDeliveryDetails",)), order=shipped(ADDRESS)),
+    # --- two cases of one order, both refunding everything paid: the second finds it refunded
+    Row("ae-refunds-first-of-two-cases", "address-error", Outcome.CANCELLED_FOR_REORDER,
+        (CONFIRMED, A("cancel_for_reorder")),
+        Amazon(refunds=(("CustomerCancel", FULL),), applied=(FULL,),
+               messages=("confirmDeliveryDetails",)),
+        order=shipped(ADDRESS)),
+    Row("rr-already-refunded-by-other-case", "return-request", Outcome.ALREADY_REFUNDED,
+        (AUTHORIZED, RECEIVED, UNOPENED, A("refund_proposed")),
+        Amazon(refunds=(("CustomerCancel", FULL),), applied=(FULL,),
+               messages=("confirmDeliveryDetails",)),
+        ret=UNWANTED, parent="ae-refunds-first-of-two-cases"),
 ]
 # fmt: on
 BY_ID = {row.id: row for row in ROWS}
@@ -774,9 +790,9 @@ def run_phase(stack: Stack, phase: int) -> None:
     for case in waiting_cases(stack):
         if case.id in deadline:
             continue
-        row = rows.get((case.order_id, case.type), f"no row: {case.type} {case.order_id}")
+        name = rows.get((case.order_id, case.type), f"no row: {case.type} {case.order_id}")
         assert find_decision(stack.url, case.id, case.waiting_step) is not None, (
-            f"{row}, phase {phase}: waits at {case.waiting_step} and the table gives no answer"
+            f"{name}, phase {phase}: waits at {case.waiting_step} and the table gives no answer"
         )
     swept = record_deadline_answers(stack.url, datetime.now(UTC) + LATER)
     assert set(swept) == deadline, f"phase {phase}: the sweep answered {swept}, not {deadline}"
@@ -835,13 +851,16 @@ def amazon_side(emulator: Any, order_id: str) -> Amazon:
     return Amazon(tuple(cancels), tuple(refunds), applied, messages, status)
 
 
-stack_results: dict[str, Stack] = {}
+@dataclass(frozen=True)
+class Table:
+    """What the table's drive left: each row's results, and the stack's own records."""
+
+    ended: dict[str, Ended]
+    stack: Stack
 
 
 @pytest.fixture(scope="module")
-def table(
-    prefect_server: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Ended]]:
+def table(prefect_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Table]:
     """The whole table driven once on one stack; each row's results."""
     from emulator.server import EmulatorServer
     from henpin.mailcatcher import MailCatcher
@@ -891,14 +910,13 @@ def table(
                 tuple(m.to for m in caught),
                 case.id,
             )
-        stack_results["stack"] = stack
-        yield ended
+        yield Table(ended, stack)
         reset_process_caches()
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
-def test_outcome(table: dict[str, Ended], row: Row) -> None:
-    ended = table[row.id]
+def test_outcome(table: Table, row: Row) -> None:
+    ended = table.ended[row.id]
     assert (ended.state, ended.outcome) == ("closed", row.outcome.value)
     expected = row.amazon
     got = ended.amazon
@@ -919,20 +937,20 @@ def test_every_outcome_but_amazon_failed_has_a_row() -> None:
     assert set(Outcome) - reached == {Outcome.AMAZON_FAILED}
 
 
-def test_the_never_started_case_was_started_by_the_sweep(table: dict[str, Ended]) -> None:
-    stack = stack_results["stack"]
-    assert stack.started_by_sweep == [table["cbm-never-started"].case_id]
+def test_the_never_started_case_was_started_by_the_sweep(table: Table) -> None:
+    stack = table.stack
+    assert stack.started_by_sweep == [table.ended["cbm-never-started"].case_id]
 
 
-def test_an_out_of_bounds_prefect_ui_answer_is_asked_again(table: dict[str, Ended]) -> None:
+def test_an_out_of_bounds_prefect_ui_answer_is_asked_again(table: Table) -> None:
     """Schema-valid (a Decimal) but more than was paid: refused, asked again under the next
     step; the valid answer then settles it (one refund of 25.00, in the table)."""
     from henpin.service import show_case
 
-    stack = stack_results["stack"]
+    stack = table.stack
     row = "rd-prefect-ui-out-of-bounds-then-valid"
     assert stack.asked_after_ui[row] == ["confirm-refund-2", None]
-    detail = show_case(stack.url, table[row].case_id)
+    detail = show_case(stack.url, table.ended[row].case_id)
     assert detail is not None
     decided = [(d.step, d.choice, d.operator) for d in detail.decisions]
     assert decided == [
@@ -942,10 +960,10 @@ def test_an_out_of_bounds_prefect_ui_answer_is_asked_again(table: dict[str, Ende
 
 
 def test_a_decision_made_while_prefect_is_down_resumes_its_run_once(
-    table: dict[str, Ended],
+    table: Table,
 ) -> None:
-    stack = stack_results["stack"]
+    stack = table.stack
     said = stack.down_decisions["rd-decided-while-prefect-is-down"]
     assert said.accepted and not said.resumed
-    case_id = table["rd-decided-while-prefect-is-down"].case_id
+    case_id = table.ended["rd-decided-while-prefect-is-down"].case_id
     assert stack.resumed_by_sweep[case_id] == 1
