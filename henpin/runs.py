@@ -181,7 +181,10 @@ def retry_case_run(flow_run_id: str) -> bool:
 # A case's flow run carries ids only as parameters, and its pause descriptions hold no buyer
 # data; but the results its tasks persisted (the order as read, with the buyer's name and relay
 # address, so a resumed run reuses them) and the answers typed into the Prefect UI's Resume form
-# stay in Prefect until deleted. The purge deletes both when it purges the case.
+# stay in Prefect until deleted. The purge deletes both when it purges the case. It finds the
+# results by the case's folder (every file there) and by what the run's states point to; the
+# folder alone is complete: the server records task runs from events sent in the background by
+# the flow's process, and its list of them can fall short of what ran.
 
 
 #: The folder of Prefect's result storage holding each case's persisted task results, one
