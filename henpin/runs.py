@@ -203,6 +203,11 @@ def _local_storage() -> Path:
     return Path(get_current_settings().results.local_storage_path)
 
 
+def local_result_exists(key: str) -> bool:
+    """Whether a result is persisted under this key in the local result storage."""
+    return (_local_storage() / key).is_file()
+
+
 def case_result_files(case_id: int) -> int:
     """How many persisted task results the case's folder holds."""
     folder = _local_storage() / case_results_key(case_id)

@@ -28,7 +28,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
 from prefect.states import State
 
-from henpin.runs import case_results_key
+from henpin.runs import case_results_key, local_result_exists
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,7 +52,12 @@ class CaseResults(CachePolicy):
         case_id = flow_parameters.get("case_id")
         if key is None or not isinstance(case_id, int) or isinstance(case_id, bool):
             return key  # outside a case's flow: Prefect's own key
-        return f"{case_results_key(case_id)}/{key}"
+        filed = f"{case_results_key(case_id)}/{key}"
+        if local_result_exists(key) and not local_result_exists(filed):
+            # Persisted before results were filed by case (a run waiting across the upgrade):
+            # reused where it is, so the resumed run takes the path it took.
+            return key
+        return filed
 
 
 CASE_RESULTS = CaseResults()

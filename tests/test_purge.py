@@ -249,3 +249,42 @@ def test_a_case_runs_results_are_filed_under_the_case_and_purged_with_it(
         assert report.case_ids == [case_id] and report.places["result_files"] == 1
         assert not folder.exists()
         assert [p.parent for p in holding(storage)] == [storage]  # only the case-less run's
+
+
+@pytest.mark.e2e
+def test_a_result_persisted_before_results_were_filed_by_case_is_still_reused(
+    prefect_server: Any, tmp_path: Path
+) -> None:
+    """A case run waiting across the upgrade to case folders resumes with the results its
+    first run persisted at the storage's top level (Prefect's own key): its tasks come back
+    Cached from there, not run again, so it takes the path it took."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+    from prefect.states import AwaitingRetry
+
+    from tasks.kinds import store_task
+
+    @store_task("read-once")
+    def read_once(order_id: str) -> str:
+        return f"read {order_id}"
+
+    @flow(name="a-waiting-case", persist_result=True)
+    def a_waiting_case(case_id: int, order_id: str) -> None:
+        read_once(order_id)
+
+    storage = tmp_path / "storage"
+    with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: str(storage)}):
+        with get_client(sync_client=True) as client:
+            run = client.create_flow_run(a_waiting_case, parameters={"case_id": 7, "order_id": "1"})
+        assert run_flow(a_waiting_case, flow_run=run, return_type="state").is_completed()
+        (filed,) = (storage / "cases" / "7").iterdir()
+        filed.rename(storage / filed.name)  # as an earlier Henpin kept it
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+            run = client.read_flow_run(run.id)
+        state: Any = run_flow(a_waiting_case, flow_run=run, return_type="state")
+        assert state.is_completed()
+        assert not any((storage / "cases" / "7").iterdir()), "not run again into the folder"
+        assert (storage / filed.name).is_file()
