@@ -24,6 +24,7 @@ from henpin.cases import address_error as texts
 from henpin.domain import Order, Outcome
 from henpin.policy import AddressErrorPolicy
 from tasks.cases import close_case, mark_acting, record_details
+from tasks.kinds import CASE_RESULTS
 from tasks.messages import queue_buyer_message, read_buyer_language
 from tasks.orders import order_of_case
 
@@ -40,7 +41,7 @@ class Resolution(OperatorAnswer):
     refund_amount: Decimal | None = None
 
 
-@task(name="money-of-each-option", timeout_seconds=30)
+@task(name="money-of-each-option", timeout_seconds=30, cache_policy=CASE_RESULTS)
 def money_of_each_option(order: Order, policy: AddressErrorPolicy) -> list[dict[str, Any]]:
     """What each way out costs or recovers, from the policy's money values."""
     return [o.model_dump(mode="json") for o in policy.options_money(order)]

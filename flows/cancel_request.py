@@ -29,6 +29,7 @@ from henpin.policy import CancelRequestPolicy
 from henpin.questions import cancel_request_question
 from tasks.actions import queue_cancellation_if_unchanged
 from tasks.cases import close_case, mark_acting, record_recommendation
+from tasks.kinds import CASE_RESULTS
 from tasks.orders import order_of_case, read_order_after
 
 
@@ -44,7 +45,7 @@ class PartCancelDecision(OperatorAnswer):
     choice: Literal["others_shipped", "keep_order", "escalate"]
 
 
-@task(name="recommend", timeout_seconds=30)
+@task(name="recommend", timeout_seconds=30, cache_policy=CASE_RESULTS)
 def recommend(order: Order, policy: CancelRequestPolicy) -> dict[str, Any]:
     """What policy says to do with this request, and which rule said so."""
     return policy.recommend(order, datetime.now(UTC)).model_dump(mode="json")

@@ -62,6 +62,7 @@ from tasks.cases import (
     record_details,
     record_recommendation,
 )
+from tasks.kinds import CASE_RESULTS
 from tasks.orders import order_of_case
 from tasks.refunds import (
     MAX_REFUND_CHECKS,
@@ -107,13 +108,13 @@ class RefundConfirmation(OperatorAnswer):
     amount: Decimal | None = None
 
 
-@task(name="recommend-return", timeout_seconds=30)
+@task(name="recommend-return", timeout_seconds=30, cache_policy=CASE_RESULTS)
 def recommend(ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy) -> dict[str, Any]:
     """What policy says to do with this return, and which rule said so."""
     return policy.recommend(ret, order, datetime.now(UTC)).model_dump(mode="json")
 
 
-@task(name="refund-for-condition", timeout_seconds=30)
+@task(name="refund-for-condition", timeout_seconds=30, cache_policy=CASE_RESULTS)
 def refund_for_condition(
     ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy, condition: str
 ) -> dict[str, Any]:

@@ -5,6 +5,7 @@ retention (`retention.buyer_data_days`), now, instead of waiting for housekeepin
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from henpin.policy import PolicyError, load_policy
 
     settings = _settings(args)
+    # Where the cases' task results are (before Prefect reads its settings): the home's result
+    # storage, as every layout of `henpin up` keeps it, unless the environment says otherwise.
+    storage = (_home(args) / "prefect" / "storage").resolve()
+    os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(storage))
     if not args.dry_run and not _use_stack_prefect(_home(args)):
         print(
             "henpin purge: Henpin is not running in this home, and the purge deletes what "

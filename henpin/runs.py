@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -180,7 +181,50 @@ def retry_case_run(flow_run_id: str) -> bool:
 # A case's flow run carries ids only as parameters, and its pause descriptions hold no buyer
 # data; but the results its tasks persisted (the order as read, with the buyer's name and relay
 # address, so a resumed run reuses them) and the answers typed into the Prefect UI's Resume form
-# stay in Prefect until deleted. The purge deletes both when it purges the case.
+# stay in Prefect until deleted. The purge deletes both when it purges the case. It finds the
+# results by the case's folder (every file there) and by what the run's states point to; the
+# folder alone is complete: the server records task runs from events sent in the background by
+# the flow's process, and its list of them can fall short of what ran.
+
+
+#: The folder of Prefect's result storage holding each case's persisted task results, one
+#: sub-folder per case (`tasks.kinds.CaseResults` names the files so).
+CASE_RESULTS_FOLDER = "cases"
+
+
+def case_results_key(case_id: int) -> str:
+    """Where a case's task results are kept, relative to the result storage."""
+    return f"{CASE_RESULTS_FOLDER}/{int(case_id)}"
+
+
+def _local_storage() -> Path:
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().results.local_storage_path)
+
+
+def local_result_exists(key: str) -> bool:
+    """Whether a result is persisted under this key in the local result storage."""
+    return (_local_storage() / key).is_file()
+
+
+def case_result_files(case_id: int) -> int:
+    """How many persisted task results the case's folder holds."""
+    folder = _local_storage() / case_results_key(case_id)
+    return sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def forget_case_results(case_id: int) -> int:
+    """Delete the case's folder of persisted task results; how many files it held."""
+    folder = _local_storage() / case_results_key(case_id)
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    removed = 0
+    for path in files:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+    shutil.rmtree(folder, ignore_errors=True)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -199,11 +243,7 @@ def _result_file(data: Any) -> Path | None:
     if not key or block is not None:
         return None
     path = Path(str(key))
-    if not path.is_absolute():
-        from prefect.settings import get_current_settings
-
-        path = Path(get_current_settings().results.local_storage_path) / path
-    return path
+    return path if path.is_absolute() else _local_storage() / path
 
 
 def forget_case_run_data(flow_run_id: str, page: int = 200) -> ForgottenRun:

@@ -9,22 +9,58 @@
 caching of its result across the re-run). Its result is not persisted either: nothing reads
 it again, and some hold buyers' names and addresses (a page of orders) that would otherwise
 stay in Prefect's result storage with no case to purge them with. Results of the other tasks
-are persisted, so a resumed or restarted run reuses them; those of a case's run are deleted
-when the case's buyer data is purged (`henpin.runs.forget_case_run_data`).
+are persisted, so a resumed or restarted run reuses them (the order as first read, so the
+run takes the same path again). Each is filed in its case's own folder of the result storage
+(`cases/<case id>/`, `CaseResults`), and the purge deletes that folder with the case's buyer
+data (`henpin.runs.forget_case_results`): it does not depend on what the Prefect server
+recorded of the run's task runs, which can be incomplete.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, task
-from prefect.cache_policies import DEFAULT, NO_CACHE
+from prefect.cache_policies import DEFAULT, NO_CACHE, CachePolicy
 from prefect.client.schemas.objects import TaskRun
+from prefect.context import TaskRunContext
 from prefect.states import State
+
+from henpin.runs import case_results_key, local_result_exists
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+@dataclass
+class CaseResults(CachePolicy):
+    """Prefect's default cache key (the task's inputs and source, and the flow run), filed
+    under the case's folder of the result storage when the task runs in a case's flow (every
+    case flow takes `case_id`). Prefect names a persisted result by its cache key, so the file
+    is `<storage>/cases/<case id>/<key>` and the purge finds it by the case alone."""
+
+    def compute_key(
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:
+        key = DEFAULT.compute_key(task_ctx, inputs, flow_parameters, **kwargs)
+        case_id = flow_parameters.get("case_id")
+        if key is None or not isinstance(case_id, int) or isinstance(case_id, bool):
+            return key  # outside a case's flow: Prefect's own key
+        filed = f"{case_results_key(case_id)}/{key}"
+        if local_result_exists(key) and not local_result_exists(filed):
+            # Persisted before results were filed by case (a run waiting across the upgrade):
+            # reused where it is, so the resumed run takes the path it took.
+            return key
+        return filed
+
+
+CASE_RESULTS = CaseResults()
 
 
 def store_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]], Task[P, R]]:
@@ -33,7 +69,7 @@ def store_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]], 
         retries=3,
         retry_delay_seconds=[1, 5, 15],
         timeout_seconds=60,
-        cache_policy=NO_CACHE if fresh else DEFAULT,
+        cache_policy=NO_CACHE if fresh else CASE_RESULTS,
         persist_result=False if fresh else None,
     )
 
@@ -58,6 +94,6 @@ def amazon_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]],
         retry_delay_seconds=[5, 30, 120, 300],
         retry_condition_fn=transient_amazon_error,
         timeout_seconds=300,
-        cache_policy=NO_CACHE if fresh else DEFAULT,
+        cache_policy=NO_CACHE if fresh else CASE_RESULTS,
         persist_result=False if fresh else None,
     )

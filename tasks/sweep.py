@@ -17,6 +17,8 @@ from henpin.decisions import answered_waiting_cases, record_deadline_answers
 from henpin.domain import ActionStatus, CaseState
 from henpin.runs import (
     ResumeResult,
+    case_result_files,
+    forget_case_results,
     forget_case_run_data,
     read_troubled_runs,
     resume_case_run,
@@ -191,8 +193,9 @@ def purge_buyer_data_now(
     url: str, now: datetime, retention_days: int, *, dry_run: bool = False
 ) -> PurgeReport:
     """Buyers' personal data out of cases closed longer ago than the retention, in the case
-    store and in Prefect (persisted task results, Resume-form answers). A case whose Prefect
-    side cannot be reached now is left whole for the next round, so nothing is half purged.
+    store and in Prefect (the case's folder of persisted task results, and every result file
+    and Resume-form answer its flow run points to). A case whose Prefect side cannot be
+    reached now is left whole for the next round, so nothing is half purged.
     A dry run changes nothing and says what would go."""
     plan = purge_closed_cases(url, now, retention_days, dry_run=True)
     if dry_run:
@@ -203,6 +206,7 @@ def purge_buyer_data_now(
                 .where(Case.id.in_(plan.case_ids), Case.flow_run_id.is_not(None))
             )
         plan.places["prefect_runs"] = runs or 0
+        plan.places["result_files"] = sum(case_result_files(c) for c in plan.case_ids)
         return plan
     with session_scope(url) as s:
         run_ids = dict(
@@ -211,13 +215,14 @@ def purge_buyer_data_now(
     ready, files, inputs = [], 0, 0
     for case_id in plan.case_ids:
         run_id = run_ids.get(case_id)
-        if run_id:
-            try:
+        try:
+            if run_id:
                 forgotten = forget_case_run_data(run_id)
-            except Exception as exc:  # the Prefect API down: next round
-                log.warning("case %s: its flow run's data is purged next round: %s", case_id, exc)
-                continue
-            files, inputs = files + forgotten.result_files, inputs + forgotten.run_inputs
+                files, inputs = files + forgotten.result_files, inputs + forgotten.run_inputs
+            files += forget_case_results(case_id)
+        except Exception as exc:  # the Prefect API down, storage unwritable: next round
+            log.warning("case %s: its flow run's data is purged next round: %s", case_id, exc)
+            continue
         ready.append(case_id)
     report = purge_closed_cases(url, now, retention_days, only=ready)
     report.places |= {"prefect_runs": len(ready), "result_files": files, "run_inputs": inputs}

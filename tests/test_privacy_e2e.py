@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
+import pickle
 import sqlite3
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,17 +91,22 @@ def prefect_rows() -> dict[str, list[str]]:
     return hits
 
 
+def storage_root() -> Path:
+    return Path(os.environ["PREFECT_LOCAL_STORAGE_PATH"])
+
+
 def storage_files() -> set[Path]:
-    root = Path(os.environ["PREFECT_LOCAL_STORAGE_PATH"])
+    root = storage_root()
     return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
 
 
-def result_files(before: set[Path]) -> dict[str, list[str]]:
-    """Every file of Prefect's result storage written since `before` (the storage is the test
-    session's, shared with other tests); a result is a JSON record whose value is a base64
-    pickle, so encoded strings are decoded before searching."""
+def result_files() -> dict[str, list[str]]:
+    """Every file of Prefect's result storage that holds any of this test's needles (the
+    storage is the test session's, shared with other tests, whose buyers have other names); a
+    result is a JSON record whose value is a base64 pickle, so encoded strings are decoded
+    before searching."""
     hits: dict[str, list[str]] = {}
-    for path in storage_files() - before:
+    for path in storage_files():
         raw = path.read_bytes()
         found = set(found_in(raw))
         try:
@@ -115,6 +121,17 @@ def result_files(before: set[Path]) -> dict[str, list[str]]:
         if found:
             hits[str(path)] = sorted(found)
     return hits
+
+
+def result_value(path: str) -> str:
+    """What a result file holds, for a failure message."""
+    raw = Path(path).read_bytes()
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        raw = base64.b64decode(json.loads(raw)["result"])
+    try:
+        return f"{path}: {pickle.loads(raw)!r:.400}"
+    except Exception:  # not a pickle: show the bytes
+        return f"{path}: {raw[:400]!r}"
 
 
 def close_every_case_type(url: str, amazon: Any) -> list[int]:
@@ -255,13 +272,13 @@ def test_after_the_purge_no_personal_data_is_left_anywhere(
     prefect_server: Any,
 ) -> None:
     from henpin.domain import CaseType
+    from henpin.runs import case_result_files, case_results_key
     from tasks.ingest import flag_unreadable_order
     from tasks.orders import UnreadableOrder
     from tasks.policy import policy_in_force
     from tasks.sweep import purge_buyer_data_now
 
     url = henpin
-    before = storage_files()
     case_ids = close_every_case_type(url, emulator)
     # An order Amazon sent without an id and in a shape Henpin cannot read: no case to keep it.
     flag_unreadable_order.fn(
@@ -274,9 +291,14 @@ def test_after_the_purge_no_personal_data_is_left_anywhere(
     assert set(case_store_rows(url)) >= {"cases", "events", "decisions", "actions"}
     assert "unreadable_payloads" in case_store_rows(url)
     assert "audit_log" not in case_store_rows(url)  # the payload is not audited
-    assert result_files(before), (
-        "the order as read (buyer's name) is a persisted result until purged"
-    )
+    holding = result_files()
+    assert holding, "the order as read (buyer's name) is a persisted result until purged"
+    # Every result that holds the buyer's data is filed under its case, so the purge finds it
+    # by the case alone, whatever the Prefect server recorded of the run's task runs.
+    folders = {cid: storage_root() / case_results_key(cid) for cid in case_ids}
+    assert all(case_result_files(cid) for cid in case_ids), "each case's results in its folder"
+    outside = [f for f in holding if not any(Path(f).is_relative_to(d) for d in folders.values())]
+    assert outside == [], [result_value(f) for f in outside]
 
     case_files = case_run_files(url)
 
@@ -284,23 +306,18 @@ def test_after_the_purge_no_personal_data_is_left_anywhere(
     later = datetime.now(UTC) + timedelta(days=days, hours=1)
     preview = purge_buyer_data_now(url, later, days, dry_run=True)
     assert sorted(preview.case_ids) == sorted(case_ids)
+    assert preview.places["result_files"] == sum(map(case_result_files, case_ids))
     assert case_store_rows(url), "a dry run changes nothing"
+    assert result_files() == holding, "a dry run deletes no result"
     report = purge_buyer_data_now(url, later, days)
     assert sorted(report.case_ids) == sorted(case_ids)
-    assert report.places["result_files"] > 0
+    assert report.places["result_files"] >= preview.places["result_files"] > 0
 
     assert case_store_rows(url) == {}
-    # Every result file of the cases' own runs is gone, and no file this test wrote holds the
-    # buyer's data. Known gap (seen only when the whole suite runs before this test, never
-    # alone): a few files this session wrote with it were left, not pointed to by any case's
-    # run; the warning lists them, for the issue that tracks it.
-    # Known gap: after the whole suite, the cases' task runs point to no result file, yet files
-    # with the buyer's data were written; they are reported, not yet failed (issue #11's note).
-    left = result_files(before)
-    if left:
-        warnings.warn(
-            f"result files with buyer data left (case runs point to {len(case_files)}): {left}",
-            stacklevel=1,
-        )
+    # No file of Prefect's result storage holds the buyer's data any more: not the cases'
+    # folders, not a file a case's run points to, not one written outside the cases' runs.
+    assert result_files() == {}
+    assert [d for d in folders.values() if d.exists()] == []
+    assert [f for f in case_files if Path(f).exists()] == []
     assert prefect_rows() == {}
     assert purge_buyer_data_now(url, later, days).case_ids == []  # once

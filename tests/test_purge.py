@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,6 +156,7 @@ def test_purge_reaches_free_text_notes_and_messages_and_dry_run_says_what_would_
         "photos": 0,
         "unreadable_payloads": 1,
         "prefect_runs": 0,
+        "result_files": 0,  # no run, no results in the case's folder
     }
     with session_scope(url) as s:  # a dry run changes nothing
         assert "Zyxwv" in repr(s.get(Case, case_id).details)  # type: ignore[union-attr]
@@ -174,3 +177,115 @@ def test_purge_reaches_free_text_notes_and_messages_and_dry_run_says_what_would_
         assert personal not in text, personal
     assert decision.data["amount"] == "12.50" and decision.choice == "cancel_as_seller"
     assert kept == "Deadline 2026-12-05 10:00 UTC; 12.50 USD"  # dates and money stay
+
+
+@pytest.mark.e2e
+def test_a_case_runs_results_are_filed_under_the_case_and_purged_with_it(
+    store: str, prefect_server: Any, tmp_path: Path
+) -> None:
+    """Prefect names a persisted task result after its cache key; Henpin's tasks file it in the
+    case's folder of the result storage (`cases/<case id>/`). The purge deletes that folder, so
+    the result goes even when the Prefect server holds no record of the task run that wrote it
+    (here the run is deleted; in the full suite, task-run events it never recorded)."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    from henpin.runs import case_result_files
+    from tasks.cases import open_case
+    from tasks.kinds import store_task
+    from tasks.policy import policy_in_force
+    from tasks.sweep import purge_buyer_data_now
+
+    case_id, _ = open_case(CaseType.CANCEL_REQUEST, shipped("111-R", "Zyxwv Qutsr", "z@x.io"))
+
+    @store_task("read-the-buyer")
+    def read_the_buyer(order_id: str) -> str:
+        return f"Zyxwv Qutsr of {order_id}"
+
+    # Case flows return their outcome, never buyer data: the flows here return nothing.
+    @flow(name="a-case", persist_result=True)
+    def a_case(case_id: int, order_id: str) -> None:
+        read_the_buyer(order_id)
+
+    @flow(name="not-a-case", persist_result=True)
+    def not_a_case(order_id: str) -> None:
+        read_the_buyer(order_id)
+
+    def holding(root: Path) -> list[Path]:
+        """Result files with the buyer's name: a JSON record whose value is a base64 pickle,
+        or (a flow's result) the base64 pickle alone."""
+
+        def value(raw: bytes) -> bytes:
+            try:
+                return base64.b64decode(json.loads(raw)["result"])
+            except ValueError:
+                return base64.b64decode(raw)
+
+        return [p for p in root.rglob("*") if p.is_file() and b"Zyxwv" in value(p.read_bytes())]
+
+    storage = tmp_path / "storage"
+    with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: str(storage)}):
+        state = a_case(case_id, "111-R", return_state=True)
+        folder = storage / "cases" / str(case_id)
+        assert [p.parent for p in holding(storage)] == [folder]
+        assert case_result_files(case_id) == 1
+        not_a_case("111-S")  # outside a case's flow a task keeps Prefect's own key
+        assert {p.parent for p in holding(storage)} == {folder, storage}
+
+        run_id = state.state_details.flow_run_id
+        with get_client(sync_client=True) as client:
+            client.delete_flow_run(run_id)  # the server knows nothing of the run any more
+        days = policy_in_force().retention.buyer_data_days
+        now = datetime.now(UTC)
+        with session_scope(store) as s:
+            case = s.get(Case, case_id)
+            assert case is not None
+            case.state, case.closed_at = "closed", now - timedelta(days=days + 1)
+            case.flow_run_id = str(run_id)
+
+        preview = purge_buyer_data_now(store, now, days, dry_run=True)
+        assert preview.places["result_files"] == 1 and folder.exists()
+        report = purge_buyer_data_now(store, now, days)
+        assert report.case_ids == [case_id] and report.places["result_files"] == 1
+        assert not folder.exists()
+        assert [p.parent for p in holding(storage)] == [storage]  # only the case-less run's
+
+
+@pytest.mark.e2e
+def test_a_result_persisted_before_results_were_filed_by_case_is_still_reused(
+    prefect_server: Any, tmp_path: Path
+) -> None:
+    """A case run waiting across the upgrade to case folders resumes with the results its
+    first run persisted at the storage's top level (Prefect's own key): its tasks come back
+    Cached from there, not run again, so it takes the path it took."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+    from prefect.states import AwaitingRetry
+
+    from tasks.kinds import store_task
+
+    @store_task("read-once")
+    def read_once(order_id: str) -> str:
+        return f"read {order_id}"
+
+    @flow(name="a-waiting-case", persist_result=True)
+    def a_waiting_case(case_id: int, order_id: str) -> None:
+        read_once(order_id)
+
+    storage = tmp_path / "storage"
+    with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: str(storage)}):
+        with get_client(sync_client=True) as client:
+            run = client.create_flow_run(a_waiting_case, parameters={"case_id": 7, "order_id": "1"})
+        assert run_flow(a_waiting_case, flow_run=run, return_type="state").is_completed()
+        (filed,) = (storage / "cases" / "7").iterdir()
+        filed.rename(storage / filed.name)  # as an earlier Henpin kept it
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+            run = client.read_flow_run(run.id)
+        state: Any = run_flow(a_waiting_case, flow_run=run, return_type="state")
+        assert state.is_completed()
+        assert not any((storage / "cases" / "7").iterdir()), "not run again into the folder"
+        assert (storage / filed.name).is_file()
