@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock browser up test lint typecheck check bench soak clean
+.PHONY: install lock browser up test unit lint typecheck check bench soak clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ up: $(STAMP) ## the whole stack: Prefect server, emulator + demo data (no creden
 
 test: $(STAMP) ## the test suite (PostgreSQL tests run when HENPIN_TEST_DATABASE_URL is set)
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+unit: $(STAMP) ## the unit tests only: fast, no server or subprocess started (pytest -m "not e2e")
+	$(BIN)/python -m pytest -q -m "not e2e"
 
 bench: $(STAMP) ## benchmark against the emulator at Amazon's quotas (BENCH_QUICK=1: < 5 min)
 	$(BIN)/python bench/run.py

@@ -8,12 +8,13 @@ dependents wait for it, stops are bounded even for a part that ignores SIGTERM, 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 
-from henpin.supervisor import Limits, Part, RotatingLog, Supervisor
+import pytest
+
+from henpin.supervisor import Limits, Part, RotatingLog, Supervisor, listening_socket
 from tests.processes import alive, descendants
 
 PY = sys.executable
@@ -43,6 +44,7 @@ def until(probe: object, timeout: float = 30.0) -> None:
     raise AssertionError("timed out")
 
 
+@pytest.mark.e2e
 def test_a_part_that_dies_is_started_again_and_counted(tmp_path: Path) -> None:
     run, said = supervisor(tmp_path)
     try:
@@ -68,6 +70,7 @@ def test_a_part_that_dies_is_started_again_and_counted(tmp_path: Path) -> None:
         run.stop()
 
 
+@pytest.mark.e2e
 def test_a_part_that_keeps_dying_stops_the_stack_naming_its_log(tmp_path: Path) -> None:
     run, _ = supervisor(tmp_path)
     crash = Part("runner", [PY, "-c", "print('no database', flush=True); raise SystemExit(1)"], {})
@@ -86,20 +89,29 @@ def test_a_part_that_keeps_dying_stops_the_stack_naming_its_log(tmp_path: Path) 
     assert (tmp_path / "logs" / "runner.log").read_text().count("no database") == 3
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: An HTTP server on the listening socket whose descriptor it is given (as the stack's parts are).
+SERVE_ON_FD = (
+    "import http.server, socket, sys\n"
+    "server = http.server.HTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler,"
+    " bind_and_activate=False)\n"
+    "server.socket.close()\n"
+    "server.socket = socket.socket(fileno=int(sys.argv[1]))\n"
+    "server.serve_forever()\n"
+)
 
 
+@pytest.mark.e2e
 def test_the_prefect_servers_dependents_stop_and_start_again_after_it(tmp_path: Path) -> None:
     run, said = supervisor(tmp_path)
-    port = free_port()
+    # bound once here and handed to each start of the part: the restart serves on it again
+    sock = listening_socket(0)
+    port = sock.getsockname()[1]
     server = Part(
         "prefect",
-        [PY, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        [PY, "-c", SERVE_ON_FD, str(sock.fileno())],
         {},
         health_url=f"http://127.0.0.1:{port}/",
+        sockets=(sock,),
     )
     try:
         run.start(server)
@@ -126,6 +138,7 @@ def test_the_prefect_servers_dependents_stop_and_start_again_after_it(tmp_path: 
         run.stop()
 
 
+@pytest.mark.e2e
 def test_a_stop_is_bounded_even_for_a_part_that_ignores_sigterm(tmp_path: Path) -> None:
     run, _ = supervisor(tmp_path)
     run.start(sleeper("emulator", ignore_term=True))
@@ -141,6 +154,7 @@ def test_a_stop_is_bounded_even_for_a_part_that_ignores_sigterm(tmp_path: Path) 
     assert took < 1.0 + 5.0
 
 
+@pytest.mark.e2e
 def test_the_children_of_a_dead_supervisor_are_reaped(tmp_path: Path) -> None:
     """The reaper's half of "children die with it": the supervisor's pipe closes, and every part
     is stopped, even one that ignores SIGTERM (SIGKILL after the reaper's grace)."""
