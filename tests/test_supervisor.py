@@ -8,13 +8,23 @@ dependents wait for it, stops are bounded even for a part that ignores SIGTERM, 
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from henpin.supervisor import Limits, Part, RotatingLog, Supervisor, listening_socket
+from henpin.supervisor import (
+    Limits,
+    Part,
+    RotatingLog,
+    Supervisor,
+    listening_socket,
+    preferred_socket,
+)
 from tests.processes import alive, descendants
 
 PY = sys.executable
@@ -182,3 +192,61 @@ def test_logs_rotate_by_size(tmp_path: Path) -> None:
     assert all(p.stat().st_size <= 100 for p in tmp_path.iterdir())
     assert (tmp_path / "runner.log").read_text().startswith("line 8 ")
     assert (tmp_path / "runner.log.1").read_text().startswith("line 6 ")
+
+
+# --- ports bound once and handed over -------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_a_taken_preferred_port_gives_a_listening_socket_on_another() -> None:
+    with listening_socket(0) as taken, preferred_socket(taken.getsockname()[1]) as other:
+        assert other.getsockname()[1] not in (0, taken.getsockname()[1])
+        with socket.create_connection(other.getsockname()[:2], timeout=5):
+            pass  # listening already: a client may connect before the child serves
+
+
+@pytest.mark.e2e
+def test_a_port_in_use_is_bound_once_its_holder_lets_go_within_the_retry() -> None:
+    holder = listening_socket(0)
+    port = holder.getsockname()[1]
+    with pytest.raises(OSError):
+        listening_socket(port)  # no retry: in use is an error at once
+    threading.Timer(0.5, holder.close).start()
+    with listening_socket(port, retry_s=30) as again:
+        assert again.getsockname()[1] == port
+
+
+@pytest.mark.e2e
+def test_henpin_emulator_and_mailcatcher_serve_on_a_handed_over_socket(tmp_path: Path) -> None:
+    from henpin.mailcatcher import MailCatcher
+    from tasks.mail import MailSettings, send_mail
+
+    run, _ = supervisor(tmp_path)
+    emulator_socket, mail_socket = listening_socket(0), listening_socket(0)
+    emulator_port, mail_port = emulator_socket.getsockname()[1], mail_socket.getsockname()[1]
+    fd = str(emulator_socket.fileno())
+    emulator = Part(
+        "emulator",
+        [PY, "-m", "henpin.cli", "emulator", "--fd", fd, "--port", "1"],  # --fd wins
+        dict(os.environ),
+        health_url=f"http://127.0.0.1:{emulator_port}/_emulator/clock",
+        sockets=(emulator_socket,),
+    )
+    try:
+        run.start(emulator)
+        assert httpx.get(f"http://127.0.0.1:{emulator_port}/_emulator/clock").status_code == 200
+    finally:
+        run.stop()
+    assert emulator_socket.fileno() == -1  # closed with the stack: the port is free again
+    with MailCatcher(sock=mail_socket, folder=tmp_path / "mail") as catcher:
+        assert catcher.port == mail_port
+        settings = MailSettings(
+            _env_file=None,  # type: ignore[call-arg]
+            host="127.0.0.1",
+            port=mail_port,
+            sender="shop@example.com",
+            timeout_s=5,
+        )
+        send_mail("buyer@example.com", "Handed over", "Hello", settings=settings)
+        (mail,) = catcher.wait_for(1)
+        assert mail.subject == "Handed over"
