@@ -26,7 +26,6 @@ from typing import Any
 
 import pytest
 
-from henpin.supervisor import listening_socket
 from tests.needs import missing
 from tests.processes import (
     ServerInUnitTest,
@@ -45,8 +44,11 @@ _TMP = Path(tempfile.mkdtemp(prefix="henpin-tests-"))
 # The session's Prefect server serves on this socket, bound here once (any free port) and handed
 # over when a test first asks for `prefect_server`: PREFECT_API_URL must name the port before
 # Prefect is imported, and a port picked, released and bound later by the server could be taken
-# in between on a loaded machine.
-_PREFECT_SOCKET = listening_socket(0)
+# in between on a loaded machine. It listens only from the server's start (tests/support.py):
+# until then a connection is refused at once, as with no server, and as it is bound without
+# SO_REUSEADDR no other socket can bind the port meanwhile.
+_PREFECT_SOCKET = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+_PREFECT_SOCKET.bind(("127.0.0.1", 0))
 PREFECT_PORT = int(_PREFECT_SOCKET.getsockname()[1])
 os.environ.update(
     {

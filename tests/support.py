@@ -29,8 +29,8 @@ class PrefectServer:
     """The Prefect server (`prefect server start`'s app, henpin/prefect_serve.py) on 127.0.0.1 as
     a subprocess, serving on a socket this process bound; can be stopped and started again.
 
-    `sock`: the listening socket of the first start (tests/conftest.py binds it before Prefect
-    is imported, as PREFECT_API_URL must name the port). A start after a stop binds the same port
+    `sock`: the socket of the first start (tests/conftest.py binds it before Prefect is
+    imported, as PREFECT_API_URL must name the port; it listens from this start on). A start after a stop binds the same port
     again: every client already knows it. It was free since the stop, when connections had to be
     refused, so someone may hold it for a moment: that bind retries (`RESTART_BIND_S`)."""
 
@@ -50,6 +50,7 @@ class PrefectServer:
         log = (self.home / "server.log").open("ab")
         sock = self._sock or listening_socket(self.port, retry_s=self.RESTART_BIND_S)
         self._sock = None
+        sock.listen(128)  # the first start's socket is only bound (tests/conftest.py)
         try:
             self.proc = start_guarded(  # dies with the test session, however it ends
                 [sys.executable, "-m", "henpin.prefect_serve", "--fd", str(sock.fileno())],
