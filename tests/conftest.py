@@ -45,9 +45,12 @@ _TMP = Path(tempfile.mkdtemp(prefix="henpin-tests-"))
 # over when a test first asks for `prefect_server`: PREFECT_API_URL must name the port before
 # Prefect is imported, and a port picked, released and bound later by the server could be taken
 # in between on a loaded machine. It listens only from the server's start (tests/support.py):
-# until then a connection is refused at once, as with no server, and as it is bound without
-# SO_REUSEADDR no other socket can bind the port meanwhile.
+# until then a connection is refused at once, as with no server, while the bound port is never
+# handed out to another port-0 bind. SO_REUSEADDR as on every server socket: the connections the
+# server closes inherit it in TIME_WAIT, and without it a restart could not bind the port again
+# for a minute.
 _PREFECT_SOCKET = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+_PREFECT_SOCKET.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 _PREFECT_SOCKET.bind(("127.0.0.1", 0))
 PREFECT_PORT = int(_PREFECT_SOCKET.getsockname()[1])
 os.environ.update(
