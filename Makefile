@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock browser up test screenshots lint typecheck check bench soak clean
+.PHONY: install lock browser up test unit screenshots lint typecheck check bench soak clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,8 @@ test: $(STAMP) ## the test suite (PostgreSQL tests run when HENPIN_TEST_DATABASE
 
 screenshots: $(STAMP) ## refresh docs/screenshots (README, docs/inbox.md) from the browser test; commit them
 	HENPIN_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_browser.py
+unit: $(STAMP) ## the unit tests only: fast, no server or subprocess started (pytest -m "not e2e")
+	$(BIN)/python -m pytest -q -m "not e2e"
 
 bench: $(STAMP) ## benchmark against the emulator at Amazon's quotas (BENCH_QUICK=1: < 5 min)
 	$(BIN)/python bench/run.py

@@ -158,6 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8500, help="port (0 picks a free one)")
     parser.add_argument(
+        "--fd",
+        type=int,
+        help="serve on this inherited listening socket (its parent bound it) instead of binding",
+    )
+    parser.add_argument(
         "--time-scale",
         type=float,
         default=1.0,
@@ -180,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 2
     try:
-        sock = _bind(args.host, args.port)
+        # family, type and protocol are read from the descriptor (TCP: see `_bind`)
+        sock = socket.socket(fileno=args.fd) if args.fd is not None else _bind(args.host, args.port)
     except OSError as error:
         print(
             f"Cannot listen on {args.host}:{args.port}: {error}. Try another --port.",

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -530,6 +531,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from emulator.server import main as emulator_main
 
     argv = ["--host", args.host, "--port", str(args.port), "--time-scale", str(args.time_scale)]
+    if args.fd is not None:
+        argv += ["--fd", str(args.fd)]
     if args.state_file:
         argv += ["--state-file", args.state_file]
     if args.seed_demo:
@@ -541,7 +544,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 def cmd_mailcatcher(args: argparse.Namespace) -> int:
     from henpin.mailcatcher import MailCatcher
 
-    with MailCatcher(host=args.host, port=args.port, folder=Path(args.folder)):
+    sock = socket.socket(fileno=args.fd) if args.fd is not None else None
+    with MailCatcher(host=args.host, port=args.port, folder=Path(args.folder), sock=sock):
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
         try:
             while True:
@@ -870,6 +874,9 @@ def build_parser() -> argparse.ArgumentParser:
     em = sub.add_parser("emulator", help="run the SP-API emulator alone")
     em.add_argument("--host", default="127.0.0.1")
     em.add_argument("--port", type=int, default=8500)
+    em.add_argument(
+        "--fd", type=int, help="serve on this inherited listening socket instead of binding a port"
+    )
     em.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
     em.add_argument("--state-file", help="keep the emulator's state in this JSON file")
     em.add_argument("--seed-demo", action="store_true", help="load the demo orders at start")
@@ -880,6 +887,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mc.add_argument("--host", default="127.0.0.1")
     mc.add_argument("--port", type=int, default=8525)
+    mc.add_argument(
+        "--fd", type=int, help="serve on this inherited listening socket instead of binding a port"
+    )
     mc.add_argument("--folder", default=".henpin/mail", help="where each e-mail is saved (.eml)")
     mc.set_defaults(func=cmd_mailcatcher)
 

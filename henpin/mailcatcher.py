@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
+import socket
 import threading
 import time
 import warnings
@@ -79,7 +80,19 @@ class _Handler:
 
 
 class _Controller(Controller):
-    """aiosmtpd's controller, able to listen on port 0 (any free port)."""
+    """aiosmtpd's controller, able to listen on port 0 (any free port) or on a listening socket
+    its caller bound (`sock`: the parent of `henpin mailcatcher --fd` hands one over)."""
+
+    def __init__(self, *args: Any, sock: socket.socket | None = None, **kwargs: Any) -> None:
+        self._sock = sock
+        if sock is not None:
+            kwargs["hostname"], kwargs["port"] = sock.getsockname()[:2]
+        super().__init__(*args, **kwargs)
+
+    def _create_server(self) -> Any:
+        if self._sock is None:
+            return super()._create_server()
+        return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
 
     def _trigger_server(self) -> None:
         if self.port == 0 and isinstance(self.server, asyncio.Server):
@@ -103,6 +116,7 @@ class MailCatcher:
         folder: Path | str | None = None,
         *,
         login: tuple[str, str] | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
         self.host = host
         self.folder = Path(folder) if folder is not None else None
@@ -116,7 +130,9 @@ class MailCatcher:
                 "auth_required": True,
                 "auth_require_tls": False,
             }
-        self._controller = _Controller(_Handler(self), hostname=host, port=port, **options)
+        self._controller = _Controller(
+            _Handler(self), hostname=host, port=port, sock=sock, **options
+        )
         self._running = False
 
     # -- lifecycle

@@ -28,7 +28,14 @@ import httpx
 from henpin.logs import prefect_logging_settings
 from henpin.settings import Settings
 from henpin.store.db import migrate
-from henpin.supervisor import Limits, Part, Supervisor, wait_until_up, with_lifeline
+from henpin.supervisor import (
+    Limits,
+    Part,
+    Supervisor,
+    preferred_socket,
+    wait_until_up,
+    with_lifeline,
+)
 
 __all__ = ["DEFAULT_PORTS", "ROOT", "Stack", "StackLock", "free_port", "wait_until_up"]
 
@@ -40,7 +47,9 @@ STOPPING_WAIT_S = 15.0  # a dead stack's reaper may hold the lock this long whil
 
 
 def free_port(preferred: int) -> int:
-    """The preferred port if nobody listens there, else any free one."""
+    """The preferred port if nobody listens there, else any free one. Racy (the port is free
+    again until the child binds it): the stack's own parts get a bound socket instead
+    (`preferred_socket`); this is for third-party servers that bind their port themselves."""
     for port in (preferred, 0):
         with socket.socket() as s:
             try:
@@ -212,22 +221,45 @@ def prefect_env(home: Path, api_url: str | None, database_url: str | None = None
     return env
 
 
-def prefect_server_part(port: int, env: dict[str, str]) -> Part:
-    server = ("-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", f"{port}")
+def _port(where: int | socket.socket) -> int:
+    return where if isinstance(where, int) else int(where.getsockname()[1])
+
+
+def prefect_server_part(where: int | socket.socket, env: dict[str, str]) -> Part:
+    """The Prefect server on a socket bound here (`henpin.prefect_serve`, handed over), or, given
+    a port number, `prefect server start --port` (which binds it itself)."""
+    port = _port(where)
+    server: tuple[str, ...]
+    if isinstance(where, int):
+        server = ("-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", f"{port}")
+        sockets: tuple[socket.socket, ...] = ()
+    else:
+        server = ("-m", "henpin.prefect_serve", "--fd", str(where.fileno()))
+        sockets = (where,)
     return Part(
-        "prefect", [sys.executable, *server], env, health_url=f"http://127.0.0.1:{port}/api/health"
+        "prefect",
+        [sys.executable, *server],
+        env,
+        health_url=f"http://127.0.0.1:{port}/api/health",
+        sockets=sockets,
     )
 
 
-def emulator_part(port: int, state: Path, settings: Settings, env: dict[str, str]) -> Part:
+def emulator_part(
+    where: int | socket.socket, state: Path, settings: Settings, env: dict[str, str]
+) -> Part:
+    """The emulator on a socket bound here (`--fd`, handed over) or on a port it binds itself."""
+    port = _port(where)
+    listen = ("--port", str(port)) if isinstance(where, int) else ("--fd", str(where.fileno()))
     return Part(
         "emulator",
         [
-            *(sys.executable, "-m", "henpin.cli", "emulator", "--port", str(port)),
+            *(sys.executable, "-m", "henpin.cli", "emulator", *listen),
             *("--state-file", str(state), "--time-scale", str(settings.emulator_time_scale)),
         ],
         env,
         health_url=f"http://127.0.0.1:{port}/_emulator/clock",
+        sockets=() if isinstance(where, int) else (where,),
     )
 
 
@@ -253,6 +285,9 @@ class Stack:
     lock: StackLock | None = None  # held by `henpin up`; its reaper keeps it until the end
     urls: dict[str, str | None] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    # Listening sockets bound by `plan` (prefect, emulator, mail; inbox only held until Streamlit
+    # starts): the supervisor hands each to its part, so no port is picked and released.
+    sockets: dict[str, socket.socket] = field(default_factory=dict)
     seeded_demo: bool = False  # this start filled a fresh emulator with the demo data
     supervisor: Supervisor = field(init=False)
 
@@ -274,7 +309,8 @@ class Stack:
 
         Called before anything imports Prefect: Prefect reads its settings once, at import.
         """
-        self.ports = {name: free_port(port) for name, port in DEFAULT_PORTS.items()}
+        self.sockets = {name: preferred_socket(port) for name, port in DEFAULT_PORTS.items()}
+        self.ports = {name: int(sock.getsockname()[1]) for name, sock in self.sockets.items()}
         api = f"http://127.0.0.1:{self.ports['prefect']}/api"
         self.urls["prefect_ui"] = f"http://127.0.0.1:{self.ports['prefect']}"
         self.urls["prefect_api"] = api
@@ -292,13 +328,13 @@ class Stack:
         if self.lock:
             self.lock.record(prefect_ui=self.urls["prefect_ui"], inbox=env["HENPIN_INBOX_URL"])
         run = self.supervisor
-        prefect = prefect_server_part(self.ports["prefect"], dict(env))
+        prefect = prefect_server_part(self.sockets["prefect"], dict(env))
         run.start(prefect, wait=False)
 
         if self.settings.demo_mode:
             state = self.home / "emulator-state.json"
             fresh = not state.exists()
-            run.start(emulator_part(self.ports["emulator"], state, self.settings, dict(env)))
+            run.start(emulator_part(self.sockets["emulator"], state, self.settings, dict(env)))
             emulator_url = f"http://127.0.0.1:{self.ports['emulator']}"
             if fresh and demo_data:
                 httpx.post(f"{emulator_url}/_emulator/seed-demo", timeout=10).raise_for_status()
@@ -308,8 +344,9 @@ class Stack:
             if not os.environ.get("HENPIN_SMTP_HOST"):
                 # Demo replies to buyers are caught locally (one .eml file each), never sent.
                 mail = [sys.executable, "-m", "henpin.cli", "mailcatcher"]
-                mail += ["--port", str(self.ports["mail"]), "--folder", str(self.home / "mail")]
-                run.start(Part("mail", mail, dict(env)))
+                mail += ["--fd", str(self.sockets["mail"].fileno())]
+                mail += ["--folder", str(self.home / "mail")]
+                run.start(Part("mail", mail, dict(env), sockets=(self.sockets["mail"],)))
                 env["HENPIN_SMTP_HOST"] = "127.0.0.1"
                 env["HENPIN_SMTP_PORT"] = str(self.ports["mail"])
                 env["HENPIN_NOTIFY_DEMO_CATCHER"] = "true"  # notifications land there too
@@ -322,6 +359,12 @@ class Stack:
         run.start(Part("runner", runner, dict(env), needs_prefect=True))
 
         env["HENPIN_PREFECT_UI_URL"] = self.urls["prefect_ui"] or ""
+        # Streamlit binds its port itself and takes no socket (server.port only), so the port
+        # bound in `plan` is held until this moment and released just before Streamlit starts;
+        # should another process take it in between, Streamlit exits and the supervisor starts
+        # it again (restart_limit), then stops the stack naming the inbox's log.
+        if (held := self.sockets.pop("inbox", None)) is not None:
+            held.close()
         run.start(inbox_part(self.ports["inbox"], dict(env)))
         self.urls["inbox"] = f"http://127.0.0.1:{self.ports['inbox']}"
         self.write_status(ready=True)
@@ -371,6 +414,8 @@ class Stack:
 
     def stop(self) -> None:
         self.supervisor.stop()
+        for sock in self.sockets.values():  # those no part took (no demo, an SMTP server set)
+            sock.close()
         if self.status_file.exists():
             self.write_status(ready=False)
 

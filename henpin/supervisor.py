@@ -23,8 +23,10 @@ up`): Linux sends the parent-death signal when that *thread* ends.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -53,6 +55,34 @@ def with_lifeline(command: list[str], sig: int = signal.SIGTERM) -> list[str]:
         *(str(os.getpid()), str(int(sig)), "--"),
         *command,
     ]
+
+
+def listening_socket(port: int, host: str = "127.0.0.1", *, retry_s: float = 0.0) -> socket.socket:
+    """A TCP socket bound to `host`:`port` (0: any free port) and listening, for a child to serve
+    on (its descriptor passed with ``pass_fds``): the port is bound once, here, and never free
+    between a pick and a child's bind. `retry_s`: how long to keep trying while the port is in
+    use (a server started again on the port a client already knows)."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(128)
+            return sock
+        except OSError as error:
+            sock.close()
+            if error.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def preferred_socket(preferred: int, host: str = "127.0.0.1") -> socket.socket:
+    """A listening socket on the preferred port if it is free, else on any free one."""
+    try:
+        return listening_socket(preferred, host)
+    except OSError:
+        return listening_socket(0, host)
 
 
 def wait_until_up(
@@ -124,6 +154,10 @@ class Part:
     env: dict[str, str]
     health_url: str | None = None  # answers once the part is up
     needs_prefect: bool = False  # stopped while the Prefect server is down
+    # Listening sockets the supervisor bound for the part and hands to each of its starts (the
+    # command names their descriptors, e.g. `--fd N`): a part started again serves on the same
+    # socket, and no port is ever picked, released and bound again.
+    sockets: tuple[socket.socket, ...] = ()
 
 
 @dataclass
@@ -218,6 +252,7 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             cwd=ROOT,
             start_new_session=True,
+            pass_fds=tuple(sock.fileno() for sock in part.sockets),
         )
         self.procs[part.name] = proc
         self._tell_reaper(f"+{proc.pid}")
@@ -332,6 +367,9 @@ class Supervisor:
         for pid in marked_processes(self.marker):  # e.g. a worker's flow runs (own sessions)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+        for part in self.parts.values():  # the ports are free again once the parts are gone
+            for sock in part.sockets:
+                sock.close()
         self._due.clear()
         if self._reaper is not None:
             if self._reaper_pipe is not None:

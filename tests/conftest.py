@@ -5,22 +5,30 @@ starts on 127.0.0.1 (SQLite in a temp folder) when a test asks for the `prefect_
 
 Nothing outlives the session: it becomes the subreaper of what its tests start, and fails if a
 process it started is still running at the end (tests/processes.py).
+
+Unit tests need no server: a test that listens on a socket (a Prefect server, the emulator, a
+mail catcher, Streamlit...) or starts a subprocess must be marked `e2e`; an unmarked one fails
+(`_servers_refused` below), so `pytest -m "not e2e"` (`make unit`) starts none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.needs import missing
 from tests.processes import (
+    ServerInUnitTest,
     become_subreaper,
     collect_zombies,
     command_line,
@@ -33,13 +41,18 @@ REPO = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="henpin-tests-"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-PREFECT_PORT = _free_port()
+# The session's Prefect server serves on this socket, bound here once (any free port) and handed
+# over when a test first asks for `prefect_server`: PREFECT_API_URL must name the port before
+# Prefect is imported, and a port picked, released and bound later by the server could be taken
+# in between on a loaded machine. It listens only from the server's start (tests/support.py):
+# until then a connection is refused at once, as with no server, while the bound port is never
+# handed out to another port-0 bind. SO_REUSEADDR as on every server socket: the connections the
+# server closes inherit it in TIME_WAIT, and without it a restart could not bind the port again
+# for a minute.
+_PREFECT_SOCKET = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+_PREFECT_SOCKET.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+_PREFECT_SOCKET.bind(("127.0.0.1", 0))
+PREFECT_PORT = int(_PREFECT_SOCKET.getsockname()[1])
 os.environ.update(
     {
         "PREFECT_HOME": str(_TMP / "prefect"),
@@ -85,12 +98,69 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_TMP, ignore_errors=True)
 
 
+#: Fixtures of this file that start a server: requesting one from an unmarked test is an error
+#: found at collection, before anything starts (the run-time guard below catches the rest).
+SERVER_FIXTURES = frozenset({"prefect_server"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker("e2e") is None
+        and SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests that use a server fixture must be marked e2e: " + ", ".join(unmarked)
+        )
+
+
+@contextlib.contextmanager
+def _servers_refused(item: pytest.Item) -> Iterator[None]:
+    """While an unmarked test sets up and runs, listening on a socket or starting a subprocess
+    raises `ServerInUnitTest` (threads included: the class methods are replaced)."""
+    if item.get_closest_marker("e2e") is not None:
+        yield
+        return
+    listen, execute = socket.socket.listen, subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+    def refuse(what: str) -> Any:
+        def refused(*args: Any, **kwargs: Any) -> Any:
+            raise ServerInUnitTest(
+                f"{item.nodeid} {what} but is not marked e2e: mark it "
+                "(pytestmark = [pytest.mark.e2e]) so `pytest -m 'not e2e'` starts no server"
+            )
+
+        return refused
+
+    socket.socket.listen = refuse("listens on a socket (starts a server)")  # type: ignore[method-assign]
+    subprocess.Popen._execute_child = refuse("starts a subprocess")  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        socket.socket.listen = listen  # type: ignore[method-assign]
+        subprocess.Popen._execute_child = execute  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _servers_refused(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _servers_refused(item):
+        return (yield)
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[object]:
     """A real Prefect server (subprocess) for the whole session."""
     from tests.support import PrefectServer
 
-    server = PrefectServer(PREFECT_PORT, _TMP / "prefect")
+    server = PrefectServer(PREFECT_PORT, _TMP / "prefect", sock=_PREFECT_SOCKET)
     server.start()
     try:
         yield server

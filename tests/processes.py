@@ -25,6 +25,11 @@ from henpin.supervisor import with_lifeline
 PR_SET_CHILD_SUBREAPER = 36
 
 
+class ServerInUnitTest(RuntimeError):
+    """An unmarked test (a unit test) listened on a socket or started a subprocess: mark it
+    `e2e` (tests/conftest.py refuses both outside e2e tests)."""
+
+
 def become_subreaper() -> None:
     """Orphans of this process's descendants are re-parented here, not to init (Linux)."""
     if sys.platform.startswith("linux"):

@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,33 +26,41 @@ E2E_TIME_SCALE = 60.0
 
 
 class PrefectServer:
-    """`prefect server start` on 127.0.0.1 as a subprocess; can be stopped and started again."""
+    """The Prefect server (`prefect server start`'s app, henpin/prefect_serve.py) on 127.0.0.1 as
+    a subprocess, serving on a socket this process bound; can be stopped and started again.
 
-    def __init__(self, port: int, home: Path) -> None:
+    `sock`: the socket of the first start (tests/conftest.py binds it before Prefect is
+    imported, as PREFECT_API_URL must name the port; it listens from this start on). A start after a stop binds the same port
+    again: every client already knows it. It was free since the stop, when connections had to be
+    refused, so someone may hold it for a moment: that bind retries (`RESTART_BIND_S`)."""
+
+    RESTART_BIND_S = 30.0
+
+    def __init__(self, port: int, home: Path, sock: socket.socket | None = None) -> None:
         self.port = port
         self.home = home
         self.proc: subprocess.Popen[bytes] | None = None
         self.api = f"http://127.0.0.1:{port}/api"
+        self._sock = sock
 
     def start(self, timeout: float = 90) -> None:
+        from henpin.supervisor import listening_socket
+
         self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home / "server.log").open("ab")
-        self.proc = start_guarded(  # dies with the test session, however it ends
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ),
-        )
+        sock = self._sock or listening_socket(self.port, retry_s=self.RESTART_BIND_S)
+        self._sock = None
+        sock.listen(128)  # the first start's socket is only bound (tests/conftest.py)
+        try:
+            self.proc = start_guarded(  # dies with the test session, however it ends
+                [sys.executable, "-m", "henpin.prefect_serve", "--fd", str(sock.fileno())],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ),
+                pass_fds=(sock.fileno(),),
+            )
+        finally:
+            sock.close()  # the server holds it now: once it stops, the port refuses connections
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -900,6 +900,7 @@ def calls(control: httpx.Client, operation_id: str) -> list[dict[str, Any]]:
     return [c for c in control.get("/_emulator/calls").json() if c["operation"] == operation_id]
 
 
+@pytest.mark.e2e
 def test_emulator_search_pages_through_all_orders(
     emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -923,6 +924,7 @@ def test_emulator_search_pages_through_all_orders(
     assert all(o.value == Money(amount=Decimal("25.00"), currency="USD") for o in found)
 
 
+@pytest.mark.e2e
 def test_emulator_get_order(emulator: httpx.Client, emulator_url: str) -> None:
     emulator.post(
         "/_emulator/orders", json=[emulated_order("113-1111111-1111111")]
@@ -937,6 +939,7 @@ def test_emulator_get_order(emulator: httpx.Client, emulator_url: str) -> None:
         assert raised.value.status == 404
 
 
+@pytest.mark.e2e
 def test_emulator_feed_is_submitted_processed_and_reported(
     emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -977,6 +980,7 @@ def test_emulator_feed_is_submitted_processed_and_reported(
     assert received["document"] == document
 
 
+@pytest.mark.e2e
 def test_emulator_429_is_absorbed_by_waiting_for_a_refill(
     emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -1003,6 +1007,7 @@ def test_emulator_429_is_absorbed_by_waiting_for_a_refill(
     assert 1.9 <= sum(time.slept) <= 3.0  # about one refill: 1 / 0.5 per second
 
 
+@pytest.mark.e2e
 def test_emulator_refuses_bad_credentials_clearly(
     emulator: httpx.Client, emulator_url: str
 ) -> None:

@@ -11,6 +11,8 @@ import tests.test_amazon_adapter_returns as returns_tests
 from tasks.amazon import AmazonRequestRejected
 from tests.test_amazon_adapter_returns import DE, US, demo_adapter
 
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
+
 emulator_url = returns_tests.emulator_url  # the demo emulator, one per module
 emulator = returns_tests.emulator  # reset and seeded with the demo for each test
 

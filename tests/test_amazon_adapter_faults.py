@@ -16,6 +16,8 @@ from henpin.settings import Settings
 from tasks.amazon import AmazonAdapter, AmazonPayloadError, AmazonUnavailable, RetryPolicy
 from tests.test_amazon_adapter import FakeTime, emulated_order
 
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
+
 US = "ATVPDKIKX0DER"
 
 

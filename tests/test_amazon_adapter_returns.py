@@ -457,6 +457,7 @@ def calls(control: httpx.Client, operation_id: str) -> int:
     return sum(1 for c in control.get("/_emulator/calls").json() if c["operation"] == operation_id)
 
 
+@pytest.mark.e2e
 def test_emulator_returns_report_end_to_end(emulator: httpx.Client, emulator_url: str) -> None:
     demo_returns = {r["orderId"]: r for r in emulator.get("/_emulator/returns").json()}
     since = datetime.now(UTC) - timedelta(days=2)
@@ -484,6 +485,7 @@ def test_emulator_returns_report_end_to_end(emulator: httpx.Client, emulator_url
     assert match_order_item(returned, speaker).order_item_id == stored["orderItemId"]
 
 
+@pytest.mark.e2e
 def test_emulator_packages_and_relay_address(emulator: httpx.Client, emulator_url: str) -> None:
     with demo_adapter(emulator_url, emulator) as adapter:
         order = adapter.get_order(
@@ -497,6 +499,7 @@ def test_emulator_packages_and_relay_address(emulator: httpx.Client, emulator_ur
     assert without.packages == [] and without.buyer_email is None
 
 
+@pytest.mark.e2e
 def test_emulator_messaging(emulator: httpx.Client, emulator_url: str) -> None:
     kettle = "304-9000019-0000019"  # address error: Amazon offers confirmDeliveryDetails
     with demo_adapter(emulator_url, emulator) as adapter:

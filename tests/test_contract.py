@@ -155,6 +155,7 @@ def test_demo_orders_are_valid_orders() -> None:
         assert not list(order_validator.iter_errors(order)), order["orderId"]
 
 
+@pytest.mark.e2e
 def test_search_orders_answers(api: httpx.Client) -> None:
     since = "2020-01-01T00:00:00Z"
     paged: dict[str, str | int] = {
@@ -180,6 +181,7 @@ def test_search_orders_answers(api: httpx.Client) -> None:
     assert_valid(ORDERS, SEARCH, bad)
 
 
+@pytest.mark.e2e
 def test_get_order_answers(api: httpx.Client, server: EmulatorServer) -> None:
     for order in control_client(server).get("/_emulator/orders").json():
         answer = api.get(
@@ -193,6 +195,7 @@ def test_get_order_answers(api: httpx.Client, server: EmulatorServer) -> None:
         assert_valid(ORDERS, GET_ORDER, answer)
 
 
+@pytest.mark.e2e
 def test_feed_answers_through_a_whole_cycle(api: httpx.Client, server: EmulatorServer) -> None:
     document = api.post(
         "/feeds/2021-06-30/documents", json={"contentType": "text/xml; charset=UTF-8"}
@@ -238,6 +241,7 @@ def test_feed_answers_through_a_whole_cycle(api: httpx.Client, server: EmulatorS
         assert_valid(FEEDS, operation, wrong)
 
 
+@pytest.mark.e2e
 def test_report_answers_through_a_whole_cycle(api: httpx.Client, server: EmulatorServer) -> None:
     control = control_client(server)
     control.post("/_emulator/seed-demo").raise_for_status()
@@ -276,6 +280,7 @@ def test_report_answers_through_a_whole_cycle(api: httpx.Client, server: Emulato
         assert_valid(REPORTS, operation, wrong)
 
 
+@pytest.mark.e2e
 def test_messaging_answers(api: httpx.Client, server: EmulatorServer) -> None:
     control_client(server).post("/_emulator/seed-demo").raise_for_status()
     shipped, unshipped = "113-9000006-0000006", "113-9000005-0000005"
@@ -313,6 +318,7 @@ def test_messaging_answers(api: httpx.Client, server: EmulatorServer) -> None:
     assert_valid(MESSAGING, MESSAGING_ACTIONS, missing)
 
 
+@pytest.mark.e2e
 def test_fault_answers_are_error_lists(api: httpx.Client, server: EmulatorServer) -> None:
     control = control_client(server)
     for fault in ("429", "500", "503"):
@@ -330,6 +336,7 @@ def test_fault_answers_are_error_lists(api: httpx.Client, server: EmulatorServer
     control.delete("/_emulator/faults").raise_for_status()
 
 
+@pytest.mark.e2e
 def test_forbidden_and_throttled_answers_are_error_lists(
     api: httpx.Client, server: EmulatorServer
 ) -> None:

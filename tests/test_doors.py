@@ -85,6 +85,7 @@ def decide_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.e2e
 def test_henpin_decide_refuses_unknown_viewer_and_deadline_names(store_url: str) -> None:
     case_id = waiting_case(store_url, "111-0000000-0000201", timedelta(hours=5))
     for name, said in [
@@ -116,6 +117,7 @@ def test_henpin_decide_refuses_unknown_viewer_and_deadline_names(store_url: str)
     assert audited(store_url, case_id)[-1] == ("alice", "decision", "cli")
 
 
+@pytest.mark.e2e
 def test_henpin_decide_respects_a_claim_as_the_inbox_does(store_url: str) -> None:
     case_id = waiting_case(store_url, "111-0000000-0000202", timedelta(hours=5))
     assert claim(store_url, case_id, "bob").ok
@@ -328,6 +330,7 @@ def resume(case: Any, **answer: Any) -> None:
     drive_case_runs()
 
 
+@pytest.mark.e2e
 def test_prefect_api_resumes_are_checked_refused_and_asked_again(
     henpin: str,  # noqa: F811  (the fixtures imported above)
     emulator: Any,  # noqa: F811

@@ -33,6 +33,8 @@ from emulator.demo import demo_orders
 from emulator.server import EmulatorServer
 from emulator.spec import models_available
 
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
+
 US, UK, DE, JP = "ATVPDKIKX0DER", "A1F83G8C2ARO7P", "A1PA6795UKMFR9", "A1VC38T7YXB528"
 #: One client for control-API calls: a new httpx client per call costs ~90 ms (TLS set-up).
 http = httpx.Client(timeout=30)

@@ -26,6 +26,8 @@ from tests.test_emulator_finances import (  # noqa: F401 - api: a fixture used b
 )
 from tests.test_emulator_reports import flat_report_rows
 
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
+
 US = "ATVPDKIKX0DER"
 ORDER = "113-0000051-0000051"
 ITEM = "000005101"  # order_json: the order id's last 7 digits + "01"

@@ -15,6 +15,8 @@ from tests.test_contract import validator
 from tests.test_emulator import JP, US, US_PENDING, US_UNSHIPPED_HIGH, http, orders_api
 from tests.test_emulator_messaging import messaging_api
 
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
+
 ROLE = "DIRECT_TO_CONSUMER_DELIVERY"
 DEMO_MESSAGE_ORDER = "304-9000011-0000011"  # DE, unshipped: the buyer asked by e-mail to cancel
 ATTRIBUTES = ("/messaging/v1/orders/{amazonOrderId}/attributes", "get")

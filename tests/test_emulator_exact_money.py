@@ -3,6 +3,8 @@ adjustment feed: that message fails, the feed's other messages apply (issue 10).
 
 from __future__ import annotations
 
+import pytest
+
 from tests import test_emulator
 from tests.support import order_json
 from tests.test_emulator import (
@@ -18,6 +20,8 @@ from tests.test_emulator import (
     seed_demo,
     submit,
 )
+
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
 
 # The emulator server (one per module) and a fresh, empty account per test.
 server = test_emulator.server

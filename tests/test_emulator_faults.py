@@ -42,6 +42,8 @@ from tests.test_emulator import (
 )
 from tests.test_emulator_reports import reports_api
 
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
+
 ACK = "POST_ORDER_ACKNOWLEDGEMENT_DATA"
 
 

@@ -70,6 +70,7 @@ def cancel_doc(*order_ids: str) -> str:
     )
 
 
+@pytest.mark.e2e
 def test_an_upload_with_another_content_type_is_refused_like_s3_and_stores_nothing(
     url: str,
 ) -> None:
@@ -94,6 +95,7 @@ def test_an_upload_with_another_content_type_is_refused_like_s3_and_stores_nothi
         assert accepted.status_code == 200
 
 
+@pytest.mark.e2e
 def test_a_document_version_other_than_1_01_fails_the_whole_feed(url: str) -> None:
     document = cancel_doc(US_PENDING).replace(
         "<DocumentVersion>1.01</DocumentVersion>", "<DocumentVersion>1.02</DocumentVersion>"
@@ -113,6 +115,7 @@ def result_document(url: str, feed_id: str) -> tuple[dict[str, Any], bytes]:
     return info, http.get(info["url"]).content
 
 
+@pytest.mark.e2e
 def test_large_result_documents_come_gzip_compressed_and_the_library_reads_them(
     url: str,
 ) -> None:
@@ -133,6 +136,7 @@ def test_large_result_documents_come_gzip_compressed_and_the_library_reads_them(
     assert result_document(url, small)[0]["compressionAlgorithm"] == "GZIP"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("fault", "processed", "errors", "listed", "applied_first"),
     [
@@ -174,6 +178,7 @@ def _swap(document: str, first: str, second: str) -> str:
     return document.replace(first + second, second + first)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("feed_type", "first", "second"),
     [
@@ -309,6 +314,7 @@ def partial_cancel_doc(order_id: str, quantity: int, principal: str = "8.00") ->
     )
 
 
+@pytest.mark.e2e
 def test_part_of_an_order_is_cancelled_by_an_adjustment_once_the_rest_shipped(url: str) -> None:
     """Amazon's documented route (help 200198080): ship what can be fulfilled, then an order
     adjustment with QuantityCancelled for the rest. Before anything shipped it is refused."""

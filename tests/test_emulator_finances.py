@@ -103,6 +103,7 @@ def amazon_refund(control: httpx.Client, reason: str, **components: str) -> http
     )
 
 
+@pytest.mark.e2e
 def test_amazon_refund_shows_in_financial_events_as_the_model_says(
     control: httpx.Client, api: httpx.Client
 ) -> None:
@@ -155,6 +156,7 @@ def test_amazon_refund_shows_in_financial_events_as_the_model_says(
     assert_valid(TRANSACTIONS, missing)
 
 
+@pytest.mark.e2e
 def test_control_route_refuses_an_over_refund(control: httpx.Client) -> None:
     assert amazon_refund(control, "missed refund window", Principal="30.00").status_code == 200
     over = amazon_refund(control, "A-to-z claim", Principal="10.01")
@@ -205,6 +207,7 @@ def _seller_refund_feed(amount: str, merchant: str) -> str:
     return build_feed(FeedType.PAYMENT_ADJUSTMENT, merchant, [(1, refund)])
 
 
+@pytest.mark.e2e
 def test_adapter_reads_the_sellers_and_amazons_refunds(
     server: EmulatorServer, control: httpx.Client
 ) -> None:
@@ -252,6 +255,7 @@ def _regional_token(server: EmulatorServer, region: str) -> str:
     return token
 
 
+@pytest.mark.e2e
 def test_finances_are_per_region(server: EmulatorServer, control: httpx.Client) -> None:
     jp_order, jp = "503-0000032-0000032", "A1VC38T7YXB528"
     control.post(
@@ -309,6 +313,7 @@ def _refund_message(order_id: str, item_id: str, **components: str) -> Refund:
     )
 
 
+@pytest.mark.e2e
 def test_a_seller_refund_feed_is_checked_per_component_against_every_refund(
     server: EmulatorServer, control: httpx.Client
 ) -> None:

@@ -26,6 +26,8 @@ from tests.test_emulator import (
     token_client_for,
 )
 
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
+
 UNSHIPPED = "113-9000002-0000002"
 SHIPPED = "113-9000006-0000006"
 PENDING = "113-9000001-0000001"

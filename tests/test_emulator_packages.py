@@ -72,6 +72,7 @@ def url(server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> str:
     return server.url
 
 
+@pytest.mark.e2e
 def test_packages_only_with_included_data_packages(url: str) -> None:
     orders = orders_api(url)
     plain = orders.get_order(ORDER_ID).payload["order"]
@@ -86,6 +87,7 @@ def test_packages_only_with_included_data_packages(url: str) -> None:
     assert [o["packages"][0]["packageReferenceId"] for o in found] == ["PKG-1"]
 
 
+@pytest.mark.e2e
 def test_patch_merges_packages_by_reference_and_is_seen_by_last_update(url: str) -> None:
     before = http.post(f"{url}/_emulator/clock/advance", json={"seconds": 180}).json()["now"]
     patched = http.patch(
@@ -117,6 +119,7 @@ def test_patch_merges_packages_by_reference_and_is_seen_by_last_update(url: str)
     assert [len(o["packages"]) for o in changed.payload["orders"]] == [2]
 
 
+@pytest.mark.e2e
 def test_package_rules_refuse_unknown_items_and_duplicate_references(url: str) -> None:
     unknown_item = http.patch(
         f"{url}/_emulator/orders/{ORDER_ID}",
@@ -151,6 +154,7 @@ def test_detailed_statuses_are_the_models_list() -> None:
     assert listed == list(DETAILED_STATUSES)
 
 
+@pytest.mark.e2e
 def test_demo_has_a_parcel_of_each_undelivered_case(url: str) -> None:
     http.post(f"{url}/_emulator/seed-demo").raise_for_status()
     since = iso(parse_time(http.get(f"{url}/_emulator/clock").json()["now"]) - timedelta(hours=6))

@@ -31,6 +31,8 @@ from tests.test_emulator import (
     token_client_for,
 )
 
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
+
 CHEAP = "113-9000014-0000014"  # Demo Phone Stand, 7.99 USD, delivered
 NORMAL = "113-9000015-0000015"  # Demo Bluetooth Speaker, 59.99 USD
 UK_LAMP = "204-9000016-0000016"

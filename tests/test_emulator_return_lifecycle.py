@@ -22,6 +22,8 @@ from tests.test_emulator_reports import (  # noqa: F401 - server, url: fixtures 
     url,
 )
 
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
+
 UK_LAMP = "204-9000016-0000016"  # demo: UK, in policy, manual by default
 DAY = 86400
 

@@ -111,6 +111,7 @@ def test_the_service_decide_used_by_the_inbox_refuses_extra_decimals(
     assert result.accepted
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("amount", "currency", "message"), BAD)
 def test_henpin_decide_field_refuses_extra_decimals(
     tmp_path: Path, amount: str, currency: str, message: str
@@ -253,6 +254,7 @@ def test_the_feed_writer_never_writes_an_amount_off_the_minor_unit() -> None:
     assert '<Amount currency="JPY">1500</Amount>' in xml
 
 
+@pytest.mark.e2e
 def test_policy_check_warns_when_a_watched_currency_is_missing(tmp_path: Path) -> None:
     path = tmp_path / "policies.yaml"
     path.write_text(

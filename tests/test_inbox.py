@@ -437,6 +437,7 @@ def test_a_viewer_sees_no_settle_buttons(store_url: str) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_the_cli_settles_an_uncertain_message_with_the_same_rules(store_url: str) -> None:
     import json
     import subprocess
@@ -471,6 +472,7 @@ def test_the_cli_settles_an_uncertain_message_with_the_same_rules(store_url: str
     assert (line.actor, line.source) == ("alice", "cli")
 
 
+@pytest.mark.e2e
 def test_decisions_from_the_command_line_are_in_the_audit_log(store_url: str) -> None:
     import subprocess
     import sys

@@ -27,6 +27,8 @@ from tests.test_inbox_support import fresh_store, open_keys, opened, set_operato
 from tests.test_inbox_support import waiting_case as stored_case
 from tests.test_outbox import ORDERS, SELLER, TestAdapter, enqueue_cancel, finish_feeds, seed
 
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
+
 
 @pytest.fixture
 def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:

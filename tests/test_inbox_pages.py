@@ -65,6 +65,7 @@ def store_url(
     reset_process_caches()
 
 
+@pytest.mark.e2e
 def test_a_case_from_a_buyers_message_shows_the_reply_in_the_buyers_language_first(
     store_url: str,
 ) -> None:
@@ -99,6 +100,7 @@ def test_a_case_from_a_buyers_message_shows_the_reply_in_the_buyers_language_fir
     assert not [b for b in again.button if b.key == "message.open"]
 
 
+@pytest.mark.e2e
 def test_an_unknown_order_is_said_in_words(store_url: str) -> None:
     at = on_page(signed_in(), "message")
     at.text_input(key="message.order_id").input("999-0000000-0000000")
@@ -107,6 +109,7 @@ def test_an_unknown_order_is_said_in_words(store_url: str) -> None:
     assert "Amazon did not return order 999-0000000-0000000" in "\n".join(e.value for e in at.error)
 
 
+@pytest.mark.e2e
 def test_policy_replay_page_shows_what_a_proposed_policy_would_change(
     store_url: str, emulator: Any
 ) -> None:
@@ -136,6 +139,7 @@ def test_policy_replay_page_shows_what_a_proposed_policy_would_change(
     assert "versoin" in at.error[0].value
 
 
+@pytest.mark.e2e
 def test_policy_replay_is_for_admins_only(store_url: str) -> None:
     set_operator(store_url, "alice", role="operator")
     with pytest.raises(ValueError, match="Could not find a navigation page"):

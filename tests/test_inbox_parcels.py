@@ -68,6 +68,7 @@ def previewed(order_id: str, kind: str) -> Any:
     return at.button(key="parcel.preview_button").click().run()
 
 
+@pytest.mark.e2e
 def test_an_operator_previews_the_order_then_opens_its_address_error_case(store_url: str) -> None:
     at = previewed(SHIPPED, "address-error")
     assert not at.exception
@@ -95,6 +96,7 @@ def test_an_operator_previews_the_order_then_opens_its_address_error_case(store_
     assert not [b for b in again.button if b.key == "parcel.open"]
 
 
+@pytest.mark.e2e
 def test_an_unknown_or_unshipped_order_is_said_in_words(store_url: str) -> None:
     at = previewed("999-0000000-0000000", "unclaimed")
     assert not at.exception

@@ -46,6 +46,7 @@ def catcher(tmp_path: Path) -> Iterator[MailCatcher]:
         yield running
 
 
+@pytest.mark.e2e
 def test_an_email_reaches_the_catcher_in_memory_and_as_an_eml_file(catcher: MailCatcher) -> None:
     message_id = message_id_for("case-7:email:reply-0:304-1", "shop@example.com")
     sent = send_mail(
@@ -66,6 +67,7 @@ def test_an_email_reaches_the_catcher_in_memory_and_as_an_eml_file(catcher: Mail
     assert message_id == message_id_for("case-7:email:reply-0:304-1", "shop@example.com")
 
 
+@pytest.mark.e2e
 def test_the_catcher_listens_on_loopback_on_a_free_port() -> None:
     with MailCatcher() as one, MailCatcher() as two:
         assert one.port != two.port and one.port > 0
@@ -97,6 +99,7 @@ def test_settings_come_from_the_environment_and_hide_the_password(
     assert PASSWORD not in repr(loaded) and PASSWORD not in str(loaded.model_dump())
 
 
+@pytest.mark.e2e
 def test_login_works_and_the_password_is_never_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -187,6 +190,7 @@ def server_with() -> Iterator[Any]:
         controller.stop()
 
 
+@pytest.mark.e2e
 def test_a_refusal_is_final_or_for_now_by_its_code(server_with: Any) -> None:
     port = server_with(_Refuses())
     with pytest.raises(MailRejected, match="550") as rejected:
@@ -196,6 +200,7 @@ def test_a_refusal_is_final_or_for_now_by_its_code(server_with: Any) -> None:
         send_mail(RELAY, "Hello", "Body", settings=settings(port))
 
 
+@pytest.mark.e2e
 def test_a_line_lost_while_the_server_took_the_text_is_uncertain(server_with: Any) -> None:
     port = server_with(_HangsUpAfterTheText())
     with pytest.raises(MailUncertain, match="may have been accepted"):

@@ -208,6 +208,7 @@ def test_targets_come_from_the_settings_by_name(
     assert "mailto" not in record and "#2 sent" in record
 
 
+@pytest.mark.e2e
 def test_an_entry_without_target_names_is_refused_without_showing_it(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

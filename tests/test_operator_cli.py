@@ -84,6 +84,7 @@ def signs_in(url: str, name: str, password: str) -> bool:
     return accounts.sign_in(url, name, password).status is SignInStatus.SIGNED_IN
 
 
+@pytest.mark.e2e
 def test_add_reads_the_password_from_stdin_and_is_audited(home: Path) -> None:
     done = henpin_process(
         "operator", "add", "carol", "--role", "viewer", "--password-stdin", stdin=PASSWORD + "\n"
@@ -97,6 +98,7 @@ def test_add_reads_the_password_from_stdin_and_is_audited(home: Path) -> None:
     assert actor.startswith("cli:")
 
 
+@pytest.mark.e2e
 def test_a_password_on_the_command_line_is_refused(home: Path) -> None:
     refused = henpin_process("operator", "add", "carol", "--password", "hunter2-hunter2")
     assert refused.returncode == 2

@@ -295,6 +295,7 @@ def create_feed_calls(control: httpx.Client) -> int:
 ORDERS = [f"113-5550000-000000{n}" for n in range(1, 6)]
 
 
+@pytest.mark.e2e
 def test_five_cancellations_go_out_as_one_feed_and_all_apply(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -325,6 +326,7 @@ def test_five_cancellations_go_out_as_one_feed_and_all_apply(
     assert {amazon_status(emulator, o) for o in ORDERS} == {"CANCELLED"}
 
 
+@pytest.mark.e2e
 def test_a_shipped_order_fails_its_own_action_only(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -346,6 +348,7 @@ def test_a_shipped_order_fails_its_own_action_only(
     assert [amazon_status(emulator, o) for o in ORDERS[:3]] == ["CANCELLED", "SHIPPED", "CANCELLED"]
 
 
+@pytest.mark.e2e
 def test_each_feed_type_and_marketplace_gets_its_own_feed(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -392,6 +395,7 @@ def test_each_feed_type_and_marketplace_gets_its_own_feed(
     ]
 
 
+@pytest.mark.e2e
 def test_more_actions_than_a_feed_holds_make_more_feeds(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -406,6 +410,7 @@ def test_more_actions_than_a_feed_holds_make_more_feeds(
 # --- nothing lost, nothing twice -------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_a_crash_after_storing_the_feed_sends_that_same_feed_later(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -425,6 +430,7 @@ def test_a_crash_after_storing_the_feed_sends_that_same_feed_later(
     assert {a.status for a in actions(store)} == {"done"}
 
 
+@pytest.mark.e2e
 def test_a_crash_just_before_create_feed_is_resent_after_looking_at_amazon(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -448,6 +454,7 @@ def test_a_crash_just_before_create_feed_is_resent_after_looking_at_amazon(
     assert [len(read_feed(f["document"])[1]) for f in received_feeds(emulator)] == [2, 1]
 
 
+@pytest.mark.e2e
 def test_a_crash_after_create_feed_adopts_amazons_feed_and_never_resends(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -471,6 +478,7 @@ def test_a_crash_after_create_feed_adopts_amazons_feed_and_never_resends(
     assert {amazon_status(emulator, o) for o in ORDERS[:2]} == {"CANCELLED"}
 
 
+@pytest.mark.e2e
 def test_a_lost_create_feed_answer_is_reconciled_not_resent(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -489,6 +497,7 @@ def test_a_lost_create_feed_answer_is_reconciled_not_resent(
         assert feeds(store)[0].status == FeedState.SUBMITTED.value
 
 
+@pytest.mark.e2e
 def test_throttled_leaves_the_feed_preparing_and_sends_the_same_feed_next_time(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -503,6 +512,7 @@ def test_throttled_leaves_the_feed_preparing_and_sends_the_same_feed_next_time(
     assert len(feeds(store)) == 1 and len(received_feeds(emulator)) == 1
 
 
+@pytest.mark.e2e
 def test_two_senders_at_once_send_one_feed(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -608,6 +618,7 @@ def test_an_unreadable_report_needs_a_person_and_decides_nothing(store: str) -> 
     assert {a.status for a in actions(store)} == {"submitted"}
 
 
+@pytest.mark.e2e
 def test_while_create_feed_quota_refills_actions_keep_batching(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:

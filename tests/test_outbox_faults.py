@@ -35,6 +35,8 @@ from tasks.amazon import AmazonAdapter, RetryPolicy
 from tasks.outbox import SendState
 from tests.test_outbox import SELLER, US, Clock, actions, enqueue_cancel, item_id, seed
 
+pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
+
 CANCELS = [f"113-6600000-00000{n:02d}" for n in range(24)]
 REFUNDS = [f"113-6700000-00000{n:02d}" for n in range(10)]
 MESSAGES_PER_FEED = 3  # small feeds: more createFeed calls, more faults

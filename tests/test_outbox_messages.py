@@ -183,6 +183,7 @@ def test_what_amazon_or_a_mail_server_would_refuse_is_refused_when_stored(store:
 # --- sending ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_a_message_and_an_email_go_out_once(
     store: str, emulator: httpx.Client, emulator_url: str, mailbox: MailCatcher, mail: MailSettings
 ) -> None:
@@ -202,6 +203,7 @@ def test_a_message_and_an_email_go_out_once(
     assert calls(emulator, "createConfirmDeliveryDetails") == 1
 
 
+@pytest.mark.e2e
 def test_a_message_amazon_does_not_offer_fails_with_the_reason(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -214,6 +216,7 @@ def test_a_message_amazon_does_not_offer_fails_with_the_reason(
     assert sent_messages(emulator) == []
 
 
+@pytest.mark.e2e
 def test_a_message_whose_answer_was_lost_is_never_resent_by_itself(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -267,6 +270,7 @@ def test_a_message_whose_answer_was_lost_is_never_resent_by_itself(
     ]
 
 
+@pytest.mark.e2e
 def test_throttled_or_unreachable_messages_simply_wait(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -286,6 +290,7 @@ def test_throttled_or_unreachable_messages_simply_wait(
     assert len(sent_messages(emulator)) == 2
 
 
+@pytest.mark.e2e
 def test_a_crash_while_sending_leaves_the_message_for_a_person(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -332,6 +337,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.e2e
 def test_emails_wait_while_no_server_answers_and_are_never_resent_when_unsure(
     store: str, emulator_url: str, mail: MailSettings, mailbox: MailCatcher
 ) -> None:
@@ -391,6 +397,7 @@ def refund(order_id: str, amount: str) -> Refund:
     )
 
 
+@pytest.mark.e2e
 def test_refunds_batch_into_one_adjustment_feed_and_an_over_refund_fails_with_amazons_words(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -428,6 +435,7 @@ def test_refunds_batch_into_one_adjustment_feed_and_an_over_refund_fails_with_am
     assert emulator.get(f"/_emulator/orders/{ORDERS[1]}/refunds").json() == []
 
 
+@pytest.mark.e2e
 def test_what_amazon_says_it_did_not_apply_is_sent_again_a_bounded_number_of_times(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:

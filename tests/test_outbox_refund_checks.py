@@ -123,6 +123,7 @@ def fe_refused() -> Iterator[EmulatorServer]:
         yield server
 
 
+@pytest.mark.e2e
 def test_a_refused_region_holds_back_its_refunds_only(
     case_store: str, fe_refused: EmulatorServer
 ) -> None:
@@ -153,6 +154,7 @@ def emulator() -> Iterator[EmulatorServer]:
         yield server
 
 
+@pytest.mark.e2e
 def test_a_refund_feed_goes_out_though_the_finances_quota_cannot_check_every_order(
     case_store: str, emulator: EmulatorServer
 ) -> None:
@@ -186,6 +188,7 @@ def calls(url: str) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.e2e
 def test_a_finances_403_is_a_missing_role_not_a_refused_region(
     case_store: str, emulator: EmulatorServer
 ) -> None:

@@ -102,6 +102,7 @@ def send_and_poll(store: str, adapter: TestAdapter, emulator: httpx.Client) -> l
     return outbox.poll_submitted(store, adapter)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("fault", "why"),
     [
@@ -129,6 +130,7 @@ def test_a_report_that_does_not_add_up_marks_nothing_done_and_flags_the_cases(
     assert kinds == ["needs-attention", "needs-attention"]
 
 
+@pytest.mark.e2e
 def test_a_report_that_adds_up_is_believed_and_flags_nothing(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -140,6 +142,7 @@ def test_a_report_that_adds_up_is_believed_and_flags_nothing(
     assert flags(store, case_ids) == [None, None]
 
 
+@pytest.mark.e2e
 def test_an_action_amazon_rejects_fails_and_flags_its_case_with_amazons_words(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -163,6 +166,7 @@ def test_amazons_temporary_code_is_the_only_one_sent_again() -> None:
         assert meaning(code) is CodeMeaning.REJECTED
 
 
+@pytest.mark.e2e
 def test_the_three_answers_and_the_first_one_wins(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -217,6 +221,7 @@ def test_the_three_answers_and_the_first_one_wins(
         assert send_and_poll(store, adapter, emulator) == []  # nothing more went out
 
 
+@pytest.mark.e2e
 def test_a_compressed_result_document_is_read(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:
@@ -232,6 +237,7 @@ def test_a_compressed_result_document_is_read(
     assert any(c["operation"] == "getFeedDocument" for c in calls)
 
 
+@pytest.mark.e2e
 def test_henpin_uploads_with_the_content_type_it_declared(
     store: str, emulator: httpx.Client, emulator_url: str
 ) -> None:

@@ -546,6 +546,7 @@ def test_a_restocking_fee_is_held_to_amazons_ceiling_for_the_condition_tier(
     )
 
 
+@pytest.mark.e2e
 def test_henpin_policy_check_refuses_a_fee_amazon_would_not_allow(tmp_path: Path) -> None:
     shipped = Path(__file__).parent.parent / "policies.yaml"
     text = shipped.read_text(encoding="utf-8")

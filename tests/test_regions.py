@@ -132,6 +132,7 @@ def test_demo_mode_has_a_distinct_login_per_region() -> None:
     assert len({login.seller_id for login in logins.values() if login}) == 3
 
 
+@pytest.mark.e2e
 def test_henpin_up_stops_when_a_watched_region_has_no_login(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
@@ -161,6 +162,7 @@ def test_henpin_up_stops_when_a_watched_region_has_no_login(tmp_path: Path) -> N
 # --- the emulator's regions ---------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_a_token_used_in_another_region_is_refused_with_amazons_403(
     emulator: EmulatorServer,
 ) -> None:
@@ -190,6 +192,7 @@ def test_a_token_used_in_another_region_is_refused_with_amazons_403(
     assert (cross["region"], cross["status"]) == ("NA", 403)
 
 
+@pytest.mark.e2e
 def test_the_adapter_with_another_regions_login_is_refused_and_says_so(
     emulator: EmulatorServer,
 ) -> None:
@@ -207,6 +210,7 @@ def test_the_adapter_with_another_regions_login_is_refused_and_says_so(
     assert (last["operation"], last["region"], last["tokenRegion"]) == ("getOrder", "FE", "NA")
 
 
+@pytest.mark.e2e
 def test_legacy_unprefixed_paths_act_in_the_tokens_region(emulator: EmulatorServer) -> None:
     url = emulator.url
     seed(url, US, JP)
@@ -232,6 +236,7 @@ def test_legacy_unprefixed_paths_act_in_the_tokens_region(emulator: EmulatorServ
     ]
 
 
+@pytest.mark.e2e
 def test_a_feed_with_another_regions_merchant_token_is_rejected(
     emulator: EmulatorServer,
 ) -> None:
@@ -350,6 +355,7 @@ def test_a_refused_region_is_shown_refused_while_the_others_are_ingested(
     reset_process_caches()
 
 
+@pytest.mark.e2e
 def test_a_feed_document_of_another_region_is_not_found(emulator: EmulatorServer) -> None:
     url = emulator.url
     seed(url, US)
@@ -372,6 +378,7 @@ def test_a_feed_document_of_another_region_is_not_found(emulator: EmulatorServer
     assert at_na.status_code == 200 and at_na.json()["feedDocumentId"] == document_id
 
 
+@pytest.mark.e2e
 def test_status_json_says_what_is_wrong_with_the_marketplaces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

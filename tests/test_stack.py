@@ -242,7 +242,7 @@ def test_a_second_up_on_the_folder_refuses_naming_the_running_stack(stack: Up) -
     assert Path(holder["home"]) == stack.home.resolve()
     assert stack.proc.poll() is None and stack.status()["ready"]
     # Only the first stack's parts run: one each.
-    parts = ("prefect server", "henpin.cli runner", "streamlit", "henpin.cli emulator")
+    parts = ("henpin.prefect_serve", "henpin.cli runner", "streamlit", "henpin.cli emulator")
     assert sum(
         any(p in command_line(pid) for p in parts) for pid in descendants(stack.proc.pid)
     ) == len(parts)

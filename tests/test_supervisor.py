@@ -10,10 +10,21 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
-from henpin.supervisor import Limits, Part, RotatingLog, Supervisor
+import httpx
+import pytest
+
+from henpin.supervisor import (
+    Limits,
+    Part,
+    RotatingLog,
+    Supervisor,
+    listening_socket,
+    preferred_socket,
+)
 from tests.processes import alive, descendants
 
 PY = sys.executable
@@ -43,6 +54,7 @@ def until(probe: object, timeout: float = 30.0) -> None:
     raise AssertionError("timed out")
 
 
+@pytest.mark.e2e
 def test_a_part_that_dies_is_started_again_and_counted(tmp_path: Path) -> None:
     run, said = supervisor(tmp_path)
     try:
@@ -68,6 +80,7 @@ def test_a_part_that_dies_is_started_again_and_counted(tmp_path: Path) -> None:
         run.stop()
 
 
+@pytest.mark.e2e
 def test_a_part_that_keeps_dying_stops_the_stack_naming_its_log(tmp_path: Path) -> None:
     run, _ = supervisor(tmp_path)
     crash = Part("runner", [PY, "-c", "print('no database', flush=True); raise SystemExit(1)"], {})
@@ -86,20 +99,29 @@ def test_a_part_that_keeps_dying_stops_the_stack_naming_its_log(tmp_path: Path) 
     assert (tmp_path / "logs" / "runner.log").read_text().count("no database") == 3
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: An HTTP server on the listening socket whose descriptor it is given (as the stack's parts are).
+SERVE_ON_FD = (
+    "import http.server, socket, sys\n"
+    "server = http.server.HTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler,"
+    " bind_and_activate=False)\n"
+    "server.socket.close()\n"
+    "server.socket = socket.socket(fileno=int(sys.argv[1]))\n"
+    "server.serve_forever()\n"
+)
 
 
+@pytest.mark.e2e
 def test_the_prefect_servers_dependents_stop_and_start_again_after_it(tmp_path: Path) -> None:
     run, said = supervisor(tmp_path)
-    port = free_port()
+    # bound once here and handed to each start of the part: the restart serves on it again
+    sock = listening_socket(0)
+    port = sock.getsockname()[1]
     server = Part(
         "prefect",
-        [PY, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        [PY, "-c", SERVE_ON_FD, str(sock.fileno())],
         {},
         health_url=f"http://127.0.0.1:{port}/",
+        sockets=(sock,),
     )
     try:
         run.start(server)
@@ -126,6 +148,7 @@ def test_the_prefect_servers_dependents_stop_and_start_again_after_it(tmp_path: 
         run.stop()
 
 
+@pytest.mark.e2e
 def test_a_stop_is_bounded_even_for_a_part_that_ignores_sigterm(tmp_path: Path) -> None:
     run, _ = supervisor(tmp_path)
     run.start(sleeper("emulator", ignore_term=True))
@@ -141,6 +164,7 @@ def test_a_stop_is_bounded_even_for_a_part_that_ignores_sigterm(tmp_path: Path) 
     assert took < 1.0 + 5.0
 
 
+@pytest.mark.e2e
 def test_the_children_of_a_dead_supervisor_are_reaped(tmp_path: Path) -> None:
     """The reaper's half of "children die with it": the supervisor's pipe closes, and every part
     is stopped, even one that ignores SIGTERM (SIGKILL after the reaper's grace)."""
@@ -168,3 +192,61 @@ def test_logs_rotate_by_size(tmp_path: Path) -> None:
     assert all(p.stat().st_size <= 100 for p in tmp_path.iterdir())
     assert (tmp_path / "runner.log").read_text().startswith("line 8 ")
     assert (tmp_path / "runner.log.1").read_text().startswith("line 6 ")
+
+
+# --- ports bound once and handed over -------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_a_taken_preferred_port_gives_a_listening_socket_on_another() -> None:
+    with listening_socket(0) as taken, preferred_socket(taken.getsockname()[1]) as other:
+        assert other.getsockname()[1] not in (0, taken.getsockname()[1])
+        with socket.create_connection(other.getsockname()[:2], timeout=5):
+            pass  # listening already: a client may connect before the child serves
+
+
+@pytest.mark.e2e
+def test_a_port_in_use_is_bound_once_its_holder_lets_go_within_the_retry() -> None:
+    holder = listening_socket(0)
+    port = holder.getsockname()[1]
+    with pytest.raises(OSError):
+        listening_socket(port)  # no retry: in use is an error at once
+    threading.Timer(0.5, holder.close).start()
+    with listening_socket(port, retry_s=30) as again:
+        assert again.getsockname()[1] == port
+
+
+@pytest.mark.e2e
+def test_henpin_emulator_and_mailcatcher_serve_on_a_handed_over_socket(tmp_path: Path) -> None:
+    from henpin.mailcatcher import MailCatcher
+    from tasks.mail import MailSettings, send_mail
+
+    run, _ = supervisor(tmp_path)
+    emulator_socket, mail_socket = listening_socket(0), listening_socket(0)
+    emulator_port, mail_port = emulator_socket.getsockname()[1], mail_socket.getsockname()[1]
+    fd = str(emulator_socket.fileno())
+    emulator = Part(
+        "emulator",
+        [PY, "-m", "henpin.cli", "emulator", "--fd", fd, "--port", "1"],  # --fd wins
+        dict(os.environ),
+        health_url=f"http://127.0.0.1:{emulator_port}/_emulator/clock",
+        sockets=(emulator_socket,),
+    )
+    try:
+        run.start(emulator)
+        assert httpx.get(f"http://127.0.0.1:{emulator_port}/_emulator/clock").status_code == 200
+    finally:
+        run.stop()
+    assert emulator_socket.fileno() == -1  # closed with the stack: the port is free again
+    with MailCatcher(sock=mail_socket, folder=tmp_path / "mail") as catcher:
+        assert catcher.port == mail_port
+        settings = MailSettings(
+            _env_file=None,  # type: ignore[call-arg]
+            host="127.0.0.1",
+            port=mail_port,
+            sender="shop@example.com",
+            timeout_s=5,
+        )
+        send_mail("buyer@example.com", "Handed over", "Hello", settings=settings)
+        (mail,) = catcher.wait_for(1)
+        assert mail.subject == "Handed over"
