@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from henpin.stack import prefect_env
+
+pytestmark = pytest.mark.e2e  # starts a Python subprocess (no server)
 
 SCRIPT = """
 import logging
