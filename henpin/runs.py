@@ -78,6 +78,11 @@ def start_case_run(
     return str(run.id)
 
 
+#: Prefect server's refusal of an answer to a run suspended without its schema
+#: (prefect/server/api/flow_runs.py, `resume_flow_run`).
+SCHEMA_NOT_SAVED = "Run input schema not found"
+
+
 class ResumeResult:
     RESUMED = "resumed"
     NOT_WAITING = "not-waiting"  # the run is not suspended (yet, or any more)
@@ -98,6 +103,18 @@ def resume_case_run(flow_run_id: str, run_input: dict[str, Any] | None) -> str:
     except Exception as exc:  # the Prefect API down or refusing: the sweep will retry
         if "isn't paused" in str(exc) or "not paused" in str(exc).lower():
             return ResumeResult.NOT_WAITING
+        if SCHEMA_NOT_SAVED in str(exc):
+            # Prefect suspends a run by setting its state first and saving the answer's schema
+            # second (prefect/flow_runs.py `suspend_flow_run`); a process killed in between
+            # leaves a run no answer can resume (the server's "Run input schema not found.").
+            # Sent back to Scheduled, it runs again from the top and finds the decision in the
+            # case store, as a run restarted after a crash does.
+            log.warning(
+                "flow run %s was suspended without its answer's schema (its process died while "
+                "suspending): starting it again",
+                flow_run_id,
+            )
+            return ResumeResult.RESUMED if retry_case_run(flow_run_id) else ResumeResult.FAILED
         log.warning("could not resume flow run %s: %s", flow_run_id, exc)
         return ResumeResult.FAILED
 

@@ -105,14 +105,16 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 @contextmanager
-def served_inbox(home: Path) -> Iterator[str]:
-    """`streamlit run ui/inbox.py` on 127.0.0.1 over the data folder `home`; its base URL."""
+def served_inbox(home: Path, **settings: str) -> Iterator[str]:
+    """`streamlit run ui/inbox.py` on 127.0.0.1 over the data folder `home`, with `settings`
+    (HENPIN_* variables) over the defaults; its base URL."""
     port = _free_port()
     env = {
         **os.environ,
         "HENPIN_HOME": str(home),
         "HENPIN_SESSION_HOURS": "8",
         "HENPIN_POLICIES": str(REPO / "policies.yaml"),  # as `henpin up` finds it
+        **settings,
     }
     env.pop("HENPIN_DATABASE_URL", None)
     log = (home / "streamlit.log").open("wb")
@@ -627,60 +629,9 @@ def short_session_inbox(tmp_path: Path) -> Iterator[dict[str, Any]]:
     add_operator(url, "alice", PASSWORD)
     waiting_case(url, "113-0000000-0000801", timedelta(hours=5))
     engine_for(url).dispose()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "HENPIN_HOME": str(home),
-        "HENPIN_SESSION_HOURS": "0.05",
-        "HENPIN_INBOX_REFRESH_SECONDS": "2",
-    }
-    env.pop("HENPIN_DATABASE_URL", None)
-    log = (home / "streamlit.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "ui" / "inbox.py"),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited; see {home / 'streamlit.log'}")
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the inbox did not start within 60 s")
-            time.sleep(0.2)
+    settings = {"HENPIN_SESSION_HOURS": "0.05", "HENPIN_INBOX_REFRESH_SECONDS": "2"}
+    with served_inbox(home, **settings) as base:
         yield {"url": base, "store": url}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def test_the_lists_own_refresh_does_not_keep_an_idle_session_open(

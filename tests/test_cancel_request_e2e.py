@@ -319,6 +319,43 @@ def force_state(flow_run_id: str, state: Any) -> None:
         client.set_flow_run_state(UUID(flow_run_id), state, force=True)
 
 
+def test_a_run_suspended_without_its_answers_schema_is_started_again_and_acts_once(
+    henpin: str, emulator: Any
+) -> None:
+    """Prefect suspends a run by setting its state, then saving the answer's schema
+    (prefect/flow_runs.py); a runner killed in between (seen in the soak) left a run that no
+    answer could resume ("Run input schema not found."), so the case waited for ever. Deciding
+    starts it again; it finds the decision in the case store and cancels once."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    from flows.ingest import ingest
+    from henpin.service import decide, show_case
+
+    control(emulator, "POST", "orders", json=[order_json("111-0000015-0000015", price="999.00")])
+    ingest()
+    drive_case_runs()
+    case = case_by_order(henpin, "111-0000015-0000015")
+    assert case.state == "waiting"
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(case.flow_run_id))
+        assert run.state is not None and run.state.is_paused()
+        keyset = run.state.state_details.run_input_keyset
+        assert keyset is not None
+        client.delete_flow_run_input(UUID(case.flow_run_id), keyset["schema"])  # the kill
+
+    result = decide(henpin, case.id, choice="cancel", operator="dave")
+    assert result.accepted and result.resumed
+    drive_case_runs()
+    settle_amazon(emulator)
+    detail = show_case(henpin, case.id)
+    assert detail is not None and detail.outcome == "cancelled-buyer-canceled"
+    assert [(d.choice, d.operator) for d in detail.decisions] == [("cancel", "dave")]
+    feeds = control(emulator, "GET", "feeds")
+    assert sum(f["document"].count("111-0000015-0000015") for f in feeds) == 1
+
+
 def test_runs_left_behind_by_a_killed_runner_are_started_again_once(
     henpin: str, emulator: Any
 ) -> None:
