@@ -13,7 +13,6 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -22,7 +21,7 @@ from sqlalchemy import select
 from henpin.accounts import DECIDING_ROLES, AuditAction, audit, find_operator
 from henpin.domain import PriceComponent, PromotionPart
 from henpin.marketplaces import MARKETPLACES
-from henpin.money import decimals_of
+from henpin.money import to_minor_units
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Decision, Feed
 
@@ -115,15 +114,6 @@ class Export:
     file_name: str
 
 
-def minor_units(amount: Decimal | str | int, currency: str) -> int:
-    """`amount` in the currency's minor unit, exactly (12.50 USD → 1250, 1500 JPY → 1500);
-    ValueError when it has more decimals than the currency allows (never rounded)."""
-    scaled = Decimal(str(amount)).scaleb(decimals_of(currency))
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{amount} {currency} has more decimals than {currency} allows")
-    return int(scaled)
-
-
 def marketplace_id_of(given: str | None) -> str | None:
     """A marketplace id from an id or a country code (US, JP, ...); None for all marketplaces.
     ValueError for one Henpin does not know."""
@@ -160,7 +150,7 @@ def _refund_lines(action: Action) -> Iterable[dict[str, Any]]:
         currency = currencies.pop() if len(currencies) == 1 else ""
         total = 0
         for name, part in parts:
-            amount = minor_units(part["amount"], part["currency"])
+            amount = to_minor_units(part["amount"], part["currency"])
             column = f"{name}_minor"
             line[column] = int(line.get(column) or 0) + amount
             total += amount
@@ -236,7 +226,7 @@ def case_rows(store_url: str, period: Period, marketplace_id: str | None) -> lis
                     "decision_source": last.source if last else "",
                     "decided_at": _iso(last.at) if last else "",
                     "currency": currency,
-                    "order_value_minor": minor_units(value["amount"], currency)
+                    "order_value_minor": to_minor_units(value["amount"], currency)
                     if value.get("amount") is not None and currency
                     else "",
                     "refunded_minor": refunded if currency else "",
@@ -355,5 +345,4 @@ __all__ = [
     "Period",
     "export",
     "marketplace_id_of",
-    "minor_units",
 ]

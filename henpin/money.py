@@ -38,3 +38,18 @@ def at_minor_unit(amount: Decimal, currency: str) -> Decimal:
     if problem:
         raise ValueError(problem)
     return amount.quantize(Decimal(1).scaleb(-decimals_of(currency)))
+
+
+def to_minor_units(amount: Decimal | str | int, currency: str) -> int:
+    """`amount` in the currency's minor unit, exactly (12.50 USD → 1250, 1500 JPY → 1500);
+    ValueError when it has more decimals than the currency allows (never rounded)."""
+    scaled = Decimal(str(amount)).scaleb(decimals_of(currency))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} {currency} has more decimals than {currency} allows")
+    return int(scaled)
+
+
+def from_minor_units(minor: int, currency: str) -> Decimal:
+    """An amount counted in the currency's minor unit as a Decimal, exactly: 150050 USD cents
+    is 1500.50, 1500 yen is 1500."""
+    return Decimal(minor).scaleb(-decimals_of(currency))

@@ -30,6 +30,7 @@ from henpin.domain import (
 )
 from henpin.inbox_ops import ClaimCode, DecisionCode, SortOrder
 from henpin.languages import marketplace_locale, operator_time_zone
+from henpin.money import from_minor_units
 from henpin.policy import load_policy
 from henpin.policy.address_error import AddressErrorAction, OptionMoney
 from henpin.policy.cancel_by_message import CancelByMessageAction
@@ -315,10 +316,10 @@ def test_money_reads_as_in_its_marketplace(
 
 
 def test_minor_units_convert_exactly() -> None:
-    assert display.minor_units(150050, "USD") == Decimal("1500.50")
-    assert display.minor_units(1500, "JPY") == Decimal("1500")
-    assert display.money_of(display.minor_units(1500, "JPY"), "JPY", JP) == "￥1,500"
-    assert display.money_of(display.minor_units(1, "USD"), "USD", US) == "$0.01"
+    assert from_minor_units(150050, "USD") == Decimal("1500.50")
+    assert from_minor_units(1500, "JPY") == Decimal("1500")
+    assert display.money_of(from_minor_units(1500, "JPY"), "JPY", JP) == "￥1,500"
+    assert display.money_of(from_minor_units(1, "USD"), "USD", US) == "$0.01"
 
 
 def test_an_operator_reads_times_in_their_time_zone() -> None:

@@ -20,8 +20,9 @@ from sqlalchemy import select
 from henpin import inbox_ops
 from henpin.cli import main as henpin
 from henpin.domain import FulfillmentStatus, Money, Order, OrderItem
-from henpin.exports import ExportRefused, Period, export, minor_units
+from henpin.exports import ExportRefused, Period, export
 from henpin.inbox_ops import CaseFilter, find_cases
+from henpin.money import to_minor_units
 from henpin.service import add_operator
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Feed
@@ -570,12 +571,12 @@ def test_the_export_reads_the_same_on_both_databases(case_store: str) -> None:
 
 
 def test_minor_units_are_exact_or_refused() -> None:
-    assert minor_units("12.50", "USD") == 1250 and minor_units("1500", "JPY") == 1500
-    assert minor_units("-0.01", "EUR") == -1
+    assert to_minor_units("12.50", "USD") == 1250 and to_minor_units("1500", "JPY") == 1500
+    assert to_minor_units("-0.01", "EUR") == -1
     with pytest.raises(ValueError):
-        minor_units("12.345", "USD")
+        to_minor_units("12.345", "USD")
     with pytest.raises(ValueError):
-        minor_units("1500.5", "JPY")
+        to_minor_units("1500.5", "JPY")
 
 
 def test_an_operator_exports_from_the_inbox_and_each_export_is_audited(store_url: str) -> None:

@@ -19,7 +19,6 @@ from babel.numbers import format_currency
 
 from henpin.languages import marketplace_locale, operator_time_zone
 from henpin.marketplaces import MARKETPLACES
-from henpin.money import decimals_of
 from henpin.settings import load_settings
 from ui.i18n import current_language, label, t
 
@@ -142,12 +141,6 @@ def money_of(amount: Any, currency: str | None, marketplace_id: str | None = Non
         return f"{value:,}"
     locale = marketplace_locale(marketplace_id, currency)
     return format_currency(value, currency, locale=locale, decimal_quantization=False)
-
-
-def minor_units(minor: int, currency: str) -> Decimal:
-    """An amount counted in the currency's minor unit (cents; yen have none) as a Decimal,
-    exactly: 150050 USD cents is 1500.50, 1500 yen is 1500."""
-    return Decimal(minor).scaleb(-decimals_of(currency))
 
 
 def paid_part(item: Any, *parts: str, marketplace_id: str | None = None) -> str:
