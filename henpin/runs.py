@@ -103,6 +103,14 @@ def resume_case_run(flow_run_id: str, run_input: dict[str, Any] | None) -> str:
     except Exception as exc:  # the Prefect API down or refusing: the sweep will retry
         if "isn't paused" in str(exc) or "not paused" in str(exc).lower():
             return ResumeResult.NOT_WAITING
+        if _status_code(exc) == 409 and not _still_paused(flow_run_id):
+            # Two doors resumed at once (a decision and the housekeeper's sweep of decided
+            # cases): the server reads the state without a lock, so both pass its "is it
+            # paused?" check, and the loser's answer hits the unique key of the winner's
+            # ("Data integrity conflict", prefect/server/api/flow_runs.py `resume_flow_run`)
+            # and is rolled back. Both answers come from the same decision in the case store.
+            log.info("flow run %s was resumed at the same moment by another door", flow_run_id)
+            return ResumeResult.RESUMED
         if SCHEMA_NOT_SAVED in str(exc):
             # Prefect suspends a run by setting its state first and saving the answer's schema
             # second (prefect/flow_runs.py `suspend_flow_run`); a process killed in between
@@ -117,6 +125,20 @@ def resume_case_run(flow_run_id: str, run_input: dict[str, Any] | None) -> str:
             return ResumeResult.RESUMED if retry_case_run(flow_run_id) else ResumeResult.FAILED
         log.warning("could not resume flow run %s: %s", flow_run_id, exc)
         return ResumeResult.FAILED
+
+
+def _status_code(exc: Exception) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _still_paused(flow_run_id: str) -> bool:
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+    except Exception:  # cannot tell: the caller treats the resume as failed, the sweep retries
+        return True
+    return bool(run.state and run.state.is_paused())
 
 
 # --- runs left behind by a process that died ------------------------------------------------------

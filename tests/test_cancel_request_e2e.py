@@ -356,6 +356,44 @@ def test_a_run_suspended_without_its_answers_schema_is_started_again_and_acts_on
     assert sum(f["document"].count("111-0000015-0000015") for f in feeds) == 1
 
 
+def test_a_decision_resuming_at_the_same_moment_as_the_sweep_counts_as_resumed(
+    henpin: str, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prefect's server checks "is it paused?" without a lock: when a decision and the
+    housekeeper's sweep resume one run at once (seen on PostgreSQL in the scaled layout), the
+    loser's answer hits the winner's unique key and gets 409 "Data integrity conflict". The run
+    was resumed, by the other door, with the same decision: the decision says so, and the case
+    cancels once."""
+    from flows.ingest import ingest
+    from henpin import runs as case_runs
+    from henpin.service import decide, show_case
+
+    control(emulator, "POST", "orders", json=[order_json("111-0000016-0000016", price="999.00")])
+    ingest()
+    drive_case_runs()
+    case = case_by_order(henpin, "111-0000016-0000016")
+    assert case.state == "waiting"
+
+    real_resume = case_runs.resume_flow_run
+
+    def the_other_door_wins(flow_run_id: Any, run_input: Any = None) -> None:
+        real_resume(flow_run_id, run_input=run_input)  # the sweep's resume lands first
+        request = httpx.Request("POST", f"http://prefect/api/flow_runs/{flow_run_id}/resume")
+        conflict = httpx.Response(409, request=request, json={"detail": "Data integrity conflict."})
+        raise httpx.HTTPStatusError("409 Conflict", request=request, response=conflict)
+
+    monkeypatch.setattr(case_runs, "resume_flow_run", the_other_door_wins)
+    result = decide(henpin, case.id, choice="cancel", operator="dave")
+    assert result.accepted and result.resumed
+    monkeypatch.undo()
+    drive_case_runs()
+    settle_amazon(emulator)
+    detail = show_case(henpin, case.id)
+    assert detail is not None and detail.outcome == "cancelled-buyer-canceled"
+    feeds = control(emulator, "GET", "feeds")
+    assert sum(f["document"].count("111-0000016-0000016") for f in feeds) == 1
+
+
 def test_runs_left_behind_by_a_killed_runner_are_started_again_once(
     henpin: str, emulator: Any
 ) -> None:
