@@ -457,7 +457,8 @@ def send_pending(
     Each feed is stored with its document and linked to its actions in one transaction before
     Amazon is called. Throttled or unavailable: the feed stays `preparing` and is sent (the same
     feed, never a copy) next time. More pending actions than `max_messages` make more feeds,
-    up to `max_feeds_per_group` per call.
+    up to `max_feeds_per_group` per call; refunds whose orders the Finances quota left unread
+    wait for the next call instead of making more feeds now.
 
     Each feed's header carries the seller's merchant token in its marketplace's region (the
     adapter's `merchant_token`), or `seller_id` when given (one single-region account). A region
@@ -482,14 +483,20 @@ def _send_feeds(
             if adapter.quota_wait("createFeed", marketplace_id) > adapter.retry.max_wait_s:
                 break  # no createFeed for a while: let the batch grow instead of freezing it
             cleared: list[int] | None = None
+            last = False
             if feed_type == FeedType.PAYMENT_ADJUSTMENT.value:
                 # Never refund twice: Amazon's refunds are read right before the feed, and only
                 # the refunds checked now go in it.
-                cleared = hold_back_overpaying_refunds(
+                check = hold_back_overpaying_refunds(
                     store_url, adapter, marketplace_id, max_messages
                 )
-                if cleared is None:
+                if check is None:
                     break
+                cleared = check.cleared
+                # The Finances quota (0.5 a second, burst 30) left some orders unread: they go
+                # together in the next round's feed, not in a feed each as a read frees up now
+                # (createFeed allows one call per two minutes, burst 15, for every feed type).
+                last = check.unread > 0
             feed_id = _feed_to_send(
                 store_url, feed_type, marketplace_id, merchant, max_messages, only=cleared
             )
@@ -509,6 +516,8 @@ def _send_feeds(
                 )
                 break
             sent.append(feed_id)
+            if last:
+                break
     return sent
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -84,23 +85,32 @@ REFUND_READ_MAX_AGE_S = 60.0
 FINANCES_OPERATION = "listFinancialEventsByOrderId"
 
 
+@dataclass(frozen=True)
+class SendTimeCheck:
+    """What the send-time check cleared of a marketplace's pending refunds."""
+
+    cleared: list[int]  # ids of the refunds to put in the feed now
+    unread: int  # refunds of orders the Finances quota left unread: they wait for the next round
+
+
 def hold_back_overpaying_refunds(
     store_url: str, adapter: AmazonAdapter, marketplace_id: str, limit: int
-) -> list[int] | None:
+) -> SendTimeCheck | None:
     """The send-time check, right before the payment adjustment feed is built: each pending
     refund of the marketplace is held against Amazon's financial events and Henpin's other
     refunds of its order. One that would give back more than is left is not sent: it fails with
     `HELD_ALREADY_REFUNDED` or `HELD_WOULD_OVERPAY` and Amazon's figures, and its case checks
     again (the amount was an operator's or the policy's, so it is not silently cut here).
 
-    Returns the ids of the pending refunds cleared to go in the feed now: only orders read within
-    Amazon's Finances quota are checked (the first may wait for one request's quota, the others
-    only while the quota has a request ready; a read of the last `REFUND_READ_MAX_AGE_S` seconds
-    is reused); the other refunds stay pending for the next round. None when Amazon could not be
-    read (throttled, down, or the region's login or the Finances role refused): then no refund
-    of the marketplace is sent now. What was paid comes from the order as the refund's case read
-    it; a refund stored without a case (not from a case flow) has none, and is left to Amazon's
-    own check.
+    Returns the ids of the pending refunds cleared to go in the feed now (`SendTimeCheck`): only
+    orders read within Amazon's Finances quota are checked (the first may wait for one request's
+    quota, the others only while the quota has a request ready; a read of the last
+    `REFUND_READ_MAX_AGE_S` seconds is reused); the other refunds stay pending for the next
+    round, and how many they are is returned too (the sender makes no other feed of them now).
+    None when Amazon could not be read (throttled, down, or the region's login or the Finances
+    role refused): then no refund of the marketplace is sent now. What was paid comes from the
+    order as the refund's case read it; a refund stored without a case (not from a case flow)
+    has none, and is left to Amazon's own check.
     """
     with session_scope(store_url) as s:
         waiting_actions = s.scalars(
@@ -127,6 +137,7 @@ def hold_back_overpaying_refunds(
         log.warning("refunds in %s wait: Amazon's refunds cannot be read: %s", marketplace_id, exc)
         return None
     cleared: list[int] = []
+    unread = 0
     with session_scope(store_url) as s:
         for order_id, waiting in by_order.items():
             order = orders[order_id]
@@ -134,6 +145,7 @@ def hold_back_overpaying_refunds(
                 cleared.extend(i for i, _ in waiting)
                 continue
             if order_id not in shown:
+                unread += len(waiting)
                 continue  # not read this round (quota): next round
             sent, pending = henpin_refunds(s, order_id, exclude_ids=[i for i, _ in waiting])
             for action_id, refund in waiting:
@@ -144,7 +156,7 @@ def hold_back_overpaying_refunds(
                     cleared.append(action_id)
                     continue
                 _hold_back(s, action_id, fit)
-    return cleared
+    return SendTimeCheck(cleared, unread)
 
 
 def _read_within_quota(

@@ -30,7 +30,7 @@ from tasks.amazon import AmazonAdapter, AmazonAuthError, RetryPolicy
 from tasks.ratelimit import OPERATION_QUOTAS, Quota, RateLimiter
 from tests.support import E2E_TIME_SCALE, order_json
 from tests.test_inbox_support import waiting_case
-from tests.test_outbox import enqueue_cancel
+from tests.test_outbox import Clock, enqueue_cancel
 
 US, JP = "ATVPDKIKX0DER", "A1VC38T7YXB528"
 FINANCES = "listFinancialEventsByOrderId"
@@ -158,18 +158,22 @@ def emulator() -> Iterator[EmulatorServer]:
 def test_a_refund_feed_goes_out_though_the_finances_quota_cannot_check_every_order(
     case_store: str, emulator: EmulatorServer
 ) -> None:
-    # Eight case refunds of eight orders wait; Amazon's Finances quota (shrunk here: burst 3,
-    # next request in ~17 minutes) lets the send-time check read three orders now. The feed
-    # carries those three refunds; the other five stay pending for the next round.
+    # Eight case refunds of eight orders wait; Amazon's Finances quota (burst shrunk to 3 here;
+    # its rate, 0.5 a second, is what Amazon's answers state and the adapter adopts) lets the
+    # send-time check read three orders now. The feed carries those three refunds; the other
+    # five stay pending for the next round, even though the quota frees a read every 2 s, well
+    # within the adapter's wait: not a feed per read. The limiter's clock moves only when it
+    # waits, so how long the calls take does not change what is read.
     url = emulator.url
     order_ids = [f"113-6300000-{n:07d}" for n in range(1, 9)]
     seed(url, *(order_json(o, price="10.00", status="SHIPPED") for o in order_ids))
     ids = [
         queue_case_refund(case_store, snapshot(o, US, "10.00", "USD"), "5.00") for o in order_ids
     ]
-    quotas = {**OPERATION_QUOTAS, FINANCES: Quota(rate=0.001, burst=3)}
-    limiter = RateLimiter(quotas)
-    retry = RetryPolicy(max_wait_s=1.0)
+    quotas = {**OPERATION_QUOTAS, FINANCES: Quota(rate=0.5, burst=3)}
+    clock = Clock()
+    limiter = RateLimiter(quotas, clock=clock.monotonic, sleep=clock.sleep)
+    retry = RetryPolicy(max_wait_s=60.0)
     with AmazonAdapter(settings(url), limiter=limiter, retry=retry) as adapter:
         sent = outbox.send_pending(case_store, adapter)
         assert len(sent) == 1
