@@ -61,8 +61,10 @@ TITLES = {
 }
 
 
-def _claim(finding: Finding, status: str) -> int | None:
-    """Record the finding before telling anyone; None when another round already has."""
+def _claim(finding: Finding, status: str, *, at: datetime | None = None) -> int | None:
+    """Record the finding before telling anyone; None when another round already has. `at`
+    dates the row by the round's clock (the digest's pace is measured from it); otherwise the
+    database's."""
     try:
         with session_scope(store_url()) as s:
             row = Notification(
@@ -71,6 +73,7 @@ def _claim(finding: Finding, status: str) -> int | None:
                 case_id=finding.case_id,
                 feed_id=finding.feed_id,
                 status=status,
+                **({"created_at": at} if at is not None else {}),
                 detail={
                     **finding.payload,
                     **(
@@ -188,7 +191,7 @@ def send_digest_if_due(
         return None
     slot = int(now.timestamp() // every.total_seconds())
     digest = Finding("digest", f"digest:{policy.waiting.every_minutes}m:{slot}", "", {}, {})
-    digest_row = _claim(digest, "sending")
+    digest_row = _claim(digest, "sending", at=now)
     if digest_row is None:
         return None  # another process sends this slot's digest
     ids = [row_id for row_id, _, _ in pending]
