@@ -17,7 +17,7 @@ from henpin import accounts, metrics
 from henpin.accounts import AuditAction
 from henpin.cases.money import RefundFit, over_paid_message
 from henpin.cases.parcels import refunded_flag
-from henpin.cases.refund_outcomes import refund_held_flag
+from henpin.cases.refund_outcomes import refund_held_flag, refund_held_question
 from henpin.cases.return_request import inspection_overdue, proposal_for_condition, refund_question
 from henpin.decisions import REFUSED_ANSWER_EVENT
 from henpin.domain import (
@@ -526,7 +526,9 @@ def test_each_needs_attention_reason_keeps_its_english_words() -> None:
         " EUR by Amazon): together more than the buyer paid, so nothing was sent. Check the"
         " order's refunds."
     )
-    assert refund_held_flag(3, "HENPIN_REFUNDED_ALREADY", "Paid 10.00 EUR.").text == (
+    held = refund_held_flag(3, "HENPIN_REFUNDED_ALREADY", "Paid 10.00 EUR.")
+    assert refund_held_question(jp_order(), held, 1).prompt == held.text
+    assert held.text == (
         "Refund held back by Henpin at 3 checks in a row (HENPIN_REFUNDED_ALREADY), never sent"
         " to Amazon: Paid 10.00 EUR. Look at the order's refunds in Seller Central, then check"
         " again or escalate."
@@ -631,7 +633,20 @@ def jp_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int
     )
     rec = policy.refused_delivery.recommend(order, refused=True, buyer_asked=True, now=NOW)
     record_recommendation.fn(refused, order, rec.model_dump(mode="json"), "test-policy")
-    return {"address": address, "return": returned, "refused": refused}
+
+    held = waiting_case(
+        url,
+        "250-0000000-0000804",
+        timedelta(hours=8),
+        type="return-request",
+        marketplace_id=JP,
+        recommendation={},
+        order_snapshot=snapshot,
+    )
+    flag = refund_held_flag(3, "HENPIN_WOULD_OVERPAY", "Paid 45,000 JPY; refunded 45,000 JPY.")
+    flag_attention.fn(held, flag)
+    mark_waiting.fn(held, refund_held_question(order, flag, 1))
+    return {"address": address, "return": returned, "refused": refused, "held": held}
 
 
 def case_page(case_id: int) -> tuple[AppTest, str]:
@@ -657,6 +672,11 @@ def test_a_japanese_operator_reads_attention_money_notes_and_explanations_in_jap
     assert "返品された商品の状態が期限内に記録されませんでした" in words
     assert "￥45,000 の 100%、返品手数料（restocking fee）20% を差し引き" in words
     assert "Nobody recorded" not in words and "less a 20% restocking fee" not in words
+
+    _, words = case_page(jp_flagged["held"])
+    held = "Henpin が 3 回続けて返金を保留しました（HENPIN\\_WOULD\\_OVERPAY）。Amazon には送っていません"
+    assert words.count(held) >= 2  # the banner and the question
+    assert "Refund held back by Henpin" not in words
 
     _, words = case_page(jp_flagged["refused"])
     assert "お客様が受取を拒否した荷物: 支払われた商品代金（プロモーション割引後）のみ" in words

@@ -890,6 +890,7 @@ JA: dict[str, str] = {
     "回答し、Amazon の返金期限はその配達日から数えられます。",
     "prompt.condition-table": "状態ごとの返金表:",
     "prompt.condition": "- 状態: {condition}",
+    "prompt.attention": "{why}",
     "prompt.refund-due": "- Amazon は受領から {days} 営業日以内の返金を求めています: {due} まで。",
     "prompt.safe-t": "商品を確認してください。破損・欠品・大きく異なる状態で返送された場合は、"
     "Amazon の返金から {days} 日以内にセラーセントラルで SAFE-T 申請を行い、ここに記録してください。",

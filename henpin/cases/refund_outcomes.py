@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from henpin.domain import Order
 from henpin.policy.reasons import Phrase, phrase
-from henpin.questions import Question
+from henpin.questions import Question, line
 
 
 def refund_not_made_message(code: str | None, detail: str | None, *, held_by_henpin: bool) -> str:
@@ -44,7 +44,7 @@ def refund_held_question(order: Order, flag: Phrase, round_: int) -> Question:
         step="refund-held" if round_ == 1 else f"refund-held-round{round_}",
         title_code="refund-held",
         title_values={"order_id": order.order_id},
-        prompt=flag.text,
+        prompt_lines=[line("attention", why=flag.as_json())],
         choices=list(HELD_REFUND_LABELS),
         labels=HELD_REFUND_LABELS,
         note_required_for=["escalate"],
