@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from henpin import accounts, metrics
 from henpin.accounts import AuditAction
+from henpin.cases.address_error import resolution_question
 from henpin.cases.money import RefundFit, over_paid_message
 from henpin.cases.parcels import refunded_flag
 from henpin.cases.refund_outcomes import refund_held_flag, refund_held_question
@@ -555,6 +556,10 @@ def test_the_money_notes_and_refund_explanations_keep_their_english_words() -> N
         "shipping-unknown",
         "partial-refund",
     ]
+    options = [o.model_dump(mode="json") for o in (reship, partial, full)]
+    asked = resolution_question(jp_order(), policy.address_error, options).prompt
+    assert "notes: ['referral fee estimated at 15% of price and shipping'" in asked
+    assert "note_phrases" not in asked  # the question's English prompt is as it was
     item = jp_order().items[0]
     used = policy.return_request.refund_for_condition(item, "used", 1, country="JP")
     assert used.explanation == "used: 100% of 45,000 JPY, less a 20% restocking fee"
