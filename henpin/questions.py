@@ -104,6 +104,7 @@ PROMPTS_EN: dict[str, str] = {
     "condition-table": "Condition table:",
     "condition": "- Condition: {condition}",
     "refund-due": "- Amazon expects the refund within {days} business days of receipt: by {due}.",
+    "attention": "{why}",  # why the case needs attention (an `attention` phrase)
     "safe-t": "Inspect the item. If the buyer returned it damaged, incomplete or materially"
     " different, file a SAFE-T claim in Seller Central within {days} days of Amazon's refund,"
     " and say so here.",

@@ -35,6 +35,7 @@ from prefect.states import AwaitingRetry
 
 from henpin.domain import CaseType
 from henpin.marketplaces import MARKETPLACES
+from henpin.policy.reasons import Phrase, phrase
 
 log = logging.getLogger(__name__)
 
@@ -193,14 +194,22 @@ def why_stranded(
 ) -> str | None:
     """Why a case's run will not move again by itself, in words for the case timeline; None
     when it is fine (waiting, scheduled, running briefly, finished)."""
+    why = stranded_because(state, now, stale_running=stale_running)
+    return None if why is None else why.text
+
+
+def stranded_because(
+    state: RunState, now: datetime | None = None, *, stale_running: timedelta = STALE_RUNNING
+) -> Phrase | None:
+    """`why_stranded` as a coded phrase (a part of a needs-attention reason)."""
     now = now or datetime.now(UTC)
     age = now - state.since if state.since else timedelta(0)
     if state.type in (StateType.CRASHED.value, StateType.FAILED.value):
-        return f"its flow run ended {state.name or state.type.lower()}"
+        return phrase("attention", "run-ended", state=state.name or state.type.lower())
     if state.type == StateType.PENDING.value and age > STRANDED_PENDING:
-        return f"its flow run was being started {int(age.total_seconds())} s ago and never began"
+        return phrase("attention", "run-never-began", seconds=int(age.total_seconds()))
     if state.type == StateType.RUNNING.value and age > stale_running:
-        return f"its flow run has been running for {int(age.total_seconds() // 60)} min"
+        return phrase("attention", "run-running-long", minutes=int(age.total_seconds() // 60))
     return None
 
 

@@ -45,6 +45,9 @@ class CaseSummary(BaseModel):
     parent_case_id: int | None
     claimed_by: str | None
     needs_attention: str | None
+    # The same reason as a code and values (`{kind, code, values}`), for the inbox to word in
+    # the operator's language; None when flagged before reasons had codes.
+    needs_attention_reason: dict[str, Any] | None = None
     flow_run_id: str | None
     created_at: datetime
     updated_at: datetime
@@ -116,6 +119,7 @@ def _summary(c: Case) -> dict[str, Any]:
         "parent_case_id": c.parent_case_id,
         "claimed_by": c.claimed_by,
         "needs_attention": c.needs_attention,
+        "needs_attention_reason": c.needs_attention_reason,
         "flow_run_id": c.flow_run_id,
         "created_at": c.created_at,
         "updated_at": c.updated_at,

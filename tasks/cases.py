@@ -24,6 +24,7 @@ from henpin.decisions import (
     refused_before,
 )
 from henpin.domain import CaseState, CaseType, Order, Outcome, ReturnRequest
+from henpin.policy.reasons import Phrase
 from henpin.questions import Question
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Event
@@ -324,17 +325,24 @@ def record_details(case_id: int, details: dict[str, Any]) -> None:
 
 
 @store_task("flag-attention")
-def flag_attention(case_id: int, reason: str, *, clear: bool = False) -> None:
+def flag_attention(case_id: int, reason: Phrase, *, clear: bool = False) -> None:
     """Flag the case for a person (the inbox's "needs attention"), with why, in its timeline;
     `clear`: take that flag off again (a person answered), leaving any other flag."""
     with session_scope(store_url()) as s:
         case = s.get(Case, case_id)
         assert case is not None
         if clear:
-            if case.needs_attention == reason:
-                case.needs_attention = None
+            if case.needs_attention == reason.text:
+                case.flag_attention(None)
             return
-        if case.needs_attention == reason:
+        if case.needs_attention == reason.text:
             return
-        case.needs_attention = reason
-        s.add(Event(case_id=case_id, kind="needs-attention", message=reason, data={}))
+        case.flag_attention(reason)
+        s.add(
+            Event(
+                case_id=case_id,
+                kind="needs-attention",
+                message=reason.text,
+                data={"attention": reason.as_json()},
+            )
+        )

@@ -13,6 +13,7 @@ from henpin.cases.return_request import CLOSED_AT_AMAZON
 from henpin.decisions import record_decision
 from henpin.domain import AuthorizationStatus, CaseState, CaseType, Order, ReturnRequest
 from henpin.policy import Policy
+from henpin.policy.reasons import phrase
 from henpin.runs import resume_case_run, start_case_run
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Case, Checkpoint, Event, UnreadablePayload
@@ -299,7 +300,8 @@ def flag_unreadable_order(case_type: CaseType, bad: UnreadableOrder) -> int | No
 
     Without an order id there is no case to flag: the problem goes to the audit log.
     """
-    problem = f"Amazon sent this order in a shape Henpin cannot read: {bad.problem}"
+    why = phrase("attention", "unreadable-order", problem=bad.problem)
+    problem = why.text
     if not bad.order_id:
         # The payload may name the buyer: it goes where the purge reaches, not into the
         # append-only audit log, whose entry names it.
@@ -329,9 +331,16 @@ def flag_unreadable_order(case_type: CaseType, bad: UnreadableOrder) -> int | No
             s.add(case)
             s.flush()
         if case.needs_attention != problem:
-            case.needs_attention = problem
+            case.flag_attention(why)
             case.details = {**(case.details or {}), "raw_payload": bad.payload}
-            s.add(Event(case_id=case.id, kind="needs-attention", message=problem))
+            s.add(
+                Event(
+                    case_id=case.id,
+                    kind="needs-attention",
+                    message=problem,
+                    data={"attention": why.as_json()},
+                )
+            )
         return case.id
 
 

@@ -86,6 +86,7 @@ from henpin.domain import (
     EmailMessage,
     FeedType,
 )
+from henpin.policy.reasons import Phrase, phrase
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Event, Feed, utcnow
 from tasks.amazon import (
@@ -808,7 +809,9 @@ def poll_submitted(store_url: str, adapter: AmazonAdapter) -> list[int]:
                 report=str(exc),
             ):
                 with session_scope(store_url) as s:
-                    _flag_feed_cases(s, feed_id, f"Amazon refuses to report on the feed: {exc}")
+                    _flag_feed_cases(
+                        s, feed_id, phrase("attention", "feed-report-refused", error=str(exc))
+                    )
             continue
         except AmazonError as exc:
             log.warning("feed %s (%s): no result yet: %s", feed_id, amazon_feed_id, exc)
@@ -923,7 +926,9 @@ def _record_outcome(
                 .values(status=FeedState.ATTENTION.value, report=report_text or str(exc))
             )
             if moved.rowcount == 1:  # type: ignore[attr-defined]
-                _flag_feed_cases(s, feed_id, f"Henpin cannot read Amazon's report: {exc}")
+                _flag_feed_cases(
+                    s, feed_id, phrase("attention", "feed-report-unreadable", error=str(exc))
+                )
             return []  # the actions stay `submitted`: their outcome is unknown, not failed
         moved = s.execute(
             update(Feed)
@@ -947,7 +952,7 @@ def _record_outcome(
                 _flag_rejected(s, action)
         if gap is not None:
             log.error("feed %s: Amazon's report does not add up: %s", feed_id, gap)
-            _flag_feed_cases(s, feed_id, f"Amazon's report does not add up: {gap}")
+            _flag_feed_cases(s, feed_id, phrase("attention", "feed-report-gap", gap=gap))
         return finished
 
 
@@ -995,24 +1000,31 @@ def _feed_tag(feed_id: int) -> str:
     return f"(Henpin feed {feed_id})"
 
 
-def _flag(session: Session, case_id: int | None, reason: str, data: dict[str, object]) -> None:
+def _flag(session: Session, case_id: int | None, reason: Phrase, data: dict[str, object]) -> None:
     if case_id is None:
         return
     case = session.get(Case, case_id)
     if case is None:
         return
-    case.needs_attention = reason
-    session.add(Event(case_id=case_id, kind="needs-attention", message=reason, data=data))
+    case.flag_attention(reason)
+    data = {**data, "attention": reason.as_json()}
+    session.add(Event(case_id=case_id, kind="needs-attention", message=reason.text, data=data))
 
 
-def _flag_feed_cases(session: Session, feed_id: int, why: str) -> None:
-    """Flag the cases of a feed's unresolved actions: a person must answer for them."""
+def _flag_feed_cases(session: Session, feed_id: int, why: Phrase) -> None:
+    """Flag the cases of a feed's unresolved actions: a person must answer for them. (Its
+    words hold `_feed_tag`, by which `settle_attention` takes the flag off again.)"""
     feed = session.get(Feed, feed_id)
-    amazon = f"Amazon feed {feed.amazon_feed_id} " if feed and feed.amazon_feed_id else "Feed "
-    reason = (
-        f"{amazon}{_feed_tag(feed_id)} needs a person: {why}. Read its report, then say: "
-        "send again, done, or not done."
-    )
+    if feed and feed.amazon_feed_id:
+        reason = phrase(
+            "attention",
+            "amazon-feed-needs-person",
+            amazon_feed_id=feed.amazon_feed_id,
+            feed_id=feed_id,
+            why=why.as_json(),
+        )
+    else:
+        reason = phrase("attention", "feed-needs-person", feed_id=feed_id, why=why.as_json())
     case_ids = session.scalars(
         select(Action.case_id)
         .where(Action.feed_id == feed_id, Action.status == ActionStatus.SUBMITTED.value)
@@ -1024,9 +1036,12 @@ def _flag_feed_cases(session: Session, feed_id: int, why: str) -> None:
 
 def _flag_rejected(session: Session, action: Action) -> None:
     """Amazon refused an action: its case shows it, with Amazon's code and words."""
-    reason = (
-        f"Amazon rejected the {action.kind} ({action.result_code}): "
-        f"{action.result_message or 'no description'}"
+    reason = phrase(
+        "attention",
+        "amazon-rejected",
+        action_kind=action.kind,
+        code=str(action.result_code),
+        message=action.result_message or phrase("attention", "no-description").as_json(),
     )
     _flag(session, action.case_id, reason, {"action": action.key, "code": action.result_code})
 
@@ -1074,7 +1089,7 @@ def settle_attention(
         for case_id in {c for c, _ in answered if c is not None}:
             case = s.get(Case, case_id)
             if case is not None and tag in (case.needs_attention or ""):
-                case.needs_attention = None
+                case.flag_attention(None)
         return answered
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from henpin.cases import parcels as texts
 from henpin.cases.parcels import PARCEL_CASE_TYPES, ReturningParcel, case_type_for
 from henpin.domain import ActionKind, ActionStatus, CaseState, CaseType, Order, Outcome
+from henpin.policy.reasons import Phrase
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Decision, Event
 from tasks.cases import add_case
@@ -102,7 +103,13 @@ def _refunded(s: Session, case: Case) -> bool:
     )
 
 
-def _note_report(s: Session, case: Case, report: dict[str, Any], message: str) -> bool:
+def _note_report(
+    s: Session,
+    case: Case,
+    report: dict[str, Any],
+    message: str,
+    attention: Phrase | None = None,
+) -> bool:
     """Keep a report on the case (details.parcel_reports) and its timeline, once per reason
     (ingestion sees an order again on every pass that overlaps its update). True when new."""
     reports = list((case.details or {}).get("parcel_reports") or [])
@@ -111,7 +118,8 @@ def _note_report(s: Session, case: Case, report: dict[str, Any], message: str) -
         return False
     at = datetime.now(UTC).isoformat()
     case.details = {**(case.details or {}), "parcel_reports": [*reports, {**report, "at": at}]}
-    s.add(Event(case_id=case.id, kind="parcel-report", message=message, data=report))
+    data = report if attention is None else {**report, "attention": attention.as_json()}
+    s.add(Event(case_id=case.id, kind="parcel-report", message=message, data=data))
     return True
 
 
@@ -226,8 +234,8 @@ def _address_reported(s: Session, refused: Case, order: Order, report: dict[str,
         why = "its flow is between two steps"
     elif _refunded(s, refused):
         flag = texts.refunded_flag(report, refused.outcome)
-        if _note_report(s, refused, report, flag):
-            refused.needs_attention = flag
+        if _note_report(s, refused, report, flag.text, flag):
+            refused.flag_attention(flag)
         return Placement(case_id=refused.id, new=False, flagged=True)
     else:  # closed without a refund: the address case starts afresh, linked, with its history
         new = _insert(

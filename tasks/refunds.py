@@ -21,6 +21,7 @@ from henpin.cases.money import (
     unverified_message,
 )
 from henpin.domain import ActionKind, AlreadyRefunded, FeedType, Order, Outcome, Refund
+from henpin.policy.reasons import Phrase
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Event
 from tasks import outbox
@@ -154,10 +155,11 @@ def _hold_for_a_person(url: str, case_id: int, fit: RefundFit) -> None:
     )
 
 
-def _flag(url: str, case_id: int, kind: str, why: str, data: dict[str, object]) -> None:
+def _flag(url: str, case_id: int, kind: str, why: Phrase, data: dict[str, object]) -> None:
     """Flag the case "needs attention" and say why on its timeline."""
     with session_scope(url) as s:
         case = s.get(Case, case_id)
         if case is not None:
-            case.needs_attention = why
-        s.add(Event(case_id=case_id, kind=kind, message=why, data=data))
+            case.flag_attention(why)
+        data = {**data, "attention": why.as_json()}
+        s.add(Event(case_id=case_id, kind=kind, message=why.text, data=data))

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from henpin.decisions import answered_waiting_cases, record_deadline_answers
 from henpin.domain import ActionStatus, CaseState
+from henpin.policy.reasons import phrase
 from henpin.runs import (
     ResumeResult,
     case_result_files,
@@ -23,7 +24,7 @@ from henpin.runs import (
     read_troubled_runs,
     resume_case_run,
     retry_case_run,
-    why_stranded,
+    stranded_because,
 )
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Event
@@ -149,9 +150,10 @@ def restart_stranded_runs(now: datetime | None = None) -> list[int]:
     restarted = []
     for case_id, run_id in rows:
         state = states[str(run_id)]
-        why = why_stranded(state, now, stale_running=stale)
-        if why is None:
+        stranded = stranded_because(state, now, stale_running=stale)
+        if stranded is None:
             continue
+        why = stranded.text
         with session_scope(store_url()) as s:
             case = s.get(Case, case_id)
             if case is None or case.state == CaseState.CLOSED.value:
@@ -162,16 +164,20 @@ def restart_stranded_runs(now: datetime | None = None) -> list[int]:
                 .where(Event.case_id == case_id, Event.kind == RESTART_EVENT)
             )
             if (before or 0) >= MAX_RESTARTS:
-                case.needs_attention = (
-                    f"Henpin stopped restarting this case after {MAX_RESTARTS} restarts: {why}. "
-                    "Look at its flow run in the Prefect UI."
+                case.flag_attention(
+                    phrase(
+                        "attention",
+                        "restarts-stopped",
+                        restarts=MAX_RESTARTS,
+                        why=stranded.as_json(),
+                    )
                 )
                 s.add(
                     Event(
                         case_id=case_id,
                         kind="needs-attention",
                         message=case.needs_attention,
-                        data={"flow_run_id": run_id},
+                        data={"flow_run_id": run_id, "attention": case.needs_attention_reason},
                     )
                 )
                 continue

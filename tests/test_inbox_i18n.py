@@ -15,6 +15,11 @@ from streamlit.testing.v1 import AppTest
 
 from henpin import accounts, metrics
 from henpin.accounts import AuditAction
+from henpin.cases.address_error import resolution_question
+from henpin.cases.money import RefundFit, over_paid_message
+from henpin.cases.parcels import refunded_flag
+from henpin.cases.refund_outcomes import refund_held_flag, refund_held_question
+from henpin.cases.return_request import inspection_overdue, proposal_for_condition, refund_question
 from henpin.decisions import REFUSED_ANSWER_EVENT
 from henpin.domain import (
     ActionKind,
@@ -27,6 +32,7 @@ from henpin.domain import (
     Order,
     OrderItem,
     Outcome,
+    ReturnRequest,
 )
 from henpin.inbox_ops import ClaimCode, DecisionCode, SortOrder
 from henpin.languages import marketplace_locale, operator_time_zone
@@ -35,13 +41,22 @@ from henpin.policy import load_policy
 from henpin.policy.address_error import AddressErrorAction, OptionMoney
 from henpin.policy.cancel_by_message import CancelByMessageAction
 from henpin.policy.cancel_request import CancelRequestAction
-from henpin.policy.reasons import REASONS_EN, VALUE_WORDS_EN, reason_text
+from henpin.policy.reasons import (
+    ATTENTION_EN,
+    EXPLANATIONS_EN,
+    MONEY_NOTES_EN,
+    REASONS_EN,
+    VALUE_WORDS_EN,
+    reason_text,
+)
 from henpin.policy.refused_delivery import RefusedDeliveryAction
 from henpin.policy.return_request import ReturnAction
 from henpin.questions import PROMPTS_EN, TITLES_EN, Question, cancel_request_question
 from henpin.settings import load_settings
-from tasks import store
-from tasks.cases import mark_waiting, record_recommendation
+from henpin.store.db import session_scope
+from henpin.store.models import Action, Case
+from tasks import outbox, store
+from tasks.cases import flag_attention, mark_waiting, record_recommendation
 from tasks.sweep import RESTART_EVENT
 from tests.test_inbox_support import (
     PAGES,
@@ -55,6 +70,7 @@ from tests.test_inbox_support import (
     refund_action,
     set_operator,
     signed_in,
+    table_text,
     waiting_case,
 )
 from ui import display
@@ -276,6 +292,9 @@ def labelled_codes() -> dict[str, list[str]]:
         "facts a rule looked at": [f"input.{k}" for k in sorted(policy_input_keys())],
         "question titles": [f"question.{code}" for code in TITLES_EN],
         "prompt lines": [f"prompt.{code}" for code in PROMPTS_EN],
+        "needs-attention reasons": [f"attention.{code}" for code in ATTENTION_EN],
+        "money table notes": [f"money_note.{code}" for code in MONEY_NOTES_EN],
+        "refund explanations": [f"explanation.{code}" for code in EXPLANATIONS_EN],
     }
 
 
@@ -463,3 +482,244 @@ def test_a_reason_stored_without_a_code_still_shows(busy_store: tuple[str, int])
     at = on_page(signed_in(), "case", case=str(old))
     assert not at.exception
     assert "Order value 249.90 USD is above the 100.00 USD automatic limit." in shown(at)
+
+
+# --- issue 13, its last gap: why a case needs attention, the money table's notes and how a
+# refund proposal was reached are kept as codes and values, and read in the operator's language
+
+
+def over_paid_fit(by_amazon: str | None = None, sent: str | None = "10.00") -> RefundFit:
+    def eur(amount: str) -> Money:
+        return Money(amount=Decimal(amount), currency="EUR")
+
+    return RefundFit(
+        asked=eur("40.00"),
+        refund=None,
+        sent=eur(sent) if sent else None,
+        by_amazon=eur(by_amazon) if by_amazon else None,
+        before=eur("30.00"),
+    )
+
+
+def test_each_needs_attention_reason_keeps_its_english_words() -> None:
+    """`needs_attention` (the CLI's --json, the exports, the notifications' fingerprint) reads
+    as it always did; the code and values come beside it."""
+    report = {
+        "kind": "refused",
+        "source": "amazon",
+        "status": "ReturnToSeller",
+        "detailed_status": "Rejected",
+    }
+    flag = refunded_flag(report, "refunded-partly")
+    assert flag.text == (
+        "Amazon reports the parcel as ReturnToSeller/Rejected: the buyer refused it, after this"
+        " case refunded the buyer (refunded-partly). Henpin opened no new parcel case, so"
+        " nothing is refunded twice: check the order in Seller Central."
+    )
+    assert (flag.kind, flag.code) == ("attention", "parcel-after-refund")
+    assert over_paid_message(over_paid_fit()).text == (
+        "Refund of 40.00 EUR asked, but 30.00 EUR was already refunded on these items by another"
+        " case of the order: together more than the buyer paid, so only 10.00 EUR was sent."
+        " Check the order's refunds."
+    )
+    assert over_paid_message(over_paid_fit("30.00", None)).text == (
+        "Refund of 40.00 EUR asked, but 30.00 EUR was already refunded on these items (30.00"
+        " EUR by Amazon): together more than the buyer paid, so nothing was sent. Check the"
+        " order's refunds."
+    )
+    held = refund_held_flag(3, "HENPIN_REFUNDED_ALREADY", "Paid 10.00 EUR.")
+    assert refund_held_question(jp_order(), held, 1).prompt == held.text
+    assert held.text == (
+        "Refund held back by Henpin at 3 checks in a row (HENPIN_REFUNDED_ALREADY), never sent"
+        " to Amazon: Paid 10.00 EUR. Look at the order's refunds in Seller Central, then check"
+        " again or escalate."
+    )
+    assert inspection_overdue(jp_order()).text == (
+        "Nobody recorded the condition of the item returned on order 250-0000000-0000777 in"
+        " time; its refund is owed (Amazon may refund on your behalf): inspect it now."
+    )
+
+
+def test_the_money_notes_and_refund_explanations_keep_their_english_words() -> None:
+    policy = load_policy(REPO_POLICIES)
+    reship, partial, full = policy.address_error.options_money(jp_order())
+    assert reship.notes[0] == "referral fee estimated at 15% of price and shipping"
+    assert partial.notes[-1] == (
+        "refunds 80% of the item price paid (less any promotion); the buyer's shipping is kept"
+    )
+    assert full.notes[-2:] == [
+        "refunds what the buyer paid, price and shipping, less any promotion",
+        "the buyer's new order is a new sale, not counted here",
+    ]
+    assert [n["code"] for n in partial.note_phrases] == [
+        "referral-fee-estimated",
+        "shipping-unknown",
+        "partial-refund",
+    ]
+    options = [o.model_dump(mode="json") for o in (reship, partial, full)]
+    asked = resolution_question(jp_order(), policy.address_error, options).prompt
+    assert "notes: ['referral fee estimated at 15% of price and shipping'" in asked
+    assert "note_phrases" not in asked  # the question's English prompt is as it was
+    item = jp_order().items[0]
+    used = policy.return_request.refund_for_condition(item, "used", 1, country="JP")
+    assert used.explanation == "used: 100% of 45,000 JPY, less a 20% restocking fee"
+    assert used.explanation_code == "condition"
+    refused = policy.refused_delivery.refund_for(jp_order(), refused=True)
+    assert refused.explanation == (
+        "parcel refused by the buyer: the item price paid (less any promotion) only (outbound"
+        " shipping kept), reason RefusedDelivery"
+    )
+    assert refused.items[0].explanation == (
+        "45,000 JPY: the item price paid (less any promotion) only (outbound shipping kept)"
+    )
+
+
+@pytest.fixture
+def jp_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Japanese cases as the flows and the outbox leave them: an address error flagged by
+    Amazon's rejection (with the money of each way out), a return waiting for its refund to
+    be confirmed and flagged overdue, a refused delivery recommending the buyer's refund."""
+    url = fresh_store(tmp_path, monkeypatch)
+    store.settings.cache_clear()
+    monkeypatch.setattr(store, "settings", lambda: load_settings())
+    policy = load_policy(REPO_POLICIES)
+    order = jp_order()
+    snapshot = {**cancel_order(order.order_id, JP), "value": {"amount": "45000", "currency": "JPY"}}
+
+    address = waiting_case(
+        url,
+        "250-0000000-0000801",
+        timedelta(hours=20),
+        type="address-error",
+        marketplace_id=JP,
+        recommendation={},
+        order_snapshot=snapshot,
+        details={
+            "options": [
+                o.model_dump(mode="json") for o in policy.address_error.options_money(order)
+            ]
+        },
+    )
+    with session_scope(url) as s:
+        rejected = Action(
+            case_id=address,
+            key="a-801",
+            kind="cancel-order",
+            result_code="ERROR_99",
+            result_message=None,
+        )
+        outbox._flag_rejected(s, rejected)
+
+    ret = ReturnRequest(order_id=order.order_id, order_item_id="item-1", reason_code=None)
+    returned = waiting_case(
+        url,
+        "250-0000000-0000802",
+        timedelta(hours=20),
+        type="return-request",
+        marketplace_id=JP,
+        recommendation={},
+        order_snapshot=snapshot,
+    )
+    proposal = proposal_for_condition(ret, order, policy.return_request, "used")
+    mark_waiting.fn(
+        returned,
+        refund_question(ret, order, policy.return_request, proposal, NOW + timedelta(days=2)),
+    )
+    flag_attention.fn(returned, inspection_overdue(order))
+
+    refused = waiting_case(
+        url,
+        "250-0000000-0000803",
+        timedelta(hours=20),
+        type="refused-delivery",
+        marketplace_id=JP,
+        recommendation={},
+        order_snapshot=snapshot,
+    )
+    rec = policy.refused_delivery.recommend(order, refused=True, buyer_asked=True, now=NOW)
+    record_recommendation.fn(refused, order, rec.model_dump(mode="json"), "test-policy")
+
+    held = waiting_case(
+        url,
+        "250-0000000-0000804",
+        timedelta(hours=8),
+        type="return-request",
+        marketplace_id=JP,
+        recommendation={},
+        order_snapshot=snapshot,
+    )
+    flag = refund_held_flag(3, "HENPIN_WOULD_OVERPAY", "Paid 45,000 JPY; refunded 45,000 JPY.")
+    flag_attention.fn(held, flag)
+    mark_waiting.fn(held, refund_held_question(order, flag, 1))
+    return {"address": address, "return": returned, "refused": refused, "held": held}
+
+
+def case_page(case_id: int) -> tuple[AppTest, str]:
+    at = on_page(signed_in(), "case", case=str(case_id))
+    assert not at.exception
+    cells = "\n".join(str(d.value.to_string()) for d in at.dataframe)
+    return at, shown(at) + "\n" + cells
+
+
+def test_a_japanese_operator_reads_attention_money_notes_and_explanations_in_japanese(
+    jp_flagged: dict[str, int],
+) -> None:
+    set_operator(store.store_url(), "alice", language="ja")
+    _, words = case_page(jp_flagged["address"])
+    assert "要確認: Amazon が注文キャンセルを拒否しました（ERROR\\_99）: 説明なし" in words
+    assert "販売手数料は商品代金と送料の 15% と見積もっています" in words
+    assert "お客様と合意のうえ" not in words  # a choice's label, not a note
+    assert "支払われた商品代金（プロモーション割引後）の 80% を返金します" in words
+    assert "Amazon rejected" not in words and "no description" not in words
+    assert "referral fee estimated" not in words and "the buyer's new order" not in words
+
+    _, words = case_page(jp_flagged["return"])
+    assert "返品された商品の状態が期限内に記録されませんでした" in words
+    assert "￥45,000 の 100%、返品手数料（restocking fee）20% を差し引き" in words
+    assert "Nobody recorded" not in words and "less a 20% restocking fee" not in words
+
+    _, words = case_page(jp_flagged["held"])
+    held = "Henpin が 3 回続けて返金を保留しました（HENPIN\\_WOULD\\_OVERPAY）。Amazon には送っていません"
+    assert words.count(held) >= 2  # the banner and the question
+    assert "Refund held back by Henpin" not in words
+
+    _, words = case_page(jp_flagged["refused"])
+    assert "お客様が受取を拒否した荷物: 支払われた商品代金（プロモーション割引後）のみ" in words
+    assert "parcel refused by the buyer" not in words and "outbound shipping" not in words
+
+    at = signed_in()
+    listed_words = table_text(at)
+    assert "要確認: Amazon が注文キャンセルを拒否しました" in listed_words
+    assert "要確認: 注文 250-0000000-0000777 で返品された商品" in listed_words
+    assert "Amazon rejected" not in listed_words and "Nobody recorded" not in listed_words
+
+
+def test_an_english_operator_reads_them_as_before(jp_flagged: dict[str, int]) -> None:
+    _, words = case_page(jp_flagged["address"])
+    # the words written when it was flagged, as the English inbox always showed them
+    assert "Needs attention: Amazon rejected the cancel-order (ERROR\\_99): no description" in (
+        words
+    )
+    assert "referral fee estimated at 15% of price and shipping" in words
+    _, words = case_page(jp_flagged["return"])
+    assert "Nobody recorded the condition of the item returned on order" in words
+    assert "used: 100% of ￥45,000, less a 20% restocking fee" in words
+    _, words = case_page(jp_flagged["refused"])
+    assert "parcel refused by the buyer: the item price paid (less any promotion) only" in words
+    with session_scope(store.store_url()) as s:
+        flagged = s.get(Case, jp_flagged["address"])
+        assert flagged is not None
+        assert flagged.needs_attention == (
+            "Amazon rejected the cancel-order (ERROR_99): no description"
+        )
+        assert flagged.needs_attention_reason == {
+            "kind": "attention",
+            "code": "amazon-rejected",
+            "values": {
+                "action_kind": "cancel-order",
+                "code": "ERROR_99",
+                "message": {"kind": "attention", "code": "no-description", "values": {}},
+            },
+        }
+    table = table_text(signed_in())
+    assert "Needs attention: Amazon rejected the cancel-order (ERROR_99)" in table

@@ -179,6 +179,41 @@ def test_purge_reaches_free_text_notes_and_messages_and_dry_run_says_what_would_
     assert kept == "Deadline 2026-12-05 10:00 UTC; 12.50 USD"  # dates and money stay
 
 
+def test_purge_reaches_a_needs_attention_reason_kept_as_code_and_values(store: str) -> None:
+    """Why a case needs attention is kept twice (its words, its code and values): a value that
+    quotes the buyer goes from both, and from the timeline line that said it; the code stays."""
+    from henpin.policy.reasons import phrase
+    from henpin.store.models import Event
+    from tasks.cases import flag_attention, open_case
+    from tasks.sweep import purge_buyer_data
+
+    url = store
+    now = datetime.now(UTC)
+    order = shipped("111-R", "Yxwvu Srqpo", "yxwvu@marketplace.amazon.com")
+    case_id, _ = open_case(CaseType.ADDRESS_ERROR, order, url=url)
+    why = phrase(
+        "attention", "unreadable-order", problem="buyerName: 'Yxwvu Srqpo' is not an e-mail"
+    )
+    flag_attention.fn(case_id, why)
+    with session_scope(url) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        assert case.needs_attention_reason is not None
+        assert "Yxwvu" in repr(case.needs_attention_reason)
+        case.state, case.closed_at = "closed", now - timedelta(days=400)
+
+    assert purge_buyer_data.fn(now=now) == [case_id]
+    with session_scope(url) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        reason = case.needs_attention_reason or {}
+        lines = [e.data for e in s.query(Event).filter(Event.kind == "needs-attention")]
+        assert "Yxwvu" not in repr(reason) + repr(lines) + (case.needs_attention or "")
+        assert reason["code"] == "unreadable-order"
+        assert reason["values"]["problem"] == "buyerName: '(purged)' is not an e-mail"
+        assert lines and "Srqpo" not in repr(lines)
+
+
 @pytest.mark.e2e
 def test_a_case_runs_results_are_filed_under_the_case_and_purged_with_it(
     store: str, prefect_server: Any, tmp_path: Path

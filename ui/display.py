@@ -195,7 +195,7 @@ def option_summary(option: dict[str, Any], marketplace_id: str | None = None) ->
     return ", ".join(
         f"{label('money', k)}: {option_amount(v, currency, marketplace_id)}"
         for k, v in option.items()
-        if k not in ("choice", "label", "currency", "notes") and v is not None
+        if k not in ("choice", "label", "currency", "notes", "note_phrases") and v is not None
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from henpin.policy.reasons import REASONS_EN
+from henpin.policy.reasons import ATTENTION_EN, EXPLANATIONS_EN, MONEY_NOTES_EN, REASONS_EN
 from henpin.questions import PROMPTS_EN, TITLES_EN
 
 EN: dict[str, str] = {
@@ -615,6 +615,16 @@ EN: dict[str, str] = {
         for code, text in REASONS_EN.items()
     },
     "reason.and": " and ",
+    # Why a case needs attention, the money table's notes, how a refund proposal was reached:
+    # the English words are Henpin's own (henpin/policy/reasons.py)
+    **{f"attention.{code}": text for code, text in ATTENTION_EN.items()},
+    **{f"money_note.{code}": text for code, text in MONEY_NOTES_EN.items()},
+    **{f"explanation.{code}": text for code, text in EXPLANATIONS_EN.items()},
+    "attention.join": "; ",
+    "money_note.join": "; ",
+    "explanation.join": ", ",
+    "inbox.needs_attention_why": "Needs attention: {reason}",
+    "money.note_phrases": "Notes",
     "value.yes": "yes",
     "value.no": "no",
     "value.shipping day": "shipping day",

@@ -678,6 +678,97 @@ JA: dict[str, str] = {
     "money.refund_admin_fee": "返金管理手数料",
     "money.keeps_item": "商品が手元に残る",
     "money.notes": "備考",
+    "money.note_phrases": "備考",
+    # 要確認の理由・金額の表の備考・返金案の内訳（issue 13）
+    "inbox.needs_attention_why": "要確認: {reason}",
+    "attention.join": "；",
+    "attention.unreadable-order": "Amazon から届いたこの注文は、Henpin が読めない形式でした:"
+    " {problem}",
+    "attention.parcel-after-refund": "{report}。このケースでは既にお客様に返金しています"
+    "（{outcome}）。二重に返金しないよう、荷物のケースは新しく開いていません。セラーセントラル"
+    "で注文を確認してください。",
+    "attention.parcel-reported-by": "{source} から荷物が返送されるとの連絡がありました: {meaning}",
+    "attention.parcel-reported-by-amazon": "Amazon が荷物の状況を {status} と報告しています:"
+    " {meaning}",
+    "attention.parcel-refused": "お客様が受取を拒否しました",
+    "attention.parcel-unclaimed": "荷物が受け取られず放置されました",
+    "attention.parcel-address": "住所に配達できませんでした",
+    "attention.refund-over-paid": "{asked} の返金を求めましたが、これらの商品には同じ注文の別の"
+    "ケースで既に {before} が返金されています。合わせるとお客様の支払額を超えるため、{sent}。"
+    "注文の返金を確認してください。",
+    "attention.refund-over-paid-amazon": "{asked} の返金を求めましたが、これらの商品には既に"
+    " {before} が返金されています（うち Amazon による返金 {by_amazon}）。合わせるとお客様の"
+    "支払額を超えるため、{sent}。注文の返金を確認してください。",
+    "attention.only-sent": "{sent} のみ送りました",
+    "attention.nothing-sent": "何も送っていません",
+    "attention.refund-unverified": "返金の一部を保留し、人の確認に回しました: {unverified}。"
+    "セラーセントラルで注文を確認し、まだ必要な返金はそちらで行ってください。",
+    "attention.part-unverified": "商品 {item} の {part}: 返金依頼 {asked}、返金済み {refunded}。"
+    "注文に支払額が記載されていません",
+    "attention.restarts-stopped": "{restarts} 回再開した後、Henpin はこのケースの再開をやめ"
+    "ました: {why}。Prefect UI でフローの実行を確認してください。",
+    "attention.run-ended": "フローの実行が {state} で終了しました",
+    "attention.run-never-began": "フローの実行は {seconds} 秒前に開始処理に入りましたが、"
+    "始まりませんでした",
+    "attention.run-running-long": "フローの実行が {minutes} 分間続いています",
+    "attention.feed-needs-person": "フィード（Henpin フィード {feed_id}）に人の確認が必要です:"
+    " {why}。レポートを読んでから、再送する・完了にする・再送しないのいずれかを選んでください。",
+    "attention.amazon-feed-needs-person": "Amazon フィード {amazon_feed_id}（Henpin フィード"
+    " {feed_id}）に人の確認が必要です: {why}。レポートを読んでから、再送する・完了にする・"
+    "再送しないのいずれかを選んでください。",
+    "attention.feed-report-refused": "Amazon がフィードのレポートを返しません: {error}",
+    "attention.feed-report-unreadable": "Henpin が Amazon のレポートを読めません: {error}",
+    "attention.feed-report-gap": "Amazon のレポートの件数が合いません: {gap}",
+    "attention.amazon-rejected": "Amazon が{action_kind}を拒否しました（{code}）: {message}",
+    "attention.no-description": "説明なし",
+    "attention.inspection-overdue": "注文 {order_id} で返品された商品の状態が期限内に記録され"
+    "ませんでした。返金する必要があります（Amazon がセラーに代わって返金することがあります）。"
+    "今すぐ検品してください。",
+    "attention.refund-held": "Henpin が {checks} 回続けて返金を保留しました（{code}）。Amazon"
+    " には送っていません: {detail} セラーセントラルで注文の返金を確認し、再確認するか"
+    "エスカレーションしてください。",
+    "money_note.join": "；",
+    "money_note.referral-fee-estimated": "販売手数料は商品代金と送料の {percent}% と見積もって"
+    "います",
+    "money_note.admin-fee-not-set": "{currency} の返金管理手数料が設定されていません: 販売手数料"
+    "の {percent}%、最大 {at_most} {currency} と見積もっています",
+    "money_note.shipping-unknown": "お客様が支払った送料が不明なため、0 として計算しています",
+    "money_note.mixed-currencies": "注文に複数の通貨が含まれるため、この選択肢の金額を計算できま"
+    "せん",
+    "money_note.price-unknown": "商品代金が不明な商品があるため、この選択肢の金額を計算できません",
+    "money_note.no-reship-cost": "{currency} の再発送の費用が設定されていません: 実際の費用を"
+    "入力してください",
+    "money_note.partial-refund": "支払われた商品代金（プロモーション割引後）の {percent}% を"
+    "返金します。お客様の送料は返金しません",
+    "money_note.full-refund": "お客様が支払った商品代金と送料を返金します（プロモーション割引後）",
+    "money_note.reorder-not-counted": "お客様の新しい注文は新たな販売のため、ここには含めて"
+    "いません",
+    "explanation.join": "、",
+    "explanation.condition": "{condition}: {parts}",
+    "explanation.percent-of-price": "{price} の {percent}%",
+    "explanation.less-promotion": "プロモーション割引 {promotion} を差し引き",
+    "explanation.less-restocking-fee": "返品手数料（restocking fee）{percent}% を差し引き",
+    "explanation.plus-shipping": "送料 {shipping} を加算",
+    "explanation.shipping-unknown": "送料が不明なため含めていません",
+    "explanation.seller-fault": "（返品理由 {code} はセラー側の理由のため、手数料なし・送料も"
+    "返金）",
+    "explanation.in-policy-no-fee": "（Amazon の返品ポリシーの期間内に元の状態で返品されたため、"
+    "手数料なし）",
+    "explanation.withdrawal-shipping": "（撤回のため、法律により往路の送料を返金）",
+    "explanation.parcel-refund": "{what}: {refund}、返金理由 {adjustment}",
+    "explanation.refused-by-buyer": "お客様が受取を拒否した荷物",
+    "explanation.not-collected": "受け取られず放置された荷物",
+    "explanation.item-refund": "{total}: {refund}",
+    "explanation.price-and-shipping": "支払われた商品代金（プロモーション割引後）と送料",
+    "explanation.price-only": "支払われた商品代金（プロモーション割引後）のみ（往路の送料は"
+    "返金しない）",
+    "explanation.percent-and-shipping": "支払われた商品代金（プロモーション割引後）の {percent}%"
+    " と送料",
+    "explanation.percent-only": "支払われた商品代金（プロモーション割引後）の {percent}% のみ"
+    "（往路の送料は返金しない）",
+    "explanation.option-partial_refund": "お客様と合意のうえ、商品代金の一部を返金",
+    "explanation.option-cancel_for_reorder": "お客様都合として全額返金し、正しい住所で再注文"
+    "してもらう",
     "event.recommendation": "ポリシーの推奨: **{action}**（ルール `{rule}`）: {reason}",
     "event.closed": "完了: **{outcome}**",
     "event.waiting": "オペレーターの判断待ち（期限 {deadline}、期限後: {choice}）",
@@ -799,6 +890,7 @@ JA: dict[str, str] = {
     "回答し、Amazon の返金期限はその配達日から数えられます。",
     "prompt.condition-table": "状態ごとの返金表:",
     "prompt.condition": "- 状態: {condition}",
+    "prompt.attention": "{why}",
     "prompt.refund-due": "- Amazon は受領から {days} 営業日以内の返金を求めています: {due} まで。",
     "prompt.safe-t": "商品を確認してください。破損・欠品・大きく異なる状態で返送された場合は、"
     "Amazon の返金から {days} 日以内にセラーセントラルで SAFE-T 申請を行い、ここに記録してください。",

@@ -1,23 +1,32 @@
 """What policy and the flows recorded, worded in the operator's language: a recommendation's
-reason, a timeline entry, a question's title and prompt lines.
+reason, a timeline entry, a question's title and prompt lines, why a case needs attention, the
+notes under the money of each way out, how a refund proposal was reached.
 
 Each is kept as a code and its values (`reason_code`/`reason_values`, an event's kind and data,
 a question's `title_code`/`prompt_lines`), next to the English words written when it was
 recorded. The inbox words the code in the session's language (`reason.<code>`, `event.<kind>`,
-`prompt.<code>` in ui/text_*.py) and its values as the page shows them (money in the
+`prompt.<code>`, `attention.<code>`, `money_note.<code>`, `explanation.<code>` in ui/text_*.py) and its values as the page shows them (money in the
 marketplace's format, choices and outcomes by their labels). Something recorded before it had a
 code, or with a code the inbox has no words for, shows its English words as they were written.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
-from henpin.policy.reasons import is_money, is_reason_list, is_time
+from henpin.policy.reasons import (
+    PHRASES,
+    is_money,
+    is_phrase,
+    is_phrase_list,
+    is_reason_list,
+    is_time,
+)
 from henpin.questions import AS_WRITTEN
 from ui import display
-from ui.i18n import DEFAULT_LANGUAGE, TEXT, choice_label, label, t
+from ui.i18n import DEFAULT_LANGUAGE, TEXT, choice_label, current_language, label, t
 
 #: Values named so are choices (a policy's action) and read as the choice's label.
 CHOICE_VALUES = frozenset({"action", "choice", "timeout_choice"})
@@ -27,17 +36,25 @@ def has_words(key: str) -> bool:
     return key in TEXT[DEFAULT_LANGUAGE]
 
 
-def value_words(name: str, value: Any, marketplace_id: str | None = None) -> str:
-    """One value of a reason or a line, as markdown-safe words."""
+def value_words(
+    name: str, value: Any, marketplace_id: str | None = None, kind: str = "reason"
+) -> str:
+    """One value of a reason or a line (or of another phrase of `kind`), as markdown-safe
+    words; a value that is a phrase itself is of its own `kind`, else of its parent phrase's
+    (a reason, within a question's line or a timeline entry)."""
+    kind = kind if kind in PHRASES else "reason"
     if is_money(value):
         return display.plain(display.money(value, marketplace_id))
-    if is_reason_list(value):
+    if kind == "reason" and is_reason_list(value):
         return t("reason.and").join(
             coded_words("reason", v["code"], v.get("values") or {}, marketplace_id) or v["code"]
             for v in value
         )
-    if isinstance(value, dict) and isinstance(value.get("code"), str):
-        return coded_words("reason", value["code"], value.get("values") or {}, marketplace_id) or (
+    if is_phrase_list(value):
+        return t(f"{kind}.join").join(value_words(name, v, marketplace_id, kind) for v in value)
+    if is_phrase(value) or (isinstance(value, dict) and isinstance(value.get("code"), str)):
+        own = value.get("kind") or kind
+        return coded_words(own, value["code"], value.get("values") or {}, marketplace_id) or (
             display.plain(value["code"])
         )
     if value is None or value == "":
@@ -50,6 +67,10 @@ def value_words(name: str, value: Any, marketplace_id: str | None = None) -> str
         return display.plain(label("order_status", str(value)))
     if name == "language" and has_words(f"language.{value}"):
         return display.plain(label("language", str(value)))
+    if name == "action_kind" and has_words(f"action.{value}"):
+        return display.plain(label("action", str(value)))
+    if name == "adjustment" and has_words(f"adjustment.{value}"):
+        return display.plain(label("adjustment", str(value)))
     if is_time(value):
         return _when(value["utc"])
     if isinstance(value, str) and has_words(f"value.{value}"):
@@ -67,7 +88,7 @@ def coded_words(
     values = values if isinstance(values, dict) else {}
     return t(
         f"{kind}.{code}",
-        **{k: value_words(k, v, marketplace_id) for k, v in values.items()},
+        **{k: value_words(k, v, marketplace_id, kind) for k, v in values.items()},
     )
 
 
@@ -99,6 +120,44 @@ def reason(advice: dict[str, Any], marketplace_id: str | None = None) -> str:
         "reason", advice.get("reason_code"), advice.get("reason_values"), marketplace_id
     )
     return worded if worded is not None else display.plain(advice.get("reason") or "")
+
+
+def attention(
+    words: str | None, reason: dict[str, Any] | None, marketplace_id: str | None = None
+) -> str:
+    """Why a case needs attention, in the operator's language. In English, the words written
+    when it was flagged (they name Amazon's and Henpin's own codes as they are); so too when it
+    was flagged without a code, or with one the inbox has no words for."""
+    if isinstance(reason, dict) and (current_language() != DEFAULT_LANGUAGE or not words):
+        worded = coded_words(
+            str(reason.get("kind") or "attention"),
+            reason.get("code"),
+            reason.get("values"),
+            marketplace_id,
+        )
+        if worded is not None:
+            return worded
+    return display.plain(words or "")
+
+
+def money_notes(option: dict[str, Any], marketplace_id: str | None = None) -> str:
+    """The notes under one way out's money, in the operator's language (`note_phrases`); the
+    English notes as they were stored for options computed before notes had codes."""
+    phrases = option.get("note_phrases")
+    if isinstance(phrases, list) and phrases:
+        return t("money_note.join").join(
+            value_words("notes", p, marketplace_id, "money_note") for p in phrases
+        )
+    notes = option.get("notes")
+    return display.amount(notes, marketplace_id) if notes else "—"
+
+
+_ESCAPED = re.compile(r"\\([\\`*_\[\]<>#|$~])")
+
+
+def as_cell(markdown: str) -> str:
+    """Words made for st.markdown, for a table cell (which shows text as it is)."""
+    return _ESCAPED.sub(r"\1", markdown)
 
 
 def _when(value: Any) -> str:
@@ -139,9 +198,14 @@ def event_text(
             deadline=_when(data["deadline"]),
             choice=display.plain(choice_label(str(data["timeout_choice"]))),
         )
+    said = (
+        attention(message, data["attention"], marketplace_id)
+        if is_phrase(data.get("attention"))  # a needs-attention flag, by its code
+        else display.plain(message)
+    )
     if has_words(f"event_kind.{kind}"):
-        return f"**{t(f'event_kind.{kind}')}**: {display.plain(message)}"
-    return display.plain(message)
+        return f"**{t(f'event_kind.{kind}')}**: {said}"
+    return said
 
 
 def question_title(question: dict[str, Any]) -> str:

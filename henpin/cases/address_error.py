@@ -61,7 +61,9 @@ RESOLUTION_LABELS = {
 
 
 def _money_line(option: dict[str, Any]) -> str:
-    parts = ", ".join(f"{k}: {v}" for k, v in option.items() if k not in ("choice", "label"))
+    parts = ", ".join(
+        f"{k}: {v}" for k, v in option.items() if k not in ("choice", "label", "note_phrases")
+    )
     return f"- `{option.get('choice')}`: {parts}"
 
 

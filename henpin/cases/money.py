@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, JsonValue
 
 from henpin.domain import (
     AdjustmentReason,
@@ -20,8 +20,9 @@ from henpin.domain import (
     RefundedLine,
     RefundItem,
 )
-from henpin.policy._base import round_money
+from henpin.policy._base import money_json, round_money
 from henpin.policy.proposals import paid_for_units, parts_total, refund_parts
+from henpin.policy.reasons import Phrase, phrase
 
 
 def full_refund_item(
@@ -212,6 +213,7 @@ class RefundFit(BaseModel):
     # Components held back because the order does not say what was paid for them while some of
     # them was refunded already: Henpin cannot tell what is left, so a person decides.
     unverified: list[str] = []
+    unverified_parts: list[dict[str, JsonValue]] = []  # the same, as coded phrases
 
     @property
     def cut(self) -> bool:
@@ -242,7 +244,7 @@ def fit_refund(order: Order, refund: Refund, before: RefundedBefore) -> RefundFi
     items = {i.order_item_id: i for i in order.items}
     currency = refund_total(refund).currency
     kept: list[RefundItem] = []
-    unverified: list[str] = []
+    unverified: list[Phrase] = []
     for line in refund.items:
         item = items.get(line.order_item_id)
         promotions = _fit_promotions(line, item, before)
@@ -253,9 +255,14 @@ def fit_refund(order: Order, refund: Refund, before: RefundedBefore) -> RefundFi
             refunded = before.total.get((line.order_item_id, str(c.type)), Decimal(0))
             if paid is None and amount > 0 and refunded > 0:
                 unverified.append(
-                    f"{c.type} of item {line.order_item_id}: {amount} {c.currency} asked, "
-                    f"{refunded} {c.currency} already refunded, and the order does not show "
-                    "what was paid"
+                    phrase(
+                        "attention",
+                        "part-unverified",
+                        part=str(c.type),
+                        item=line.order_item_id,
+                        asked=money_json(Money(amount=amount, currency=c.currency)),
+                        refunded=money_json(Money(amount=refunded, currency=c.currency)),
+                    )
                 )
                 amount = Decimal(0)
             elif paid is not None and amount > 0:
@@ -292,7 +299,8 @@ def fit_refund(order: Order, refund: Refund, before: RefundedBefore) -> RefundFi
         sent=refund_total(fitted) if fitted else None,
         by_amazon=on_items(before.by_amazon),
         before=on_items(before.total),
-        unverified=unverified,
+        unverified=[p.text for p in unverified],
+        unverified_parts=[p.as_json() for p in unverified],
     )
 
 
@@ -331,30 +339,37 @@ def cut_by_another_case(fit: RefundFit) -> bool:
     return fit.before.amount > by_amazon
 
 
-def over_paid_message(fit: RefundFit) -> str:
+def over_paid_message(fit: RefundFit) -> Phrase:
     """Why a case is flagged: its refund and the order's other refunds would exceed what was
     paid, with the figures."""
-    sent = f"only {fit.sent} was sent" if fit.sent else "nothing was sent"
-    return (
-        f"Refund of {fit.asked} asked, but {fit.before} was already refunded on these items"
-        + (f" ({fit.by_amazon} by Amazon)" if fit.by_amazon else " by another case of the order")
-        + f": together more than the buyer paid, so {sent}. Check the order's refunds."
+    sent = (
+        phrase("attention", "only-sent", sent=money_json(fit.sent))
+        if fit.sent
+        else phrase("attention", "nothing-sent")
     )
+    figures: dict[str, JsonValue] = {
+        "asked": money_json(fit.asked),
+        "before": money_json(fit.before) if fit.before else "None",
+        "sent": sent.as_json(),
+    }
+    if fit.by_amazon:
+        return phrase(
+            "attention", "refund-over-paid-amazon", by_amazon=money_json(fit.by_amazon), **figures
+        )
+    return phrase("attention", "refund-over-paid", **figures)
 
 
-def unverified_message(fit: RefundFit) -> str:
-    """Why part of a refund was held back for a person: what was paid is unknown."""
-    return (
-        "Refund held back for a person: "
-        + "; ".join(fit.unverified)
-        + ". Check the order in Seller Central and refund there what is still due."
-    )
+def unverified_message(fit: RefundFit) -> Phrase:
+    """Why part of a refund was held back for a person: what was paid is unknown (each part
+    as a coded phrase; a fit made before they had codes, in its words)."""
+    parts: JsonValue = list(fit.unverified_parts) or "; ".join(fit.unverified)
+    return phrase("attention", "refund-unverified", unverified=parts)
 
 
 def nothing_left_message(fit: RefundFit) -> str:
     """The closing words when nothing is left to refund: nothing is sent."""
     if fit.unverified:
-        return unverified_message(fit) + f" Nothing of the refund of {fit.asked} was sent."
+        return unverified_message(fit).text + f" Nothing of the refund of {fit.asked} was sent."
     if fit.by_amazon:
         return (
             f"Amazon already refunded {fit.by_amazon} on these items; the refund of {fit.asked} "

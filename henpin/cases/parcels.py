@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from henpin.domain import CaseType, Order, Package
+from henpin.policy.reasons import Phrase, phrase
 
 ReturningParcel = Literal["refused", "unclaimed", "address"]
 # What an operator opens by order id, for carriers that tell Amazon nothing.
@@ -121,11 +122,23 @@ def follows_note(old_case_id: int, old_type: str, outcome: str | None) -> str:
     return f"Follows case {old_case_id} ({old_type}, closed: {outcome or 'no outcome'})."
 
 
-def refunded_flag(report: dict[str, Any], outcome: str | None) -> str:
-    return (
-        f"{report_words(report)}, after this case refunded the buyer ({outcome or 'refund'}). "
-        "Henpin opened no new parcel case, so nothing is refunded twice: check the order in "
-        "Seller Central."
+def report_phrase(report: dict[str, Any]) -> Phrase:
+    """`report_words` as a coded phrase (a part of a needs-attention reason)."""
+    kind: ReturningParcel = report["kind"]
+    meaning = phrase("attention", f"parcel-{kind}").as_json()
+    if report["source"] != "amazon":
+        return phrase("attention", "parcel-reported-by", source=report["source"], meaning=meaning)
+    status = "/".join(s for s in (report["status"], report["detailed_status"]) if s) or "?"
+    return phrase("attention", "parcel-reported-by-amazon", status=status, meaning=meaning)
+
+
+def refunded_flag(report: dict[str, Any], outcome: str | None) -> Phrase:
+    """Why the case needs attention: its parcel is reported coming back after it refunded."""
+    return phrase(
+        "attention",
+        "parcel-after-refund",
+        report=report_phrase(report).as_json(),
+        outcome=outcome or "refund",
     )
 
 

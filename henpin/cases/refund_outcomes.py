@@ -4,7 +4,8 @@ the question a person answers when Henpin keeps holding it back."""
 from __future__ import annotations
 
 from henpin.domain import Order
-from henpin.questions import Question
+from henpin.policy.reasons import Phrase, phrase
+from henpin.questions import Question, line
 
 
 def refund_not_made_message(code: str | None, detail: str | None, *, held_by_henpin: bool) -> str:
@@ -29,23 +30,21 @@ HELD_REFUND_LABELS = {
 }
 
 
-def refund_held_flag(checks: int, code: str | None, detail: str | None) -> str:
+def refund_held_flag(checks: int, code: str | None, detail: str | None) -> Phrase:
     """The case's "needs attention" reason: the never-refund-twice check kept the refund back
-    at every check, with the figures of the last one. Nothing was sent to Amazon."""
-    return (
-        f"Refund held back by Henpin at {checks} checks in a row ({code}), never sent to Amazon: "
-        f"{detail} Look at the order's refunds in Seller Central, then check again or escalate."
-    )
+    at every check, with the figures of the last one (as the check wrote them). Nothing was
+    sent to Amazon."""
+    return phrase("attention", "refund-held", checks=checks, code=str(code), detail=str(detail))
 
 
-def refund_held_question(order: Order, flag: str, round_: int) -> Question:
+def refund_held_question(order: Order, flag: Phrase, round_: int) -> Question:
     """Ask a person what to do with a refund Henpin keeps holding back (`round_`: the how-many-th
     time it is asked, so each asking has its own step and record)."""
     return Question(
         step="refund-held" if round_ == 1 else f"refund-held-round{round_}",
         title_code="refund-held",
         title_values={"order_id": order.order_id},
-        prompt=flag,
+        prompt_lines=[line("attention", why=flag.as_json())],
         choices=list(HELD_REFUND_LABELS),
         labels=HELD_REFUND_LABELS,
         note_required_for=["escalate"],

@@ -24,8 +24,8 @@ from henpin.domain import (
 )
 from henpin.marketplaces import MARKETPLACES
 from henpin.policy import ReturnRequestPolicy
-from henpin.policy.proposals import RefundProposal, paid_for_units
-from henpin.policy.reasons import time_value
+from henpin.policy.proposals import RefundProposal, explanation_value, paid_for_units
+from henpin.policy.reasons import Phrase, phrase, time_value
 from henpin.questions import (
     AnswerField,
     PromptLine,
@@ -217,12 +217,9 @@ def receipt_question(
 INSPECTION_OVERDUE = "overdue"
 
 
-def inspection_overdue(order: Order) -> str:
+def inspection_overdue(order: Order) -> Phrase:
     """The case's needs-attention flag when nobody recorded the item's condition in time."""
-    return (
-        f"Nobody recorded the condition of the item returned on order {order.order_id} in "
-        "time; its refund is owed (Amazon may refund on your behalf): inspect it now."
-    )
+    return phrase("attention", "inspection-overdue", order_id=order.order_id)
 
 
 def condition_question(
@@ -299,7 +296,7 @@ def refund_question(
             line(
                 "policy-refund",
                 refund={"amount": str(total.get("amount")), "currency": total.get("currency")},
-                explanation=proposal.get("explanation", ""),
+                explanation=explanation_value(proposal),
             ),
             line(
                 "refund-due",

@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from henpin.domain import AdjustmentReason, Order, OrderItem
 from henpin.policy._base import (
@@ -44,7 +44,7 @@ from henpin.policy._base import (
 from henpin.policy.buyer_messages import DEFAULT_CONFIRM_ADDRESS, MessageText, message_in
 from henpin.policy.cancel_by_message import Language
 from henpin.policy.proposals import OrderRefundProposal, paid_for_units, whole_order_proposal
-from henpin.policy.reasons import Reason, amount_value, because
+from henpin.policy.reasons import Phrase, Reason, amount_value, because, phrase
 
 AddressOption = Literal["reship", "partial_refund", "cancel_for_reorder"]
 AddressErrorAction = Literal["reship", "partial_refund", "cancel_for_reorder", "ask_operator"]
@@ -93,7 +93,8 @@ class OptionMoney(BaseModel):
     refund_admin_fee: Decimal | None  # what Amazon keeps of that
     net: Decimal | None
     keeps_item: bool  # True when the item stays with the seller (to restock or resell)
-    notes: list[str]
+    notes: list[str]  # in English, as they always were
+    note_phrases: list[dict[str, JsonValue]] = []  # the same notes, coded (`money_note`)
 
 
 class AddressErrorRecommendation(Advice):
@@ -172,12 +173,8 @@ class AddressErrorPolicy(PolicyModel):
         lines = [line for line in found if line is not None]
         currencies = {line.currency for line in lines}
         if not lines or len(currencies) != 1 or len(lines) != len(found):
-            why = (
-                "the order mixes currencies"
-                if len(currencies) > 1
-                else "some item's price is unknown"
-            )
-            return [_unknown(choice, why) for choice in OPTION_LABELS]
+            why = "mixed-currencies" if len(currencies) > 1 else "price-unknown"
+            return [_unknown(choice, phrase("money_note", why)) for choice in OPTION_LABELS]
         currency = currencies.pop()
         notes = _shared_notes(self, currency, lines)
         item_price = sum((line.price for line in lines), Decimal(0))
@@ -193,7 +190,7 @@ class AddressErrorPolicy(PolicyModel):
             refunds: list[Decimal],
             *,
             reship: Decimal | None = None,
-            extra: list[str] | None = None,
+            extra: list[Phrase] | None = None,
         ) -> OptionMoney:
             back = admin = Decimal(0)
             for line, refund in zip(lines, refunds, strict=True):
@@ -216,7 +213,7 @@ class AddressErrorPolicy(PolicyModel):
                 refund_admin_fee=admin,
                 net=None if unknown_reship else round_money(net, currency),
                 keeps_item=choice != "reship",
-                notes=notes + (extra or []),
+                **_notes(notes + (extra or [])),
             )
 
         reship = self.reship_cost.get(currency)
@@ -229,22 +226,23 @@ class AddressErrorPolicy(PolicyModel):
                 reship=reship,
                 extra=[]
                 if reship is not None
-                else [f"no reship cost is set for {currency}: enter the real cost"],
+                else [phrase("money_note", "no-reship-cost", currency=currency)],
             ),
             option(
                 "partial_refund",
                 partial,
                 extra=[
-                    f"refunds {self.partial_refund_percent:g}% of the item price paid (less any"
-                    " promotion); the buyer's shipping is kept"
+                    phrase(
+                        "money_note", "partial-refund", percent=f"{self.partial_refund_percent:g}"
+                    )
                 ],
             ),
             option(
                 "cancel_for_reorder",
                 full,
                 extra=[
-                    "refunds what the buyer paid, price and shipping, less any promotion",
-                    "the buyer's new order is a new sale, not counted here",
+                    phrase("money_note", "full-refund"),
+                    phrase("money_note", "reorder-not-counted"),
                 ],
             ),
         ]
@@ -263,7 +261,7 @@ class AddressErrorPolicy(PolicyModel):
             if partial
             else AdjustmentReason.CUSTOMER_CANCEL,
             rule=choice,
-            explanation=OPTION_LABELS[choice],
+            explanation=phrase("explanation", f"option-{choice}"),
             inputs={"partial_refund_percent": str(self.partial_refund_percent)},
             percent=self.partial_refund_percent if partial else Decimal(100),
             shipping_percent=None if partial else Decimal(100),
@@ -280,7 +278,10 @@ class AddressErrorPolicy(PolicyModel):
             "marketplace_id": order.marketplace_id,
             "address_confirmed": address_confirmed,
             "order_value": money_json(value),
-            "options": [o.model_dump(mode="json", exclude={"label", "notes"}) for o in options],
+            "options": [
+                o.model_dump(mode="json", exclude={"label", "notes", "note_phrases"})
+                for o in options
+            ],
             "evaluated_at": as_utc(now).isoformat(),
         }
 
@@ -367,21 +368,32 @@ class _Line:
         return back, fee
 
 
-def _shared_notes(policy: AddressErrorPolicy, currency: str, lines: list[_Line]) -> list[str]:
-    notes = [f"referral fee estimated at {policy.referral_fee_percent:g}% of price and shipping"]
+def _shared_notes(policy: AddressErrorPolicy, currency: str, lines: list[_Line]) -> list[Phrase]:
+    notes = [
+        phrase("money_note", "referral-fee-estimated", percent=f"{policy.referral_fee_percent:g}")
+    ]
     rule, listed = policy.admin_fee_rule(currency)
     if not listed:
         notes.append(
-            f"no refund administration fee is set for {currency}: estimated as"
-            f" {rule.percent_of_referral_fee:g}% of the referral fee, at most {rule.at_most:g}"
-            f" {currency}"
+            phrase(
+                "money_note",
+                "admin-fee-not-set",
+                currency=currency,
+                percent=f"{rule.percent_of_referral_fee:g}",
+                at_most=f"{rule.at_most:g}",
+            )
         )
     if any(line.shipping is None for line in lines):
-        notes.append("the shipping the buyer paid is unknown, counted as 0")
+        notes.append(phrase("money_note", "shipping-unknown"))
     return notes
 
 
-def _unknown(choice: AddressOption, why: str) -> OptionMoney:
+def _notes(notes: list[Phrase]) -> dict[str, Any]:
+    """An option's notes: in English (`notes`) and coded (`note_phrases`)."""
+    return {"notes": [n.text for n in notes], "note_phrases": [n.as_json() for n in notes]}
+
+
+def _unknown(choice: AddressOption, why: Phrase) -> OptionMoney:
     return OptionMoney(
         choice=choice,
         label=OPTION_LABELS[choice],
@@ -395,5 +407,5 @@ def _unknown(choice: AddressOption, why: str) -> OptionMoney:
         refund_admin_fee=None,
         net=None,
         keeps_item=choice != "reship",
-        notes=[f"{why}, so Henpin cannot put a figure on this option"],
+        **_notes([why]),
     )

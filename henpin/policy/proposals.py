@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, JsonValue
 
 from henpin.domain import (
     AdjustmentReason,
@@ -32,6 +33,7 @@ from henpin.domain import (
     RefundItem,
 )
 from henpin.policy._base import Inputs, money, round_money
+from henpin.policy.reasons import Phrase
 
 
 class RefundProposal(BaseModel):
@@ -47,7 +49,10 @@ class RefundProposal(BaseModel):
     promotions: list[PromotionComponent] = []  # the discounts the buyer had (negative)
     total: Money
     rule: str
-    explanation: str  # plain words for the operator: how the total was reached
+    explanation: str  # plain words for the operator: how the total was reached (English)
+    # The same as a code and values (`explanation.<code>`), for the inbox to word
+    explanation_code: str | None = None
+    explanation_values: dict[str, JsonValue] = {}
     inputs: Inputs
 
     def refund_item(self) -> RefundItem | None:
@@ -72,12 +77,33 @@ class OrderRefundProposal(BaseModel):
     total: Money | None  # None when no item has a known price
     rule: str
     explanation: str
+    explanation_code: str | None = None
+    explanation_values: dict[str, JsonValue] = {}
     inputs: Inputs
 
     def refund(self) -> Refund | None:
         """The outbox payload; None when there is nothing to refund."""
         lines = [line for p in self.items if (line := p.refund_item()) is not None]
         return Refund(order_id=self.order_id, items=lines) if lines else None
+
+
+def explained(how: Phrase) -> dict[str, Any]:
+    """A proposal's explanation fields: English words, code and values."""
+    return {
+        "explanation": how.text,
+        "explanation_code": how.code,
+        "explanation_values": how.values,
+    }
+
+
+def explanation_value(proposal: dict[str, Any]) -> JsonValue:
+    """A stored proposal's explanation as a value of a reason or a prompt line: the coded
+    phrase, or its English words when it was stored without a code."""
+    code = proposal.get("explanation_code")
+    if isinstance(code, str):
+        values = proposal.get("explanation_values") or {}
+        return {"kind": "explanation", "code": code, "values": values}
+    return str(proposal.get("explanation") or "")
 
 
 def component(kind: PriceComponent, amount: Decimal, currency: str) -> RefundComponent | None:
@@ -229,11 +255,11 @@ def whole_order_proposal(
     *,
     reason: AdjustmentReason,
     rule: str,
-    explanation: str,
+    explanation: Phrase,
     inputs: Inputs,
     percent: Decimal = Decimal(100),
     shipping_percent: Decimal | None = None,
-    explain_item: Callable[[Money], str] | None = None,
+    explain_item: Callable[[Money], Phrase] | None = None,
 ) -> OrderRefundProposal:
     """The same refund of every item of the order, all its units (`refund_parts`: `percent` of
     the price paid, `shipping_percent` of the shipping paid or none). Items with no known price
@@ -258,7 +284,7 @@ def whole_order_proposal(
                 promotions=promotions,
                 total=total,
                 rule=rule,
-                explanation=explain_item(total) if explain_item else explanation,
+                **explained(explain_item(total) if explain_item else explanation),
                 inputs={
                     "unit_price": None if item.unit_price is None else str(item.unit_price.amount),
                     "quantity": item.quantity,
@@ -274,6 +300,6 @@ def whole_order_proposal(
         if currency
         else None,
         rule=rule,
-        explanation=explanation,
+        **explained(explanation),
         inputs=inputs,
     )

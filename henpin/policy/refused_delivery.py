@@ -27,11 +27,14 @@ from henpin.policy._base import (
     Percent,
     PolicyModel,
     as_utc,
-    format_money,
     money_json,
 )
-from henpin.policy.proposals import OrderRefundProposal, whole_order_proposal
-from henpin.policy.reasons import Reason, amount_value, because
+from henpin.policy.proposals import (
+    OrderRefundProposal,
+    explanation_value,
+    whole_order_proposal,
+)
+from henpin.policy.reasons import Phrase, Reason, amount_value, because, phrase
 
 RefusedDeliveryAction = Literal["wait_for_buyer", "refund", "ask_operator"]
 
@@ -74,12 +77,18 @@ class RefusedDeliveryPolicy(PolicyModel):
         refunds it. Items with no price, or a price of zero, get nothing."""
         settings = self.refund
         reason = self.adjustment_reason(refused=refused)
-        what = "refused by the buyer" if refused else "not collected"
+        what = phrase("explanation", "refused-by-buyer" if refused else "not-collected")
         return whole_order_proposal(
             order,
             reason=reason,
             rule="refund-on-request",
-            explanation=f"parcel {what}: {_explain(settings, None, None)}, reason {reason.value}",
+            explanation=phrase(
+                "explanation",
+                "parcel-refund",
+                what=what.as_json(),
+                refund=_explain(settings, None, None).as_json(),
+                adjustment=reason.value,
+            ),
             inputs={
                 "order_id": order.order_id,
                 "refused": refused,
@@ -126,17 +135,29 @@ class RefusedDeliveryPolicy(PolicyModel):
         return says(
             "refund",
             "refund-on-request",
-            because("refund-on-request", refund=shown, explanation=proposal.explanation),
+            because(
+                "refund-on-request",
+                refund=shown,
+                explanation=explanation_value(proposal.model_dump(mode="json")),
+            ),
         )
 
 
-def _explain(settings: RefusedDeliveryRefund, total: Decimal | None, currency: str | None) -> str:
-    said = (
-        "the item price paid (less any promotion)"
-        if settings.item_price_percent == 100
-        else f"{settings.item_price_percent:g}% of the item price paid (less any promotion)"
-    )
-    said += " and its shipping" if settings.refund_shipping else " only (outbound shipping kept)"
+def _explain(
+    settings: RefusedDeliveryRefund, total: Decimal | None, currency: str | None
+) -> Phrase:
+    """What the refund gives back (with its total, for one item's line)."""
+    shipping = settings.refund_shipping
+    if settings.item_price_percent == 100:
+        said = phrase("explanation", "price-and-shipping" if shipping else "price-only")
+    else:
+        said = phrase(
+            "explanation",
+            "percent-and-shipping" if shipping else "percent-only",
+            percent=f"{settings.item_price_percent:g}",
+        )
     if total is not None and currency is not None:
-        said = f"{format_money(total, currency)}: {said}"
+        return phrase(
+            "explanation", "item-refund", total=amount_value(total, currency), refund=said.as_json()
+        )
     return said

@@ -51,7 +51,6 @@ from henpin.policy._base import (
     PolicyModel,
     Text,
     as_utc,
-    format_money,
     mentions,
     money,
     money_json,
@@ -61,13 +60,14 @@ from henpin.policy.business_days import add_business_days
 from henpin.policy.proposals import (
     RefundProposal,
     check_quantity,
+    explained,
     paid_for_units,
     parts_total,
     refund_parts,
     shipping_paid,
     units_value,
 )
-from henpin.policy.reasons import Reason, amount_value, because
+from henpin.policy.reasons import Reason, amount_value, because, phrase
 
 ReturnAction = Literal["authorize", "decline", "keep_item_refund", "ask_operator"]
 ReasonAction = Literal["authorize", "decline", "ask_operator"]
@@ -573,26 +573,35 @@ class ReturnRequestPolicy(PolicyModel):
             return sum((c.amount for c in components if c.type is kind), Decimal(0))
 
         shipping_back = amount_of(PriceComponent.SHIPPING)
-        said = [f"{row.refund_percent:g}% of {format_money(paid.price, currency)}"]
+        said = [
+            phrase(
+                "explanation",
+                "percent-of-price",
+                percent=f"{row.refund_percent:g}",
+                price=amount_value(paid.price, currency),
+            )
+        ]
         if promotions:
+            promotion = -sum((p.amount for p in promotions), Decimal(0))
             said.append(
-                "less the promotion "
-                + format_money(-sum((p.amount for p in promotions), Decimal(0)), currency)
+                phrase("explanation", "less-promotion", promotion=amount_value(promotion, currency))
             )
         if fee_percent and amount_of(PriceComponent.RESTOCKING_FEE):
-            said.append(f"less a {fee_percent:g}% restocking fee")
+            said.append(phrase("explanation", "less-restocking-fee", percent=f"{fee_percent:g}"))
         if shipping_back:
-            said.append(f"plus shipping {format_money(shipping_back, currency)}")
-        elif shipping_percent is not None and paid.shipping is None:
-            said.append("shipping price unknown, not included")
-        if overridden:
-            said.append(f"(reason {code} is the seller's side: no restocking fee, shipping back)")
-        if as_sent_in_policy:
             said.append(
-                "(back in original condition within Amazon's return policy: no restocking fee)"
+                phrase(
+                    "explanation", "plus-shipping", shipping=amount_value(shipping_back, currency)
+                )
             )
+        elif shipping_percent is not None and paid.shipping is None:
+            said.append(phrase("explanation", "shipping-unknown"))
+        if overridden:
+            said.append(phrase("explanation", "seller-fault", code=code))
+        if as_sent_in_policy:
+            said.append(phrase("explanation", "in-policy-no-fee"))
         if by_law and not row.refund_shipping:
-            said.append("(a withdrawal: the law gives the outbound shipping back)")
+            said.append(phrase("explanation", "withdrawal-shipping"))
         if overridden:
             rule = "seller-fault-reason"
         elif by_law and not row.refund_shipping:
@@ -610,7 +619,14 @@ class ReturnRequestPolicy(PolicyModel):
             promotions=promotions,
             total=total,
             rule=rule,
-            explanation=f"{condition}: " + ", ".join(said),
+            **explained(
+                phrase(
+                    "explanation",
+                    "condition",
+                    condition=condition,
+                    parts=[s.as_json() for s in said],
+                )
+            ),
             inputs={
                 "order_item_id": order_item.order_item_id,
                 "condition": condition,

@@ -7,11 +7,14 @@ Typed SQLAlchemy 2 models. Alembic migrations in `henpin/store/migrations` creat
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from henpin.policy.reasons import Phrase
 
 
 def utcnow() -> datetime:
@@ -104,6 +107,11 @@ class Case(Base):
     recommendation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     order_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     needs_attention: Mapped[str | None] = mapped_column(Text, default=None)
+    # The same reason as a coded phrase ({kind, code, values}: henpin/policy/reasons.py), so
+    # the inbox words it in the operator's language; None for a flag set before it had one.
+    needs_attention_reason: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, default=None, nullable=True
+    )
     # Case-type specific facts (e.g. a return's reason and comment, the item's condition).
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # A case that continues another (a cancel asked by message → the buyer's cancel request).
@@ -122,6 +130,12 @@ class Case(Base):
         back_populates="case", order_by="Decision.id", cascade="all, delete-orphan"
     )
     actions: Mapped[list[Action]] = relationship(back_populates="case", order_by="Action.id")
+
+    def flag_attention(self, why: Phrase | None) -> None:
+        """Flag the case "needs attention" with why (its English words, kept as they always
+        were, and its code and values), or take the flag off (None)."""
+        self.needs_attention = None if why is None else why.text
+        self.needs_attention_reason = None if why is None else why.as_json()
 
 
 class Event(Base):

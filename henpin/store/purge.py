@@ -7,7 +7,8 @@ it was written:
 - the order snapshot and the case's details: name, relay e-mail address, addresses, the buyer's
   own words (cancel reason, message, return comment), Amazon's raw payload;
 - timeline lines and their data: the same words where a line quoted them, and phone numbers
-  and e-mail addresses in any free text;
+  and e-mail addresses in any free text; so too why the case needs attention, in its words and
+  in its code's values (`needs_attention_reason`);
 - decisions: the operator's note (free text: it may hold a phone number or an address) and the
   text fields of the answer (a confirmed address, a pasted comment);
 - outbox actions: the words of each message and e-mail to the buyer and the relay address;
@@ -184,6 +185,8 @@ def _purge_case(case: Case, now: datetime, counts: dict[str, int]) -> None:
         _set(case, attr, scrub.data(getattr(case, attr)))
     if case.needs_attention:
         _set(case, "needs_attention", scrub.text(case.needs_attention))
+    if case.needs_attention_reason:  # its values may quote the buyer as its words do
+        _set(case, "needs_attention_reason", scrub.data(case.needs_attention_reason))
     case.personal_data_purged_at = now
     counts["cases"] += 1
     for event in case.events:

@@ -140,14 +140,20 @@ def options_table() -> None:
         return
     st.subheader(t("case.options"))
     recommended = case.question.get("recommended") or case.recommendation.get("action")
-    money_keys = list(dict.fromkeys(k for o in options for k in o if k not in ("choice", "label")))
+    money_keys = list(
+        dict.fromkeys(k for o in options for k in o if k not in ("choice", "label", "note_phrases"))
+    )
     rows = []
     for option in options:
         row = {t("case.option"): choice_label(str(option["choice"]), option.get("label"))}
         row[t("case.option_recommended")] = "★" if option["choice"] == recommended else ""
         for key in money_keys:
-            row[label("money", key)] = display.option_amount(
-                option.get(key), option.get("currency"), case.marketplace_id
+            row[label("money", key)] = (
+                words.as_cell(words.money_notes(option, case.marketplace_id))
+                if key == "notes"
+                else display.option_amount(
+                    option.get(key), option.get("currency"), case.marketplace_id
+                )
             )
         rows.append(row)
     st.dataframe(rows, hide_index=True)
@@ -199,7 +205,8 @@ if case.parent_case_id:
         query_params={"case": str(case.parent_case_id)},
     )
 if case.needs_attention:
-    st.warning(t("case.needs_attention", reason=display.plain(case.needs_attention)))
+    why = words.attention(case.needs_attention, case.needs_attention_reason, case.marketplace_id)
+    st.warning(t("case.needs_attention", reason=why))
 if case.outcome:
     st.markdown(t("case.outcome", outcome=label("outcome", case.outcome)))
 if case.deadline and not answered:

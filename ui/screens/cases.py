@@ -21,7 +21,7 @@ from henpin.domain import CaseState, CaseType
 from henpin.exports import ExportKind, ExportRefused, Period, export
 from henpin.inbox_ops import OPEN_STATES, CaseFilter, SortOrder, facets, find_cases
 from henpin.service import CaseSummary
-from ui import display, session
+from ui import display, session, words
 from ui.i18n import label, t, worded
 
 CASE_PAGE = "screens/case.py"
@@ -242,7 +242,8 @@ def table_rows(cases: list[CaseSummary], at: datetime) -> Any:
         if c.created_at > seen_at:
             flags.append(t("inbox.new"))
         if c.needs_attention:
-            flags.append(t("inbox.needs_attention"))
+            why = words.attention(c.needs_attention, c.needs_attention_reason, c.marketplace_id)
+            flags.append(t("inbox.needs_attention_why", reason=words.as_cell(why)))
         holder = c.claimed_by if c.state != CaseState.CLOSED else None
         who = ""
         if holder == operator.name:
