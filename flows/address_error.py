@@ -13,32 +13,20 @@ The seller's checklist:
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, task
 
 from flows.return_request import refund_and_close
-from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
+from flows.waiting import ask_operator, wait_for_amazon
 from henpin.cases import address_error as texts
+from henpin.cases.address_error import AddressAnswer, Resolution
 from henpin.domain import Order, Outcome
 from henpin.policy import AddressErrorPolicy
 from tasks.cases import close_case, mark_acting, record_details
 from tasks.kinds import CASE_RESULTS
 from tasks.messages import queue_buyer_message, read_buyer_language
 from tasks.orders import order_of_case
-
-
-class AddressAnswer(OperatorAnswer):
-    choice: Literal["address_confirmed", "no_answer"]
-    confirmed_address: str | None = None
-
-
-class Resolution(OperatorAnswer):
-    choice: Literal["reship", "partial_refund", "cancel_for_reorder", "escalate"]
-    tracking_number: str | None = None
-    reship_cost: Decimal | None = None
-    refund_amount: Decimal | None = None
 
 
 @task(name="money-of-each-option", timeout_seconds=30, cache_policy=CASE_RESULTS)

@@ -16,33 +16,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from itertools import count
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, task
 
 from flows.return_request import refund_and_close
-from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
-from henpin.cases.part_cancellation import part_cancel_question, part_cancellation, requested_part
+from flows.waiting import ask_operator, wait_for_amazon
+from henpin.cases.cancel_request import CancelDecision, cancel_request_question
+from henpin.cases.part_cancellation import (
+    PartCancelDecision,
+    part_cancel_question,
+    part_cancellation,
+    requested_part,
+)
 from henpin.decisions import RecordedDecision
 from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelRequestPolicy
-from henpin.questions import cancel_request_question
 from tasks.actions import queue_cancellation_if_unchanged
 from tasks.cases import close_case, mark_acting, record_recommendation
 from tasks.kinds import CASE_RESULTS
 from tasks.orders import order_of_case, read_order_after
-
-
-class CancelDecision(OperatorAnswer):
-    """The operator's answer to a buyer's cancel request."""
-
-    choice: Literal["cancel", "keep_order", "escalate"]
-
-
-class PartCancelDecision(OperatorAnswer):
-    """The operator's answer when the buyer asked to cancel only some items."""
-
-    choice: Literal["others_shipped", "keep_order", "escalate"]
 
 
 @task(name="recommend", timeout_seconds=30, cache_policy=CASE_RESULTS)

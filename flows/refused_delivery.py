@@ -11,28 +11,16 @@ The seller's checklist:
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Literal
-
 from prefect import flow
 
 from flows.return_request import refund_and_close
-from flows.waiting import OperatorAnswer, ask_operator
+from flows.waiting import ask_operator
 from henpin.cases import refused_delivery as texts
+from henpin.cases.refused_delivery import RefundAsked, RefundConfirmation
 from henpin.domain import Outcome
 from henpin.policy import RefusedDeliveryPolicy
 from tasks.cases import close_case, record_details
 from tasks.orders import order_of_case
-
-
-class RefundAsked(OperatorAnswer):
-    # `handed_over` is Henpin's answer (never offered to operators): see tasks/parcels.py.
-    choice: Literal["buyer_asked", "remind", "no_refund", "handed_over"]
-
-
-class RefundConfirmation(OperatorAnswer):
-    choice: Literal["refund_proposed", "refund_other_amount", "no_refund", "handed_over"]
-    amount: Decimal | None = None
 
 
 @flow(name="refused-delivery", persist_result=True, log_prints=True)

@@ -25,19 +25,26 @@ The seller's checklist:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from itertools import count
 from typing import Any, Literal
 
 from prefect import flow, task
 
-from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
+from flows.waiting import ask_operator, wait_for_amazon
 from henpin.cases import return_request as texts
 from henpin.cases.money import RefundFit, refund_total
 from henpin.cases.refund_outcomes import (
+    HeldRefundDecision,
     refund_held_flag,
     refund_held_question,
     refund_not_made_message,
+)
+from henpin.cases.return_request import (
+    ItemAfterAmazonRefund,
+    ItemCondition,
+    ItemReceipt,
+    RefundConfirmation,
+    ReturnAuthorization,
 )
 from henpin.decisions import RecordedDecision
 from henpin.domain import (
@@ -72,40 +79,6 @@ from tasks.refunds import (
     refund_purpose,
 )
 from tasks.return_clock import note_authorized_by_amazon, start_refund_clock
-
-
-class ReturnAuthorization(OperatorAnswer):
-    """What the operator did in Seller Central's Manage Returns."""
-
-    #: closed_at_amazon: Amazon's report shows the request Closed (ingestion's answer only; an
-    #: operator giving it is refused, it is not among the question's choices).
-    choice: Literal["authorized", "declined", "keep_item_refund", "escalate", "closed_at_amazon"]
-    buyer_comment: str | None = None
-
-
-class ItemReceipt(OperatorAnswer):
-    choice: Literal["received", "not_coming", "remind", "escalate"]
-
-
-class ItemCondition(OperatorAnswer):
-    #: overdue: the deadline's answer only (not among the question's choices).
-    choice: Literal["inspected", "escalate", "overdue"]
-    condition: str | None = None
-
-
-class ItemAfterAmazonRefund(OperatorAnswer):
-    choice: Literal["as_expected", "safe_t_claim", "escalate"]
-
-
-class HeldRefundDecision(OperatorAnswer):
-    """What a person does with a refund Henpin's never-refund-twice check keeps holding back."""
-
-    choice: Literal["check_again", "escalate"]
-
-
-class RefundConfirmation(OperatorAnswer):
-    choice: Literal["refund_proposed", "refund_other_amount", "escalate"]
-    amount: Decimal | None = None
 
 
 @task(name="recommend-return", timeout_seconds=30, cache_policy=CASE_RESULTS)

@@ -10,20 +10,12 @@ from __future__ import annotations
 from itertools import count
 
 from prefect.flow_runs import asuspend_flow_run
-from prefect.input import RunInput
 
+from henpin.cases.answers import OperatorAnswer
 from henpin.decisions import RecordedDecision
 from henpin.questions import Question
 from tasks.actions import ActionOutcome, action_outcome
 from tasks.cases import mark_waiting, recorded_decision, settle_decision
-
-
-class OperatorAnswer(RunInput):
-    """Fields every decision input has; each question adds `choice: Literal[...]` (and may add
-    optional fields such as an amount). No field says who answers: the Prefect UI's Resume form
-    cannot tell, so its answers are recorded as `prefect-ui` (henpin/decisions.py)."""
-
-    note: str = ""
 
 
 async def ask_operator(
@@ -35,6 +27,7 @@ async def ask_operator(
     Prefect UI decisions are switched off) is not recorded and the question is asked again
     under the next step name (`refund-2`, ...), so every attempt keeps its own record.
     """
+    answer_type.check_question(question)
     for attempt in count(1):
         asked = (
             question

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from henpin import accounts, metrics
 from henpin.accounts import AuditAction
+from henpin.cases.cancel_request import cancel_request_question
 from henpin.decisions import REFUSED_ANSWER_EVENT
 from henpin.domain import (
     ActionKind,
@@ -38,7 +39,7 @@ from henpin.policy.cancel_request import CancelRequestAction
 from henpin.policy.reasons import REASONS_EN, VALUE_WORDS_EN, reason_text
 from henpin.policy.refused_delivery import RefusedDeliveryAction
 from henpin.policy.return_request import ReturnAction
-from henpin.questions import PROMPTS_EN, TITLES_EN, Question, cancel_request_question
+from henpin.questions import PROMPTS_EN, TITLES_EN, Question
 from henpin.settings import load_settings
 from tasks import store
 from tasks.cases import mark_waiting, record_recommendation

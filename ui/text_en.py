@@ -403,6 +403,8 @@ EN: dict[str, str] = {
     "choice.not_coming": "The item will not come back: stop waiting",
     "choice.remind": "Remind the buyer and wait again",
     "choice.inspected": "Record the item's condition",
+    "choice.overdue": "Nobody recorded the condition in time: asked again",
+    "choice.closed_at_amazon": "Amazon's returns report shows the request closed",
     "choice.refund_proposed": "Refund what policy proposes",
     "choice.refund_other_amount": "Refund another amount (write the reason)",
     "choice.as_expected": "The item came back as expected: nothing more to do",

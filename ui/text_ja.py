@@ -383,6 +383,8 @@ JA: dict[str, str] = {
     "choice.not_coming": "商品は戻ってこない: 待つのをやめる",
     "choice.remind": "購入者にリマインドして、もう一度待つ",
     "choice.inspected": "商品の状態を記録する",
+    "choice.overdue": "期限までに状態の記録なし：再度確認",
+    "choice.closed_at_amazon": "Amazonの返品レポートでリクエストが終了",
     "choice.refund_proposed": "ポリシーの提案どおりに返金する",
     "choice.refund_other_amount": "別の金額を返金する（理由を記入）",
     "choice.as_expected": "商品は想定どおりの状態で返送された: これ以上の対応は不要",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+from henpin.cases.answers import OperatorAnswer
 from henpin.cases.buyer_contact import seller_central_links
 from henpin.cases.money import amount_refund, items_price_refund, order_refundable
 from henpin.domain import AdjustmentReason, Order, Refund
@@ -19,10 +20,16 @@ def confirm_address_text(order: Order, policy: AddressErrorPolicy, language: str
     return policy.confirm_address_text(order, language)
 
 
-ADDRESS_LABELS = {
-    "address_confirmed": "The buyer confirmed (or corrected) the address",
-    "no_answer": "The buyer has not answered",
-}
+class AddressAnswer(OperatorAnswer):
+    """What the buyer answered to Amazon's confirm-delivery-details message."""
+
+    choice: Literal["address_confirmed", "no_answer"]
+    confirmed_address: str | None = None
+
+    labels: ClassVar[dict[str, str]] = {
+        "address_confirmed": "The buyer confirmed (or corrected) the address",
+        "no_answer": "The buyer has not answered",
+    }
 
 
 def address_question(order: Order, policy: AddressErrorPolicy, message_sent: bool) -> Question:
@@ -34,8 +41,8 @@ def address_question(order: Order, policy: AddressErrorPolicy, message_sent: boo
             *order_facts(order),
             line("address-asked" if message_sent else "address-not-asked"),
         ],
-        choices=list(ADDRESS_LABELS),
-        labels=ADDRESS_LABELS,
+        choices=list(AddressAnswer.labels),
+        labels=AddressAnswer.labels,
         fields=[
             AnswerField(
                 name="confirmed_address",
@@ -51,13 +58,21 @@ def address_question(order: Order, policy: AddressErrorPolicy, message_sent: boo
     )
 
 
-RESOLUTION_LABELS = {
-    "reship": "Reship to the confirmed address (record tracking number and cost)",
-    "partial_refund": "Refund part of the price, as agreed with the buyer",
-    "cancel_for_reorder": "Refund in full as buyer-caused and ask the buyer to reorder with the "
-    "right address (recovers most of the referral fee)",
-    "escalate": "Escalate to the owner",
-}
+class Resolution(OperatorAnswer):
+    """The way out the operator chose, with what it needs."""
+
+    choice: Literal["reship", "partial_refund", "cancel_for_reorder", "escalate"]
+    tracking_number: str | None = None
+    reship_cost: Decimal | None = None
+    refund_amount: Decimal | None = None
+
+    labels: ClassVar[dict[str, str]] = {
+        "reship": "Reship to the confirmed address (record tracking number and cost)",
+        "partial_refund": "Refund part of the price, as agreed with the buyer",
+        "cancel_for_reorder": "Refund in full as buyer-caused and ask the buyer to reorder with "
+        "the right address (recovers most of the referral fee)",
+        "escalate": "Escalate to the owner",
+    }
 
 
 def _money_line(option: dict[str, Any]) -> str:
@@ -81,8 +96,8 @@ def resolution_question(
             line("options-heading"),
             *map(_money_line, options),
         ],
-        choices=list(RESOLUTION_LABELS),
-        labels=RESOLUTION_LABELS,
+        choices=list(Resolution.labels),
+        labels=Resolution.labels,
         fields=[
             AnswerField(
                 name="tracking_number",

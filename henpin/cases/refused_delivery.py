@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+from henpin.cases.answers import OperatorAnswer
 from henpin.cases.money import (
     amount_refund,
     is_full_refund,
@@ -16,11 +17,35 @@ from henpin.domain import Order, Outcome, PriceComponent, Refund
 from henpin.policy import RefusedDeliveryPolicy
 from henpin.questions import AnswerField, Question, line, money_value, order_facts
 
-ASKED_LABELS = {
-    "buyer_asked": "The buyer asked for a refund",
-    "remind": "Not yet: look again later",
-    "no_refund": "Close without refund (the buyer did not ask)",
-}
+#: Henpin's answer when the address-error case takes the parcel over (tasks/parcels.py).
+HANDED_OVER = "handed_over"
+
+
+class RefundAsked(OperatorAnswer):
+    """Whether the buyer has asked for a refund yet."""
+
+    choice: Literal["buyer_asked", "remind", "no_refund", "handed_over"]
+
+    labels: ClassVar[dict[str, str]] = {
+        "buyer_asked": "The buyer asked for a refund",
+        "remind": "Not yet: look again later",
+        "no_refund": "Close without refund (the buyer did not ask)",
+    }
+    henpin_only = frozenset({HANDED_OVER})
+
+
+class RefundConfirmation(OperatorAnswer):
+    """The policy's refund confirmed, another amount, or none."""
+
+    choice: Literal["refund_proposed", "refund_other_amount", "no_refund", "handed_over"]
+    amount: Decimal | None = None
+
+    labels: ClassVar[dict[str, str]] = {
+        "refund_proposed": "Refund what the policy proposes",
+        "refund_other_amount": "Refund another amount (write the reason)",
+        "no_refund": "No refund (write the reason)",
+    }
+    henpin_only = frozenset({HANDED_OVER})
 
 
 def refund_asked_question(
@@ -31,8 +56,8 @@ def refund_asked_question(
         title_code="refused-asked",
         title_values={"order_id": order.order_id},
         prompt_lines=[*order_facts(order), line("refused-no-refund-until-asked")],
-        choices=["buyer_asked", "no_refund"] if reminded else list(ASKED_LABELS),
-        labels=ASKED_LABELS,
+        choices=["buyer_asked", "no_refund"] if reminded else list(RefundAsked.labels),
+        labels=RefundAsked.labels,
         deadline_hours=policy.wait_days * 24,
         timeout_choice="no_refund" if reminded else "remind",
         recommended="remind" if not reminded else "no_refund",
@@ -64,12 +89,8 @@ def refund_question(order: Order, policy: RefusedDeliveryPolicy, proposal: Refun
                 refund=money_value(total.amount, total.currency),
             ),
         ],
-        choices=["refund_proposed", "refund_other_amount", "no_refund"],
-        labels={
-            "refund_proposed": f"Refund {total} ({what})",
-            "refund_other_amount": "Refund another amount (write the reason)",
-            "no_refund": "No refund (write the reason)",
-        },
+        choices=list(RefundConfirmation.labels),
+        labels={**RefundConfirmation.labels, "refund_proposed": f"Refund {total} ({what})"},
         fields=[
             AnswerField(
                 name="amount",

@@ -1,0 +1,85 @@
+"""Each case type's answers (henpin/cases/<case type>.py): every choice a `RunInput` can carry has
+words, in the question (English) and in the inbox in both languages, and no words exist for a
+choice no answer (nor any policy's recommendation) has."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import get_args
+
+import pytest
+
+import henpin.cases
+import henpin.policy as policies
+from henpin.cases.answers import OperatorAnswer
+from henpin.domain import CaseType
+from ui.text_en import EN
+from ui.text_ja import JA
+
+for _module in pkgutil.iter_modules(henpin.cases.__path__):
+    importlib.import_module(f"henpin.cases.{_module.name}")
+
+
+def _answers(cls: type[OperatorAnswer] = OperatorAnswer) -> list[type[OperatorAnswer]]:
+    found = []
+    for sub in cls.__subclasses__():
+        if sub.__module__.startswith("henpin.cases."):
+            found.append(sub)
+        found += _answers(sub)
+    return found
+
+
+ANSWERS = _answers()
+#: What a policy can recommend: the inbox words these as choices too (`choice.<action>`).
+POLICY_ACTIONS = frozenset(
+    a
+    for t in (
+        policies.cancel_request.CancelRequestAction,
+        policies.return_request.ReturnAction,
+        policies.refused_delivery.RefusedDeliveryAction,
+        policies.cancel_by_message.CancelByMessageAction,
+        policies.address_error.AddressErrorAction,
+    )
+    for a in get_args(t)
+)
+
+
+def test_every_case_type_declares_its_answers() -> None:
+    homes = {a.__module__.removeprefix("henpin.cases.") for a in ANSWERS}
+    assert {t.value.replace("-", "_") for t in CaseType} <= homes
+    assert len(ANSWERS) >= 14
+
+
+@pytest.mark.parametrize("answer", ANSWERS, ids=lambda a: f"{a.__module__}.{a.__name__}")
+def test_answer_choices_and_labels_agree(answer: type[OperatorAnswer]) -> None:
+    choices = answer.choices()
+    offered = set(answer.labels)
+    # Each choice is offered to a person (with words) or given only by Henpin, not both.
+    assert offered | answer.henpin_only == choices
+    assert not offered & answer.henpin_only
+    assert all(words.strip() for words in answer.labels.values())
+    for language, table in (("en", EN), ("ja", JA)):
+        missing = sorted(c for c in choices if f"choice.{c}" not in table)
+        assert not missing, f"{answer.__name__}: no {language} words for {missing}"
+
+
+def test_no_words_for_a_choice_that_is_not_there() -> None:
+    known = set().union(*(a.choices() for a in ANSWERS)) | POLICY_ACTIONS
+    for language, table in (("en", EN), ("ja", JA)):
+        worded = {k.removeprefix("choice.") for k in table if k.startswith("choice.")}
+        assert worded - known == set(), language
+
+
+def test_a_question_that_does_not_fit_its_answer_is_refused() -> None:
+    from henpin.cases.cancel_request import CancelDecision
+    from henpin.questions import Question
+
+    fits = Question(step="s", choices=["cancel"], deadline_hours=1, timeout_choice="escalate")
+    CancelDecision.check_question(fits)
+    for wrong in (
+        fits.model_copy(update={"choices": ["cancel", "ship"]}),
+        fits.model_copy(update={"timeout_choice": "remind"}),
+    ):
+        with pytest.raises(ValueError, match="does not fit CancelDecision"):
+            CancelDecision.check_question(wrong)
