@@ -29,9 +29,9 @@ from henpin.cases.part_cancellation import (
     part_cancellation,
     requested_part,
 )
-from henpin.decisions import RecordedDecision
-from henpin.domain import FulfillmentStatus, Order, Outcome
+from henpin.domain import ActionStatus, FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelRequestPolicy
+from henpin.policy.cancel_request import Recommendation
 from tasks.actions import queue_cancellation_if_unchanged
 from tasks.cases import close_case, mark_acting, record_recommendation
 from tasks.kinds import CASE_RESULTS
@@ -55,11 +55,12 @@ async def cancel_request(
     order = order_of_case(case_id, order_id, marketplace_id)
     advice = recommend(order, policy)
     record_recommendation(case_id, order, advice, policy_version)
+    recommended = Recommendation.model_validate(advice)
 
-    if advice["action"] == "nothing_to_do":
-        return close_case(case_id, nothing_to_do_outcome(order), advice["reason"])
+    if recommended.action == "nothing_to_do":
+        return close_case(case_id, nothing_to_do_outcome(order), recommended.reason)
 
-    if advice["action"] == "ask_operator":
+    if recommended.action == "ask_operator":
         question = cancel_request_question(
             order,
             advice,
@@ -109,7 +110,9 @@ async def cancel_the_part_asked(case_id: int, order: Order, policy: CancelReques
     raise AssertionError("unreachable")
 
 
-def close_without_cancelling(case_id: int, decision: RecordedDecision) -> Outcome:
+def close_without_cancelling(
+    case_id: int, decision: CancelDecision | PartCancelDecision
+) -> Outcome:
     """The operator keeps the order (`keep_order`) or hands it to the owner (`escalate`)."""
     if decision.choice == "keep_order":
         return close_case(case_id, Outcome.KEPT_ORDER, f"Kept the order ({decision.operator}).")
@@ -144,7 +147,7 @@ async def cancel_as_buyer_requested(
         case_id, "Cancellation (BuyerCanceled) queued for Amazon's order acknowledgement feed."
     )
     result = await wait_for_amazon(queued.action_key)
-    if result.status == "done":
+    if result.status is ActionStatus.DONE:
         return close_case(
             case_id,
             done,

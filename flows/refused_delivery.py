@@ -57,7 +57,7 @@ async def refused_delivery(
         return close_case(case_id, Outcome.HANDED_TO_ADDRESS_ERROR, confirmed.note)
     if confirmed.choice == "no_refund":
         return close_case(case_id, Outcome.NO_REFUND_REQUESTED, f"No refund: {confirmed.note}")
-    refund = texts.refund_from_answer(order, proposal, confirmed.choice, confirmed.data)
+    refund = texts.refund_from_answer(order, proposal, confirmed)
     return await refund_and_close(
         case_id, order, refund, "refused-delivery", texts.outcome_for(order, refund)
     )

@@ -46,8 +46,8 @@ from henpin.cases.return_request import (
     RefundConfirmation,
     ReturnAuthorization,
 )
-from henpin.decisions import RecordedDecision
 from henpin.domain import (
+    ActionStatus,
     AlreadyRefunded,
     AuthorizationStatus,
     Order,
@@ -131,7 +131,7 @@ async def return_request(
     inspected = await inspect_the_item(case_id, ret, order, policy)
     if inspected.choice == "escalate":
         return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner after inspection.")
-    condition = inspected.data.get("condition", "")
+    condition = inspected.condition or ""
     proposal = refund_for_condition(ret, order, policy, condition)
 
     confirmed = await ask_operator(
@@ -141,7 +141,7 @@ async def return_request(
     )
     if confirmed.choice == "escalate":
         return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner before refunding.")
-    refund = texts.refund_from_answer(ret, order, proposal, confirmed.choice, confirmed.data)
+    refund = texts.refund_from_answer(ret, order, proposal, confirmed)
     if refund is None:
         return close_case(
             case_id, Outcome.NO_REFUND_DUE, f"No refund is due for condition '{condition}'."
@@ -153,7 +153,7 @@ async def return_request(
 
 async def inspect_the_item(
     case_id: int, ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy
-) -> RecordedDecision:
+) -> ItemCondition:
     """Record the item's condition. The refund is owed, so nobody answering in time never
     closes the case: it is flagged for attention and the question asked again."""
     for overdue in count():
@@ -205,8 +205,8 @@ async def authorize_in_seller_central(
     authorization = await ask_operator(
         case_id, texts.authorization_question(ret, order, advice, policy), ReturnAuthorization
     )
-    if authorization.data.get("buyer_comment"):
-        record_details(case_id, {"buyer_comment": authorization.data["buyer_comment"]})
+    if authorization.buyer_comment:
+        record_details(case_id, {"buyer_comment": authorization.buyer_comment})
     if authorization.choice == "declined":
         return close_case(
             case_id, Outcome.RETURN_DECLINED, f"Return declined: {authorization.note}"
@@ -259,11 +259,10 @@ async def wait_for_the_item(
     return None
 
 
-def came_back_at(received: RecordedDecision) -> tuple[datetime, ReceiptSource]:
+def came_back_at(received: ItemReceipt) -> tuple[datetime, ReceiptSource]:
     """When the item came back: the report's delivery date if the answer carries one."""
-    delivered = received.data.get("return_delivery_date")
-    if delivered:
-        return datetime.fromisoformat(str(delivered)), "amazon-report"
+    if received.return_delivery_date is not None:
+        return received.return_delivery_date, "amazon-report"
     return received.at, "operator"
 
 
@@ -298,7 +297,7 @@ async def refund_and_close(
             sent = refund_total(queued.fit.refund or refund)
             mark_acting(case_id, f"Refund of {sent} queued for Amazon.")
             result = await wait_for_amazon(queued.key)
-            if result.status == "done":
+            if result.status is ActionStatus.DONE:
                 return close_case(
                     case_id, outcome, f"Amazon refunded {sent} (feed {result.amazon_feed_id})."
                 )

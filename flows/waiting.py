@@ -8,20 +8,21 @@ choice (its named timeout path), through the same one-winner decision record.
 from __future__ import annotations
 
 from itertools import count
+from typing import TypeVar
 
 from prefect.flow_runs import asuspend_flow_run
 
 from henpin.cases.answers import OperatorAnswer
-from henpin.decisions import RecordedDecision
 from henpin.questions import Question
 from tasks.actions import ActionOutcome, action_outcome
 from tasks.cases import mark_waiting, recorded_decision, settle_decision
 
+Answer = TypeVar("Answer", bound=OperatorAnswer)
 
-async def ask_operator(
-    case_id: int, question: Question, answer_type: type[OperatorAnswer]
-) -> RecordedDecision:
-    """Wait (suspended) until the question has one valid recorded answer, and return it.
+
+async def ask_operator(case_id: int, question: Question, answer_type: type[Answer]) -> Answer:
+    """Wait (suspended) until the question has one valid recorded answer, and return it typed
+    as the question's answer (who answered and when come with it, from the case store).
 
     An answer from the Prefect UI that is refused (invalid, over someone's claim, or while
     Prefect UI decisions are switched off) is not recorded and the question is asked again
@@ -46,7 +47,7 @@ async def ask_operator(
         else:
             settled = settle_decision(case_id, asked, decided.run_input)
         if settled is not None:
-            return settled
+            return answer_type.from_recorded(settled)
     raise AssertionError("unreachable")
 
 

@@ -83,3 +83,33 @@ def test_a_question_that_does_not_fit_its_answer_is_refused() -> None:
     ):
         with pytest.raises(ValueError, match="does not fit CancelDecision"):
             CancelDecision.check_question(wrong)
+
+
+def test_the_flow_gets_the_recorded_answer_typed() -> None:
+    """The answer recorded in the case store (fields as the inbox stored them, strings) comes
+    back as the question's RunInput: amounts as Decimal, times as datetime, who and when kept."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from henpin.cases.address_error import Resolution
+    from henpin.cases.return_request import ItemReceipt
+    from henpin.decisions import RecordedDecision
+
+    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    recorded = RecordedDecision(
+        1, "resolve", "reship", "ok", "alice", "inbox", at, True,
+        {"tracking_number": "1Z9", "reship_cost": "15.00", "refund_amount": ""},
+    )  # fmt: skip
+    resolution = Resolution.from_recorded(recorded)
+    assert (resolution.choice, resolution.tracking_number) == ("reship", "1Z9")
+    assert resolution.reship_cost == Decimal("15.00") and resolution.refund_amount is None
+    assert (resolution.operator, resolution.at, resolution.note) == ("alice", at, "ok")
+
+    by_ingestion = RecordedDecision(
+        2, "item-received", "received", "", "henpin", "system", at, True,
+        {"return_delivery_date": "2026-03-01T09:30:00+00:00"},
+    )  # fmt: skip
+    receipt = ItemReceipt.from_recorded(by_ingestion)
+    assert receipt.return_delivery_date == datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    # Henpin's own field is not in the Prefect UI's Resume form.
+    assert "return_delivery_date" not in ItemReceipt.model_json_schema()["properties"]

@@ -131,11 +131,21 @@ def resolution_question(
     )
 
 
-def partial_refund(order: Order, data: dict[str, Any]) -> Refund:
+def reship_details(resolution: Resolution) -> dict[str, Any]:
+    """The case's record of the reshipment (as the answer's form gave it)."""
+    cost = resolution.reship_cost
+    return {
+        "tracking_number": resolution.tracking_number,
+        "cost": None if cost is None else str(cost),
+    }
+
+
+def partial_refund(order: Order, resolution: Resolution) -> Refund:
     """The amount agreed with the buyer, split over each item's price and shipping paid with
     their promotions (`amount_refund`, as every amount an operator enters)."""
+    assert resolution.refund_amount is not None, "the question requires it for partial_refund"
     return amount_refund(
-        order, Decimal(str(data["refund_amount"])), AdjustmentReason.CUSTOMER_ADDRESS_INCORRECT
+        order, resolution.refund_amount, AdjustmentReason.CUSTOMER_ADDRESS_INCORRECT
     )
 
 

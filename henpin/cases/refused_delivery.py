@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from henpin.cases.answers import OperatorAnswer
 from henpin.cases.money import (
@@ -112,10 +112,11 @@ def refund_question(order: Order, policy: RefusedDeliveryPolicy, proposal: Refun
     )
 
 
-def refund_from_answer(order: Order, proposal: Refund, choice: str, data: dict[str, Any]) -> Refund:
-    if choice == "refund_other_amount":
-        reason = proposal.items[0].reason
-        return amount_refund(order, Decimal(str(data["amount"])), reason)
+def refund_from_answer(order: Order, proposal: Refund, confirmed: RefundConfirmation) -> Refund:
+    """The policy's refund, or the operator's own amount with the policy's reason."""
+    if confirmed.choice == "refund_other_amount":
+        assert confirmed.amount is not None, "the question requires it for refund_other_amount"
+        return amount_refund(order, confirmed.amount, proposal.items[0].reason)
     return proposal
 
 

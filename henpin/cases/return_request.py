@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
+from pydantic.json_schema import SkipJsonSchema
+
 from henpin.cases.answers import OperatorAnswer
 from henpin.cases.money import (
     RefundFit,
@@ -197,6 +199,9 @@ class ItemReceipt(OperatorAnswer):
     """Whether the returned item came back (Henpin answers it from Amazon's returns report)."""
 
     choice: Literal["received", "not_coming", "remind", "escalate"]
+    #: When Amazon's returns report shows the item delivered (Henpin's answer only: ingestion
+    #: records it; not in the Prefect UI's form).
+    return_delivery_date: SkipJsonSchema[datetime | None] = None
 
     labels: ClassVar[dict[str, str]] = {
         "received": "The item came back",
@@ -396,18 +401,18 @@ def refund_from_answer(
     ret: ReturnRequest,
     order: Order,
     proposal: dict[str, Any],
-    choice: str,
-    data: dict[str, Any],
+    confirmed: RefundConfirmation,
 ) -> Refund | None:
     """The refund the operator confirmed: the policy's proposal, or their own amount (split over
     the price and shipping paid, promotions included, as `amount_refund_item` does). None when
     nothing is due (a condition the table refunds at 0%)."""
     proposed = RefundProposal.model_validate(proposal)
-    if choice == "refund_other_amount":
+    if confirmed.choice == "refund_other_amount":
+        assert confirmed.amount is not None, "the question requires it for refund_other_amount"
         item = amount_refund_item(
             returned_item(ret, order),
             proposed.quantity,
-            Decimal(str(data["amount"])),
+            confirmed.amount,
             proposed.adjustment_reason,
         )
     else:
