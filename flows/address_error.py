@@ -17,8 +17,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from flows.return_request import refund_and_close
-from flows.waiting import ask_operator, wait_for_amazon
+from flows.steps import ask_operator, refund_and_close, wait_for_amazon
 from henpin.cases import address_error as texts
 from henpin.cases.address_error import AddressAnswer, Resolution
 from henpin.domain import ActionStatus, Order, Outcome

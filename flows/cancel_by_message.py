@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.cancel_request import cancel_as_buyer_requested
-from flows.waiting import ask_operator
+from flows.steps import ask_operator, cancel_as_buyer_requested
 from henpin.cases import cancel_by_message as texts
 from henpin.cases.cancel_by_message import (
     AnsweredInSellerCentral,

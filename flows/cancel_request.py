@@ -20,8 +20,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from flows.return_request import refund_and_close
-from flows.waiting import ask_operator, wait_for_amazon
+from flows.steps import ask_operator, cancel_as_buyer_requested, refund_and_close
 from henpin.cases.cancel_request import CancelDecision, cancel_request_question
 from henpin.cases.part_cancellation import (
     PartCancelDecision,
@@ -29,11 +28,10 @@ from henpin.cases.part_cancellation import (
     part_cancellation,
     requested_part,
 )
-from henpin.domain import ActionStatus, FulfillmentStatus, Order, Outcome
+from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelRequestPolicy
 from henpin.policy.cancel_request import Recommendation
-from tasks.actions import queue_cancellation_if_unchanged
-from tasks.cases import close_case, mark_acting, record_recommendation
+from tasks.cases import close_case, record_recommendation
 from tasks.kinds import CASE_RESULTS
 from tasks.orders import order_of_case, read_order_after
 
@@ -123,38 +121,3 @@ def nothing_to_do_outcome(order: Order) -> Outcome:
     if order.fulfillment_status == FulfillmentStatus.CANCELLED:
         return Outcome.ALREADY_CANCELLED
     return Outcome.NOTHING_TO_DO_PENDING
-
-
-async def cancel_as_buyer_requested(
-    case_id: int,
-    order_id: str,
-    *,
-    done: Outcome = Outcome.CANCELLED_BUYER_CANCELED,
-    marketplace_id: str | None = None,
-) -> Outcome:
-    """Cancel with reason BuyerCanceled, unless the order changed since it was read; `done` is
-    the outcome when Amazon confirms."""
-    queued = queue_cancellation_if_unchanged(case_id, order_id, marketplace_id)
-    if not queued.queued:
-        outcome = (
-            Outcome.ALREADY_CANCELLED
-            if queued.order_status == FulfillmentStatus.CANCELLED
-            else Outcome.ORDER_CHANGED
-        )
-        return close_case(case_id, outcome, f"Did not cancel: {queued.reason}.")
-    assert queued.action_key
-    mark_acting(
-        case_id, "Cancellation (BuyerCanceled) queued for Amazon's order acknowledgement feed."
-    )
-    result = await wait_for_amazon(queued.action_key)
-    if result.status is ActionStatus.DONE:
-        return close_case(
-            case_id,
-            done,
-            f"Amazon cancelled the order (feed {result.amazon_feed_id}).",
-        )
-    return close_case(
-        case_id,
-        Outcome.AMAZON_REJECTED,
-        f"Amazon did not cancel the order: {result.result_code or 'error'}: {result.result_message}",
-    )

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.return_request import refund_and_close
-from flows.waiting import ask_operator
+from flows.steps import ask_operator, refund_and_close
 from henpin.cases import refused_delivery as texts
-from henpin.cases.refused_delivery import RefundAsked, RefundConfirmation
+from henpin.cases.refused_delivery import RefundAsked, RefusedRefundConfirmation
 from henpin.domain import Outcome
 from henpin.policy import RefusedDeliveryPolicy
 from tasks.cases import close_case, record_details
@@ -51,7 +50,7 @@ async def refused_delivery(
 
     proposal = texts.proposed_refund(order, policy, refused=refused)
     confirmed = await ask_operator(
-        case_id, texts.refund_question(order, policy, proposal), RefundConfirmation
+        case_id, texts.refund_question(order, policy, proposal), RefusedRefundConfirmation
     )
     if confirmed.choice == "handed_over":
         return close_case(case_id, Outcome.HANDED_TO_ADDRESS_ERROR, confirmed.note)

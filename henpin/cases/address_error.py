@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 from henpin.cases.answers import OperatorAnswer
 from henpin.cases.buyer_contact import seller_central_links
 from henpin.cases.money import amount_refund, items_price_refund, order_refundable
+from henpin.cases.refund_confirmation import refund_amount_field
 from henpin.domain import AdjustmentReason, Order, Refund
 from henpin.policy import AddressErrorPolicy
 from henpin.questions import AnswerField, Question, line, order_facts
@@ -113,14 +114,11 @@ def resolution_question(
                 minimum=Decimal(0),
                 currency=currency,
             ),
-            AnswerField(
-                name="refund_amount",
-                kind="money",
-                label="Refund amount",
-                required_for=["partial_refund"],
-                minimum=Decimal("0.01"),
-                maximum=paid.amount if paid else None,
+            refund_amount_field(
+                "refund_amount",
+                required_for="partial_refund",
                 currency=currency,
+                paid=paid.amount if paid else None,
                 proposed=str(partial.total.amount) if partial.total else None,
             ),
         ],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import ClassVar, Literal
 
 from henpin.cases.answers import OperatorAnswer
@@ -13,9 +12,10 @@ from henpin.cases.money import (
     order_refundable,
     refund_total,
 )
+from henpin.cases.refund_confirmation import RefundConfirmation, refund_confirmation_question
 from henpin.domain import Order, Outcome, PriceComponent, Refund
 from henpin.policy import RefusedDeliveryPolicy
-from henpin.questions import AnswerField, Question, line, money_value, order_facts
+from henpin.questions import Question, line, money_value, order_facts
 
 #: Henpin's answer when the address-error case takes the parcel over (tasks/parcels.py).
 HANDED_OVER = "handed_over"
@@ -34,15 +34,13 @@ class RefundAsked(OperatorAnswer):
     henpin_only = frozenset({HANDED_OVER})
 
 
-class RefundConfirmation(OperatorAnswer):
+class RefusedRefundConfirmation(RefundConfirmation):
     """The policy's refund confirmed, another amount, or none."""
 
     choice: Literal["refund_proposed", "refund_other_amount", "no_refund", "handed_over"]
-    amount: Decimal | None = None
 
     labels: ClassVar[dict[str, str]] = {
-        "refund_proposed": "Refund what the policy proposes",
-        "refund_other_amount": "Refund another amount (write the reason)",
+        **RefundConfirmation.labels,
         "no_refund": "No refund (write the reason)",
     }
     henpin_only = frozenset({HANDED_OVER})
@@ -78,46 +76,35 @@ def refund_question(order: Order, policy: RefusedDeliveryPolicy, proposal: Refun
     value = order_refundable(order)
     shipping = any(c.type is PriceComponent.SHIPPING for i in proposal.items for c in i.components)
     what = "item price and shipping paid" if shipping else "item price paid, shipping kept"
-    return Question(
-        step="confirm-refund",
+    return refund_confirmation_question(
+        RefusedRefundConfirmation,
+        order,
         title_code="refused-refund",
-        title_values={"order_id": order.order_id},
-        prompt_lines=[
+        facts=[
             *order_facts(order),
             line(
                 "refused-refund-with-shipping" if shipping else "refused-refund-price-only",
                 refund=money_value(total.amount, total.currency),
             ),
         ],
-        choices=list(RefundConfirmation.labels),
-        labels={**RefundConfirmation.labels, "refund_proposed": f"Refund {total} ({what})"},
-        fields=[
-            AnswerField(
-                name="amount",
-                kind="money",
-                label="Refund amount",
-                required_for=["refund_other_amount"],
-                minimum=Decimal("0.01"),
-                maximum=value.amount if value else None,
-                currency=total.currency,
-                proposed=str(total.amount),
-            )
-        ],
+        proposed_words=f"Refund {total} ({what})",
+        proposed_amount=str(total.amount),
+        currency=total.currency,
+        paid=value.amount if value else None,
         note_required_for=["refund_other_amount", "no_refund"],
         deadline_hours=policy.operator.deadline_hours,
         timeout_choice="refund_proposed"
         if policy.operator.on_deadline == "refund"
         else "no_refund",
-        recommended="refund_proposed",
     )
 
 
-def refund_from_answer(order: Order, proposal: Refund, confirmed: RefundConfirmation) -> Refund:
+def refund_from_answer(
+    order: Order, proposal: Refund, confirmed: RefusedRefundConfirmation
+) -> Refund:
     """The policy's refund, or the operator's own amount with the policy's reason."""
-    if confirmed.choice == "refund_other_amount":
-        assert confirmed.amount is not None, "the question requires it for refund_other_amount"
-        return amount_refund(order, confirmed.amount, proposal.items[0].reason)
-    return proposal
+    amount = confirmed.other_amount()
+    return proposal if amount is None else amount_refund(order, amount, proposal.items[0].reason)
 
 
 def outcome_for(order: Order, refund: Refund) -> Outcome:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
@@ -17,6 +16,7 @@ from henpin.cases.money import (
     refund_total,
     refundable,
 )
+from henpin.cases.refund_confirmation import RefundConfirmation, refund_confirmation_question
 from henpin.domain import (
     AdjustmentReason,
     Money,
@@ -311,15 +311,13 @@ def proposal_for_condition(
     return proposal.model_dump(mode="json")
 
 
-class RefundConfirmation(OperatorAnswer):
+class ReturnRefundConfirmation(RefundConfirmation):
     """The condition table's refund confirmed, or another amount."""
 
     choice: Literal["refund_proposed", "refund_other_amount", "escalate"]
-    amount: Decimal | None = None
 
     labels: ClassVar[dict[str, str]] = {
-        "refund_proposed": "Refund what the policy proposes",
-        "refund_other_amount": "Refund another amount (write the reason)",
+        **RefundConfirmation.labels,
         "escalate": "Escalate to the owner",
     }
 
@@ -334,11 +332,11 @@ def refund_question(
     value = returned_value(ret, order)
     currency = value.currency if value else None
     total = proposal.get("total") or {"amount": "0", "currency": currency}
-    return Question(
-        step="confirm-refund",
+    return refund_confirmation_question(
+        ReturnRefundConfirmation,
+        order,
         title_code="return-refund",
-        title_values={"order_id": order.order_id},
-        prompt_lines=[
+        facts=[
             *_return_facts(ret, order),
             line("condition", condition=proposal.get("condition")),
             line(
@@ -352,24 +350,10 @@ def refund_question(
                 due=time_value(refund_due),
             ),
         ],
-        choices=list(RefundConfirmation.labels),
-        labels={
-            **RefundConfirmation.labels,
-            "refund_proposed": f"Refund {total.get('amount')} {total.get('currency')} as the "
-            "policy says",
-        },
-        fields=[
-            AnswerField(
-                name="amount",
-                kind="money",
-                label="Refund amount",
-                required_for=["refund_other_amount"],
-                minimum=Decimal("0.01"),
-                maximum=value.amount if value else None,
-                currency=currency,
-                proposed=str(total.get("amount")),
-            )
-        ],
+        proposed_words=f"Refund {total.get('amount')} {total.get('currency')} as the policy says",
+        proposed_amount=str(total.get("amount")),
+        currency=currency,
+        paid=value.amount if value else None,
         note_required_for=["refund_other_amount"],
         # Amazon's clock: N business days from receipt, counted in the marketplace's local
         # time and fixed when the item came back (asking later does not push it back; asked
@@ -380,7 +364,6 @@ def refund_question(
         deadline_at=refund_due,
         minimum_hours=policy.operator.minimum_hours,
         timeout_choice="refund_proposed",
-        recommended="refund_proposed",
     )
 
 
@@ -401,19 +384,16 @@ def refund_from_answer(
     ret: ReturnRequest,
     order: Order,
     proposal: dict[str, Any],
-    confirmed: RefundConfirmation,
+    confirmed: ReturnRefundConfirmation,
 ) -> Refund | None:
     """The refund the operator confirmed: the policy's proposal, or their own amount (split over
     the price and shipping paid, promotions included, as `amount_refund_item` does). None when
     nothing is due (a condition the table refunds at 0%)."""
     proposed = RefundProposal.model_validate(proposal)
-    if confirmed.choice == "refund_other_amount":
-        assert confirmed.amount is not None, "the question requires it for refund_other_amount"
+    amount = confirmed.other_amount()
+    if amount is not None:
         item = amount_refund_item(
-            returned_item(ret, order),
-            proposed.quantity,
-            confirmed.amount,
-            proposed.adjustment_reason,
+            returned_item(ret, order), proposed.quantity, amount, proposed.adjustment_reason
         )
     else:
         refund_item = proposed.refund_item()
