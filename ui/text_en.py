@@ -450,7 +450,6 @@ EN: dict[str, str] = {
     "choice.others_shipped": "I shipped the other items: cancel the ones the buyer asked for",
     "choice.check_again": "Check again now",
     "outcome.part-cancelled": "Part of the order cancelled (buyer's request)",
-    "outcome.amazon-failed": "Amazon could not carry it out",
     # A returning parcel the carrier did not report to Amazon (screens/parcel_case.py)
     "nav.parcel_case": "Case for a returning parcel",
     "parcel.title": "A parcel is coming back and Amazon does not know",

@@ -430,7 +430,6 @@ JA: dict[str, str] = {
     "choice.others_shipped": "他の商品を出荷済み：購入者が求めた商品をキャンセル",
     "choice.check_again": "今すぐ再確認",
     "outcome.part-cancelled": "注文の一部をキャンセル（購入者の依頼）",
-    "outcome.amazon-failed": "Amazon で処理できませんでした",
     # 配送業者が Amazon に伝えない返送荷物 (screens/parcel_case.py)
     "nav.parcel_case": "返送荷物のケース作成",
     "parcel.title": "荷物が戻ってくるが Amazon に記録がない",
