@@ -57,7 +57,7 @@ async def address_error(
     )
     mark_acting(case_id, "Asked the buyer to confirm their delivery address (Amazon message).")
     sent = await wait_for_amazon(asked)
-    message_sent = sent.status is ActionStatus.DONE
+    message_sent = sent.status == ActionStatus.DONE
     if not message_sent:
         record_details(case_id, {"message_problem": sent.result_message})
 

@@ -128,7 +128,7 @@ async def refund_and_close(
             sent = refund_total(queued.fit.refund or refund)
             mark_acting(case_id, f"Refund of {sent} queued for Amazon.")
             result = await wait_for_amazon(queued.key)
-            if result.status is ActionStatus.DONE:
+            if result.status == ActionStatus.DONE:
                 return close_case(
                     case_id, outcome, f"Amazon refunded {sent} (feed {result.amazon_feed_id})."
                 )
@@ -188,7 +188,7 @@ async def cancel_as_buyer_requested(
         case_id, "Cancellation (BuyerCanceled) queued for Amazon's order acknowledgement feed."
     )
     result = await wait_for_amazon(queued.action_key)
-    if result.status is ActionStatus.DONE:
+    if result.status == ActionStatus.DONE:
         return close_case(
             case_id,
             done,
