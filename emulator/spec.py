@@ -154,16 +154,3 @@ def definition_validator(api: str, name: str, models_dir: Path | None = None) ->
         raise FileNotFoundError(f"SP-API model {model_path(api, models_dir)} is not available")
     schema = {"$ref": f"#/definitions/{name}", "definitions": model["definitions"]}
     return Draft4Validator(schema, format_checker=_format_checker())
-
-
-def response_validator(
-    api: str, path: str, method: str, status: str, models_dir: Path | None = None
-) -> Draft4Validator:
-    """A validator for the documented response schema of one operation and status code."""
-    model = load_model(api, models_dir)
-    if model is None:
-        raise FileNotFoundError(f"SP-API model {model_path(api, models_dir)} is not available")
-    response = model["paths"][path][method.lower()]["responses"][status]
-    schema = dict(response["schema"])
-    schema["definitions"] = model["definitions"]
-    return Draft4Validator(schema, format_checker=_format_checker())

@@ -13,32 +13,19 @@ The seller's checklist:
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, task
 
-from flows.return_request import refund_and_close
-from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
+from flows.steps import ask_operator, refund_and_close, wait_for_amazon
 from henpin.cases import address_error as texts
-from henpin.domain import Order, Outcome
+from henpin.cases.address_error import AddressAnswer, Resolution
+from henpin.domain import ActionStatus, Order, Outcome
 from henpin.policy import AddressErrorPolicy
 from tasks.cases import close_case, mark_acting, record_details
 from tasks.kinds import CASE_RESULTS
 from tasks.messages import queue_buyer_message, read_buyer_language
 from tasks.orders import order_of_case
-
-
-class AddressAnswer(OperatorAnswer):
-    choice: Literal["address_confirmed", "no_answer"]
-    confirmed_address: str | None = None
-
-
-class Resolution(OperatorAnswer):
-    choice: Literal["reship", "partial_refund", "cancel_for_reorder", "escalate"]
-    tracking_number: str | None = None
-    reship_cost: Decimal | None = None
-    refund_amount: Decimal | None = None
 
 
 @task(name="money-of-each-option", timeout_seconds=30, cache_policy=CASE_RESULTS)
@@ -70,14 +57,15 @@ async def address_error(
     )
     mark_acting(case_id, "Asked the buyer to confirm their delivery address (Amazon message).")
     sent = await wait_for_amazon(asked)
-    if sent.status != "done":
+    message_sent = sent.status == ActionStatus.DONE
+    if not message_sent:
         record_details(case_id, {"message_problem": sent.result_message})
 
     answer = await ask_operator(
-        case_id, texts.address_question(order, policy, sent.status == "done"), AddressAnswer
+        case_id, texts.address_question(order, policy, message_sent), AddressAnswer
     )
     if answer.choice == "address_confirmed":
-        record_details(case_id, {"confirmed_address": answer.data.get("confirmed_address")})
+        record_details(case_id, {"confirmed_address": answer.confirmed_address})
 
     resolution = await ask_operator(
         case_id, texts.resolution_question(order, policy, options), Resolution
@@ -85,22 +73,14 @@ async def address_error(
     if resolution.choice == "escalate":
         return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner.")
     if resolution.choice == "reship":
-        record_details(
-            case_id,
-            {
-                "reship": {
-                    "tracking_number": resolution.data.get("tracking_number"),
-                    "cost": resolution.data.get("reship_cost"),
-                }
-            },
-        )
+        record_details(case_id, {"reship": texts.reship_details(resolution)})
         return close_case(
             case_id,
             Outcome.RESHIPPED,
-            f"Reshipped to the confirmed address, tracking {resolution.data.get('tracking_number')}.",
+            f"Reshipped to the confirmed address, tracking {resolution.tracking_number}.",
         )
     if resolution.choice == "partial_refund":
-        refund = texts.partial_refund(order, resolution.data)
+        refund = texts.partial_refund(order, resolution)
         return await refund_and_close(
             case_id, order, refund, "address-partial", Outcome.REFUNDED_PARTLY
         )

@@ -15,34 +15,20 @@ cancellation rate even with a buyer reason. So:
 
 from __future__ import annotations
 
-from typing import Literal
-
 from prefect import flow
 
-from flows.cancel_request import cancel_as_buyer_requested
-from flows.waiting import OperatorAnswer, ask_operator
+from flows.steps import ask_operator, cancel_as_buyer_requested
 from henpin.cases import cancel_by_message as texts
+from henpin.cases.cancel_by_message import (
+    AnsweredInSellerCentral,
+    BuyerRequestWait,
+    NoRequestDecision,
+)
 from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelByMessagePolicy
 from tasks.cases import close_case, record_details
 from tasks.messages import linked_cancel_request, queue_reply_email, read_buyer_language
 from tasks.orders import order_of_case
-
-
-class BuyerRequestWait(OperatorAnswer):
-    """Answered by Henpin when the buyer's cancel request arrives, or by the deadline."""
-
-    choice: Literal["buyer_requested", "wait_ended"]
-
-
-class NoRequestDecision(OperatorAnswer):
-    choice: Literal["remind", "cancel_as_seller", "ship"]
-
-
-class AnsweredInSellerCentral(OperatorAnswer):
-    """The operator sent Henpin's reply in Seller Central (no buyer e-mail), or escalates."""
-
-    choice: Literal["answered_in_seller_central", "escalate"]
 
 
 async def reply_to_buyer(
@@ -119,4 +105,6 @@ async def cancel_by_message(
                 done=Outcome.CANCELLED_BY_SELLER,
                 marketplace_id=order.marketplace_id,
             )
-    return close_case(case_id, Outcome.ESCALATED, "No cancel request after all reminders.")
+    # The last round's question offers no reminder (texts.no_request_question): it ships or
+    # cancels, so no round is left over.
+    raise AssertionError("unreachable")

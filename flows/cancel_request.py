@@ -16,33 +16,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from itertools import count
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, task
 
-from flows.return_request import refund_and_close
-from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
-from henpin.cases.part_cancellation import part_cancel_question, part_cancellation, requested_part
-from henpin.decisions import RecordedDecision
+from flows.steps import ask_operator, cancel_as_buyer_requested, refund_and_close
+from henpin.cases.cancel_request import CancelDecision, cancel_request_question
+from henpin.cases.part_cancellation import (
+    PartCancelDecision,
+    part_cancel_question,
+    part_cancellation,
+    requested_part,
+)
 from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelRequestPolicy
-from henpin.questions import cancel_request_question
-from tasks.actions import queue_cancellation_if_unchanged
-from tasks.cases import close_case, mark_acting, record_recommendation
+from henpin.policy.cancel_request import Recommendation
+from tasks.cases import close_case, record_recommendation
 from tasks.kinds import CASE_RESULTS
 from tasks.orders import order_of_case, read_order_after
-
-
-class CancelDecision(OperatorAnswer):
-    """The operator's answer to a buyer's cancel request."""
-
-    choice: Literal["cancel", "keep_order", "escalate"]
-
-
-class PartCancelDecision(OperatorAnswer):
-    """The operator's answer when the buyer asked to cancel only some items."""
-
-    choice: Literal["others_shipped", "keep_order", "escalate"]
 
 
 @task(name="recommend", timeout_seconds=30, cache_policy=CASE_RESULTS)
@@ -62,11 +53,12 @@ async def cancel_request(
     order = order_of_case(case_id, order_id, marketplace_id)
     advice = recommend(order, policy)
     record_recommendation(case_id, order, advice, policy_version)
+    recommended = Recommendation.model_validate(advice)
 
-    if advice["action"] == "nothing_to_do":
-        return close_case(case_id, nothing_to_do_outcome(order), advice["reason"])
+    if recommended.action == "nothing_to_do":
+        return close_case(case_id, nothing_to_do_outcome(order), recommended.reason)
 
-    if advice["action"] == "ask_operator":
+    if recommended.action == "ask_operator":
         question = cancel_request_question(
             order,
             advice,
@@ -116,7 +108,9 @@ async def cancel_the_part_asked(case_id: int, order: Order, policy: CancelReques
     raise AssertionError("unreachable")
 
 
-def close_without_cancelling(case_id: int, decision: RecordedDecision) -> Outcome:
+def close_without_cancelling(
+    case_id: int, decision: CancelDecision | PartCancelDecision
+) -> Outcome:
     """The operator keeps the order (`keep_order`) or hands it to the owner (`escalate`)."""
     if decision.choice == "keep_order":
         return close_case(case_id, Outcome.KEPT_ORDER, f"Kept the order ({decision.operator}).")
@@ -127,38 +121,3 @@ def nothing_to_do_outcome(order: Order) -> Outcome:
     if order.fulfillment_status == FulfillmentStatus.CANCELLED:
         return Outcome.ALREADY_CANCELLED
     return Outcome.NOTHING_TO_DO_PENDING
-
-
-async def cancel_as_buyer_requested(
-    case_id: int,
-    order_id: str,
-    *,
-    done: Outcome = Outcome.CANCELLED_BUYER_CANCELED,
-    marketplace_id: str | None = None,
-) -> Outcome:
-    """Cancel with reason BuyerCanceled, unless the order changed since it was read; `done` is
-    the outcome when Amazon confirms."""
-    queued = queue_cancellation_if_unchanged(case_id, order_id, marketplace_id)
-    if not queued.queued:
-        outcome = (
-            Outcome.ALREADY_CANCELLED
-            if queued.order_status == FulfillmentStatus.CANCELLED
-            else Outcome.ORDER_CHANGED
-        )
-        return close_case(case_id, outcome, f"Did not cancel: {queued.reason}.")
-    assert queued.action_key
-    mark_acting(
-        case_id, "Cancellation (BuyerCanceled) queued for Amazon's order acknowledgement feed."
-    )
-    result = await wait_for_amazon(queued.action_key)
-    if result.status == "done":
-        return close_case(
-            case_id,
-            done,
-            f"Amazon cancelled the order (feed {result.amazon_feed_id}).",
-        )
-    return close_case(
-        case_id,
-        Outcome.AMAZON_REJECTED,
-        f"Amazon did not cancel the order: {result.result_code or 'error'}: {result.result_message}",
-    )

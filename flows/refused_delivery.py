@@ -11,28 +11,15 @@ The seller's checklist:
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Literal
-
 from prefect import flow
 
-from flows.return_request import refund_and_close
-from flows.waiting import OperatorAnswer, ask_operator
+from flows.steps import ask_operator, refund_and_close
 from henpin.cases import refused_delivery as texts
+from henpin.cases.refused_delivery import RefundAsked, RefusedRefundConfirmation
 from henpin.domain import Outcome
 from henpin.policy import RefusedDeliveryPolicy
 from tasks.cases import close_case, record_details
 from tasks.orders import order_of_case
-
-
-class RefundAsked(OperatorAnswer):
-    # `handed_over` is Henpin's answer (never offered to operators): see tasks/parcels.py.
-    choice: Literal["buyer_asked", "remind", "no_refund", "handed_over"]
-
-
-class RefundConfirmation(OperatorAnswer):
-    choice: Literal["refund_proposed", "refund_other_amount", "no_refund", "handed_over"]
-    amount: Decimal | None = None
 
 
 @flow(name="refused-delivery", persist_result=True, log_prints=True)
@@ -63,13 +50,13 @@ async def refused_delivery(
 
     proposal = texts.proposed_refund(order, policy, refused=refused)
     confirmed = await ask_operator(
-        case_id, texts.refund_question(order, policy, proposal), RefundConfirmation
+        case_id, texts.refund_question(order, policy, proposal), RefusedRefundConfirmation
     )
     if confirmed.choice == "handed_over":
         return close_case(case_id, Outcome.HANDED_TO_ADDRESS_ERROR, confirmed.note)
     if confirmed.choice == "no_refund":
         return close_case(case_id, Outcome.NO_REFUND_REQUESTED, f"No refund: {confirmed.note}")
-    refund = texts.refund_from_answer(order, proposal, confirmed.choice, confirmed.data)
+    refund = texts.refund_from_answer(order, proposal, confirmed)
     return await refund_and_close(
         case_id, order, refund, "refused-delivery", texts.outcome_for(order, refund)
     )

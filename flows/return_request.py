@@ -25,87 +25,42 @@ The seller's checklist:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from itertools import count
 from typing import Any, Literal
 
 from prefect import flow, task
 
-from flows.waiting import OperatorAnswer, ask_operator, wait_for_amazon
+from flows.steps import ask_operator, refund_and_close
 from henpin.cases import return_request as texts
-from henpin.cases.money import RefundFit, refund_total
-from henpin.cases.refund_outcomes import (
-    refund_held_flag,
-    refund_held_question,
-    refund_not_made_message,
+from henpin.cases.money import RefundFit
+from henpin.cases.return_request import (
+    ItemAfterAmazonRefund,
+    ItemCondition,
+    ItemReceipt,
+    ReturnAuthorization,
+    ReturnRefundConfirmation,
 )
-from henpin.decisions import RecordedDecision
 from henpin.domain import (
-    AlreadyRefunded,
     AuthorizationStatus,
     Order,
     Outcome,
-    Refund,
     ReturnRequest,
 )
 from henpin.policy import ReturnRequestPolicy
 from tasks.amazon_refunds import (
     amazon_refund_on_arrival,
     refund_when_closed_at_amazon,
-    with_returns_report,
 )
 from tasks.cases import (
     close_case,
     flag_attention,
-    mark_acting,
     read_return_request,
     record_details,
     record_recommendation,
 )
 from tasks.kinds import CASE_RESULTS
 from tasks.orders import order_of_case
-from tasks.refunds import (
-    MAX_REFUND_CHECKS,
-    held_back,
-    queue_refund,
-    read_already_refunded,
-    refund_purpose,
-)
 from tasks.return_clock import note_authorized_by_amazon, start_refund_clock
-
-
-class ReturnAuthorization(OperatorAnswer):
-    """What the operator did in Seller Central's Manage Returns."""
-
-    #: closed_at_amazon: Amazon's report shows the request Closed (ingestion's answer only; an
-    #: operator giving it is refused, it is not among the question's choices).
-    choice: Literal["authorized", "declined", "keep_item_refund", "escalate", "closed_at_amazon"]
-    buyer_comment: str | None = None
-
-
-class ItemReceipt(OperatorAnswer):
-    choice: Literal["received", "not_coming", "remind", "escalate"]
-
-
-class ItemCondition(OperatorAnswer):
-    #: overdue: the deadline's answer only (not among the question's choices).
-    choice: Literal["inspected", "escalate", "overdue"]
-    condition: str | None = None
-
-
-class ItemAfterAmazonRefund(OperatorAnswer):
-    choice: Literal["as_expected", "safe_t_claim", "escalate"]
-
-
-class HeldRefundDecision(OperatorAnswer):
-    """What a person does with a refund Henpin's never-refund-twice check keeps holding back."""
-
-    choice: Literal["check_again", "escalate"]
-
-
-class RefundConfirmation(OperatorAnswer):
-    choice: Literal["refund_proposed", "refund_other_amount", "escalate"]
-    amount: Decimal | None = None
 
 
 @task(name="recommend-return", timeout_seconds=30, cache_policy=CASE_RESULTS)
@@ -158,17 +113,17 @@ async def return_request(
     inspected = await inspect_the_item(case_id, ret, order, policy)
     if inspected.choice == "escalate":
         return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner after inspection.")
-    condition = inspected.data.get("condition", "")
+    condition = inspected.condition or ""
     proposal = refund_for_condition(ret, order, policy, condition)
 
     confirmed = await ask_operator(
         case_id,
         texts.refund_question(ret, order, policy, proposal, refund_due),
-        RefundConfirmation,
+        ReturnRefundConfirmation,
     )
     if confirmed.choice == "escalate":
         return close_case(case_id, Outcome.ESCALATED, "Escalated to the owner before refunding.")
-    refund = texts.refund_from_answer(ret, order, proposal, confirmed.choice, confirmed.data)
+    refund = texts.refund_from_answer(ret, order, proposal, confirmed)
     if refund is None:
         return close_case(
             case_id, Outcome.NO_REFUND_DUE, f"No refund is due for condition '{condition}'."
@@ -180,7 +135,7 @@ async def return_request(
 
 async def inspect_the_item(
     case_id: int, ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy
-) -> RecordedDecision:
+) -> ItemCondition:
     """Record the item's condition. The refund is owed, so nobody answering in time never
     closes the case: it is flagged for attention and the question asked again."""
     for overdue in count():
@@ -192,13 +147,6 @@ async def inspect_the_item(
             return inspected
         flag_attention(case_id, texts.inspection_overdue(order))
     raise AssertionError("unreachable")
-
-
-def already_refunded(case_id: int, ret: ReturnRequest, order: Order) -> AlreadyRefunded:
-    """What was refunded on the order: Amazon's financial events, raised to the returns
-    report's refunded amount for the returned item where the report shows more."""
-    shown = read_already_refunded(order.order_id, order.marketplace_id)
-    return with_returns_report(case_id, ret, order, shown)
 
 
 async def check_item_after_amazon_refund(
@@ -232,8 +180,8 @@ async def authorize_in_seller_central(
     authorization = await ask_operator(
         case_id, texts.authorization_question(ret, order, advice, policy), ReturnAuthorization
     )
-    if authorization.data.get("buyer_comment"):
-        record_details(case_id, {"buyer_comment": authorization.data["buyer_comment"]})
+    if authorization.buyer_comment:
+        record_details(case_id, {"buyer_comment": authorization.buyer_comment})
     if authorization.choice == "declined":
         return close_case(
             case_id, Outcome.RETURN_DECLINED, f"Return declined: {authorization.note}"
@@ -286,71 +234,8 @@ async def wait_for_the_item(
     return None
 
 
-def came_back_at(received: RecordedDecision) -> tuple[datetime, ReceiptSource]:
+def came_back_at(received: ItemReceipt) -> tuple[datetime, ReceiptSource]:
     """When the item came back: the report's delivery date if the answer carries one."""
-    delivered = received.data.get("return_delivery_date")
-    if delivered:
-        return datetime.fromisoformat(str(delivered)), "amazon-report"
+    if received.return_delivery_date is not None:
+        return received.return_delivery_date, "amazon-report"
     return received.at, "operator"
-
-
-async def refund_and_close(
-    case_id: int,
-    order: Order,
-    refund: Refund,
-    purpose: str,
-    outcome: Outcome,
-    *,
-    returned: ReturnRequest | None = None,
-) -> Outcome:
-    """Refund through the outbox (payment adjustment feed) and close with Amazon's answer.
-
-    Never refund twice: what was already refunded (by Amazon or another case of the order) is
-    read first; nothing left closes the case without sending anything, a part left is sent.
-    When the outbox's own check, right before the feed, keeps the refund back, check again.
-    For a return (`returned`), the returns report's refunded amount counts too.
-    """
-    check = 0
-    for round_ in count(1):
-        for _ in range(MAX_REFUND_CHECKS):
-            check += 1
-            already = (
-                already_refunded(case_id, returned, order)
-                if returned is not None
-                else read_already_refunded(order.order_id, order.marketplace_id)
-            )
-            queued = queue_refund(case_id, refund_purpose(purpose, check), refund, order, already)
-            if queued.key is None:
-                return close_case(case_id, queued.nothing_left_outcome, queued.nothing_left_message)
-            sent = refund_total(queued.fit.refund or refund)
-            mark_acting(case_id, f"Refund of {sent} queued for Amazon.")
-            result = await wait_for_amazon(queued.key)
-            if result.status == "done":
-                return close_case(
-                    case_id, outcome, f"Amazon refunded {sent} (feed {result.amazon_feed_id})."
-                )
-            if not held_back(result):
-                return close_case(
-                    case_id,
-                    Outcome.AMAZON_REJECTED,
-                    refund_not_made_message(
-                        result.result_code, result.result_message, held_by_henpin=False
-                    ),
-                )
-        # Held back at every check: never sent, so not Amazon's refusal. A person looks.
-        flag = refund_held_flag(MAX_REFUND_CHECKS, result.result_code, result.result_message)
-        flag_attention(case_id, flag)
-        answer = await ask_operator(
-            case_id, refund_held_question(order, flag, round_), HeldRefundDecision
-        )
-        flag_attention(case_id, flag, clear=True)
-        if answer.choice == "escalate":
-            return close_case(
-                case_id,
-                Outcome.ESCALATED,
-                refund_not_made_message(
-                    result.result_code, result.result_message, held_by_henpin=True
-                )
-                + f" Escalated by {answer.operator}: {answer.note}",
-            )
-    raise AssertionError("unreachable")

@@ -61,7 +61,6 @@ class Outcome(StrEnum):
     NO_REFUND_REQUESTED = "no-refund-requested"
     RESHIPPED = "reshipped"
     CANCELLED_FOR_REORDER = "cancelled-for-reorder"
-    AMAZON_FAILED = "amazon-failed"
     # A refused/unclaimed parcel later reported as an address problem: the address-error case
     # (linked) takes it over before anything was refunded.
     HANDED_TO_ADDRESS_ERROR = "handed-to-address-error"

@@ -352,28 +352,3 @@ def advice_line(advice: dict[str, Any]) -> PromptLine:
 def buyer_reason_line(order: Order) -> PromptLine:
     reason = order.buyer_cancel_reason
     return line("buyer-reason", reason=reason) if reason else line("buyer-reason-none")
-
-
-CANCEL_LABELS = {
-    "cancel": "Cancel the order with reason BuyerCanceled (does not count against your cancellation rate)",
-    "keep_order": "Keep the order and ship it (the buyer withdrew the request, or you agreed with them)",
-    "escalate": "Escalate to the owner; Henpin closes the case without acting",
-}
-
-
-def cancel_request_question(
-    order: Order, advice: dict[str, Any], *, deadline_hours: float, timeout_choice: str
-) -> Question:
-    m = MARKETPLACES.get(order.marketplace_id)
-    return Question(
-        step="operator-decision",
-        title_code="cancel-request",
-        title_values={"order_id": order.order_id},
-        prompt_lines=[*order_facts(order), buyer_reason_line(order), advice_line(advice)],
-        choices=["cancel", "keep_order", "escalate"],
-        labels=CANCEL_LABELS,
-        deadline_hours=deadline_hours,
-        timeout_choice=timeout_choice,
-        recommended="cancel",
-        links={"Seller Central order": m.order_page(order.order_id)} if m else {},
-    )

@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
 from sqlalchemy import and_, select
 from sqlalchemy import case as sql_case
@@ -22,9 +20,7 @@ from henpin.domain import ActionStatus, CaseState, Order
 from henpin.marketplaces import MARKETPLACES
 from henpin.runs import ResumeResult, resume_case_run
 from henpin.store.db import session_scope
-from henpin.store.models import Action, Case, Decision, Event, Operator
-
-_hasher = PasswordHasher()
+from henpin.store.models import Action, Case, Decision, Event
 
 
 class CaseSummary(BaseModel):
@@ -318,21 +314,6 @@ def add_demo_admin(store_url: str, name: str, password: str) -> bool:
     return True
 
 
-def authenticate(store_url: str, name: str, password: str) -> Operator | None:
-    """The operator if name and password match, else None (no hint which one was wrong)."""
-    with session_scope(store_url) as s:
-        op = s.scalar(select(Operator).where(Operator.name == name))
-        if op is None:
-            _hasher.hash(password)  # spend the same time as a real check
-            return None
-        try:
-            _hasher.verify(op.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        s.expunge(op)
-        return op
-
-
 __all__ = [
     "CaseDetail",
     "CaseSummary",
@@ -340,7 +321,6 @@ __all__ = [
     "DecisionResult",
     "add_demo_admin",
     "add_operator",
-    "authenticate",
     "decide",
     "list_cases",
     "show_case",

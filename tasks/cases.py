@@ -109,12 +109,6 @@ def attach_flow_run(case_id: int, flow_run_id: str, *, url: str | None = None) -
             case.flow_run_id = flow_run_id
 
 
-@store_task("record-event")
-def record_event(case_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-    with session_scope(store_url()) as s:
-        s.add(Event(case_id=case_id, kind=kind, message=message, data=data or {}))
-
-
 @store_task("record-recommendation")
 def record_recommendation(
     case_id: int, order: Order, recommendation: dict[str, Any], policy_version: str

@@ -34,13 +34,13 @@ from sqlalchemy.orm import Session
 
 from henpin.cases import parcels as texts
 from henpin.cases.parcels import PARCEL_CASE_TYPES, ReturningParcel, case_type_for
+from henpin.cases.refused_delivery import HANDED_OVER
 from henpin.domain import ActionKind, ActionStatus, CaseState, CaseType, Order, Outcome
 from henpin.policy.reasons import Phrase
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Decision, Event
 from tasks.cases import add_case
 
-HANDED_OVER = "handed_over"  # the refused-delivery flow's answer when the address case takes over
 REFUND_OUTCOMES = {
     Outcome.REFUNDED_IN_FULL.value,
     Outcome.REFUNDED_PARTLY.value,

@@ -687,9 +687,9 @@ def test_a_japanese_operator_reads_reason_timeline_and_yen_in_japanese(
     from decimal import Decimal
     from types import SimpleNamespace
 
+    from henpin.cases.cancel_request import cancel_request_question
     from henpin.domain import FulfillmentStatus, Money, Order, OrderItem
     from henpin.policy import load_policy
-    from henpin.questions import cancel_request_question
     from henpin.store.models import Operator
     from tasks import store
     from tasks.cases import mark_waiting, record_recommendation

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from henpin import accounts, metrics
 from henpin.accounts import AuditAction
 from henpin.cases.address_error import resolution_question
+from henpin.cases.cancel_request import cancel_request_question
 from henpin.cases.money import RefundFit, over_paid_message
 from henpin.cases.parcels import refunded_flag
 from henpin.cases.refund_outcomes import refund_held_flag, refund_held_question
@@ -51,7 +52,7 @@ from henpin.policy.reasons import (
 )
 from henpin.policy.refused_delivery import RefusedDeliveryAction
 from henpin.policy.return_request import ReturnAction
-from henpin.questions import PROMPTS_EN, TITLES_EN, Question, cancel_request_question
+from henpin.questions import PROMPTS_EN, TITLES_EN, Question
 from henpin.settings import load_settings
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case

@@ -15,7 +15,7 @@ import pytest
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
-from henpin import accounts, service
+from henpin import accounts
 from henpin.service import add_operator
 from henpin.settings import load_settings
 from henpin.store.db import engine_for, migrate, session_scope
@@ -67,7 +67,6 @@ def fresh_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     for var in ("HENPIN_DATABASE_URL", "HENPIN_PREFECT_UI_URL", "HENPIN_SESSION_HOURS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(accounts, "_hasher", FAST_HASHER)
-    monkeypatch.setattr(service, "_hasher", FAST_HASHER)
     template = _template_store(tmp_path.parent / "inbox-template")
     (tmp_path / "home").mkdir()
     shutil.copyfile(template, tmp_path / "home" / "henpin.db")

@@ -21,7 +21,6 @@ Prefect UI (asked again, one refund), an acting run resumed by hand (no second a
 decision made while the Prefect server is down (resumed once by `resume_decided_cases` when it
 is back) and a case whose run was never started (`start_unstarted_cases`).
 
-`Outcome.AMAZON_FAILED` is not reached by any flow (nothing returns it): it has no row.
 Not driven here (they have tests of their own or need faults no row can share): a refund the
 outbox's never-refund-twice check holds back three times (`check_again` / `escalate`), an
 address message Amazon refuses, and the part-cancel paths where the order was cancelled or
@@ -932,9 +931,9 @@ def test_outcome(table: Table, row: Row) -> None:
     assert set(ended.mail_to) <= {BUYER_EMAIL}
 
 
-def test_every_outcome_but_amazon_failed_has_a_row() -> None:
+def test_every_outcome_has_a_row() -> None:
     reached = {row.outcome for row in ROWS}
-    assert set(Outcome) - reached == {Outcome.AMAZON_FAILED}
+    assert set(Outcome) - reached == set()
 
 
 def test_the_never_started_case_was_started_by_the_sweep(table: Table) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from henpin.cases.cancel_request import cancel_request_question
 from henpin.domain import FulfillmentStatus, Order, OrderItem, Outcome
-from henpin.questions import PROMPT_IN_INBOX, cancel_request_question
+from henpin.questions import PROMPT_IN_INBOX
 from henpin.store.models import Case, Decision
 from tasks.cases import case_summary_markdown
 

@@ -403,6 +403,8 @@ EN: dict[str, str] = {
     "choice.not_coming": "The item will not come back: stop waiting",
     "choice.remind": "Remind the buyer and wait again",
     "choice.inspected": "Record the item's condition",
+    "choice.overdue": "Nobody recorded the condition in time: asked again",
+    "choice.closed_at_amazon": "Amazon's returns report shows the request closed",
     "choice.refund_proposed": "Refund what policy proposes",
     "choice.refund_other_amount": "Refund another amount (write the reason)",
     "choice.as_expected": "The item came back as expected: nothing more to do",
@@ -448,7 +450,6 @@ EN: dict[str, str] = {
     "choice.others_shipped": "I shipped the other items: cancel the ones the buyer asked for",
     "choice.check_again": "Check again now",
     "outcome.part-cancelled": "Part of the order cancelled (buyer's request)",
-    "outcome.amazon-failed": "Amazon could not carry it out",
     # A returning parcel the carrier did not report to Amazon (screens/parcel_case.py)
     "nav.parcel_case": "Case for a returning parcel",
     "parcel.title": "A parcel is coming back and Amazon does not know",

@@ -383,6 +383,8 @@ JA: dict[str, str] = {
     "choice.not_coming": "商品は戻ってこない: 待つのをやめる",
     "choice.remind": "購入者にリマインドして、もう一度待つ",
     "choice.inspected": "商品の状態を記録する",
+    "choice.overdue": "期限までに状態の記録なし：再度確認",
+    "choice.closed_at_amazon": "Amazonの返品レポートでリクエストが終了",
     "choice.refund_proposed": "ポリシーの提案どおりに返金する",
     "choice.refund_other_amount": "別の金額を返金する（理由を記入）",
     "choice.as_expected": "商品は想定どおりの状態で返送された: これ以上の対応は不要",
@@ -428,7 +430,6 @@ JA: dict[str, str] = {
     "choice.others_shipped": "他の商品を出荷済み：購入者が求めた商品をキャンセル",
     "choice.check_again": "今すぐ再確認",
     "outcome.part-cancelled": "注文の一部をキャンセル（購入者の依頼）",
-    "outcome.amazon-failed": "Amazon で処理できませんでした",
     # 配送業者が Amazon に伝えない返送荷物 (screens/parcel_case.py)
     "nav.parcel_case": "返送荷物のケース作成",
     "parcel.title": "荷物が戻ってくるが Amazon に記録がない",

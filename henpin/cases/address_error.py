@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+from henpin.cases.answers import OperatorAnswer
 from henpin.cases.buyer_contact import seller_central_links
 from henpin.cases.money import amount_refund, items_price_refund, order_refundable
+from henpin.cases.refund_confirmation import refund_amount_field
 from henpin.domain import AdjustmentReason, Order, Refund
 from henpin.policy import AddressErrorPolicy
 from henpin.questions import AnswerField, Question, line, order_facts
@@ -19,10 +21,16 @@ def confirm_address_text(order: Order, policy: AddressErrorPolicy, language: str
     return policy.confirm_address_text(order, language)
 
 
-ADDRESS_LABELS = {
-    "address_confirmed": "The buyer confirmed (or corrected) the address",
-    "no_answer": "The buyer has not answered",
-}
+class AddressAnswer(OperatorAnswer):
+    """What the buyer answered to Amazon's confirm-delivery-details message."""
+
+    choice: Literal["address_confirmed", "no_answer"]
+    confirmed_address: str | None = None
+
+    labels: ClassVar[dict[str, str]] = {
+        "address_confirmed": "The buyer confirmed (or corrected) the address",
+        "no_answer": "The buyer has not answered",
+    }
 
 
 def address_question(order: Order, policy: AddressErrorPolicy, message_sent: bool) -> Question:
@@ -34,8 +42,8 @@ def address_question(order: Order, policy: AddressErrorPolicy, message_sent: boo
             *order_facts(order),
             line("address-asked" if message_sent else "address-not-asked"),
         ],
-        choices=list(ADDRESS_LABELS),
-        labels=ADDRESS_LABELS,
+        choices=list(AddressAnswer.labels),
+        labels=AddressAnswer.labels,
         fields=[
             AnswerField(
                 name="confirmed_address",
@@ -51,13 +59,21 @@ def address_question(order: Order, policy: AddressErrorPolicy, message_sent: boo
     )
 
 
-RESOLUTION_LABELS = {
-    "reship": "Reship to the confirmed address (record tracking number and cost)",
-    "partial_refund": "Refund part of the price, as agreed with the buyer",
-    "cancel_for_reorder": "Refund in full as buyer-caused and ask the buyer to reorder with the "
-    "right address (recovers most of the referral fee)",
-    "escalate": "Escalate to the owner",
-}
+class Resolution(OperatorAnswer):
+    """The way out the operator chose, with what it needs."""
+
+    choice: Literal["reship", "partial_refund", "cancel_for_reorder", "escalate"]
+    tracking_number: str | None = None
+    reship_cost: Decimal | None = None
+    refund_amount: Decimal | None = None
+
+    labels: ClassVar[dict[str, str]] = {
+        "reship": "Reship to the confirmed address (record tracking number and cost)",
+        "partial_refund": "Refund part of the price, as agreed with the buyer",
+        "cancel_for_reorder": "Refund in full as buyer-caused and ask the buyer to reorder with "
+        "the right address (recovers most of the referral fee)",
+        "escalate": "Escalate to the owner",
+    }
 
 
 def _money_line(option: dict[str, Any]) -> str:
@@ -83,8 +99,8 @@ def resolution_question(
             line("options-heading"),
             *map(_money_line, options),
         ],
-        choices=list(RESOLUTION_LABELS),
-        labels=RESOLUTION_LABELS,
+        choices=list(Resolution.labels),
+        labels=Resolution.labels,
         fields=[
             AnswerField(
                 name="tracking_number",
@@ -100,14 +116,11 @@ def resolution_question(
                 minimum=Decimal(0),
                 currency=currency,
             ),
-            AnswerField(
-                name="refund_amount",
-                kind="money",
-                label="Refund amount",
-                required_for=["partial_refund"],
-                minimum=Decimal("0.01"),
-                maximum=paid.amount if paid else None,
+            refund_amount_field(
+                "refund_amount",
+                required_for="partial_refund",
                 currency=currency,
+                paid=paid.amount if paid else None,
                 proposed=str(partial.total.amount) if partial.total else None,
             ),
         ],
@@ -118,11 +131,21 @@ def resolution_question(
     )
 
 
-def partial_refund(order: Order, data: dict[str, Any]) -> Refund:
+def reship_details(resolution: Resolution) -> dict[str, Any]:
+    """The case's record of the reshipment (as the answer's form gave it)."""
+    cost = resolution.reship_cost
+    return {
+        "tracking_number": resolution.tracking_number,
+        "cost": None if cost is None else str(cost),
+    }
+
+
+def partial_refund(order: Order, resolution: Resolution) -> Refund:
     """The amount agreed with the buyer, split over each item's price and shipping paid with
     their promotions (`amount_refund`, as every amount an operator enters)."""
+    assert resolution.refund_amount is not None, "the question requires it for partial_refund"
     return amount_refund(
-        order, Decimal(str(data["refund_amount"])), AdjustmentReason.CUSTOMER_ADDRESS_INCORRECT
+        order, resolution.refund_amount, AdjustmentReason.CUSTOMER_ADDRESS_INCORRECT
     )
 
 

@@ -3,22 +3,37 @@ the reply the operator sends in Seller Central when Amazon gives no buyer e-mail
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
+from henpin.cases.answers import OperatorAnswer
 from henpin.cases.buyer_contact import seller_central_links
 from henpin.domain import Order
 from henpin.policy import CancelByMessagePolicy
 from henpin.questions import Question, line, order_facts
 
-WAIT_LABELS = {
-    "buyer_requested": "The buyer requested the cancellation in Your Orders (Henpin answers this "
-    "itself when it sees the request)",
-    "wait_ended": "Stop waiting for the buyer",
-}
 
-NO_REQUEST_LABELS = {
-    "remind": "Remind the buyer to cancel in Your Orders, and wait again",
-    "cancel_as_seller": "Cancel it myself (WARNING: counts against your cancellation rate)",
-    "ship": "Ship the order as ordered",
-}
+class BuyerRequestWait(OperatorAnswer):
+    """Answered by Henpin when the buyer's cancel request arrives, or by the deadline."""
+
+    choice: Literal["buyer_requested", "wait_ended"]
+
+    labels: ClassVar[dict[str, str]] = {
+        "buyer_requested": "The buyer requested the cancellation in Your Orders (Henpin answers "
+        "this itself when it sees the request)",
+        "wait_ended": "Stop waiting for the buyer",
+    }
+
+
+class NoRequestDecision(OperatorAnswer):
+    """What to do when the buyer did not request the cancellation in time."""
+
+    choice: Literal["remind", "cancel_as_seller", "ship"]
+
+    labels: ClassVar[dict[str, str]] = {
+        "remind": "Remind the buyer to cancel in Your Orders, and wait again",
+        "cancel_as_seller": "Cancel it myself (WARNING: counts against your cancellation rate)",
+        "ship": "Ship the order as ordered",
+    }
 
 
 def wait_question(order: Order, policy: CancelByMessagePolicy, attempt: int) -> Question:
@@ -27,8 +42,8 @@ def wait_question(order: Order, policy: CancelByMessagePolicy, attempt: int) -> 
         title_code="cbm-wait",
         title_values={"order_id": order.order_id},
         prompt_lines=[*order_facts(order), line("cbm-asked")],
-        choices=list(WAIT_LABELS),
-        labels=WAIT_LABELS,
+        choices=list(BuyerRequestWait.labels),
+        labels=BuyerRequestWait.labels,
         deadline_hours=policy.wait_hours,
         timeout_choice="wait_ended",
         recommended="buyer_requested",
@@ -37,7 +52,7 @@ def wait_question(order: Order, policy: CancelByMessagePolicy, attempt: int) -> 
 
 def no_request_question(order: Order, policy: CancelByMessagePolicy, attempt: int) -> Question:
     can_remind = attempt < policy.reminders
-    choices = list(NO_REQUEST_LABELS) if can_remind else ["cancel_as_seller", "ship"]
+    choices = list(NoRequestDecision.labels) if can_remind else ["cancel_as_seller", "ship"]
     on_deadline = policy.deadline_choice(attempt)
     return Question(
         step=f"no-buyer-request-{attempt}",
@@ -49,7 +64,7 @@ def no_request_question(order: Order, policy: CancelByMessagePolicy, attempt: in
             line("cbm-self-cancel-counts"),
         ],
         choices=choices,
-        labels=NO_REQUEST_LABELS,
+        labels=NoRequestDecision.labels,
         note_required_for=["cancel_as_seller"],
         deadline_hours=policy.operator.deadline_hours,
         timeout_choice=on_deadline if on_deadline in choices else "ship",
@@ -59,10 +74,18 @@ def no_request_question(order: Order, policy: CancelByMessagePolicy, attempt: in
 
 # --- No buyer e-mail: the operator answers in Seller Central ------------------------------------
 
-SELLER_CENTRAL_LABELS = {
-    "answered_in_seller_central": "I sent this reply in Seller Central's Buyer-Seller Messages",
-    "escalate": "Escalate to the owner; Henpin closes the case without replying",
-}
+
+class AnsweredInSellerCentral(OperatorAnswer):
+    """The operator sent Henpin's reply in Seller Central (no buyer e-mail), or escalates."""
+
+    choice: Literal["answered_in_seller_central", "escalate"]
+
+    labels: ClassVar[dict[str, str]] = {
+        "answered_in_seller_central": "I sent this reply in Seller Central's Buyer-Seller Messages",
+        "escalate": "Escalate to the owner; Henpin closes the case without replying",
+    }
+
+
 NOT_ANSWERED = "Nobody answered the buyer in Seller Central; escalated to the owner."
 
 
@@ -88,8 +111,8 @@ def answer_in_seller_central_question(
             "",
             quoted,
         ],
-        choices=list(SELLER_CENTRAL_LABELS),
-        labels=SELLER_CENTRAL_LABELS,
+        choices=list(AnsweredInSellerCentral.labels),
+        labels=AnsweredInSellerCentral.labels,
         deadline_hours=policy.operator.deadline_hours,
         timeout_choice="escalate",
         recommended="answered_in_seller_central",

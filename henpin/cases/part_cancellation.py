@@ -15,6 +15,9 @@ does not.
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
+from henpin.cases.answers import OperatorAnswer
 from henpin.domain import (
     AdjustmentReason,
     FulfillmentStatus,
@@ -29,13 +32,19 @@ from henpin.marketplaces import MARKETPLACES
 from henpin.policy.proposals import units_value
 from henpin.questions import Question, buyer_reason_line, line, order_facts
 
-PART_CANCEL_LABELS = {
-    "others_shipped": "I shipped and confirmed the other items: cancel the ones the buyer asked "
-    "for (order adjustment, CustomerCancel)",
-    "keep_order": "Keep the whole order and ship it (the buyer withdrew the request, or you "
-    "agreed with them)",
-    "escalate": "Escalate to the owner; Henpin closes the case without acting",
-}
+
+class PartCancelDecision(OperatorAnswer):
+    """The operator's answer when the buyer asked to cancel only some items."""
+
+    choice: Literal["others_shipped", "keep_order", "escalate"]
+
+    labels: ClassVar[dict[str, str]] = {
+        "others_shipped": "I shipped and confirmed the other items: cancel the ones the buyer "
+        "asked for (order adjustment, CustomerCancel)",
+        "keep_order": "Keep the whole order and ship it (the buyer withdrew the request, or you "
+        "agreed with them)",
+        "escalate": "Escalate to the owner; Henpin closes the case without acting",
+    }
 
 
 def open_items(order: Order) -> list[OrderItem]:
@@ -109,8 +118,8 @@ def part_cancel_question(order: Order, *, deadline_hours: float, round_: int) ->
             line("part-how"),
             *still,
         ],
-        choices=list(PART_CANCEL_LABELS),
-        labels=PART_CANCEL_LABELS,
+        choices=list(PartCancelDecision.labels),
+        labels=PartCancelDecision.labels,
         deadline_hours=deadline_hours,
         timeout_choice="escalate",
         recommended="others_shipped",

@@ -3,6 +3,9 @@ the question a person answers when Henpin keeps holding it back."""
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
+from henpin.cases.answers import OperatorAnswer
 from henpin.domain import Order
 from henpin.policy.reasons import Phrase, phrase
 from henpin.questions import Question, line
@@ -24,10 +27,16 @@ def refund_not_made_message(code: str | None, detail: str | None, *, held_by_hen
 #: the return's delivery (help U7K5N5GUP67M4X9), so the next check comes well within it.
 HELD_REFUND_DEADLINE_HOURS = 8.0
 
-HELD_REFUND_LABELS = {
-    "check_again": "Check again now (the order's refunds may have changed)",
-    "escalate": "Escalate to the owner: the refund is settled outside Henpin",
-}
+
+class HeldRefundDecision(OperatorAnswer):
+    """What a person does with a refund Henpin's never-refund-twice check keeps holding back."""
+
+    choice: Literal["check_again", "escalate"]
+
+    labels: ClassVar[dict[str, str]] = {
+        "check_again": "Check again now (the order's refunds may have changed)",
+        "escalate": "Escalate to the owner: the refund is settled outside Henpin",
+    }
 
 
 def refund_held_flag(checks: int, code: str | None, detail: str | None) -> Phrase:
@@ -45,8 +54,8 @@ def refund_held_question(order: Order, flag: Phrase, round_: int) -> Question:
         title_code="refund-held",
         title_values={"order_id": order.order_id},
         prompt_lines=[line("attention", why=flag.as_json())],
-        choices=list(HELD_REFUND_LABELS),
-        labels=HELD_REFUND_LABELS,
+        choices=list(HeldRefundDecision.labels),
+        labels=HeldRefundDecision.labels,
         note_required_for=["escalate"],
         deadline_hours=HELD_REFUND_DEADLINE_HOURS,
         timeout_choice="check_again",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
+from pydantic.json_schema import SkipJsonSchema
+
+from henpin.cases.answers import OperatorAnswer
 from henpin.cases.money import (
     RefundFit,
     amount_refund_item,
@@ -14,6 +16,7 @@ from henpin.cases.money import (
     refund_total,
     refundable,
 )
+from henpin.cases.refund_confirmation import RefundConfirmation, refund_confirmation_question
 from henpin.domain import (
     AdjustmentReason,
     Money,
@@ -40,12 +43,20 @@ from henpin.questions import (
 #: recorded by ingestion only (no operator chooses it, so it is not among the choices).
 CLOSED_AT_AMAZON = "closed_at_amazon"
 
-AUTHORIZATION_LABELS = {
-    "authorized": "I authorized the return in Seller Central (Manage Returns)",
-    "declined": "I declined the return in Seller Central (write the reason)",
-    "keep_item_refund": "Let the buyer keep or refuse the item; refund the item price only",
-    "escalate": "Escalate to the owner",
-}
+
+class ReturnAuthorization(OperatorAnswer):
+    """What the operator did in Seller Central's Manage Returns."""
+
+    choice: Literal["authorized", "declined", "keep_item_refund", "escalate", "closed_at_amazon"]
+    buyer_comment: str | None = None
+
+    labels: ClassVar[dict[str, str]] = {
+        "authorized": "I authorized the return in Seller Central (Manage Returns)",
+        "declined": "I declined the return in Seller Central (write the reason)",
+        "keep_item_refund": "Let the buyer keep or refuse the item; refund the item price only",
+        "escalate": "Escalate to the owner",
+    }
+    henpin_only = frozenset({CLOSED_AT_AMAZON})
 
 
 def returned_item(ret: ReturnRequest, order: Order) -> OrderItem:
@@ -130,8 +141,8 @@ def authorization_question(
             "",
             line("return-authorize-how"),
         ],
-        choices=list(AUTHORIZATION_LABELS),
-        labels=AUTHORIZATION_LABELS,
+        choices=list(ReturnAuthorization.labels),
+        labels=ReturnAuthorization.labels,
         fields=[
             AnswerField(
                 name="buyer_comment",
@@ -184,12 +195,20 @@ def refund_clock(
     return message, details
 
 
-RECEIPT_LABELS = {
-    "received": "The item came back",
-    "not_coming": "The item will not come back (buyer kept it / lost): stop waiting",
-    "remind": "Remind the buyer and wait again",
-    "escalate": "Escalate to the owner",
-}
+class ItemReceipt(OperatorAnswer):
+    """Whether the returned item came back (Henpin answers it from Amazon's returns report)."""
+
+    choice: Literal["received", "not_coming", "remind", "escalate"]
+    #: When Amazon's returns report shows the item delivered (Henpin's answer only: ingestion
+    #: records it; not in the Prefect UI's form).
+    return_delivery_date: SkipJsonSchema[datetime | None] = None
+
+    labels: ClassVar[dict[str, str]] = {
+        "received": "The item came back",
+        "not_coming": "The item will not come back (buyer kept it / lost): stop waiting",
+        "remind": "Remind the buyer and wait again",
+        "escalate": "Escalate to the owner",
+    }
 
 
 def receipt_question(
@@ -203,8 +222,8 @@ def receipt_question(
         title_code="return-receipt",
         title_values={"order_id": order.order_id},
         prompt_lines=[*_return_facts(ret, order), "", line("return-receipt-how")],
-        choices=["received", "not_coming", "escalate"] if reminded else list(RECEIPT_LABELS),
-        labels=RECEIPT_LABELS,
+        choices=["received", "not_coming", "escalate"] if reminded else list(ItemReceipt.labels),
+        labels=ItemReceipt.labels,
         deadline_hours=days * 24,
         timeout_choice="escalate" if reminded else "remind",
         recommended="received",
@@ -215,6 +234,19 @@ def receipt_question(
 #: The inspection question's timeout path: the refund is owed, so an unanswered inspection does
 #: not close the case: it is flagged for attention and asked again (not among the choices).
 INSPECTION_OVERDUE = "overdue"
+
+
+class ItemCondition(OperatorAnswer):
+    """The returned item's condition, one of the policy's condition table."""
+
+    choice: Literal["inspected", "escalate", "overdue"]
+    condition: str | None = None
+
+    labels: ClassVar[dict[str, str]] = {
+        "inspected": "Record the condition",
+        "escalate": "Escalate to the owner",
+    }
+    henpin_only = frozenset({INSPECTION_OVERDUE})
 
 
 def inspection_overdue(order: Order) -> Phrase:
@@ -237,8 +269,8 @@ def condition_question(
             line("condition-table"),
             *policy.condition_table_lines(),
         ],
-        choices=["inspected", "escalate"],
-        labels={"inspected": "Record the condition", "escalate": "Escalate to the owner"},
+        choices=list(ItemCondition.labels),
+        labels=ItemCondition.labels,
         fields=[
             AnswerField(
                 name="condition",
@@ -276,6 +308,17 @@ def proposal_for_condition(
     return proposal.model_dump(mode="json")
 
 
+class ReturnRefundConfirmation(RefundConfirmation):
+    """The condition table's refund confirmed, or another amount."""
+
+    choice: Literal["refund_proposed", "refund_other_amount", "escalate"]
+
+    labels: ClassVar[dict[str, str]] = {
+        **RefundConfirmation.labels,
+        "escalate": "Escalate to the owner",
+    }
+
+
 def refund_question(
     ret: ReturnRequest,
     order: Order,
@@ -286,11 +329,11 @@ def refund_question(
     value = returned_value(ret, order)
     currency = value.currency if value else None
     total = proposal.get("total") or {"amount": "0", "currency": currency}
-    return Question(
-        step="confirm-refund",
+    return refund_confirmation_question(
+        ReturnRefundConfirmation,
+        order,
         title_code="return-refund",
-        title_values={"order_id": order.order_id},
-        prompt_lines=[
+        facts=[
             *_return_facts(ret, order),
             line("condition", condition=proposal.get("condition")),
             line(
@@ -304,24 +347,10 @@ def refund_question(
                 due=time_value(refund_due),
             ),
         ],
-        choices=["refund_proposed", "refund_other_amount", "escalate"],
-        labels={
-            "refund_proposed": f"Refund {total.get('amount')} {total.get('currency')} as the policy says",
-            "refund_other_amount": "Refund another amount (write the reason)",
-            "escalate": "Escalate to the owner",
-        },
-        fields=[
-            AnswerField(
-                name="amount",
-                kind="money",
-                label="Refund amount",
-                required_for=["refund_other_amount"],
-                minimum=Decimal("0.01"),
-                maximum=value.amount if value else None,
-                currency=currency,
-                proposed=str(total.get("amount")),
-            )
-        ],
+        proposed_words=f"Refund {total.get('amount')} {total.get('currency')} as the policy says",
+        proposed_amount=str(total.get("amount")),
+        currency=currency,
+        paid=value.amount if value else None,
         note_required_for=["refund_other_amount"],
         # Amazon's clock: N business days from receipt, counted in the marketplace's local
         # time and fixed when the item came back (asking later does not push it back; asked
@@ -332,7 +361,6 @@ def refund_question(
         deadline_at=refund_due,
         minimum_hours=policy.operator.minimum_hours,
         timeout_choice="refund_proposed",
-        recommended="refund_proposed",
     )
 
 
@@ -353,19 +381,16 @@ def refund_from_answer(
     ret: ReturnRequest,
     order: Order,
     proposal: dict[str, Any],
-    choice: str,
-    data: dict[str, Any],
+    confirmed: ReturnRefundConfirmation,
 ) -> Refund | None:
     """The refund the operator confirmed: the policy's proposal, or their own amount (split over
     the price and shipping paid, promotions included, as `amount_refund_item` does). None when
     nothing is due (a condition the table refunds at 0%)."""
     proposed = RefundProposal.model_validate(proposal)
-    if choice == "refund_other_amount":
+    amount = confirmed.other_amount()
+    if amount is not None:
         item = amount_refund_item(
-            returned_item(ret, order),
-            proposed.quantity,
-            Decimal(str(data["amount"])),
-            proposed.adjustment_reason,
+            returned_item(ret, order), proposed.quantity, amount, proposed.adjustment_reason
         )
     else:
         refund_item = proposed.refund_item()
@@ -387,11 +412,17 @@ def is_full_refund(ret: ReturnRequest, order: Order, refund: Refund) -> bool:
 #: within 60 days of the refund charge.
 SAFE_T_DAYS = 60
 
-AFTER_AMAZON_REFUND_LABELS = {
-    "as_expected": "The item came back as expected: nothing more to do",
-    "safe_t_claim": "It came back damaged, incomplete or different: I file a SAFE-T claim",
-    "escalate": "Escalate to the owner",
-}
+
+class ItemAfterAmazonRefund(OperatorAnswer):
+    """After Amazon's own refund: is a SAFE-T claim due on the item that came back?"""
+
+    choice: Literal["as_expected", "safe_t_claim", "escalate"]
+
+    labels: ClassVar[dict[str, str]] = {
+        "as_expected": "The item came back as expected: nothing more to do",
+        "safe_t_claim": "It came back damaged, incomplete or different: I file a SAFE-T claim",
+        "escalate": "Escalate to the owner",
+    }
 
 
 def closed_at_amazon(ret: ReturnRequest, fit: RefundFit) -> str:
@@ -432,8 +463,8 @@ def safe_t_question(
             "",
             line("safe-t", days=SAFE_T_DAYS),
         ],
-        choices=list(AFTER_AMAZON_REFUND_LABELS),
-        labels=AFTER_AMAZON_REFUND_LABELS,
+        choices=list(ItemAfterAmazonRefund.labels),
+        labels=ItemAfterAmazonRefund.labels,
         note_required_for=["safe_t_claim"],
         deadline_hours=policy.operator.deadline_hours,
         timeout_choice="as_expected",
