@@ -53,6 +53,29 @@ _PREFECT_SOCKET = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPRO
 _PREFECT_SOCKET.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 _PREFECT_SOCKET.bind(("127.0.0.1", 0))
 PREFECT_PORT = int(_PREFECT_SOCKET.getsockname()[1])
+
+
+def _one_ca_bundle(folder: Path) -> Path:
+    """A CA file of one certificate (certifi's first), for the tests' TLS contexts.
+
+    Every Prefect client (`get_client()`, thousands in a run) and every httpx transport builds an
+    SSL context from certifi's bundle of ~150 certificates: 30-70 ms of CPU each, about a fifth
+    of an end-to-end test's time, for contexts that are never used: the tests talk plain HTTP
+    to 127.0.0.1 only. With `SSL_CERT_FILE` (read by httpx, by Prefect's
+    PREFECT_API_SSL_CERT_FILE and by OpenSSL's default paths) naming a file of one certificate, a
+    context costs under a millisecond. Child processes (henpin up, runners, CLI) inherit it."""
+    import certifi
+
+    bundle = Path(certifi.where()).read_text()
+    end = "-----END CERTIFICATE-----"
+    first = bundle[bundle.index("-----BEGIN CERTIFICATE-----") : bundle.index(end) + len(end)]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "one-ca.pem"
+    path.write_text(first + "\n")
+    return path
+
+
+_CA_FILE = _one_ca_bundle(_TMP / "tls")
 os.environ.update(
     {
         "PREFECT_HOME": str(_TMP / "prefect"),
@@ -63,6 +86,8 @@ os.environ.update(
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{_TMP / 'prefect' / 'prefect.db'}",
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+        "SSL_CERT_FILE": str(_CA_FILE),
+        "PREFECT_API_SSL_CERT_FILE": str(_CA_FILE),
     }
 )
 os.environ.pop("SP_API_DEFAULT_MARKETPLACE", None)
@@ -216,6 +241,33 @@ def _no_flow_run_heartbeats() -> Iterator[None]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+#: Prefect's client waits 2**n s (n = 1..5) before retrying a request the server answered 503.
+#: The test server's SQLite answers "database is locked" when a request's transaction meets one
+#: of the server's own writers (events, task runs): a few times per end-to-end test on a loaded
+#: machine, each costing 2 s or more of idle wall time, though the next try nearly always goes
+#: through. In this process the first three waits are a tenth as long (0.2, 0.4, 0.8 s); the
+#: last two stay Prefect's (16, 32 s), so a server that stays busy gets about the same patience.
+PREFECT_SHORT_RETRY_UP_TO_S = 8.0
+PREFECT_SHORT_RETRY_SCALE = 0.1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _short_first_prefect_client_retries() -> Iterator[None]:
+    """Prefect client retries in this process: the first three sooner (above)."""
+    import prefect.client.base as client_base
+
+    jittered = client_base.clamped_poisson_interval
+
+    def sooner(average_interval: float, clamping_factor: float = 0.3) -> float:
+        if average_interval <= PREFECT_SHORT_RETRY_UP_TO_S:
+            average_interval *= PREFECT_SHORT_RETRY_SCALE
+        return jittered(average_interval, clamping_factor)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(client_base, "clamped_poisson_interval", sooner)
         yield
 
 
