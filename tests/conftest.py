@@ -102,14 +102,35 @@ become_subreaper()
 LEFTOVER_GRACE_S = 5.0
 
 
+#: Under pytest-xdist (`-n N`): what each worker found left running, reported by the controller.
+_WORKERS_LEFTOVERS: list[str] = []
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    """This process hands tests to pytest-xdist workers and runs none itself."""
+    return config.pluginmanager.has_plugin("dsession")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if a process a test started is still running (after a short grace), and
-    end it: a test that failed or timed out must not leave a stack on the default ports."""
-    left = wait_gone(descendants(os.getpid()), LEFTOVER_GRACE_S)
-    if left:
-        lines = [f"  pid {pid}: {command_line(pid)}" for pid in left]
-        kill_all(left)
+    end it: a test that failed or timed out must not leave a stack on the default ports.
+
+    Under pytest-xdist each worker checks what its tests started and hands its findings to the
+    controller (`workeroutput`), which fails the run; the controller's own children are the
+    workers, still running at this point, so it checks only below them."""
+    mine = descendants(os.getpid())
+    if _xdist_controller(session.config):
+        workers = {pid for pid in mine if _parent(pid) == os.getpid()}
+        mine = [pid for pid in mine if pid not in workers]
+    left = wait_gone(mine, LEFTOVER_GRACE_S)
+    lines = [f"  pid {pid}: {command_line(pid)}" for pid in left]
+    kill_all(left)
+    lines += _WORKERS_LEFTOVERS
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports and fails the run
+        workeroutput["henpin_leftovers"] = lines
+    elif lines:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         title = "processes started by the tests were still running at the end (killed now)"
         if reporter is not None:
@@ -121,6 +142,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     collect_zombies()
     shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without it
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist (controller): a worker finished; keep what it found left running."""
+    leftovers = (getattr(node, "workeroutput", None) or {}).get("henpin_leftovers") or []
+    worker = getattr(node, "gateway", None)
+    _WORKERS_LEFTOVERS.extend(f"{line} (worker {getattr(worker, 'id', '?')})" for line in leftovers)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 #: Fixtures of this file that start a server: requesting one from an unmarked test is an error
