@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# `make test WORKERS=2`: the suite in two pytest-xdist processes, one test file each at a time
+# (--dist loadfile keeps a module's shared fixtures, e.g. test_stack's one stack, in one process);
+# each process starts its own Prefect server. 0: one process, as CI runs it.
+WORKERS ?= 0
 
 .PHONY: install lock browser up test unit screenshots lint typecheck check bench soak clean
 
@@ -27,8 +31,8 @@ browser: ## opt-in: Debian's Chromium for the real-browser test (installs system
 up: $(STAMP) ## the whole stack: Prefect server, emulator + demo data (no credentials), runner, inbox
 	$(BIN)/henpin up
 
-test: $(STAMP) ## the test suite (PostgreSQL tests run when HENPIN_TEST_DATABASE_URL is set)
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+test: $(STAMP) ## the test suite (PostgreSQL tests run when HENPIN_TEST_DATABASE_URL is set; WORKERS=2: in parallel)
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 screenshots: $(STAMP) ## refresh docs/screenshots (README, docs/inbox.md) from the browser test; commit them
 	HENPIN_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_browser.py

@@ -53,6 +53,29 @@ _PREFECT_SOCKET = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPRO
 _PREFECT_SOCKET.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 _PREFECT_SOCKET.bind(("127.0.0.1", 0))
 PREFECT_PORT = int(_PREFECT_SOCKET.getsockname()[1])
+
+
+def _one_ca_bundle(folder: Path) -> Path:
+    """A CA file of one certificate (certifi's first), for the tests' TLS contexts.
+
+    Every Prefect client (`get_client()`, thousands in a run) and every httpx transport builds an
+    SSL context from certifi's bundle of ~150 certificates: 30-70 ms of CPU each, about a fifth
+    of an end-to-end test's time, for contexts that are never used: the tests talk plain HTTP
+    to 127.0.0.1 only. With `SSL_CERT_FILE` (read by httpx, by Prefect's
+    PREFECT_API_SSL_CERT_FILE and by OpenSSL's default paths) naming a file of one certificate, a
+    context costs under a millisecond. Child processes (henpin up, runners, CLI) inherit it."""
+    import certifi
+
+    bundle = Path(certifi.where()).read_text()
+    end = "-----END CERTIFICATE-----"
+    first = bundle[bundle.index("-----BEGIN CERTIFICATE-----") : bundle.index(end) + len(end)]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "one-ca.pem"
+    path.write_text(first + "\n")
+    return path
+
+
+_CA_FILE = _one_ca_bundle(_TMP / "tls")
 os.environ.update(
     {
         "PREFECT_HOME": str(_TMP / "prefect"),
@@ -63,6 +86,8 @@ os.environ.update(
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{_TMP / 'prefect' / 'prefect.db'}",
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+        "SSL_CERT_FILE": str(_CA_FILE),
+        "PREFECT_API_SSL_CERT_FILE": str(_CA_FILE),
     }
 )
 os.environ.pop("SP_API_DEFAULT_MARKETPLACE", None)
@@ -77,14 +102,35 @@ become_subreaper()
 LEFTOVER_GRACE_S = 5.0
 
 
+#: Under pytest-xdist (`-n N`): what each worker found left running, reported by the controller.
+_WORKERS_LEFTOVERS: list[str] = []
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    """This process hands tests to pytest-xdist workers and runs none itself."""
+    return config.pluginmanager.has_plugin("dsession")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if a process a test started is still running (after a short grace), and
-    end it: a test that failed or timed out must not leave a stack on the default ports."""
-    left = wait_gone(descendants(os.getpid()), LEFTOVER_GRACE_S)
-    if left:
-        lines = [f"  pid {pid}: {command_line(pid)}" for pid in left]
-        kill_all(left)
+    end it: a test that failed or timed out must not leave a stack on the default ports.
+
+    Under pytest-xdist each worker checks what its tests started and hands its findings to the
+    controller (`workeroutput`), which fails the run; the controller's own children are the
+    workers, still running at this point, so it checks only below them."""
+    mine = descendants(os.getpid())
+    if _xdist_controller(session.config):
+        workers = {pid for pid in mine if _parent(pid) == os.getpid()}
+        mine = [pid for pid in mine if pid not in workers]
+    left = wait_gone(mine, LEFTOVER_GRACE_S)
+    lines = [f"  pid {pid}: {command_line(pid)}" for pid in left]
+    kill_all(left)
+    lines += _WORKERS_LEFTOVERS
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports and fails the run
+        workeroutput["henpin_leftovers"] = lines
+    elif lines:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         title = "processes started by the tests were still running at the end (killed now)"
         if reporter is not None:
@@ -96,6 +142,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     collect_zombies()
     shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without it
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist (controller): a worker finished; keep what it found left running."""
+    leftovers = (getattr(node, "workeroutput", None) or {}).get("henpin_leftovers") or []
+    worker = getattr(node, "gateway", None)
+    _WORKERS_LEFTOVERS.extend(f"{line} (worker {getattr(worker, 'id', '?')})" for line in leftovers)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 #: Fixtures of this file that start a server: requesting one from an unmarked test is an error
@@ -216,6 +277,33 @@ def _no_flow_run_heartbeats() -> Iterator[None]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+#: Prefect's client waits 2**n s (n = 1..5) before retrying a request the server answered 503.
+#: The test server's SQLite answers "database is locked" when a request's transaction meets one
+#: of the server's own writers (events, task runs): a few times per end-to-end test on a loaded
+#: machine, each costing 2 s or more of idle wall time, though the next try nearly always goes
+#: through. In this process the first three waits are a tenth as long (0.2, 0.4, 0.8 s); the
+#: last two stay Prefect's (16, 32 s), so a server that stays busy gets about the same patience.
+PREFECT_SHORT_RETRY_UP_TO_S = 8.0
+PREFECT_SHORT_RETRY_SCALE = 0.1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _short_first_prefect_client_retries() -> Iterator[None]:
+    """Prefect client retries in this process: the first three sooner (above)."""
+    import prefect.client.base as client_base
+
+    jittered = client_base.clamped_poisson_interval
+
+    def sooner(average_interval: float, clamping_factor: float = 0.3) -> float:
+        if average_interval <= PREFECT_SHORT_RETRY_UP_TO_S:
+            average_interval *= PREFECT_SHORT_RETRY_SCALE
+        return jittered(average_interval, clamping_factor)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(client_base, "clamped_poisson_interval", sooner)
         yield
 
 

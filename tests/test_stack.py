@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from henpin.stack import StackLock, lock_holder
+from henpin.stack import StackLock, lock_holder, read_status
 from tests.processes import (
     alive,
     collect_zombies,
@@ -59,6 +59,23 @@ def henpin(home: Path, *args: str, check: bool = True) -> Any:
     return json.loads(out.stdout) if "--json" in args and out.stdout.strip() else out
 
 
+def store(home: Path) -> str:
+    """The stack's case store (SQLite in its data folder), read here to see when to ask the CLI."""
+    return f"sqlite:///{(home / 'henpin.db').resolve()}"
+
+
+def cases_in(home: Path, state: str | None = None) -> list[Any]:
+    """The stack's cases, read in this process: a cheap look before the CLI (a `henpin` process
+    costs 2-3 s of imports, taken from the stack it waits for on a 2-core machine) is asked for
+    what the test checks."""
+    from henpin.service import list_cases
+
+    try:
+        return list_cases(store(home), state=state)
+    except Exception:  # not made yet
+        return []
+
+
 def wait_for(what: str, probe: Any, timeout: float = 150.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -84,7 +101,12 @@ class Up:
         return dict(
             wait_for(
                 "the stack to be ready",
-                lambda: self.proc.poll() is None and (s := self.status())["ready"] and s,
+                lambda: (
+                    self.proc.poll() is None
+                    and read_status(self.home)["ready"]
+                    and (s := self.status())["ready"]
+                    and s
+                ),
             )
         )
 
@@ -143,11 +165,14 @@ def test_make_up_demo_then_decide(stack: Up) -> None:
 
     waiting = wait_for(
         "a case waiting for an operator",
-        lambda: [
-            c
-            for c in henpin(home, "cases", "list", "--state", "waiting", "--json")
-            if c["type"] == "cancel-request"
-        ],
+        lambda: (
+            any(c.type == "cancel-request" for c in cases_in(home, "waiting"))
+            and [
+                c
+                for c in henpin(home, "cases", "list", "--state", "waiting", "--json")
+                if c["type"] == "cancel-request"
+            ]
+        ),
     )
     case = next(c for c in waiting if c["type"] == "cancel-request")
     # Demo mode logs in per region with region-bound demo tokens; every region gets through.
@@ -188,7 +213,10 @@ def test_make_up_demo_then_decide(stack: Up) -> None:
     }
     wait_for(
         "a case of every type",
-        lambda: every_type <= {c["type"] for c in henpin(home, "cases", "list", "--json")},
+        lambda: (
+            every_type <= {c.type for c in cases_in(home)}
+            and every_type <= {c["type"] for c in henpin(home, "cases", "list", "--json")}
+        ),
     )
     [asked] = httpx.get(f"{status['emulator']}/_emulator/buyer-messages", timeout=5).json()
     by_message = next(
@@ -214,6 +242,8 @@ def test_make_up_demo_then_decide(stack: Up) -> None:
     assert decided["accepted"] is True
 
     def closed() -> Any:
+        if not any(c.id == case["id"] and c.state == "closed" for c in cases_in(home, "closed")):
+            return None
         shown = henpin(home, "cases", "show", str(case["id"]), "--json")
         return shown if shown["state"] == "closed" else None
 
@@ -282,7 +312,11 @@ def test_a_runner_killed_mid_run_is_started_again_and_its_cases_finish(stack: Up
 
     again = wait_for(
         "the runner to be started again",
-        lambda: (r := stack.status()["restarts"]).get("runner", 0) >= 1 and r,
+        lambda: (
+            read_status(stack.home)["restarts"].get("runner", 0) >= 1
+            and (r := stack.status()["restarts"]).get("runner", 0) >= 1
+            and r
+        ),
         timeout=60,
     )
     assert again["runner"] == 1
@@ -291,6 +325,8 @@ def test_a_runner_killed_mid_run_is_started_again_and_its_cases_finish(stack: Up
     assert "runner started again" in (stack.home / "logs" / "supervisor.log").read_text()
 
     def outcomes() -> dict[str, Any] | None:
+        if sum(c.order_id in ids for c in cases_in(stack.home, "closed")) < len(ids):
+            return None
         cases = [c for c in henpin(stack.home, "cases", "list", "--json") if c["order_id"] in ids]
         done = {c["order_id"]: c["outcome"] for c in cases if c["state"] == "closed"}
         return done if len(done) == len(ids) else None
