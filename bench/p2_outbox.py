@@ -1,5 +1,5 @@
 """P2: quota efficiency of the outbox. N cancellations and N refunds in one marketplace, sent by
-`tasks/outbox.py` (one feed per type and marketplace) and by a one-feed-per-action baseline.
+`henpin/outbox/` (one feed per type and marketplace) and by a one-feed-per-action baseline.
 
 Both senders are the real outbox functions driven the way the housekeeper drives them (a round
 every `ROUND_S` seconds: reconcile, send, poll), against the emulator with Amazon's usage plans.
@@ -50,6 +50,7 @@ def orders(n: int, prefix: int) -> list[dict[str, Any]]:
 
 
 def enqueue_all(store: str, cancels: list[dict[str, Any]], refunds: list[dict[str, Any]]) -> int:
+    from henpin import outbox
     from henpin.domain import (
         ActionKind,
         AdjustmentReason,
@@ -60,7 +61,6 @@ def enqueue_all(store: str, cancels: list[dict[str, Any]], refunds: list[dict[st
         RefundComponent,
         RefundItem,
     )
-    from tasks import outbox
 
     for o in cancels:
         outbox.enqueue(
@@ -133,9 +133,9 @@ def failed(store: str) -> int:
 
 def drive(emulator: Emulator, store: str, *, max_messages: int) -> dict[str, Any]:
     """Housekeeper rounds in simulated time until every action has Amazon's result."""
+    from henpin import outbox
+    from henpin.amazon import AmazonAdapter
     from henpin.settings import Settings
-    from tasks import outbox
-    from tasks.amazon import AmazonAdapter
 
     settings = Settings(emulator_url=emulator.url, marketplaces=[US])
     # A real sleep always overshoots a little; an exact simulated one lands on the boundary
@@ -212,8 +212,8 @@ def _finished_feeds(store: str) -> list[int]:
 
 
 def run(children: Children, n: int) -> dict[str, Any]:
+    from henpin.outbox import DEFAULT_MAX_MESSAGES
     from henpin.store.db import migrate
-    from tasks.outbox import DEFAULT_MAX_MESSAGES
 
     emulator = start_emulator(children, "p2-emulator", time_scale=1.0)
     results: dict[str, Any] = {"n_per_type": n, "round_s": ROUND_S}

@@ -9,7 +9,7 @@ an order that can no longer be cancelled, a refund above what was paid; as in an
 adjustment report quoted by a seller), ``5002`` an internal error (injected by the fault modes;
 nothing applied), which Amazon documents as "An internal error occurred. Please resubmit your
 data." (Amazon's "Marketplace Feeds - Error Codes"). Each code's source: Henpin's
-tasks/result_codes.py.
+henpin/amazon/result_codes.py.
 Clients should act on ``ResultCode`` and re-read the order, not on the numbers.
 """
 

@@ -22,8 +22,8 @@ from datetime import datetime
 
 from prefect import flow
 
+from henpin.amazon import AmazonError
 from henpin.domain import AuthorizationStatus, CaseType
-from tasks.amazon import AmazonError
 from tasks.ingest import (
     Opened,
     advance_checkpoint,

@@ -356,7 +356,7 @@ def settle_message(
     was sent (the outbox left it UNCERTAIN and never resends it alone). Sent: the action is done.
     Not sent: it goes back to the outbox and out on the next round. The first answer wins; each
     is on the case's timeline and in the audit log."""
-    from tasks.outbox import settle_uncertain  # the outbox owns its actions' states
+    from henpin.outbox import settle_uncertain  # the outbox owns its actions' states
 
     who = find_operator(store_url, operator)
     if who is None or not who.active or not who.can_decide:
@@ -445,7 +445,7 @@ def show_feed(store_url: str, feed_id: int) -> FeedView | None:
 def feeds_in_attention(store_url: str, case_id: int | None = None) -> list[FeedView]:
     """Feeds waiting for a person (their report did not account for every action); only those
     carrying an action of `case_id` when given."""
-    from tasks.outbox import FeedState  # the outbox owns its feeds' states
+    from henpin.outbox import FeedState  # the outbox owns its feeds' states
 
     with session_scope(store_url) as s:
         q = select(Feed).where(Feed.status == FeedState.ATTENTION.value)
@@ -460,8 +460,8 @@ def settle_feed(
     """A person's answer for the actions a feed in `attention` left unresolved, after reading
     Amazon's raw report: send them again, treat them as done, or as not done. The first answer
     wins; it goes on each case's timeline and in the audit log. `answer` is a
-    `tasks.outbox.FeedAnswer` value (send-again, done, not-done)."""
-    from tasks.outbox import FeedAnswer, settle_attention  # the outbox owns its feeds
+    `henpin.outbox.FeedAnswer` value (send-again, done, not-done)."""
+    from henpin.outbox import FeedAnswer, settle_attention  # the outbox owns its feeds
 
     chosen = FeedAnswer(answer)
     who = find_operator(store_url, operator)

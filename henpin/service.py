@@ -144,7 +144,7 @@ def list_cases(store_url: str, *, state: str | None = None, limit: int = 1000) -
 
 
 def show_case(store_url: str, case_id: int) -> CaseDetail | None:
-    from tasks.outbox import SendState  # the outbox owns its actions' states
+    from henpin.outbox import SendState  # the outbox owns its actions' states
 
     with session_scope(store_url) as s:
         c = s.get(Case, case_id)
@@ -374,7 +374,7 @@ def preview_cancel_by_message(store_url: str, order_id: str) -> ReplyPreview:
 
 def _message_order(order_id: str, *, with_packages: bool = False) -> Order:
     """The order a buyer's message is about, from Amazon; CaseNotOpened in words if not."""
-    from tasks.amazon import DEFAULT_INCLUDED_DATA, AmazonError
+    from henpin.amazon import DEFAULT_INCLUDED_DATA, AmazonError
     from tasks.orders import adapter
 
     order_id = order_id.strip()

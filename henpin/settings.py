@@ -56,10 +56,10 @@ class RegionLogin:
         }
 
 
-#: The longest one createFeed call can last in the adapter (tasks/amazon.py, its default
+#: The longest one createFeed call can last in the adapter (henpin/amazon/, its default
 #: RetryPolicy and 30 s timeouts): 4 tries, each up to 60 s waiting for quota, 30 s to log in
 #: with Amazon and 30 s for the call, plus 0.5 + 1 + 2 s of backoff between them.
-#: `tasks.amazon.worst_case_call_s` computes it from the adapter's own numbers; a test holds
+#: `henpin.amazon.worst_case_call_s` computes it from the adapter's own numbers; a test holds
 #: the two equal.
 CREATE_FEED_WORST_CASE_S = 483.5
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from henpin import outbox
 from henpin.cases.part_cancellation import open_items, requested_part
 from henpin.domain import ActionKind, ActionStatus, CancelOrder, FeedType, FulfillmentStatus
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Feed
-from tasks import outbox
 from tasks.kinds import amazon_task, store_task
 from tasks.orders import adapter
 from tasks.store import store_url

@@ -19,9 +19,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from henpin.domain import CaseState
 from henpin.marketplaces import MARKETPLACES
+from henpin.outbox import FeedState
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Decision, Feed, Notification
-from tasks.outbox import FeedState
 from tasks.store import store_url
 
 #: Findings of one kind handled per round; the rest come in the next rounds.

@@ -76,7 +76,7 @@ def store_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]], 
 
 def transient_amazon_error(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry only when Amazon throttled us or was unavailable; anything else is an answer."""
-    from tasks.amazon import AmazonThrottled, AmazonUnavailable
+    from henpin.amazon import AmazonThrottled, AmazonUnavailable
 
     try:
         state.result()

@@ -22,6 +22,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from henpin.domain import CaseState
+from henpin.notify import NotifyConfigError, Target, configured_targets, deliver, emit_henpin_event
+from henpin.outbox.mail import MailSettings
 from henpin.policy import NotificationRule, NotificationsPolicy
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Notification, utcnow
@@ -37,14 +39,6 @@ from tasks.findings import (
     stalled_feeds,
 )
 from tasks.kinds import store_task
-from tasks.mail import MailSettings
-from tasks.notify import (
-    NotifyConfigError,
-    Target,
-    configured_targets,
-    deliver,
-    emit_henpin_event,
-)
 from tasks.policy import policy_in_force
 from tasks.store import settings, store_url
 

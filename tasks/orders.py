@@ -9,12 +9,12 @@ from typing import Any
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from henpin.amazon import AmazonAdapter, AmazonAuthError, AmazonPayloadError
 from henpin.cases.parcels import returning_parcel
 from henpin.domain import Order, ReturnRequest
 from henpin.regions import RegionAuthLog
 from henpin.store.db import session_scope
 from henpin.store.models import Case
-from tasks.amazon import AmazonAdapter, AmazonAuthError, AmazonPayloadError
 from tasks.kinds import amazon_task, store_task
 from tasks.store import settings, store_url
 

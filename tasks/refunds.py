@@ -3,7 +3,7 @@
 Never refund twice: right before a refund is queued, Henpin reads what Amazon shows as already
 refunded for the order (Finances API) and counts its own refunds of the order from every case;
 the refund is cut to what the buyer paid minus all that, and not queued when nothing is left.
-The outbox checks once more right before the feed is built (`tasks.refund_limits`).
+The outbox checks once more right before the feed is built (`henpin.outbox.refund_limits`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from henpin import outbox
 from henpin.cases.money import (
     RefundFit,
     cut_by_another_case,
@@ -21,14 +22,13 @@ from henpin.cases.money import (
     unverified_message,
 )
 from henpin.domain import ActionKind, AlreadyRefunded, FeedType, Order, Outcome, Refund
+from henpin.outbox.refund_limits import HELD_CODES, fit_new_refund
 from henpin.policy.reasons import Phrase
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Event
-from tasks import outbox
 from tasks.actions import ActionOutcome
 from tasks.kinds import amazon_task, store_task
 from tasks.orders import adapter
-from tasks.refund_limits import HELD_CODES, fit_new_refund
 from tasks.store import store_url
 
 #: How many times a case checks again when the outbox held its refund back (then it gives up).

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
+from henpin import outbox
 from henpin.decisions import answered_waiting_cases, record_deadline_answers
 from henpin.domain import ActionStatus, CaseState
 from henpin.policy.reasons import phrase
@@ -29,7 +30,6 @@ from henpin.runs import (
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Event
 from henpin.store.purge import PurgeReport, purge_closed_cases
-from tasks import outbox
 from tasks.ingest import start_case_flow
 from tasks.kinds import amazon_task, store_task
 from tasks.notifications import send_notifications

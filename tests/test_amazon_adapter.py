@@ -23,6 +23,19 @@ import httpx
 import pytest
 
 from emulator.spec import default_models_dir
+from henpin.amazon import (
+    AmazonAdapter,
+    AmazonAuthError,
+    AmazonPayloadError,
+    AmazonRequestRejected,
+    AmazonThrottled,
+    AmazonUnavailable,
+    FeedProcessingStatus,
+    RetryPolicy,
+    order_from_amazon,
+)
+from henpin.amazon.feed_xml import order_acknowledgement_feed, parse_processing_report
+from henpin.amazon.ratelimit import OPERATION_QUOTAS, Quota, QuotaExhausted, RateLimiter
 from henpin.domain import (
     CancelOrder,
     FeedType,
@@ -35,19 +48,6 @@ from henpin.settings import (
     EMULATOR_REFRESH_TOKEN,
     Settings,
 )
-from tasks.amazon import (
-    AmazonAdapter,
-    AmazonAuthError,
-    AmazonPayloadError,
-    AmazonRequestRejected,
-    AmazonThrottled,
-    AmazonUnavailable,
-    FeedProcessingStatus,
-    RetryPolicy,
-    order_from_amazon,
-)
-from tasks.feed_xml import order_acknowledgement_feed, parse_processing_report
-from tasks.ratelimit import OPERATION_QUOTAS, Quota, QuotaExhausted, RateLimiter
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = default_models_dir()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 import tests.test_amazon_adapter_returns as returns_tests
-from tasks.amazon import AmazonRequestRejected
+from henpin.amazon import AmazonRequestRejected
 from tests.test_amazon_adapter_returns import DE, US, demo_adapter
 
 pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from henpin.amazon import AmazonAdapter, AmazonPayloadError, AmazonUnavailable, RetryPolicy
 from henpin.settings import Settings
-from tasks.amazon import AmazonAdapter, AmazonPayloadError, AmazonUnavailable, RetryPolicy
 from tests.test_amazon_adapter import FakeTime, emulated_order
 
 pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)
@@ -130,8 +130,8 @@ def test_malformed_json_is_a_payload_error_that_keeps_the_raw_text(
 def test_a_lost_create_feed_answer_is_never_retried(
     emulator: httpx.Client, emulator_url: str
 ) -> None:
+    from henpin.amazon.feed_xml import order_acknowledgement_feed
     from henpin.domain import CancelOrder, FeedType
-    from tasks.feed_xml import order_acknowledgement_feed
 
     emulator.post(
         "/_emulator/orders", json=[emulated_order("113-7300000-0000001")]

@@ -16,9 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from henpin.domain import Money, Order, OrderItem
-from henpin.settings import Settings
-from tasks.amazon import (
+from henpin.amazon import (
     REPORT_REUSE,
     RETURNS_REPORT,
     AmazonAdapter,
@@ -27,7 +25,9 @@ from tasks.amazon import (
     AmazonRequestRejected,
     AmazonUnavailable,
 )
-from tasks.returns_report import ReturnsReportError, match_order_item, parse_returns_report
+from henpin.amazon.returns_report import ReturnsReportError, match_order_item, parse_returns_report
+from henpin.domain import Money, Order, OrderItem
+from henpin.settings import Settings
 from tests.test_amazon_adapter import FakeAmazon, FakeTime, real_settings, sandbox
 
 US, UK, DE = "ATVPDKIKX0DER", "A1F83G8C2ARO7P", "A1PA6795UKMFR9"
@@ -318,7 +318,7 @@ def test_an_unreadable_report_keeps_what_amazon_sent(
 
 
 def test_amazons_report_examples_read() -> None:
-    from tasks.amazon import report_status_from_amazon
+    from henpin.amazon import report_status_from_amazon
 
     answer = sandbox("reports_2021-06-30", "getReport")[0]["response"]
     status = report_status_from_amazon(answer)

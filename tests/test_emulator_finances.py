@@ -16,6 +16,7 @@ from jsonschema import Draft4Validator
 
 from emulator.server import EmulatorServer
 from emulator.spec import default_models_dir
+from henpin.amazon.feed_xml import build_feed
 from henpin.domain import (
     AdjustmentReason,
     FeedType,
@@ -24,7 +25,6 @@ from henpin.domain import (
     RefundComponent,
     RefundItem,
 )
-from tasks.feed_xml import build_feed
 from tests.support import order_json
 from tests.test_amazon_adapter import demo_adapter
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
+from henpin.outbox.mail import MailSettings
 from henpin.settings import Settings
-from tasks.mail import MailSettings
 
 REPO = Path(__file__).resolve().parents[1]
 #: Read with os.environ, outside the settings classes.

@@ -244,7 +244,7 @@ def refund(amount: str, currency: str) -> Refund:
 
 
 def test_the_feed_writer_never_writes_an_amount_off_the_minor_unit() -> None:
-    from tasks.feed_xml import FeedBuildError, payment_adjustment_feed
+    from henpin.amazon.feed_xml import FeedBuildError, payment_adjustment_feed
 
     for amount, currency, message in BAD:
         with pytest.raises(FeedBuildError) as refused:
@@ -288,11 +288,11 @@ def test_policy_check_warns_when_a_watched_currency_is_missing(tmp_path: Path) -
 def test_the_outbox_refuses_to_store_a_refund_off_the_minor_unit(case_store: str) -> None:
     from sqlalchemy import func, select
 
+    from henpin import outbox
+    from henpin.amazon.feed_xml import FeedBuildError
     from henpin.domain import ActionKind, FeedType
     from henpin.store.db import session_scope
     from henpin.store.models import Action
-    from tasks import outbox
-    from tasks.feed_xml import FeedBuildError
 
     with pytest.raises(FeedBuildError, match=r"12\.345 USD has more decimals than USD allows"):
         outbox.enqueue(

@@ -6,16 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from henpin.domain import (
-    ActionResult,
-    CancelOrder,
-    CancelReason,
-    FeedType,
-    PriceComponent,
-    PromotionComponent,
-    PromotionPart,
-)
-from tasks.feed_xml import (
+from henpin.amazon.feed_xml import (
     AdjustmentReason,
     FeedBuildError,
     ProcessingReportError,
@@ -27,6 +18,15 @@ from tasks.feed_xml import (
     parse_processing_report,
     payment_adjustment_feed,
     read_feed,
+)
+from henpin.domain import (
+    ActionResult,
+    CancelOrder,
+    CancelReason,
+    FeedType,
+    PriceComponent,
+    PromotionComponent,
+    PromotionPart,
 )
 
 CANCEL_GOLDEN = """\

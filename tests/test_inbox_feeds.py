@@ -17,12 +17,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from henpin import accounts
+from henpin import accounts, outbox
 from henpin.inbox_ops import FeedSettleCode, settle_feed
 from henpin.service import show_case
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Feed
-from tasks import outbox
 from tests.test_inbox_support import fresh_store, open_keys, opened, set_operator, signed_in, texts
 from tests.test_inbox_support import waiting_case as stored_case
 from tests.test_outbox import ORDERS, SELLER, TestAdapter, enqueue_cancel, finish_feeds, seed

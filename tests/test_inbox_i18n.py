@@ -13,7 +13,7 @@ from typing import get_args
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from henpin import accounts, metrics
+from henpin import accounts, metrics, outbox
 from henpin.accounts import AuditAction
 from henpin.cases.address_error import resolution_question
 from henpin.cases.cancel_request import cancel_request_question
@@ -56,7 +56,7 @@ from henpin.questions import PROMPTS_EN, TITLES_EN, Question
 from henpin.settings import load_settings
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case
-from tasks import outbox, store
+from tasks import store
 from tasks.cases import flag_attention, mark_waiting, record_recommendation
 from tasks.sweep import RESTART_EVENT
 from tests.test_inbox_support import (

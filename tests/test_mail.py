@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from henpin.mailcatcher import MailCatcher
-from tasks.mail import (
+from henpin.outbox.mail import (
     MailRejected,
     MailSettings,
     MailUnavailable,
@@ -135,7 +135,7 @@ class _RecordsLogin:
 
 
 def test_the_password_is_not_sent_unencrypted_to_another_machine() -> None:
-    from tasks.mail import _introduce
+    from henpin.outbox.mail import _introduce
 
     smtp = _RecordsLogin()
     remote = settings(25, user="shop", password=PASSWORD).model_copy(

@@ -212,9 +212,9 @@ def test_targets_come_from_the_settings_by_name(
 def test_an_entry_without_target_names_is_refused_without_showing_it(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from henpin.notify import NotifyConfigError, configured_targets
+    from henpin.outbox.mail import MailSettings
     from henpin.settings import load_settings
-    from tasks.mail import MailSettings
-    from tasks.notify import NotifyConfigError, configured_targets
 
     monkeypatch.setenv("HENPIN_NOTIFY_URLS", '["slack://TokenA/TokenB/TokenC/#returns"]')
     with pytest.raises(NotifyConfigError) as refused:
@@ -256,8 +256,8 @@ def henpin_events(api: str, since: datetime) -> list[dict[str, Any]]:
 def test_each_finding_is_a_prefect_event_once(
     store: str, catcher: MailCatcher, prefect_server: Any
 ) -> None:
+    from henpin.notify import emit_henpin_event
     from tasks.notifications import send_notifications
-    from tasks.notify import emit_henpin_event
 
     started = datetime.now(UTC) - timedelta(minutes=1)
     now = datetime.now(UTC)

@@ -14,19 +14,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from henpin.domain import ActionKind, ActionStatus, CancelOrder, CancelReason, FeedType
-from henpin.settings import Settings
-from henpin.store.db import session_scope
-from henpin.store.models import Action, Feed
-from tasks import outbox
-from tasks.amazon import (
+from henpin import outbox
+from henpin.amazon import (
     AmazonAdapter,
     AmazonThrottled,
     AmazonUnavailable,
     FeedProcessingStatus,
     FeedStatus,
 )
-from tasks.feed_xml import (
+from henpin.amazon.feed_xml import (
     AdjustmentReason,
     FeedBuildError,
     PriceComponent,
@@ -35,7 +31,11 @@ from tasks.feed_xml import (
     RefundItem,
     read_feed,
 )
-from tasks.outbox import FeedState, OutboxKeyConflict
+from henpin.domain import ActionKind, ActionStatus, CancelOrder, CancelReason, FeedType
+from henpin.outbox import FeedState, OutboxKeyConflict
+from henpin.settings import Settings
+from henpin.store.db import session_scope
+from henpin.store.models import Action, Feed
 
 US, UK = "ATVPDKIKX0DER", "A1F83G8C2ARO7P"
 #: The demo seller's merchant token in NA (a feed's MerchantIdentifier for US orders). Without
@@ -636,7 +636,7 @@ def test_while_create_feed_quota_refills_actions_keep_batching(
 
 
 def test_a_refused_upload_fails_the_actions_instead_of_retrying_forever(store: str) -> None:
-    from tasks.amazon import AmazonRequestRejected
+    from henpin.amazon import AmazonRequestRejected
 
     class RefusesUploads(AnswersFeedStatus):
         __test__ = False
@@ -655,7 +655,7 @@ def test_a_refused_upload_fails_the_actions_instead_of_retrying_forever(store: s
 
 
 def test_a_feed_amazon_no_longer_knows_needs_a_person(store: str) -> None:
-    from tasks.amazon import AmazonRequestRejected
+    from henpin.amazon import AmazonRequestRejected
 
     class ForgotFeed(AnswersFeedStatus):
         __test__ = False
@@ -679,8 +679,8 @@ def test_the_settle_time_is_refused_below_one_create_feed_call(
     Amazon and send the feed again: HENPIN_OUTBOX_SETTLE_S must outlast the longest call."""
     from pydantic import ValidationError
 
+    from henpin.amazon import RetryPolicy, worst_case_call_s
     from henpin.settings import CREATE_FEED_WORST_CASE_S, Settings
-    from tasks.amazon import RetryPolicy, worst_case_call_s
 
     assert worst_case_call_s(RetryPolicy()) == CREATE_FEED_WORST_CASE_S  # the adapter's numbers
     monkeypatch.setenv("HENPIN_OUTBOX_SETTLE_S", "60")

@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from henpin import outbox
+from henpin.amazon import AmazonAdapter, RetryPolicy
 from henpin.domain import (
     ActionKind,
     AdjustmentReason,
@@ -29,10 +31,8 @@ from henpin.domain import (
     RefundComponent,
     RefundItem,
 )
+from henpin.outbox import SendState
 from henpin.settings import Settings
-from tasks import outbox
-from tasks.amazon import AmazonAdapter, RetryPolicy
-from tasks.outbox import SendState
 from tests.test_outbox import SELLER, US, Clock, actions, enqueue_cancel, item_id, seed
 
 pytestmark = [pytest.mark.e2e]  # starts a server or a subprocess (tests/conftest.py)

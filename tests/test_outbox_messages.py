@@ -16,6 +16,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from pydantic import ValidationError
 
+from henpin import outbox
+from henpin.amazon.feed_xml import read_feed
 from henpin.domain import (
     ActionKind,
     AdjustmentReason,
@@ -28,10 +30,8 @@ from henpin.domain import (
     RefundItem,
 )
 from henpin.mailcatcher import MailCatcher
-from tasks import outbox
-from tasks.feed_xml import read_feed
-from tasks.mail import MailSettings, message_id_for
-from tasks.outbox import OutboxKeyConflict, SendState
+from henpin.outbox import OutboxKeyConflict, SendState
+from henpin.outbox.mail import MailSettings, message_id_for
 from tests.test_outbox import (
     ORDERS,
     SELLER,

@@ -13,6 +13,9 @@ import pytest
 
 from emulator.auth import Credentials
 from emulator.server import EmulatorServer
+from henpin import outbox
+from henpin.amazon import AmazonAdapter, AmazonAuthError, RetryPolicy
+from henpin.amazon.ratelimit import OPERATION_QUOTAS, Quota, RateLimiter
 from henpin.domain import (
     ActionKind,
     AdjustmentReason,
@@ -25,9 +28,6 @@ from henpin.domain import (
 from henpin.settings import EMULATOR_REFRESH_TOKENS, Settings
 from henpin.store.db import session_scope
 from henpin.store.models import Action
-from tasks import outbox
-from tasks.amazon import AmazonAdapter, AmazonAuthError, RetryPolicy
-from tasks.ratelimit import OPERATION_QUOTAS, Quota, RateLimiter
 from tests.support import E2E_TIME_SCALE, order_json
 from tests.test_inbox_support import waiting_case
 from tests.test_outbox import Clock, enqueue_cancel

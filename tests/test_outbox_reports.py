@@ -13,11 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from henpin import outbox
+from henpin.amazon.result_codes import CodeMeaning, meaning
+from henpin.outbox import FeedAnswer, FeedState
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Event, Feed
-from tasks import outbox
-from tasks.outbox import FeedAnswer, FeedState
-from tasks.result_codes import CodeMeaning, meaning
 from tests.test_outbox import (
     ORDERS,
     SELLER,
@@ -282,8 +282,8 @@ def result(message_id: int, kind: str, code: str) -> str:
 
 
 def test_the_summary_is_checked_per_message_not_per_result_line() -> None:
-    from tasks.feed_xml import parse_processing_report
-    from tasks.outbox import report_gap
+    from henpin.amazon.feed_xml import parse_processing_report
+    from henpin.outbox import report_gap
 
     both = result(1, "Error", "18028") + result(1, "Warning", "99") + result(2, "Warning", "99")
     adds_up = parse_processing_report(report(counts(3, 2, 1, 2), both))

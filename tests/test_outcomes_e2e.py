@@ -880,7 +880,7 @@ def table(prefect_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         mp.setenv("HENPIN_SMTP_PORT", str(mailbox.port))
         # Each poll asks for a new returns report (Amazon's clock runs 60 times faster here
         # and jumps: a report from "five minutes ago" by the wall clock is long out of date).
-        mp.setattr("tasks.amazon.REPORT_REUSE", timedelta(days=-3650))
+        mp.setattr("henpin.amazon.client.REPORT_REUSE", timedelta(days=-3650))
         forget_flow_runs()
         reset_process_caches()
         from tasks.store import store_url

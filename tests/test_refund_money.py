@@ -113,11 +113,11 @@ def test_the_outbox_tells_henpins_sent_and_pending_refunds_of_an_order(case_stor
     nor other orders' refunds."""
     from sqlalchemy import update
 
+    from henpin import outbox
     from henpin.domain import ActionKind, ActionStatus
+    from henpin.outbox.refund_limits import henpin_refunds
     from henpin.store.db import session_scope
     from henpin.store.models import Action
-    from tasks import outbox
-    from tasks.refund_limits import henpin_refunds
 
     other = ORDER.model_copy(update={"order_id": "113-0000052-0000052"})
     rows = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from henpin.cases.refund_outcomes import refund_not_made_message
-from tasks.refund_limits import HELD_WOULD_OVERPAY
+from henpin.outbox.refund_limits import HELD_WOULD_OVERPAY
 
 
 def test_a_refund_henpin_held_back_is_not_said_to_be_amazons_refusal() -> None:

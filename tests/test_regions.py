@@ -19,10 +19,10 @@ import pytest
 
 from emulator.auth import Credentials
 from emulator.server import EmulatorServer
+from henpin.amazon import AmazonAdapter, AmazonAuthError, FeedProcessingStatus
+from henpin.amazon.feed_xml import order_acknowledgement_feed
 from henpin.domain import CancelOrder, FeedType
 from henpin.settings import EMULATOR_REFRESH_TOKENS, EMULATOR_SELLER_IDS, Settings
-from tasks.amazon import AmazonAdapter, AmazonAuthError, FeedProcessingStatus
-from tasks.feed_xml import order_acknowledgement_feed
 from tests.support import E2E_TIME_SCALE, forget_flow_runs, order_json, reset_process_caches
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from henpin.amazon.returns_report import parse_returns_report
 from henpin.cases import return_request as texts
 from henpin.domain import AuthorizationStatus, CaseType, ReturnRequest, authorization_status_of
 from henpin.policy import ReturnRequestPolicy, add_business_days
-from tasks.returns_report import parse_returns_report
 from tests.test_amazon_adapter_returns import HEADER, line
 from tests.test_policy_returns import NOW, order, request
 

@@ -77,7 +77,7 @@ def fresh_returns_reports(monkeypatch: pytest.MonkeyPatch) -> None:
     the last five minutes by the wall clock; the emulator's clock here runs 60 times faster and
     is jumped forward, so every report would look that fresh. Polls five real minutes apart
     get a new one anyway: this stands for that wait."""
-    monkeypatch.setattr("tasks.amazon.REPORT_REUSE", timedelta(days=-3650))
+    monkeypatch.setattr("henpin.amazon.client.REPORT_REUSE", timedelta(days=-3650))
 
 
 def poll_amazon(emulator: Any) -> None:

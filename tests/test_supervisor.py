@@ -219,7 +219,7 @@ def test_a_port_in_use_is_bound_once_its_holder_lets_go_within_the_retry() -> No
 @pytest.mark.e2e
 def test_henpin_emulator_and_mailcatcher_serve_on_a_handed_over_socket(tmp_path: Path) -> None:
     from henpin.mailcatcher import MailCatcher
-    from tasks.mail import MailSettings, send_mail
+    from henpin.outbox.mail import MailSettings, send_mail
 
     run, _ = supervisor(tmp_path)
     emulator_socket, mail_socket = listening_socket(0), listening_socket(0)

@@ -7,7 +7,7 @@ it was found. Amazon documents one "temporary" code: 5002, an internal error aft
 asks for the data to be sent again. Every other code, and any code not in this table, means
 Amazon refused the message: the action fails with Amazon's words and its case is flagged for
 the operator. A message the report does not account for at all is not a code: the outbox puts
-its feed in `attention` (see tasks/outbox.py).
+its feed in `attention` (see henpin/outbox/).
 """
 
 from __future__ import annotations

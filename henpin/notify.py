@@ -25,8 +25,8 @@ from urllib.parse import quote
 import apprise
 from pydantic import SecretStr
 
+from henpin.outbox.mail import MailSettings
 from henpin.settings import Settings
-from tasks.mail import MailSettings
 
 log = logging.getLogger(__name__)
 

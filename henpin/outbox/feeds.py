@@ -1,69 +1,5 @@
-"""The durable outbox: every Amazon action is stored before it is sent, sent in batches, and
-applied once: nothing lost, nothing done twice.
-
-An action (cancel these items, refund this much) is stored under an idempotency key
-(`enqueue`). The sender gathers the pending actions of one feed type and marketplace into ONE
-feed of many messages (createFeed allows about one call per two minutes, so batching is the
-design, not an optimisation), stores the feed and links its actions before calling Amazon
-(`send_pending`), and the poller records each action's outcome from Amazon's processing report
-(`poll_submitted`). Plain functions; the flows wrap them in Prefect tasks.
-
-A feed's life (`FeedState`):
-
-    preparing ──upload, then mark──▶ sending ──createFeed answered──▶ submitted ──▶ done
-        ▲                               │                                 │        fatal
-        └── Amazon refused (429/4xx) ───┘                                 │        cancelled
-                                        │ crash / timeout / 5xx            └─▶ attention ──▶ settled
-                                        ▼   (may or may not be at Amazon)  (report unreadable  (a person:
-                                  reconcile: look at Amazon's side first    or not adding up)  settle_attention)
-
-Why it is sound:
-- `preparing` is committed before any HTTP call and becomes `sending` (committed) right before
-  createFeed. So a `preparing` feed has certainly never been created at Amazon and may be sent
-  directly; only a `sending` feed is uncertain.
-- Only createFeed changes anything at Amazon, and the adapter never retries it blindly: a 429
-  means "refused" (back to `preparing`); a timeout or 5xx means "maybe" (stays `sending`).
-- `reconcile` resolves a `sending` feed only after `settle` (longer than any one createFeed
-  attempt can take, so no attempt is still in flight) by listing Amazon's feeds of that type and
-  marketplace created since the feed was stored. Every feed Henpin has an id for is recorded,
-  and at most one feed per (feed type, marketplace) is ever unresolved (the sender starts no
-  new one while one is `preparing` or `sending`), so a feed at Amazon that Henpin does not know
-  is that one: adopt it if it is there, resend if not. This assumes Henpin is the only sender
-  of these feed types for the seller; another tool's order acknowledgement or payment
-  adjustment feed created in that window would be mistaken for ours.
-- Claims are serialised per (feed type, marketplace): an advisory lock on PostgreSQL, SQLite's
-  single write lock taken up front on SQLite. State changes are conditional (`WHERE status=…`),
-  so two senders or pollers racing each other cannot both act.
-- A message the processing report marks as not applied with a code Amazon documents as
-  temporary (5002, "An internal error occurred. Please resubmit your data."; the table with its
-  sources is tasks/result_codes.py), alone or as a FATAL feed's document error, goes back to
-  `pending` and rides in the next feed, at most `MAX_SUBMISSIONS` times in all. Any other
-  error, or a FATAL without that code, fails the action with Amazon's words, and its case is
-  flagged "needs attention".
-- A message counts as applied only when the report accounts for it: its own result, or a
-  ProcessingSummary whose MessagesProcessed equals the messages sent and whose error and
-  warning counts match the results listed (`report_gap`). Anything else (an under-count, no
-  summary, a message left out) puts the feed in `attention`: messages with their own Error
-  result fail as usual, no other action is marked done, and the feed's cases are flagged. A
-  person reads the raw report and answers for the rest (`settle_attention`): send again, done,
-  or not done; the first answer wins.
-
-Buyer messages (Messaging API) and e-mails (SMTP) are actions too (`ActionKind.SEND_MESSAGE`,
-`SEND_EMAIL`), stored the same way, but sent one call each (`send_messages_and_emails`, called by
-`send_pending`). Their life, in `Action.status` with the detail in `result_code`:
-
-    pending ──claim (committed)──▶ submitted/SENDING ──accepted──▶ done
-       ▲                              │        │ refused (not offered, 4xx/5xx answer) ▶ failed
-       └─ certainly not sent ─────────┘        │ timeout / 5xx / line lost mid-send,
-          (429, unreachable, login)            ▼ or left SENDING by a crash (reconcile)
-                                        submitted/UNCERTAIN ──a person: settle_uncertain()──▶
-                                                              done (was sent) | pending (was not)
-
-Unlike a feed, a sent message cannot be looked up at Amazon (no API lists them) nor at the mail
-server, so "maybe sent" is never resolved by resending: it waits for a person, exactly as a feed
-whose report cannot be read waits in `attention` with its actions `submitted`. A buyer may miss
-a message while it waits; a buyer never gets one twice.
-"""
+"""Feeds: pending actions gathered into one feed per type and marketplace, sent,
+polled for Amazon's report, reconciled after a crash, settled by a person when unreadable."""
 
 from __future__ import annotations
 
@@ -73,23 +9,10 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from henpin.domain import (
-    ActionKind,
-    ActionResult,
-    ActionStatus,
-    BuyerMessage,
-    EmailMessage,
-    FeedType,
-)
-from henpin.policy.reasons import Phrase, phrase
-from henpin.store.db import session_scope
-from henpin.store.models import Action, Case, Event, Feed, utcnow
-from tasks.amazon import (
+from henpin.amazon import (
     AmazonAdapter,
     AmazonAuthError,
     AmazonError,
@@ -98,10 +21,8 @@ from tasks.amazon import (
     AmazonUnavailable,
     FeedProcessingStatus,
     FeedStatus,
-    check_message_text,
 )
-from tasks.feed_xml import (
-    PAYLOAD_MODELS,
+from henpin.amazon.feed_xml import (
     FeedBuildError,
     FeedPayload,
     ProcessingReport,
@@ -110,157 +31,35 @@ from tasks.feed_xml import (
     parse_payload,
     parse_processing_report,
 )
-from tasks.mail import (
-    MailRejected,
-    MailSettings,
-    MailUnavailable,
-    MailUncertain,
-    build_message,
-    message_id_for,
-    send_mail,
+from henpin.domain import (
+    ActionResult,
+    ActionStatus,
+    FeedType,
 )
-from tasks.refund_limits import hold_back_overpaying_refunds
-from tasks.result_codes import TEMPORARY_CODES
+from henpin.outbox.mail import (
+    MailSettings,
+)
+from henpin.outbox.one_by_one import _uncertain_after_crash, send_messages_and_emails
+from henpin.outbox.refund_limits import hold_back_overpaying_refunds
+from henpin.outbox.states import (
+    CLOCK_SKEW,
+    DEFAULT_MAX_MESSAGES,
+    KIND_FEED_TYPES,
+    MAX_SUBMISSIONS,
+    RESUBMIT_CODES,
+    RESUBMIT_PREFIX,
+    SETTLE,
+    FeedState,
+    _fail,
+    _feed_tag,
+    _flag_feed_cases,
+    _flag_rejected,
+)
+from henpin.policy.reasons import phrase
+from henpin.store.db import session_scope
+from henpin.store.models import Action, Case, Feed, utcnow
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_MESSAGES = 500  # messages per feed; Amazon accepts far more, this keeps reports small
-SETTLE = timedelta(minutes=10)  # longer than one createFeed attempt can last (quota wait + retries)
-CLOCK_SKEW = timedelta(minutes=5)  # between our clock and Amazon's createdTime
-
-
-class FeedState(StrEnum):
-    PREPARING = "preparing"  # stored with its document; certainly not created at Amazon
-    SENDING = "sending"  # a createFeed is under way, or its answer was lost: maybe at Amazon
-    SUBMITTED = "submitted"  # Amazon's feedId recorded; waiting for its processing
-    DONE = "done"
-    FATAL = "fatal"
-    CANCELLED = "cancelled"  # cancelled at Amazon (not by Henpin) before processing
-    REJECTED = "rejected"  # Amazon refused createFeed outright (4xx): its actions failed
-    ATTENTION = "attention"  # Amazon finished it but its report is unreadable or does not add up
-    SETTLED = "settled"  # was in attention; a person answered for its actions (settle_attention)
-
-
-KIND_FEED_TYPES: dict[ActionKind, FeedType] = {
-    ActionKind.CANCEL_ORDER: FeedType.ORDER_ACKNOWLEDGEMENT,
-    ActionKind.REFUND: FeedType.PAYMENT_ADJUSTMENT,
-}
-# Actions sent one by one, no feed: what `Action.feed_type` holds for them, and their payload.
-ONE_BY_ONE: dict[ActionKind, tuple[str, type[BuyerMessage] | type[EmailMessage]]] = {
-    ActionKind.SEND_MESSAGE: ("MESSAGING_API", BuyerMessage),
-    ActionKind.SEND_EMAIL: ("SMTP", EmailMessage),
-}
-
-
-class SendState(StrEnum):
-    """Where a message or e-mail stands while its action is `submitted` (in `result_code`)."""
-
-    SENDING = "SENDING"  # stored right before the call: the call may be under way
-    UNCERTAIN = "UNCERTAIN"  # the call may have gone through: a person checks; never resent alone
-
-
-# Amazon's processing report codes that mean "not applied, send it again" (tasks/result_codes.py).
-RESUBMIT_CODES = TEMPORARY_CODES
-MAX_SUBMISSIONS = 5  # times one action is put in a feed before its failure is final
-RESUBMIT_PREFIX = "RESUBMIT_"
-
-
-class OutboxKeyConflict(ValueError):
-    """The idempotency key is already used by a different action: a bug in the caller."""
-
-
-# --- enqueue -----------------------------------------------------------------------------------
-
-
-def enqueue(
-    store_url: str,
-    *,
-    key: str,
-    case_id: int | None,
-    kind: ActionKind,
-    marketplace_id: str,
-    payload: BaseModel,
-    feed_type: FeedType | None = None,
-) -> int:
-    """Store an Amazon action (or an e-mail) before anything is sent; return its id.
-
-    Cancellations and refunds go in feeds (`feed_type` may be left out: it follows from the
-    kind); messages (`BuyerMessage`) and e-mails (`EmailMessage`) take none. The same key again
-    returns the existing action (idempotent, also when two processes race: the database's
-    unique key decides). The same key with a different action is refused.
-    """
-    channel = _check_sendable(kind, feed_type, payload)
-    data = payload.model_dump(mode="json")
-    try:
-        with session_scope(store_url) as s:
-            existing = s.scalars(select(Action).where(Action.key == key)).one_or_none()
-            if existing is not None:
-                return _same_action(existing, kind, channel, marketplace_id, data)
-            action = Action(
-                key=key,
-                case_id=case_id,
-                kind=kind.value,
-                feed_type=channel,
-                marketplace_id=marketplace_id,
-                payload=data,
-                status=ActionStatus.PENDING.value,
-            )
-            s.add(action)
-            s.flush()
-            return action.id
-    except IntegrityError:
-        # Another process stored the same key between our read and our insert.
-        with session_scope(store_url) as s:
-            existing = s.scalars(select(Action).where(Action.key == key)).one()
-            return _same_action(existing, kind, channel, marketplace_id, data)
-
-
-def _check_sendable(kind: ActionKind, feed_type: FeedType | None, payload: BaseModel) -> str:
-    """What the action travels by (a feed type, or a channel); fails now, in the case that
-    asked, rather than later among other cases' actions."""
-    if kind in ONE_BY_ONE:
-        channel, model = ONE_BY_ONE[kind]
-        if feed_type is not None:
-            raise ValueError(f"a {kind.value} action is sent on its own, not in a feed")
-        if not isinstance(payload, model):
-            raise TypeError(f"a {kind.value} action needs a {model.__name__} payload")
-        if isinstance(payload, BuyerMessage):
-            check_message_text(payload.text)
-        elif isinstance(payload, EmailMessage):
-            build_message(payload.to, payload.subject, payload.body, sender="check@henpin.invalid")
-        return channel
-    expected = KIND_FEED_TYPES[kind]
-    if feed_type is not None and feed_type is not expected:
-        raise ValueError(f"a {kind.value} action goes in a {expected.value} feed")
-    if not isinstance(payload, PAYLOAD_MODELS[expected]):
-        raise TypeError(
-            f"a {expected.value} action needs a {PAYLOAD_MODELS[expected].__name__} payload"
-        )
-    build_feed(expected, "VALIDATION", [(1, payload)])
-    return expected.value
-
-
-def _same_action(
-    existing: Action,
-    kind: ActionKind,
-    channel: str,
-    marketplace_id: str,
-    data: dict[str, object],
-) -> int:
-    if (existing.kind, existing.feed_type, existing.marketplace_id, existing.payload) != (
-        kind.value,
-        channel,
-        marketplace_id,
-        data,
-    ):
-        raise OutboxKeyConflict(
-            f"outbox key {existing.key!r} already names another action (id {existing.id}); "
-            "an idempotency key must always describe the same action"
-        )
-    return existing.id
-
-
-# --- send --------------------------------------------------------------------------------------
 
 
 def _lock_group(session: Session, feed_type: str, marketplace_id: str) -> None:
@@ -294,12 +93,6 @@ def _groups_with_work(store_url: str) -> list[tuple[str, str]]:
             .distinct()
         ).all()
     return sorted({(t, m) for t, m in [*pending, *preparing]})
-
-
-def _fail(action: Action, code: str, message: str) -> None:
-    action.status = ActionStatus.FAILED.value
-    action.result_code = code[:60]
-    action.result_message = message
 
 
 def _feed_to_send(
@@ -522,255 +315,6 @@ def _send_feeds(
     return sent
 
 
-# --- messages and e-mails: one call each, no feed ----------------------------------------------
-
-DEFAULT_ONE_BY_ONE = 50  # messages and e-mails per round (Messaging: 1 a second, burst 5)
-UNCERTAIN_MESSAGE = (
-    "Amazon may or may not have delivered this message: {why}. Henpin does not send it again "
-    "by itself, so the buyer never gets it twice. Look at the order's messages in Seller "
-    "Central (Buyer-Seller Messages), then mark it sent or not sent."
-)
-UNCERTAIN_EMAIL = (
-    "The mail server may or may not have taken this e-mail ({message_id}): {why}. Henpin does "
-    "not send it again by itself, so the buyer never gets it twice. Look for that Message-ID "
-    "in the mail server's log or the sent folder, then mark it sent or not sent."
-)
-
-
-class _Stop(Exception):
-    """The channel is throttled or down: leave the rest of the round's work for later."""
-
-
-def send_messages_and_emails(
-    store_url: str,
-    adapter: AmazonAdapter,
-    *,
-    mail_settings: MailSettings | None = None,
-    limit: int = DEFAULT_ONE_BY_ONE,
-) -> list[int]:
-    """Send pending buyer messages (Messaging API) and e-mails (SMTP), oldest first, one call
-    each; return the ids of the actions that finished (done or failed) in this call.
-
-    Each is marked `submitted`/SENDING (committed) before its call. Then: accepted → `done`;
-    refused (Amazon does not offer the message, a 5xx from the mail server) → `failed` with
-    the reason; certainly not sent (throttled, unreachable, a login problem) → `pending` again;
-    maybe sent (a timeout or a 5xx after the request left, a connection broken while the mail
-    server took the text) → stays `submitted` as UNCERTAIN, for a person (`settle_uncertain`):
-    unlike a feed, a message cannot be looked up at Amazon afterwards, so Henpin never resends
-    one on a guess. `mail_settings` default to the environment's (`HENPIN_SMTP_*`); without a
-    mail server e-mails wait.
-    """
-    finished: list[int] = []
-    for kind in ONE_BY_ONE:
-        todo = _pending_one_by_one(store_url, kind, limit)
-        if not todo:
-            continue
-        if kind is ActionKind.SEND_EMAIL:
-            mail_settings = mail_settings or MailSettings()
-            if not mail_settings.configured:
-                log.warning("%d e-mail(s) wait: no mail server (HENPIN_SMTP_HOST)", len(todo))
-                continue
-        try:
-            for action_id in todo:
-                if kind is ActionKind.SEND_MESSAGE:
-                    done = _send_buyer_message(store_url, adapter, action_id)
-                else:
-                    assert mail_settings is not None
-                    done = _send_email(store_url, mail_settings, action_id)
-                if done:
-                    finished.append(action_id)
-        except _Stop as stop:
-            log.warning("%s: the rest waits for the next round: %s", kind.value, stop)
-    return finished
-
-
-def _pending_one_by_one(store_url: str, kind: ActionKind, limit: int) -> list[int]:
-    with session_scope(store_url) as s:
-        return list(
-            s.scalars(
-                select(Action.id)
-                .where(Action.status == ActionStatus.PENDING.value, Action.kind == kind.value)
-                .order_by(Action.id)
-                .limit(limit)
-            )
-        )
-
-
-def _claim(store_url: str, action_id: int) -> tuple[str, str, dict[str, object]] | None:
-    """Mark a pending action SENDING (committed before any call); its key, marketplace and
-    payload, or None when another sender took it first."""
-    with session_scope(store_url) as s:
-        moved = s.execute(
-            update(Action)
-            .where(Action.id == action_id, Action.status == ActionStatus.PENDING.value)
-            .values(
-                status=ActionStatus.SUBMITTED.value,
-                result_code=SendState.SENDING.value,
-                result_message="being sent",
-                updated_at=utcnow(),
-            )
-        )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        action = s.get(Action, action_id)
-        assert action is not None
-        return action.key, action.marketplace_id, dict(action.payload)
-
-
-def _after_sending(
-    store_url: str,
-    action_id: int,
-    status: ActionStatus,
-    code: str | None = None,
-    message: str | None = None,
-) -> None:
-    """Record what the call did, if the action is still the SENDING one this sender claimed."""
-    with session_scope(store_url) as s:
-        s.execute(
-            update(Action)
-            .where(
-                Action.id == action_id,
-                Action.status == ActionStatus.SUBMITTED.value,
-                Action.result_code == SendState.SENDING.value,
-            )
-            .values(
-                status=status.value,
-                result_code=code[:60] if code else None,
-                result_message=message,
-                updated_at=utcnow(),
-            )
-        )
-
-
-def _send_buyer_message(store_url: str, adapter: AmazonAdapter, action_id: int) -> bool:
-    claimed = _claim(store_url, action_id)
-    if claimed is None:
-        return False
-    _, marketplace_id, payload = claimed
-    try:
-        message = BuyerMessage.model_validate(payload)
-        adapter.send_message(message.order_id, marketplace_id, message.action, message.text)
-    except ValueError as exc:  # a stored payload Amazon would refuse anyway
-        _after_sending(store_url, action_id, ActionStatus.FAILED, "HENPIN_INVALID_ACTION", str(exc))
-        return True
-    except AmazonAuthError as exc:
-        # Certainly not sent; its region's login is refused: the other regions' messages go on.
-        _after_sending(store_url, action_id, ActionStatus.PENDING)
-        log.error("message %s waits: %s", action_id, exc)
-        return False
-    except AmazonRequestRejected as exc:
-        code = exc.code or f"HTTP_{exc.status}"
-        _after_sending(store_url, action_id, ActionStatus.FAILED, code, str(exc))
-        return True
-    except AmazonUnavailable as exc:
-        if exc.may_have_applied:
-            _after_sending(
-                store_url,
-                action_id,
-                ActionStatus.SUBMITTED,
-                SendState.UNCERTAIN.value,
-                UNCERTAIN_MESSAGE.format(why=exc),
-            )
-            log.error("message action %s: may have been sent: %s", action_id, exc)
-            return False
-        _after_sending(store_url, action_id, ActionStatus.PENDING)
-        raise _Stop(str(exc)) from exc
-    except AmazonError as exc:  # throttled, or an unreadable list of allowed messages
-        _after_sending(store_url, action_id, ActionStatus.PENDING)
-        raise _Stop(str(exc)) from exc
-    _after_sending(store_url, action_id, ActionStatus.DONE, "SENT", "Amazon accepted the message.")
-    return True
-
-
-def _send_email(store_url: str, settings: MailSettings, action_id: int) -> bool:
-    claimed = _claim(store_url, action_id)
-    if claimed is None:
-        return False
-    key, _, payload = claimed
-    message_id = message_id_for(key, settings.sender)
-    try:
-        email = EmailMessage.model_validate(payload)
-        send_mail(email.to, email.subject, email.body, settings=settings, message_id=message_id)
-    except MailUncertain as exc:
-        _after_sending(
-            store_url,
-            action_id,
-            ActionStatus.SUBMITTED,
-            SendState.UNCERTAIN.value,
-            UNCERTAIN_EMAIL.format(message_id=message_id, why=exc),
-        )
-        log.error("e-mail action %s: may have been sent: %s", action_id, exc)
-        return False
-    except MailRejected as exc:
-        _after_sending(store_url, action_id, ActionStatus.FAILED, f"SMTP_{exc.code}", str(exc))
-        return True
-    except MailUnavailable as exc:
-        _after_sending(store_url, action_id, ActionStatus.PENDING)
-        raise _Stop(str(exc)) from exc
-    except ValueError as exc:  # not an address, a subject over two lines
-        _after_sending(store_url, action_id, ActionStatus.FAILED, "HENPIN_INVALID_ACTION", str(exc))
-        return True
-    _after_sending(store_url, action_id, ActionStatus.DONE, "SENT", f"Message-ID {message_id}")
-    return True
-
-
-def settle_uncertain(store_url: str, key: str, *, was_sent: bool, by: str) -> bool:
-    """A person's answer about a message or e-mail Henpin could not tell was sent: sent → `done`;
-    not sent → `pending`, sent on the next round. False when the action is not uncertain (any
-    more): nothing changed."""
-    status, code = (
-        (ActionStatus.DONE, "CONFIRMED_SENT") if was_sent else (ActionStatus.PENDING, None)
-    )
-    note = f"{by} confirmed it was sent." if was_sent else f"{by} confirmed it was not sent."
-    with session_scope(store_url) as s:
-        moved = s.execute(
-            update(Action)
-            .where(
-                Action.key == key,
-                Action.status == ActionStatus.SUBMITTED.value,
-                Action.result_code == SendState.UNCERTAIN.value,
-            )
-            .values(status=status.value, result_code=code, result_message=note, updated_at=utcnow())
-        )
-        return bool(moved.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def _configured_sender() -> str:
-    try:
-        return MailSettings().sender
-    except ValueError:  # settings that do not load: the default sender's id is still findable
-        return str(MailSettings.model_fields["sender"].default)
-
-
-def _uncertain_after_crash(store_url: str, now: datetime, settle: timedelta) -> list[int]:
-    """Messages and e-mails left SENDING longer than any call lasts: the process died around
-    the call. Whether it went out is unknown, so they become UNCERTAIN (never resent alone)."""
-    why = "Henpin stopped while sending it"
-    with session_scope(store_url) as s:
-        stuck = s.scalars(
-            select(Action).where(
-                Action.status == ActionStatus.SUBMITTED.value,
-                Action.result_code == SendState.SENDING.value,
-                Action.kind.in_([k.value for k in ONE_BY_ONE]),
-                Action.updated_at <= now - settle,
-            )
-        ).all()
-        for action in stuck:
-            action.result_code = SendState.UNCERTAIN.value
-            action.result_message = (
-                UNCERTAIN_MESSAGE.format(why=why)
-                if action.kind == ActionKind.SEND_MESSAGE.value
-                else UNCERTAIN_EMAIL.format(
-                    message_id=message_id_for(action.key, _configured_sender()), why=why
-                )
-            )
-            log.error("action %s (%s): %s; a person must check", action.id, action.kind, why)
-        return [a.id for a in stuck]
-
-
-# --- poll --------------------------------------------------------------------------------------
-
-
 def poll_submitted(store_url: str, adapter: AmazonAdapter) -> list[int]:
     """Ask Amazon about each submitted feed; for each finished one record every action's
     outcome from the processing report. Returns the ids of the actions that finished."""
@@ -985,65 +529,12 @@ def _resubmitted_or_final(action: Action, result: ActionResult) -> ActionResult 
     return None
 
 
-# --- a person answers for a feed in attention -------------------------------------------------
-
-
 class FeedAnswer(StrEnum):
     """What a person says about the actions of a feed whose report did not account for them."""
 
     SEND_AGAIN = "send-again"  # not applied: back to `pending`, in the next feed
     DONE = "done"  # Amazon applied them (checked in Seller Central): done
     NOT_DONE = "not-done"  # not applied, and not to be sent again: failed
-
-
-def _feed_tag(feed_id: int) -> str:
-    return f"(Henpin feed {feed_id})"
-
-
-def _flag(session: Session, case_id: int | None, reason: Phrase, data: dict[str, object]) -> None:
-    if case_id is None:
-        return
-    case = session.get(Case, case_id)
-    if case is None:
-        return
-    case.flag_attention(reason)
-    data = {**data, "attention": reason.as_json()}
-    session.add(Event(case_id=case_id, kind="needs-attention", message=reason.text, data=data))
-
-
-def _flag_feed_cases(session: Session, feed_id: int, why: Phrase) -> None:
-    """Flag the cases of a feed's unresolved actions: a person must answer for them. (Its
-    words hold `_feed_tag`, by which `settle_attention` takes the flag off again.)"""
-    feed = session.get(Feed, feed_id)
-    if feed and feed.amazon_feed_id:
-        reason = phrase(
-            "attention",
-            "amazon-feed-needs-person",
-            amazon_feed_id=feed.amazon_feed_id,
-            feed_id=feed_id,
-            why=why.as_json(),
-        )
-    else:
-        reason = phrase("attention", "feed-needs-person", feed_id=feed_id, why=why.as_json())
-    case_ids = session.scalars(
-        select(Action.case_id)
-        .where(Action.feed_id == feed_id, Action.status == ActionStatus.SUBMITTED.value)
-        .distinct()
-    ).all()
-    for case_id in case_ids:
-        _flag(session, case_id, reason, {"feed_id": feed_id})
-
-
-def _flag_rejected(session: Session, action: Action) -> None:
-    """Amazon refused an action: its case shows it, with Amazon's code and words."""
-    reason = phrase(
-        "attention",
-        "amazon-rejected",
-        action_kind=action.kind,
-        code=str(action.result_code),
-        message=action.result_message or phrase("attention", "no-description").as_json(),
-    )
-    _flag(session, action.case_id, reason, {"action": action.key, "code": action.result_code})
 
 
 def settle_attention(
@@ -1091,9 +582,6 @@ def settle_attention(
             if case is not None and tag in (case.needs_attention or ""):
                 case.flag_attention(None)
         return answered
-
-
-# --- reconcile ---------------------------------------------------------------------------------
 
 
 def reconcile(

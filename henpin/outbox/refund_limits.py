@@ -4,7 +4,7 @@ and Henpin's own outbox, checked when a refund is queued and again before its fe
 Henpin's own refunds of an order (any case) are its outbox's refund actions: `done` and
 `submitted` ones are sent (applied at Amazon, or maybe; they show in its financial events once
 posted), `pending` ones are not in a feed yet. Failed ones gave nothing back. Plain functions; `tasks.refunds` wraps the
-queue-time check in Prefect tasks and `tasks.outbox` calls the send-time check.
+queue-time check in Prefect tasks and `henpin.outbox` calls the send-time check.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from henpin.amazon import AmazonAdapter, AmazonError
 from henpin.cases.money import RefundedBefore, RefundFit, fit_refund
 from henpin.domain import ActionKind, ActionStatus, AlreadyRefunded, Order, Refund
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, utcnow
-from tasks.amazon import AmazonAdapter, AmazonError
 
 log = logging.getLogger(__name__)
 

@@ -1,74 +1,81 @@
-"""The Amazon adapter: the only module in Henpin that talks to python-amazon-sp-api.
-
-It builds the library's clients (Amazon's regional endpoints and Login with Amazon, or the local
-SP-API emulator in demo mode), keeps each operation inside its usage plan, retries only what is
-safe to retry, and hands back Henpin's own types (`henpin.domain.Order`, `ReturnRequest`,
-`FeedStatus`, ...). APIs: Orders 2026-01-01 (orders with cancel requests, buyer, packages),
-Feeds 2021-06-30 (cancellations, refunds), Reports 2021-06-30 (the returns report),
-Messaging v1 (template messages to buyers) and Finances v0 (what has been refunded already).
-
-Retries, and why:
-- 429 (Amazon throttled us: the request was refused, not processed) is retried after the
-  operation's bucket refills, as long as that wait is short (`RetryPolicy.max_wait_s`); else
-  `AmazonThrottled` says when to come back.
-- 5xx, timeouts and connection errors are retried with exponential backoff and jitter, a bounded
-  number of times, for requests that are safe to repeat. `createFeed` and the Messaging sends
-  are not: a timed-out one may have gone through, so it raises
-  `AmazonUnavailable(may_have_applied=True)` and the outbox looks at Amazon's side (feeds) or
-  asks a person (messages) instead of sending twice. `createReport` is retried: a report asked
-  for twice costs quota, nothing else.
-- Any other 4xx is an answer, not a glitch: `AmazonRequestRejected` (or `AmazonAuthError`; a
-  403 "Invalid amazonOrderId and template combination" is an answer about the message, not
-  about Henpin's access).
-
-Library quirks handled here: the `SP_API_DEFAULT_MARKETPLACE` environment variable silently
-replaces the endpoint (we set it back); the library's module-level token cache is keyed by
-refresh token only (we keep our own, keyed by token URL and all credentials); errors without an
-`errors` body pass as empty successes (our transport checks every status code); the Host header
-is computed as if every endpoint were https (we compute it from the URL).
-"""
+"""`AmazonAdapter`: one client per region, each call inside its usage plan, retried only
+when that is safe, answered in Henpin's own types."""
 
 from __future__ import annotations
 
 import contextlib
-import gzip
-import hashlib
 import logging
-import math
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from enum import StrEnum
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal, TypeVar, cast, get_args
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from sp_api.api.feeds.feeds_2021_06_30 import FeedsV20210630
-from sp_api.api.finances.finances_v0 import FinancesV0
-from sp_api.api.messaging.messaging import Messaging
-from sp_api.api.orders.orders_2026_01_01 import OrdersV20260101
-from sp_api.api.reports.reports import Reports
-from sp_api.auth import AccessTokenClient, AccessTokenResponse
-from sp_api.base import Client, fill_query_params, sp_endpoint
-from sp_api.base._transport_httpx import HttpxTransport
 
+from henpin.amazon.errors import (
+    AmazonAuthError,
+    AmazonError,
+    AmazonPayloadError,
+    AmazonRequestRejected,
+    AmazonThrottled,
+    AmazonUnavailable,
+)
+from henpin.amazon.feeds import (
+    FEED_CONTENT_TYPE,
+    FeedProcessingStatus,
+    FeedStatus,
+    _Feeds,
+    feed_status_from_amazon,
+)
+from henpin.amazon.finances import _Finances, refunded_lines
+from henpin.amazon.messaging import (
+    MESSAGE_OPERATIONS,
+    MessageAction,
+    _Messaging,
+    check_message_text,
+)
+from henpin.amazon.orders import DEFAULT_INCLUDED_DATA, SEARCH_SETTLE, _Orders, order_from_amazon
+from henpin.amazon.ratelimit import QuotaExhausted, RateLimiter
+from henpin.amazon.reports import (
+    REPORT_MAX_WINDOW,
+    REPORT_POLL_S,
+    REPORT_REUSE,
+    REPORT_WAIT_S,
+    RETURNS_REPORT,
+    ReportProcessingStatus,
+    ReportStatus,
+    _decode,
+    _report_text,
+    _Reports,
+    _unzipped,
+    report_status_from_amazon,
+)
+from henpin.amazon.returns_report import ReturnsReportError, parse_returns_report
+from henpin.amazon.transport import (
+    DEFAULT_TIMEOUT_S,
+    LWA_TOKEN_URL,
+    REGION_ENDPOINTS,
+    RetryPolicy,
+    _CheckedTransport,
+    _Endpoint,
+    _HttpFailure,
+    _is_loopback,
+    _iso,
+    _LoginFailed,
+    _MalformedResponse,
+    _TokenCache,
+    _TokenClient,
+    _utcnow,
+)
 from henpin.domain import (
     AlreadyRefunded,
     FeedType,
     FulfillmentStatus,
-    Money,
     Order,
-    OrderItem,
-    Package,
-    PaidAmounts,
-    PriceComponent,
     RefundedLine,
     ReturnRequest,
 )
@@ -76,44 +83,9 @@ from henpin.logs import keep_secrets_out_of_logs
 from henpin.marketplaces import marketplace
 from henpin.regions import RegionAuthLog
 from henpin.settings import RegionLogin, Settings
-from tasks.ratelimit import QuotaExhausted, RateLimiter
-from tasks.returns_report import ReturnsReportError, parse_returns_report
 
 log = logging.getLogger(__name__)
 
-FEED_CONTENT_TYPE = "text/xml; charset=UTF-8"
-DEFAULT_INCLUDED_DATA = ("CANCELLATION", "FULFILLMENT", "PROCEEDS", "PROMOTION", "BUYER")
-REGION_ENDPOINTS = {
-    "NA": "https://sellingpartnerapi-na.amazon.com",
-    "EU": "https://sellingpartnerapi-eu.amazon.com",
-    "FE": "https://sellingpartnerapi-fe.amazon.com",
-}
-LWA_TOKEN_URL = "https://api.amazon.com"
-# searchOrders: "lastUpdatedBefore ... at least two minutes before the time of the request".
-SEARCH_SETTLE = timedelta(minutes=2)
-
-RETURNS_REPORT = "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"
-# A returns report Amazon made in the last few minutes is used again instead of asking for a new
-# one (createReport allows about one call a minute). Kept shorter than ingestion's overlap
-# (tasks/ingest.py OVERLAP, 10 min) so the returns after the report's end are read next time.
-REPORT_REUSE = timedelta(minutes=5)
-# Amazon's limit for the returns reports' window; older returns are past their 24 h answer anyway.
-REPORT_MAX_WINDOW = timedelta(days=60)
-# How long one call waits for a report: under the Amazon tasks' 300 s timeout (tasks/kinds.py).
-REPORT_WAIT_S = 240.0
-REPORT_POLL_S = (5.0, 10.0, 20.0, 30.0)
-
-# The Messaging API templates Henpin sends, and their operations.
-MessageAction = Literal["confirmDeliveryDetails", "unexpectedProblem", "confirmOrderDetails"]
-MESSAGE_OPERATIONS: dict[str, str] = {
-    "confirmDeliveryDetails": "createConfirmDeliveryDetails",
-    "unexpectedProblem": "createUnexpectedProblem",
-    "confirmOrderDetails": "createConfirmOrderDetails",
-}
-assert set(MESSAGE_OPERATIONS) == set(get_args(MessageAction))
-MESSAGE_TEXT_LIMITS = (1, 2000)  # the Messaging model's minLength/maxLength
-_HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
-_EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 # 403s that are answers about the request, not about Henpin's access (no new login over them).
 _FORBIDDEN_BUT_NOT_ACCESS = ("template combination",)
 # Operations that need an SP-API role beyond the ones every other call of Henpin uses (README,
@@ -129,676 +101,7 @@ ROLE_GATED_OPERATIONS: dict[str, str] = {
 }
 
 
-# --- Errors ------------------------------------------------------------------------------------
-
-
-class AmazonError(Exception):
-    """Something about a call to Amazon, said in words an operator can act on."""
-
-    def __init__(
-        self, message: str, *, operation: str, status: int | None = None, code: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.operation = operation
-        self.status = status
-        self.code = code
-
-
-class AmazonThrottled(AmazonError):
-    """Amazon's quota for this operation is used up for now; try again after `retry_after_s`."""
-
-    def __init__(self, operation: str, retry_after_s: float, *, status: int | None = None) -> None:
-        super().__init__(
-            f"Amazon's quota for {operation} is used up; Henpin will try again in about "
-            f"{math.ceil(retry_after_s)} s. Nothing needs doing.",
-            operation=operation,
-            status=status,
-            code="QuotaExceeded",
-        )
-        self.retry_after_s = retry_after_s
-
-
-class AmazonUnavailable(AmazonError):
-    """Amazon did not answer usably, even after retries. Transient: try again later.
-
-    `may_have_applied` is True when a request that changes something (createFeed) may have
-    reached Amazon: do not resend it blindly, look at Amazon's side first.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        operation: str,
-        status: int | None = None,
-        may_have_applied: bool = False,
-    ) -> None:
-        super().__init__(message, operation=operation, status=status)
-        self.may_have_applied = may_have_applied
-
-
-class AmazonRequestRejected(AmazonError):
-    """Amazon refused the request itself (a 4xx other than 429). Repeating it will not help."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        operation: str,
-        status: int | None = None,
-        code: str | None = None,
-        errors: list[dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(message, operation=operation, status=status, code=code)
-        self.errors = errors or []
-
-
-class AmazonAuthError(AmazonRequestRejected):
-    """Login with Amazon refused Henpin's credentials, or Amazon denied access."""
-
-
-class AmazonPayloadError(AmazonError):
-    """Amazon's answer does not have the shape Henpin expects; `payload` keeps it as received."""
-
-    def __init__(self, message: str, *, payload: Any, operation: str = "parse") -> None:
-        super().__init__(message, operation=operation)
-        self.payload = payload
-
-
-# --- Our own types for Amazon's answers ---------------------------------------------------------
-
-
-class FeedProcessingStatus(StrEnum):
-    IN_QUEUE = "IN_QUEUE"
-    IN_PROGRESS = "IN_PROGRESS"
-    DONE = "DONE"
-    FATAL = "FATAL"
-    CANCELLED = "CANCELLED"
-
-
-class FeedStatus(BaseModel):
-    """Where a feed stands at Amazon (getFeed / getFeeds)."""
-
-    feed_id: str
-    feed_type: str
-    marketplace_ids: list[str] = Field(default_factory=list)
-    processing_status: FeedProcessingStatus
-    created_time: AwareDatetime
-    processing_start_time: AwareDatetime | None = None
-    processing_end_time: AwareDatetime | None = None
-    result_feed_document_id: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.processing_status in (
-            FeedProcessingStatus.DONE,
-            FeedProcessingStatus.FATAL,
-            FeedProcessingStatus.CANCELLED,
-        )
-
-
-class ReportProcessingStatus(StrEnum):
-    IN_QUEUE = "IN_QUEUE"
-    IN_PROGRESS = "IN_PROGRESS"
-    DONE = "DONE"
-    FATAL = "FATAL"
-    CANCELLED = "CANCELLED"  # for the returns reports also: "no data in the window"
-
-
-class ReportStatus(BaseModel):
-    """Where a report stands at Amazon (getReport / getReports)."""
-
-    report_id: str
-    report_type: str
-    marketplace_ids: list[str] = Field(default_factory=list)
-    processing_status: ReportProcessingStatus
-    created_time: AwareDatetime
-    data_start_time: AwareDatetime | None = None
-    data_end_time: AwareDatetime | None = None
-    report_document_id: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.processing_status in (
-            ReportProcessingStatus.DONE,
-            ReportProcessingStatus.FATAL,
-            ReportProcessingStatus.CANCELLED,
-        )
-
-
-def check_message_text(text: str) -> str:
-    """A buyer message's text as Amazon's Messaging API accepts it, or ValueError saying why."""
-    shortest, longest = MESSAGE_TEXT_LIMITS
-    if not shortest <= len(text) <= longest:
-        raise ValueError(
-            f"a message to the buyer must be {shortest} to {longest} characters, "
-            f"this one has {len(text)}"
-        )
-    if _HTML_TAG.search(text):
-        raise ValueError("a message to the buyer must not contain HTML (Amazon refuses it)")
-    if _EMAIL_ADDRESS.search(text):
-        raise ValueError(
-            "a message to the buyer must not contain e-mail addresses (Amazon refuses it)"
-        )
-    return text
-
-
-class RetryPolicy(BaseModel):
-    """How hard the adapter tries before handing a transient problem back to its caller."""
-
-    max_attempts: int = Field(default=4, ge=1, le=10)
-    backoff_base_s: float = Field(default=0.5, gt=0, le=60)
-    backoff_cap_s: float = Field(default=30.0, gt=0, le=600)
-    max_wait_s: float = Field(default=60.0, ge=0, le=3600, description="longest quota wait")
-
-
-DEFAULT_TIMEOUT_S = 30.0  # each HTTP call, Login with Amazon's included
-
-
-def worst_case_call_s(retry: RetryPolicy, timeout_s: float = DEFAULT_TIMEOUT_S) -> float:
-    """The longest one adapter call (createFeed's, say) can last: every try waits its longest
-    for quota, then logs in and calls, each to the timeout; the longest backoff between tries.
-    `HENPIN_OUTBOX_SETTLE_S` must be longer (henpin.settings.CREATE_FEED_WORST_CASE_S)."""
-    backoff = sum(
-        min(retry.backoff_cap_s, retry.backoff_base_s * 2 ** (n - 1))
-        for n in range(1, retry.max_attempts)
-    )
-    return retry.max_attempts * (retry.max_wait_s + 2 * timeout_s) + backoff
-
-
-# --- Amazon's Order (2026-01-01) → henpin.domain.Order ------------------------------------------
-
-
-class _Amazon(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class _Money(_Amazon):
-    amount: Decimal
-    currencyCode: str
-
-
-class _Price(_Amazon):
-    unitPrice: _Money | None = None
-
-
-class _Product(_Amazon):
-    asin: str | None = None
-    title: str | None = None
-    sellerSku: str | None = None
-    price: _Price | None = None
-
-
-class _CancellationRequest(_Amazon):
-    requester: str | None = None
-    cancelReason: str | None = None
-
-
-class _CancellationExecution(_Amazon):
-    cancelledBy: str | None = None
-    cancelReason: str | None = None
-
-
-class _Cancellation(_Amazon):
-    cancellationRequest: _CancellationRequest | None = None
-    cancellationExecution: _CancellationExecution | None = None
-
-
-class _DetailedBreakdown(_Amazon):
-    subtype: str | None = None
-    value: _Money | None = None
-
-
-class _ProceedsBreakdown(_Amazon):
-    type: str
-    subtotal: _Money
-    detailedBreakdowns: list[_DetailedBreakdown] | None = None
-
-
-class _ItemProceeds(_Amazon):
-    proceedsTotal: _Money | None = None
-    breakdowns: list[_ProceedsBreakdown] | None = None
-
-
-class _ItemFulfillment(_Amazon):
-    quantityFulfilled: int | None = None
-    quantityUnfulfilled: int | None = Field(default=None, ge=0)
-
-
-class _PromotionBreakdown(_Amazon):
-    promotionId: str | None = None
-
-
-class _ItemPromotion(_Amazon):
-    breakdowns: list[_PromotionBreakdown] | None = None
-
-
-class _OrderItem(_Amazon):
-    orderItemId: str
-    quantityOrdered: int = Field(ge=0)
-    product: _Product
-    proceeds: _ItemProceeds | None = None
-    promotion: _ItemPromotion | None = None
-    cancellation: _Cancellation | None = None
-    fulfillment: _ItemFulfillment | None = None
-
-
-class _SalesChannel(_Amazon):
-    marketplaceId: str
-
-
-class _Buyer(_Amazon):
-    buyerName: str | None = None
-    buyerEmail: str | None = None
-
-
-class _PackageStatus(_Amazon):
-    status: str
-    detailedStatus: str | None = None
-
-
-class _Package(_Amazon):
-    packageReferenceId: str
-    packageStatus: _PackageStatus | None = None
-    carrier: str | None = None
-    trackingNumber: str | None = None
-    shipTime: AwareDatetime | None = None
-
-
-class _Fulfillment(_Amazon):
-    fulfillmentStatus: FulfillmentStatus
-    fulfilledBy: str | None = None
-
-
-class _Order(_Amazon):
-    orderId: str
-    createdTime: AwareDatetime
-    lastUpdatedTime: AwareDatetime
-    salesChannel: _SalesChannel
-    fulfillment: _Fulfillment
-    buyer: _Buyer | None = None
-    orderItems: list[_OrderItem]
-    packages: list[_Package] | None = None
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:5]:
-        where = ".".join(str(p) for p in error["loc"]) or "(top)"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
-
-
-def order_from_amazon(payload: dict[str, Any]) -> Order:
-    """Amazon's Order (Orders API 2026-01-01) as Henpin's `Order`.
-
-    Needs `includedData` FULFILLMENT (the status) and, for cancel requests, CANCELLATION;
-    BUYER gives the buyer's name and relay e-mail address, PACKAGES the parcels.
-    A payload that does not fit raises `AmazonPayloadError` carrying the raw payload.
-    """
-    order_id = payload.get("orderId") if isinstance(payload, dict) else None
-    try:
-        raw = _Order.model_validate(payload)
-    except ValidationError as exc:
-        hint = ""
-        if isinstance(payload, dict) and "fulfillment" not in payload:
-            hint = " (ask for includedData FULFILLMENT)"
-        raise AmazonPayloadError(
-            f"Amazon's order {order_id or '(no orderId)'} does not have the expected shape"
-            f"{hint}: {_describe(exc)}",
-            payload=payload,
-        ) from exc
-    return Order(
-        order_id=raw.orderId,
-        marketplace_id=raw.salesChannel.marketplaceId,
-        created_time=raw.createdTime,
-        last_updated_time=raw.lastUpdatedTime,
-        fulfillment_status=raw.fulfillment.fulfillmentStatus,
-        fulfilled_by=raw.fulfillment.fulfilledBy,
-        buyer_name=raw.buyer.buyerName if raw.buyer else None,
-        buyer_email=raw.buyer.buyerEmail if raw.buyer else None,
-        items=[_item(i) for i in raw.orderItems],
-        packages=[_package(p) for p in raw.packages or []],
-    )
-
-
-def _package(raw: _Package) -> Package:
-    status = raw.packageStatus
-    return Package(
-        package_reference_id=raw.packageReferenceId,
-        status=status.status if status else None,
-        detailed_status=status.detailedStatus if status else None,
-        carrier=raw.carrier,
-        tracking_number=raw.trackingNumber,
-        ship_time=raw.shipTime,
-    )
-
-
-def _item(raw: _OrderItem) -> OrderItem:
-    price = raw.product.price.unitPrice if raw.product.price else None
-    cancellation = raw.cancellation or _Cancellation()
-    request = cancellation.cancellationRequest
-    execution = cancellation.cancellationExecution
-    return OrderItem(
-        order_item_id=raw.orderItemId,
-        sku=raw.product.sellerSku,
-        asin=raw.product.asin,
-        title=raw.product.title,
-        quantity=raw.quantityOrdered,
-        unit_price=Money(amount=price.amount, currency=price.currencyCode) if price else None,
-        proceeds=_item_proceeds(raw.proceeds),
-        paid=_paid_amounts(raw),
-        cancel_requested_by_buyer=bool(request and request.requester == "BUYER"),
-        buyer_cancel_reason=request.cancelReason if request else None,
-        cancelled_by=execution.cancelledBy if execution else None,
-        quantity_unshipped=raw.fulfillment.quantityUnfulfilled if raw.fulfillment else None,
-    )
-
-
-def _item_proceeds(raw: _ItemProceeds | None) -> Money | None:
-    """What the item's price brought, all units: the proceeds' ITEM subtotal (before shipping,
-    gift wrap, tax and discounts); the item's proceeds total when there is no breakdown."""
-    if raw is None:
-        return None
-    item = next((b.subtotal for b in raw.breakdowns or [] if b.type == "ITEM"), None)
-    total = item or raw.proceedsTotal
-    return Money(amount=total.amount, currency=total.currencyCode) if total else None
-
-
-#: Proceeds breakdown types (ItemProceedsBreakdown.type) and the PaidAmounts field each fills.
-_PAID_PARTS = {"ITEM": "item_price", "SHIPPING": "shipping", "GIFT_WRAP": "gift_wrap"}
-#: TAX and DISCOUNT detailed breakdown subtypes (ItemProceedsDetailedBreakdown.subtype).
-_TAX_PARTS = {"ITEM": "item_tax", "SHIPPING": "shipping_tax", "GIFT_WRAP": "gift_wrap_tax"}
-_DISCOUNT_PARTS = {"ITEM": "item_discount", "SHIPPING": "shipping_discount"}
-
-
-def _paid_amounts(raw: _OrderItem) -> PaidAmounts | None:
-    """What the buyer paid for the item, part by part, from its proceeds breakdown (Orders API
-    2026-01-01, `ItemProceedsBreakdown`: ITEM, SHIPPING, GIFT_WRAP, TAX and DISCOUNT, the last
-    two split by `detailedBreakdowns` subtype ITEM, SHIPPING, GIFT_WRAP). The model does not
-    state the sign of a DISCOUNT; it lowers what was paid either way, so its size is kept. A
-    DISCOUNT without subtypes is taken as on the item's price. Amounts in another currency
-    than the ITEM's are left out. None when there is no breakdown."""
-    proceeds = raw.proceeds
-    if proceeds is None or not proceeds.breakdowns:
-        return None
-    item = next((b for b in proceeds.breakdowns if b.type == "ITEM"), None)
-    currency = (item or proceeds.breakdowns[0]).subtotal.currencyCode
-    parts: dict[str, Decimal] = {}
-
-    def add(field: str, money: _Money | None, *, size: bool = False) -> None:
-        if money is None or money.currencyCode != currency:
-            return
-        amount = abs(money.amount) if size else money.amount
-        parts[field] = parts.get(field, Decimal(0)) + amount
-
-    for line in proceeds.breakdowns:
-        if line.type in _PAID_PARTS:
-            add(_PAID_PARTS[line.type], line.subtotal)
-        elif line.type in ("TAX", "DISCOUNT"):
-            table = _TAX_PARTS if line.type == "TAX" else _DISCOUNT_PARTS
-            details = [d for d in line.detailedBreakdowns or [] if d.subtype in table]
-            if not details and line.type == "DISCOUNT":
-                add("item_discount", line.subtotal, size=True)
-            for detail in details:
-                add(table[str(detail.subtype)], detail.value, size=line.type == "DISCOUNT")
-    listed = (raw.promotion.breakdowns or []) if raw.promotion else []
-    promotions = [b.promotionId for b in listed if b.promotionId]
-    return PaidAmounts(currency=currency, promotion_ids=promotions, **parts)
-
-
-def report_status_from_amazon(payload: dict[str, Any]) -> ReportStatus:
-    """Amazon's Report (Reports API 2021-06-30) as `ReportStatus`."""
-    try:
-        return ReportStatus(
-            report_id=payload["reportId"],
-            report_type=payload["reportType"],
-            marketplace_ids=payload.get("marketplaceIds") or [],
-            processing_status=payload["processingStatus"],
-            created_time=payload["createdTime"],
-            data_start_time=payload.get("dataStartTime"),
-            data_end_time=payload.get("dataEndTime"),
-            report_document_id=payload.get("reportDocumentId"),
-        )
-    except (KeyError, TypeError, ValidationError) as exc:
-        detail = _describe(exc) if isinstance(exc, ValidationError) else f"missing {exc}"
-        raise AmazonPayloadError(
-            f"Amazon's report answer does not have the expected shape: {detail}", payload=payload
-        ) from exc
-
-
-def feed_status_from_amazon(payload: dict[str, Any]) -> FeedStatus:
-    """Amazon's Feed (Feeds API 2021-06-30) as `FeedStatus`."""
-    try:
-        return FeedStatus(
-            feed_id=payload["feedId"],
-            feed_type=payload["feedType"],
-            marketplace_ids=payload.get("marketplaceIds") or [],
-            processing_status=payload["processingStatus"],
-            created_time=payload["createdTime"],
-            processing_start_time=payload.get("processingStartTime"),
-            processing_end_time=payload.get("processingEndTime"),
-            result_feed_document_id=payload.get("resultFeedDocumentId"),
-        )
-    except (KeyError, TypeError, ValidationError) as exc:
-        detail = _describe(exc) if isinstance(exc, ValidationError) else f"missing {exc}"
-        raise AmazonPayloadError(
-            f"Amazon's feed answer does not have the expected shape: {detail}", payload=payload
-        ) from exc
-
-
-# --- Plumbing under python-amazon-sp-api -------------------------------------------------------
-
-
-class _HttpFailure(Exception):
-    """An HTTP answer with status >= 400, as our transport saw it (with or without a body)."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.status = response.status_code
-        self.headers = response.headers
-        self.text = response.text[:2000]
-        body: Any = None
-        with contextlib.suppress(ValueError):
-            body = response.json()
-        body = body if isinstance(body, dict) else {}
-        errors = body.get("errors")
-        self.errors: list[dict[str, Any]] = [e for e in errors or [] if isinstance(e, dict)]
-        first = self.errors[0] if self.errors else {}
-        # SP-API: {"errors": [{"code", "message"}]}; LWA: {"error", "error_description"}
-        self.code: str | None = first.get("code") or body.get("error")
-        self.message: str | None = first.get("message") or body.get("error_description")
-        super().__init__(f"HTTP {self.status} {self.code or ''} {self.message or ''}".strip())
-
-
-class _MalformedResponse(Exception):
-    """A success status whose body is not the JSON it should be."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code} with a body that is not JSON")
-        self.text = response.text[:2000]
-
-
-class _LoginFailed(Exception):
-    """Getting the access token from Login with Amazon failed (wraps the cause)."""
-
-    def __init__(self, cause: Exception) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-class _CheckedTransport(HttpxTransport):
-    """The library's transport on our shared httpx client, failing loudly on any error status."""
-
-    def __init__(self, client: httpx.Client) -> None:
-        super().__init__(client=client)
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Any = None,
-        data: Any = None,
-        content: Any = None,
-        headers: Any = None,
-    ) -> httpx.Response:
-        response = self._client.request(
-            method, url, params=params, data=data, content=content, headers=headers
-        )
-        if response.status_code >= 400:
-            raise _HttpFailure(response)
-        if response.content:
-            try:
-                response.json()
-            except ValueError:
-                raise _MalformedResponse(response) from None
-        return response
-
-    def close(self) -> None:
-        """The shared client belongs to the adapter."""
-
-
-class _TokenCache:
-    """Access tokens per (token URL, client id, secret, refresh token), until shortly before expiry."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._tokens: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(url: str, client_id: str, secret: str, refresh_token: str) -> str:
-        material = "\0".join((url, client_id or "", secret or "", refresh_token or ""))
-        return hashlib.sha256(material.encode()).hexdigest()
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            entry = self._tokens.get(key)
-            if entry is None or entry[0] <= self._clock():
-                return None
-            return entry[1]
-
-    def put(self, key: str, token: dict[str, Any]) -> None:
-        lifetime = float(token.get("expires_in") or 3600)
-        with self._lock:
-            self._tokens[key] = (self._clock() + max(30.0, lifetime - 300.0), token)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._tokens.clear()
-
-
-class _TokenClient(AccessTokenClient):
-    """LWA client on our transport and our cache; `scheme`/`host` set per adapter."""
-
-    http: httpx.Client
-    cache: _TokenCache
-
-    def __init__(
-        self,
-        refresh_token: Any = None,
-        credentials: Any = None,
-        proxies: Any = None,
-        verify: Any = True,
-    ) -> None:
-        super().__init__(
-            refresh_token=refresh_token, credentials=credentials, proxies=proxies, verify=verify
-        )
-        library_client: Any = self
-        library_client._transport.close()
-        library_client._transport = _CheckedTransport(self.http)
-
-    def get_auth(self) -> AccessTokenResponse:
-        url = self.scheme + self.host + self.path
-        key = self.cache.key(
-            url, self.cred.client_id, self.cred.client_secret, self.cred.refresh_token
-        )
-        token = self.cache.get(key)
-        if token is None:
-            token = self._request(url, self.data, self.headers)
-            self.cache.put(key, token)
-        return AccessTokenResponse(**token)
-
-
-def _host_header(client: Client) -> dict[str, str]:
-    headers = dict(Client.headers.fget(client))
-    headers["host"] = urlsplit(client.endpoint).netloc
-    return headers
-
-
-class _Orders(OrdersV20260101):
-    @property
-    def headers(self) -> dict[str, str]:
-        return _host_header(self)
-
-
-class _Feeds(FeedsV20210630):
-    @property
-    def headers(self) -> dict[str, str]:
-        return _host_header(self)
-
-    @sp_endpoint("/feeds/2021-06-30/documents/{}", method="GET")
-    def get_feed_document_info(self, feed_document_id: str, **kwargs: Any) -> Any:
-        """getFeedDocument without the library's download, which hides HTTP errors."""
-        return self._request(
-            fill_query_params(kwargs.pop("path"), feed_document_id),
-            params=kwargs,
-            add_marketplace=False,
-        )
-
-
-class _Reports(Reports):
-    @property
-    def headers(self) -> dict[str, str]:
-        return _host_header(self)
-
-
-class _Messaging(Messaging):
-    """Messaging with the order's marketplace passed per call (the library uses the client's)."""
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return _host_header(self)
-
-    def actions_for_order(self, order_id: str, marketplace_id: str) -> Any:
-        return self._request(
-            f"/messaging/v1/orders/{quote(order_id, safe='')}",
-            params={"marketplaceIds": marketplace_id},
-            add_marketplace=False,
-        )
-
-    def send(self, order_id: str, action: str, marketplace_id: str, text: str) -> Any:
-        return self._request(
-            f"/messaging/v1/orders/{quote(order_id, safe='')}/messages/{action}",
-            data={"text": text, "method": "POST"},
-            params={"marketplaceIds": marketplace_id},
-            add_marketplace=False,
-        )
-
-
-@dataclass(frozen=True)
-class _Endpoint:
-    """What python-amazon-sp-api reads from its `marketplace` argument."""
-
-    endpoint: str
-    marketplace_id: str
-    region: str
-
-
 _C = TypeVar("_C")
-
-
-def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("use timezone-aware datetimes with Amazon (UTC)")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-# --- The adapter ---------------------------------------------------------------------------------
 
 
 class AmazonAdapter:
@@ -1858,138 +1161,3 @@ class AmazonAdapter:
             if not token:
                 break
         return AlreadyRefunded(order_id=order_id, lines=lines)
-
-
-def _unzipped(content: bytes, info: Mapping[str, Any], what: str, operation: str) -> bytes:
-    if (info.get("compressionAlgorithm") or "").upper() != "GZIP":
-        return content
-    try:
-        return gzip.decompress(content)
-    except (OSError, EOFError) as exc:
-        raise AmazonPayloadError(
-            f"{what} is marked GZIP but does not unzip", payload=content[:2000], operation=operation
-        ) from exc
-
-
-def _report_text(content: bytes, content_type: str, marketplace_id: str | None) -> str:
-    """A flat-file report's text: its declared charset, else UTF-8, else the marketplace's
-    usual legacy encoding (Amazon's older flat files: Shift_JIS in Japan, Windows-1252 else)."""
-    for part in content_type.split(";")[1:]:
-        name, _, value = part.strip().partition("=")
-        if name.lower() == "charset" and value:
-            with contextlib.suppress(LookupError, UnicodeDecodeError):
-                return content.decode(value.strip('"'))
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        legacy = "cp932" if marketplace_id == "A1VC38T7YXB528" else "cp1252"
-        return content.decode(legacy, errors="replace")
-
-
-def _decode(content: bytes, content_type: str) -> str:
-    """Text of a document: the charset its header names, else its XML declaration's, else UTF-8."""
-    charset = None
-    for part in content_type.split(";")[1:]:
-        name, _, value = part.strip().partition("=")
-        if name.lower() == "charset" and value:
-            charset = value.strip('"')
-    if charset is None and content.startswith(b"<?xml"):
-        declaration = content[: content.find(b"?>") + 2].decode("ascii", "replace")
-        for quote in ('"', "'"):
-            marker = f"encoding={quote}"
-            if marker in declaration:
-                charset = declaration.split(marker, 1)[1].split(quote, 1)[0]
-    try:
-        return content.decode(charset or "utf-8")
-    except (LookupError, UnicodeDecodeError):
-        return content.decode("utf-8", errors="replace")
-
-
-def _is_loopback(url: str) -> bool:
-    """Whether the URL's host is this machine (the emulator with real-looking credentials)."""
-    host = urlsplit(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
-# --- Finances API v0 → henpin.domain.AlreadyRefunded --------------------------------------------
-
-
-class _Finances(FinancesV0):
-    @property
-    def headers(self) -> dict[str, str]:
-        return _host_header(self)
-
-
-#: Financial event lists that give money back to the buyer, and what Henpin calls each.
-REFUND_EVENT_LISTS = {
-    "RefundEventList": "refund",
-    "GuaranteeClaimEventList": "guarantee-claim",
-    "ChargebackEventList": "chargeback",
-}
-#: Amazon's ChargeType names where they differ from the feed's component names.
-CHARGE_COMPONENTS: dict[str, PriceComponent] = {
-    "Principal": PriceComponent.PRINCIPAL,
-    "ShippingCharge": PriceComponent.SHIPPING,
-    "Tax": PriceComponent.TAX,
-    "ShippingTax": PriceComponent.SHIPPING_TAX,
-    "RestockingFee": PriceComponent.RESTOCKING_FEE,
-    "ReturnShipping": PriceComponent.RETURN_SHIPPING,
-    "Goodwill": PriceComponent.GOODWILL,
-    "Giftwrap": PriceComponent.GIFT_WRAP,
-    "GiftwrapTax": PriceComponent.GIFT_WRAP_TAX,
-}
-
-
-def refunded_lines(events: Mapping[str, Any], order_id: str) -> list[RefundedLine]:
-    """The refunded amounts in one page of FinancialEvents. Amazon books a refund against the
-    seller (Principal -25.00): the sign is turned so that a refund to the buyer is positive."""
-    lines: list[RefundedLine] = []
-    for list_name, kind in REFUND_EVENT_LISTS.items():
-        for event in events.get(list_name) or []:
-            if not isinstance(event, dict) or event.get("AmazonOrderId", order_id) != order_id:
-                continue
-            posted = _posted(event.get("PostedDate"))
-            for item in event.get("ShipmentItemAdjustmentList") or []:
-                item_id = item.get("OrderItemId") if isinstance(item, dict) else None
-                if not isinstance(item_id, str):
-                    continue
-                for charge in item.get("ItemChargeAdjustmentList") or []:
-                    line = _refunded_line(charge, item_id, posted, kind)
-                    if line is not None:
-                        lines.append(line)
-    return lines
-
-
-def _refunded_line(
-    charge: Any, item_id: str, posted: datetime | None, kind: str
-) -> RefundedLine | None:
-    money = charge.get("ChargeAmount") if isinstance(charge, dict) else None
-    if not isinstance(money, dict) or money.get("CurrencyAmount") is None:
-        return None
-    try:
-        amount = -Decimal(str(money["CurrencyAmount"]))
-    except ArithmeticError as exc:
-        raise AmazonPayloadError(
-            f"Amazon's refund amount {money.get('CurrencyAmount')!r} is not a number",
-            payload=charge,
-            operation="listFinancialEventsByOrderId",
-        ) from exc
-    if amount == 0:
-        return None
-    charge_type = str(charge.get("ChargeType") or "Other")
-    return RefundedLine(
-        order_item_id=item_id,
-        component=CHARGE_COMPONENTS.get(charge_type, charge_type),
-        amount=amount,
-        currency=str(money.get("CurrencyCode") or ""),
-        posted_at=posted,
-        event=kind,
-    )
-
-
-def _posted(raw: Any) -> datetime | None:
-    if not isinstance(raw, str):
-        return None
-    with contextlib.suppress(ValueError):
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    return None
