@@ -48,6 +48,7 @@ soak: $(STAMP) ## many cases with random faults and kills; checks nothing lost o
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
