@@ -13,7 +13,7 @@ from typing import get_args
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from henpin import accounts, metrics, outbox
+from henpin import accounts, metrics
 from henpin.accounts import AuditAction
 from henpin.cases.address_error import resolution_question
 from henpin.cases.cancel_request import cancel_request_question
@@ -38,6 +38,7 @@ from henpin.domain import (
 from henpin.inbox_ops import ClaimCode, DecisionCode, SortOrder
 from henpin.languages import marketplace_locale, operator_time_zone
 from henpin.money import from_minor_units
+from henpin.outbox import states as outbox_states
 from henpin.policy import load_policy
 from henpin.policy.address_error import AddressErrorAction, OptionMoney
 from henpin.policy.cancel_by_message import CancelByMessageAction
@@ -609,7 +610,7 @@ def jp_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int
             result_code="ERROR_99",
             result_message=None,
         )
-        outbox._flag_rejected(s, rejected)
+        outbox_states._flag_rejected(s, rejected)
 
     ret = ReturnRequest(order_id=order.order_id, order_item_id="item-1", reason_code=None)
     returned = waiting_case(
