@@ -727,25 +727,41 @@ class AmazonAdapter:
         }
         if processing_statuses:
             params["processingStatuses"] = ",".join(s.value for s in processing_statuses)
-        feeds: list[FeedStatus] = []
+        pages = self._listed_pages(
+            "getFeeds", _Feeds, "get_feeds", "feeds", params, marketplace_ids
+        )
+        return [feed_status_from_amazon(f) for f in pages]
+
+    def _listed_pages(
+        self,
+        operation: str,
+        api: type[Any],
+        method: str,
+        key: str,
+        params: dict[str, Any],
+        marketplace_ids: Sequence[str],
+    ) -> list[dict[str, Any]]:
+        """Every item of a paged list operation (getFeeds, getReports) across the marketplaces'
+        endpoints: each page's `key` list, following `nextToken` until there is none."""
+        items: list[dict[str, Any]] = []
         for endpoint, ids in self._by_endpoint(marketplace_ids):
-            client = self._client(_Feeds, endpoint)
+            client = self._client(api, endpoint)
             query: dict[str, Any] = {**params, "marketplaceIds": ",".join(ids)}
             while True:
-                response = self._call("getFeeds", client, partial(client.get_feeds, **query))
+                response = self._call(operation, client, partial(getattr(client, method), **query))
                 page = response.payload
-                if not isinstance(page, dict) or not isinstance(page.get("feeds"), list):
+                if not isinstance(page, dict) or not isinstance(page.get(key), list):
                     raise AmazonPayloadError(
-                        "Amazon's getFeeds answer has no list of feeds",
+                        f"Amazon's {operation} answer has no list of {key}",
                         payload=page,
-                        operation="getFeeds",
+                        operation=operation,
                     )
-                feeds.extend(feed_status_from_amazon(f) for f in page["feeds"])
+                items.extend(page[key])
                 token = response.next_token  # lifted out of the body by the library
                 if not token:
                     break
                 query = {"nextToken": token}  # Amazon: the token must be the only parameter
-        return feeds
+        return items
 
     def get_feed_report(self, result_document_id: str, *, marketplace_id: str | None = None) -> str:
         """The text of a feed's result document (its processing report), unzipped if GZIP."""
@@ -820,25 +836,10 @@ class AmazonAdapter:
         }
         if processing_statuses:
             params["processingStatuses"] = ",".join(s.value for s in processing_statuses)
-        reports: list[ReportStatus] = []
-        for endpoint, ids in self._by_endpoint(marketplace_ids):
-            client = self._client(_Reports, endpoint)
-            query: dict[str, Any] = {**params, "marketplaceIds": ",".join(ids)}
-            while True:
-                response = self._call("getReports", client, partial(client.get_reports, **query))
-                page = response.payload
-                if not isinstance(page, dict) or not isinstance(page.get("reports"), list):
-                    raise AmazonPayloadError(
-                        "Amazon's getReports answer has no list of reports",
-                        payload=page,
-                        operation="getReports",
-                    )
-                reports.extend(report_status_from_amazon(r) for r in page["reports"])
-                token = response.next_token
-                if not token:
-                    break
-                query = {"nextToken": token}
-        return reports
+        pages = self._listed_pages(
+            "getReports", _Reports, "get_reports", "reports", params, marketplace_ids
+        )
+        return [report_status_from_amazon(r) for r in pages]
 
     def get_report_document(self, document_id: str, *, marketplace_id: str | None = None) -> str:
         """The text of a report document, unzipped if GZIP (getReportDocument, then download)."""
