@@ -56,8 +56,9 @@ from fastapi.responses import JSONResponse
 
 from emulator.clock import iso, parse_time
 from emulator.control import read_json
-from emulator.finances import decimals_of, paid_by_component, refunded_so_far
+from emulator.finances import paid_by_component, refunded_so_far
 from emulator.marketplaces import TIME_ZONE_OF as LOCAL_TIME_ZONES
+from emulator.marketplaces import decimals_of
 from emulator.return_lifecycle import view
 from emulator.runtime import Emulator, emulator_of
 

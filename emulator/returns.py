@@ -231,7 +231,8 @@ def _item(entry: dict[str, Any], order: dict[str, Any], check: _Checker) -> dict
         if sku is not None and found[0].get("product", {}).get("sellerSku") != sku:
             check.refuse("sku", f"Item {item_id} is not SKU {sku!r}.")
             return None
-        return found[0]
+        found_item: dict[str, Any] = found[0]
+        return found_item
     if sku is None:
         check.refuse("orderItemId", "Give the returned item's orderItemId or its sku.")
         return None
@@ -242,7 +243,8 @@ def _item(entry: dict[str, Any], order: dict[str, Any], check: _Checker) -> dict
             "sku", f"Order {order['orderId']} has {problem} with SKU {sku!r}; give orderItemId."
         )
         return None
-    return found[0]
+    only: dict[str, Any] = found[0]
+    return only
 
 
 def _time(entry: dict[str, Any], field: str, check: _Checker) -> datetime | None:

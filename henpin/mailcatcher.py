@@ -97,13 +97,13 @@ class _Controller(Controller):
     def _trigger_server(self) -> None:
         if self.port == 0 and isinstance(self.server, asyncio.Server):
             self.port = int(self.server.sockets[0].getsockname()[1])
-        super()._trigger_server()
+        super()._trigger_server()  # type: ignore[no-untyped-call]  # aiosmtpd is untyped
 
     def factory(self) -> Any:
         # Login without TLS is what a local catcher offers on purpose: no warning per connection.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
-            return super().factory()
+            return super().factory()  # type: ignore[no-untyped-call]  # aiosmtpd is untyped
 
 
 class MailCatcher:

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import httpx
-from prefect.deployments.runner import EntrypointType
+from prefect.types.entrypoint import EntrypointType
 
 from henpin.domain import CaseType
 from henpin.logs import keep_secrets_out_of_logs

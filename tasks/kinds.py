@@ -24,9 +24,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import DEFAULT, NO_CACHE, CachePolicy
-from prefect.client.schemas.objects import TaskRun
+from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
-from prefect.states import State
 
 from henpin.runs import case_results_key, local_result_exists
 

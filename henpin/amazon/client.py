@@ -314,7 +314,7 @@ class AmazonAdapter:
 
     def _backoff(self, retry_number: int) -> float:
         delay = min(self.retry.backoff_cap_s, self.retry.backoff_base_s * 2 ** (retry_number - 1))
-        return delay / 2 + self._rng.uniform(0, delay / 2)
+        return float(delay / 2 + self._rng.uniform(0, delay / 2))
 
     def _observe_rate(self, operation: str, endpoint: str, headers: Mapping[str, str]) -> None:
         value = headers.get("x-amzn-RateLimit-Limit")

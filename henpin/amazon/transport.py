@@ -46,7 +46,7 @@ def worst_case_call_s(retry: RetryPolicy, timeout_s: float = DEFAULT_TIMEOUT_S) 
         min(retry.backoff_cap_s, retry.backoff_base_s * 2 ** (n - 1))
         for n in range(1, retry.max_attempts)
     )
-    return retry.max_attempts * (retry.max_wait_s + 2 * timeout_s) + backoff
+    return float(retry.max_attempts * (retry.max_wait_s + 2 * timeout_s) + backoff)
 
 
 class _HttpFailure(Exception):
@@ -101,7 +101,7 @@ class _CheckedTransport(HttpxTransport):
         content: Any = None,
         headers: Any = None,
     ) -> httpx.Response:
-        response = self._client.request(
+        response: httpx.Response = self._client.request(
             method, url, params=params, data=data, content=content, headers=headers
         )
         if response.status_code >= 400:
