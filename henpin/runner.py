@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from prefect.types.entrypoint import EntrypointType
 
-from henpin.domain import CaseType
+from henpin.cases.registry import CASE_TYPES
 from henpin.logs import keep_secrets_out_of_logs
 from henpin.runs import DEPLOYMENT
 from henpin.settings import Settings
@@ -33,29 +33,22 @@ log = logging.getLogger("henpin.runner")
 
 
 def case_flows() -> dict[str, Any]:
-    """Henpin's flows by name (what the runner serves)."""
-    from flows.address_error import address_error
-    from flows.cancel_by_message import cancel_by_message
-    from flows.cancel_request import cancel_request
+    """Henpin's flows by name (what the runner serves): each case type's, as the registry
+    (henpin/cases/registry.py) names them, then ingestion and housekeeping."""
     from flows.housekeeping import housekeeping
     from flows.ingest import ingest
-    from flows.refused_delivery import refused_delivery
-    from flows.return_request import return_request
+    from flows.registry import case_type_flows
 
-    case_types = (
-        cancel_request,
-        return_request,
-        cancel_by_message,
-        refused_delivery,
-        address_error,
-    )
-    return {f.name: f for f in (*case_types, ingest, housekeeping)}
+    return {f.name: f for f in (*case_type_flows().values(), ingest, housekeeping)}
 
 
 def deployments(settings: Settings) -> list[Any]:
     flows = case_flows()
     common: dict[str, Any] = {"name": DEPLOYMENT, "entrypoint_type": EntrypointType.MODULE_PATH}
-    cases = [flows[t.value].to_deployment(tags=["henpin", "case"], **common) for t in CaseType]
+    cases = [
+        flows[entry.flow_name].to_deployment(tags=["henpin", "case"], **common)
+        for entry in CASE_TYPES.values()
+    ]
     return [
         *cases,
         flows["ingest"].to_deployment(interval=settings.poll_interval_s, tags=["henpin"], **common),

@@ -33,6 +33,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import resume_flow_run
 from prefect.states import AwaitingRetry
 
+from henpin.cases.registry import case_type_entry
 from henpin.domain import CaseType
 from henpin.marketplaces import MARKETPLACES
 from henpin.policy.reasons import Phrase, phrase
@@ -43,7 +44,8 @@ DEPLOYMENT = "henpin"  # every Henpin flow is served under this deployment name
 
 
 def deployment_name(case_type: CaseType) -> str:
-    return f"{case_type.value}/{DEPLOYMENT}"
+    """The case type's deployment: its flow (henpin/cases/registry.py) served as `henpin`."""
+    return f"{case_type_entry(case_type).flow_name}/{DEPLOYMENT}"
 
 
 def case_run_name(case_type: CaseType, order_id: str) -> str:

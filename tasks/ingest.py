@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from henpin.cases.parcels import returning_parcel
+from henpin.cases.registry import case_type_entry
 from henpin.cases.return_request import CLOSED_AT_AMAZON
 from henpin.decisions import record_decision
 from henpin.domain import AuthorizationStatus, CaseState, CaseType, Order, ReturnRequest
@@ -59,36 +60,8 @@ def advance_checkpoint(name: str, at: datetime) -> None:
 
 
 def flow_parameters(case: Case, policy: Policy) -> dict[str, Any]:
-    """The case flow's parameters: the case, its order, the typed policy section in force now
-    (with its version) and the parcel's kind. Ids and policy only: Prefect keeps parameters
-    for good, so what the buyer wrote stays in the case store (purged with the case) and the
-    flow reads it from there."""
-    common = {
-        "case_id": case.id,
-        "order_id": case.order_id,
-        "policy_version": policy.version,
-        # The region to read the order in (no lookup across regions); runs started before it
-        # was passed read it without (the flows default it to None).
-        "marketplace_id": case.marketplace_id,
-    }
-    details = case.details or {}
-    match CaseType(case.type):
-        case CaseType.CANCEL_REQUEST:
-            section: Any = policy.cancel_request
-            extra: dict[str, Any] = {}
-        case CaseType.RETURN_REQUEST:
-            section = policy.return_request
-            extra = {}  # the flow reads the request (with the buyer's comment) from the case
-        case CaseType.CANCEL_BY_MESSAGE:
-            section = policy.cancel_by_message
-            extra = {}  # the buyer's words stay in the case store, never in Prefect
-        case CaseType.REFUSED_DELIVERY:
-            section = policy.refused_delivery
-            extra = {"refused": bool(details.get("refused"))}
-        case CaseType.ADDRESS_ERROR:
-            section = policy.address_error
-            extra = {}
-    return {**common, "policy": section.model_dump(mode="json"), **extra}
+    """The case flow's parameters, as its case type's entry in the registry builds them."""
+    return case_type_entry(case.type).flow_parameters(case, policy)
 
 
 def start_case_flow(case_id: int) -> str:
