@@ -12,7 +12,8 @@ is given and the policy, and returns the action, the rule that decided, the reas
 it saw, so a past case can be decided again under another policy (replay).
 
 One module per case type: `cancel_request`, `return_request`, `cancel_by_message`,
-`refused_delivery`, `address_error`; `loading` reads the file; `proposals` holds refund proposals;
+`refused_delivery`, `address_error` (henpin/cases/registry.py names each case type's section);
+`loading` reads the file; `proposals` holds refund proposals;
 `notifications` says what Henpin tells people, and whom.
 """
 
