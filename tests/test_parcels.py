@@ -27,11 +27,11 @@ from henpin.domain import (
     OrderItem,
     Package,
 )
+from henpin.parcel_cases import ParcelCaseRefused, open_parcel_case_for, place_parcel_report
 from henpin.policy import load_policy
 from henpin.questions import Question
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Decision, Event
-from tasks.parcels import ParcelCaseRefused, open_parcel_case_for, place_parcel_report
 
 ORDER = "113-0000031-0000031"
 

@@ -43,7 +43,7 @@ from henpin.domain import ActionKind, ActionStatus, CaseState, CaseType, Order, 
 from henpin.policy.reasons import Phrase
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Decision, Event
-from tasks.cases import add_case
+from henpin.store.opening import add_case
 
 REFUND_OUTCOMES = {
     Outcome.REFUNDED_IN_FULL.value,
