@@ -19,8 +19,7 @@ runner's housekeeper thread runs the same steps every few seconds without a flow
 from __future__ import annotations
 
 from collections.abc import Callable, Sized
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from prefect import Task, flow
 
@@ -39,9 +38,10 @@ from tasks.sweep import (
 Report = dict[str, int]
 
 
-@dataclass(frozen=True)
-class Step:
-    """One housekeeping step: its task, and what the round's report counts of its result."""
+class Step(NamedTuple):
+    """One housekeeping step: its task, and what the round's report counts of its result.
+    (Not a dataclass: Prefect loads this file by its path, under a module name that is not in
+    `sys.modules`, where a dataclass cannot resolve its annotations.)"""
 
     task: Task[..., Any]
     counts: Callable[[Any], Report]

@@ -112,7 +112,7 @@ def unstarted_cases(url: str, now: datetime) -> list[int]:
         return [c.id for c in rows if not c.needs_attention]
 
 
-def restart_stranded_runs(url: str, now: datetime | None, *, stale_running: timedelta) -> list[int]:
+def restart_stranded_runs(url: str, *, now: datetime | None, stale_running: timedelta) -> list[int]:
     """Start again the runs of open cases that a dead runner, worker or flow process left
     behind (PENDING, RUNNING longer than `stale_running`, CRASHED, FAILED). After MAX_RESTARTS
     the case is flagged "needs attention" instead, with the reason on its timeline."""

@@ -63,7 +63,7 @@ def restart_stranded_runs(now: datetime | None = None) -> list[int]:
     """Start again the runs of open cases that a dead runner, worker or flow process left
     behind; a case whose run keeps dying is flagged "needs attention" instead."""
     stale = timedelta(seconds=settings().stale_run_s)
-    return housekeeping.restart_stranded_runs(store_url(), now, stale_running=stale)
+    return housekeeping.restart_stranded_runs(store_url(), now=now, stale_running=stale)
 
 
 @store_task("purge-buyer-data", fresh=True)
