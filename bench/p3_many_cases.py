@@ -232,7 +232,7 @@ def inbox_page_s(home: Path, store: str) -> tuple[float, int]:
 
 def housekeeping_round_s(stack: SingleStack) -> float:
     """One housekeeping round (as the runner's thread runs it) with the waiting cases present."""
-    from tasks.sweep import housekeeping_round
+    from flows.housekeeping import housekeeping_round
     from tests.support import reset_process_caches
 
     with (

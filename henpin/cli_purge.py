@@ -13,7 +13,7 @@ from typing import Any
 
 def cmd_purge(args: argparse.Namespace) -> int:
     from henpin.cli import _home, _migrate, _print_json, _settings, _use_stack_prefect
-    from henpin.policy import PolicyError, load_policy
+    from henpin.policy import PolicyError
 
     settings = _settings(args)
     # Where the cases' task results are (before Prefect reads its settings): the home's result
@@ -28,21 +28,20 @@ def cmd_purge(args: argparse.Namespace) -> int:
         )
         return 1
     _migrate(settings)
+    from henpin.privacy import purge_buyer_data  # imports Prefect: after its settings are set
+
     try:
-        days = load_policy(settings.policies).retention.buyer_data_days
+        report = purge_buyer_data(settings, datetime.now(UTC), dry_run=args.dry_run)
     except PolicyError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    from tasks.sweep import purge_buyer_data_now
-
-    report = purge_buyer_data_now(settings.store_url, datetime.now(UTC), days, dry_run=args.dry_run)
     if args.json:
         _print_json(report.model_dump(mode="json"))
         return 0
     verb = "would lose" if args.dry_run else "lost"
     print(
         f"{len(report.case_ids)} case(s) closed before {report.cutoff:%Y-%m-%d %H:%M} UTC "
-        f"({days} days) {verb} their buyers' personal data"
+        f"({report.retention_days} days) {verb} their buyers' personal data"
         + (f": {', '.join(map(str, report.case_ids))}" if report.case_ids else "")
     )
     for place, rows in report.places.items():

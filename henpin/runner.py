@@ -68,7 +68,7 @@ class Housekeeper(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        from tasks.sweep import housekeeping_round
+        from flows.housekeeping import housekeeping_round
 
         while not self.stopping.is_set():
             try:

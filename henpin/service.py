@@ -454,8 +454,8 @@ def preview_parcel_case(store_url: str, order_id: str, kind: ParcelKind) -> Parc
     """What opening a refused/unclaimed or address-error case for this order would start
     from, before anything is opened (the inbox shows it for the operator to check)."""
     from henpin.cases.parcels import case_type_for, parcel_kind
+    from henpin.parcel_cases import parcel_case_refusal
     from tasks.cases import order_snapshot
-    from tasks.parcels import parcel_case_refusal
 
     order = _shipped_order(order_id)
     refusal = parcel_case_refusal(order, parcel_kind(kind), url=store_url)
@@ -492,8 +492,8 @@ def open_parcel_case(
     refused, it goes in the audit log."""
     from henpin.accounts import AuditAction, audit, find_operator
     from henpin.cases.parcels import parcel_kind
+    from henpin.parcel_cases import ParcelCaseRefused, open_parcel_case_for
     from tasks.ingest import start_case_flow
-    from tasks.parcels import ParcelCaseRefused, open_parcel_case_for
 
     detail: dict[str, Any] = {"order_id": order_id.strip(), "kind": kind}
     try:

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from henpin.decisions import (
     DecisionRefused,
@@ -28,21 +27,12 @@ from henpin.policy.reasons import Phrase
 from henpin.questions import Question
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Event
+from henpin.store.opening import add_case as add_case
+from henpin.store.opening import order_snapshot as order_snapshot
 from tasks.kinds import store_task
 from tasks.store import settings, store_url
 
 log = logging.getLogger(__name__)
-
-
-def order_snapshot(order: Order) -> dict[str, Any]:
-    """What the inbox shows of an order: our own Order type, with value and buyer's reason."""
-    snap = order.model_dump(mode="json")
-    value = order.value
-    snap["value"] = value.model_dump(mode="json") if value else None
-    snap["buyer_cancel_reason"] = order.buyer_cancel_reason
-    for item, data in zip(order.items, snap["items"], strict=True):
-        data["value"] = item.value.model_dump(mode="json") if item.value else None
-    return snap
 
 
 def open_case(
@@ -74,32 +64,6 @@ def open_case(
             )
             assert existing is not None
             return existing, False
-
-
-def add_case(
-    s: Session,
-    case_type: CaseType,
-    order: Order,
-    *,
-    note: str,
-    details: dict[str, Any],
-    parent_case_id: int | None = None,
-    event_data: dict[str, Any] | None = None,
-) -> Case:
-    """A new open case for the order in this transaction, with its "opened" timeline line."""
-    case = Case(
-        type=case_type.value,
-        order_id=order.order_id,
-        marketplace_id=order.marketplace_id,
-        state=CaseState.OPEN.value,
-        order_snapshot=order_snapshot(order),
-        details=details,
-        parent_case_id=parent_case_id,
-    )
-    s.add(case)
-    s.flush()
-    s.add(Event(case_id=case.id, kind="opened", message=note, data=event_data or {}))
-    return case
 
 
 def attach_flow_run(case_id: int, flow_run_id: str, *, url: str | None = None) -> None:

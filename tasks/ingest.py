@@ -13,6 +13,7 @@ from henpin.cases.registry import case_type_entry
 from henpin.cases.return_request import CLOSED_AT_AMAZON
 from henpin.decisions import record_decision
 from henpin.domain import AuthorizationStatus, CaseState, CaseType, Order, ReturnRequest
+from henpin.parcel_cases import place_parcel_report
 from henpin.policy import Policy
 from henpin.policy.reasons import phrase
 from henpin.runs import resume_case_run, start_case_run
@@ -21,7 +22,6 @@ from henpin.store.models import AuditEntry, Case, Checkpoint, Event, UnreadableP
 from tasks.cases import attach_flow_run, open_case
 from tasks.kinds import store_task
 from tasks.orders import UnreadableOrder
-from tasks.parcels import place_parcel_report
 from tasks.policy import policy_in_force
 from tasks.store import store_url
 
@@ -225,7 +225,7 @@ def follow_return_request(ret: ReturnRequest) -> bool:
 @store_task("open-returning-parcel-case", fresh=True)
 def open_returning_parcel_case(order: Order) -> Opened:
     """A parcel coming back: an address problem goes to the address-error flow, a refused or
-    unclaimed one to the refused-delivery flow; one parcel case per order (tasks/parcels.py):
+    unclaimed one to the refused-delivery flow; one parcel case per order (henpin/parcel_cases.py):
     a later reason is recorded on the order's case, or hands a waiting refused case over."""
     kind = returning_parcel(order)
     assert kind is not None, "only orders with a returning parcel come here"

@@ -117,10 +117,10 @@ def unexpected_restarts() -> list[int]:
     from sqlalchemy import select
     from sqlalchemy.exc import OperationalError
 
+    from henpin.housekeeping import RESTART_EVENT
     from henpin.store.db import session_scope
     from henpin.store.models import Event
     from tasks.store import store_url
-    from tasks.sweep import RESTART_EVENT
 
     try:
         with session_scope(store_url()) as s:

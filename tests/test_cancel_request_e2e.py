@@ -402,8 +402,9 @@ def test_runs_left_behind_by_a_killed_runner_are_started_again_once(
     from prefect.states import Crashed, Pending
 
     from flows.ingest import ingest
+    from henpin.housekeeping import MAX_RESTARTS
     from henpin.service import decide, show_case
-    from tasks.sweep import MAX_RESTARTS, restart_stranded_runs
+    from tasks.sweep import restart_stranded_runs
 
     control(
         emulator,
@@ -453,8 +454,7 @@ def test_runs_left_behind_by_a_killed_runner_are_started_again_once(
 def test_the_runners_housekeeper_does_the_steps_of_the_housekeeping_flow(
     henpin: str, emulator: Any
 ) -> None:
-    from flows.housekeeping import housekeeping
-    from tasks.sweep import housekeeping_round
+    from flows.housekeeping import housekeeping, housekeeping_round
 
     assert list(housekeeping_round()) == list(housekeeping())
 

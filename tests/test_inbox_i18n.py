@@ -35,6 +35,7 @@ from henpin.domain import (
     Outcome,
     ReturnRequest,
 )
+from henpin.housekeeping import RESTART_EVENT
 from henpin.inbox_ops import ClaimCode, DecisionCode, SortOrder
 from henpin.languages import marketplace_locale, operator_time_zone
 from henpin.money import from_minor_units
@@ -59,7 +60,6 @@ from henpin.store.db import session_scope
 from henpin.store.models import Action, Case
 from tasks import store
 from tasks.cases import flag_attention, mark_waiting, record_recommendation
-from tasks.sweep import RESTART_EVENT
 from tests.test_inbox_support import (
     PAGES,
     REPO_POLICIES,

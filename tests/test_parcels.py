@@ -7,15 +7,31 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from henpin.domain import ActionKind, CaseState, FulfillmentStatus, Order, OrderItem, Package
+from henpin.cases import refused_delivery
+from henpin.cases.answers import OperatorAnswer
+from henpin.cases.refund_outcomes import HeldRefundDecision, refund_held_flag, refund_held_question
+from henpin.cases.refused_delivery import RefundAsked, RefusedRefundConfirmation
+from henpin.domain import (
+    ActionKind,
+    CaseState,
+    FulfillmentStatus,
+    Money,
+    Order,
+    OrderItem,
+    Package,
+)
+from henpin.parcel_cases import ParcelCaseRefused, open_parcel_case_for, place_parcel_report
+from henpin.policy import load_policy
+from henpin.questions import Question
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Decision, Event
-from tasks.parcels import ParcelCaseRefused, open_parcel_case_for, place_parcel_report
 
 ORDER = "113-0000031-0000031"
 
@@ -244,3 +260,70 @@ def test_openers_racing_each_other_leave_one_open_parcel_case(case_store: str) -
     assert len(open_cases) == 1
     opened_by_operators = [r for r in results if isinstance(r, int)]
     assert len(opened_by_operators) <= 1
+
+
+def asked(url: str, case_id: int, question: Question) -> None:
+    """The case as its flow leaves it when it asks this question (what `mark_waiting` keeps)."""
+    with session_scope(url) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.state = CaseState.WAITING.value
+        case.waiting_step = question.step
+        case.choices = list(question.choices)
+        case.question = question.model_dump(mode="json")
+        case.timeout_choice = question.timeout_choice
+
+
+def refused_case_questions() -> list[tuple[Question, type[OperatorAnswer]]]:
+    """Every question a refused-delivery case waits on, with the answer its flow reads."""
+    policy = load_policy(Path(__file__).parent.parent / "policies.yaml").refused_delivery
+    order = shipped("RETURNING_TO_SELLER").model_copy(
+        update={
+            "items": [
+                OrderItem(
+                    order_item_id="1",
+                    sku="MUG-001",
+                    unit_price=Money(amount=Decimal("20.00"), currency="USD"),
+                )
+            ]
+        }
+    )
+    proposal = refused_delivery.proposed_refund(order, policy, refused=False)
+    flag = refund_held_flag(3, "HENPIN_ALREADY_REFUNDED", "refunded elsewhere")
+    return [
+        (refused_delivery.refund_asked_question(order, policy, reminded=False), RefundAsked),
+        (refused_delivery.refund_asked_question(order, policy, reminded=True), RefundAsked),
+        (refused_delivery.refund_question(order, policy, proposal), RefusedRefundConfirmation),
+        (refund_held_question(order, flag, 1), HeldRefundDecision),
+        (refund_held_question(order, flag, 2), HeldRefundDecision),
+    ]
+
+
+@pytest.mark.parametrize(
+    "which", range(5), ids=["asked", "reminded", "refund", "held", "held-again"]
+)
+def test_a_waiting_refused_case_is_handed_over_only_where_its_answer_can_say_so(
+    case_store: str, which: int
+) -> None:
+    """Henpin answers `handed_over` only to a question whose answer can carry it: the run is
+    resumed with an answer its schema accepts. A refund Henpin holds back (the held-refund
+    question: check again or escalate) is a refund under way: the case keeps the parcel, a
+    person decides, and the report is kept on its timeline."""
+    question, answer_type = refused_case_questions()[which]
+    first = place_parcel_report(shipped("RETURNING_TO_SELLER"), "unclaimed", url=case_store)
+    asked(case_store, first.case_id, question)
+
+    later = place_parcel_report(shipped("UNDELIVERABLE"), "address", url=case_store)
+    if "handed_over" in answer_type.choices():
+        assert later.new and later.handed_over_from == first.case_id
+        assert later.resume_input is not None
+        assert answer_type.model_validate(later.resume_input).choice == "handed_over"
+        return
+    assert (later.case_id, later.new, later.resume_run) == (first.case_id, False, None)
+    refused = parcel_cases(case_store)["refused-delivery"]
+    assert list(parcel_cases(case_store)) == ["refused-delivery"]
+    assert (refused.state, refused.waiting_step) == ("waiting", question.step)
+    with session_scope(case_store) as s:
+        assert s.scalar(select(Decision).where(Decision.case_id == first.case_id)) is None
+    [kept] = events(case_store, first.case_id, "parcel-report")
+    assert "held back" in kept.message

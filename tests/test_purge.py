@@ -226,11 +226,11 @@ def test_a_case_runs_results_are_filed_under_the_case_and_purged_with_it(
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
+    from henpin.housekeeping import purge_buyer_data_now
     from henpin.runs import case_result_files
     from tasks.cases import open_case
     from tasks.kinds import store_task
     from tasks.policy import policy_in_force
-    from tasks.sweep import purge_buyer_data_now
 
     case_id, _ = open_case(CaseType.CANCEL_REQUEST, shipped("111-R", "Zyxwv Qutsr", "z@x.io"))
 

@@ -18,7 +18,8 @@ it was written:
 What Prefect keeps of the case (run inputs, persisted task results) goes with it: see
 `henpin.runs.forget_case_results` (the case's folder of task results) and
 `henpin.runs.forget_case_run_data` (what its flow run points to), called by the housekeeping
-purge (`tasks.sweep.purge_buyer_data_now`) for each case purged here.
+purge and `henpin purge` (`henpin.housekeeping.purge_buyer_data_now`) for each case purged
+here.
 """
 
 from __future__ import annotations

@@ -8,9 +8,11 @@ in part by agreement, or cancels as buyer-caused for a reorder (the referral fee
 The address case is the more specific one and protects the seller's money, so:
 
 - refused/unclaimed first, an address problem later: the address-error case takes over. The
-  refused case, while it waits for an operator (nothing refunded or queued), is closed as
-  `handed-to-address-error` naming the new case; the new case links to it and keeps its
-  history. A refused case that is refunding carries on and records the report instead.
+  refused case, while it waits for an operator (nothing refunded or queued) on a question whose
+  answer can say `handed_over`, is closed as `handed-to-address-error` naming the new case; the
+  new case links to it and keeps its history. A refused case that is refunding carries on and
+  records the report instead: so does one whose refund Henpin held back and a person now
+  decides on (that answer, check again or escalate, has no hand-over).
 - an address problem first, refused/unclaimed later: the same parcel on its way back; the
   address case keeps it and records the new status.
 - a parcel case closed with a refund is never followed by another parcel case: the report is
@@ -33,13 +35,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from henpin.cases import parcels as texts
+from henpin.cases.answers import OperatorAnswer
 from henpin.cases.parcels import PARCEL_CASE_TYPES, ReturningParcel, case_type_for
-from henpin.cases.refused_delivery import HANDED_OVER
+from henpin.cases.refund_outcomes import HeldRefundDecision
+from henpin.cases.refused_delivery import HANDED_OVER, RefundAsked, RefusedRefundConfirmation
 from henpin.domain import ActionKind, ActionStatus, CaseState, CaseType, Order, Outcome
 from henpin.policy.reasons import Phrase
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Decision, Event
-from tasks.cases import add_case
+from henpin.store.opening import add_case
 
 REFUND_OUTCOMES = {
     Outcome.REFUNDED_IN_FULL.value,
@@ -49,6 +53,14 @@ REFUND_OUTCOMES = {
     Outcome.REFUNDED_BY_AMAZON.value,
     Outcome.ALREADY_REFUNDED.value,
 }
+
+#: What a waiting refused-delivery case can be asked: its own questions (flows/refused_delivery.py)
+#: and the shared refund step's question on a refund Henpin held back (flows/steps.py).
+REFUSED_CASE_ANSWERS: tuple[type[OperatorAnswer], ...] = (
+    RefundAsked,
+    RefusedRefundConfirmation,
+    HeldRefundDecision,
+)
 
 
 class Placement(BaseModel):
@@ -158,6 +170,21 @@ def _history(s: Session, case: Case) -> dict[str, Any]:
     )
 
 
+def _can_hand_over(refused: Case) -> bool:
+    """The refused case's waiting question is one whose answer can say `handed_over`, so its
+    suspended run accepts Henpin's answer. The answer is told by what the question offers and
+    times out to, as each answer declares its choices; a question no answer (or more than one
+    kind of answer) fits is not answered for the operator."""
+    offered = set(refused.choices or [])
+    fits = [
+        answer
+        for answer in REFUSED_CASE_ANSWERS
+        if offered <= set(answer.labels)
+        and (refused.timeout_choice is None or refused.timeout_choice in answer.choices())
+    ]
+    return bool(offered) and bool(fits) and all(HANDED_OVER in a.choices() for a in fits)
+
+
 def _hand_over(s: Session, refused: Case, order: Order, report: dict[str, Any]) -> Placement | None:
     """Close the waiting refused case as handed over and open the address case that takes
     over, in this transaction. None when an answer to its question was recorded first (the
@@ -224,10 +251,12 @@ def _hand_over(s: Session, refused: Case, order: Order, report: dict[str, Any]) 
 def _address_reported(s: Session, refused: Case, order: Order, report: dict[str, Any]) -> Placement:
     """An address problem reported for an order whose parcel case is refused/unclaimed."""
     if refused.state == CaseState.WAITING.value and refused.waiting_step:
-        handed = _hand_over(s, refused, order, report)
-        if handed is not None:
+        if not _can_hand_over(refused):
+            why = "its refund was held back and a person decides on it"
+        elif (handed := _hand_over(s, refused, order, report)) is not None:
             return handed
-        why = "an operator answered its question first"
+        else:
+            why = "an operator answered its question first"
     elif refused.state == CaseState.ACTING.value:
         why = "it is already acting (a refund may be on its way)"
     elif refused.state != CaseState.CLOSED.value:
