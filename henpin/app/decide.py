@@ -43,7 +43,8 @@ PERSON_DOORS = (Door.INBOX, Door.CLI)
 
 
 class DecisionResult(BaseModel):
-    """What happened to an operator's decision, for the inbox and `henpin decide --json`."""
+    """What `decide` came to: recorded (and whether the run resumed at once), or someone's
+    earlier answer stands."""
 
     case_id: int
     accepted: bool
@@ -64,7 +65,9 @@ def decide(
     fields: dict[str, Any] | None = None,
     seen_step: str | None = None,
 ) -> DecisionResult:
-    """Record an operator's answer to the case's waiting question and resume its flow run.
+    """Record an operator's answer to the case's waiting question and resume its flow run: the
+    step `decide_as` takes once the door admitted the operator. Alone it checks no role or claim
+    and writes no audit line (the bench and tests call it so); the doors call `decide_as`.
 
     Raises DecisionRefused (with a message for the operator) when the case is not waiting or the
     choice is not one of its choices, or when `seen_step` (the question the operator's form
