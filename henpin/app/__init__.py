@@ -3,7 +3,8 @@
 Both doors call these functions, so an operator in the browser and a script on the command line
 get the same checks, the same audit and the same data:
 
-- `startup`: what each door does once before acting (the case store's schema, ingestion);
+- `startup`: what each door does once before acting (the case store's schema);
+- `ingest`: one ingestion pass now (`henpin poll`);
 - `cases`: list, find and show cases; `claims`: who works on a case;
 - `decide`: the one door to decide a case (one or many), checked and audited;
 - `messages`: buyers' messages (open a case from one, settle one Henpin could not tell was sent);
