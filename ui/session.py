@@ -1,7 +1,9 @@
 """One browser session of the inbox: where the case store is, who is signed in, what they decided.
 
-Everything here is set up once per session by `start()`; pages read it through these functions
-instead of poking `st.session_state` directly. `check()` runs before every page: it ends a session
+Everything here is set up once per session by `start()`, the inbox's edge: its `Settings` are read
+once, and the application's start-up (`henpin.app.startup`) brings the case store up to date and
+gives its URL, which pages hand to the application's functions. Pages read all of it through these
+functions instead of poking `st.session_state` directly. `check()` runs before every page: it ends a session
 that sat idle too long (HENPIN_SESSION_HOURS), that is older than HENPIN_SESSION_MAX_HOURS, or
 whose operator's password was reset since, and follows what admins changed meanwhile (a
 deactivated operator is signed out at their next click, a new role applies at once).
