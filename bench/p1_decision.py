@@ -1,6 +1,6 @@
 """P1: an operator's decision → the resumed flow has stored its Amazon action in the outbox.
 
-Decisions go through `henpin.service.decide` (the inbox's and `henpin decide`'s code path: record
+Decisions go through `henpin.app.decide.decide` (the inbox's and `henpin decide`'s code path: record
 the one winner, resume the suspended run). The latency of one decision runs from just before
 `decide` to the `created_at` the resumed run wrote on its outbox action (both on this machine's
 clock). Decisions are made one every `gap_s` seconds, as a small team of operators would.
@@ -49,7 +49,7 @@ def action_times(store: str, case_ids: list[int]) -> dict[int, float]:
 def decide_and_measure(
     stack: SingleStack, cases: list[int], gap_s: float, timeout: float
 ) -> dict[str, Any]:
-    from henpin.service import decide
+    from henpin.app.decide import decide
 
     decided_at: dict[int, float] = {}
     resume_call_s: list[float] = []

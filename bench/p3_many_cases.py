@@ -11,7 +11,7 @@ What is created, cheaply instead of running 10,000 flows up to their question:
   choices, a deadline spread over the next 48 h, a recommendation and an order snapshot copied
   from a real waiting case), the first `runs` of them pointing at those flow runs.
 Then: processes the runner holds (its process tree), memory of each component, the inbox's list
-query (`henpin.service.list_cases(state="waiting")`) and the inbox page (Streamlit AppTest of
+query (`henpin.app.cases.list_cases(state="waiting")`) and the inbox page (Streamlit AppTest of
 ui/inbox.py, signed in): `henpin cases list` (1,000 rows) and the inbox's page query (50 rows).
 """
 
@@ -185,9 +185,9 @@ def insert_waiting_cases(store: str, n: int, runs: list[str], template: dict[str
 
 
 def proposed_list_waiting(store: str, limit: int = PAGE) -> list[Any]:
-    """The inbox's own page query (henpin.inbox_ops.find_cases): waiting cases, soonest
+    """The inbox's own page query (henpin.app.cases.find_cases): waiting cases, soonest
     deadline first, ordered and cut in SQL."""
-    from henpin.inbox_ops import CaseFilter, find_cases
+    from henpin.app.cases import CaseFilter, find_cases
 
     return find_cases(store, CaseFilter(states=("waiting",)), limit=limit).cases
 
@@ -203,7 +203,7 @@ def timed(fn: Any, repeat: int = 5) -> tuple[float, Any]:
 
 def soonest_is_listed(store: str) -> bool:
     """Whether the current list_cases shows the case with the soonest deadline at all."""
-    from henpin.service import list_cases
+    from henpin.app.cases import list_cases
 
     soonest = proposed_list_waiting(store, limit=1)[0].id
     return any(c.id == soonest for c in list_cases(store, state="waiting"))
@@ -213,7 +213,7 @@ def inbox_page_s(home: Path, store: str) -> tuple[float, int]:
     """Sign in with AppTest, then time one rerun of the inbox page; returns (s, rows shown)."""
     from streamlit.testing.v1 import AppTest
 
-    from henpin.service import add_operator
+    from henpin.accounts import add_operator
 
     add_operator(store, "bench", "bench-password-123", role="operator")
     with environment(HENPIN_HOME=str(home.resolve()), HENPIN_DATABASE_URL=None):
@@ -284,8 +284,8 @@ def decided_scan_s(store: str) -> dict[str, float]:
 def list_on_postgres(n: int, template: dict[str, Any]) -> dict[str, float]:
     from sqlalchemy import create_engine, text
 
+    from henpin.app.cases import list_cases
     from henpin.scale import drop_postgres_database, ensure_postgres_database
-    from henpin.service import list_cases
     from henpin.store.db import engine_for, migrate
 
     url = with_database(PG_SERVER, f"henpin_bench_p3_{os.getpid()}")
@@ -376,7 +376,7 @@ def run(
 ) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from henpin.service import list_cases
+    from henpin.app.cases import list_cases
     from henpin.store.db import session_scope
     from henpin.store.models import Case
 

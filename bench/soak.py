@@ -331,7 +331,7 @@ class Operators:
         an active operator or admin (the store exists once a case is waiting)."""
         if self.signed_up:
             return
-        from henpin.service import add_operator
+        from henpin.accounts import add_operator
 
         for name in OPERATORS:
             add_operator(f"sqlite:///{self.stack.store_path}", name)

@@ -732,3 +732,38 @@ def unlock(store_url: str, name: str, *, by: str | Actor, where: str = "") -> No
         _operator(s, name)
         _clear_throttles(s, name)
         _add_audit(s, actor.name, AuditAction.UNLOCKED, target=name, where=actor.where)
+
+
+# --- set-up's operators ---
+
+
+def add_operator(
+    store_url: str,
+    name: str,
+    password: str | None = None,
+    role: str = "operator",
+    *,
+    by: Actor | None = None,
+) -> str:
+    """Create an operator; returns the password in plain text once (random unless given).
+
+    A name already taken is refused (AccountRefused `name-taken`): a role or password changes
+    only by its own command (`accounts.set_role`, `accounts.reset_password`). Name and role are
+    checked as the inbox checks them; the addition is audited (by whoever set Henpin up, unless
+    `by` says who).
+    """
+    return create_operator(
+        store_url, name, role=role, password=password, by=by or Actor("henpin", "setup", False)
+    )
+
+
+def add_demo_admin(store_url: str, name: str, password: str) -> bool:
+    """Demo mode's admin, created on the first `henpin up` only: True when created now. Later
+    starts leave it as it is (a password or role an admin changed stays changed)."""
+    try:
+        add_operator(store_url, name, password, role="admin", by=Actor("henpin up", "demo", False))
+    except AccountRefused as refused:
+        if refused.code != "name-taken":
+            raise
+        return False
+    return True

@@ -93,15 +93,15 @@ def _up(args: argparse.Namespace, home: Path, lock: StackLock) -> int:
             f"henpin up: the policy file is not valid, nothing was started:\n{exc}", file=sys.stderr
         )
         return 2
-    if (missing := _check_region_logins(Settings(), home)) is not None:
+    settings = Settings()
+    if (missing := _check_region_logins(settings, home)) is not None:
         return missing
     if args.scale:
         return _up_scaled(args, home, policies, lock)
-    settings = Settings()
     stack = Stack(home=home, settings=settings, lock=lock)
     os.environ.update(stack.plan())  # before Prefect is imported: it reads settings at import
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    from henpin.service import add_demo_admin
+    from henpin.accounts import add_demo_admin
 
     try:
         print(
@@ -248,11 +248,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
-    from henpin.service import list_cases
+    from henpin.app.cases import list_cases
 
     settings = _settings(args)
-    _migrate(settings)
-    cases = list_cases(settings.store_url, state=args.state)
+    store_url = _migrate(settings)
+    cases = list_cases(store_url, state=args.state)
     if args.json:
         _print_json([c.model_dump(mode="json") for c in cases])
     else:
@@ -266,11 +266,11 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_show(args: argparse.Namespace) -> int:
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     settings = _settings(args)
-    _migrate(settings)
-    case = show_case(settings.store_url, args.id)
+    store_url = _migrate(settings)
+    case = show_case(store_url, args.id)
     if case is None:
         print(f"henpin: there is no case {args.id}", file=sys.stderr)
         return 1
@@ -291,7 +291,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     admin, a case someone else claimed needs --over-claim, and the audit log records it."""
     settings = _settings(args)
     _use_stack_prefect(_home(args))  # if it is down, the decision is kept and applied later
-    from henpin.inbox_ops import DecisionCode, decide_as
+    from henpin.app.decide import DecisionCode, decide_as
 
     fields = dict(_field(f) for f in args.field or [])
     outcome = decide_as(
@@ -330,12 +330,12 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_settle_message(args: argparse.Namespace) -> int:
-    from henpin.inbox_ops import SettleCode, settle_message
+    from henpin.app.messages import SettleCode, settle_message
 
     settings = _settings(args)
-    _migrate(settings)
+    store_url = _migrate(settings)
     code = settle_message(
-        settings.store_url,
+        store_url,
         args.id,
         args.key,
         was_sent=args.was_sent,
@@ -366,7 +366,7 @@ def _field(text: str) -> tuple[str, str]:
 
 
 def _open_case_command(args: argparse.Namespace, open_it: Callable[[str], Any]) -> int:
-    """Open a case by hand (`open_it(store_url)`, a henpin.service function) and print it."""
+    """Open a case by hand (`open_it(store_url)`, a henpin.app function) and print it."""
     settings = _settings(args)
     if not _use_stack_prefect(_home(args)):
         print(
@@ -374,7 +374,7 @@ def _open_case_command(args: argparse.Namespace, open_it: Callable[[str], Any]) 
             file=sys.stderr,
         )
         return 1
-    from henpin.service import CaseNotOpened
+    from henpin.app.cases import CaseNotOpened
 
     try:
         case = open_it(settings.store_url)
@@ -390,7 +390,7 @@ def _open_case_command(args: argparse.Namespace, open_it: Callable[[str], Any]) 
 
 def cmd_cases_open_message(args: argparse.Namespace) -> int:
     def open_it(store_url: str) -> Any:
-        from henpin.service import open_cancel_by_message
+        from henpin.app.messages import open_cancel_by_message
 
         return open_cancel_by_message(
             store_url, args.order_id, buyer_message=args.message, operator=args.operator
@@ -401,7 +401,7 @@ def cmd_cases_open_message(args: argparse.Namespace) -> int:
 
 def cmd_cases_open_parcel(args: argparse.Namespace) -> int:
     def open_it(store_url: str) -> Any:
-        from henpin.service import open_parcel_case
+        from henpin.app.parcels import open_parcel_case
 
         return open_parcel_case(
             store_url,
@@ -424,9 +424,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
         )
         return 1
     _migrate(settings)
-    from flows.ingest import ingest
+    from henpin.app.ingest import poll_amazon
 
-    opened = ingest()
+    opened = poll_amazon()
     new = [o for o in opened if o.new]
     if args.json:
         _print_json({"found": len(opened), "opened": [o.model_dump() for o in new]})
@@ -460,18 +460,18 @@ def _warn_value_currencies(args: argparse.Namespace, path: Path) -> None:
 def cmd_policy_replay(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
+    from henpin.app.replay import replay
     from henpin.policy import PolicyError, load_policy
-    from henpin.replay import replay
 
     settings = _settings(args)
-    _migrate(settings)
+    store_url = _migrate(settings)
     try:
         policy = load_policy(Path(args.file))
     except PolicyError as exc:
         print(str(exc), file=sys.stderr)
         return 1
     since = datetime.fromisoformat(args.since).replace(tzinfo=UTC) if args.since else None
-    report = replay(settings.store_url, policy, since=since)
+    report = replay(store_url, policy, since=since)
     if args.json:
         _print_json(report.model_dump(mode="json"))
         return 0
@@ -496,7 +496,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from datetime import date
 
     from henpin.accounts import Actor
-    from henpin.exports import ExportRefused, Period, export
+    from henpin.app.exports import ExportRefused, Period, export
 
     settings = _settings(args)
     try:
@@ -504,11 +504,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"henpin export: {exc}; give dates as YYYY-MM-DD", file=sys.stderr)
         return 2
-    _migrate(settings)
+    store_url = _migrate(settings)
     actor = Actor.command_line()
     try:
         made = export(
-            settings.store_url,
+            store_url,
             args.kind,
             period,
             args.marketplace,
@@ -669,10 +669,11 @@ def cmd_operator_reset_password(args: argparse.Namespace) -> int:
     return _operator_command(args, "operator reset-password", change)
 
 
-def _migrate(settings: Settings) -> None:
-    from henpin.store.db import migrate
+def _migrate(settings: Settings) -> str:
+    """The command's start-up: the case store brought up to date; its URL."""
+    from henpin.app.startup import open_case_store
 
-    migrate(settings.store_url)
+    return open_case_store(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """`henpin claim-pack CASE_ID --out FILE --operator NAME`: write a case's claim pack (a zip with
 its photos, the order, the return and refund facts, the timeline and the decisions) for a SAFE-T
-claim or an A-to-z dispute, as the inbox's download does (henpin.claims)."""
+claim or an A-to-z dispute, as the inbox's download does (henpin.app.claim_packs)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from typing import Any
 
 
 def cmd_claim_pack(args: argparse.Namespace) -> int:
-    from henpin.claims import ClaimPackRefused, build_claim_pack
+    from henpin.app.claim_packs import ClaimPackRefused, build_claim_pack
     from henpin.cli import _migrate, _print_json, _settings
 
     settings = _settings(args)
-    _migrate(settings)
+    store_url = _migrate(settings)
     try:
         pack = build_claim_pack(
-            settings.store_url, settings.home, args.id, operator=args.operator, where="cli"
+            store_url, settings.home, args.id, operator=args.operator, where="cli"
         )
     except ClaimPackRefused as refused:
         if args.json:

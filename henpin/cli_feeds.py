@@ -1,5 +1,5 @@
 """`henpin feeds ...`: the feeds whose processing report did not account for their actions, and
-a person's answer for them (the same `henpin.inbox_ops` functions as the inbox's case page)."""
+a person's answer for them (the same `henpin.app.feeds` functions as the inbox's case page)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ ANSWERS = ("send-again", "done", "not-done")
 
 
 def cmd_feeds_list(args: argparse.Namespace) -> int:
+    from henpin.app.feeds import feeds_in_attention
     from henpin.cli import _migrate, _print_json, _settings
-    from henpin.inbox_ops import feeds_in_attention
 
     settings = _settings(args)
-    _migrate(settings)
-    feeds = feeds_in_attention(settings.store_url)
+    store_url = _migrate(settings)
+    feeds = feeds_in_attention(store_url)
     if args.json:
         _print_json([f.model_dump(mode="json") for f in feeds])
     else:
@@ -30,12 +30,12 @@ def cmd_feeds_list(args: argparse.Namespace) -> int:
 
 
 def cmd_feeds_show(args: argparse.Namespace) -> int:
+    from henpin.app.feeds import show_feed
     from henpin.cli import _migrate, _print_json, _settings
-    from henpin.inbox_ops import show_feed
 
     settings = _settings(args)
-    _migrate(settings)
-    feed = show_feed(settings.store_url, args.id)
+    store_url = _migrate(settings)
+    feed = show_feed(store_url, args.id)
     if feed is None:
         print(f"henpin: there is no feed {args.id}", file=sys.stderr)
         return 1
@@ -50,14 +50,12 @@ def cmd_feeds_show(args: argparse.Namespace) -> int:
 
 
 def cmd_feeds_settle(args: argparse.Namespace) -> int:
+    from henpin.app.feeds import FeedSettleCode, settle_feed
     from henpin.cli import _migrate, _print_json, _settings
-    from henpin.inbox_ops import FeedSettleCode, settle_feed
 
     settings = _settings(args)
-    _migrate(settings)
-    code = settle_feed(
-        settings.store_url, args.id, args.answer, operator=args.operator, where="cli"
-    )
+    store_url = _migrate(settings)
+    code = settle_feed(store_url, args.id, args.answer, operator=args.operator, where="cli")
     settled = code in (
         FeedSettleCode.SENT_AGAIN,
         FeedSettleCode.MARKED_DONE,

@@ -28,7 +28,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         )
         return 1
     _migrate(settings)
-    from henpin.privacy import purge_buyer_data  # imports Prefect: after its settings are set
+    from henpin.app.purge import purge_buyer_data  # imports Prefect: after its settings are set
 
     try:
         report = purge_buyer_data(settings, datetime.now(UTC), dry_run=args.dry_run)

@@ -8,7 +8,7 @@ flow always continues with the recorded winner, whatever input its own resume ca
 Every door passes the same checks before anything is recorded (`admit`, then
 `check_decidable`), and its decision, taken or refused, goes in the audit log:
 
-- the inbox and `henpin decide` (`henpin.inbox_ops.decide_as`): the name must be an active
+- the inbox and `henpin decide` (`henpin.app.decide.decide_as`): the name must be an active
   operator or admin; a case someone else claimed needs "decide anyway" (`--over-claim`);
 - the Prefect UI's Resume form (`decide_from_prefect_ui`, run by the waiting flow): nobody is
   named there, so the form's words never say who decided; it is recorded as `prefect-ui`, only

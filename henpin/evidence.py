@@ -1,5 +1,5 @@
 """Photos an operator attaches to a case as evidence: how a returned item came back, for a
-SAFE-T claim or an A-to-z dispute (`henpin.claims` packs them).
+SAFE-T claim or an A-to-z dispute (`henpin.app.claim_packs` packs them).
 
 An upload is taken only when its bytes are an image Henpin accepts (JPEG, PNG or WebP, read by
 Pillow from the content: a name ending in .jpg proves nothing), no larger than

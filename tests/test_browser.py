@@ -29,8 +29,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from henpin.accounts import add_operator
 from henpin.mailcatcher import CaughtMail, MailCatcher
-from henpin.service import add_operator
 from henpin.store.db import engine_for, migrate, session_scope
 from henpin.store.models import Action, AuditEntry, Decision
 from tests.needs import missing

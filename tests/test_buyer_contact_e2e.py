@@ -47,7 +47,7 @@ def buyer_cancels_in_your_orders(emulator: Any, order: dict[str, Any]) -> None:
 
 
 def email_actions(url: str, case_id: int) -> list[Any]:
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     detail = show_case(url, case_id)
     assert detail is not None
@@ -58,7 +58,8 @@ def test_without_buyer_email_the_operator_answers_in_seller_central(
     henpin: str, emulator: Any, mailbox: Any, prefect_server: Any
 ) -> None:
     from flows.ingest import ingest
-    from henpin.service import open_cancel_by_message, preview_cancel_by_message, show_case
+    from henpin.app.cases import show_case
+    from henpin.app.messages import open_cancel_by_message, preview_cancel_by_message
 
     order_id = "304-0000041-0000041"
     order = buyer_order(order_id, DE, "EUR", "34.95", cancel_reason=None)
@@ -104,7 +105,8 @@ def test_a_buyer_who_cancels_while_the_operator_answers_is_handed_over_at_once(
     henpin: str, emulator: Any, mailbox: Any, prefect_server: Any
 ) -> None:
     from flows.ingest import ingest
-    from henpin.service import open_cancel_by_message, show_case
+    from henpin.app.cases import show_case
+    from henpin.app.messages import open_cancel_by_message
 
     order_id = "204-0000047-0000047"
     order = buyer_order(order_id, UK, "GBP", "12.49", cancel_reason=None)
@@ -128,7 +130,8 @@ def test_a_buyer_who_cancels_while_the_operator_answers_is_handed_over_at_once(
 def test_unanswered_seller_central_question_escalates_at_its_deadline(
     henpin: str, emulator: Any, mailbox: Any, prefect_server: Any
 ) -> None:
-    from henpin.service import open_cancel_by_message, show_case
+    from henpin.app.cases import show_case
+    from henpin.app.messages import open_cancel_by_message
     from tasks.sweep import apply_passed_deadlines
 
     order_id = "503-0000042-0000042"
@@ -157,7 +160,7 @@ def test_unanswered_seller_central_question_escalates_at_its_deadline(
 def test_with_the_role_the_reply_is_emailed_in_the_buyers_language(
     henpin: str, emulator: Any, mailbox: Any, prefect_server: Any
 ) -> None:
-    from henpin.service import open_cancel_by_message
+    from henpin.app.messages import open_cancel_by_message
 
     order_id = "113-0000043-0000043"
     control(emulator, "PUT", "application/roles", json={"roles": [ROLE]})

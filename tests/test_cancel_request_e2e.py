@@ -109,7 +109,8 @@ def seed(emulator: Any) -> None:
 
 def test_cancel_requests_end_to_end(henpin: str, emulator: Any) -> None:
     from flows.ingest import ingest
-    from henpin.service import decide, list_cases, show_case
+    from henpin.app.cases import list_cases, show_case
+    from henpin.app.decide import decide
 
     seed(emulator)
     first = ingest()
@@ -198,7 +199,7 @@ def test_cancel_requests_end_to_end(henpin: str, emulator: Any) -> None:
 
 def test_order_shipped_before_acting_stops_safely(henpin: str, emulator: Any) -> None:
     from flows.ingest import ingest
-    from henpin.service import decide
+    from henpin.app.decide import decide
 
     control(emulator, "POST", "orders", json=[order_json("111-0000009-0000009", price="999.00")])
     ingest()
@@ -221,7 +222,7 @@ def test_order_shipped_before_acting_stops_safely(henpin: str, emulator: Any) ->
 
 def test_deadline_takes_the_named_timeout_path_and_one_winner(henpin: str, emulator: Any) -> None:
     from flows.ingest import ingest
-    from henpin.service import decide
+    from henpin.app.decide import decide
     from tasks.sweep import apply_passed_deadlines
 
     control(emulator, "POST", "orders", json=[order_json("111-0000010-0000010", price="999.00")])
@@ -243,7 +244,8 @@ def test_restart_of_prefect_server_while_waiting_loses_nothing(
     henpin: str, emulator: Any, prefect_server: Any
 ) -> None:
     from flows.ingest import ingest
-    from henpin.service import decide, show_case
+    from henpin.app.cases import show_case
+    from henpin.app.decide import decide
 
     control(emulator, "POST", "orders", json=[order_json("111-0000011-0000011", price="999.00")])
     ingest()
@@ -274,7 +276,7 @@ def test_decision_in_prefect_ui_resume_form_is_recorded(henpin: str, emulator: A
     from prefect.flow_runs import resume_flow_run
 
     from flows.ingest import ingest
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     control(emulator, "POST", "orders", json=[order_json("111-0000012-0000012", price="999.00")])
     ingest()
@@ -297,7 +299,7 @@ def test_decision_in_prefect_ui_resume_form_is_recorded(henpin: str, emulator: A
 
 def test_an_unreadable_order_is_flagged_and_ingestion_goes_on(henpin: str, emulator: Any) -> None:
     from flows.ingest import ingest
-    from henpin.service import list_cases
+    from henpin.app.cases import list_cases
 
     bad = order_json("111-0000013-0000013")
     bad["orderItems"][0]["product"]["price"]["unitPrice"]["amount"] = "twelve dollars"
@@ -331,7 +333,8 @@ def test_a_run_suspended_without_its_answers_schema_is_started_again_and_acts_on
     from prefect.client.orchestration import get_client
 
     from flows.ingest import ingest
-    from henpin.service import decide, show_case
+    from henpin.app.cases import show_case
+    from henpin.app.decide import decide
 
     control(emulator, "POST", "orders", json=[order_json("111-0000015-0000015", price="999.00")])
     ingest()
@@ -366,7 +369,8 @@ def test_a_decision_resuming_at_the_same_moment_as_the_sweep_counts_as_resumed(
     cancels once."""
     from flows.ingest import ingest
     from henpin import runs as case_runs
-    from henpin.service import decide, show_case
+    from henpin.app.cases import show_case
+    from henpin.app.decide import decide
 
     control(emulator, "POST", "orders", json=[order_json("111-0000016-0000016", price="999.00")])
     ingest()
@@ -402,8 +406,9 @@ def test_runs_left_behind_by_a_killed_runner_are_started_again_once(
     from prefect.states import Crashed, Pending
 
     from flows.ingest import ingest
+    from henpin.app.cases import show_case
+    from henpin.app.decide import decide
     from henpin.housekeeping import MAX_RESTARTS
-    from henpin.service import decide, show_case
     from tasks.sweep import restart_stranded_runs
 
     control(
@@ -465,8 +470,9 @@ def test_a_report_without_summary_waits_for_a_person_then_the_case_goes_on(
     """Amazon's report has no summary to account for the cancellation: nothing is marked done,
     the case is flagged, and only a person's answer (here: Amazon did apply it) lets it close."""
     from flows.ingest import ingest
-    from henpin.inbox_ops import feeds_in_attention, settle_feed
-    from henpin.service import add_operator, list_cases
+    from henpin.accounts import add_operator
+    from henpin.app.cases import list_cases
+    from henpin.app.feeds import feeds_in_attention, settle_feed
 
     add_operator(henpin, "alice", "correct horse battery", role="operator")
     control(emulator, "POST", "orders", json=[order_json("111-0000021-0000021", price="19.99")])
@@ -500,7 +506,8 @@ def test_a_request_for_some_items_cancels_them_the_way_amazon_documents(
     no acknowledgement, asks the operator to ship the mug first, asks again while nothing has
     shipped, then refunds the spoons with QuantityCancelled (CustomerCancel)."""
     from flows.ingest import ingest
-    from henpin.service import decide, show_case
+    from henpin.app.cases import show_case
+    from henpin.app.decide import decide
     from tests.test_emulator_feed_checks import two_item_order
 
     order_id = "111-0000010-0000010"

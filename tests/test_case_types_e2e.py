@@ -97,7 +97,7 @@ def the_case(url: str, order_id: str, case_type: str) -> Any:
 
 
 def answer(url: str, case: Any, choice: str, **fields: str) -> None:
-    from henpin.service import decide
+    from henpin.app.decide import decide
 
     result = decide(
         url,
@@ -133,7 +133,7 @@ def test_return_request_authorize_receive_inspect_refund(
     henpin: str, emulator: Any, prefect_server: Any
 ) -> None:
     from flows.ingest import ingest
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     control(emulator, "POST", "orders", json=[shipped_order("113-0000021-0000021", price="40.00")])
     control(
@@ -191,7 +191,8 @@ def test_cancel_by_message_replies_then_hands_over(
     henpin: str, emulator: Any, mailbox: Any, prefect_server: Any
 ) -> None:
     from flows.ingest import ingest
-    from henpin.service import open_cancel_by_message, show_case
+    from henpin.app.cases import show_case
+    from henpin.app.messages import open_cancel_by_message
 
     order = order_json(
         "113-0000022-0000022", cancel_reason=None, marketplace_id="A1PA6795UKMFR9", currency="EUR"
@@ -246,7 +247,7 @@ def test_refused_delivery_refunds_item_price_only_when_asked(
     henpin: str, emulator: Any, prefect_server: Any
 ) -> None:
     from flows.ingest import ingest
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     package = {
         "packageReferenceId": "1",
@@ -277,7 +278,7 @@ def test_address_error_asks_buyer_then_partial_refund(
     henpin: str, emulator: Any, prefect_server: Any
 ) -> None:
     from flows.ingest import ingest
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     package = {
         "packageReferenceId": "1",

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from henpin.claims import ClaimPackRefused, build_claim_pack
+from henpin.accounts import add_operator
+from henpin.app.claim_packs import ClaimPackRefused, build_claim_pack
 from henpin.cli import main
 from henpin.evidence import (
     MAX_PHOTO_BYTES,
@@ -25,7 +26,6 @@ from henpin.evidence import (
     check_photo,
     forget_case_photos,
 )
-from henpin.service import add_operator
 from henpin.settings import load_settings
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Case, CasePhoto, Decision, Event

@@ -23,9 +23,11 @@ import pytest
 from sqlalchemy import func, select
 
 from henpin import accounts
-from henpin.inbox_ops import claim, decide_as
+from henpin.accounts import add_operator
+from henpin.app.cases import show_case
+from henpin.app.claims import claim
+from henpin.app.decide import decide_as
 from henpin.questions import Question
-from henpin.service import add_operator, show_case
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Decision, Event
 from tests.support import drive_case_runs, reset_process_caches

@@ -80,7 +80,8 @@ def decisions_of(url: str, case_id: int) -> int:
 def test_the_service_decide_used_by_the_inbox_refuses_extra_decimals(
     case_store: str, amount: str, currency: str, message: str
 ) -> None:
-    from henpin.service import DecisionRefused, decide
+    from henpin.app.decide import decide
+    from henpin.decisions import DecisionRefused
 
     case_id = waiting_case(case_store, currency)
     with pytest.raises(DecisionRefused) as refused:
@@ -116,7 +117,7 @@ def test_the_service_decide_used_by_the_inbox_refuses_extra_decimals(
 def test_henpin_decide_field_refuses_extra_decimals(
     tmp_path: Path, amount: str, currency: str, message: str
 ) -> None:
-    from henpin.service import add_operator
+    from henpin.accounts import add_operator
     from henpin.store.db import migrate
 
     url = f"sqlite:///{tmp_path / 'henpin.db'}"

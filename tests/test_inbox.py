@@ -13,8 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from henpin import accounts
-from henpin.inbox_ops import SettleCode, claim, settle_message
-from henpin.service import add_operator, decide, show_case
+from henpin.accounts import add_operator
+from henpin.app.cases import show_case
+from henpin.app.claims import claim
+from henpin.app.decide import decide
+from henpin.app.messages import SettleCode, settle_message
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Decision, Event
 from tests.test_inbox_support import (

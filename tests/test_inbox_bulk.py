@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from henpin.inbox_ops import DecisionCode, claim, decide_bulk, preview_bulk
-from henpin.service import add_operator, decide
+from henpin.accounts import add_operator
+from henpin.app.claims import claim
+from henpin.app.decide import DecisionCode, decide, decide_bulk, preview_bulk
 from henpin.store.db import session_scope
 from henpin.store.models import Decision
 from tests.test_inbox_support import (

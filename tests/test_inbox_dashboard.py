@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from henpin import metrics
-from henpin.metrics import CancellationCount, FeesRecovered, OpenCases, RefundTotal
+from henpin.app import metrics
+from henpin.app.metrics import CancellationCount, FeesRecovered, OpenCases, RefundTotal
 from tests.test_inbox_support import (
     closed_case,
     decision,

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from henpin import accounts, outbox
-from henpin.inbox_ops import FeedSettleCode, settle_feed
-from henpin.service import show_case
+from henpin.app.cases import show_case
+from henpin.app.feeds import FeedSettleCode, settle_feed
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Feed
 from tests.test_inbox_support import fresh_store, open_keys, opened, set_operator, signed_in, texts

@@ -13,8 +13,12 @@ from typing import get_args
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from henpin import accounts, metrics
+from henpin import accounts
 from henpin.accounts import AuditAction
+from henpin.app import metrics
+from henpin.app.cases import SortOrder
+from henpin.app.claims import ClaimCode
+from henpin.app.decide import DecisionCode
 from henpin.cases.address_error import resolution_question
 from henpin.cases.cancel_request import cancel_request_question
 from henpin.cases.money import RefundFit, over_paid_message
@@ -36,7 +40,6 @@ from henpin.domain import (
     ReturnRequest,
 )
 from henpin.housekeeping import RESTART_EVENT
-from henpin.inbox_ops import ClaimCode, DecisionCode, SortOrder
 from henpin.languages import marketplace_locale, operator_time_zone
 from henpin.money import from_minor_units
 from henpin.outbox import states as outbox_states

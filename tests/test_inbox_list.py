@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from henpin import inbox_ops
+from henpin.accounts import add_operator
+from henpin.app import decide
+from henpin.app.cases import CaseFilter, find_cases
+from henpin.app.exports import ExportRefused, Period, export
 from henpin.cli import main as henpin
 from henpin.domain import FulfillmentStatus, Money, Order, OrderItem
-from henpin.exports import ExportRefused, Period, export
-from henpin.inbox_ops import CaseFilter, find_cases
 from henpin.money import to_minor_units
-from henpin.service import add_operator
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Feed
 from tasks.cases import order_snapshot
@@ -284,7 +284,7 @@ def test_bulk_decisions_show_their_progress_until_the_summary(
     at.radio(key="bulk.choice").set_value("escalate")
     at.button(key="bulk.preview_button").click().run()
     seen: list[tuple[int, int]] = []
-    real = inbox_ops.decide_bulk
+    real = decide.decide_bulk
 
     def watched(*args: Any, **kw: Any) -> Any:
         told = kw["progress"]
@@ -292,7 +292,7 @@ def test_bulk_decisions_show_their_progress_until_the_summary(
         return real(*args, **kw)
 
     # The real decisions, with the page's own progress callback watched as it is told.
-    monkeypatch.setattr(inbox_ops, "decide_bulk", watched)
+    monkeypatch.setattr(decide, "decide_bulk", watched)
     at.button(key="bulk.confirm").click().run()
     assert not at.exception
     assert seen == [(0, 2), (1, 2), (2, 2)]

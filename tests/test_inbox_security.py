@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from henpin import accounts
 from henpin.accounts import AccountRefused, AuditAction, SignInStatus
-from henpin.inbox_ops import DecisionCode, claim, decide_as, release
+from henpin.app.claims import claim, release
+from henpin.app.decide import DecisionCode, decide_as
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Operator
 from tests.test_inbox_support import (

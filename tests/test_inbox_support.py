@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
 from henpin import accounts
-from henpin.service import add_operator
+from henpin.accounts import add_operator
 from henpin.settings import load_settings
 from henpin.store.db import engine_for, migrate, session_scope
 from henpin.store.models import Action, Case, Decision, Operator
@@ -24,7 +24,7 @@ from henpin.store.models import Action, Case, Decision, Operator
 APP = Path(__file__).parents[1] / "ui" / "inbox.py"
 PASSWORD = "correct horse battery"
 CHOICES = ["cancel", "keep_order", "escalate"]
-TIMEOUT = 20  # first runs import Prefect through henpin.service
+TIMEOUT = 20  # first runs import Prefect through henpin.app
 
 PAGES = {
     "inbox": "screens/cases.py",

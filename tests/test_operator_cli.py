@@ -20,8 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from henpin import accounts, cli
-from henpin.accounts import SignInStatus
-from henpin.service import add_demo_admin
+from henpin.accounts import SignInStatus, add_demo_admin
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Operator
 

@@ -167,7 +167,8 @@ def settle_amazon(emulator: Any, rounds: int = 3) -> None:
 
 def test_cases_start_from_the_order_read_when_they_were_opened(henpin: str, emulator: Any) -> None:
     from flows.ingest import ingest
-    from henpin.service import decide, open_cancel_by_message
+    from henpin.app.decide import decide
+    from henpin.app.messages import open_cancel_by_message
 
     seed(emulator)
     ingest()

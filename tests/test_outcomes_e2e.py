@@ -71,7 +71,7 @@ Event = Callable[[Any, str], None]  # (the emulator, the order id): a change at 
 @dataclass(frozen=True)
 class Answer:
     """An answer to the waiting question.
-    `door`: "inbox" (henpin.service.decide) or "server-down" (decided in the inbox while the
+    `door`: "inbox" (henpin.app.decide.decide) or "server-down" (decided in the inbox while the
     Prefect server is down). `before`: a change at Amazon first."""
 
     choice: str
@@ -685,8 +685,8 @@ def step_at(row: Row, phase: int) -> Step | None:
 def open_cases(stack: Stack) -> None:
     """Phase 0: every row's order and return request at Amazon, every case opened."""
     from flows.ingest import ingest
+    from henpin.app.messages import open_cancel_by_message
     from henpin.domain import CaseType
-    from henpin.service import open_cancel_by_message
     from tasks.cases import open_case
     from tasks.orders import adapter
     from tasks.sweep import start_unstarted_cases
@@ -724,8 +724,8 @@ def run_phase(stack: Stack, phase: int) -> None:
     from prefect.flow_runs import resume_flow_run
 
     from flows.ingest import ingest
+    from henpin.app.decide import decide
     from henpin.decisions import find_decision, record_deadline_answers
-    from henpin.service import decide
     from tasks.sweep import resume_decided_cases
 
     steps = [(row, step) for row in ROWS if (step := step_at(row, phase)) is not None]
@@ -944,7 +944,7 @@ def test_the_never_started_case_was_started_by_the_sweep(table: Table) -> None:
 def test_an_out_of_bounds_prefect_ui_answer_is_asked_again(table: Table) -> None:
     """Schema-valid (a Decimal) but more than was paid: refused, asked again under the next
     step; the valid answer then settles it (one refund of 25.00, in the table)."""
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     stack = table.stack
     row = "rd-prefect-ui-out-of-bounds-then-valid"

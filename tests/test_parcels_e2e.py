@@ -14,7 +14,9 @@ from uuid import UUID
 
 import pytest
 
-from henpin.service import add_operator, decide, show_case
+from henpin.accounts import add_operator
+from henpin.app.cases import show_case
+from henpin.app.decide import decide
 from tests.support import drive_case_runs
 from tests.test_case_types_e2e import (  # noqa: F401  (fixtures)
     answer,

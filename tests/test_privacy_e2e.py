@@ -138,7 +138,7 @@ def close_every_case_type(url: str, amazon: Any) -> list[int]:
     """One case of each type, each carrying the buyer's name, e-mail, phone and address in
     what they said and in the operators' answers, run to close."""
     from flows.ingest import ingest
-    from henpin.service import open_cancel_by_message
+    from henpin.app.messages import open_cancel_by_message
 
     control(amazon, "PUT", "application/roles", json={"roles": ["DIRECT_TO_CONSUMER_DELIVERY"]})
     cancel = order_json("113-0000081-0000081", price="999.00", cancel_reason=SAID)

@@ -235,7 +235,7 @@ def amounts(parent: ET.Element | None, currency: str) -> dict[str, str]:
 def test_every_refund_path_sends_what_the_buyer_paid(
     henpin: str, emulator: Any, path: Path
 ) -> None:
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     number = PATHS.index(path) + 1
     order_id = f"113-00006{number:02d}-00006{number:02d}"
@@ -317,7 +317,7 @@ def test_two_cases_of_one_order_refund_once_and_the_other_is_flagged(
     """A return and an address error on one order both ask for everything the buyer paid: the
     first refund goes, the second finds nothing left, sends nothing and is flagged for a person
     with the figures."""
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     order_id = "113-0000698-0000698"
     control(emulator, "POST", "orders", json=[the_order(order_id, "USD", ADDRESS)])

@@ -95,7 +95,7 @@ def principal_refunded(amazon: Any, order_id: str) -> Decimal:
 
 def test_amazon_refunded_first_so_henpin_sends_nothing(stack: Stack) -> None:
     url, amazon = stack.url, stack.amazon
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     order_id = "113-0000041-0000041"
     case = refused_case_waiting_for_the_refund(url, amazon, order_id)
@@ -112,7 +112,7 @@ def test_amazon_refunded_first_so_henpin_sends_nothing(stack: Stack) -> None:
 
 def test_partial_amazon_refund_leaves_henpin_only_the_rest(stack: Stack) -> None:
     url, amazon = stack.url, stack.amazon
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     order_id = "113-0000042-0000042"
     case = refused_case_waiting_for_the_refund(url, amazon, order_id)
@@ -130,7 +130,7 @@ def test_partial_amazon_refund_leaves_henpin_only_the_rest(stack: Stack) -> None
 
 def test_amazon_refund_while_the_refund_waits_is_caught_before_the_feed(stack: Stack) -> None:
     url, amazon = stack.url, stack.amazon
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
     from henpin.store.db import session_scope
     from henpin.store.models import Action
 
@@ -153,7 +153,7 @@ def test_two_cases_of_one_order_never_refund_more_than_was_paid(stack: Stack) ->
     from datetime import UTC, datetime, timedelta
 
     from flows.ingest import ingest
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
     from tests.support import drive_case_runs
 
     order_id = "113-0000044-0000044"
@@ -219,7 +219,7 @@ def test_a_refund_held_back_at_every_check_waits_flagged_for_a_person(stack: Sta
     case is not closed as Amazon's refusal (nothing reached Amazon) but flagged with the figures
     and left to an operator, who can check again or escalate."""
     url, amazon = stack.url, stack.amazon
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
     from henpin.store.db import session_scope
     from henpin.store.models import Action, Case
 

@@ -283,7 +283,7 @@ def run_ingest() -> set[str]:
     """One ingestion pass; the order ids with an open case afterwards."""
     from flows.cancel_request import cancel_request
     from flows.ingest import ingest
-    from henpin.service import list_cases
+    from henpin.app.cases import list_cases
     from henpin.store.db import migrate
     from tasks.store import store_url
 

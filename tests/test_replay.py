@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from henpin.app.replay import replay
 from henpin.domain import CaseType, FulfillmentStatus, Money, Order, OrderItem
 from henpin.policy import load_policy, parse_policy
-from henpin.replay import replay
 from henpin.store.db import session_scope
 from henpin.store.models import Case
 from tasks.cases import open_case

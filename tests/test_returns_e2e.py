@@ -34,7 +34,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 def events(url: str, case_id: int) -> list[Any]:
-    from henpin.service import show_case
+    from henpin.app.cases import show_case
 
     detail = show_case(url, case_id)
     assert detail is not None

@@ -181,7 +181,9 @@ def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled:
     from prefect.client.schemas.objects import StateType
     from prefect.deployments import run_deployment
 
-    from henpin.service import add_operator, decide, list_cases, show_case
+    from henpin.accounts import add_operator
+    from henpin.app.cases import list_cases, show_case
+    from henpin.app.decide import decide
 
     # Prefect's API (and so its UI and Resume form) is locked: nobody without the auth string
     # reads runs or resumes one. The string is the home's, readable by its owner only.

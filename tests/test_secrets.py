@@ -97,7 +97,9 @@ def test_a_whole_case_with_fake_secrets_leaves_no_trace(
     from flows.cancel_request import cancel_request
     from flows.housekeeping import housekeeping
     from flows.ingest import ingest
-    from henpin.service import decide, list_cases, open_cancel_by_message
+    from henpin.app.cases import list_cases
+    from henpin.app.decide import decide
+    from henpin.app.messages import open_cancel_by_message
     from henpin.store.db import migrate
 
     records = debug_records

@@ -19,8 +19,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from henpin import accounts
-from henpin.accounts import MAX_FAILED_LOGINS, AccountRefused, SignInStatus
-from henpin.service import add_operator
+from henpin.accounts import MAX_FAILED_LOGINS, AccountRefused, SignInStatus, add_operator
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Operator
 

@@ -68,7 +68,7 @@ def cases_in(home: Path, state: str | None = None) -> list[Any]:
     """The stack's cases, read in this process: a cheap look before the CLI (a `henpin` process
     costs 2-3 s of imports, taken from the stack it waits for on a 2-core machine) is asked for
     what the test checks."""
-    from henpin.service import list_cases
+    from henpin.app.cases import list_cases
 
     try:
         return list_cases(store(home), state=state)

@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from henpin.accounts import add_operator
+from henpin.app.cases import list_cases, show_case
+from henpin.app.decide import decide
 from henpin.decisions import DecisionRefused, answered_waiting_cases, record_decision
 from henpin.domain import CaseType, FulfillmentStatus, Order
-from henpin.service import add_operator, decide, list_cases, show_case
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Decision
 from tasks.cases import open_case

@@ -15,8 +15,8 @@ from typing import Any
 
 import streamlit as st
 
-from henpin.inbox_ops import DecisionCode, decide_as
-from henpin.service import CaseDetail
+from henpin.app.cases import CaseDetail
+from henpin.app.decide import DecisionCode, decide_as
 from ui import display, session, words
 from ui.evidence import check_form_photos, keep_form_photos, photo_inputs, takes_photos, uploads_in
 from ui.i18n import choice_label, field_label, label, t, worded

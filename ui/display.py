@@ -19,7 +19,7 @@ from babel.numbers import format_currency
 
 from henpin.languages import marketplace_locale, operator_time_zone
 from henpin.marketplaces import MARKETPLACES
-from henpin.settings import load_settings
+from ui import session
 from ui.i18n import current_language, label, t
 
 UTC_TOGGLE = "time.in_utc"  # the sidebar switch (session state): times in UTC
@@ -42,9 +42,7 @@ def plain(text: object) -> str:
 def local_zone() -> str:
     """The operator's own time zone: HENPIN_TIME_ZONE, else by the session's language
     (Japanese: Asia/Tokyo, else UTC)."""
-    if "time_zone.configured" not in st.session_state:  # read once per browser session
-        st.session_state["time_zone.configured"] = load_settings().time_zone
-    return operator_time_zone(current_language(), st.session_state["time_zone.configured"])
+    return operator_time_zone(current_language(), session.settings().time_zone)
 
 
 def time_zone() -> str:

@@ -4,7 +4,7 @@ At the return-inspection question the decision form takes photos (a file picker 
 and this device's camera); they are checked before the decision is sent and kept once it is
 accepted (`henpin.evidence`). Below the decision, the case's photos (operators and admins only:
 a parcel's label shows the buyer's name and address), a form to add more, and the claim pack
-for a SAFE-T claim or A-to-z dispute (`henpin.claims`), made on a click (audited) and then
+for a SAFE-T claim or A-to-z dispute (`henpin.app.claim_packs`), made on a click (audited) and then
 downloaded.
 """
 
@@ -15,7 +15,8 @@ from typing import Any
 
 import streamlit as st
 
-from henpin.claims import ClaimPackRefused, build_claim_pack
+from henpin.app.cases import CaseDetail
+from henpin.app.claim_packs import ClaimPackRefused, build_claim_pack
 from henpin.evidence import (
     MAX_PHOTO_BYTES,
     MAX_PHOTOS_PER_CASE,
@@ -28,8 +29,6 @@ from henpin.evidence import (
     check_photos,
     read_photo,
 )
-from henpin.service import CaseDetail
-from henpin.settings import load_settings
 from ui import display, session
 from ui.i18n import t
 
@@ -43,7 +42,7 @@ def takes_photos(case: CaseDetail, step: str | None) -> bool:
 
 
 def data_home() -> Path:
-    return load_settings().home
+    return session.settings().home
 
 
 def refused_text(refused: PhotoRefused) -> str:

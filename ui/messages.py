@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from henpin.accounts import AccountRefused
-from henpin.inbox_ops import ClaimCode, ClaimResult, DecisionCode, DecisionOutcome
+from henpin.app.claims import ClaimCode, ClaimResult
+from henpin.app.decide import DecisionCode, DecisionOutcome
 from ui import display
 from ui.i18n import label, t
 

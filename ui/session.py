@@ -1,7 +1,9 @@
 """One browser session of the inbox: where the case store is, who is signed in, what they decided.
 
-Everything here is set up once per session by `start()`; pages read it through these functions
-instead of poking `st.session_state` directly. `check()` runs before every page: it ends a session
+Everything here is set up once per session by `start()`, the inbox's edge: its `Settings` are read
+once, and the application's start-up (`henpin.app.startup`) brings the case store up to date and
+gives its URL, which pages hand to the application's functions. Pages read all of it through these
+functions instead of poking `st.session_state` directly. `check()` runs before every page: it ends a session
 that sat idle too long (HENPIN_SESSION_HOURS), that is older than HENPIN_SESSION_MAX_HOURS, or
 whose operator's password was reset since, and follows what admins changed meanwhile (a
 deactivated operator is signed out at their next click, a new role applies at once).
@@ -25,9 +27,9 @@ import streamlit as st
 
 from henpin import accounts
 from henpin.accounts import AuditAction, SignInResult, SignInStatus
+from henpin.app.startup import open_case_store
 from henpin.policy import PolicyHolder
-from henpin.settings import load_settings
-from henpin.store.db import migrate
+from henpin.settings import Settings, load_settings
 from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 
@@ -60,23 +62,26 @@ class Sent:
     settled: bool = True  # the question got an answer (ours or someone's): no form again
 
 
-@st.cache_resource(show_spinner=False)
-def _prepared_store(url: str) -> str:
-    """Bring the case store's schema up to date once per process (a no-op when it already is)."""
-    migrate(url)
-    return url
+SETTINGS = "edge.settings"  # dotted: kept apart from the session's own keys, as widgets' are
+POLICY_FILE = "edge.policy_file"
 
 
-@st.cache_resource(show_spinner=False)
-def _policy_file(path: str) -> PolicyHolder:
-    """One watcher of policies.yaml per inbox process (it rereads the file only when it changed)."""
-    return PolicyHolder(Path(path))
+def settings() -> Settings:
+    """This session's settings: read from the environment once, when the session starts."""
+    if SETTINGS not in st.session_state:
+        st.session_state[SETTINGS] = load_settings()
+    found: Settings = st.session_state[SETTINGS]
+    return found
 
 
 def policy_problem() -> str | None:
     """What is wrong with policies.yaml on disk (file, line, key path), or None when it is good.
-    Runners keep the last good policy in force meanwhile; the inbox says so on every page."""
-    return _policy_file(str(load_settings().policies)).problem()
+    Runners keep the last good policy in force meanwhile; the inbox says so on every page. One
+    watcher per session: it rereads the file only when it changed."""
+    if POLICY_FILE not in st.session_state:
+        st.session_state[POLICY_FILE] = PolicyHolder(Path(settings().policies))
+    holder: PolicyHolder = st.session_state[POLICY_FILE]
+    return holder.problem()
 
 
 def _browser_language() -> str:
@@ -93,7 +98,7 @@ def start() -> None:
     """Set up this browser session's state, once."""
     if "store_url" in st.session_state:
         return
-    st.session_state.store_url = load_settings().store_url
+    st.session_state.store_url = open_case_store(settings())  # the inbox's start-up
     st.session_state.operator = None
     st.session_state.last_active = None
     st.session_state.lang = _browser_language()
@@ -102,7 +107,8 @@ def start() -> None:
 
 
 def store_url() -> str:
-    return _prepared_store(str(st.session_state.store_url))
+    url: str = st.session_state.store_url
+    return url
 
 
 def where() -> str:
@@ -193,7 +199,7 @@ def _end(notice: tuple[str, dict[str, Any]] | None) -> None:
 
 def max_session_age() -> timedelta:
     """How long a session lasts after its sign-in, however active (HENPIN_SESSION_MAX_HOURS)."""
-    return timedelta(hours=load_settings().session_max_hours)
+    return timedelta(hours=settings().session_max_hours)
 
 
 def _hours(span: timedelta) -> float:

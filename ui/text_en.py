@@ -571,7 +571,7 @@ EN: dict[str, str] = {
     "replay.progress": "Case {done} of {total}",
     "replay.done": "Replay finished",
     "inbox.filters": "Filters and sort",
-    # evidence photos and claim packs (henpin.evidence, henpin.claims)
+    # evidence photos and claim packs (henpin.evidence, henpin.app.claim_packs)
     "photo.title": "Photos and claim pack",
     "photo.upload": "Photos of the returned item (optional)",
     "photo.upload_help": "JPEG, PNG or WebP, up to {mb} MB each and {count} a case. They are "

@@ -549,7 +549,7 @@ JA: dict[str, str] = {
     "replay.progress": "{total} 件中 {done} 件目",
     "replay.done": "再判定が終わりました",
     "inbox.filters": "絞り込みと並べ替え",
-    # evidence photos and claim packs (henpin.evidence, henpin.claims)
+    # evidence photos and claim packs (henpin.evidence, henpin.app.claim_packs)
     "photo.title": "写真と申請用パック",
     "photo.upload": "返品された商品の写真(任意)",
     "photo.upload_help": "JPEG・PNG・WebP、1枚{mb} MBまで、1件につき{count}枚まで。SAFE-T申請や"

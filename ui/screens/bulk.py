@@ -13,15 +13,9 @@ from typing import Any
 
 import streamlit as st
 
+from henpin.app.cases import CaseFilter, find_cases
+from henpin.app.decide import BulkLine, DecisionOutcome, decide_bulk, preview_bulk
 from henpin.domain import CaseState
-from henpin.inbox_ops import (
-    BulkLine,
-    CaseFilter,
-    DecisionOutcome,
-    decide_bulk,
-    find_cases,
-    preview_bulk,
-)
 from ui import display, session
 from ui.i18n import choice_label, label, t, worded
 from ui.messages import decision_text

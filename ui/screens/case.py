@@ -8,17 +8,10 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from henpin.inbox_ops import (
-    FeedSettleCode,
-    SettleCode,
-    case_options,
-    claim,
-    feeds_in_attention,
-    release,
-    settle_feed,
-    settle_message,
-)
-from henpin.service import CaseDetail, EventView, show_case
+from henpin.app.cases import CaseDetail, EventView, case_options, show_case
+from henpin.app.claims import claim, release
+from henpin.app.feeds import FeedSettleCode, feeds_in_attention, settle_feed
+from henpin.app.messages import SettleCode, settle_message
 from ui import display, session, words
 from ui.decision import decision_part
 from ui.evidence import evidence_part

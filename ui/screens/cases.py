@@ -17,10 +17,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from henpin.app.cases import OPEN_STATES, CaseFilter, CaseSummary, SortOrder, facets, find_cases
+from henpin.app.exports import ExportKind, ExportRefused, Period, export
 from henpin.domain import CaseState, CaseType
-from henpin.exports import ExportKind, ExportRefused, Period, export
-from henpin.inbox_ops import OPEN_STATES, CaseFilter, SortOrder, facets, find_cases
-from henpin.service import CaseSummary
 from ui import display, session, words
 from ui.i18n import label, t, worded
 

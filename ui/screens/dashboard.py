@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from henpin import metrics
+from henpin.app import metrics
 from ui import display, session
 from ui.i18n import label, t, worded
 

@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from henpin.service import (
-    CaseNotOpened,
-    ReplyPreview,
-    open_cancel_by_message,
-    preview_cancel_by_message,
-)
+from henpin.app.cases import CaseNotOpened
+from henpin.app.messages import ReplyPreview, open_cancel_by_message, preview_cancel_by_message
 from ui import display, session
 from ui.i18n import label, t
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from henpin.app.cases import CaseNotOpened
+from henpin.app.parcels import ParcelPreview, open_parcel_case, preview_parcel_case
 from henpin.cases.parcels import PARCEL_KINDS
-from henpin.service import CaseNotOpened, ParcelPreview, open_parcel_case, preview_parcel_case
 from ui import display, session
 from ui.i18n import label, t
 

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
 
+from henpin.app.replay import replay
 from henpin.policy import PolicyError, parse_policy
-from henpin.replay import replay
-from henpin.settings import load_settings
 from ui import display, session, words
 from ui.i18n import choice_label, label, t
 
@@ -22,7 +21,7 @@ st.caption(t("replay.intro"))
 
 if "replay.text" not in st.session_state:
     try:  # start from the policy in force: the owner edits a copy of it
-        st.session_state["replay.text"] = load_settings().policies.read_text(encoding="utf-8")
+        st.session_state["replay.text"] = session.settings().policies.read_text(encoding="utf-8")
     except OSError:
         st.session_state["replay.text"] = ""
 uploaded = st.file_uploader(t("replay.upload"), type=["yaml", "yml"], key="replay.upload")

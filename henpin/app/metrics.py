@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from henpin.app.cases import case_options, option_money
 from henpin.domain import ActionKind, ActionStatus, CaseState, Outcome
-from henpin.inbox_ops import case_options, option_money
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Decision
 

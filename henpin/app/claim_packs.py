@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from henpin.accounts import audit, find_operator
+from henpin.app.cases import CaseDetail, show_case
 from henpin.domain import ActionKind
 from henpin.evidence import PhotoView, case_photos, read_photo
-from henpin.service import CaseDetail, show_case
 from henpin.store.db import session_scope
 from henpin.store.models import Event
 from henpin.store.purge import DROPPED_KEYS, PERSONAL_KEYS
