@@ -2,7 +2,7 @@
 
 Routed on the package's `packageStatus.detailedStatus` (Orders API 2026-01-01, `PACKAGES`).
 
-One order has at most one open parcel case (tasks/parcels.py keeps it so). The seller's
+One order has at most one open parcel case (henpin/parcel_cases.py keeps it so). The seller's
 guide (cases 4 and 5) owes different things for the two: a refused or unclaimed parcel
 (受取の拒否および放置) is refunded only when the buyer asks, item price only; a parcel back
 because of the buyer's address (住所不備) is first confirmed with the buyer, then reshipped,

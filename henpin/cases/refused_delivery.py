@@ -17,7 +17,7 @@ from henpin.domain import Order, Outcome, PriceComponent, Refund
 from henpin.policy import RefusedDeliveryPolicy
 from henpin.questions import Question, line, money_value, order_facts
 
-#: Henpin's answer when the address-error case takes the parcel over (tasks/parcels.py).
+#: Henpin's answer when the address-error case takes the parcel over (henpin/parcel_cases.py).
 HANDED_OVER = "handed_over"
 
 
