@@ -26,9 +26,9 @@ The parts, and what each needs from the others:
   so nobody without it reads runs or resumes one with an answer (henpin/prefect_auth.py).
 
 `ScaledStack` has the same surface as `henpin.stack.Stack` (`plan`, `start`, `supervise`,
-`stop`, `dead_child`, `urls`, `procs`) and the same supervisor (henpin/supervisor.py: children
-die with it, restarts with backoff, bounded stops, rotated logs), so `henpin up --scale` can use
-either. In production the parts run under systemd instead (deploy/systemd/, docs/scaling.md).
+`stop`, `dead_child`, `urls`, `procs`), the same supervisor and the same part recipes
+(henpin/supervisor/: children die with it, restarts with backoff, bounded stops, rotated logs,
+ports bound once), so `henpin up --scale` can use either. In production the parts run under systemd instead (deploy/systemd/, docs/scaling.md).
 """
 
 from __future__ import annotations

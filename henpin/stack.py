@@ -3,7 +3,7 @@
 Prefect server (SQLite in HENPIN_HOME by default), the SP-API emulator with demo data when no
 Amazon credentials are configured, the runner serving Henpin's flows, and the Streamlit inbox.
 State lives in HENPIN_HOME, so `henpin up` again continues where it stopped. The supervisor
-(henpin/supervisor.py) restarts a part that dies and takes every part down with it; the data
+(henpin/supervisor/) restarts a part that dies and takes every part down with it; the data
 folder's lock (`StackLock`) keeps a second `henpin up` off a folder that has a stack.
 """
 
