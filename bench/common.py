@@ -1,15 +1,19 @@
-"""What every part of the benchmark shares: the machine, child processes, memory, the emulator."""
+"""What every part of the benchmark shares: the machine, child processes, memory, the emulator.
+
+Child processes are parts of one supervisor, Henpin's own (henpin/supervisor/): each part is
+started as `henpin up` starts it (henpin/supervisor/parts.py), on a socket bound once, dies with
+the benchmark and logs under the work folder. Nothing here comes from tests/.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +22,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from emulator.demo import order_json
+from henpin.supervisor import (
+    Limits,
+    Part,
+    Supervisor,
+    emulator_part,
+    free_port,
+    listening_socket,
+    port_of,
+    process_tree,
+)
+
+__all__ = ["free_port", "order_json", "process_tree"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get("HENPIN_TEST_DATABASE_URL") or (
@@ -33,12 +51,6 @@ def quick() -> bool:
 
 def log(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -139,24 +151,6 @@ def forget_redis(url: str | None) -> None:
 # --- memory ------------------------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                kids += [int(k) for k in (task / "children").read_text().split()]
-    return kids
-
-
-def process_tree(pid: int) -> list[int]:
-    tree, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo.extend(_children(p))
-    return tree
-
-
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MB."""
     total = 0
@@ -183,48 +177,34 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 @dataclass
 class Children:
-    """Child processes of the benchmark, each in its own session, logged under `logs`."""
+    """Child processes of the benchmark: parts of one supervisor (henpin/supervisor/), each in
+    its own process group, dying with the benchmark, logged under `logs`."""
 
     logs: Path
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    supervisor: Supervisor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.supervisor = Supervisor(self.logs, Limits(stop_grace_s=20.0), say=log)
+
+    @property
+    def procs(self) -> dict[str, subprocess.Popen[bytes]]:
+        return self.supervisor.procs
+
+    def start(self, part: Part, *, wait: bool = True, timeout: float = 120) -> int:
+        """Start `part` (and wait until it answers, if it has a health URL); returns its pid."""
+        self.supervisor.start(part, wait=wait, timeout=timeout)
+        return self.procs[part.name].pid
 
     def spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        out = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
-        )
-        self.procs[name] = proc
-        return proc
+        """Start a command of the benchmark's own (no health URL to wait for)."""
+        self.start(Part(name, cmd, env), wait=False)
+        return self.procs[name]
 
     def stop(self, name: str) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        self.supervisor.stop_part(name)
 
     def stop_all(self) -> None:
-        for name in list(self.procs)[::-1]:
-            self.stop(name)
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{url}: its process exited with {proc.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+        self.supervisor.stop()
 
 
 def wait_until(what: str, probe: Any, timeout: float, every: float = 0.5) -> Any:
@@ -271,32 +251,16 @@ class Emulator:
 
 
 def start_emulator(children: Children, name: str, time_scale: float) -> Emulator:
-    port = free_port()
-    proc = children.spawn(
-        name,
-        [
-            sys.executable,
-            "-m",
-            "henpin.cli",
-            "emulator",
-            "--port",
-            str(port),
-            "--time-scale",
-            f"{time_scale:g}",
-        ],
-        clean_env(),
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/_emulator/health", proc)
-    return Emulator(url)
+    """The SP-API emulator as `henpin up` starts it, on a socket bound here."""
+    sock = listening_socket(0)
+    children.start(emulator_part(sock, clean_env(), time_scale=time_scale, name=name))
+    return Emulator(f"http://127.0.0.1:{port_of(sock)}")
 
 
 def scan_orders(total: int, requests: int, *, prefix: int, cheap_every: int = 4) -> list[Any]:
     """`total` unshipped US merchant-fulfilled orders, the first `requests` of them with a buyer's
     cancel request: every `cheap_every`-th request is cheap (policy cancels it at once), the
     others are above the high-value line (an operator decides)."""
-    from tests.support import order_json
-
     orders = []
     for i in range(total):
         order_id = f"{prefix:03d}-{1000000 + i // 10_000_000:07d}-{i % 10_000_000:07d}"
@@ -328,6 +292,19 @@ def environment(**values: str | None) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def forget_process_state() -> None:
+    """Forget what this process read from its environment and kept (settings, adapter, policy,
+    as `functools.cache`d functions of `tasks/`), so the next use reads the environment a
+    benchmark step has just set. Clears every cache of those modules, whatever they are named,
+    and nothing once they keep none."""
+    for name in ("tasks.store", "tasks.orders", "tasks.policy"):
+        with contextlib.suppress(ImportError):
+            module = importlib.import_module(name)
+            for value in vars(module).values():
+                if isinstance(value, functools._lru_cache_wrapper):
+                    value.cache_clear()
 
 
 def utc(ts: float) -> datetime:

@@ -64,13 +64,15 @@ def _median_s(fn: Any, n: int) -> float:
 
 
 def run(stack: SingleStack, n: int) -> dict[str, Any]:
+    from common import forget_process_state
+
+    from emulator.demo import order_json
     from flows.cancel_request import cancel_request
     from henpin.domain import CaseType
     from henpin.policy import load_policy
     from henpin.store.db import migrate
     from tasks.cases import open_case
     from tasks.orders import adapter
-    from tests.support import order_json, reset_process_caches
 
     assert stack.emulator is not None
     results: dict[str, Any] = {}
@@ -89,7 +91,7 @@ def run(stack: SingleStack, n: int) -> dict[str, Any]:
             HENPIN_POLICIES=str(ROOT / "policies.yaml"),
             HENPIN_MARKETPLACES=f'["{US}"]',
         ):
-            reset_process_caches()
+            forget_process_state()
             store = f"sqlite:///{Path(tmp) / 'henpin.db'}"
             migrate(store)
             policy = load_policy(ROOT / "policies.yaml")
@@ -114,7 +116,7 @@ def run(stack: SingleStack, n: int) -> dict[str, Any]:
 
             results["case_flow_sync_s"] = _median_s(sync_case, n)
             results["case_flow_async_s"] = _median_s(async_case, n)
-            reset_process_caches()
+            forget_process_state()
     results["runs_each"] = n
     log(f"sync vs async: {results}")
     return results

@@ -41,7 +41,7 @@ def quota_bound_s(feeds: int) -> float:
 
 
 def orders(n: int, prefix: int) -> list[dict[str, Any]]:
-    from tests.support import order_json
+    from emulator.demo import order_json
 
     return [
         order_json(f"{prefix:03d}-{2000000 + i:07d}-{i:07d}", price="30.00", cancel_reason=None)

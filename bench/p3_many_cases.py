@@ -232,8 +232,9 @@ def inbox_page_s(home: Path, store: str) -> tuple[float, int]:
 
 def housekeeping_round_s(stack: SingleStack) -> float:
     """One housekeeping round (as the runner's thread runs it) with the waiting cases present."""
+    from common import forget_process_state
+
     from flows.housekeeping import housekeeping_round
-    from tests.support import reset_process_caches
 
     with (
         environment(
@@ -243,11 +244,11 @@ def housekeeping_round_s(stack: SingleStack) -> float:
         ),
         stack.settings(),
     ):
-        reset_process_caches()
+        forget_process_state()
         started = time.perf_counter()
         housekeeping_round()
         elapsed = time.perf_counter() - started
-        reset_process_caches()
+        forget_process_state()
     return elapsed
 
 
@@ -328,35 +329,15 @@ def quiet_runner(stack: SingleStack, timeout: float = 120) -> None:
 
 def start_inbox(stack: SingleStack) -> int:
     """The Streamlit inbox as `henpin up` starts it, fetched once; returns its pid."""
-    import sys
-
     import httpx
-    from common import free_port, wait_http
+
+    from henpin.supervisor import free_port, inbox_part
 
     port = free_port()
-    proc = stack.children.spawn(
-        "inbox",
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "ui" / "inbox.py"),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        stack.henpin_env(),
-    )
-    wait_http(f"http://127.0.0.1:{port}/_stcore/health", proc)
+    pid = stack.children.start(inbox_part(port, stack.henpin_env()))
     page = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
     page.raise_for_status()
-    return proc.pid
+    return pid
 
 
 def page_with_rows(tmp: Path, template: dict[str, Any], rows: int) -> float:

@@ -1,12 +1,12 @@
 """The default layout (`henpin up`): Prefect server on SQLite, one served runner, the emulator.
 
-Started part by part (not through `henpin up`) so the benchmark can restart the runner with
-another poll frequency while the server, the emulator and the cases stay.
+Started part by part with `henpin up`'s own parts (henpin/supervisor/parts.py), not through
+`henpin up`, so the benchmark can restart the runner with another poll frequency while the
+server, the emulator and the cases stay.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, Children, Emulator, clean_env, free_port, start_emulator, wait_http
+from common import ROOT, Children, Emulator, clean_env, start_emulator
+
+from henpin.supervisor import (
+    listening_socket,
+    port_of,
+    prefect_env,
+    prefect_server_part,
+    runner_part,
+    wait_until_up,
+)
 
 
 @dataclass
@@ -37,51 +46,32 @@ class SingleStack:
         return f"sqlite:///{(self.home / 'henpin.db').resolve()}"
 
     def prefect_env(self) -> dict[str, str]:
-        prefect_home = (self.home / "prefect").resolve()
-        return {
-            "PREFECT_HOME": str(prefect_home),
-            "PREFECT_LOCAL_STORAGE_PATH": str(prefect_home / "storage"),
-            "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
-        }
+        """Prefect's settings of `henpin up` for this home (no API URL: `henpin_env` adds it)."""
+        return prefect_env(self.home, None)
 
     def start(self) -> None:
         from henpin.store.db import migrate
 
         self.home.mkdir(parents=True, exist_ok=True)
         migrate(self.store)
-        self.port = free_port()
-        server = self.children.spawn(
-            "prefect",
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            clean_env(**self.prefect_env()),
-        )
+        sock = listening_socket(0)
+        self.port = port_of(sock)
+        self.children.start(prefect_server_part(sock, clean_env(**self.prefect_env())), wait=False)
         self.emulator = start_emulator(self.children, "emulator", self.time_scale)
-        wait_http(f"{self.api}/health", server, timeout=180)
+        wait_until_up(f"{self.api}/health", timeout=180, proc=self.children.procs["prefect"])
 
     def henpin_env(self, **extra: str) -> dict[str, str]:
         assert self.emulator is not None
-        return clean_env(
+        stack = {
             **self.prefect_env(),
-            PREFECT_API_URL=self.api,
-            HENPIN_HOME=str(self.home.resolve()),
-            HENPIN_EMULATOR_URL=self.emulator.url,
-            HENPIN_POLICIES=str(ROOT / "policies.yaml"),
-            HENPIN_OUTBOX_INTERVAL_S=f"{self.outbox_interval_s:g}",
-            HENPIN_POLL_INTERVAL_S="3600",  # the benchmark starts ingestion itself
-            **extra,
-        )
+            "PREFECT_API_URL": self.api,
+            "HENPIN_HOME": str(self.home.resolve()),
+            "HENPIN_EMULATOR_URL": self.emulator.url,
+            "HENPIN_POLICIES": str(ROOT / "policies.yaml"),
+            "HENPIN_OUTBOX_INTERVAL_S": f"{self.outbox_interval_s:g}",
+            "HENPIN_POLL_INTERVAL_S": "3600",  # the benchmark starts ingestion itself
+        }
+        return clean_env(**{**stack, **extra})
 
     def start_runner(self, poll_s: int) -> None:
         """`henpin runner --limit` with PREFECT_RUNNER_POLL_FREQUENCY=poll_s; returns once it
@@ -89,8 +79,7 @@ class SingleStack:
         once: 200 new cases meant 60+ processes on 2 cores (load average 69)."""
         self.stop_runner()
         env = self.henpin_env(PREFECT_RUNNER_POLL_FREQUENCY=str(poll_s))
-        cmd = [sys.executable, "-m", "henpin.cli", "runner", "--limit", str(self.runner_limit)]
-        self.children.spawn("runner", cmd, env)
+        self.children.start(runner_part(env, limit=self.runner_limit), wait=False)
         self.wait_served()
 
     def stop_runner(self) -> None:

@@ -1,5 +1,6 @@
-"""The soak's own Henpin stack: Prefect server, SP-API emulator and runner as child processes
-that can be SIGKILLed and started again on the same ports and the same HENPIN_HOME.
+"""The soak's own Henpin stack: Prefect server, SP-API emulator and runner, parts of Henpin's
+supervisor (henpin/supervisor/) started as `henpin up` starts them, that can be SIGKILLed and
+started again on the same sockets (bound once, here) and the same HENPIN_HOME.
 
 Everything listens on 127.0.0.1 only. The CLI (`henpin poll`, `henpin decide`) is run as a
 subprocess with the same environment, exactly as an operator's shell would.
@@ -7,10 +8,9 @@ subprocess with the same environment, exactly as an operator's shell would.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,26 +24,22 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from henpin.stack import free_port, prefect_env  # noqa: E402 - needs ROOT on sys.path
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and all its descendants (flow-run processes of the runner, uvicorn of the
-    Prefect server), read from /proc."""
-    tree, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{p}/task").iterdir():
-                with contextlib.suppress(OSError, ValueError):
-                    todo += [int(k) for k in (task / "children").read_text().split()]
-    return tree
+from henpin.supervisor import (  # noqa: E402 - needs ROOT on sys.path
+    Limits,
+    Part,
+    Supervisor,
+    emulator_part,
+    listening_socket,
+    port_of,
+    prefect_env,
+    prefect_server_part,
+    runner_part,
+)
 
 
 @dataclass
 class SoakStack:
-    """Child processes in their own sessions, logged under `home/logs`."""
+    """The soak's parts under one supervisor, logged under `home/logs`."""
 
     home: Path
     time_scale: float
@@ -53,13 +49,21 @@ class SoakStack:
     settle_s: float = 600.0  # HENPIN_OUTBOX_SETTLE_S
     stale_run_s: float = 900.0  # HENPIN_STALE_RUN_S
     policies: Path = ROOT / "policies.yaml"
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    sockets: dict[str, socket.socket] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    supervisor: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "logs").mkdir(exist_ok=True)
-        self.ports = {"prefect": free_port(0), "emulator": free_port(0)}
+        self.supervisor = Supervisor(self.home / "logs", Limits(stop_grace_s=20.0), say=print)
+        # Bound once for the whole soak: a part killed and started again serves on the same
+        # socket, so its port is never free for someone else in between.
+        self.sockets = {"prefect": listening_socket(0), "emulator": listening_socket(0)}
+        self.ports = {name: port_of(sock) for name, sock in self.sockets.items()}
+
+    @property
+    def procs(self) -> dict[str, subprocess.Popen[bytes]]:
+        return self.supervisor.procs
 
     @property
     def api(self) -> str:
@@ -105,73 +109,44 @@ class SoakStack:
 
     # -- children
 
-    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
-        out = (self.home / "logs" / f"{name}.log").open("ab")
-        out.write(f"\n===== soak: starting {name} at {time.strftime('%H:%M:%S')} =====\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            cmd,
-            env=self.env(),
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.procs[name] = proc
-        return proc
+    def _part(self, name: str) -> Part:
+        if name == "prefect":
+            return prefect_server_part(self.sockets["prefect"], self.env())
+        if name == "emulator":
+            state = self.home / "emulator-state.json"
+            return emulator_part(
+                self.sockets["emulator"], self.env(), state=state, time_scale=self.time_scale
+            )
+        if name == "runner":
+            return runner_part(self.env(), limit=self.runner_limit or None)
+        raise ValueError(name)
 
     def start(self, name: str) -> None:
-        if name == "prefect":
-            port = str(self.ports["prefect"])
-            cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-            proc = self._spawn("prefect", [*cmd, "--port", port])
-            wait_http(f"{self.api}/health", proc, timeout=180)
-        elif name == "emulator":
-            state = str(self.home / "emulator-state.json")
-            cmd = [sys.executable, "-m", "henpin.cli", "emulator", "--host", "127.0.0.1"]
-            cmd += ["--port", str(self.ports["emulator"]), "--state-file", state]
-            proc = self._spawn("emulator", [*cmd, "--time-scale", f"{self.time_scale:g}"])
-            wait_http(f"{self.emulator_url}/_emulator/health", proc, timeout=120)
-        elif name == "runner":
-            limit = ["--limit", str(self.runner_limit)] if self.runner_limit else []
-            self._spawn("runner", [sys.executable, "-m", "henpin.cli", "runner", *limit])
-        else:
-            raise ValueError(name)
+        """Start a part (again, after a kill: on the same socket and the same home); returns
+        once it answers (the runner: once started)."""
+        log = self.supervisor.log_path(name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            out.write(
+                f"\n===== soak: starting {name} at {time.strftime('%H:%M:%S')} =====\n".encode()
+            )
+        timeout = 180 if name == "prefect" else 120
+        self.supervisor.start(self._part(name), timeout=timeout)
 
     def alive(self, name: str) -> bool:
-        proc = self.procs.get(name)
-        return proc is not None and proc.poll() is None
+        return self.supervisor.alive(name)
 
     def kill(self, name: str) -> int:
         """SIGKILL the child and every process under it (a crash, not a shutdown); returns how
         many processes died."""
-        proc = self.procs.get(name)
-        if proc is None or proc.poll() is not None:
-            return 0
-        pids = process_tree(proc.pid)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        proc.wait()
-        return len(pids)
+        return self.supervisor.kill_part(name)
 
     def stop_all(self) -> None:
-        for name in ("runner", "emulator", "prefect"):
-            proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            pids = process_tree(proc.pid)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=20)
-            for pid in pids:  # flow-run processes may sit in sessions of their own
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
+        """The runner first, then the emulator and the Prefect server; flow-run processes in
+        sessions of their own too (the stack's marker)."""
+        self.supervisor.stop()
+        for sock in self.sockets.values():
+            sock.close()
 
     # -- the CLI, as an operator's shell runs it
 
@@ -214,17 +189,3 @@ def _text(data: str | bytes | None) -> str:
     if data is None:
         return ""
     return data.decode(errors="replace") if isinstance(data, bytes) else data
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: its process exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=3).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")

@@ -24,7 +24,7 @@ Names, addresses, e-mails and ASINs are placeholders.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -451,3 +451,56 @@ def demo_buyer_messages(now: datetime) -> list[dict[str, Any]]:
         }
         for wanted in DEMO_BUYER_MESSAGES
     ]
+
+
+def order_json(
+    order_id: str,
+    *,
+    marketplace_id: str = "ATVPDKIKX0DER",
+    status: str = "UNSHIPPED",
+    price: str = "25.00",
+    currency: str = "USD",
+    sku: str = "MUG-001",
+    cancel_reason: str | None = "Found a better price",
+    created: datetime | None = None,
+    shipping: str | None = None,
+    promotion: tuple[str, str, str] | None = None,
+) -> dict[str, Any]:
+    """A merchant-fulfilled order in the Orders API 2026-01-01 shape, to post to the emulator
+    (`POST /_emulator/orders`): what tests and benchmarks build their orders with. With
+    `shipping` (what the buyer paid for it) or `promotion` (its id, the discount off the price,
+    the discount off shipping) the item carries Amazon's proceeds breakdown and promotion."""
+    created = created or datetime.now(UTC) - timedelta(hours=3)
+    item: dict[str, Any] = {
+        "orderItemId": f"{order_id[-7:]}01",
+        "quantityOrdered": 1,
+        "product": {
+            "asin": "B0HENPIN01",
+            "title": "Test item",
+            "sellerSku": sku,
+            "price": {"unitPrice": {"amount": price, "currencyCode": currency}},
+        },
+    }
+    if shipping is not None or promotion is not None:
+        item["proceeds"] = item_proceeds(
+            currency,
+            Decimal(price),
+            shipping=Decimal(shipping) if shipping is not None else None,
+            item_discount=Decimal(promotion[1]) if promotion else Decimal(0),
+            shipping_discount=Decimal(promotion[2]) if promotion else Decimal(0),
+        )
+    if promotion is not None:
+        item["promotion"] = {"breakdowns": [{"promotionId": promotion[0]}]}
+    if cancel_reason is not None:
+        item["cancellation"] = {
+            "cancellationRequest": {"requester": "BUYER", "cancelReason": cancel_reason}
+        }
+    iso = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "orderId": order_id,
+        "createdTime": iso,
+        "lastUpdatedTime": iso,
+        "salesChannel": {"channelName": "AMAZON", "marketplaceId": marketplace_id},
+        "fulfillment": {"fulfillmentStatus": status, "fulfilledBy": "MERCHANT"},
+        "orderItems": [item],
+    }

@@ -26,9 +26,9 @@ The parts, and what each needs from the others:
   so nobody without it reads runs or resumes one with an answer (henpin/prefect_auth.py).
 
 `ScaledStack` has the same surface as `henpin.stack.Stack` (`plan`, `start`, `supervise`,
-`stop`, `dead_child`, `urls`, `procs`) and the same supervisor (henpin/supervisor.py: children
-die with it, restarts with backoff, bounded stops, rotated logs), so `henpin up --scale` can use
-either. In production the parts run under systemd instead (deploy/systemd/, docs/scaling.md).
+`stop`, `dead_child`, `urls`, `procs`), the same supervisor and the same part recipes
+(henpin/supervisor/: children die with it, restarts with backoff, bounded stops, rotated logs,
+ports bound once), so `henpin up --scale` can use either. In production the parts run under systemd instead (deploy/systemd/, docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -51,18 +52,20 @@ import httpx
 from henpin.logs import prefect_logging_settings
 from henpin.prefect_auth import CLIENT_SETTING, SERVER_SETTING, auth_string_for
 from henpin.settings import Settings
-from henpin.stack import (
-    DEFAULT_PORTS,
+from henpin.stack import DEFAULT_PORTS, StackLock, supervisor_for
+from henpin.supervisor import (
     ROOT,
-    StackLock,
+    Supervisor,
     emulator_part,
-    free_port,
+    housekeeper_part,
     inbox_part,
+    port_of,
     prefect_server_part,
-    supervisor_for,
+    preferred_socket,
     wait_until_up,
+    with_lifeline,
+    worker_part,
 )
-from henpin.supervisor import Part, Supervisor, with_lifeline
 
 POOL = "henpin"
 DEFAULT_PREFECT_DATABASE = "henpin_prefect"
@@ -165,6 +168,9 @@ class ScaledStack:
     lock: StackLock | None = None  # held by `henpin up --scale`
     urls: dict[str, str | None] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    # Listening sockets bound by `plan` (prefect, emulator; inbox only held until Streamlit
+    # starts), handed to their parts as in `henpin up`: no port is picked and released.
+    sockets: dict[str, socket.socket] = field(default_factory=dict)
     supervisor: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -223,7 +229,12 @@ class ScaledStack:
         Prefect: it reads its settings once, at import)."""
         (self.home / "prefect").mkdir(parents=True, exist_ok=True)  # PREFECT_HOME must exist
         self.auth_string = auth_string_for(self.home)
-        self.ports = {name: free_port(port) for name, port in DEFAULT_PORTS.items()}
+        self.sockets = {
+            name: preferred_socket(port)
+            for name, port in DEFAULT_PORTS.items()
+            if name in ("prefect", "emulator", "inbox")
+        }
+        self.ports = {name: port_of(sock) for name, sock in self.sockets.items()}
         self.urls["prefect_ui"] = f"http://127.0.0.1:{self.ports['prefect']}"
         self.urls["prefect_api"] = f"http://127.0.0.1:{self.ports['prefect']}/api"
         return self.client_env()
@@ -265,13 +276,19 @@ class ScaledStack:
             **redis_env(self.redis_url),
         }
         server_env.pop("PREFECT_API_URL", None)
-        prefect = prefect_server_part(self.ports["prefect"], server_env)
+        prefect = prefect_server_part(self.sockets["prefect"], server_env)
         run.start(prefect, wait=False)
 
         if self.settings.demo_mode:
             state = self.home / "emulator-state.json"
             fresh = not state.exists()
-            run.start(emulator_part(self.ports["emulator"], state, self.settings, dict(env)))
+            emulator = emulator_part(
+                self.sockets["emulator"],
+                dict(env),
+                state=state,
+                time_scale=self.settings.emulator_time_scale,
+            )
+            run.start(emulator)
             emulator_url = f"http://127.0.0.1:{self.ports['emulator']}"
             if fresh and demo_data:
                 httpx.post(f"{emulator_url}/_emulator/seed-demo", timeout=10).raise_for_status()
@@ -293,12 +310,12 @@ class ScaledStack:
             raise RuntimeError(f"could not create the work pool and deployments:\n{deploy.stderr}")
 
         for name in self.worker_names:
-            worker = [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL]
-            worker += ["--type", "process", "--name", name, "--limit", str(self.worker_limit)]
-            run.start(Part(name, worker, dict(env), needs_prefect=True))
-        housekeeper = [sys.executable, "-m", "henpin.scale", "housekeeper"]
-        run.start(Part("housekeeper", housekeeper, dict(env), needs_prefect=True))
+            run.start(worker_part(name, POOL, self.worker_limit, dict(env)))
+        run.start(housekeeper_part(dict(env)))
 
+        # Streamlit binds its port itself: the port bound in `plan` is released just before.
+        if (held := self.sockets.pop("inbox", None)) is not None:
+            held.close()
         if self.inbox:
             env["HENPIN_PREFECT_UI_URL"] = self.urls["prefect_ui"] or ""
             run.start(inbox_part(self.ports["inbox"], dict(env)))
@@ -324,6 +341,8 @@ class ScaledStack:
 
     def stop(self) -> None:
         self.supervisor.stop()
+        for sock in self.sockets.values():  # those no part took (no demo, no inbox)
+            sock.close()
         if self.status_file.exists():
             self.write_status(ready=False)
 

@@ -3,7 +3,7 @@
 Prefect server (SQLite in HENPIN_HOME by default), the SP-API emulator with demo data when no
 Amazon credentials are configured, the runner serving Henpin's flows, and the Streamlit inbox.
 State lives in HENPIN_HOME, so `henpin up` again continues where it stopped. The supervisor
-(henpin/supervisor.py) restarts a part that dies and takes every part down with it; the data
+(henpin/supervisor/) restarts a part that dies and takes every part down with it; the data
 folder's lock (`StackLock`) keeps a second `henpin up` off a folder that has a stack.
 """
 
@@ -25,39 +25,38 @@ from typing import Any
 
 import httpx
 
-from henpin.logs import prefect_logging_settings
 from henpin.settings import Settings
 from henpin.store.db import migrate
 from henpin.supervisor import (
+    ROOT,
     Limits,
-    Part,
     Supervisor,
+    emulator_part,
+    free_port,
+    inbox_part,
+    mail_part,
+    prefect_env,
+    prefect_server_part,
     preferred_socket,
+    runner_part,
     wait_until_up,
     with_lifeline,
 )
 
-__all__ = ["DEFAULT_PORTS", "ROOT", "Stack", "StackLock", "free_port", "wait_until_up"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "ROOT",
+    "Stack",
+    "StackLock",
+    "free_port",
+    "prefect_env",
+    "wait_until_up",
+]
 
 DEFAULT_PORTS = {"prefect": 4200, "emulator": 8500, "inbox": 8501, "mail": 8525}
 DEMO_OPERATOR = "demo"
-ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = "stack.lock"
 STOPPING_WAIT_S = 15.0  # a dead stack's reaper may hold the lock this long while it sweeps
-
-
-def free_port(preferred: int) -> int:
-    """The preferred port if nobody listens there, else any free one. Racy (the port is free
-    again until the child binds it): the stack's own parts get a bound socket instead
-    (`preferred_socket`); this is for third-party servers that bind their port themselves."""
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise RuntimeError("no free port on 127.0.0.1")
 
 
 def pid_alive(pid: int) -> bool:
@@ -188,92 +187,8 @@ def supervisor_for(
 ) -> Supervisor:
     """The supervisor of a stack in `home` (either layout), with the limits of `settings`;
     its reaper inherits the folder's lock."""
-    limits = Limits(
-        stop_grace_s=settings.stop_grace_s,
-        restart_limit=settings.restart_limit,
-        restart_window_s=settings.restart_window_s,
-        restart_backoff_s=settings.restart_backoff_s,
-        log_max_bytes=settings.log_max_bytes,
-        log_backups=settings.log_backups,
-    )
     lock_fd = lock.fd if lock else None
-    return Supervisor(home / "logs", limits, lock_fd=lock_fd, on_change=on_change)
-
-
-def prefect_env(home: Path, api_url: str | None, database_url: str | None = None) -> dict[str, str]:
-    # Absolute, and made here: Prefect creates PREFECT_HOME itself only one level deep, and says
-    # "Failed to create the Prefect home directory" on a fresh clone's `.henpin/prefect`.
-    prefect_home = (home / "prefect").resolve()
-    prefect_home.mkdir(parents=True, exist_ok=True)
-    env = {
-        "PREFECT_HOME": str(prefect_home),
-        "PREFECT_LOCAL_STORAGE_PATH": str(prefect_home / "storage"),
-        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
-        "PREFECT_RUNNER_POLL_FREQUENCY": "2",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "INFO",
-        "PREFECT_LOGGING_SETTINGS_PATH": str(prefect_logging_settings(prefect_home)),
-        "PREFECT_API_DATABASE_CONNECTION_URL": database_url
-        or f"sqlite+aiosqlite:///{(prefect_home / 'prefect.db').resolve()}",
-    }
-    if api_url:
-        env["PREFECT_API_URL"] = api_url
-    return env
-
-
-def _port(where: int | socket.socket) -> int:
-    return where if isinstance(where, int) else int(where.getsockname()[1])
-
-
-def prefect_server_part(where: int | socket.socket, env: dict[str, str]) -> Part:
-    """The Prefect server on a socket bound here (`henpin.prefect_serve`, handed over), or, given
-    a port number, `prefect server start --port` (which binds it itself)."""
-    port = _port(where)
-    server: tuple[str, ...]
-    if isinstance(where, int):
-        server = ("-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", f"{port}")
-        sockets: tuple[socket.socket, ...] = ()
-    else:
-        server = ("-m", "henpin.prefect_serve", "--fd", str(where.fileno()))
-        sockets = (where,)
-    return Part(
-        "prefect",
-        [sys.executable, *server],
-        env,
-        health_url=f"http://127.0.0.1:{port}/api/health",
-        sockets=sockets,
-    )
-
-
-def emulator_part(
-    where: int | socket.socket, state: Path, settings: Settings, env: dict[str, str]
-) -> Part:
-    """The emulator on a socket bound here (`--fd`, handed over) or on a port it binds itself."""
-    port = _port(where)
-    listen = ("--port", str(port)) if isinstance(where, int) else ("--fd", str(where.fileno()))
-    return Part(
-        "emulator",
-        [
-            *(sys.executable, "-m", "henpin.cli", "emulator", *listen),
-            *("--state-file", str(state), "--time-scale", str(settings.emulator_time_scale)),
-        ],
-        env,
-        health_url=f"http://127.0.0.1:{port}/_emulator/clock",
-        sockets=() if isinstance(where, int) else (where,),
-    )
-
-
-def inbox_part(port: int, env: dict[str, str]) -> Part:
-    return Part(
-        "inbox",
-        [
-            *(sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "inbox.py")),
-            *("--server.address", "127.0.0.1", "--server.port", str(port)),
-            *("--server.headless", "true", "--browser.gatherUsageStats", "false"),
-        ],
-        env,
-        health_url=f"http://127.0.0.1:{port}/_stcore/health",
-    )
+    return Supervisor(home / "logs", Limits.of(settings), lock_fd=lock_fd, on_change=on_change)
 
 
 @dataclass
@@ -334,7 +249,13 @@ class Stack:
         if self.settings.demo_mode:
             state = self.home / "emulator-state.json"
             fresh = not state.exists()
-            run.start(emulator_part(self.sockets["emulator"], state, self.settings, dict(env)))
+            emulator = emulator_part(
+                self.sockets["emulator"],
+                dict(env),
+                state=state,
+                time_scale=self.settings.emulator_time_scale,
+            )
+            run.start(emulator)
             emulator_url = f"http://127.0.0.1:{self.ports['emulator']}"
             if fresh and demo_data:
                 httpx.post(f"{emulator_url}/_emulator/seed-demo", timeout=10).raise_for_status()
@@ -343,10 +264,7 @@ class Stack:
             self.urls["emulator"] = emulator_url
             if not os.environ.get("HENPIN_SMTP_HOST"):
                 # Demo replies to buyers are caught locally (one .eml file each), never sent.
-                mail = [sys.executable, "-m", "henpin.cli", "mailcatcher"]
-                mail += ["--fd", str(self.sockets["mail"].fileno())]
-                mail += ["--folder", str(self.home / "mail")]
-                run.start(Part("mail", mail, dict(env), sockets=(self.sockets["mail"],)))
+                run.start(mail_part(self.sockets["mail"], self.home / "mail", dict(env)))
                 env["HENPIN_SMTP_HOST"] = "127.0.0.1"
                 env["HENPIN_SMTP_PORT"] = str(self.ports["mail"])
                 env["HENPIN_NOTIFY_DEMO_CATCHER"] = "true"  # notifications land there too
@@ -355,8 +273,7 @@ class Stack:
             self.urls["emulator"] = None
 
         wait_until_up(str(prefect.health_url), proc=self.procs["prefect"])
-        runner = [sys.executable, "-m", "henpin.cli", "runner"]
-        run.start(Part("runner", runner, dict(env), needs_prefect=True))
+        run.start(runner_part(dict(env)))
 
         env["HENPIN_PREFECT_UI_URL"] = self.urls["prefect_ui"] or ""
         # Streamlit binds its port itself and takes no socket (server.port only), so the port

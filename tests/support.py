@@ -6,82 +6,29 @@ import asyncio
 import contextlib
 import inspect
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import httpx
+# The demo-order builder lives with the emulator's demo data; the restartable Prefect server with
+# the supervisor (henpin/supervisor/parts.py). Both are named here for the tests that import them.
+from emulator.demo import order_json
+from henpin.supervisor import PrefectServer
 
-from tests.processes import start_guarded
+__all__ = [
+    "E2E_TIME_SCALE",
+    "CaseRunFailed",
+    "PrefectServer",
+    "drive_case_runs",
+    "forget_flow_runs",
+    "order_json",
+    "reset_process_caches",
+    "unexpected_restarts",
+]
 
 #: Simulated seconds per wall-clock second of the emulator in end-to-end tests: Amazon's
 #: minute-long report and feed processing take a second, and Henpin's adapter (told through
 #: HENPIN_EMULATOR_TIME_SCALE) paces its quotas and report polls to match.
 E2E_TIME_SCALE = 60.0
-
-
-class PrefectServer:
-    """The Prefect server (`prefect server start`'s app, henpin/prefect_serve.py) on 127.0.0.1 as
-    a subprocess, serving on a socket this process bound; can be stopped and started again.
-
-    `sock`: the socket of the first start (tests/conftest.py binds it before Prefect is
-    imported, as PREFECT_API_URL must name the port; it listens from this start on). A start after a stop binds the same port
-    again: every client already knows it. It was free since the stop, when connections had to be
-    refused, so someone may hold it for a moment: that bind retries (`RESTART_BIND_S`)."""
-
-    RESTART_BIND_S = 30.0
-
-    def __init__(self, port: int, home: Path, sock: socket.socket | None = None) -> None:
-        self.port = port
-        self.home = home
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.api = f"http://127.0.0.1:{port}/api"
-        self._sock = sock
-
-    def start(self, timeout: float = 90) -> None:
-        from henpin.supervisor import listening_socket
-
-        self.home.mkdir(parents=True, exist_ok=True)
-        log = (self.home / "server.log").open("ab")
-        sock = self._sock or listening_socket(self.port, retry_s=self.RESTART_BIND_S)
-        self._sock = None
-        sock.listen(128)  # the first start's socket is only bound (tests/conftest.py)
-        try:
-            self.proc = start_guarded(  # dies with the test session, however it ends
-                [sys.executable, "-m", "henpin.prefect_serve", "--fd", str(sock.fileno())],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=dict(os.environ),
-                pass_fds=(sock.fileno(),),
-            )
-        finally:
-            sock.close()  # the server holds it now: once it stops, the port refuses connections
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prefect server exited; see {self.home / 'server.log'}")
-            try:
-                if httpx.get(f"{self.api}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError("prefect server did not start in time")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc = None
 
 
 def reset_process_caches() -> None:
@@ -199,59 +146,3 @@ def _drive(max_rounds: int) -> int:
                     f"{state.message}"
                 )
     return executed
-
-
-def order_json(
-    order_id: str,
-    *,
-    marketplace_id: str = "ATVPDKIKX0DER",
-    status: str = "UNSHIPPED",
-    price: str = "25.00",
-    currency: str = "USD",
-    sku: str = "MUG-001",
-    cancel_reason: str | None = "Found a better price",
-    created: datetime | None = None,
-    shipping: str | None = None,
-    promotion: tuple[str, str, str] | None = None,
-) -> dict[str, Any]:
-    """A merchant-fulfilled order in the Orders API 2026-01-01 shape, for the emulator. With
-    `shipping` (what the buyer paid for it) or `promotion` (its id, the discount off the price,
-    the discount off shipping) the item carries Amazon's proceeds breakdown and promotion."""
-    from decimal import Decimal
-
-    from emulator.demo import item_proceeds
-
-    created = created or datetime.now(UTC) - timedelta(hours=3)
-    item: dict[str, Any] = {
-        "orderItemId": f"{order_id[-7:]}01",
-        "quantityOrdered": 1,
-        "product": {
-            "asin": "B0HENPIN01",
-            "title": "Test item",
-            "sellerSku": sku,
-            "price": {"unitPrice": {"amount": price, "currencyCode": currency}},
-        },
-    }
-    if shipping is not None or promotion is not None:
-        item["proceeds"] = item_proceeds(
-            currency,
-            Decimal(price),
-            shipping=Decimal(shipping) if shipping is not None else None,
-            item_discount=Decimal(promotion[1]) if promotion else Decimal(0),
-            shipping_discount=Decimal(promotion[2]) if promotion else Decimal(0),
-        )
-    if promotion is not None:
-        item["promotion"] = {"breakdowns": [{"promotionId": promotion[0]}]}
-    if cancel_reason is not None:
-        item["cancellation"] = {
-            "cancellationRequest": {"requester": "BUYER", "cancelReason": cancel_reason}
-        }
-    iso = created.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "orderId": order_id,
-        "createdTime": iso,
-        "lastUpdatedTime": iso,
-        "salesChannel": {"channelName": "AMAZON", "marketplaceId": marketplace_id},
-        "fulfillment": {"fulfillmentStatus": status, "fulfilledBy": "MERCHANT"},
-        "orderItems": [item],
-    }

@@ -1,4 +1,5 @@
-"""The supervisor of `henpin up` (both layouts): starts the stack's parts and keeps them running.
+"""The supervisor of every Henpin stack (`henpin up` in both layouts, the benchmarks, the tests'
+Prefect server): starts the stack's parts, keeps them running, stops them.
 
 - **Children die with it.** Each part is started through `lifeline.py exec`, which asks Linux to
   send it SIGTERM when the supervisor dies (parent-death signal), in a process group of its
@@ -13,6 +14,9 @@
   are stopped first, and started again only once the server answers again.
 - **Stops that finish.** SIGTERM to every part's group (the parts that need the Prefect server
   first), then SIGKILL after `stop_grace_s`.
+- **One part by hand.** `stop_part` stops one (a benchmark's runner started again with other
+  settings), `kill_part` SIGKILLs one and every process under it (a soak's crash), and
+  `start_again` starts it on the sockets it had, so its clients find it where it was.
 - **Logs that stay small.** Each part's stdout and stderr come through a pipe into
   `logs/<part>.log`, rotated by size (`log_max_bytes`, `log_backups` older files kept).
 
@@ -23,7 +27,6 @@ up`): Linux sends the parent-death signal when that *thread* ends.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import signal
 import socket
@@ -36,14 +39,16 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
-
-import httpx
+from typing import IO, TYPE_CHECKING
 
 from henpin.lifeline import MARKER_VARIABLE, marked_processes
+from henpin.supervisor.ports import wait_until_up
 
-LIFELINE = Path(__file__).resolve().with_name("lifeline.py")
-ROOT = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from henpin.settings import Settings
+
+LIFELINE = Path(__file__).resolve().parent.parent / "lifeline.py"
+ROOT = Path(__file__).resolve().parents[2]
 MAX_BACKOFF_S = 30.0
 REAPER_GRACE_S = 2.0  # the supervisor is gone: stop quickly
 
@@ -55,50 +60,6 @@ def with_lifeline(command: list[str], sig: int = signal.SIGTERM) -> list[str]:
         *(str(os.getpid()), str(int(sig)), "--"),
         *command,
     ]
-
-
-def listening_socket(port: int, host: str = "127.0.0.1", *, retry_s: float = 0.0) -> socket.socket:
-    """A TCP socket bound to `host`:`port` (0: any free port) and listening, for a child to serve
-    on (its descriptor passed with ``pass_fds``): the port is bound once, here, and never free
-    between a pick and a child's bind. `retry_s`: how long to keep trying while the port is in
-    use (a server started again on the port a client already knows)."""
-    deadline = time.monotonic() + retry_s
-    while True:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen(128)
-            return sock
-        except OSError as error:
-            sock.close()
-            if error.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.2)
-
-
-def preferred_socket(preferred: int, host: str = "127.0.0.1") -> socket.socket:
-    """A listening socket on the preferred port if it is free, else on any free one."""
-    try:
-        return listening_socket(preferred, host)
-    except OSError:
-        return listening_socket(0, host)
-
-
-def wait_until_up(
-    url: str, timeout: float = 90.0, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{url} did not start: its process exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
 class RotatingLog:
@@ -158,6 +119,11 @@ class Part:
     # command names their descriptors, e.g. `--fd N`): a part started again serves on the same
     # socket, and no port is ever picked, released and bound again.
     sockets: tuple[socket.socket, ...] = ()
+    log: str = ""  # its log's name under the supervisor's folder (default: the part's name)
+
+    @property
+    def log_name(self) -> str:
+        return self.log or self.name
 
 
 @dataclass
@@ -170,6 +136,17 @@ class Limits:
     restart_backoff_s: float = 1.0
     log_max_bytes: int = 10_000_000
     log_backups: int = 3
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            stop_grace_s=settings.stop_grace_s,
+            restart_limit=settings.restart_limit,
+            restart_window_s=settings.restart_window_s,
+            restart_backoff_s=settings.restart_backoff_s,
+            log_max_bytes=settings.log_max_bytes,
+            log_backups=settings.log_backups,
+        )
 
 
 @dataclass
@@ -258,8 +235,17 @@ class Supervisor:
         self._tell_reaper(f"+{proc.pid}")
         assert proc.stdout is not None
         threading.Thread(
-            target=_pump, args=(proc.stdout, self._log(part.name)), daemon=True
+            target=_pump, args=(proc.stdout, self._log(part.log_name)), daemon=True
         ).start()
+
+    def start_again(self, name: str, *, wait: bool = True, timeout: float = 90.0) -> None:
+        """Start a part stopped or killed by hand (`stop_part(forget=False)`, `kill_part`) on
+        the same sockets, so its clients find it where it was."""
+        self.start(self.parts[name], wait=wait, timeout=timeout)
+
+    def alive(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None
 
     # --- watching ---------------------------------------------------------------------------
 
@@ -353,6 +339,34 @@ class Supervisor:
                 proc.wait(timeout=2)
             self._tell_reaper(f"-{proc.pid}")
 
+    def stop_part(self, name: str, grace: float | None = None, *, forget: bool = True) -> None:
+        """Stop one part: SIGTERM to its group, SIGKILL after `grace` (default stop_grace_s).
+        `forget`: it is no part of the stack any more (its sockets closed); otherwise
+        `start_again` starts it on the same sockets."""
+        if name in self.procs:
+            self._stop_parts([name], grace=self.limits.stop_grace_s if grace is None else grace)
+            del self.procs[name]
+        self._due.pop(name, None)
+        self._held.discard(name)
+        part = self.parts.pop(name, None) if forget else None
+        for sock in part.sockets if part else ():
+            sock.close()
+
+    def kill_part(self, name: str) -> int:
+        """SIGKILL a part and every process under it, flow runs in sessions of their own too
+        (a crash, not a stop); returns how many processes died. `start_again` restarts it."""
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return 0
+        pids = process_tree(proc.pid)
+        _signal_group(proc, signal.SIGKILL)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+        self._tell_reaper(f"-{proc.pid}")
+        return len(pids)
+
     def stop(self) -> None:
         """Stop every part within `stop_grace_s` (plus a moment for SIGKILL): the parts that
         need the Prefect server first, then the rest."""
@@ -385,6 +399,19 @@ class Supervisor:
         for log in self._files.values():
             log.close()
         self._files.clear()
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants, read from /proc (Linux; elsewhere: the process)."""
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError):
+                    todo += [int(k) for k in (task / "children").read_text().split()]
+    return tree
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:

@@ -1,0 +1,209 @@
+"""How each part of Henpin's stack is started, written once: the Prefect server, the SP-API
+emulator, the mail catcher, the runner, Prefect workers and the housekeeper, the Streamlit inbox.
+
+`henpin up` (henpin/stack.py), its production layout (henpin/scale.py), the benchmarks (bench/)
+and the tests' Prefect server (`PrefectServer`) all build their parts here and start them with
+a `Supervisor`. A server part serves on a socket its starter bound (`--fd N`), so its port is
+bound once; the Prefect server and the emulator may instead be given a port number, for a
+server that binds it itself.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from henpin.logs import prefect_logging_settings
+from henpin.supervisor.core import ROOT, Part, Supervisor
+from henpin.supervisor.ports import listening_socket, port_of, wait_until_up
+
+Where = int | socket.socket  # a port the part binds itself, or a socket bound for it
+
+
+def prefect_env(home: Path, api_url: str | None, database_url: str | None = None) -> dict[str, str]:
+    """Prefect's settings for a stack whose data lives in `home` (the server's SQLite database,
+    result storage, logging), pointed at `api_url`."""
+    # Absolute, and made here: Prefect creates PREFECT_HOME itself only one level deep, and says
+    # "Failed to create the Prefect home directory" on a fresh clone's `.henpin/prefect`.
+    prefect_home = (home / "prefect").resolve()
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_LOCAL_STORAGE_PATH": str(prefect_home / "storage"),
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "PREFECT_LOGGING_SETTINGS_PATH": str(prefect_logging_settings(prefect_home)),
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url
+        or f"sqlite+aiosqlite:///{(prefect_home / 'prefect.db').resolve()}",
+    }
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return env
+
+
+def _port(where: Where) -> int:
+    return where if isinstance(where, int) else port_of(where)
+
+
+def prefect_server_part(where: Where, env: dict[str, str], *, log: str = "") -> Part:
+    """The Prefect server on a socket bound here (`henpin.prefect_serve`, handed over), or, given
+    a port number, `prefect server start --port` (which binds it itself)."""
+    port = _port(where)
+    server: tuple[str, ...]
+    if isinstance(where, int):
+        server = ("-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", f"{port}")
+        sockets: tuple[socket.socket, ...] = ()
+    else:
+        server = ("-m", "henpin.prefect_serve", "--fd", str(where.fileno()))
+        sockets = (where,)
+    return Part(
+        "prefect",
+        [sys.executable, *server],
+        env,
+        health_url=f"http://127.0.0.1:{port}/api/health",
+        sockets=sockets,
+        log=log,
+    )
+
+
+def emulator_part(
+    where: Where,
+    env: dict[str, str],
+    *,
+    state: Path | None = None,
+    time_scale: float = 1.0,
+    name: str = "emulator",
+) -> Part:
+    """The SP-API emulator on a socket bound here (`--fd`, handed over) or on a port it binds
+    itself; with `state`, it keeps its state in that file across restarts."""
+    port = _port(where)
+    listen = ("--port", str(port)) if isinstance(where, int) else ("--fd", str(where.fileno()))
+    keep = ("--state-file", str(state)) if state is not None else ()
+    return Part(
+        name,
+        [
+            *(sys.executable, "-m", "henpin.cli", "emulator", *listen, *keep),
+            *("--time-scale", f"{time_scale:g}"),
+        ],
+        env,
+        health_url=f"http://127.0.0.1:{port}/_emulator/clock",
+        sockets=() if isinstance(where, int) else (where,),
+    )
+
+
+def mail_part(sock: socket.socket, folder: Path, env: dict[str, str]) -> Part:
+    """The mail catcher: an SMTP server on `sock` that keeps each e-mail as a file in `folder`
+    (demo replies to buyers are caught, never sent)."""
+    return Part(
+        "mail",
+        [
+            *(sys.executable, "-m", "henpin.cli", "mailcatcher"),
+            *("--fd", str(sock.fileno()), "--folder", str(folder)),
+        ],
+        env,
+        sockets=(sock,),
+    )
+
+
+def runner_part(env: dict[str, str], *, limit: int | None = None) -> Part:
+    """`henpin runner`: serves Henpin's flows (at most `limit` runs at once) and runs the
+    housekeeping round; stopped while the Prefect server is down."""
+    command = [sys.executable, "-m", "henpin.cli", "runner"]
+    if limit:
+        command += ["--limit", str(limit)]
+    return Part("runner", command, env, needs_prefect=True)
+
+
+def worker_part(name: str, pool: str, limit: int, env: dict[str, str]) -> Part:
+    """A Prefect process worker of the production layout: each flow run is a new process."""
+    return Part(
+        name,
+        [
+            *(sys.executable, "-m", "prefect", "worker", "start", "--pool", pool),
+            *("--type", "process", "--name", name, "--limit", str(limit)),
+        ],
+        env,
+        needs_prefect=True,
+    )
+
+
+def housekeeper_part(env: dict[str, str]) -> Part:
+    """The production layout's housekeeper: the runner's housekeeping round, on its own."""
+    return Part(
+        "housekeeper",
+        [sys.executable, "-m", "henpin.scale", "housekeeper"],
+        env,
+        needs_prefect=True,
+    )
+
+
+def inbox_part(port: int, env: dict[str, str]) -> Part:
+    """The Streamlit inbox. Streamlit binds its port itself and takes no socket."""
+    return Part(
+        "inbox",
+        [
+            *(sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "inbox.py")),
+            *("--server.address", "127.0.0.1", "--server.port", str(port)),
+            *("--server.headless", "true", "--browser.gatherUsageStats", "false"),
+        ],
+        env,
+        health_url=f"http://127.0.0.1:{port}/_stcore/health",
+    )
+
+
+class PrefectServer:
+    """A Prefect server that can be stopped and started again on the same port, as a part of a
+    supervisor of its own (logs in `home/<log>.log`); the tests' session server.
+
+    `sock`: the socket of the first start, bound but perhaps not listening yet (tests/conftest.py
+    binds it before Prefect is imported, as PREFECT_API_URL must name the port). While stopped the
+    port refuses connections, as with no server: the server holds the only copy of its socket.
+    A start after a stop binds the same port again (every client knows it); someone may hold it
+    for a moment, so that bind retries (`RESTART_BIND_S`)."""
+
+    RESTART_BIND_S = 30.0
+
+    def __init__(
+        self,
+        port: int,
+        home: Path,
+        sock: socket.socket | None = None,
+        env: dict[str, str] | None = None,
+        log: str = "server",
+    ) -> None:
+        self.port = port
+        self.home = home
+        self.api = f"http://127.0.0.1:{port}/api"
+        self.env = env
+        self.log = log
+        self.supervisor = Supervisor(home, say=lambda line: None)
+        self._sock = sock
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.supervisor.procs.get("prefect")
+
+    def start(self, timeout: float = 90) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        sock = self._sock or listening_socket(self.port, retry_s=self.RESTART_BIND_S)
+        self._sock = None
+        sock.listen(128)  # a socket bound by the caller may not listen yet
+        part = prefect_server_part(sock, dict(self.env or os.environ), log=self.log)
+        try:
+            self.supervisor.start(part, wait=False)
+        finally:
+            sock.close()  # the server holds it now: once it stops, the port refuses connections
+            part.sockets = ()
+        try:
+            wait_until_up(f"{self.api}/health", timeout, proc=self.supervisor.procs["prefect"])
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}; see {self.supervisor.log_path(self.log)}") from None
+
+    def stop(self, grace: float = 30.0) -> None:
+        self.supervisor.stop_part("prefect", grace)
+        self.supervisor.stop()  # its reaper and log too: nothing of it outlives a stop

@@ -1,0 +1,115 @@
+"""Operations in one place (issue 12): every stack (`henpin up`, its production layout, the
+benchmarks, the tests' Prefect server) starts its parts with one supervisor and one set of part
+recipes (henpin/supervisor/), and bench/ imports nothing from tests/.
+
+Unit tests: they read the source and build objects, and start nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import henpin.scale
+import henpin.stack
+from henpin import supervisor
+from henpin.scale import ScaledStack
+from henpin.settings import Settings
+from henpin.stack import Stack
+from henpin.supervisor import parts
+from tests import support
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = sorted((ROOT / "bench").glob("*.py"))
+
+#: How each part is started, in words only its recipe (henpin/supervisor/parts.py) may use.
+PART_COMMANDS = {
+    "the Prefect server": ('"henpin.prefect_serve"', '"server", "start"'),
+    "the emulator": ('"henpin.cli", "emulator"',),
+    "the mail catcher": ('"mailcatcher"',),
+    "the runner": ('"henpin.cli", "runner"',),
+    "a Prefect worker": ('"worker", "start"',),
+    "the housekeeper": ('"henpin.scale", "housekeeper"',),
+    "the inbox": ('"streamlit", "run"',),
+}
+STARTERS = [
+    ROOT / "henpin" / "stack.py",
+    ROOT / "henpin" / "scale.py",
+    ROOT / "tests" / "support.py",
+    ROOT / "tests" / "conftest.py",
+    *BENCH,
+]
+
+
+def imported_modules(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
+def test_bench_imports_nothing_from_tests() -> None:
+    assert BENCH, "bench/ has no Python files?"
+    wrong = {
+        path.name: sorted(
+            m for m in imported_modules(path) if m == "tests" or m.startswith("tests.")
+        )
+        for path in BENCH
+    }
+    assert {name: mods for name, mods in wrong.items() if mods} == {}
+
+
+@pytest.mark.parametrize("part", sorted(PART_COMMANDS))
+def test_each_part_is_started_in_one_place(part: str) -> None:
+    """No stack spells out a part's command line: it asks henpin/supervisor/parts.py."""
+    words = PART_COMMANDS[part]
+    recipe = (ROOT / "henpin" / "supervisor" / "parts.py").read_text()
+    assert any(w in recipe for w in words), f"{part}: no recipe in henpin/supervisor/parts.py"
+    elsewhere = [
+        str(path.relative_to(ROOT))
+        for path in STARTERS
+        if any(w in path.read_text() for w in words)
+    ]
+    assert elsewhere == []
+
+
+def test_stack_and_scale_share_the_supervisor_and_its_parts(tmp_path: Path) -> None:
+    default = Stack(home=tmp_path / "up", settings=Settings(home=tmp_path / "up"))
+    scaled = ScaledStack(
+        home=tmp_path / "scaled",
+        settings=Settings(home=tmp_path / "scaled"),
+        database_url="postgresql+psycopg://henpin@127.0.0.1/henpin",
+    )
+    assert type(default.supervisor) is type(scaled.supervisor) is supervisor.Supervisor
+    for name in ("prefect_server_part", "emulator_part", "inbox_part", "wait_until_up"):
+        assert getattr(henpin.stack, name, None) in (None, getattr(supervisor, name))
+        assert getattr(henpin.scale, name, None) in (None, getattr(supervisor, name))
+    assert henpin.stack.prefect_server_part is henpin.scale.prefect_server_part
+    assert henpin.stack.emulator_part is henpin.scale.emulator_part is parts.emulator_part
+    assert henpin.stack.inbox_part is henpin.scale.inbox_part is parts.inbox_part
+
+
+def test_the_tests_prefect_server_is_the_supervisors() -> None:
+    assert support.PrefectServer is parts.PrefectServer
+
+
+def test_a_part_recipe_hands_over_its_socket_and_names_its_health(tmp_path: Path) -> None:
+    """A server part serves on the socket its starter bound (`--fd N`, passed to the child)."""
+    import socket
+
+    with socket.socket() as sock:  # bound, not listening: a unit test starts no server
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = parts.prefect_server_part(sock, {})
+        emulator = parts.emulator_part(sock, {}, state=tmp_path / "state.json", time_scale=60)
+        assert server.sockets == (sock,) and emulator.sockets == (sock,)
+        assert ["--fd", str(sock.fileno())] == server.command[-2:]
+    assert server.health_url == f"http://127.0.0.1:{port}/api/health"
+    assert emulator.health_url == f"http://127.0.0.1:{port}/_emulator/clock"
+    assert parts.runner_part({}).needs_prefect
+    assert parts.runner_part({}, limit=3).command[-2:] == ["--limit", "3"]
