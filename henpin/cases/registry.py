@@ -123,7 +123,7 @@ def _flow(name: str) -> FlowEntrypoint:
 
 _PARCEL_OPENERS = (
     Opener("tasks.ingest:open_returning_parcel_case"),  # the Orders API's returning parcels
-    Opener("henpin.service:open_parcel_case", "cases open-parcel"),  # and the inbox
+    Opener("henpin.app.parcels:open_parcel_case", "cases open-parcel"),  # and the inbox
 )
 
 CASE_TYPES: dict[CaseType, CaseTypeEntry] = {
@@ -148,7 +148,7 @@ CASE_TYPES: dict[CaseType, CaseTypeEntry] = {
             _flow("cancel_by_message"),
             "cancel_by_message",
             CancelByMessagePolicy,
-            (Opener("henpin.service:open_cancel_by_message", "cases open-message"),),
+            (Opener("henpin.app.messages:open_cancel_by_message", "cases open-message"),),
         ),
         CaseTypeEntry(
             CaseType.REFUSED_DELIVERY,
