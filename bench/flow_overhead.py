@@ -65,11 +65,11 @@ def _median_s(fn: Any, n: int) -> float:
 
 def run(stack: SingleStack, n: int) -> dict[str, Any]:
     from flows.cancel_request import cancel_request
+    from henpin.context import adapter
     from henpin.domain import CaseType
     from henpin.policy import load_policy
     from henpin.store.db import migrate
     from tasks.cases import open_case
-    from tasks.orders import adapter
     from tests.support import order_json, reset_process_caches
 
     assert stack.emulator is not None

@@ -23,6 +23,7 @@ from datetime import datetime
 from prefect import flow
 
 from henpin.amazon import AmazonError
+from henpin.context import settings
 from henpin.domain import AuthorizationStatus, CaseType
 from tasks.ingest import (
     Opened,
@@ -37,7 +38,6 @@ from tasks.ingest import (
     utcnow,
 )
 from tasks.orders import find_return_requests, read_order_now, scan_updated_orders
-from tasks.store import settings
 
 ORDERS = "ingest:orders"
 RETURNS = "ingest:returns"

@@ -351,9 +351,9 @@ class ReplyPreview(BaseModel):
 def preview_cancel_by_message(store_url: str, order_id: str) -> ReplyPreview:
     """The reply the cancel-by-message flow would send for this order, before anything is
     opened or sent (the inbox shows it for the operator to check)."""
+    from henpin.context import policy_in_force
     from tasks.ingest import open_cancel_by_message_case
     from tasks.messages import buyer_language_for
-    from tasks.policy import policy_in_force
 
     order = _message_order(order_id)
     language = buyer_language_for(order).language
@@ -375,7 +375,7 @@ def preview_cancel_by_message(store_url: str, order_id: str) -> ReplyPreview:
 def _message_order(order_id: str, *, with_packages: bool = False) -> Order:
     """The order a buyer's message is about, from Amazon; CaseNotOpened in words if not."""
     from henpin.amazon import DEFAULT_INCLUDED_DATA, AmazonError
-    from tasks.orders import adapter
+    from henpin.context import adapter
 
     order_id = order_id.strip()
     if not order_id:

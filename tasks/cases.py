@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from henpin.context import settings, store_url
 from henpin.decisions import (
     DecisionRefused,
     RecordedDecision,
@@ -29,7 +30,6 @@ from henpin.questions import Question
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Event
 from tasks.kinds import store_task
-from tasks.store import settings, store_url
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from henpin.cases.parcels import returning_parcel
 from henpin.cases.return_request import CLOSED_AT_AMAZON
+from henpin.context import policy_in_force, store_url
 from henpin.decisions import record_decision
 from henpin.domain import AuthorizationStatus, CaseState, CaseType, Order, ReturnRequest
 from henpin.policy import Policy
@@ -21,8 +22,6 @@ from tasks.cases import attach_flow_run, open_case
 from tasks.kinds import store_task
 from tasks.orders import UnreadableOrder
 from tasks.parcels import place_parcel_report
-from tasks.policy import policy_in_force
-from tasks.store import store_url
 
 FIRST_LOOKBACK = timedelta(days=7)  # how far back the very first poll looks
 OVERLAP = timedelta(minutes=10)  # re-read a little of the last window: late-indexed updates

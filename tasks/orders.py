@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from henpin.amazon import AmazonAdapter, AmazonAuthError, AmazonPayloadError
+from henpin.amazon import AmazonAuthError, AmazonPayloadError
 from henpin.cases.parcels import returning_parcel
+from henpin.context import adapter, store_url
 from henpin.domain import Order, ReturnRequest
-from henpin.regions import RegionAuthLog
 from henpin.store.db import session_scope
 from henpin.store.models import Case
 from tasks.kinds import amazon_task, store_task
-from tasks.store import settings, store_url
-
-
-@cache
-def adapter() -> AmazonAdapter:
-    """One adapter per process, so its rate limiter and token cache are shared. It records each
-    region's login state in the data folder, for `henpin status`."""
-    return AmazonAdapter(settings(), auth_log=RegionAuthLog(settings().home))
 
 
 @amazon_task("read-order")

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from henpin import outbox
+from henpin.context import adapter, policy_in_force, settings, store_url
 from henpin.decisions import answered_waiting_cases, record_deadline_answers
 from henpin.domain import ActionStatus, CaseState
 from henpin.policy.reasons import phrase
@@ -33,9 +34,6 @@ from henpin.store.purge import PurgeReport, purge_closed_cases
 from tasks.ingest import start_case_flow
 from tasks.kinds import amazon_task, store_task
 from tasks.notifications import send_notifications
-from tasks.orders import adapter
-from tasks.policy import policy_in_force
-from tasks.store import settings, store_url
 
 log = logging.getLogger(__name__)
 

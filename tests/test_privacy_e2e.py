@@ -271,11 +271,11 @@ def test_after_the_purge_no_personal_data_is_left_anywhere(
     mailbox: Any,  # noqa: F811
     prefect_server: Any,
 ) -> None:
+    from henpin.context import policy_in_force
     from henpin.domain import CaseType
     from henpin.runs import case_result_files, case_results_key
     from tasks.ingest import flag_unreadable_order
     from tasks.orders import UnreadableOrder
-    from tasks.policy import policy_in_force
     from tasks.sweep import purge_buyer_data_now
 
     url = henpin

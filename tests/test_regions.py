@@ -283,9 +283,9 @@ def run_ingest() -> set[str]:
     """One ingestion pass; the order ids with an open case afterwards."""
     from flows.cancel_request import cancel_request
     from flows.ingest import ingest
+    from henpin.context import store_url
     from henpin.service import list_cases
     from henpin.store.db import migrate
-    from tasks.store import store_url
 
     migrate(store_url())
     cancel_request.to_deployment(name="henpin").apply()
