@@ -35,14 +35,19 @@ def utc_now() -> datetime:
 
 class Context:
     """What the tasks of one process share. `settings` None: read from the environment on
-    first use (so an entry may change the environment before anything runs)."""
+    first use (so an entry may change the environment before anything runs). `adapter` None:
+    built from the settings on first use (a test may pass its own)."""
 
     def __init__(
-        self, settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
+        self,
+        settings: Settings | None = None,
+        *,
+        adapter: AmazonAdapter | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._settings = settings
         self.clock = clock
-        self._adapter: AmazonAdapter | None = None
+        self._adapter = adapter
         self._policies: PolicyHolder | None = None
         self._kept_versions: set[str] = set()  # policy versions already kept in the case store
         self._lock = threading.RLock()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -267,7 +266,7 @@ def case_summary_markdown(case: Case, outcome: Outcome, message: str) -> str:
 
     Prefect keeps artifacts for good and renders them as markdown: only what Henpin wrote goes
     in (no operator notes, no reasons that may quote the buyer); the inbox has the rest."""
-    inbox = os.environ.get("HENPIN_INBOX_URL")
+    inbox = settings().inbox_url
     lines = [
         f"# {case.type} {case.order_id}",
         f"**Outcome: {outcome.value}** — {message}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -341,7 +341,3 @@ def flag_unreadable_order(case_type: CaseType, bad: UnreadableOrder) -> int | No
                 )
             )
         return case.id
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
