@@ -8,8 +8,6 @@ the benchmark and logs under the work folder. Nothing here comes from tests/.
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib
 import json
 import os
 import platform
@@ -295,16 +293,12 @@ def environment(**values: str | None) -> Iterator[None]:
 
 
 def forget_process_state() -> None:
-    """Forget what this process read from its environment and kept (settings, adapter, policy,
-    as `functools.cache`d functions of `tasks/`), so the next use reads the environment a
-    benchmark step has just set. Clears every cache of those modules, whatever they are named,
-    and nothing once they keep none."""
-    for name in ("tasks.store", "tasks.orders", "tasks.policy"):
-        with contextlib.suppress(ImportError):
-            module = importlib.import_module(name)
-            for value in vars(module).values():
-                if isinstance(value, functools._lru_cache_wrapper):
-                    value.cache_clear()
+    """Forget what this process read from its environment and kept (settings, adapter, policy:
+    henpin/context.py's process context), so the next use reads the environment a benchmark
+    step has just set."""
+    from henpin.context import Context, install
+
+    install(Context())
 
 
 def utc(ts: float) -> datetime:

@@ -68,11 +68,11 @@ def run(stack: SingleStack, n: int) -> dict[str, Any]:
 
     from emulator.demo import order_json
     from flows.cancel_request import cancel_request
+    from henpin.context import adapter
     from henpin.domain import CaseType
     from henpin.policy import load_policy
     from henpin.store.db import migrate
     from tasks.cases import open_case
-    from tasks.orders import adapter
 
     assert stack.emulator is not None
     results: dict[str, Any] = {}

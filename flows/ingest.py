@@ -22,7 +22,7 @@ from datetime import datetime
 
 from prefect import flow
 
-from henpin.amazon import AmazonError
+from henpin.context import now, settings
 from henpin.domain import AuthorizationStatus, CaseType
 from tasks.ingest import (
     Opened,
@@ -34,10 +34,8 @@ from tasks.ingest import (
     open_returning_parcel_case,
     returns_report_since,
     search_window,
-    utcnow,
 )
-from tasks.orders import find_return_requests, read_order_now, scan_updated_orders
-from tasks.store import settings
+from tasks.orders import AmazonRead, find_return_requests, read_order_now, scan_updated_orders
 
 ORDERS = "ingest:orders"
 RETURNS = "ingest:returns"
@@ -45,15 +43,10 @@ RETURNS = "ingest:returns"
 
 @flow(name="ingest", log_prints=True)
 def ingest() -> list[Opened]:
-    started_at = utcnow()
+    started_at = now()
     opened: list[Opened] = []
     for region, marketplaces in settings().watched_regions.items():
-        try:
-            opened += ingest_region(region, marketplaces, started_at)
-        except AmazonError as exc:
-            # One region's Amazon failing (unavailable, a FATAL report) does not stop the
-            # others; its checkpoints stay where they were, so it is read again next pass.
-            print(f"{region}: ingestion failed, read again next pass: {exc}")
+        opened += ingest_region(region, marketplaces, started_at)
     return opened
 
 
@@ -66,6 +59,8 @@ def ingest_region(region: str, marketplaces: list[str], started_at: datetime) ->
     if found.login_refused:
         print(f"{region}: Amazon refused the login; this region is read again next pass")
         return []
+    if found.not_answered:
+        return amazon_did_not_answer(region, found)
     opened = [open_cancel_request_case(order) for order in found.cancel_requests]
     opened += [open_returning_parcel_case(order) for order in found.returning_parcels]
     for bad in found.unreadable:
@@ -74,26 +69,36 @@ def ingest_region(region: str, marketplaces: list[str], started_at: datetime) ->
 
     window = search_window(returns_checkpoint, started_at, before_regions=RETURNS)
     returns = find_return_requests(marketplaces, returns_report_since(window, marketplaces))
-    if returns is None:
+    if returns.not_answered:
+        return amazon_did_not_answer(region, returns)
+    if returns.login_refused:
         print(f"{region}: Amazon refused the login; return requests are read again next pass")
-        returns = []
     else:
         advance_checkpoint(returns_checkpoint, started_at)
     new_requests = [
         ret
-        for ret in returns
+        for ret in returns.requests
         if not follow_return_request(ret)
         and ret.authorization_status is not AuthorizationStatus.CLOSED
     ]
-    opened += [
-        open_return_request_case(ret, read_order_now(ret.order_id, ret.marketplace_id))
-        for ret in new_requests
-    ]
+    for ret in new_requests:
+        read = read_order_now(ret.order_id, ret.marketplace_id)
+        if read.order is None:
+            return amazon_did_not_answer(region, read)
+        opened.append(open_return_request_case(ret, read.order))
 
     new = [o for o in opened if o.new]
     print(
         f"{region}: {len(found.cancel_requests)} cancel request(s), "
-        f"{len(found.returning_parcels)} returning parcel(s), {len(returns)} return request(s); "
+        f"{len(found.returning_parcels)} returning parcel(s), "
+        f"{len(returns.requests)} return request(s); "
         f"{len(new)} new case(s); {len(found.unreadable)} unreadable order(s) flagged"
     )
     return opened
+
+
+def amazon_did_not_answer(region: str, read: AmazonRead) -> list[Opened]:
+    """One region's Amazon failing (unavailable, a FATAL report) does not stop the others; its
+    checkpoints stay where they were, so it is read again next pass."""
+    print(f"{region}: ingestion failed, read again next pass: {read.not_answered}")
+    return []

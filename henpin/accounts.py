@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from henpin.settings import load_settings
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Operator, SignInThrottle, UTCDateTime
 
@@ -40,7 +41,6 @@ MAX_FAILED_LOGINS = 5  # this many wrong passwords in a row from one client lock
 MAX_FAILED_LOGINS_PER_NAME = 20  # ... this many from clients it never signed in from, for them all
 LOCKOUT = timedelta(minutes=15)  # ... for this long
 ALL_CLIENTS = "*"  # the throttle row counting a name's failures from all unknown clients
-DEFAULT_SESSION_HOURS = 8.0
 UNKNOWN_NAME_MEMORY = timedelta(
     days=1
 )  # failures from a client never signed in from count this long
@@ -149,14 +149,7 @@ def session_lifetime() -> timedelta:
     A value that is not a number between 0.05 and 720 hours falls back to the default: a typo
     must not leave sessions open forever.
     """
-    raw = os.environ.get("HENPIN_SESSION_HOURS", "").strip()
-    try:
-        hours = float(raw) if raw else DEFAULT_SESSION_HOURS
-    except ValueError:
-        hours = DEFAULT_SESSION_HOURS
-    if not 0.05 <= hours <= 720:
-        hours = DEFAULT_SESSION_HOURS
-    return timedelta(hours=hours)
+    return timedelta(hours=load_settings().session_hours)
 
 
 # --- the audit log -----------------------------------------------------------------------------

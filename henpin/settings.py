@@ -63,6 +63,9 @@ class RegionLogin:
 #: the two equal.
 CREATE_FEED_WORST_CASE_S = 483.5
 
+#: How long an inbox session may sit idle when HENPIN_SESSION_HOURS does not say.
+DEFAULT_SESSION_HOURS = 8.0
+
 
 class Settings(BaseSettings):
     """Where Henpin keeps its data and how it reaches Amazon."""
@@ -123,9 +126,24 @@ class Settings(BaseSettings):
     # A case's flow run RUNNING this long without a state change is taken for dead (its process
     # was killed) and started again. Case flows suspend while they wait; they never run long.
     stale_run_s: float = Field(default=900, ge=5, le=86_400)
+    # An inbox session ends after sitting idle this long (HENPIN_SESSION_HOURS). A value that is
+    # not a number between 0.05 and 720 hours falls back to the default: a typo must not leave
+    # sessions open forever, nor stop the inbox.
+    session_hours: float = DEFAULT_SESSION_HOURS
     # An inbox session ends this long after its sign-in, however active (idle sessions end
     # sooner: HENPIN_SESSION_HOURS, default 8).
     session_max_hours: float = Field(default=12, ge=0.1, le=720)
+
+    @field_validator("session_hours", mode="before")
+    @classmethod
+    def _session_hours_or_default(cls, given: object) -> float:
+        raw = str(given).strip()
+        try:
+            hours = float(raw) if raw else DEFAULT_SESSION_HOURS
+        except ValueError:
+            return DEFAULT_SESSION_HOURS
+        return hours if 0.05 <= hours <= 720 else DEFAULT_SESSION_HOURS
+
     # Answers typed in the Prefect UI's Resume form (or sent with Prefect's resume API) are
     # checked like the inbox's and recorded as `prefect-ui`. False: they are refused, the case
     # asks again, and only the inbox and `henpin decide` decide. Read by the processes that run

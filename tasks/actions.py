@@ -7,12 +7,11 @@ from sqlalchemy import select
 
 from henpin import outbox
 from henpin.cases.part_cancellation import open_items, requested_part
+from henpin.context import adapter, store_url
 from henpin.domain import ActionKind, ActionStatus, CancelOrder, FeedType, FulfillmentStatus
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Feed
 from tasks.kinds import amazon_task, store_task
-from tasks.orders import adapter
-from tasks.store import store_url
 
 CANCELLABLE = {FulfillmentStatus.PENDING, FulfillmentStatus.UNSHIPPED}
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from henpin.cases import return_request as texts
 from henpin.cases.money import RefundFit, with_report_figure
+from henpin.context import adapter, store_url
 from henpin.domain import AlreadyRefunded, Money, Order, ReturnRequest
 from henpin.outbox.refund_limits import fit_new_refund
 from henpin.store.db import session_scope
 from henpin.store.models import Case
 from tasks.kinds import amazon_task, store_task
-from tasks.orders import adapter
-from tasks.store import store_url
 
 
 def reported_refund(case_id: int, ret: ReturnRequest) -> Money | None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from henpin.context import settings, store_url
 from henpin.decisions import (
     DecisionRefused,
     RecordedDecision,
@@ -30,7 +30,6 @@ from henpin.store.models import Case, Event
 from henpin.store.opening import add_case as add_case
 from henpin.store.opening import order_snapshot as order_snapshot
 from tasks.kinds import store_task
-from tasks.store import settings, store_url
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +230,7 @@ def case_summary_markdown(case: Case, outcome: Outcome, message: str) -> str:
 
     Prefect keeps artifacts for good and renders them as markdown: only what Henpin wrote goes
     in (no operator notes, no reasons that may quote the buyer); the inbox has the rest."""
-    inbox = os.environ.get("HENPIN_INBOX_URL")
+    inbox = settings().inbox_url
     lines = [
         f"# {case.type} {case.order_id}",
         f"**Outcome: {outcome.value}** — {message}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -11,6 +11,7 @@ from sqlalchemy import select
 from henpin.cases.parcels import returning_parcel
 from henpin.cases.registry import case_type_entry
 from henpin.cases.return_request import CLOSED_AT_AMAZON
+from henpin.context import policy_in_force, store_url
 from henpin.decisions import record_decision
 from henpin.domain import AuthorizationStatus, CaseState, CaseType, Order, ReturnRequest
 from henpin.parcel_cases import place_parcel_report
@@ -22,8 +23,6 @@ from henpin.store.models import AuditEntry, Case, Checkpoint, Event, UnreadableP
 from tasks.cases import attach_flow_run, open_case
 from tasks.kinds import store_task
 from tasks.orders import UnreadableOrder
-from tasks.policy import policy_in_force
-from tasks.store import store_url
 
 FIRST_LOOKBACK = timedelta(days=7)  # how far back the very first poll looks
 OVERLAP = timedelta(minutes=10)  # re-read a little of the last window: late-indexed updates
@@ -315,7 +314,3 @@ def flag_unreadable_order(case_type: CaseType, bad: UnreadableOrder) -> int | No
                 )
             )
         return case.id
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -27,6 +27,7 @@ from prefect.cache_policies import DEFAULT, NO_CACHE, CachePolicy
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
 
+from henpin.amazon import AmazonError, AmazonThrottled, AmazonUnavailable
 from henpin.runs import case_results_key, local_result_exists
 
 P = ParamSpec("P")
@@ -75,8 +76,6 @@ def store_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]], 
 
 def transient_amazon_error(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry only when Amazon throttled us or was unavailable; anything else is an answer."""
-    from henpin.amazon import AmazonThrottled, AmazonUnavailable
-
     try:
         state.result()
     except (AmazonThrottled, AmazonUnavailable):
@@ -84,6 +83,18 @@ def transient_amazon_error(task: Task[Any, Any], task_run: TaskRun, state: State
     except Exception:
         return False
     return False
+
+
+def tried_again(error: AmazonError) -> bool:
+    """Whether Prefect runs the present Amazon task again after `error`: Amazon throttled us or
+    was unavailable (`transient_amazon_error`) and the task has tries left (its `retries`, as
+    the task engine counts them: this is run number `run_count`). A read that reports Amazon's
+    failure in its result re-raises only then, so its retries stay what they were; outside a
+    task run (`.fn`), never."""
+    context = TaskRunContext.get()
+    if context is None or not isinstance(error, (AmazonThrottled, AmazonUnavailable)):
+        return False
+    return context.task_run.run_count <= context.task.retries
 
 
 def amazon_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]], Task[P, R]]:

@@ -11,14 +11,13 @@ from sqlalchemy import select
 
 from henpin import outbox
 from henpin.amazon import AmazonAuthError, AmazonPayloadError, AmazonRequestRejected
+from henpin.context import adapter, store_url
 from henpin.domain import ActionKind, BuyerMessage, CaseType, EmailMessage, Order
 from henpin.languages import buyer_language
 from henpin.policy import CancelByMessagePolicy
 from henpin.store.db import session_scope
 from henpin.store.models import Case
 from tasks.kinds import amazon_task, store_task
-from tasks.orders import adapter
-from tasks.store import store_url
 
 
 class BuyerLanguage(BaseModel):

@@ -21,13 +21,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from henpin.context import policy_in_force, settings, store_url
 from henpin.domain import CaseState
-from henpin.notify import NotifyConfigError, Target, configured_targets, deliver, emit_henpin_event
-from henpin.outbox.mail import MailSettings
-from henpin.policy import NotificationRule, NotificationsPolicy
-from henpin.store.db import session_scope
-from henpin.store.models import Case, Notification, utcnow
-from tasks.findings import (
+from henpin.findings import (
     EVENTS,
     Finding,
     case_finding,
@@ -38,9 +34,12 @@ from tasks.findings import (
     overdue,
     stalled_feeds,
 )
+from henpin.notify import NotifyConfigError, Target, configured_targets, deliver, emit_henpin_event
+from henpin.outbox.mail import MailSettings
+from henpin.policy import NotificationRule, NotificationsPolicy
+from henpin.store.db import session_scope
+from henpin.store.models import Case, Notification, utcnow
 from tasks.kinds import store_task
-from tasks.policy import policy_in_force
-from tasks.store import settings, store_url
 
 log = logging.getLogger(__name__)
 

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from henpin.amazon import AmazonAdapter, AmazonAuthError, AmazonPayloadError
+from henpin.amazon import AmazonAuthError, AmazonError, AmazonPayloadError
 from henpin.cases.parcels import returning_parcel
+from henpin.context import adapter, store_url
 from henpin.domain import Order, ReturnRequest
-from henpin.regions import RegionAuthLog
 from henpin.store.db import session_scope
 from henpin.store.models import Case
-from tasks.kinds import amazon_task, store_task
-from tasks.store import settings, store_url
-
-
-@cache
-def adapter() -> AmazonAdapter:
-    """One adapter per process, so its rate limiter and token cache are shared. It records each
-    region's login state in the data folder, for `henpin status`."""
-    return AmazonAdapter(settings(), auth_log=RegionAuthLog(settings().home))
+from tasks.kinds import amazon_task, store_task, tried_again
 
 
 @amazon_task("read-order")
@@ -70,13 +60,6 @@ def read_order_after(order_id: str, marketplace_id: str | None, answer_step: str
     return adapter().get_order(order_id, marketplace_id=marketplace_id)
 
 
-#: The same read outside a case (ingestion opening a return case): its result, with the buyer's
-#: name and relay address, is not persisted, as no case's purge would reach it.
-read_order_now = read_order.with_options(
-    name="read-order-now", cache_policy=NO_CACHE, persist_result=False
-)
-
-
 class UnreadableOrder(BaseModel):
     """An order Amazon sent in a shape Henpin does not understand, kept as received."""
 
@@ -86,14 +69,23 @@ class UnreadableOrder(BaseModel):
     payload: Any
 
 
-class Found(BaseModel):
+class AmazonRead(BaseModel):
+    """Whether Amazon answered a read, said in the read's own result (ingestion goes on with
+    the other regions, and reads this one again next pass)."""
+
+    login_refused: bool = False  # Amazon refused the region's login: nothing was read
+    #: Amazon did not answer (unavailable or throttled past the task's retries, a refused
+    #: request, a failed report): why, in the adapter's words. Nothing was read.
+    not_answered: str | None = None
+
+
+class Found(AmazonRead):
     """What one paged order search found: buyer cancel requests, returning parcels, and
     orders that could not be read."""
 
     cancel_requests: list[Order] = []
     returning_parcels: list[Order] = []
     unreadable: list[UnreadableOrder] = []
-    login_refused: bool = False  # Amazon refused the region's login: nothing was read
 
 
 SCAN_DATA = ("CANCELLATION", "FULFILLMENT", "PROCEEDS", "PROMOTION", "BUYER", "PACKAGES")
@@ -128,14 +120,46 @@ def scan_updated_orders(marketplace_ids: list[str], since: datetime) -> Found:
                 found.returning_parcels.append(order)
     except AmazonAuthError:
         return Found(login_refused=True)  # recorded by the adapter; `henpin status` shows it
+    except AmazonError as error:
+        if tried_again(error):
+            raise
+        return Found(not_answered=str(error))
     return found
 
 
+class ReturnRequestsFound(AmazonRead):
+    """The return requests of one returns report."""
+
+    requests: list[ReturnRequest] = []
+
+
 @amazon_task("find-return-requests", fresh=True)
-def find_return_requests(marketplace_ids: list[str], since: datetime) -> list[ReturnRequest] | None:
-    """Return requests made since `since` (Amazon's returns report, via the Reports API);
-    None when Amazon refuses the region's login (recorded by the adapter)."""
+def find_return_requests(marketplace_ids: list[str], since: datetime) -> ReturnRequestsFound:
+    """Return requests made since `since` (Amazon's returns report, via the Reports API), or
+    that Amazon refused the region's login (recorded by the adapter) or did not answer."""
     try:
-        return adapter().returns_since(marketplace_ids, since)
+        return ReturnRequestsFound(requests=adapter().returns_since(marketplace_ids, since))
     except AmazonAuthError:
-        return None
+        return ReturnRequestsFound(login_refused=True)
+    except AmazonError as error:
+        if tried_again(error):
+            raise
+        return ReturnRequestsFound(not_answered=str(error))
+
+
+class OrderNow(AmazonRead):
+    """The order as Amazon has it now, or why it could not be read (`not_answered`)."""
+
+    order: Order | None = None
+
+
+@amazon_task("read-order-now", fresh=True)
+def read_order_now(order_id: str, marketplace_id: str | None = None) -> OrderNow:
+    """`read_order` outside a case (ingestion opening a return case): its result, with the
+    buyer's name and relay address, is not persisted, as no case's purge would reach it."""
+    try:
+        return OrderNow(order=adapter().get_order(order_id, marketplace_id=marketplace_id))
+    except AmazonError as error:
+        if tried_again(error):
+            raise
+        return OrderNow(not_answered=str(error))

@@ -21,6 +21,7 @@ from henpin.cases.money import (
     refund_total,
     unverified_message,
 )
+from henpin.context import adapter, store_url
 from henpin.domain import ActionKind, AlreadyRefunded, FeedType, Order, Outcome, Refund
 from henpin.outbox.refund_limits import HELD_CODES, fit_new_refund
 from henpin.policy.reasons import Phrase
@@ -28,8 +29,6 @@ from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Event
 from tasks.actions import ActionOutcome
 from tasks.kinds import amazon_task, store_task
-from tasks.orders import adapter
-from tasks.store import store_url
 
 #: How many times a case checks again when the outbox held its refund back (then it gives up).
 MAX_REFUND_CHECKS = 3

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from henpin.cases import return_request as texts
+from henpin.context import store_url
 from henpin.domain import Order, ReturnRequest
 from henpin.marketplaces import MARKETPLACES
 from henpin.policy import ReturnRequestPolicy
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Event
 from tasks.kinds import store_task
-from tasks.store import store_url
 
 
 @store_task("note-authorized-by-amazon")

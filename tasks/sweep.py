@@ -10,13 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from henpin import housekeeping
+from henpin.context import adapter, policy_in_force, settings, store_url
 from henpin.decisions import record_deadline_answers
 from henpin.housekeeping import OutboxRound
 from tasks.ingest import start_case_flow
 from tasks.kinds import amazon_task, store_task
-from tasks.orders import adapter
-from tasks.policy import policy_in_force
-from tasks.store import settings, store_url
 
 
 @amazon_task("send-amazon-actions", fresh=True)

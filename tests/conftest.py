@@ -316,3 +316,15 @@ def _fresh_library_tokens() -> None:
     from sp_api.auth import access_token_client
 
     access_token_client.cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_context() -> Iterator[None]:
+    """Each test starts with a fresh process context (henpin/context.py: settings, case store,
+    policy, adapter, clock), built from its own environment on first use, and leaves none
+    behind: nothing a test built is seen by the next."""
+    from henpin.context import Context, install
+
+    install(Context())
+    yield
+    install(Context())

@@ -32,12 +32,11 @@ E2E_TIME_SCALE = 60.0
 
 
 def reset_process_caches() -> None:
-    """Forget settings, adapter and policy of the previous test (they are per process)."""
-    from tasks import orders, policy, store
+    """Install a fresh process context (henpin/context.py): settings, adapter and policy are
+    built anew, from the environment as it is at their first use."""
+    from henpin.context import Context, install
 
-    store.settings.cache_clear()
-    orders.adapter.cache_clear()
-    policy._holder.cache_clear()
+    install(Context())
 
 
 def forget_flow_runs() -> None:
@@ -64,10 +63,10 @@ def unexpected_restarts() -> list[int]:
     from sqlalchemy import select
     from sqlalchemy.exc import OperationalError
 
+    from henpin.context import store_url
     from henpin.housekeeping import RESTART_EVENT
     from henpin.store.db import session_scope
     from henpin.store.models import Event
-    from tasks.store import store_url
 
     try:
         with session_scope(store_url()) as s:

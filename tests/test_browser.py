@@ -457,8 +457,8 @@ def test_the_dashboard_and_a_notification_for_the_docs(
         monkeypatch.delenv("HENPIN_NOTIFY_URLS", raising=False)
         reset_process_caches()
         try:
+            from henpin.context import store_url
             from tasks.notifications import send_notifications
-            from tasks.store import store_url
 
             migrate(store_url())
             for n in range(3):
@@ -685,13 +685,13 @@ def test_a_japanese_operator_reads_reason_timeline_and_yen_in_japanese(
     Japanese, yen as amazon.co.jp writes them, and times in Japan time (UTC a switch away)."""
     from datetime import UTC, datetime
     from decimal import Decimal
-    from types import SimpleNamespace
 
     from henpin.cases.cancel_request import cancel_request_question
+    from henpin.context import Context, install
     from henpin.domain import FulfillmentStatus, Money, Order, OrderItem
     from henpin.policy import load_policy
+    from henpin.settings import Settings
     from henpin.store.models import Operator
-    from tasks import store
     from tasks.cases import mark_waiting, record_recommendation
     from tests.test_inbox_support import REPO_POLICIES, cancel_order
 
@@ -722,7 +722,7 @@ def test_a_japanese_operator_reads_reason_timeline_and_yen_in_japanese(
         url, order_id, timedelta(hours=5), marketplace_id=jp, order_snapshot=snapshot
     )
     # The flow's own tasks write the recommendation and the wait, with their timeline lines.
-    monkeypatch.setattr(store, "settings", lambda: SimpleNamespace(store_url=url))
+    install(Context(Settings(database_url=url)))
     advice = load_policy(REPO_POLICIES).cancel_request.recommend(order, datetime.now(UTC))
     record_recommendation.fn(case_id, order, advice.model_dump(mode="json"), "browser-test")
     question = cancel_request_question(

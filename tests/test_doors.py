@@ -339,8 +339,6 @@ def test_prefect_api_resumes_are_checked_refused_and_asked_again(
     prefect_server: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tasks import store
-
     order_id = "113-0000061-0000061"
     add_operator(henpin, "alice", "pw-alice-123456")
     case = refund_waiting(henpin, emulator, order_id)
@@ -358,13 +356,13 @@ def test_prefect_api_resumes_are_checked_refused_and_asked_again(
 
     # Switched off: a good answer is refused too, and the case says why.
     monkeypatch.setenv("HENPIN_PREFECT_UI_DECISIONS", "false")
-    store.settings.cache_clear()
+    reset_process_caches()
     resume(case, choice="refund_other_amount", note="agreed", amount=25)
     assert the_case(henpin, order_id, "refused-delivery").waiting_step == "confirm-refund-4"
     said = timeline(henpin, case.id)
     assert any("Decisions in the Prefect UI are switched off" in m for m in said), said
     monkeypatch.setenv("HENPIN_PREFECT_UI_DECISIONS", "true")
-    store.settings.cache_clear()
+    reset_process_caches()
 
     assert [d[3] for d in decisions(henpin, case.id)] == ["inbox"]  # only alice's answer
     resume(case, choice="refund_other_amount", note="agreed with the buyer", amount=25)

@@ -25,6 +25,7 @@ from henpin.cases.money import RefundFit, over_paid_message
 from henpin.cases.parcels import refunded_flag
 from henpin.cases.refund_outcomes import refund_held_flag, refund_held_question
 from henpin.cases.return_request import inspection_overdue, proposal_for_condition, refund_question
+from henpin.context import Context, install, store_url
 from henpin.decisions import REFUSED_ANSWER_EVENT
 from henpin.domain import (
     ActionKind,
@@ -58,10 +59,8 @@ from henpin.policy.reasons import (
 from henpin.policy.refused_delivery import RefusedDeliveryAction
 from henpin.policy.return_request import ReturnAction
 from henpin.questions import PROMPTS_EN, TITLES_EN, Question
-from henpin.settings import load_settings
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case
-from tasks import store
 from tasks.cases import flag_attention, mark_waiting, record_recommendation
 from tests.test_inbox_support import (
     PAGES,
@@ -393,8 +392,7 @@ def jp_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, int]:
     """A Japanese cancel request waiting for an operator, recommended and put to wait by the
     flow's own tasks (so its timeline is what a flow writes)."""
     url = fresh_store(tmp_path, monkeypatch)
-    store.settings.cache_clear()  # the tasks read this test's store
-    monkeypatch.setattr(store, "settings", lambda: load_settings())
+    install(Context())  # the tasks read this test's store
     order = jp_order()
     snapshot = {
         **cancel_order(order.order_id, JP),
@@ -585,8 +583,7 @@ def jp_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int
     Amazon's rejection (with the money of each way out), a return waiting for its refund to
     be confirmed and flagged overdue, a refused delivery recommending the buyer's refund."""
     url = fresh_store(tmp_path, monkeypatch)
-    store.settings.cache_clear()
-    monkeypatch.setattr(store, "settings", lambda: load_settings())
+    install(Context())
     policy = load_policy(REPO_POLICIES)
     order = jp_order()
     snapshot = {**cancel_order(order.order_id, JP), "value": {"amount": "45000", "currency": "JPY"}}
@@ -669,7 +666,7 @@ def case_page(case_id: int) -> tuple[AppTest, str]:
 def test_a_japanese_operator_reads_attention_money_notes_and_explanations_in_japanese(
     jp_flagged: dict[str, int],
 ) -> None:
-    set_operator(store.store_url(), "alice", language="ja")
+    set_operator(store_url(), "alice", language="ja")
     _, words = case_page(jp_flagged["address"])
     assert "要確認: Amazon が注文キャンセルを拒否しました（ERROR\\_99）: 説明なし" in words
     assert "販売手数料は商品代金と送料の 15% と見積もっています" in words
@@ -711,7 +708,7 @@ def test_an_english_operator_reads_them_as_before(jp_flagged: dict[str, int]) ->
     assert "used: 100% of ￥45,000, less a 20% restocking fee" in words
     _, words = case_page(jp_flagged["refused"])
     assert "parcel refused by the buyer: the item price paid (less any promotion) only" in words
-    with session_scope(store.store_url()) as s:
+    with session_scope(store_url()) as s:
         flagged = s.get(Case, jp_flagged["address"])
         assert flagged is not None
         assert flagged.needs_attention == (

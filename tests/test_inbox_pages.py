@@ -148,7 +148,7 @@ def test_policy_replay_is_for_admins_only(store_url: str) -> None:
 
 def order_snapshot(emulator: Any, order_id: str, price: str) -> dict[str, Any]:
     """The order as Henpin read it from Amazon (the emulator), as a case keeps it."""
-    from tasks.orders import adapter
+    from henpin.context import adapter
 
     httpx.post(
         f"{emulator.url}/_emulator/orders",

@@ -44,7 +44,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catcher: MailCatcher)
     monkeypatch.setenv("HENPIN_INBOX_URL", "http://127.0.0.1:8501")
     monkeypatch.delenv("HENPIN_NOTIFY_URLS", raising=False)
     reset_process_caches()
-    from tasks.store import store_url
+    from henpin.context import store_url
 
     url = store_url()
     migrate(url)

@@ -74,7 +74,7 @@ def henpin(
     monkeypatch.setenv("HENPIN_SMTP_PORT", str(mailbox.port))
     forget_flow_runs()
     reset_process_caches()
-    from tasks.store import store_url
+    from henpin.context import store_url
 
     url = store_url()
     migrate(url)

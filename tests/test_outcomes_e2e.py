@@ -686,9 +686,9 @@ def open_cases(stack: Stack) -> None:
     """Phase 0: every row's order and return request at Amazon, every case opened."""
     from flows.ingest import ingest
     from henpin.app.messages import open_cancel_by_message
+    from henpin.context import adapter
     from henpin.domain import CaseType
     from tasks.cases import open_case
-    from tasks.orders import adapter
     from tasks.sweep import start_unstarted_cases
 
     emulator = stack.emulator
@@ -883,7 +883,7 @@ def table(prefect_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         mp.setattr("henpin.amazon.client.REPORT_REUSE", timedelta(days=-3650))
         forget_flow_runs()
         reset_process_caches()
-        from tasks.store import store_url
+        from henpin.context import store_url
 
         url = store_url()
         migrate(url)

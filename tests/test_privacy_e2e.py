@@ -271,12 +271,12 @@ def test_after_the_purge_no_personal_data_is_left_anywhere(
     mailbox: Any,  # noqa: F811
     prefect_server: Any,
 ) -> None:
+    from henpin.context import policy_in_force
     from henpin.domain import CaseType
     from henpin.housekeeping import purge_buyer_data_now
     from henpin.runs import case_result_files, case_results_key
     from tasks.ingest import flag_unreadable_order
     from tasks.orders import UnreadableOrder
-    from tasks.policy import policy_in_force
 
     url = henpin
     case_ids = close_every_case_type(url, emulator)

@@ -25,7 +25,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("HENPIN_HOME", str(tmp_path))
     monkeypatch.setenv("HENPIN_POLICIES", str(REPO / "policies.yaml"))
     reset_process_caches()
-    from tasks.store import store_url
+    from henpin.context import store_url
 
     migrate(store_url())
     yield store_url()
@@ -46,8 +46,8 @@ def shipped(order_id: str, name: str, email: str) -> Order:
 
 
 def test_closed_cases_lose_buyer_data_after_retention(store: str) -> None:
+    from henpin.context import policy_in_force
     from tasks.cases import open_case
-    from tasks.policy import policy_in_force
     from tasks.sweep import purge_buyer_data
 
     url = store
@@ -80,12 +80,12 @@ def test_purge_reaches_free_text_notes_and_messages_and_dry_run_says_what_would_
     store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from henpin.cli import main
+    from henpin.context import policy_in_force
     from henpin.decisions import record_decision
     from henpin.store.models import Action, AuditEntry, Decision, Event, UnreadablePayload
     from tasks.cases import open_case
     from tasks.ingest import flag_unreadable_order
     from tasks.orders import UnreadableOrder
-    from tasks.policy import policy_in_force
     from tasks.sweep import purge_buyer_data
 
     url = store
@@ -226,11 +226,11 @@ def test_a_case_runs_results_are_filed_under_the_case_and_purged_with_it(
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
+    from henpin.context import policy_in_force
     from henpin.housekeeping import purge_buyer_data_now
     from henpin.runs import case_result_files
     from tasks.cases import open_case
     from tasks.kinds import store_task
-    from tasks.policy import policy_in_force
 
     case_id, _ = open_case(CaseType.CANCEL_REQUEST, shipped("111-R", "Zyxwv Qutsr", "z@x.io"))
 

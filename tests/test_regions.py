@@ -284,8 +284,8 @@ def run_ingest() -> set[str]:
     from flows.cancel_request import cancel_request
     from flows.ingest import ingest
     from henpin.app.cases import list_cases
+    from henpin.context import store_url
     from henpin.store.db import migrate
-    from tasks.store import store_url
 
     migrate(store_url())
     cancel_request.to_deployment(name="henpin").apply()

@@ -179,8 +179,8 @@ def test_business_days_follow_the_weekday_of_the_zone_given() -> None:
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from henpin.context import store_url
     from henpin.store.db import migrate
-    from tasks.store import store_url
     from tests.support import reset_process_caches
 
     monkeypatch.setenv("HENPIN_HOME", str(tmp_path))

@@ -295,14 +295,14 @@ def test_refund_question_asked_after_amazons_due_time_is_overdue_but_never_close
 
 def test_an_fe_case_reads_its_order_only_in_the_fe_region(henpin: str, emulator: Any) -> None:
     from flows.ingest import ingest
-    from tasks.orders import adapter
+    from tests.support import reset_process_caches
 
     order_id = "503-0000036-0000036"
     order = order_json(order_id, marketplace_id=JP, price="4800", currency="JPY")
     control(emulator, "POST", "orders", json=[order])
     ingest()
     # A fresh worker process: the adapter has not seen the order (no region remembered).
-    adapter.cache_clear()
+    reset_process_caches()
     drive_case_runs()
     settle_amazon(emulator)
     case = the_case(henpin, order_id, "cancel-request")

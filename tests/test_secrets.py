@@ -119,7 +119,7 @@ def test_a_whole_case_with_fake_secrets_leaves_no_trace(
     monkeypatch.setenv("HENPIN_SMTP_PASSWORD", SMTP_PASSWORD)
     forget_flow_runs()
     reset_process_caches()
-    from tasks.store import settings, store_url
+    from henpin.context import settings, store_url
 
     assert not settings().demo_mode  # real credentials, pointed at the emulator
     migrate(store_url())

@@ -364,7 +364,7 @@ class CaseNotOpened(Exception):
 def order_from_amazon(order_id: str, *, with_packages: bool = False) -> Order:
     """The order a buyer's message is about, from Amazon; CaseNotOpened in words if not."""
     from henpin.amazon import DEFAULT_INCLUDED_DATA, AmazonError
-    from tasks.orders import adapter
+    from henpin.context import adapter
 
     order_id = order_id.strip()
     if not order_id:

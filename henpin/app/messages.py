@@ -41,9 +41,9 @@ class ReplyPreview(BaseModel):
 def preview_cancel_by_message(store_url: str, order_id: str) -> ReplyPreview:
     """The reply the cancel-by-message flow would send for this order, before anything is
     opened or sent (the inbox shows it for the operator to check)."""
+    from henpin.context import policy_in_force
     from tasks.ingest import open_cancel_by_message_case
     from tasks.messages import buyer_language_for
-    from tasks.policy import policy_in_force
 
     order = order_from_amazon(order_id)
     language = buyer_language_for(order).language

@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, cast, exists, literal, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from henpin.context import store_url
 from henpin.domain import CaseState
 from henpin.marketplaces import MARKETPLACES
 from henpin.outbox import FeedState
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Decision, Feed, Notification
-from tasks.store import store_url
 
 #: Findings of one kind handled per round; the rest come in the next rounds.
 PER_ROUND = 200
