@@ -163,7 +163,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"unknown time zone {zone!r}; use an IANA name") from e
         return zone
 
-    # The supervisor of `henpin up` (henpin/supervisor.py). A stop sends SIGTERM to every
+    # The supervisor of `henpin up` (henpin/supervisor/). A stop sends SIGTERM to every
     # part, then SIGKILL to what is left after this long: a stop takes at most a few seconds more.
     stop_grace_s: float = Field(default=5, ge=0.5, le=60)
     # A part that dies is started again after restart_backoff_s, doubled for each recent death
