@@ -292,8 +292,3 @@ def marketplace(marketplace_id: str) -> Marketplace:
     except KeyError:
         known = ", ".join(f"{m.country}={m.marketplace_id}" for m in MARKETPLACES.values())
         raise ValueError(f"unknown marketplace id {marketplace_id!r}; known: {known}") from None
-
-
-def marketplaces_in_region(region: str) -> list[Marketplace]:
-    """The storefronts served by one SP-API region (NA, EU or FE)."""
-    return [m for m in MARKETPLACES.values() if m.region == region]

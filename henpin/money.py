@@ -32,14 +32,6 @@ def excess_decimals(amount: Decimal, currency: str) -> str | None:
     return None
 
 
-def at_minor_unit(amount: Decimal, currency: str) -> Decimal:
-    """`amount` with exactly the currency's decimals; ValueError when it has more."""
-    problem = excess_decimals(amount, currency)
-    if problem:
-        raise ValueError(problem)
-    return amount.quantize(Decimal(1).scaleb(-decimals_of(currency)))
-
-
 def to_minor_units(amount: Decimal | str | int, currency: str) -> int:
     """`amount` in the currency's minor unit, exactly (12.50 USD → 1250, 1500 JPY → 1500);
     ValueError when it has more decimals than the currency allows (never rounded)."""

@@ -414,10 +414,6 @@ def start_scaled_stack(
     return stack
 
 
-def stop_scaled_stack(stack: ScaledStack) -> None:
-    stack.stop()
-
-
 # --- the parts' own entry points (`python -m henpin.scale deploy|housekeeper`) ------------------
 
 

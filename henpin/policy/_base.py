@@ -171,10 +171,6 @@ def share(amount: Decimal, percent: Decimal, currency: str) -> Decimal:
     return round_money(amount * percent / 100, currency)
 
 
-def format_money(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.{decimals_of(currency)}f} {currency}"
-
-
 def money(amount: Decimal, currency: str) -> Money:
     return Money(amount=round_money(amount, currency), currency=currency)
 
