@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from henpin.settings import load_settings
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Operator, SignInThrottle, UTCDateTime
 
@@ -146,15 +147,15 @@ def _now(now: datetime | None) -> datetime:
 def session_lifetime() -> timedelta:
     """How long a signed-in session may sit idle (HENPIN_SESSION_HOURS, default 8 hours).
 
-    A value that is not a number between 0.05 and 720 hours falls back to the default: a typo
-    must not leave sessions open forever.
+    A value that is not a number between 0.05 (HENPIN_SESSION_MIN_HOURS, lowered by tests only)
+    and 720 hours falls back to the default: a typo must not leave sessions open forever.
     """
     raw = os.environ.get("HENPIN_SESSION_HOURS", "").strip()
     try:
         hours = float(raw) if raw else DEFAULT_SESSION_HOURS
     except ValueError:
         hours = DEFAULT_SESSION_HOURS
-    if not 0.05 <= hours <= 720:
+    if not load_settings().session_min_hours <= hours <= 720:
         hours = DEFAULT_SESSION_HOURS
     return timedelta(hours=hours)
 

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     # An inbox session ends this long after its sign-in, however active (idle sessions end
     # sooner: HENPIN_SESSION_HOURS, default 8).
     session_max_hours: float = Field(default=12, ge=0.1, le=720)
+    # The shortest HENPIN_SESSION_HOURS honoured (3 minutes; shorter falls back to 8 hours). For
+    # tests only: a browser test lowers it to watch an idle session end in seconds, not minutes.
+    session_min_hours: float = Field(default=0.05, ge=0.001, le=0.05)
     # Answers typed in the Prefect UI's Resume form (or sent with Prefect's resume API) are
     # checked like the inbox's and recorded as `prefect-ui`. False: they are refused, the case
     # asks again, and only the inbox and `henpin decide` decide. Read by the processes that run
