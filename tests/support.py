@@ -61,6 +61,7 @@ class PrefectServer:
             )
         finally:
             sock.close()  # the server holds it now: once it stops, the port refuses connections
+            log.close()  # the server has its own copy (a leaked one is a ResourceWarning)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -89,6 +90,8 @@ def reset_process_caches() -> None:
     from tasks import orders, policy, store
 
     store.settings.cache_clear()
+    if orders.adapter.cache_info().currsize:  # close its connections (else a ResourceWarning)
+        orders.adapter().close()
     orders.adapter.cache_clear()
     policy._holder.cache_clear()
 

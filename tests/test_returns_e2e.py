@@ -302,6 +302,7 @@ def test_an_fe_case_reads_its_order_only_in_the_fe_region(henpin: str, emulator:
     control(emulator, "POST", "orders", json=[order])
     ingest()
     # A fresh worker process: the adapter has not seen the order (no region remembered).
+    adapter().close()
     adapter.cache_clear()
     drive_case_runs()
     settle_amazon(emulator)

@@ -82,7 +82,7 @@ def wait_for(what: str, probe: Any, timeout: float = 150.0) -> Any:
         value = probe()
         if value:
             return value
-        time.sleep(1)
+        time.sleep(0.25)  # a cheap probe: a second between looks was up to a second idle
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -121,13 +121,14 @@ def start_up(home: Path, *args: str, **env: str) -> Up:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     base.update({"HENPIN_HOME": str(home), "HENPIN_EMULATOR_TIME_SCALE": "20", **env})
     output = home.with_name(home.name + "-up.out")
-    proc = start_guarded(
-        [sys.executable, "-m", "henpin.cli", "up", *args],
-        env=base,
-        cwd=REPO,
-        stdout=output.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with output.open("wb") as out:  # the child has its own copy
+        proc = start_guarded(
+            [sys.executable, "-m", "henpin.cli", "up", *args],
+            env=base,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     return Up(home, proc, output)
 
 
