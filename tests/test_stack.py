@@ -82,7 +82,7 @@ def wait_for(what: str, probe: Any, timeout: float = 150.0) -> Any:
         value = probe()
         if value:
             return value
-        time.sleep(0.25)  # a cheap probe: a second between looks was up to a second idle
+        time.sleep(1)
     raise AssertionError(f"timed out waiting for {what}")
 
 
