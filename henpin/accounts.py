@@ -146,8 +146,8 @@ def _now(now: datetime | None) -> datetime:
 def session_lifetime() -> timedelta:
     """How long a signed-in session may sit idle (HENPIN_SESSION_HOURS, default 8 hours).
 
-    A value that is not a number between 0.05 and 720 hours falls back to the default: a typo
-    must not leave sessions open forever.
+    A value that is not a number between 0.05 (HENPIN_SESSION_MIN_HOURS, lowered by tests only)
+    and 720 hours falls back to the default: a typo must not leave sessions open forever.
     """
     return timedelta(hours=load_settings().session_hours)
 

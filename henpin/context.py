@@ -84,6 +84,13 @@ class Context:
     def now(self) -> datetime:
         return self.clock()
 
+    def close(self) -> None:
+        """Close the adapter's connections, if it was built (a test's context, replaced)."""
+        with self._lock:
+            if self._adapter is not None:
+                self._adapter.close()
+                self._adapter = None
+
     def policy_in_force(self) -> Policy:
         """The last good policy (a bad edit leaves the previous one in force and is reported).
 

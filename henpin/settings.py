@@ -127,22 +127,32 @@ class Settings(BaseSettings):
     # was killed) and started again. Case flows suspend while they wait; they never run long.
     stale_run_s: float = Field(default=900, ge=5, le=86_400)
     # An inbox session ends after sitting idle this long (HENPIN_SESSION_HOURS). A value that is
-    # not a number between 0.05 and 720 hours falls back to the default: a typo must not leave
+    # not a number between session_min_hours (0.05) and 720 hours falls back to the default: a typo must not leave
     # sessions open forever, nor stop the inbox.
     session_hours: float = DEFAULT_SESSION_HOURS
     # An inbox session ends this long after its sign-in, however active (idle sessions end
     # sooner: HENPIN_SESSION_HOURS, default 8).
     session_max_hours: float = Field(default=12, ge=0.1, le=720)
 
+    # The shortest HENPIN_SESSION_HOURS honoured (3 minutes; shorter falls back to 8 hours). For
+    # tests only: a browser test lowers it to watch an idle session end in seconds, not minutes.
+    session_min_hours: float = Field(default=0.05, ge=0.001, le=0.05)
+
     @field_validator("session_hours", mode="before")
     @classmethod
     def _session_hours_or_default(cls, given: object) -> float:
         raw = str(given).strip()
         try:
-            hours = float(raw) if raw else DEFAULT_SESSION_HOURS
+            return float(raw) if raw else DEFAULT_SESSION_HOURS
         except ValueError:
             return DEFAULT_SESSION_HOURS
-        return hours if 0.05 <= hours <= 720 else DEFAULT_SESSION_HOURS
+
+    @model_validator(mode="after")
+    def _session_hours_in_range(self) -> Settings:
+        """HENPIN_SESSION_HOURS outside session_min_hours..720 falls back to the default."""
+        if not self.session_min_hours <= self.session_hours <= 720:
+            self.session_hours = DEFAULT_SESSION_HOURS
+        return self
 
     # Answers typed in the Prefect UI's Resume form (or sent with Prefect's resume API) are
     # checked like the inbox's and recorded as `prefect-ui`. False: they are refused, the case

@@ -112,6 +112,13 @@ def _xdist_controller(config: pytest.Config) -> bool:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close the Prefect server's socket if no test started the server (a unit run): left to the
+    garbage collector it is a ResourceWarning, an error under `filterwarnings = ["error"]`."""
+    _PREFECT_SOCKET.close()
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if a process a test started is still running (after a short grace), and
     end it: a test that failed or timed out must not leave a stack on the default ports.
@@ -323,8 +330,9 @@ def _fresh_context() -> Iterator[None]:
     """Each test starts with a fresh process context (henpin/context.py: settings, case store,
     policy, adapter, clock), built from its own environment on first use, and leaves none
     behind: nothing a test built is seen by the next."""
-    from henpin.context import Context, install
+    from henpin.context import Context, current, install
 
     install(Context())
     yield
+    current().close()  # the adapter it built, if any (else a ResourceWarning)
     install(Context())

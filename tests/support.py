@@ -34,8 +34,9 @@ E2E_TIME_SCALE = 60.0
 def reset_process_caches() -> None:
     """Install a fresh process context (henpin/context.py): settings, adapter and policy are
     built anew, from the environment as it is at their first use."""
-    from henpin.context import Context, install
+    from henpin.context import Context, current, install
 
+    current().close()  # its adapter's connections (else a ResourceWarning)
     install(Context())
 
 

@@ -120,6 +120,15 @@ def test_the_default_idle_limit_is_8_hours() -> None:
     assert accounts.session_lifetime() == timedelta(hours=8)
 
 
+def test_an_idle_limit_below_3_minutes_is_refused_unless_a_test_lowers_the_floor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HENPIN_SESSION_HOURS", "0.01")
+    assert accounts.session_lifetime() == timedelta(hours=8)  # a typo, not 36 seconds
+    monkeypatch.setenv("HENPIN_SESSION_MIN_HOURS", "0.01")  # tests only (tests/test_browser.py)
+    assert accounts.session_lifetime() == timedelta(hours=0.01)
+
+
 def test_a_deactivated_operator_is_signed_out_at_the_next_click(store_url: str) -> None:
     at = signed_in()
     set_operator(store_url, "alice", active=False)

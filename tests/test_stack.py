@@ -121,13 +121,14 @@ def start_up(home: Path, *args: str, **env: str) -> Up:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     base.update({"HENPIN_HOME": str(home), "HENPIN_EMULATOR_TIME_SCALE": "20", **env})
     output = home.with_name(home.name + "-up.out")
-    proc = start_guarded(
-        [sys.executable, "-m", "henpin.cli", "up", *args],
-        env=base,
-        cwd=REPO,
-        stdout=output.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with output.open("wb") as out:  # the child has its own copy
+        proc = start_guarded(
+            [sys.executable, "-m", "henpin.cli", "up", *args],
+            env=base,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     return Up(home, proc, output)
 
 
