@@ -528,7 +528,11 @@ def sign_in(page: Any, url: str) -> None:
 def select_row(page: Any, row: int) -> None:
     """Tick a row of the inbox's table: its row marker, left of the first column (the table is
     drawn on a canvas: rows and header are 35 px high)."""
-    table = page.locator('[class*="st-key-inbox-table-"] [data-testid="stDataFrameResizable"]')
+    found = '[class*="st-key-inbox-table-"] [data-testid="stDataFrameResizable"]'
+    # While Streamlit redraws the list (a search, a filter), the table of the run before can
+    # stay on the page a moment beside the new one: wait until one is left.
+    page.wait_for_function(f"document.querySelectorAll({found!r}).length === 1")
+    table = page.locator(found)
     table.wait_for()
     settle(page, page.viewport_size["height"])
     table.hover(position={"x": 16, "y": 35 * (row + 1) + 17})
