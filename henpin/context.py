@@ -48,6 +48,7 @@ class Context:
         self._settings = settings
         self.clock = clock
         self._adapter = adapter
+        self._built_adapter = False  # a given adapter is its giver's to close
         self._policies: PolicyHolder | None = None
         self._kept_versions: set[str] = set()  # policy versions already kept in the case store
         self._lock = threading.RLock()
@@ -71,6 +72,7 @@ class Context:
             if self._adapter is None:
                 settings = self.settings
                 self._adapter = AmazonAdapter(settings, auth_log=RegionAuthLog(settings.home))
+                self._built_adapter = True
             return self._adapter
 
     @property
@@ -85,11 +87,12 @@ class Context:
         return self.clock()
 
     def close(self) -> None:
-        """Close the adapter's connections, if it was built (a test's context, replaced)."""
+        """Close the connections of the adapter this context built, if it built one (a test's
+        context, replaced). An adapter given to it is left to whoever gave it."""
         with self._lock:
-            if self._adapter is not None:
+            if self._adapter is not None and self._built_adapter:
                 self._adapter.close()
-                self._adapter = None
+            self._adapter, self._built_adapter = None, False
 
     def policy_in_force(self) -> Policy:
         """The last good policy (a bad edit leaves the previous one in force and is reported).

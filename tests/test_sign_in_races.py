@@ -69,9 +69,36 @@ def _cheaper_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8192))
 
 
-def test_parallel_wrong_passwords_check_no_more_than_the_lockout_allows(case_store: str) -> None:
+def counted_before_any_check(monkeypatch: pytest.MonkeyPatch, attempts: int) -> None:
+    """No password is checked before all `attempts` are counted: the moment "at once" means.
+    Left to the scheduler on a loaded machine, the right password can be checked, and forgive
+    the failures counted before it, while later attempts are not counted yet; those then get
+    their passwords checked, as they would after any successful sign-in."""
+    counted, lock, all_in = [0], threading.Lock(), threading.Event()
+    take, check = accounts._take_attempt, accounts._right_password
+
+    def take_attempt(*args: Any, **kwargs: Any) -> Any:
+        attempt = take(*args, **kwargs)
+        with lock:
+            counted[0] += 1
+            if counted[0] == attempts:
+                all_in.set()
+        return attempt
+
+    def right_password(*args: Any, **kwargs: Any) -> bool:
+        assert all_in.wait(timeout=60), "not every attempt was counted"
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(accounts, "_take_attempt", take_attempt)
+    monkeypatch.setattr(accounts, "_right_password", right_password)
+
+
+def test_parallel_wrong_passwords_check_no_more_than_the_lockout_allows(
+    case_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add_operator(case_store, "alice", PASSWORD)
     guesses = [f"guess-{i}" for i in range(19)] + [PASSWORD]
+    counted_before_any_check(monkeypatch, len(guesses))
     results = at_once(
         [lambda pw=pw: accounts.sign_in(case_store, "alice", pw, now=T0) for pw in guesses]
     )
