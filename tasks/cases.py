@@ -27,8 +27,7 @@ from henpin.policy.reasons import Phrase
 from henpin.questions import Question
 from henpin.store.db import session_scope
 from henpin.store.models import Case, Event
-from henpin.store.opening import add_case as add_case
-from henpin.store.opening import order_snapshot as order_snapshot
+from henpin.store.opening import add_case, order_snapshot
 from tasks.kinds import store_task
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from henpin.domain import FulfillmentStatus, Money, Order, OrderItem
 from henpin.money import to_minor_units
 from henpin.store.db import session_scope
 from henpin.store.models import AuditEntry, Feed
-from tasks.cases import order_snapshot
+from henpin.store.opening import order_snapshot
 from tests.test_inbox_support import (
     address_error_case,
     cancel_order,

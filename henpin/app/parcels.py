@@ -52,7 +52,7 @@ def preview_parcel_case(store_url: str, order_id: str, kind: ParcelKind) -> Parc
     from, before anything is opened (the inbox shows it for the operator to check)."""
     from henpin.cases.parcels import case_type_for, parcel_kind
     from henpin.parcel_cases import parcel_case_refusal
-    from tasks.cases import order_snapshot
+    from henpin.store.opening import order_snapshot
 
     order = _shipped_order(order_id)
     refusal = parcel_case_refusal(order, parcel_kind(kind), url=store_url)
