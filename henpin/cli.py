@@ -555,14 +555,23 @@ def cmd_mailcatcher(args: argparse.Namespace) -> int:
 
 
 def cmd_runner(args: argparse.Namespace) -> int:
-    from henpin.runner import serve_forever
+    from henpin.runner import serve_forever, serve_resident
 
     settings = _settings(args)
     if missing := settings.missing_credentials_message():
         print(f"henpin runner: {missing}", file=sys.stderr)
         return 2
     _migrate(settings)
-    serve_forever(settings, limit=args.limit or settings.runner_limit)
+    if args.process_per_run:
+        serve_forever(settings, limit=args.limit or settings.runner_limit)
+    else:
+        serve_resident(
+            settings,
+            limit=args.limit,
+            name=args.name,
+            housekeeping=not args.no_housekeeping,
+            deploy=not args.no_deploy,
+        )
     return 0
 
 
@@ -894,9 +903,39 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--folder", default=".henpin/mail", help="where each e-mail is saved (.eml)")
     mc.set_defaults(func=cmd_mailcatcher)
 
-    rn = sub.add_parser("runner", help="serve Henpin's flows (started by `henpin up`)")
+    rn = sub.add_parser(
+        "runner",
+        help="execute Henpin's flow runs and run housekeeping (started by `henpin up`)",
+        description=(
+            "The resident executor: registers Henpin's deployments in the work pool `henpin` "
+            "(type henpin-resident), claims their runs through the Prefect API and runs them in "
+            "this process, each in its own thread; and runs the housekeeping round. Exits with "
+            "75 to be started again after a hung run or too much memory."
+        ),
+    )
     rn.add_argument(
-        "--limit", type=int, default=None, help="most flow runs at once (HENPIN_RUNNER_LIMIT, 4)"
+        "--limit", type=int, default=None, help="most flow runs at once (HENPIN_RUNNER_LIMIT, 16)"
+    )
+    rn.add_argument(
+        "--name",
+        default="henpin-runner",
+        help="this executor's name in Prefect, unique per process (runs it left running when "
+        "it stopped are found by it)",
+    )
+    rn.add_argument(
+        "--no-housekeeping",
+        action="store_true",
+        help="do not run the housekeeping round (a separate housekeeper does: henpin up --scale)",
+    )
+    rn.add_argument(
+        "--no-deploy",
+        action="store_true",
+        help="do not register the deployments first (done once by `python -m henpin.scale deploy`)",
+    )
+    rn.add_argument(
+        "--process-per-run",
+        action="store_true",
+        help="the former runner instead: Prefect's Runner, a new process per flow run",
     )
     rn.add_argument("--home", default=argparse.SUPPRESS)
     rn.set_defaults(func=cmd_runner)

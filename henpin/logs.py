@@ -84,6 +84,20 @@ class PauseIsNotAnError(logging.Filter):
         return True
 
 
+_THREAD_TIMEOUT = "Timeout of %s seconds configured for this task, but the task is running in a"
+
+
+class ThreadTimeoutIsKnown(logging.Filter):
+    """In the resident executor (henpin/resident.py) every task runs in its flow run's thread,
+    and Prefect warns at each task run that a task's timeout cannot interrupt a blocking call
+    there (prefect/task_engine.py). Henpin knows: Amazon calls and database sessions carry their
+    own timeouts, and a run that still hangs makes the executor recycle itself. The warning,
+    one per task run in the log and the Prefect UI, is left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_THREAD_TIMEOUT)
+
+
 def prefect_logging_settings(prefect_home: Path) -> Path:
     """Prefect's own logging configuration of the installed version, with `PauseIsNotAnError` on
     its console and API handlers, written into the stack's Prefect home (for
@@ -97,12 +111,16 @@ def prefect_logging_settings(prefect_home: Path) -> Path:
         Path(prefect.origin).parent / "logging" / "logging.yml"
     )  # DEFAULT_LOGGING_SETTINGS_PATH
     config = yaml.safe_load(defaults.read_text())
-    config.setdefault("filters", {})["henpin_pause_is_not_an_error"] = {
-        "()": f"{__name__}.PauseIsNotAnError"
-    }
+    filters = config.setdefault("filters", {})
+    filters["henpin_pause_is_not_an_error"] = {"()": f"{__name__}.PauseIsNotAnError"}
+    filters["henpin_thread_timeout_is_known"] = {"()": f"{__name__}.ThreadTimeoutIsKnown"}
     for name in ("console", "api"):
         handler = config["handlers"][name]
-        handler["filters"] = [*handler.get("filters", []), "henpin_pause_is_not_an_error"]
+        handler["filters"] = [
+            *handler.get("filters", []),
+            "henpin_pause_is_not_an_error",
+            "henpin_thread_timeout_is_known",
+        ]
     path = prefect_home / "logging.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

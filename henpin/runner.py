@@ -1,7 +1,13 @@
-"""The runner: serves Henpin's flows as deployments of a long-lived process (`henpin runner`).
+"""The runner (`henpin runner`): executes Henpin's flow runs and runs the housekeeping round.
 
-A waiting case is a suspended run and holds no process here; when it is resumed the runner
-starts it again in a new process, and finished tasks are reused from persisted results.
+By default it is the resident executor (henpin/resident.py): Henpin's deployments are in the
+work pool `henpin` (type `henpin-resident`) and this one long-lived process claims their runs
+through the Prefect API and runs them in-process, many at once. `--process-per-run` serves the
+same deployments the former way instead (Prefect's Runner: a new process per flow run), as a
+fallback.
+
+A waiting case is a suspended run and holds nothing here; when it is resumed it is claimed and
+run again from the top, and finished tasks are reused from persisted results.
 
 Stops that finish: on SIGTERM Prefect's runner shuts down through its API (it reports the runs
 it cancels); with the server gone that took over 40 s of retries. The runner now exits at most
@@ -26,6 +32,7 @@ from prefect.types.entrypoint import EntrypointType
 
 from henpin.cases.registry import CASE_TYPES
 from henpin.logs import keep_secrets_out_of_logs
+from henpin.resident import POOL, RECYCLE_EXIT, WORKER_TYPE, ResidentWorker
 from henpin.runs import DEPLOYMENT
 from henpin.settings import Settings
 
@@ -111,15 +118,108 @@ class ServerWatch(threading.Thread):
             time.sleep(self.every)
 
 
+def deploy_to_work_pool(settings: Settings) -> list[str]:
+    """Create the work pool `henpin` of the resident executor's type (if missing) and register
+    Henpin's deployments in it. A pool of another type (Prefect's `process`, before the
+    resident executor) is created again: Prefect cannot change a pool's type. Runs left without
+    a queue by that are claimed by the resident executor all the same."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            pool = client.read_work_pool(POOL)
+        except ObjectNotFound:
+            pool = None
+        if pool is not None and pool.type != WORKER_TYPE:
+            log.warning(
+                "work pool %s is of type %s: creating it again as %s", POOL, pool.type, WORKER_TYPE
+            )
+            client.delete_work_pool(POOL)
+            pool = None
+        if pool is None:
+            client.create_work_pool(
+                WorkPoolCreate(
+                    name=POOL,
+                    type=WORKER_TYPE,
+                    base_job_template=ResidentWorker.get_default_base_job_template(),
+                )
+            )
+    names = []
+    for deployment in deployments(settings):
+        deployment.apply(work_pool_name=POOL)
+        names.append(f"{deployment.flow_name}/{deployment.name}")
+    return names
+
+
+def _start_logging() -> None:
+    os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "true")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    keep_secrets_out_of_logs()  # httpx logs each request's URL (presigned ones too) at INFO
+
+
+def serve_resident(
+    settings: Settings,
+    *,
+    limit: int | None = None,
+    name: str = "henpin-runner",
+    housekeeping: bool = True,
+    deploy: bool = True,
+) -> None:
+    """Execute Henpin's flow runs in this process (the resident executor) until SIGTERM; with
+    `housekeeping`, run the housekeeping round in a thread; with `deploy`, first register the
+    deployments in the work pool. Stops within `stop_grace_s`, and by itself when its Prefect
+    server has not answered for `runner_server_gone_s`; exits with `RECYCLE_EXIT` after a hung
+    run or too much memory, for its supervisor to start it again."""
+    from prefect.settings import PREFECT_API_URL
+
+    _start_logging()
+    if deploy:
+        deploy_to_work_pool(settings)
+    worker = ResidentWorker(
+        case_flows(),
+        name=name,
+        limit=limit or settings.runner_limit,
+        hang_after_s=settings.stale_run_s,
+        max_rss_mb=settings.runner_max_rss_mb,
+        query_s=settings.runner_query_s,
+    )
+    housekeeper = Housekeeper(settings.outbox_interval_s)
+    if housekeeping:
+        housekeeper.start()
+    watch = ServerWatch(str(PREFECT_API_URL.value()), settings.runner_server_gone_s)
+    if PREFECT_API_URL.value():
+        watch.start()
+    exit_within = max(0.5, settings.stop_grace_s - 1)
+
+    def stop(signum: int, frame: Any) -> None:
+        # Runs still going are left RUNNING: marked Crashed at the next start (or found stale by
+        # housekeeping) and started again from the top. Never let Prefect hold the stop.
+        code = 1 if watch.gone.is_set() else 0
+        timer = threading.Timer(exit_within, os._exit, args=(code,))
+        timer.daemon = True
+        timer.start()
+        housekeeper.stopping.set()
+        worker.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    asyncio.run(worker.serve())
+    if worker.recycling:
+        raise SystemExit(RECYCLE_EXIT)
+    if watch.gone.is_set():
+        raise SystemExit(1)
+
+
 def serve_forever(settings: Settings, limit: int | None = None) -> None:
-    """Serve Henpin's deployments (what `prefect.serve` does, with bounded stops)."""
+    """Serve Henpin's deployments with a process per flow run (`--process-per-run`: what
+    `prefect.serve` does, with bounded stops)."""
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner
     from prefect.settings import PREFECT_API_URL
 
-    os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "true")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    keep_secrets_out_of_logs()  # httpx logs each request's URL (presigned ones too) at INFO
+    _start_logging()
     housekeeper = Housekeeper(settings.outbox_interval_s)
     housekeeper.start()
     watch = ServerWatch(str(PREFECT_API_URL.value()), settings.runner_server_gone_s)

@@ -116,9 +116,15 @@ class Settings(BaseSettings):
     seller_id_fe: str | None = None
     poll_interval_s: int = Field(default=180, ge=10, le=3600)
     outbox_interval_s: float = Field(default=5, ge=0.2, le=600)
-    # Flow runs `henpin runner` executes at once, each a process (~1.8 CPU s to start): about
-    # two per core. Prefect's own default is no limit (200 new cases: 60+ processes at once).
-    runner_limit: int = Field(default=4, ge=1, le=256)
+    # Flow runs `henpin runner` executes at once. In the resident executor each is a thread of
+    # its one process (a case flow mostly waits on Amazon and the case store); with
+    # `--process-per-run` each is a process (~1.8 CPU s to start): there, about two per core.
+    runner_limit: int = Field(default=16, ge=1, le=256)
+    # The resident executor recycles (stops claiming, lets its runs finish, exits for its
+    # supervisor to start it again) when its resident memory passes this many MB after a run.
+    runner_max_rss_mb: float = Field(default=2048, ge=128, le=1_048_576)
+    # How often the resident executor asks Prefect for due runs when no event woke it sooner.
+    runner_query_s: float = Field(default=5, ge=0.2, le=600)
     # A feed left `sending` (a crash or a lost createFeed answer) is looked up at Amazon after
     # this long: longer than one createFeed attempt can last, quota wait included. Less would
     # let the lookup find nothing while the call is still under way, and the feed go twice.

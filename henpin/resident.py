@@ -1,0 +1,422 @@
+"""The resident executor: a Prefect worker of Henpin's own (type `henpin-resident`) that runs the
+flow runs it claims inside its own long-lived process, many at once.
+
+Prefect still schedules: runs are claimed from the work pool `henpin` through the Prefect API
+(the server lets exactly one claim win, as for any worker), so the Prefect UI, cancelling a run
+from it, concurrency limits and run history behave as with Prefect's process worker. What goes
+is the process per flow run: a resumed case no longer waits for a new Python process to import
+Prefect and Henpin (about 1.8 CPU s) before it acts.
+
+How one run is executed, and why one misbehaving run cannot stop the others:
+
+- **Each run in its own thread with its own event loop** (`asyncio.run` of Prefect's
+  `run_flow`). Henpin's case flows are async, but their tasks are sync and block: sharing one
+  loop would let one slow Amazon call hold every other run. A thread starts with an empty
+  `contextvars` context, so runs do not see each other's Prefect run context.
+- **An exception** in a flow is the run's own: Prefect records it as the run's state (Failed)
+  and the thread ends; the worker goes on.
+- **A suspension** (a case waiting for a person or for Amazon) ends the thread: Prefect's
+  `Pause` is the normal way out. The run holds nothing here while it waits.
+- **A hang** (a run still running after `hang_after_s`, Henpin's stale-run time): a thread
+  cannot be killed, so the process stops claiming runs, lets the others finish (at most
+  `drain_s`) and exits with `RECYCLE_EXIT` for its supervisor (`henpin up`, systemd) to start it
+  again. When it starts again it marks the runs it left running as Crashed, and housekeeping
+  starts them again from the top (finished tasks come back from the result store, Amazon actions
+  are idempotent in the outbox).
+- **A memory leak**: after each run the process's resident memory is read; above `max_rss_mb`
+  it recycles the same way.
+- **A crash of the whole process** (kill -9) loses nothing for the same reason: its runs are
+  marked Crashed at its next start (or found stale by housekeeping) and started again.
+
+Cancelling from the Prefect UI or API: a run cancelled before it started is marked Cancelled
+(Prefect's own worker code); a run this process is executing gets its task cancelled in its own
+loop (at the flow's next `await`) and is then set Cancelled. Housekeeping records the
+cancellation on the case and withdraws what the run queued for Amazon and was not sent yet.
+
+Waking up: besides asking for due runs every `PREFECT_WORKER_QUERY_SECONDS`, the worker
+listens to Prefect's event stream for runs becoming Scheduled (a new case run, a run resumed
+by a decision or by a finished Amazon feed, a run started again) and asks at once.
+
+Runs of Henpin's deployments that have no work queue (created under the former per-process
+runner, or whose pool was recreated) are claimed too, so an upgrade strands no waiting case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+from uuid import UUID
+
+import anyio
+import anyio.abc
+from prefect import Flow
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.exceptions import Pause
+from prefect.states import Cancelled, Crashed
+from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
+
+log = logging.getLogger("henpin.resident")
+
+WORKER_TYPE = "henpin-resident"
+POOL = "henpin"  # the work pool Henpin's deployments are in (henpin/scale.py, prefect.yaml)
+#: The exit code of a process that stops to be started again (a hung run, too much memory):
+#: EX_TEMPFAIL, "try again later".
+RECYCLE_EXIT = 75
+#: Events that mean a run may now be due in this pool: new, resumed, started again.
+WAKE_EVENTS = (
+    "prefect.flow-run.Scheduled",
+    "prefect.flow-run.Resuming",
+    "prefect.flow-run.AwaitingRetry",
+)
+CANCEL_EVENT = "prefect.flow-run.Cancelling"
+DEPLOYMENT = "henpin"  # henpin.runs.DEPLOYMENT, the name every Henpin flow is served under
+
+
+class ResidentResult(BaseWorkerResult):
+    """What `run` returns: the engine recorded the run's own state already; 0 = the executor
+    did its part."""
+
+
+@dataclass
+class InFlight:
+    """A run this process is executing."""
+
+    flow_run: FlowRun
+    started: float = field(default_factory=time.monotonic)
+    loop: asyncio.AbstractEventLoop | None = None
+    task: asyncio.Task[Any] | None = None
+    cancel_requested: bool = False
+    outcome: str = "running"  # "suspended", "finished", "raised"
+
+
+def resident_memory_mb() -> float:
+    """This process's resident memory now (Linux /proc; 0 where not available)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentResult]):
+    """Runs claimed flow runs in this process; see the module's text."""
+
+    type = WORKER_TYPE
+    job_configuration = BaseJobConfiguration
+    _description = (
+        "Henpin's resident executor: runs Henpin's flows inside one long-lived process, "
+        "each run in its own thread and event loop."
+    )
+
+    def __init__(
+        self,
+        flows: Mapping[str, Flow[..., Any]],
+        *,
+        name: str,
+        work_pool_name: str = POOL,
+        limit: int = 16,
+        hang_after_s: float = 900.0,
+        max_rss_mb: float = 2048.0,
+        drain_s: float = 60.0,
+        query_s: float = 5.0,
+    ) -> None:
+        super().__init__(
+            work_pool_name=work_pool_name,
+            name=name,
+            limit=limit,
+            prefetch_seconds=0,
+        )
+        self.flows = dict(flows)
+        self.hang_after_s = hang_after_s
+        self.max_rss_mb = max_rss_mb
+        self.drain_s = drain_s
+        self.query_s = query_s
+        self.in_flight: dict[UUID, InFlight] = {}
+        self.runs_done = 0
+        self.recycling: str | None = None  # why this process stops claiming, once it does
+        self.stopping = threading.Event()
+        self._flow_names: dict[UUID, str] = {}
+        self._wake = asyncio.Event()
+        self._claiming = asyncio.Lock()
+        self._cancels: Any = None  # the FlowRunCancellingObserver of running runs
+
+    # --- claiming ---------------------------------------------------------------------------
+
+    async def get_and_submit_flow_runs(self) -> list[FlowRun]:
+        """Claim due runs (one caller at a time: the poll and the event stream both call it),
+        unless this process is stopping."""
+        if self.recycling or self.stopping.is_set():
+            return []
+        async with self._claiming:
+            claimed = await super().get_and_submit_flow_runs()
+            if self._has_successfully_synced:
+                claimed += await self._submit_scheduled_flow_runs(await self._without_queue())
+            return claimed
+
+    async def _without_queue(self) -> list[Any]:
+        """Due Scheduled runs of Henpin's deployments that belong to no work queue."""
+        runs = await self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+            ),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT])),
+            limit=100,
+        )
+        now = time.time()
+        return [
+            SimpleNamespace(flow_run=run)
+            for run in runs
+            if run.work_queue_id is None
+            and (
+                run.next_scheduled_start_time is None
+                or run.next_scheduled_start_time.timestamp() <= now
+            )
+        ]
+
+    # --- executing ----------------------------------------------------------------------------
+
+    async def _flow_for(self, flow_run: FlowRun) -> Flow[..., Any]:
+        name = self._flow_names.get(flow_run.flow_id)
+        if name is None:
+            name = (await self.client.read_flow(flow_run.flow_id)).name
+            self._flow_names[flow_run.flow_id] = name
+        if name not in self.flows:
+            raise LookupError(f"flow {name!r} is not one of Henpin's: {sorted(self.flows)}")
+        return self.flows[name]
+
+    async def run(
+        self,
+        flow_run: FlowRun,
+        configuration: BaseJobConfiguration,
+        task_status: anyio.abc.TaskStatus[int] | None = None,
+    ) -> ResidentResult:
+        flow = await self._flow_for(flow_run)
+        running = InFlight(flow_run)
+        self.in_flight[flow_run.id] = running
+        if self._cancels is not None:
+            self._cancels.add_in_flight_flow_run_id(flow_run.id)
+        finished = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        thread = threading.Thread(
+            target=self._execute,
+            args=(flow, running, lambda: loop.call_soon_threadsafe(finished.set)),
+            name=f"flow-run {flow_run.name}",
+            daemon=True,
+        )
+        thread.start()
+        if task_status is not None:
+            task_status.started(os.getpid())
+        try:
+            await finished.wait()
+        finally:
+            self.in_flight.pop(flow_run.id, None)
+            if self._cancels is not None:
+                self._cancels.remove_in_flight_flow_run_id(flow_run.id)
+        if running.cancel_requested:
+            await self._mark_cancelled(flow_run.id)
+        self.runs_done += 1
+        self._check_memory()
+        return ResidentResult(identifier=str(flow_run.id), status_code=0)
+
+    def _execute(self, flow: Flow[..., Any], running: InFlight, done: Any) -> None:
+        """The run's thread: Prefect's engine on a loop of its own."""
+        from prefect.flow_engine import run_flow
+
+        flow_run = running.flow_run
+
+        async def main() -> None:
+            running.loop = asyncio.get_running_loop()
+            running.task = asyncio.current_task()
+            if running.cancel_requested:
+                raise asyncio.CancelledError
+            ran: Any = run_flow(
+                flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state"
+            )
+            if inspect.isawaitable(ran):  # the case flows are async: run it to its end here
+                await ran
+
+        try:
+            asyncio.run(main())
+            running.outcome = "finished"
+        except Pause:
+            running.outcome = "suspended"  # it waits for a person or for Amazon
+        except BaseException as exc:  # the run's own trouble: its state says so, go on
+            running.outcome = "raised"
+            if not running.cancel_requested:
+                log.warning("flow run %s (%s) raised %r", flow_run.id, flow_run.name, exc)
+        finally:
+            done()
+
+    # --- cancelling -----------------------------------------------------------------------------
+
+    async def _cancel_run(self, flow_run_id: UUID) -> None:
+        """A run went Cancelling: one this process is executing has its task cancelled in its
+        own loop; one not started yet is marked Cancelled by Prefect's own code."""
+        running = self.in_flight.get(flow_run_id)
+        if running is None:
+            await super()._cancel_run(flow_run_id)
+            return
+        if running.cancel_requested:
+            return
+        running.cancel_requested = True
+        log.info("flow run %s was cancelled: stopping it", flow_run_id)
+        if running.loop is not None and running.task is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has just closed
+                running.loop.call_soon_threadsafe(running.task.cancel)
+
+    async def _mark_cancelled(self, flow_run_id: UUID) -> None:
+        with contextlib.suppress(Exception):  # the run is gone; nothing to mark
+            await self.client.set_flow_run_state(
+                flow_run_id,
+                Cancelled(message="Cancelled from the Prefect API while it was running."),
+                force=True,
+            )
+
+    # --- recycling --------------------------------------------------------------------------
+
+    def _check_memory(self) -> None:
+        rss = resident_memory_mb()
+        if rss > self.max_rss_mb and not self.recycling:
+            self.recycle(f"resident memory {rss:.0f} MB is over {self.max_rss_mb:.0f} MB")
+
+    def recycle(self, why: str) -> None:
+        """Stop claiming runs; the watchdog exits once the others finished (or `drain_s`)."""
+        if not self.recycling:
+            log.error("resident executor %s recycles: %s", self.name, why)
+            self.recycling = why
+            self.recycle_deadline = time.monotonic() + self.drain_s
+
+    def hung_runs(self) -> list[InFlight]:
+        now = time.monotonic()
+        return [r for r in self.in_flight.values() if now - r.started > self.hang_after_s]
+
+    async def _watchdog(self) -> None:
+        while True:
+            hung = self.hung_runs()
+            if hung and not self.recycling:
+                names = ", ".join(f"{r.flow_run.name} ({r.flow_run.id})" for r in hung)
+                self.recycle(f"flow runs running longer than {self.hang_after_s:.0f} s: {names}")
+            if self.recycling:
+                others = [r for r in self.in_flight.values() if r not in hung]
+                if not others or time.monotonic() > self.recycle_deadline:
+                    log.error("resident executor %s exits to be started again", self.name)
+                    logging.shutdown()
+                    os._exit(RECYCLE_EXIT)
+            await asyncio.sleep(1.0)
+
+    async def mark_runs_left_behind(self) -> list[UUID]:
+        """Runs this worker (by name) was executing when its process stopped: marked Crashed,
+        for housekeeping to start them again."""
+        runs = await self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])
+                )
+            ),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT])),
+            limit=200,
+        )
+        left = [
+            r
+            for r in runs
+            if (r.labels or {}).get("prefect.worker.name") == self.name
+            and r.id not in self.in_flight
+        ]
+        for run in left:
+            with contextlib.suppress(Exception):
+                await self.client.set_flow_run_state(
+                    run.id,
+                    Crashed(
+                        message=f"Its resident executor ({self.name}) stopped while running it."
+                    ),
+                    force=True,
+                )
+        if left:
+            log.warning("marked %d runs left behind by the last process as Crashed", len(left))
+        return [r.id for r in left]
+
+    # --- the loops --------------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        """Ask for due runs every `query_s`, or at once when the event stream says so."""
+        while not self.stopping.is_set():
+            self._wake.clear()
+            try:
+                await self.get_and_submit_flow_runs()
+            except Exception as exc:  # the API down: ask again later
+                log.warning("could not ask for due flow runs: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.query_s)
+
+    async def _listen(self) -> None:
+        """Wake the poll when a run becomes Scheduled; reconnects after the stream breaks."""
+        from prefect.events.clients import get_events_subscriber
+        from prefect.events.filters import EventFilter, EventNameFilter
+
+        wanted = EventFilter(event=EventNameFilter(name=list(WAKE_EVENTS)))
+        while not self.stopping.is_set():
+            try:
+                async with get_events_subscriber(filter=wanted, reconnection_attempts=0) as events:
+                    self._wake.set()  # whatever happened while not listening
+                    async for _event in events:
+                        self._wake.set()
+            except Exception as exc:  # the server restarting: the poll covers meanwhile
+                log.debug("event stream closed (%s); listening again", exc)
+            await asyncio.sleep(2.0)
+
+    async def _sync(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                await self._sync_and_initialize()
+            except Exception as exc:
+                log.warning("could not sync with the Prefect API: %s", exc)
+            await asyncio.sleep(self.heartbeat_interval_seconds)
+
+    async def serve(self, ready: threading.Event | None = None) -> None:
+        """Claim and execute runs until `stopping` is set."""
+        from prefect._internal.observers import FlowRunCancellingObserver
+        from prefect.events.filters import EventFilter, EventNameFilter
+
+        async with self:
+            assert self._runs_task_group is not None
+            group = self._runs_task_group
+
+            def on_cancelling(flow_run_id: UUID) -> None:
+                group.start_soon(self._cancel_run, flow_run_id)
+
+            self._cancels = await self._exit_stack.enter_async_context(
+                FlowRunCancellingObserver(
+                    on_cancelling=on_cancelling,
+                    polling_interval=self.query_s,
+                    event_filter=EventFilter(event=EventNameFilter(name=[CANCEL_EVENT])),
+                )
+            )
+            await self.mark_runs_left_behind()
+            async with anyio.create_task_group() as loops:
+                loops.start_soon(self._sync)
+                loops.start_soon(self._poll)
+                loops.start_soon(self._listen)
+                loops.start_soon(self._watchdog)
+                if ready is not None:
+                    ready.set()
+                log.info("resident executor %s serving work pool %s", self.name, POOL)
+                while not self.stopping.is_set():
+                    await asyncio.sleep(0.2)
+                loops.cancel_scope.cancel()
