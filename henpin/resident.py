@@ -50,7 +50,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -62,6 +62,8 @@ from prefect import Flow
 from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterName,
+    FlowFilter,
+    FlowFilterName,
     FlowRunFilter,
     FlowRunFilterState,
     FlowRunFilterStateType,
@@ -131,11 +133,13 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         *,
         name: str,
         work_pool_name: str = POOL,
+        deployment: str = DEPLOYMENT,
         limit: int = 16,
         hang_after_s: float = 900.0,
         max_rss_mb: float = 2048.0,
         drain_s: float = 60.0,
         query_s: float = 5.0,
+        exit: Callable[[int], Any] = os._exit,
     ) -> None:
         super().__init__(
             work_pool_name=work_pool_name,
@@ -144,10 +148,12 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             prefetch_seconds=0,
         )
         self.flows = dict(flows)
+        self.deployment = deployment
         self.hang_after_s = hang_after_s
         self.max_rss_mb = max_rss_mb
         self.drain_s = drain_s
         self.query_s = query_s
+        self.exit = exit  # how the process ends to be started again (a test records it)
         self.in_flight: dict[UUID, InFlight] = {}
         self.runs_done = 0
         self.recycling: str | None = None  # why this process stops claiming, once it does
@@ -171,12 +177,14 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             return claimed
 
     async def _without_queue(self) -> list[Any]:
-        """Due Scheduled runs of Henpin's deployments that belong to no work queue."""
+        """Due Scheduled runs of Henpin's deployments, of the flows this process runs, that
+        belong to no work queue."""
         runs = await self.client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
             ),
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT])),
+            flow_filter=FlowFilter(name=FlowFilterName(any_=list(self.flows))),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[self.deployment])),
             limit=100,
         )
         now = time.time()
@@ -317,8 +325,8 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
                 others = [r for r in self.in_flight.values() if r not in hung]
                 if not others or time.monotonic() > self.recycle_deadline:
                     log.error("resident executor %s exits to be started again", self.name)
-                    logging.shutdown()
-                    os._exit(RECYCLE_EXIT)
+                    self.exit(RECYCLE_EXIT)
+                    return
             await asyncio.sleep(1.0)
 
     async def mark_runs_left_behind(self) -> list[UUID]:
@@ -330,7 +338,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
                     type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])
                 )
             ),
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT])),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[self.deployment])),
             limit=200,
         )
         left = [
@@ -416,7 +424,9 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
                 loops.start_soon(self._watchdog)
                 if ready is not None:
                     ready.set()
-                log.info("resident executor %s serving work pool %s", self.name, POOL)
+                log.info(
+                    "resident executor %s serving work pool %s", self.name, self._work_pool_name
+                )
                 while not self.stopping.is_set():
                     await asyncio.sleep(0.2)
                 loops.cancel_scope.cancel()

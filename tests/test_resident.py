@@ -1,0 +1,286 @@
+"""The resident executor (henpin/resident.py) against a real Prefect server: runs execute in its
+one process at once; a run that raises, hangs, leaks or is cancelled stops no other; it wakes
+on Prefect's events rather than its poll; a process started again marks the runs it left
+behind as Crashed.
+
+The executor runs in a thread of the test process, on a work pool and deployment name of its
+own (the case tests' deployments are not touched); its flows are this module's."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from prefect import flow, task
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.deployments import run_deployment
+from prefect.flow_runs import asuspend_flow_run
+from prefect.states import Cancelling
+
+from henpin.resident import RECYCLE_EXIT, WORKER_TYPE, ResidentWorker
+
+pytestmark = pytest.mark.e2e
+
+DEPLOYMENT = "resident-test"
+SEEN: list[tuple[str, str, float]] = []  # (label, what, monotonic time) from the flows
+RELEASE = threading.Event()  # lets a hung run go at the end of its test
+
+
+def seen(label: str, what: str) -> None:
+    SEEN.append((label, what, time.monotonic()))
+
+
+@task
+def block(label: str, seconds: float) -> None:
+    """A blocking call, as an Amazon request is."""
+    seen(label, "start")
+    time.sleep(seconds)
+    seen(label, "end")
+
+
+@task
+def hang() -> None:
+    RELEASE.wait(120)
+
+
+@flow(name="resident-test-sleeps")
+async def sleeps(label: str, seconds: float) -> str:
+    seen(label, "start")
+    await asyncio.sleep(seconds)
+    seen(label, "end")
+    return label
+
+
+@flow(name="resident-test-blocks")
+async def blocks(label: str, seconds: float) -> str:
+    block(label, seconds)
+    return label
+
+
+@flow(name="resident-test-raises")
+async def raises() -> None:
+    raise ValueError("a bad order")
+
+
+@flow(name="resident-test-hangs")
+async def hangs() -> None:
+    hang()
+
+
+@flow(name="resident-test-waits")
+async def waits(label: str) -> str:
+    seen(label, "start")
+    await asuspend_flow_run(key="question-1", timeout=None)
+    seen(label, "resumed")
+    return label
+
+
+@flow(name="resident-test-orphan")
+async def orphan(label: str) -> str:
+    seen(label, "start")
+    return label
+
+
+POOLED = (sleeps, blocks, raises, hangs, waits)
+FLOWS = {f.name: f for f in (*POOLED, orphan)}
+
+
+@pytest.fixture(scope="module")
+def pool(prefect_server: Any) -> str:
+    """A work pool of the resident executor's type with this module's flows deployed in it, and
+    `orphan` deployed without a pool (as the former per-process runner served Henpin's)."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    name = f"resident-test-{uuid4().hex[:8]}"
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(
+            WorkPoolCreate(
+                name=name,
+                type=WORKER_TYPE,
+                base_job_template=ResidentWorker.get_default_base_job_template(),
+            )
+        )
+    for f in POOLED:
+        f.to_deployment(name=DEPLOYMENT).apply(work_pool_name=name)
+    orphan.to_deployment(name=DEPLOYMENT).apply()
+    return name
+
+
+class Executor:
+    """A resident executor serving in a thread of this process."""
+
+    def __init__(self, pool: str, name: str, **options: Any) -> None:
+        self.exits: list[int] = []
+        self.worker = ResidentWorker(
+            FLOWS,
+            name=name,
+            work_pool_name=pool,
+            deployment=DEPLOYMENT,
+            exit=self.exits.append,
+            **options,
+        )
+        ready = threading.Event()
+        self.thread = threading.Thread(
+            target=lambda: asyncio.run(self.worker.serve(ready)), name=name, daemon=True
+        )
+        self.thread.start()
+        assert ready.wait(60), "the resident executor did not start"
+
+    def stop(self) -> None:
+        self.worker.stopping.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the resident executor did not stop"
+
+
+@pytest.fixture
+def executor(pool: str) -> Iterator[Callable[..., Executor]]:
+    started: list[Executor] = []
+    SEEN.clear()
+    RELEASE.clear()
+
+    def start(name: str = "", **options: Any) -> Executor:
+        options.setdefault("query_s", 1.0)
+        one = Executor(pool, name or f"resident-{uuid4().hex[:8]}", **options)
+        started.append(one)
+        return one
+
+    yield start
+    RELEASE.set()
+    for one in started:
+        one.stop()
+
+
+def start(flow_name: str, **parameters: Any) -> UUID:
+    run: FlowRun = run_deployment(  # type: ignore[assignment]
+        f"{flow_name}/{DEPLOYMENT}", parameters=parameters, timeout=0, as_subflow=False
+    )
+    return run.id
+
+
+def read(run_id: UUID) -> FlowRun:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id)
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout:.0f} s: {what}")
+
+
+def final_state(run_id: UUID, timeout: float = 60.0) -> StateType:
+    def ended() -> StateType | None:
+        state = read(run_id).state
+        return state.type if state is not None and state.is_final() else None
+
+    return wait_for(ended, f"flow run {run_id} ended", timeout)  # type: ignore[no-any-return]
+
+
+def span(label: str) -> tuple[float, float]:
+    times = {what: t for name, what, t in SEEN if name == label}
+    return times["start"], times["end"]
+
+
+def test_runs_go_at_once_and_one_that_raises_stops_no_other(
+    executor: Callable[..., Executor],
+) -> None:
+    one = executor(limit=4)
+    waiting, blocking, failing = (
+        start("resident-test-sleeps", label="a", seconds=2.0),
+        start("resident-test-blocks", label="b", seconds=2.0),
+        start("resident-test-raises"),
+    )
+
+    assert final_state(failing) == StateType.FAILED
+    assert "a bad order" in str(read(failing).state.message)  # type: ignore[union-attr]
+    assert final_state(waiting) == StateType.COMPLETED
+    assert final_state(blocking) == StateType.COMPLETED
+    a, b = span("a"), span("b")
+    # The blocking task held its own thread only: the other run went on meanwhile.
+    assert a[0] < b[1] and b[0] < a[1], f"the runs did not overlap: a={a}, b={b}"
+    wait_for(lambda: one.worker.runs_done == 3, "the executor counted three runs done")
+    assert not one.worker.recycling and one.exits == []
+
+
+def test_a_resumed_run_is_woken_by_the_event_not_the_poll(
+    executor: Callable[..., Executor],
+) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    one = executor(query_s=600)  # its one poll is at its start: later runs come by events
+    time.sleep(1.0)
+    run_id = start("resident-test-waits", label="w")
+    wait_for(lambda: (s := read(run_id).state) and s.is_paused(), "the run suspended")
+    resume_flow_run(run_id)
+
+    assert final_state(run_id) == StateType.COMPLETED
+    assert [what for name, what, _ in SEEN if name == "w"] == ["start", "start", "resumed"]
+    wait_for(lambda: one.worker.runs_done == 2, "the executor counted both runs of it")
+
+
+def test_a_run_cancelled_while_running_stops_and_ends_cancelled(
+    executor: Callable[..., Executor],
+) -> None:
+    one = executor()
+    cancelled = start("resident-test-sleeps", label="c", seconds=30.0)
+    other = start("resident-test-sleeps", label="o", seconds=3.0)
+    wait_for(lambda: any(name == "c" for name, _, _ in SEEN), "the run started")
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(cancelled, Cancelling(message="from the test"), force=True)
+
+    assert final_state(cancelled, timeout=30) == StateType.CANCELLED
+    assert ("c", "end") not in [(name, what) for name, what, _ in SEEN]
+    assert final_state(other) == StateType.COMPLETED
+    wait_for(lambda: not one.worker.in_flight, "the executor holds no run")
+    assert "while it was running" in str(read(cancelled).state.message)  # type: ignore[union-attr]
+
+
+def test_a_hung_run_recycles_the_process_and_its_successor_marks_it_crashed(
+    executor: Callable[..., Executor],
+) -> None:
+    first = executor("resident-hang", hang_after_s=1.0, drain_s=1.0)
+    hung = start("resident-test-hangs")
+
+    wait_for(lambda: first.exits, "the executor recycled", timeout=30)
+    assert first.exits == [RECYCLE_EXIT]
+    assert "running longer than 1 s" in str(first.worker.recycling)
+    assert read(hung).state.type == StateType.RUNNING  # type: ignore[union-attr]
+    later = start("resident-test-sleeps", label="l", seconds=0.0)
+    time.sleep(3.0)
+    assert read(later).state.type == StateType.SCHEDULED, "a recycling process claimed a run"  # type: ignore[union-attr]
+
+    executor("resident-hang")  # started again under the same name
+
+    assert final_state(hung, timeout=30) == StateType.CRASHED
+    assert "resident-hang" in str(read(hung).state.message)  # type: ignore[union-attr]
+    assert final_state(later) == StateType.COMPLETED
+
+
+def test_memory_over_the_limit_recycles_after_the_run(executor: Callable[..., Executor]) -> None:
+    one = executor(max_rss_mb=1.0)
+    run_id = start("resident-test-sleeps", label="m", seconds=0.0)
+
+    assert final_state(run_id) == StateType.COMPLETED
+    wait_for(lambda: one.exits, "the executor recycled", timeout=30)
+    assert one.exits == [RECYCLE_EXIT]
+    assert "resident memory" in str(one.worker.recycling)
+
+
+def test_a_run_of_a_deployment_without_a_work_queue_is_claimed(
+    executor: Callable[..., Executor],
+) -> None:
+    executor()
+    run_id = start("resident-test-orphan", label="q")
+    assert read(run_id).work_queue_id is None
+
+    assert final_state(run_id) == StateType.COMPLETED
+    assert [what for name, what, _ in SEEN if name == "q"] == ["start"]
