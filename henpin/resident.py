@@ -50,7 +50,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -59,6 +59,7 @@ from uuid import UUID
 import anyio
 import anyio.abc
 from prefect import Flow
+from prefect._flow_run_suspension import FlowRunSuspensionRequest
 from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterName,
@@ -88,6 +89,26 @@ WAKE_EVENTS = (
 )
 CANCEL_EVENT = "prefect.flow-run.Cancelling"
 DEPLOYMENT = "henpin"  # henpin.runs.DEPLOYMENT, the name every Henpin flow is served under
+
+
+@contextlib.contextmanager
+def _no_suspension_watch(
+    flow_run_id: UUID, suspension_request: FlowRunSuspensionRequest, polling_interval: float = 10
+) -> Iterator[None]:
+    yield
+
+
+def skip_suspension_watch() -> None:
+    """Prefect 3.9 starts, for every run of a deployment, a thread with its own event loop and
+    a websocket subscription that waits for someone to suspend the run from the UI
+    (prefect/_flow_run_suspension.py `observe_flow_run_suspension`); the run waits for the
+    subscription before it begins and for the thread after it ends: 0.1-0.3 s of every resumed
+    case's wait, and a thread per run. Henpin's case flows run for a moment and suspend on
+    their own at each question, so in this process the watch is left out; cancelling a run from
+    the UI is still watched (by the executor, once for all runs)."""
+    import prefect.flow_engine
+
+    prefect.flow_engine.observe_flow_run_suspension = _no_suspension_watch  # type: ignore[attr-defined]
 
 
 class ResidentResult(BaseWorkerResult):
@@ -199,6 +220,43 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         ]
 
     # --- executing ----------------------------------------------------------------------------
+    async def _submit_run(self, flow_run: FlowRun) -> None:
+        """Claim the run (Pending: the server lets one claim win) and start it at once.
+
+        Leaner than Prefect's own (prefect/workers/base.py `_submit_run`): no deployment
+        re-read, no job configuration (nothing here is templated: the run is a thread), no
+        Submitting state, and the worker's labels (by which a restarted process finds the runs
+        it left behind) are written beside the run rather than before it. About half of a
+        resumed case's wait for its executor went to those calls."""
+        try:
+            claimed = await self._propose_pending_state(flow_run)
+            if claimed:
+                assert self._runs_task_group is not None
+                self._runs_task_group.start_soon(self._label, flow_run)
+                self._runs_task_group.start_soon(self._run_claimed, flow_run)
+            else:
+                self._release_limit_slot(flow_run.id)
+        finally:
+            self._submitting_flow_run_ids.discard(flow_run.id)
+            if self._cancelling_observer is not None:
+                self._cancelling_observer.remove_in_flight_flow_run_id(flow_run.id)
+
+    async def _label(self, flow_run: FlowRun) -> None:
+        try:
+            await self._give_worker_labels_to_flow_run(flow_run.id)
+        except Exception as exc:  # only the restart's search for left-behind runs needs it
+            log.warning("could not label flow run %s with this executor: %s", flow_run.id, exc)
+
+    async def _run_claimed(self, flow_run: FlowRun) -> None:
+        try:
+            await self.run(flow_run, BaseJobConfiguration())
+        except Exception as exc:  # not Henpin's flow, or no thread: the run did not start
+            log.exception("could not start flow run %s", flow_run.id)
+            await self._propose_crashed_state(
+                flow_run, f"The resident executor could not start it: {type(exc).__name__}: {exc}"
+            )
+        finally:
+            self._release_limit_slot(flow_run.id)
 
     async def _flow_for(self, flow_run: FlowRun) -> Flow[..., Any]:
         name = self._flow_names.get(flow_run.flow_id)
@@ -402,6 +460,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         from prefect._internal.observers import FlowRunCancellingObserver
         from prefect.events.filters import EventFilter, EventNameFilter
 
+        skip_suspension_watch()
         async with self:
             assert self._runs_task_group is not None
             group = self._runs_task_group

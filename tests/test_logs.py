@@ -53,3 +53,32 @@ def test_the_prefect_environment_is_made_without_importing_prefect(tmp_path: Pat
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert printed.stdout.strip() == "False", printed.stderr
+
+
+def test_the_thread_timeout_warning_is_left_out_and_nothing_else() -> None:
+    """The resident executor runs tasks in threads: Prefect's warning at every task run that a
+    timeout cannot interrupt a blocking call there is dropped; other warnings stay."""
+    import logging
+
+    from henpin.logs import ThreadTimeoutIsKnown
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("prefect.task_runs", logging.WARNING, "", 0, msg, (60.0,), None)
+
+    keep = ThreadTimeoutIsKnown()
+    assert not keep.filter(
+        record(
+            "Timeout of %s seconds configured for this task, but the task is running in a "
+            "worker thread. Timeouts in worker threads cannot interrupt blocking operations"
+        )
+    )
+    assert keep.filter(record("Task run exceeded its timeout of %s seconds"))
+
+
+def test_a_plain_http_prefect_api_gets_a_one_certificate_ca_file(tmp_path: Path) -> None:
+    plain = prefect_env(tmp_path / "a", "http://127.0.0.1:4200/api")
+    tls = prefect_env(tmp_path / "b", "https://prefect.example.com/api")
+
+    ca = Path(plain["PREFECT_API_SSL_CERT_FILE"]).read_text()
+    assert ca.count("BEGIN CERTIFICATE") == 1
+    assert "PREFECT_API_SSL_CERT_FILE" not in tls  # TLS in use: Prefect's own CAs

@@ -43,7 +43,29 @@ def prefect_env(home: Path, api_url: str | None, database_url: str | None = None
     }
     if api_url:
         env["PREFECT_API_URL"] = api_url
+        if api_url.startswith("http://"):
+            env["PREFECT_API_SSL_CERT_FILE"] = str(one_certificate_file(prefect_home))
     return env
+
+
+def one_certificate_file(folder: Path) -> Path:
+    """A CA file of one certificate (certifi's first), for Prefect's API client when its API is
+    plain HTTP.
+
+    Every Prefect client builds an SSL context from its CA file whether or not it will use TLS
+    (prefect/client/orchestration `PrefectClient.__init__`): with certifi's ~150 certificates,
+    30-70 ms of CPU each time, and the resident executor makes several clients per flow run.
+    Over plain HTTP the context is never used, so one certificate does. Only Prefect's API client
+    reads PREFECT_API_SSL_CERT_FILE: Amazon and everything else keep the system's CAs."""
+    import certifi
+
+    bundle = Path(certifi.where()).read_text()
+    end = "-----END CERTIFICATE-----"
+    first = bundle[bundle.index("-----BEGIN CERTIFICATE-----") : bundle.index(end) + len(end)]
+    path = folder / "one-ca.pem"
+    if not path.exists() or path.read_text() != first + "\n":
+        path.write_text(first + "\n")
+    return path
 
 
 def _port(where: Where) -> int:
