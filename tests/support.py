@@ -146,3 +146,27 @@ def _drive(max_rounds: int) -> int:
                     f"{state.message}"
                 )
     return executed
+
+
+class ResidentExecutor:
+    """A resident executor (henpin/resident.py) serving in a thread of the test process, with
+    its exits (a recycle) recorded instead of ending the process."""
+
+    def __init__(self, flows: dict[str, Any], name: str, **options: Any) -> None:
+        import threading
+
+        from henpin.resident import ResidentWorker
+
+        self.exits: list[int] = []
+        self.worker = ResidentWorker(flows, name=name, exit=self.exits.append, **options)
+        ready = threading.Event()
+        self.thread = threading.Thread(
+            target=lambda: asyncio.run(self.worker.serve(ready)), name=name, daemon=True
+        )
+        self.thread.start()
+        assert ready.wait(60), "the resident executor did not start"
+
+    def stop(self) -> None:
+        self.worker.stopping.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the resident executor did not stop"

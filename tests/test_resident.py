@@ -24,6 +24,7 @@ from prefect.flow_runs import asuspend_flow_run
 from prefect.states import Cancelling
 
 from henpin.resident import RECYCLE_EXIT, WORKER_TYPE, ResidentWorker
+from tests.support import ResidentExecutor as Executor
 
 pytestmark = pytest.mark.e2e
 
@@ -112,32 +113,6 @@ def pool(prefect_server: Any) -> str:
     return name
 
 
-class Executor:
-    """A resident executor serving in a thread of this process."""
-
-    def __init__(self, pool: str, name: str, **options: Any) -> None:
-        self.exits: list[int] = []
-        self.worker = ResidentWorker(
-            FLOWS,
-            name=name,
-            work_pool_name=pool,
-            deployment=DEPLOYMENT,
-            exit=self.exits.append,
-            **options,
-        )
-        ready = threading.Event()
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.worker.serve(ready)), name=name, daemon=True
-        )
-        self.thread.start()
-        assert ready.wait(60), "the resident executor did not start"
-
-    def stop(self) -> None:
-        self.worker.stopping.set()
-        self.thread.join(60)
-        assert not self.thread.is_alive(), "the resident executor did not stop"
-
-
 @pytest.fixture
 def executor(pool: str) -> Iterator[Callable[..., Executor]]:
     started: list[Executor] = []
@@ -146,7 +121,13 @@ def executor(pool: str) -> Iterator[Callable[..., Executor]]:
 
     def start(name: str = "", **options: Any) -> Executor:
         options.setdefault("query_s", 1.0)
-        one = Executor(pool, name or f"resident-{uuid4().hex[:8]}", **options)
+        one = Executor(
+            FLOWS,
+            name or f"resident-{uuid4().hex[:8]}",
+            work_pool_name=pool,
+            deployment=DEPLOYMENT,
+            **options,
+        )
         started.append(one)
         return one
 
