@@ -37,8 +37,9 @@ Waking up: besides asking for due runs every `PREFECT_WORKER_QUERY_SECONDS`, the
 listens to Prefect's event stream for runs becoming Scheduled (a new case run, a run resumed
 by a decision or by a finished Amazon feed, a run started again) and asks at once.
 
-Runs of Henpin's deployments that have no work queue (created under the former per-process
-runner, or whose pool was recreated) are claimed too, so an upgrade strands no waiting case.
+Due runs of Henpin's deployments outside the pool's queues (created under the former
+per-process runner, which had no pool, or left without a queue when a pool of another type was
+recreated as this one) are claimed too, so an upgrade strands no waiting case.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
@@ -96,6 +98,36 @@ def _no_suspension_watch(
     flow_run_id: UUID, suspension_request: FlowRunSuspensionRequest, polling_interval: float = 10
 ) -> Iterator[None]:
     yield
+
+
+_this_thread = threading.local()  # `.running`: the InFlight a run's thread executes
+
+
+def _cancel_or_prefects_intent(original: Callable[[], Any]) -> Callable[[], Any]:
+    """Prefect's engine reads a process-wide "termination intent" when a run's task is
+    cancelled: "cancel" makes it end the run Cancelled (prefect/flow_engine.py), anything else
+    Crashed. Here many runs share the process, so the intent is the run's own: "cancel" in the
+    thread of a run the executor is cancelling, else Prefect's."""
+
+    def intent() -> Any:
+        running = getattr(_this_thread, "running", None)
+        if running is not None and running.cancel_requested:
+            return "cancel"
+        return original()
+
+    return intent
+
+
+def engine_per_run() -> None:
+    """Fit Prefect's flow engine to many runs in one process (see the two functions above and
+    below); idempotent."""
+    import prefect.flow_engine as engine
+
+    if not getattr(engine._termination_intent, "henpin", False):
+        intent = _cancel_or_prefects_intent(engine._termination_intent)
+        intent.henpin = True  # type: ignore[attr-defined]
+        engine._termination_intent = intent
+    skip_suspension_watch()
 
 
 def skip_suspension_watch() -> None:
@@ -188,18 +220,21 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
 
     async def get_and_submit_flow_runs(self) -> list[FlowRun]:
         """Claim due runs (one caller at a time: the poll and the event stream both call it),
-        unless this process is stopping."""
-        if self.recycling or self.stopping.is_set():
+        unless this process is stopping: the pool's, then any other due run of Henpin's
+        deployments."""
+        if self.recycling or self.stopping.is_set() or not self._has_successfully_synced:
             return []
         async with self._claiming:
-            claimed = await super().get_and_submit_flow_runs()
-            if self._has_successfully_synced:
-                claimed += await self._submit_scheduled_flow_runs(await self._without_queue())
-            return claimed
+            pooled = await self._get_scheduled_flow_runs()
+            self._last_polled_time = datetime.now(UTC)
+            known = {entry.flow_run.id for entry in pooled}
+            others = [r for r in await self._henpin_runs_due() if r.flow_run.id not in known]
+            return await self._submit_scheduled_flow_runs([*pooled, *others])
 
-    async def _without_queue(self) -> list[Any]:
-        """Due Scheduled runs of Henpin's deployments, of the flows this process runs, that
-        belong to no work queue."""
+    async def _henpin_runs_due(self) -> list[Any]:
+        """Due Scheduled runs of Henpin's deployments, of the flows this process runs, whatever
+        their work queue: runs created under the former per-process runner have none, and
+        those of a pool of another type, recreated as this one, lost theirs."""
         runs = await self.client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
@@ -212,11 +247,8 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         return [
             SimpleNamespace(flow_run=run)
             for run in runs
-            if run.work_queue_id is None
-            and (
-                run.next_scheduled_start_time is None
-                or run.next_scheduled_start_time.timestamp() <= now
-            )
+            if run.next_scheduled_start_time is None
+            or run.next_scheduled_start_time.timestamp() <= now
         ]
 
     # --- executing ----------------------------------------------------------------------------
@@ -307,6 +339,8 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
 
         flow_run = running.flow_run
 
+        _this_thread.running = running
+
         async def main() -> None:
             running.loop = asyncio.get_running_loop()
             running.task = asyncio.current_task()
@@ -348,7 +382,12 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
                 running.loop.call_soon_threadsafe(running.task.cancel)
 
     async def _mark_cancelled(self, flow_run_id: UUID) -> None:
+        """The engine ends a cancelled run Cancelled itself; this is for a cancel that came
+        before the engine began, or one it took for a crash."""
         with contextlib.suppress(Exception):  # the run is gone; nothing to mark
+            state = (await self.client.read_flow_run(flow_run_id)).state
+            if state is not None and state.type == StateType.CANCELLED:
+                return
             await self.client.set_flow_run_state(
                 flow_run_id,
                 Cancelled(message="Cancelled from the Prefect API while it was running."),
@@ -460,7 +499,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         from prefect._internal.observers import FlowRunCancellingObserver
         from prefect.events.filters import EventFilter, EventNameFilter
 
-        skip_suspension_watch()
+        engine_per_run()
         async with self:
             assert self._runs_task_group is not None
             group = self._runs_task_group

@@ -142,7 +142,8 @@ def test_a_decision_acts_and_amazons_result_closes_the_case(
     assert done.outcome == "cancelled-buyer-canceled"
     order = control(emulator, "GET", f"orders/{case.order_id}")
     assert order["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
-    assert executor.worker.runs_done >= 3  # opened, resumed by the decision, woken by Amazon
+    # Opened, resumed by the decision, woken by Amazon's result: three runs of one case.
+    wait_for(lambda: executor.worker.runs_done >= 3, "the executor counted the case's runs")
     assert executor.exits == []
 
 
