@@ -212,6 +212,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         self.recycling: str | None = None  # why this process stops claiming, once it does
         self.stopping = threading.Event()
         self._flow_names: dict[UUID, str] = {}
+        self._claimed: set[UUID] = set()  # claimed by this process and not finished
         self._wake = asyncio.Event()
         self._claiming = asyncio.Lock()
         self._cancels: Any = None  # the FlowRunCancellingObserver of running runs
@@ -229,7 +230,10 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             self._last_polled_time = datetime.now(UTC)
             known = {entry.flow_run.id for entry in pooled}
             others = [r for r in await self._henpin_runs_due() if r.flow_run.id not in known]
-            return await self._submit_scheduled_flow_runs([*pooled, *others])
+            # A run claimed since the server answered (its Pending not yet in that answer) is
+            # not offered again (Prefect's worker would warn of a duplicate submission).
+            due = [e for e in [*pooled, *others] if e.flow_run.id not in self._claimed]
+            return await self._submit_scheduled_flow_runs(due)
 
     async def _henpin_runs_due(self) -> list[Any]:
         """Due Scheduled runs of Henpin's deployments, of the flows this process runs, whatever
@@ -263,6 +267,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         try:
             claimed = await self._propose_pending_state(flow_run)
             if claimed:
+                self._claimed.add(flow_run.id)
                 assert self._runs_task_group is not None
                 self._runs_task_group.start_soon(self._label, flow_run)
                 self._runs_task_group.start_soon(self._run_claimed, flow_run)
@@ -288,6 +293,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
                 flow_run, f"The resident executor could not start it: {type(exc).__name__}: {exc}"
             )
         finally:
+            self._claimed.discard(flow_run.id)
             self._release_limit_slot(flow_run.id)
 
     async def _flow_for(self, flow_run: FlowRun) -> Flow[..., Any]:
