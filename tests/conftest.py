@@ -287,6 +287,17 @@ def _no_flow_run_heartbeats() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flows_run_as_the_resident_executor_runs_them() -> None:
+    """Flow runs executed in this process (tests/support.py `drive_case_runs`) run on Prefect's
+    engine as the resident executor fits it (henpin/resident.py `engine_per_run`): without the
+    per-run thread and websocket that wait for a suspension asked from the UI (0.1-0.3 s a
+    run), and with a cancellation's intent read per run's thread."""
+    from henpin.resident import engine_per_run
+
+    engine_per_run()
+
+
 #: Prefect's client waits 2**n s (n = 1..5) before retrying a request the server answered 503.
 #: The test server's SQLite answers "database is locked" when a request's transaction meets one
 #: of the server's own writers (events, task runs): a few times per end-to-end test on a loaded
