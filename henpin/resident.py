@@ -30,10 +30,10 @@ How one run is executed, and why one misbehaving run cannot stop the others:
 
 Cancelling from the Prefect UI or API: a run cancelled before it started is marked Cancelled
 (Prefect's own worker code); a run this process is executing gets its task cancelled in its own
-loop (at the flow's next `await`) and is then set Cancelled. Housekeeping records the
+loop (at the flow's next `await`) and ends Cancelled. Housekeeping records the
 cancellation on the case and withdraws what the run queued for Amazon and was not sent yet.
 
-Waking up: besides asking for due runs every `PREFECT_WORKER_QUERY_SECONDS`, the worker
+Waking up: besides asking for due runs every `query_s` (HENPIN_RUNNER_QUERY_S), the worker
 listens to Prefect's event stream for runs becoming Scheduled (a new case run, a run resumed
 by a decision or by a finished Amazon feed, a run started again) and asks at once.
 
