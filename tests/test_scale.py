@@ -1,8 +1,9 @@
-"""The production layout end to end: Prefect server on PostgreSQL (+ Redis), two process workers.
+"""The production layout end to end: Prefect server on PostgreSQL (+ Redis), two resident workers.
 
 Real parts, started as `henpin up --scale` starts them (henpin.scale): a Prefect server on its own
-PostgreSQL database with prefect-redis messaging, the `henpin` process work pool with two
-`prefect worker start` workers, the housekeeper, the SP-API emulator and a PostgreSQL case store.
+PostgreSQL database with prefect-redis messaging, the `henpin` work pool (type henpin-resident)
+with two `henpin runner --no-housekeeping --no-deploy` workers (flow runs as threads of each),
+the housekeeper, the SP-API emulator and a PostgreSQL case store.
 Buyer cancel requests go from ingestion to closed; each case must be handled exactly once: one
 flow run per case, one Amazon action per cancelled order, nothing before a wait done twice.
 Prefect's API is locked (Basic auth): the workers, their runs, the housekeeper and `henpin
