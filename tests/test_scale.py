@@ -237,6 +237,12 @@ def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled:
                 for s in client.read_flow_run_states(r.id)
                 if s.type == StateType.RUNNING
             )
+            pool_type = client.read_work_pool("henpin").type
+
+    # The workers are resident executors: the pool is of their type, and each run was executed
+    # by a worker under its name (a thread of its process), not by a process of its own.
+    assert pool_type == "henpin-resident"
+    assert {(r.labels or {}).get("prefect.worker.name") for r in runs} <= set(scaled.worker_names)
 
     # Outcomes as policy and the operator said.
     outcome = {c.order_id: c.outcome for c in cases}
