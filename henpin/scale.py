@@ -71,6 +71,7 @@ from henpin.supervisor import (
     with_lifeline,
     worker_part,
 )
+from henpin.supervisor.parts import one_certificate_file
 
 POOL = "henpin"  # henpin.resident.POOL (not imported: Prefect must not be imported yet here)
 DEFAULT_PREFECT_DATABASE = "henpin_prefect"
@@ -228,6 +229,9 @@ class ScaledStack:
         }
         if self.urls.get("prefect_api"):
             env["PREFECT_API_URL"] = str(self.urls["prefect_api"])
+            # Plain HTTP on 127.0.0.1: the resident workers' many Prefect clients each build an
+            # SSL context they never use; from one certificate, not certifi's ~150.
+            env["PREFECT_API_SSL_CERT_FILE"] = str(one_certificate_file(prefect_home))
         if self.auth_string:
             env[CLIENT_SETTING] = self.auth_string
         return env
