@@ -1,16 +1,21 @@
 """`make soak`: many buyer cancel requests under random SP-API faults and random crashes.
 
 Starts its own stack in a temporary HENPIN_HOME (Prefect server, the SP-API emulator with a state
-file, `henpin runner`; all on 127.0.0.1), loads merchant-fulfilled UNSHIPPED orders with buyer
+file, `henpin runner`: the resident executor, flow runs as threads of one process; all on
+127.0.0.1), loads merchant-fulfilled UNSHIPPED orders with buyer
 cancel requests in two marketplaces (high-value ones go to an operator under policies.yaml's
 `high-value` rule, cheap ones the policy cancels by itself), puts random fault modes in force,
 and runs ingestion (`henpin poll`) repeatedly. Waiting cases are decided with `henpin decide
 --json` (the inbox's code path): cancel or keep_order, some twice (a double click) or by two
-operators at the same moment (only one may win). Meanwhile it SIGKILLs the runner (with its
-flow-run processes) and the Prefect server at chosen moments, watching the case store's outbox:
-while an action is stored but not submitted, while a feed is `sending`, while a feed is
-`submitted` but its result not recorded, while flow runs are mid-way, while operators decide.
-Then restarts them (and the emulator once, from its state file).
+operators at the same moment (only one may win). Meanwhile it SIGKILLs the runner and the
+Prefect server at chosen moments, watching Prefect and the case store's outbox: while the runner
+executes flow runs (RUNNING in Prefect under its name), while an action is stored but not
+submitted, while a feed is `sending`, while a feed is `submitted` but its result not recorded,
+while cases are mid-way, while operators decide. Then restarts them (and the emulator once, from
+its state file); the runner under the same name, so it marks the runs it left running Crashed
+(each kill's line says how many, and how many its restart marked). A part that stops by itself
+(the runner after its server was gone too long, or recycling with exit 75) is started again by
+the supervisor, as in `henpin up`.
 
 At the end (every case closed, or the time limit) it checks from the emulator's side and the
 case store that every case has one outcome, the right one for its decision; that every due
@@ -214,6 +219,9 @@ def fault_settings(cfg: Config, rng: random.Random) -> dict[str, Any]:
         rule("createFeedDocument", r(0.05, 0.15), "503"),
         rule("createFeed", r(0.05, 0.15), "429"),
         rule("createFeed", r(0.25, 0.4), "slow", delaySeconds=4),  # a window to crash in
+        # The safety read right before acting, inside a case's flow run: a window to kill the
+        # runner while it executes runs.
+        rule("getOrder", r(0.2, 0.35), "slow", delaySeconds=3),
     ]
     if cfg.long:
         rules += [
@@ -418,13 +426,17 @@ class Kill:
     processes: int = 0
     restart_s: float = 0.0
     snapshot: str = ""
+    # A runner kill: the flow runs it left RUNNING, and how many of them its restart (same name)
+    # marked Crashed for housekeeping to start again.
+    left_running: list[str] = field(default_factory=list)
+    marked_crashed: int = 0
 
 
 def plan_kills(cfg: Config) -> list[Kill]:
-    """Runner kills go through the outbox's risky moments (`sending` early, so its reconcile
-    is seen through); Prefect server kills hit flow runs and decisions in progress; the
+    """Runner kills: first while it executes flow runs, then through the outbox's risky moments
+    (`sending` early, so its reconcile is seen through); Prefect server kills hit flow runs and decisions in progress; the
     emulator restarts once from its state file while feeds are being processed."""
-    runner_cycle = ["submitted", "sending", "pending", "running", "submitted", "pending"]
+    runner_cycle = ["executing", "submitted", "sending", "pending", "running", "submitted"]
     if not cfg.long:
         runner_cycle.remove("sending")
     server_cycle = ["running", "deciding", "submitted", "any"]
@@ -441,8 +453,10 @@ def plan_kills(cfg: Config) -> list[Kill]:
     return plan
 
 
-def trigger_holds(trigger: str, view: StoreView, deciding: int) -> bool:
+def trigger_holds(trigger: str, view: StoreView, deciding: int, executing: int = 0) -> bool:
     states = view.by_state()
+    if trigger == "executing":  # the runner executes flow runs (RUNNING in Prefect, its name)
+        return executing > 0
     if trigger == "pending":  # an action stored, not yet submitted to Amazon
         return view.pending_actions > 0 or view.feed_states["preparing"] > 0
     if trigger == "sending":  # createFeed under way: maybe at Amazon, feedId not recorded
@@ -554,6 +568,9 @@ class Soak:
             f"{view.pending_actions}; deciding {self.operators.in_flight()}"
         )
         kill.processes = self.stack.kill(kill.target)
+        if kill.target == "runner":  # its process is gone: what Prefect still has RUNNING
+            kill.left_running = self.stack.executing()
+            kill.snapshot += f"; flow runs left running {len(kill.left_running)}"
         log(f"KILL -9 {kill.target} ({kill.processes} processes) on '{fired_on}': {kill.snapshot}")
         time.sleep(self.rng.uniform(1, 4))
         t = time.monotonic()
@@ -577,6 +594,11 @@ class Soak:
         last_report = 0.0
         reserve = 20.0  # for the final checks
         while self.left() > reserve:
+            # Parts that stopped by themselves (not the soak's kills) start again, as in
+            # `henpin up`: the runner recycling (exit 75) or stopping without its server.
+            if problem := self.stack.supervisor.check():
+                log(f"supervisor: {problem}")
+                break
             view, decisions = read_store(self.stack.store_path, full=True)
             now = time.monotonic()
             mine = [c for c in view.cases if c["type"] == "cancel-request"]
@@ -628,7 +650,8 @@ class Soak:
                     kill.trigger = "submitted"  # too late to see a reconcile through
                 armed_at = armed_at or now
                 patience = 150 if kill.trigger == "sending" else 60
-                if trigger_holds(kill.trigger, view, self.operators.in_flight()):
+                executing = len(self.stack.executing()) if kill.trigger == "executing" else 0
+                if trigger_holds(kill.trigger, view, self.operators.in_flight(), executing):
                     self.fire(self.kills.pop(0), kill.trigger, view)
                 elif now - armed_at > patience:
                     self.fire(self.kills.pop(0), f"{kill.trigger} (not seen: any time)", view)
@@ -677,6 +700,8 @@ class Soak:
             self.seeded, orders, feeds, view.cases, decisions, self.operators.accepted()
         )
         self.stuck = self.run_states([c for c in view.cases if c["state"] != "closed"])
+        for kill in self.kills_done:
+            kill.marked_crashed = sum(map(self.stack.crashed_by_restart, kill.left_running))
         self.phase_s["total"] = round(self.elapsed(), 1)
         self.report(verdict, feeds, fault_state, calls, view)
         return verdict
@@ -741,6 +766,12 @@ class Soak:
                 "kills (done/planned)",
                 f"{len(self.kills_done)}/{len(self.kills_done) + len(self.kills)} {dict(kills)}",
             ),
+            (
+                "runs left running by runner kills / marked Crashed by its restart",
+                f"{sum(len(k.left_running) for k in self.kills_done)}/"
+                f"{sum(k.marked_crashed for k in self.kills_done)}",
+            ),
+            ("restarts by the supervisor", dict(self.stack.supervisor.restarts)),
             ("wall time s", self.phase_s),
             ("lost", len(v.lost)),
             ("duplicated", len(v.duplicated)),
@@ -754,6 +785,11 @@ class Soak:
             print(
                 f"  kill {k.target:<8} at {k.at_s:>6.0f} s on {k.fired_on:<28} "
                 f"({k.processes} proc, back in {k.restart_s} s): {k.snapshot}"
+                + (
+                    f"; {k.marked_crashed} of them marked Crashed by its restart"
+                    if k.target == "runner"
+                    else ""
+                )
             )
         for name, problems in (
             ("LOST", v.lost),

@@ -2,6 +2,10 @@
 supervisor (henpin/supervisor/) started as `henpin up` starts them, that can be SIGKILLed and
 started again on the same sockets (bound once, here) and the same HENPIN_HOME.
 
+The runner is `henpin runner`, the resident executor (henpin/resident.py): one long-lived
+process that executes the flow runs it claims as threads, under the same name (`RUNNER_NAME`)
+at every start, so a runner started after a kill marks the runs it left running Crashed.
+
 Everything listens on 127.0.0.1 only. The CLI (`henpin poll`, `henpin decide`) is run as a
 subprocess with the same environment, exactly as an operator's shell would.
 """
@@ -35,6 +39,8 @@ from henpin.supervisor import (  # noqa: E402 - needs ROOT on sys.path
     prefect_server_part,
     runner_part,
 )
+
+RUNNER_NAME = "henpin-runner"  # `henpin runner`'s default --name, as `henpin up` starts it
 
 
 @dataclass
@@ -135,6 +141,39 @@ class SoakStack:
 
     def alive(self, name: str) -> bool:
         return self.supervisor.alive(name)
+
+    def executing(self) -> list[str]:
+        """Flow runs the runner is executing now, as Prefect has them: RUNNING and claimed by
+        the resident executor of this name (its label). Empty if the API does not answer."""
+        body = {"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}, "limit": 200}
+        try:
+            response = httpx.post(f"{self.api}/flow_runs/filter", json=body, timeout=5)
+            response.raise_for_status()
+            runs = response.json()
+        except (httpx.HTTPError, ValueError):
+            return []
+        return [
+            str(run["id"])
+            for run in runs
+            if (run.get("labels") or {}).get("prefect.worker.name") == RUNNER_NAME
+        ]
+
+    def crashed_by_restart(self, flow_run_id: str) -> bool:
+        """Whether the run's history has the Crashed state a runner started again gives the runs
+        its name left running (henpin/resident.py `mark_runs_left_behind`)."""
+        try:
+            response = httpx.get(
+                f"{self.api}/flow_run_states/", params={"flow_run_id": flow_run_id}, timeout=10
+            )
+            response.raise_for_status()
+            states = response.json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        return any(
+            state.get("type") == "CRASHED"
+            and f"({RUNNER_NAME}) stopped" in (state.get("message") or "")
+            for state in states
+        )
 
     def kill(self, name: str) -> int:
         """SIGKILL the child and every process under it (a crash, not a shutdown); returns how

@@ -707,10 +707,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--scale",
         action="store_true",
-        help="production layout: Prefect and the case store on PostgreSQL, Redis, process "
+        help="production layout: Prefect and the case store on PostgreSQL, Redis, resident "
         "workers on a work pool (docs/scaling.md)",
     )
-    up.add_argument("--workers", type=int, default=2, help="with --scale: process workers")
+    up.add_argument(
+        "--workers", type=int, default=2, help="with --scale: resident workers on the work pool"
+    )
     up.add_argument(
         "--database-url",
         default="postgresql+psycopg://postgres@127.0.0.1:5432/henpin",

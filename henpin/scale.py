@@ -6,16 +6,20 @@ The parts, and what each needs from the others:
   its message broker, cache, causal-ordering and lease store (prefect-redis) when a Redis URL is
   given. Without Redis the server keeps those in memory: fine for one server process, required
   once there are several (Prefect's self-hosting guide).
-- **Work pool `henpin`** (type `process`) holding Henpin's deployments (`cancel-request/henpin`,
-  `ingest/henpin` with its schedule, `housekeeping/henpin`), with module-path entrypoints: a worker
-  needs Henpin installed, not a copy of this folder.
-- **Workers**: `prefect worker start --pool henpin --type process`, two or more. Each flow run is
-  a new process started by whichever worker claims it; the Prefect server lets exactly one claim
-  win. A waiting case is a suspended run: no worker holds anything for it.
-- **Shared result storage**: every worker (and the runs they start) uses the same
-  `PREFECT_LOCAL_STORAGE_PATH`, so a resumed run finds the task results of its first run wherever
-  that ran. On several machines that folder must be shared (NFS) or replaced by a bucket
-  (docs/scaling.md).
+- **Work pool `henpin`** (type `henpin-resident`, Henpin's resident executor) holding Henpin's
+  deployments (the case types', `ingest/henpin` with its schedule, `housekeeping/henpin`),
+  registered once by `python -m henpin.scale deploy` (`henpin.runner.deploy_to_work_pool`; a
+  pool of another type, the former `process` pool, is created again).
+- **Workers**: `henpin runner --name henpin-worker-N --limit L --no-housekeeping --no-deploy`,
+  two or more. Each is one long-lived process that claims runs of the pool through the Prefect
+  API (the server lets exactly one claim win) and runs each in a thread of its own, with its own
+  event loop (henpin/resident.py). A waiting case is a suspended run: no worker holds anything
+  for it. A worker exits with 75 after a hung run or too much memory; the supervisor (or
+  systemd) starts it again under the same name, and it marks the runs it left running Crashed,
+  for the housekeeper to start them again.
+- **Shared result storage**: every worker uses the same `PREFECT_LOCAL_STORAGE_PATH`, so a
+  resumed run finds the task results of its first run whichever worker ran it. On several
+  machines that folder must be shared (NFS) or replaced by a bucket (docs/scaling.md).
 - **Housekeeper**: one process (`python -m henpin.scale housekeeper`) that sends outbox feeds,
   records Amazon's results, applies deadlines and resumes runs; the same round the runner's
   thread runs in `henpin up`.
@@ -28,7 +32,8 @@ The parts, and what each needs from the others:
 `ScaledStack` has the same surface as `henpin.stack.Stack` (`plan`, `start`, `supervise`,
 `stop`, `dead_child`, `urls`, `procs`), the same supervisor and the same part recipes
 (henpin/supervisor/: children die with it, restarts with backoff, bounded stops, rotated logs,
-ports bound once), so `henpin up --scale` can use either. In production the parts run under systemd instead (deploy/systemd/, docs/scaling.md).
+ports bound once), so `henpin up --scale` can use either. In production the parts run under
+systemd instead (deploy/systemd/, docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -66,11 +71,16 @@ from henpin.supervisor import (
     with_lifeline,
     worker_part,
 )
+from henpin.supervisor.parts import one_certificate_file
 
-POOL = "henpin"
+POOL = "henpin"  # henpin.resident.POOL (not imported: Prefect must not be imported yet here)
 DEFAULT_PREFECT_DATABASE = "henpin_prefect"
-DEFAULT_WORKER_LIMIT = 4  # flow runs at once per worker: each is a process importing Prefect
-DEFAULT_POLL_S = 2.0  # how often a worker asks for due runs (Prefect's default is 10 s)
+# Flow runs at once per worker: threads of its one process, which mostly wait on Amazon and the
+# case store (Settings.runner_limit's default, HENPIN_RUNNER_LIMIT).
+DEFAULT_WORKER_LIMIT = 16
+# How often a worker asks for due runs when no Prefect event woke it sooner
+# (HENPIN_RUNNER_QUERY_S; its default is 5 s).
+DEFAULT_POLL_S = 2.0
 
 
 # --- URLs --------------------------------------------------------------------------------------
@@ -198,7 +208,8 @@ class ScaledStack:
 
     @property
     def storage(self) -> Path:
-        """Result storage every worker shares (resumed runs reuse finished tasks from here)."""
+        """Result storage every worker shares (a resumed run reuses finished tasks from here,
+        whichever worker ran them)."""
         return (self.home / "prefect" / "storage").resolve()
 
     @property
@@ -215,11 +226,12 @@ class ScaledStack:
             "PREFECT_LOCAL_STORAGE_PATH": str(self.storage),
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_WORKER_QUERY_SECONDS": f"{self.poll_s:g}",
-            "PREFECT_RUNNER_POLL_FREQUENCY": f"{max(1, round(self.poll_s))}",
         }
         if self.urls.get("prefect_api"):
             env["PREFECT_API_URL"] = str(self.urls["prefect_api"])
+            # Plain HTTP on 127.0.0.1: the resident workers' many Prefect clients each build an
+            # SSL context they never use; from one certificate, not certifi's ~150.
+            env["PREFECT_API_SSL_CERT_FILE"] = str(one_certificate_file(prefect_home))
         if self.auth_string:
             env[CLIENT_SETTING] = self.auth_string
         return env
@@ -246,6 +258,7 @@ class ScaledStack:
                 "HENPIN_HOME": str(self.home.resolve()),
                 "HENPIN_POLICIES": str(policies.resolve()),
                 "HENPIN_DATABASE_URL": self.database_url,
+                "HENPIN_RUNNER_QUERY_S": f"{self.poll_s:g}",
             }
         )
         env.update(self.client_env())
@@ -310,7 +323,7 @@ class ScaledStack:
             raise RuntimeError(f"could not create the work pool and deployments:\n{deploy.stderr}")
 
         for name in self.worker_names:
-            run.start(worker_part(name, POOL, self.worker_limit, dict(env)))
+            run.start(worker_part(name, self.worker_limit, dict(env)))
         run.start(housekeeper_part(dict(env)))
 
         # Streamlit binds its port itself: the port bound in `plan` is released just before.
@@ -417,23 +430,6 @@ def start_scaled_stack(
 # --- the parts' own entry points (`python -m henpin.scale deploy|housekeeper`) ------------------
 
 
-def deploy_to_work_pool(settings: Settings) -> list[str]:
-    """Create the process work pool (if missing) and register Henpin's deployments in it."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists
-
-    from henpin.runner import deployments
-
-    with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
-        client.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
-    names = []
-    for deployment in deployments(settings):
-        deployment.apply(work_pool_name=POOL)
-        names.append(f"{deployment.flow_name}/{deployment.name}")
-    return names
-
-
 def run_housekeeper(settings: Settings) -> None:
     """The housekeeping round every `outbox_interval_s`, in the foreground until SIGTERM."""
     import logging
@@ -478,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if args.part == "deploy":
+        from henpin.runner import deploy_to_work_pool
+
         for name in deploy_to_work_pool(settings):
             print(f"deployed {name} to work pool {POOL}")
         return 0

@@ -30,7 +30,7 @@ PART_COMMANDS = {
     "the emulator": ('"henpin.cli", "emulator"',),
     "the mail catcher": ('"mailcatcher"',),
     "the runner": ('"henpin.cli", "runner"',),
-    "a Prefect worker": ('"worker", "start"',),
+    "a worker of the production layout": ('"--no-housekeeping", "--no-deploy"',),
     "the housekeeper": ('"henpin.scale", "housekeeper"',),
     "the inbox": ('"streamlit", "run"',),
 }
@@ -113,3 +113,27 @@ def test_a_part_recipe_hands_over_its_socket_and_names_its_health(tmp_path: Path
     assert emulator.health_url == f"http://127.0.0.1:{port}/_emulator/clock"
     assert parts.runner_part({}).needs_prefect
     assert parts.runner_part({}, limit=3).command[-2:] == ["--limit", "3"]
+
+
+def test_a_worker_of_the_production_layout_is_a_resident_executor(tmp_path: Path) -> None:
+    """The scaled layout's workers are `henpin runner` on the henpin-resident pool, without the
+    housekeeping (its own part) or the deploying (`python -m henpin.scale deploy`), named so
+    that a worker started again finds the runs it left running; exit 75 means "start again"."""
+    import henpin.resident
+    from henpin.supervisor import RECYCLE_EXIT
+
+    worker = parts.worker_part("henpin-worker-2", 16, {})
+    assert worker.command[1:] == [
+        *("-m", "henpin.cli", "runner", "--name", "henpin-worker-2", "--limit", "16"),
+        *("--no-housekeeping", "--no-deploy"),
+    ]
+    assert worker.needs_prefect and worker.name == "henpin-worker-2"
+    assert RECYCLE_EXIT == henpin.resident.RECYCLE_EXIT
+    assert henpin.scale.POOL == henpin.resident.POOL
+    assert not hasattr(henpin.scale, "deploy_to_work_pool")  # one copy: henpin.runner's
+    scaled = ScaledStack(
+        home=tmp_path,
+        settings=Settings(home=tmp_path),
+        database_url="postgresql+psycopg://henpin@127.0.0.1/henpin",
+    )
+    assert scaled.worker_limit == Settings.model_fields["runner_limit"].default

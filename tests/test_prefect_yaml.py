@@ -1,4 +1,5 @@
-"""prefect.yaml's `prefect deploy --all` creates the deployments `henpin up --scale` creates."""
+"""prefect.yaml's `prefect deploy --all` creates the deployments `henpin up --scale` creates, in
+the resident executor's work pool."""
 
 from __future__ import annotations
 
@@ -59,17 +60,26 @@ def test_prefect_deploy_all_creates_them_on_a_real_server(
     prefect_server: object, tmp_path: Path
 ) -> None:
     """`prefect deploy --all` itself, against the session's Prefect server, with the pool made
-    as `henpin up --scale` makes it."""
+    as `henpin up --scale` makes it (`henpin.runner.deploy_to_work_pool`): of the resident
+    executor's type, with its job template."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
     from prefect.exceptions import ObjectAlreadyExists
 
+    from henpin.resident import WORKER_TYPE, ResidentWorker
+
     pool = "henpin-yaml-check"
     text = (REPO / "prefect.yaml").read_text(encoding="utf-8")
     config = tmp_path / "prefect.yaml"
     with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
-        client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+        client.create_work_pool(
+            WorkPoolCreate(
+                name=pool,
+                type=WORKER_TYPE,
+                base_job_template=ResidentWorker.get_default_base_job_template(),
+            )
+        )
     config.write_text(
         text.replace("work_pool:\n      name: henpin", f"work_pool:\n      name: {pool}")
     )
@@ -96,5 +106,6 @@ def test_prefect_deploy_all_creates_them_on_a_real_server(
             work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool]))
         )
         names = {client.read_flow(d.flow_id).name for d in made}
+        assert client.read_work_pool(pool).type == WORKER_TYPE
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert names == {d.flow_name for d in deployments(settings)}

@@ -1,8 +1,9 @@
-"""The production layout end to end: Prefect server on PostgreSQL (+ Redis), two process workers.
+"""The production layout end to end: Prefect server on PostgreSQL (+ Redis), two resident workers.
 
 Real parts, started as `henpin up --scale` starts them (henpin.scale): a Prefect server on its own
-PostgreSQL database with prefect-redis messaging, the `henpin` process work pool with two
-`prefect worker start` workers, the housekeeper, the SP-API emulator and a PostgreSQL case store.
+PostgreSQL database with prefect-redis messaging, the `henpin` work pool (type henpin-resident)
+with two `henpin runner --no-housekeeping --no-deploy` workers (flow runs as threads of each),
+the housekeeper, the SP-API emulator and a PostgreSQL case store.
 Buyer cancel requests go from ingestion to closed; each case must be handled exactly once: one
 flow run per case, one Amazon action per cancelled order, nothing before a wait done twice.
 Prefect's API is locked (Basic auth): the workers, their runs, the housekeeper and `henpin
@@ -236,6 +237,12 @@ def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled:
                 for s in client.read_flow_run_states(r.id)
                 if s.type == StateType.RUNNING
             )
+            pool_type = client.read_work_pool("henpin").type
+
+    # The workers are resident executors: the pool is of their type, and each run was executed
+    # by a worker under its name (a thread of its process), not by a process of its own.
+    assert pool_type == "henpin-resident"
+    assert {(r.labels or {}).get("prefect.worker.name") for r in runs} <= set(scaled.worker_names)
 
     # Outcomes as policy and the operator said.
     outcome = {c.order_id: c.outcome for c in cases}

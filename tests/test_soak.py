@@ -1,6 +1,7 @@
-"""The soak script, small: a dozen buyer cancel requests under SP-API faults, one runner kill
-(while a feed is at Amazon but its result is not recorded) and one Prefect server kill (while
-flow runs are mid-way), then the checks from the emulator's side and the case store.
+"""The soak script, small: a dozen buyer cancel requests under SP-API faults, one kill of the
+runner (the resident executor) while it executes flow runs, and one Prefect server kill (while
+cases are mid-way), then the checks from the emulator's side and the case store. (The full soak,
+`make soak`, also kills the runner at the outbox's risky moments.)
 
 Runs `bench/soak.py` as a subprocess, exactly as CI does (`SOAK_CASES=12 SOAK_SECONDS=240`).
 """
@@ -58,3 +59,9 @@ def test_small_soak_loses_nothing_does_nothing_twice_and_keeps_every_decision() 
     assert figures["kept"] == figures["accepted"], tail
     kills = next(line for line in lines if line.strip().startswith("kills (done/planned)"))
     assert "2/2 " in kills and "'runner': 1" in kills and "'prefect': 1" in kills, tail
+    # The runner was killed while it executed flow runs; started again under the same name, it
+    # marked each run it left running Crashed (and housekeeping started them again).
+    mid_run = next(line for line in lines if line.strip().startswith("kill runner"))
+    left = re.search(r"flow runs left running (\d+); (\d+) of them marked Crashed", mid_run)
+    assert re.search(r" on executing +\(\d+ proc", mid_run) and left, tail
+    assert int(left[1]) >= 1 and left[2] == left[1], tail

@@ -294,22 +294,54 @@ def cheap_orders(emulator: str, prefix: str, count: int) -> list[str]:
     return ids
 
 
-def flow_run_processes(runner: int) -> list[int]:
-    """The runner's flow-run processes (`python -m prefect.engine`, or a multiprocessing child)."""
+RUNNER_NAME = "henpin-runner"  # `henpin runner`'s name in Prefect, as `henpin up` starts it
+
+
+def runs_in_the_runner(status: dict[str, Any]) -> list[str]:
+    """Flow runs the runner is executing (threads of its one process, the resident executor):
+    RUNNING in Prefect and claimed under its name."""
+    body = {"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}, "limit": 200}
+    runs = httpx.post(f"{status['prefect_api']}/flow_runs/filter", json=body, timeout=10).json()
     return [
-        p
-        for p in descendants(runner)
-        if "prefect.engine" in (line := command_line(p)) or "spawn_main" in line
+        str(r["id"])
+        for r in runs
+        if (r.get("labels") or {}).get("prefect.worker.name") == RUNNER_NAME
     ]
+
+
+def caught(what: str, probe: Any, timeout: float) -> Any:
+    """`probe()` once it is truthy, asked every 0.1 s (a run executes for a second or so)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := probe():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def crashed_by_the_runners_restart(status: dict[str, Any], flow_run_id: str) -> bool:
+    """The run's history has the Crashed state a runner started again under the same name gives
+    the runs it left running (henpin/resident.py), for housekeeping to start them again."""
+    states = httpx.get(
+        f"{status['prefect_api']}/flow_run_states/",
+        params={"flow_run_id": flow_run_id},
+        timeout=10,
+    ).json()
+    return any(
+        s["type"] == "CRASHED" and f"({RUNNER_NAME}) stopped" in (s.get("message") or "")
+        for s in states
+    )
 
 
 def test_a_runner_killed_mid_run_is_started_again_and_its_cases_finish(stack: Up) -> None:
     status = stack.wait_ready()
     runner = stack.part("henpin.cli runner")
-    ids = cheap_orders(status["emulator"], "113-7100000", 4)
+    ids = cheap_orders(status["emulator"], "113-7100000", 6)
     henpin(stack.home, "poll", "--json")
-    wait_for("a flow run in the runner", lambda: flow_run_processes(runner), timeout=120)
-    os.killpg(runner, signal.SIGKILL)  # the runner and the runs it was executing
+    caught("a flow run in the runner", lambda: runs_in_the_runner(status), timeout=120)
+    os.killpg(runner, signal.SIGKILL)  # the runner and the runs it was executing (its threads)
+    left = runs_in_the_runner(status)  # still RUNNING in Prefect, with no process behind them
+    assert left, "the runs seen executing a moment ago all ended before the kill"
 
     again = wait_for(
         "the runner to be started again",
@@ -334,6 +366,9 @@ def test_a_runner_killed_mid_run_is_started_again_and_its_cases_finish(stack: Up
 
     done = wait_for("the killed runner's cases to reach their outcomes", outcomes, timeout=480)
     assert done == dict.fromkeys(ids, "cancelled-buyer-canceled")
+    # The runs it left running were marked Crashed by the runner started again (same name), not
+    # left for housekeeping's stale-run time.
+    assert [r for r in left if not crashed_by_the_runners_restart(status, r)] == []
 
 
 def test_a_stop_under_load_ends_every_part_within_10_s(stack: Up) -> None:
@@ -341,9 +376,10 @@ def test_a_stop_under_load_ends_every_part_within_10_s(stack: Up) -> None:
     runner = stack.part("henpin.cli runner")
     cheap_orders(status["emulator"], "113-7200000", 24)
     henpin(stack.home, "poll", "--json")
-    wait_for("the runner to be busy", lambda: flow_run_processes(runner), timeout=120)
+    caught("the runner to be busy", lambda: runs_in_the_runner(status), timeout=120)
     family = descendants(stack.proc.pid)
-    assert len(family) >= 6  # reaper, Prefect server, emulator, mail, runner + runs, inbox
+    assert runner in family
+    assert len(family) >= 6  # reaper, Prefect server, emulator, mail, runner, inbox
 
     started = time.monotonic()
     os.kill(stack.proc.pid, signal.SIGTERM)

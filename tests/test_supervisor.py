@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from henpin.supervisor import (
+    RECYCLE_EXIT,
     Limits,
     Part,
     RotatingLog,
@@ -97,6 +98,31 @@ def test_a_part_that_keeps_dying_stops_the_stack_naming_its_log(tmp_path: Path) 
     assert run.restarts["runner"] == 2
     assert time.monotonic() - started >= 0.1 + 0.2  # backoff: 0.1 s, then doubled
     assert (tmp_path / "logs" / "runner.log").read_text().count("no database") == 3
+
+
+@pytest.mark.e2e
+def test_a_part_that_exits_to_be_started_again_is_restarted_every_time(tmp_path: Path) -> None:
+    """Exit code 75 (the resident executor after a hung run or too much memory) asks for a new
+    start: restarted after the plain backoff each time, never counted towards restart_limit."""
+    run, said = supervisor(tmp_path)
+    recycles = Part(
+        "runner", [PY, "-c", "print('recycling', flush=True); raise SystemExit(75)"], {}
+    )
+    try:
+        run.start(recycles)
+        deadline = time.monotonic() + 30
+        while run.restarts["runner"] < QUICK.restart_limit + 2 and time.monotonic() < deadline:
+            assert run.check() is None  # never "stopped N times ...; stopping Henpin"
+            time.sleep(0.05)
+    finally:
+        run.stop()
+    assert RECYCLE_EXIT == 75
+    assert run.restarts["runner"] >= QUICK.restart_limit + 2
+    assert said[0].startswith(
+        "henpin up: runner stopped to be started again (exit code 75); starting it again in 0.1 s"
+    )
+    assert all("in 0.1 s" in line for line in said if "to be started again" in line)
+    assert (tmp_path / "logs" / "runner.log").read_text().count("recycling") >= 5
 
 
 #: An HTTP server on the listening socket whose descriptor it is given (as the stack's parts are).

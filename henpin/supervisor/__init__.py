@@ -5,14 +5,15 @@ benchmarks (bench/) and the tests' Prefect server.
 - `core`: the `Supervisor` (children die with it, restarts with backoff, bounded stops, rotated
   logs) and a `Part` (a command, its environment, its health URL, the sockets it is handed).
 - `ports`: sockets bound once and handed over; waits until a part answers.
-- `parts`: how each part is started (Prefect server, emulator, mail catcher, runner, workers,
-  housekeeper, inbox) and Prefect's settings for a stack; `PrefectServer`, restartable.
+- `parts`: how each part is started (Prefect server, emulator, mail catcher, runner, the
+  production layout's resident workers, housekeeper, inbox) and Prefect's settings for a stack; `PrefectServer`, restartable.
 """
 
 from henpin.supervisor.core import (
     LIFELINE,
     MAX_BACKOFF_S,
     REAPER_GRACE_S,
+    RECYCLE_EXIT,
     ROOT,
     Limits,
     Part,
@@ -44,6 +45,7 @@ __all__ = [
     "LIFELINE",
     "MAX_BACKOFF_S",
     "REAPER_GRACE_S",
+    "RECYCLE_EXIT",
     "ROOT",
     "Limits",
     "Part",

@@ -12,6 +12,10 @@ Prefect server): starts the stack's parts, keeps them running, stops them.
   --json`, `restarts`). A part that died `restart_limit` times within `restart_window_s` stops
   the stack, naming the part and its log. When the Prefect server dies, the parts that need it
   are stopped first, and started again only once the server answers again.
+- **Recycles are not deaths.** A part that exits with `RECYCLE_EXIT` (75, EX_TEMPFAIL: the
+  resident executor after a hung run or too much memory) asked to be started again: it is,
+  after `restart_backoff_s` (never doubled), counted as a restart but not towards
+  `restart_limit`.
 - **Stops that finish.** SIGTERM to every part's group (the parts that need the Prefect server
   first), then SIGKILL after `stop_grace_s`.
 - **One part by hand.** `stop_part` stops one (a benchmark's runner started again with other
@@ -50,6 +54,9 @@ if TYPE_CHECKING:
 LIFELINE = Path(__file__).resolve().parent.parent / "lifeline.py"
 ROOT = Path(__file__).resolve().parents[2]
 MAX_BACKOFF_S = 30.0
+#: The exit code of a part that stops to be started again (EX_TEMPFAIL): henpin/resident.py's
+#: RECYCLE_EXIT (not imported from there: that module imports Prefect, the supervisor must not).
+RECYCLE_EXIT = 75
 REAPER_GRACE_S = 2.0  # the supervisor is gone: stop quickly
 
 
@@ -261,11 +268,20 @@ class Supervisor:
         for name, proc in list(self.procs.items()):
             if name in self._held or name in self._due or proc.poll() is None:
                 continue
+            log = self.log_path(name)
+            if proc.returncode == RECYCLE_EXIT:  # it asked to be started again: not a death
+                backoff = self.limits.restart_backoff_s
+                self.note(
+                    f"{name} stopped to be started again (exit code {RECYCLE_EXIT}); starting "
+                    f"it again in {backoff:g} s. Its log: {log}"
+                )
+                self._tell_reaper(f"-{proc.pid}")
+                self._due[name] = now + backoff
+                continue
             deaths = self._deaths.setdefault(name, deque())
             deaths.append(now)
             while deaths and deaths[0] < now - self.limits.restart_window_s:
                 deaths.popleft()
-            log = self.log_path(name)
             if len(deaths) >= self.limits.restart_limit:
                 return (
                     f"{name} stopped {len(deaths)} times within "

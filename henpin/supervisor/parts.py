@@ -1,5 +1,6 @@
 """How each part of Henpin's stack is started, written once: the Prefect server, the SP-API
-emulator, the mail catcher, the runner, Prefect workers and the housekeeper, the Streamlit inbox.
+emulator, the mail catcher, the runner, the production layout's workers and housekeeper, the
+Streamlit inbox.
 
 `henpin up` (henpin/stack.py), its production layout (henpin/scale.py), the benchmarks (bench/)
 and the tests' Prefect server (`PrefectServer`) all build their parts here and start them with
@@ -133,21 +134,26 @@ def mail_part(sock: socket.socket, folder: Path, env: dict[str, str]) -> Part:
 
 
 def runner_part(env: dict[str, str], *, limit: int | None = None) -> Part:
-    """`henpin runner`: serves Henpin's flows (at most `limit` runs at once) and runs the
-    housekeeping round; stopped while the Prefect server is down."""
+    """`henpin runner`: the resident executor (Henpin's flow runs, at most `limit` at once, as
+    threads of one process) and the housekeeping round; stopped while the Prefect server is
+    down. It exits with RECYCLE_EXIT to be started again (a hung run, too much memory)."""
     command = [sys.executable, "-m", "henpin.cli", "runner"]
     if limit:
         command += ["--limit", str(limit)]
     return Part("runner", command, env, needs_prefect=True)
 
 
-def worker_part(name: str, pool: str, limit: int, env: dict[str, str]) -> Part:
-    """A Prefect process worker of the production layout: each flow run is a new process."""
+def worker_part(name: str, limit: int, env: dict[str, str]) -> Part:
+    """A worker of the production layout: `henpin runner` as a resident executor named `name`
+    on the work pool `henpin` (type henpin-resident), at most `limit` flow runs at once (threads
+    of its one process). No housekeeping (the housekeeper part does it) and no deploying (done
+    once, `python -m henpin.scale deploy`). `name` is unique per worker and kept across its
+    restarts: a worker started again marks the runs it left running as Crashed, by that name."""
     return Part(
         name,
         [
-            *(sys.executable, "-m", "prefect", "worker", "start", "--pool", pool),
-            *("--type", "process", "--name", name, "--limit", str(limit)),
+            *(sys.executable, "-m", "henpin.cli", "runner", "--name", name),
+            *("--limit", str(limit), "--no-housekeeping", "--no-deploy"),
         ],
         env,
         needs_prefect=True,
