@@ -40,7 +40,7 @@ from henpin.domain import (
     Outcome,
     ReturnRequest,
 )
-from henpin.housekeeping import RESTART_EVENT
+from henpin.housekeeping import CANCELLED_EVENT, RESTART_EVENT
 from henpin.languages import marketplace_locale, operator_time_zone
 from henpin.money import from_minor_units
 from henpin.outbox import states as outbox_states
@@ -254,7 +254,7 @@ def event_kinds() -> set[str]:
     for folder in SOURCES:
         for path in folder.rglob("*.py"):
             kinds |= set(re.findall(r'\bkind="([a-z-]+)"', path.read_text()))
-    kinds |= {REFUSED_ANSWER_EVENT, RESTART_EVENT}
+    kinds |= {REFUSED_ANSWER_EVENT, RESTART_EVENT, CANCELLED_EVENT}
     kinds |= {a.value for a in AuditAction if a.value in ("claim", "release")}
     kinds |= {"decision", "recommendation", "message-settled", "feed-settled", "case-opened"}
     kinds -= {"money", "text", "option", "integer"}  # answer field kinds, not events
