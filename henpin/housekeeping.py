@@ -87,13 +87,14 @@ def record_cancelled_runs(url: str) -> list[int]:
     return [
         case_id
         for case_id, run_id in runs.items()
-        if run_id in cancelled and _record_cancelled_run(url, case_id, run_id, cancelled[run_id])
+        if run_id in cancelled and record_cancelled_run(url, case_id, run_id, cancelled[run_id])
     ]
 
 
-def _record_cancelled_run(url: str, case_id: int, run_id: str, state: RunState) -> bool:
-    """One case whose run was cancelled, in one transaction; False when there was nothing left
-    to do (another process did it, or the case moved on)."""
+def record_cancelled_run(url: str, case_id: int, run_id: str, state: RunState) -> bool:
+    """One case whose run was cancelled (in `state`), in one transaction: withdraw, flag, say so
+    on the timeline. False when there was nothing left to do (another process did it, or the
+    case moved on)."""
     with session_scope(url) as s:
         # Written first: the case's row is this transaction's (SQLite: the write lock), so two
         # housekeepers cannot both flag it or both withdraw its actions.
