@@ -230,34 +230,41 @@ def stranded_because(
 CANCELLED_STATES = (StateType.CANCELLING, StateType.CANCELLED)
 
 
-def read_cancelled_runs(run_ids: Collection[str], page: int = 200) -> dict[str, RunState]:
+def read_cancelled_runs(
+    run_ids: Collection[str], *, ids_per_call: int = 1_000, page: int = 200
+) -> dict[str, RunState]:
     """Which of these runs of Henpin's deployments are cancelling or cancelled, with their
-    states. One API call per `page` of ids asked about (Prefect answers with the cancelled ones
-    only), so the cost follows the open cases asked about, not every run Prefect ever kept."""
+    states. Prefect answers with the cancelled ones only, so this is one API call per
+    `ids_per_call` runs asked about (and one more per `page` of cancelled ones among them):
+    the cost follows the open cases asked about, not every run Prefect ever kept."""
     ids = sorted({UUID(i) for i in run_ids})
     states: dict[str, RunState] = {}
-    if not ids:
-        return states
     with get_client(sync_client=True) as client:
-        for start in range(0, len(ids), page):
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    id=FlowRunFilterId(any_=ids[start : start + page]),
-                    state=FlowRunFilterState(
-                        type=FlowRunFilterStateType(any_=list(CANCELLED_STATES))
-                    ),
-                ),
-                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT])),
-                limit=page,
+        for start in range(0, len(ids), ids_per_call):
+            these = FlowRunFilter(
+                id=FlowRunFilterId(any_=ids[start : start + ids_per_call]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(CANCELLED_STATES))),
             )
-            for run in runs:
-                if run.state is not None:
-                    states[str(run.id)] = RunState(
-                        run.state.type.value,
-                        run.state.name or "",
-                        run.state.timestamp,
-                        run.state.message or "",
-                    )
+            for offset in count(0, page):
+                runs = client.read_flow_runs(
+                    flow_run_filter=these,
+                    deployment_filter=DeploymentFilter(
+                        name=DeploymentFilterName(any_=[DEPLOYMENT])
+                    ),
+                    sort=FlowRunSort.ID_DESC,
+                    limit=page,
+                    offset=offset,
+                )
+                for run in runs:
+                    if run.state is not None:
+                        states[str(run.id)] = RunState(
+                            run.state.type.value,
+                            run.state.name or "",
+                            run.state.timestamp,
+                            run.state.message or "",
+                        )
+                if len(runs) < page:
+                    break
     return states
 
 

@@ -56,6 +56,7 @@ def test_a_cancelled_run_withdraws_what_it_queued_and_flags_its_case(
     from flows.ingest import ingest
     from henpin.app.cases import show_case
     from henpin.housekeeping import CANCELLED_EVENT
+    from henpin.runs import read_cancelled_runs
 
     control(
         emulator,
@@ -72,6 +73,12 @@ def test_a_cancelled_run_withdraws_what_it_queued_and_flags_its_case(
 
     assert cancel_in_prefect(cheap.flow_run_id) == "Cancelled"
     assert cancel_in_prefect(high.flow_run_id) == "Cancelled"
+    asked = [cheap.flow_run_id, high.flow_run_id]
+    for ids_per_call, page in [(1_000, 200), (1, 1), (2, 1)]:  # a page of ids, of answers
+        found = read_cancelled_runs(asked, ids_per_call=ids_per_call, page=page)
+        assert {run_id: state.type for run_id, state in found.items()} == dict.fromkeys(
+            asked, "CANCELLED"
+        )
     report = housekeeping()
     assert report["runs_cancelled"] == 2
     assert report["feeds_sent"] == 0
