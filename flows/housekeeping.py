@@ -2,14 +2,16 @@
 and telling people what needs them.
 
 The round, in order (`STEPS`, written once):
-1. send the Amazon actions the cases queued, and record the results Amazon has finished;
-2. wake the acting cases whose Amazon results are all in;
-3. answer the questions whose deadline passed with their named timeout choice;
-4. resume the waiting runs whose question already has an answer;
-5. start the runs of cases a stopped process opened but never started;
-6. start again the runs a dead process left behind (or flag the case after too many);
-7. take buyers' personal data out of cases closed longer ago than the retention;
-8. tell people what needs them.
+1. withdraw the unsent Amazon actions of cases whose run was cancelled in Prefect, and flag
+   those cases (first, so that nothing such a run queued is sent);
+2. send the Amazon actions the cases queued, and record the results Amazon has finished;
+3. wake the acting cases whose Amazon results are all in;
+4. answer the questions whose deadline passed with their named timeout choice;
+5. resume the waiting runs whose question already has an answer;
+6. start the runs of cases a stopped process opened but never started;
+7. start again the runs a dead process left behind (or flag the case after too many);
+8. take buyers' personal data out of cases closed longer ago than the retention;
+9. tell people what needs them.
 
 The flow runs each step as a Prefect task run (a run started by hand in the Prefect UI); the
 runner's housekeeper thread runs the same steps every few seconds without a flow run each time
@@ -28,6 +30,7 @@ from tasks.notifications import send_notifications
 from tasks.sweep import (
     apply_passed_deadlines,
     purge_buyer_data,
+    record_cancelled_runs,
     restart_stranded_runs,
     resume_decided_cases,
     send_amazon_actions,
@@ -57,6 +60,7 @@ def outbox_counts(done: OutboxRound) -> Report:
 
 
 STEPS: tuple[Step, ...] = (
+    Step(record_cancelled_runs, counted("runs_cancelled")),
     Step(send_amazon_actions, outbox_counts),
     Step(wake_cases_with_amazon_results, counted("cases_woken")),
     Step(apply_passed_deadlines, counted("deadlines_applied")),

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select, update
 
 from henpin import outbox
 from henpin.amazon import AmazonAdapter
@@ -24,16 +24,18 @@ from henpin.domain import ActionStatus, CaseState
 from henpin.policy.reasons import phrase
 from henpin.runs import (
     ResumeResult,
+    RunState,
     case_result_files,
     forget_case_results,
     forget_case_run_data,
+    read_cancelled_runs,
     read_troubled_runs,
     resume_case_run,
     retry_case_run,
     stranded_because,
 )
 from henpin.store.db import session_scope
-from henpin.store.models import Action, Case, Event
+from henpin.store.models import Action, Case, Event, utcnow
 from henpin.store.purge import PurgeReport, purge_closed_cases
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ UNSTARTED_GRACE = timedelta(minutes=1)
 #: The timeline line of a run started again.
 RESTART_EVENT = "run-restarted"
 MAX_RESTARTS = 5  # a run that keeps dying is a bug or a bad order: a person looks
+#: The timeline line of a run cancelled in Prefect.
+CANCELLED_EVENT = "run-cancelled"
 
 
 class OutboxRound(BaseModel):
@@ -57,6 +61,88 @@ def send_amazon_actions(url: str, amazon: AmazonAdapter, *, settle: timedelta) -
     sent = outbox.send_pending(url, amazon)
     finished = outbox.poll_submitted(url, amazon)
     return OutboxRound(feeds_sent=len(sent), actions_finished=len(finished))
+
+
+def record_cancelled_runs(url: str) -> list[int]:
+    """Cases whose flow run someone cancelled in Prefect (UI or API): withdraw the Amazon
+    actions they stored but Henpin has not sent, flag them "needs attention" and say so on
+    their timelines. Runs before the sending, so a cancelled run's actions never go.
+
+    Asks Prefect only about the runs of open cases not flagged yet, and of flagged ones still
+    holding actions to send (an action stored as its run was being cancelled). Returns the
+    cases changed now; a case already handled is not counted again."""
+    pending = exists().where(Action.case_id == Case.id, Action.status == ActionStatus.PENDING.value)
+    with session_scope(url) as s:
+        rows = s.execute(
+            select(Case.id, Case.flow_run_id).where(
+                Case.state != CaseState.CLOSED.value,
+                Case.flow_run_id.is_not(None),
+                Case.needs_attention.is_(None) | pending,
+            )
+        ).all()
+    runs = {case_id: str(run_id) for case_id, run_id in rows if run_id}
+    if not runs:
+        return []
+    cancelled = read_cancelled_runs(runs.values())
+    return [
+        case_id
+        for case_id, run_id in runs.items()
+        if run_id in cancelled and record_cancelled_run(url, case_id, run_id, cancelled[run_id])
+    ]
+
+
+def record_cancelled_run(url: str, case_id: int, run_id: str, state: RunState) -> bool:
+    """One case whose run was cancelled (in `state`), in one transaction: withdraw, flag, say so
+    on the timeline. False when there was nothing left to do (another process did it, or the
+    case moved on)."""
+    with session_scope(url) as s:
+        # Written first: the case's row is this transaction's (SQLite: the write lock), so two
+        # housekeepers cannot both flag it or both withdraw its actions.
+        touched = s.execute(
+            update(Case)
+            .where(
+                Case.id == case_id,
+                Case.flow_run_id == run_id,
+                Case.state != CaseState.CLOSED.value,
+            )
+            .values(updated_at=utcnow())
+        )
+        if touched.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        case = s.get(Case, case_id)
+        assert case is not None
+        state_name = state.name or state.type.lower()
+        withdrawn = outbox.withdraw_pending(
+            s, case_id, f"Withdrawn, never sent: the case's flow run was {state_name} in Prefect."
+        )
+        flagging = case.needs_attention is None
+        if not (flagging or withdrawn):
+            s.rollback()
+            return False
+        why = phrase(
+            "attention",
+            "run-cancelled",
+            state=state_name,
+            message=state.message or phrase("attention", "no-description").as_json(),
+            withdrawn=len(withdrawn),
+        )
+        if flagging:
+            case.flag_attention(why)
+        s.add(
+            Event(
+                case_id=case_id,
+                kind=CANCELLED_EVENT,
+                message=why.text,
+                data={
+                    "flow_run_id": run_id,
+                    "state": state.name,
+                    "state_message": state.message,
+                    "withdrawn": withdrawn,
+                    "attention": why.as_json(),
+                },
+            )
+        )
+    return True
 
 
 def resume_all(targets: Sequence[tuple[int, str, dict[str, Any] | None]]) -> list[int]:
@@ -114,7 +200,8 @@ def unstarted_cases(url: str, now: datetime) -> list[int]:
 
 def restart_stranded_runs(url: str, *, now: datetime | None, stale_running: timedelta) -> list[int]:
     """Start again the runs of open cases that a dead runner, worker or flow process left
-    behind (PENDING, RUNNING longer than `stale_running`, CRASHED, FAILED). After MAX_RESTARTS
+    behind (PENDING, RUNNING longer than `stale_running`, CRASHED for `CRASH_SETTLE`, FAILED;
+    never a cancelled one, which is `record_cancelled_runs`'s). After MAX_RESTARTS
     the case is flagged "needs attention" instead, with the reason on its timeline."""
     # Prefect's few troubled runs first, then their open cases: not every open case each round.
     states = read_troubled_runs()

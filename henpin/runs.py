@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -152,6 +153,10 @@ def _still_paused(flow_run_id: str) -> bool:
 # sends such a run back to Scheduled and a runner or worker picks it up.
 STRANDED_PENDING = timedelta(minutes=1)  # starting a run takes seconds
 STALE_RUNNING = timedelta(minutes=15)  # the default of HENPIN_STALE_RUN_S
+# A crash being reported may be a cancellation the executor is finishing: a resident worker
+# that cancels a run's task sees Prefect's engine report the run CRASHED for a moment, then
+# sets it CANCELLED. A CRASHED run counts as stranded only once it has stayed so this long.
+CRASH_SETTLE = timedelta(seconds=15)
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,7 @@ class RunState:
     type: str  # Prefect's StateType value: RUNNING, PAUSED, CRASHED, ...
     name: str
     since: datetime | None
+    message: str = ""  # the state's message, as Prefect keeps it ("" for none)
 
 
 MOST_TROUBLED = 5_000  # newest first; more than this many stuck runs is a fire, not a sweep
@@ -206,6 +212,8 @@ def stranded_because(
     """`why_stranded` as a coded phrase (a part of a needs-attention reason)."""
     now = now or datetime.now(UTC)
     age = now - state.since if state.since else timedelta(0)
+    if state.type == StateType.CRASHED.value and state.since and age < CRASH_SETTLE:
+        return None  # maybe a cancellation being finished (CRASH_SETTLE)
     if state.type in (StateType.CRASHED.value, StateType.FAILED.value):
         return phrase("attention", "run-ended", state=state.name or state.type.lower())
     if state.type == StateType.PENDING.value and age > STRANDED_PENDING:
@@ -213,6 +221,70 @@ def stranded_because(
     if state.type == StateType.RUNNING.value and age > stale_running:
         return phrase("attention", "run-running-long", minutes=int(age.total_seconds() // 60))
     return None
+
+
+# --- runs cancelled in Prefect ------------------------------------------------------------------
+# Someone cancelled a case's run in the Prefect UI or API (CANCELLING, then CANCELLED once its
+# process, if it had one, stopped). Henpin does not start it again; the housekeeper withdraws the
+# Amazon actions it queued but had not sent and hands the case to a person.
+CANCELLED_STATES = (StateType.CANCELLING, StateType.CANCELLED)
+
+
+def read_cancelled_runs(
+    run_ids: Collection[str], *, ids_per_call: int = 1_000, page: int = 200
+) -> dict[str, RunState]:
+    """Which of these runs of Henpin's deployments are cancelling or cancelled, with their
+    states. Prefect answers with the cancelled ones only, so this is one API call per
+    `ids_per_call` runs asked about (and one more per `page` of cancelled ones among them):
+    the cost follows the open cases asked about, not every run Prefect ever kept."""
+    ids = sorted({UUID(i) for i in run_ids})
+    states: dict[str, RunState] = {}
+    with get_client(sync_client=True) as client:
+        for start in range(0, len(ids), ids_per_call):
+            these = FlowRunFilter(
+                id=FlowRunFilterId(any_=ids[start : start + ids_per_call]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(CANCELLED_STATES))),
+            )
+            for offset in count(0, page):
+                runs = client.read_flow_runs(
+                    flow_run_filter=these,
+                    deployment_filter=DeploymentFilter(
+                        name=DeploymentFilterName(any_=[DEPLOYMENT])
+                    ),
+                    sort=FlowRunSort.ID_DESC,
+                    limit=page,
+                    offset=offset,
+                )
+                for run in runs:
+                    if run.state is not None:
+                        states[str(run.id)] = RunState(
+                            run.state.type.value,
+                            run.state.name or "",
+                            run.state.timestamp,
+                            run.state.message or "",
+                        )
+                if len(runs) < page:
+                    break
+    return states
+
+
+class RunCancelled(RuntimeError):
+    """The flow run asking to store an Amazon action was cancelled in Prefect: nothing is
+    stored, so nothing of it reaches Amazon."""
+
+
+def refuse_if_cancelled(flow_run_id: str | None, what: str) -> None:
+    """Raise `RunCancelled` when the flow run is cancelling or cancelled in Prefect (one API
+    call); outside a flow run (`None`), nothing to check."""
+    if flow_run_id is None:
+        return
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(flow_run_id))
+    if run.state is not None and run.state.type in CANCELLED_STATES:
+        raise RunCancelled(
+            f"flow run {run.name} ({flow_run_id}) is {run.state.name or run.state.type.value} "
+            f"in Prefect: Henpin does not store {what} for Amazon"
+        )
 
 
 def retry_case_run(flow_run_id: str) -> bool:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from henpin import outbox
 from henpin.cases.part_cancellation import open_items, requested_part
 from henpin.context import adapter, store_url
 from henpin.domain import ActionKind, ActionStatus, CancelOrder, FeedType, FulfillmentStatus
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Feed
 from tasks.kinds import amazon_task, store_task
+from tasks.outbox_door import store_action
 
 CANCELLABLE = {FulfillmentStatus.PENDING, FulfillmentStatus.UNSHIPPED}
 
@@ -64,8 +64,7 @@ def queue_cancellation_if_unchanged(
     payload = CancelOrder(
         order_id=order_id, order_item_ids=[i.order_item_id for i in open_items(order)]
     )
-    outbox.enqueue(
-        store_url(),
+    store_action(
         key=key,
         case_id=case_id,
         kind=ActionKind.CANCEL_ORDER,

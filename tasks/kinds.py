@@ -1,7 +1,7 @@
 """The two kinds of side-effect task Henpin has, with their retries and timeouts spelled once.
 
 - store tasks write or read the case store: retried briefly (a locked SQLite, a dropped
-  PostgreSQL connection), 60 s timeout.
+  PostgreSQL connection), 60 s timeout; never after their run was found cancelled in Prefect.
 - Amazon tasks call SP-API through the adapter: retried only when Amazon throttled us or was
   unavailable (a refusal or a conflict is an answer, not a reason to retry), 5 min timeout.
 
@@ -28,7 +28,7 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
 
 from henpin.amazon import AmazonError, AmazonThrottled, AmazonUnavailable
-from henpin.runs import case_results_key, local_result_exists
+from henpin.runs import RunCancelled, case_results_key, local_result_exists
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -63,11 +63,24 @@ class CaseResults(CachePolicy):
 CASE_RESULTS = CaseResults()
 
 
+def unless_run_cancelled(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry a store task after any failure but a refusal no retry changes: its flow run was
+    cancelled in Prefect (`RunCancelled`)."""
+    try:
+        state.result()
+    except RunCancelled:
+        return False
+    except Exception:
+        return True
+    return True
+
+
 def store_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]], Task[P, R]]:
     return task(
         name=name,
         retries=3,
         retry_delay_seconds=[1, 5, 15],
+        retry_condition_fn=unless_run_cancelled,
         timeout_seconds=60,
         cache_policy=NO_CACHE if fresh else CASE_RESULTS,
         persist_result=False if fresh else None,

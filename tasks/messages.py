@@ -9,7 +9,6 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from henpin import outbox
 from henpin.amazon import AmazonAuthError, AmazonPayloadError, AmazonRequestRejected
 from henpin.context import adapter, store_url
 from henpin.domain import ActionKind, BuyerMessage, CaseType, EmailMessage, Order
@@ -18,6 +17,7 @@ from henpin.policy import CancelByMessagePolicy
 from henpin.store.db import session_scope
 from henpin.store.models import Case
 from tasks.kinds import amazon_task, store_task
+from tasks.outbox_door import store_action
 
 
 class BuyerLanguage(BaseModel):
@@ -49,8 +49,7 @@ def buyer_language_for(order: Order) -> BuyerLanguage:
 def queue_buyer_message(case_id: int, purpose: str, order: Order, action: str, text: str) -> str:
     """Store an Amazon buyer message (e.g. confirmDeliveryDetails) in the outbox."""
     key = f"case-{case_id}:message:{purpose}:{order.order_id}"
-    outbox.enqueue(
-        store_url(),
+    store_action(
         key=key,
         case_id=case_id,
         kind=ActionKind.SEND_MESSAGE,
@@ -72,8 +71,7 @@ def queue_reply_email(
         raise ValueError(f"Amazon gave no buyer e-mail for order {order.order_id}: nothing queued")
     subject, body = policy.reply(order, reminder=attempt > 0, language=language)
     key = f"case-{case_id}:email:cancel-by-message-{attempt}:{order.order_id}"
-    outbox.enqueue(
-        store_url(),
+    store_action(
         key=key,
         case_id=case_id,
         kind=ActionKind.SEND_EMAIL,

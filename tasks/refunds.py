@@ -11,7 +11,6 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from henpin import outbox
 from henpin.cases.money import (
     RefundFit,
     cut_by_another_case,
@@ -29,6 +28,7 @@ from henpin.store.db import session_scope
 from henpin.store.models import Action, Case, Event
 from tasks.actions import ActionOutcome
 from tasks.kinds import amazon_task, store_task
+from tasks.outbox_door import store_action
 
 #: How many times a case checks again when the outbox held its refund back (then it gives up).
 MAX_REFUND_CHECKS = 3
@@ -94,8 +94,7 @@ def queue_refund(
         _flag_over_paid(url, case_id, fit)
     if fit.refund is None:
         return QueuedRefund(key=None, fit=fit)
-    outbox.enqueue(
-        url,
+    store_action(
         key=key,
         case_id=case_id,
         kind=ActionKind.REFUND,

@@ -1,4 +1,4 @@
-"""Housekeeping's steps as Prefect tasks: send Amazon actions, wake cases whose answer is in,
+"""Housekeeping's steps as Prefect tasks: record runs cancelled in Prefect, send Amazon actions, wake cases whose answer is in,
 apply passed deadlines, start and restart what a stopped process left, purge old buyer data.
 
 Each is a thin wrapper of its plain function in henpin/housekeeping.py, given the process's
@@ -15,6 +15,13 @@ from henpin.decisions import record_deadline_answers
 from henpin.housekeeping import OutboxRound
 from tasks.ingest import start_case_flow
 from tasks.kinds import amazon_task, store_task
+
+
+@store_task("record-cancelled-runs", fresh=True)
+def record_cancelled_runs() -> list[int]:
+    """Withdraw the unsent Amazon actions of cases whose flow run was cancelled in Prefect, and
+    flag those cases "needs attention"."""
+    return housekeeping.record_cancelled_runs(store_url())
 
 
 @amazon_task("send-amazon-actions", fresh=True)

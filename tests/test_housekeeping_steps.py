@@ -10,6 +10,7 @@ from henpin.housekeeping import OutboxRound
 
 def test_the_round_runs_its_steps_in_order() -> None:
     assert [step.task.name for step in STEPS] == [
+        "record-cancelled-runs",  # first: nothing a cancelled run queued is sent
         "send-amazon-actions",
         "wake-cases-with-amazon-results",
         "apply-passed-deadlines",
@@ -24,9 +25,10 @@ def test_the_round_runs_its_steps_in_order() -> None:
 def test_the_round_reports_each_count_under_its_name() -> None:
     report: dict[str, int] = {}
     for step in STEPS:
-        done = OutboxRound(feeds_sent=2, actions_finished=3) if step is STEPS[0] else [7]
+        done = OutboxRound(feeds_sent=2, actions_finished=3) if step is STEPS[1] else [7]
         report |= step.counts(done)
     assert report == {
+        "runs_cancelled": 1,
         "feeds_sent": 2,
         "actions_finished": 3,
         "cases_woken": 1,
@@ -38,6 +40,7 @@ def test_the_round_reports_each_count_under_its_name() -> None:
         "notifications": 1,
     }
     assert list(report) == [
+        "runs_cancelled",
         "feeds_sent",
         "actions_finished",
         "cases_woken",

@@ -40,7 +40,7 @@ from henpin.domain import (
     Outcome,
     ReturnRequest,
 )
-from henpin.housekeeping import RESTART_EVENT
+from henpin.housekeeping import CANCELLED_EVENT, RESTART_EVENT, record_cancelled_run
 from henpin.languages import marketplace_locale, operator_time_zone
 from henpin.money import from_minor_units
 from henpin.outbox import states as outbox_states
@@ -59,6 +59,7 @@ from henpin.policy.reasons import (
 from henpin.policy.refused_delivery import RefusedDeliveryAction
 from henpin.policy.return_request import ReturnAction
 from henpin.questions import PROMPTS_EN, TITLES_EN, Question
+from henpin.runs import RunState
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Case
 from tasks.cases import flag_attention, mark_waiting, record_recommendation
@@ -254,7 +255,7 @@ def event_kinds() -> set[str]:
     for folder in SOURCES:
         for path in folder.rglob("*.py"):
             kinds |= set(re.findall(r'\bkind="([a-z-]+)"', path.read_text()))
-    kinds |= {REFUSED_ANSWER_EVENT, RESTART_EVENT}
+    kinds |= {REFUSED_ANSWER_EVENT, RESTART_EVENT, CANCELLED_EVENT}
     kinds |= {a.value for a in AuditAction if a.value in ("claim", "release")}
     kinds |= {"decision", "recommendation", "message-settled", "feed-settled", "case-opened"}
     kinds -= {"money", "text", "option", "integer"}  # answer field kinds, not events
@@ -725,3 +726,32 @@ def test_an_english_operator_reads_them_as_before(jp_flagged: dict[str, int]) ->
         }
     table = table_text(signed_in())
     assert "Needs attention: Amazon rejected the cancel-order (ERROR_99)" in table
+
+
+def test_a_run_cancelled_in_prefect_reads_in_the_operators_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flag and the timeline line of a case whose run was cancelled in Prefect."""
+    url = fresh_store(tmp_path, monkeypatch)
+    install(Context())
+    case_id = waiting_case(url, "250-0000000-0000901", timedelta(hours=20), marketplace_id=JP)
+    run_id = "00000000-0000-4000-8000-000000000901"
+    with session_scope(url) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.flow_run_id = run_id
+    cancelled = RunState("CANCELLED", "Cancelled", NOW, "")
+    assert record_cancelled_run(url, case_id, run_id, cancelled)
+    assert not record_cancelled_run(url, case_id, run_id, cancelled)  # once
+
+    _, words = case_page(case_id)
+    assert "Needs attention: Its flow run was cancelled in Prefect (Cancelled: no description)" in (
+        words
+    )
+    assert "Run cancelled in Prefect" in words
+    set_operator(store_url(), "alice", language="ja")
+    _, words = case_page(case_id)
+    assert "フローの実行が Prefect で中止されました（Cancelled: 説明なし）" in words
+    assert "Amazon への操作 0 件を Henpin が取り下げました" in words
+    assert "Prefect で実行を中止" in words
+    assert "Its flow run was cancelled" not in words and "Run cancelled in Prefect" not in words

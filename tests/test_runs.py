@@ -39,8 +39,15 @@ def test_a_running_run_is_stranded_only_after_the_stale_time() -> None:
     assert why_stranded(running, NOW, stale_running=timedelta(minutes=5)) is not None
 
 
-def test_crashed_and_failed_runs_are_stranded_at_once() -> None:
-    assert why_stranded(state("CRASHED", "Crashed", timedelta(0)), NOW) == (
+def test_failed_runs_are_stranded_at_once_crashed_ones_once_the_crash_has_lasted() -> None:
+    """A crash being reported may be a cancellation the executor is finishing (CRASH_SETTLE)."""
+    assert why_stranded(state("FAILED", "Failed", timedelta(0)), NOW) == "its flow run ended Failed"
+    assert why_stranded(state("CRASHED", "Crashed", timedelta(0)), NOW) is None
+    assert why_stranded(state("CRASHED", "Crashed", timedelta(seconds=14)), NOW) is None
+    assert why_stranded(state("CRASHED", "Crashed", timedelta(seconds=15)), NOW) == (
         "its flow run ended Crashed"
     )
-    assert why_stranded(state("FAILED", "Failed", timedelta(0)), NOW) == "its flow run ended Failed"
+
+
+def test_cancelling_runs_are_left_alone_too() -> None:
+    assert why_stranded(state("CANCELLING", "Cancelling", timedelta(days=3)), NOW) is None

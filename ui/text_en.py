@@ -663,6 +663,7 @@ EN: dict[str, str] = {
     "event_kind.refund-reduced": "Refund reduced",
     "event_kind.refund-unverified": "Refund not verified",
     "event_kind.run-restarted": "Run restarted",
+    "event_kind.run-cancelled": "Run cancelled in Prefect",
     "event_kind.invalid-answer": "Answer refused",
     "event_kind.claim": "Claimed",
     "event_kind.release": "Released",

@@ -712,6 +712,10 @@ JA: dict[str, str] = {
     "attention.run-never-began": "フローの実行は {seconds} 秒前に開始処理に入りましたが、"
     "始まりませんでした",
     "attention.run-running-long": "フローの実行が {minutes} 分間続いています",
+    "attention.run-cancelled": "フローの実行が Prefect で中止されました（{state}: {message}）。"
+    "まだ送っていない Amazon への操作 {withdrawn} 件を Henpin が取り下げました。これらは"
+    " Amazon に送られません。セラーセントラルで注文を確認し、まだ必要な対応は手作業で行って"
+    "ください。",
     "attention.feed-needs-person": "フィード（Henpin フィード {feed_id}）に人の確認が必要です:"
     " {why}。レポートを読んでから、再送する・完了にする・再送しないのいずれかを選んでください。",
     "attention.amazon-feed-needs-person": "Amazon フィード {amazon_feed_id}（Henpin フィード"
@@ -786,6 +790,7 @@ JA: dict[str, str] = {
     "event_kind.refund-reduced": "返金額を減額",
     "event_kind.refund-unverified": "返金を確認できず",
     "event_kind.run-restarted": "実行を再開",
+    "event_kind.run-cancelled": "Prefect で実行を中止",
     "event_kind.invalid-answer": "回答を拒否",
     "event_kind.claim": "担当",
     "event_kind.release": "担当を外れた",

@@ -48,6 +48,9 @@ Why it is sound:
   person reads the raw report and answers for the rest (`settle_attention`): send again, done,
   or not done; the first answer wins.
 
+An action still `pending` when its case's flow run is cancelled in Prefect is withdrawn
+(`withdraw_pending`): `failed` with the code `HENPIN_WITHDRAWN`, never sent.
+
 Buyer messages (Messaging API) and e-mails (SMTP) are actions too (`ActionKind.SEND_MESSAGE`,
 `SEND_EMAIL`), stored the same way, but sent one call each (`send_messages_and_emails`, called by
 `send_pending`). Their life, in `Action.status` with the detail in `result_code`:
@@ -96,6 +99,7 @@ from henpin.outbox.states import (
     FeedState,
     SendState,
 )
+from henpin.outbox.withdraw import WITHDRAWN, withdraw_pending
 
 __all__ = [
     "CLOCK_SKEW",
@@ -110,6 +114,7 @@ __all__ = [
     "SETTLE",
     "UNCERTAIN_EMAIL",
     "UNCERTAIN_MESSAGE",
+    "WITHDRAWN",
     "FeedAnswer",
     "FeedState",
     "OutboxKeyConflict",
@@ -122,4 +127,5 @@ __all__ = [
     "send_pending",
     "settle_attention",
     "settle_uncertain",
+    "withdraw_pending",
 ]

@@ -131,6 +131,9 @@ ATTENTION_EN: dict[str, str] = {
     "run-ended": "its flow run ended {state}",
     "run-never-began": "its flow run was being started {seconds} s ago and never began",
     "run-running-long": "its flow run has been running for {minutes} min",
+    "run-cancelled": "Its flow run was cancelled in Prefect ({state}: {message}). Henpin withdrew"
+    " {withdrawn} Amazon action(s) it had not sent yet; none of them goes to Amazon. Look at the"
+    " order in Seller Central and do by hand what is still due.",
     "feed-needs-person": "Feed (Henpin feed {feed_id}) needs a person: {why}. Read its report,"
     " then say: send again, done, or not done.",
     "amazon-feed-needs-person": "Amazon feed {amazon_feed_id} (Henpin feed {feed_id}) needs a"
