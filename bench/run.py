@@ -1,7 +1,7 @@
 """`make bench`: how close Henpin gets to Amazon's limits, and whether the engine around them is
 ever the bottleneck. Prints one table and writes bench/results.json.
 
-    .venv/bin/python bench/run.py            # full (about 30 min on 2 cores)
+    .venv/bin/python bench/run.py            # full (about 40 min on 2 cores)
     BENCH_QUICK=1 .venv/bin/python bench/run.py   # smaller N, under 5 min
     BENCH_ONLY=p2,default,scaled                  # run only these parts
 
