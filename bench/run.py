@@ -200,10 +200,12 @@ def rss_summary(rss: Any, engine: dict[str, Any]) -> dict[str, Any]:
         "end_mb": end,
         "peak_mb": max((mb for _, mb in rss.samples), default=None),
         "growth_second_half_mb": growth,
+        # None below 100 cases: a quick run's 20 are still in the process's warm-up (imports,
+        # caches), and a straight line from them says nothing about 10,000.
         f"projected_{RSS_PROJECTED_CASES}_cases_mb": (
             round(end + max(per_case, 0.0) * (RSS_PROJECTED_CASES - cases), 1)
-            if end is not None and per_case is not None and cases < RSS_PROJECTED_CASES
-            else end
+            if end is not None and per_case is not None and 100 <= cases < RSS_PROJECTED_CASES
+            else (end if cases >= RSS_PROJECTED_CASES else None)
         ),
         "samples": [[round(t - engine["started_at_epoch"], 1), mb] for t, mb in rss.samples],
     }
