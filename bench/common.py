@@ -160,6 +160,50 @@ def rss_mb(pid: int) -> float:
     return round(total / 1024, 1)
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process and its descendants have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return round(total / ticks, 2)
+
+
+class RssSampler:
+    """Samples a process's RSS (with its descendants) every `every` seconds in a thread:
+    `samples` holds (POSIX time, MB)."""
+
+    def __init__(self, pid: int, every: float = 1.0) -> None:
+        import threading
+
+        self.pid = pid
+        self.every = every
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), rss_mb(self.pid)))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.samples.append((time.time(), rss_mb(self.pid)))
+
+    def at(self, when: float) -> float | None:
+        """The last sample taken at or before `when`."""
+        before = [mb for t, mb in self.samples if t <= when]
+        return before[-1] if before else None
+
+
 # --- child processes ---------------------------------------------------------------------------
 
 
@@ -248,17 +292,30 @@ class Emulator:
         self.http.post("/reset").raise_for_status()
 
 
-def start_emulator(children: Children, name: str, time_scale: float) -> Emulator:
-    """The SP-API emulator as `henpin up` starts it, on a socket bound here."""
+def start_emulator(
+    children: Children, name: str, time_scale: float, usage_plans: str = "amazon"
+) -> Emulator:
+    """The SP-API emulator as `henpin up` starts it, on a socket bound here; `usage_plans`
+    "lifted" (P4 engine capacity only) throttles nothing."""
     sock = listening_socket(0)
-    children.start(emulator_part(sock, clean_env(), time_scale=time_scale, name=name))
-    return Emulator(f"http://127.0.0.1:{port_of(sock)}")
+    children.start(
+        emulator_part(sock, clean_env(), time_scale=time_scale, name=name, usage_plans=usage_plans)
+    )
+    emulator = Emulator(f"http://127.0.0.1:{port_of(sock)}")
+    plans = emulator.http.get("/clock").json().get("usagePlans")
+    if plans != usage_plans:
+        raise RuntimeError(f"emulator {name}: usage plans {plans!r}, asked for {usage_plans!r}")
+    return emulator
 
 
 def scan_orders(total: int, requests: int, *, prefix: int, cheap_every: int = 4) -> list[Any]:
     """`total` unshipped US merchant-fulfilled orders, the first `requests` of them with a buyer's
     cancel request: every `cheap_every`-th request is cheap (policy cancels it at once), the
-    others are above the high-value line (an operator decides)."""
+    others are above the high-value line (an operator decides). Created (and last updated) a
+    minute ago: after the checkpoint an earlier ingestion run of the same benchmark left."""
+    from datetime import timedelta
+
+    created = datetime.now(UTC) - timedelta(minutes=1)
     orders = []
     for i in range(total):
         order_id = f"{prefix:03d}-{1000000 + i // 10_000_000:07d}-{i % 10_000_000:07d}"
@@ -268,6 +325,7 @@ def scan_orders(total: int, requests: int, *, prefix: int, cheap_every: int = 4)
                 order_id,
                 price="19.99" if cheap else "480.00",
                 cancel_reason="Ordered by mistake" if i < requests else None,
+                created=created,
             )
         )
     return orders

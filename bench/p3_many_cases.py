@@ -362,7 +362,7 @@ def run(
     from henpin.store.models import Case
 
     template = template_case(stack.store)
-    stack.start_runner(2)  # as `henpin up` runs it; it also finishes P1's last cases
+    stack.start_runner()  # as `henpin up` runs it; it also finishes P1's last cases
     quiet_runner(stack)
     with session_scope(stack.store) as s:
         first_case = int(s.scalar(select(func.max(Case.id))) or 0) + 1

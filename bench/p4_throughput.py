@@ -19,14 +19,19 @@ from typing import Any
 from common import Emulator, log, scan_orders
 
 
-def states(store: str) -> Counter[str]:
+def states(store: str, order_prefix: str = "") -> Counter[str]:
+    """Cases by state (of orders whose id starts with `order_prefix`)."""
     from sqlalchemy import func, select
 
     from henpin.store.db import session_scope
     from henpin.store.models import Case
 
     with session_scope(store) as s:
-        rows = s.execute(select(Case.state, func.count()).group_by(Case.state)).all()
+        rows = s.execute(
+            select(Case.state, func.count())
+            .where(Case.order_id.startswith(order_prefix))
+            .group_by(Case.state)
+        ).all()
     return Counter({state: int(n) for state, n in rows})
 
 
@@ -40,11 +45,15 @@ def run(
     requests: int,
     prefix: int,
     timeout: float,
+    cheap_every: int = 4,
 ) -> dict[str, Any]:
+    """Ingest `total` orders (ids starting `prefix`), `requests` of them with a cancel request
+    (every `cheap_every`-th cheap), and time them until each case is waiting or closed."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    emulator.post_orders(scan_orders(total, requests, prefix=prefix))
+    emulator.post_orders(scan_orders(total, requests, prefix=prefix, cheap_every=cheap_every))
+    mine = f"{prefix:03d}-"
     before = len(emulator.calls())
     log(f"P4 {label}: ingesting {total} orders, {requests} with a buyer's cancel request")
     with prefect():
@@ -61,7 +70,7 @@ def run(
                     state = client.read_flow_run(ingest.id).state
                 if state is not None and state.is_final():
                     ingest_done_at = time.time()
-            progress = states(store)
+            progress = states(store, mine)
             readiness.append((time.time(), progress["waiting"] + progress["closed"]))
             if sum(progress[s] for s in ("waiting", "closed")) >= requests:
                 ready_at = time.time()
@@ -73,6 +82,7 @@ def run(
     ops = Counter(c["operation"] for c in calls)
     elapsed = ready_at - started
     t10 = next(t for t, n in readiness if n >= 0.1 * requests)
+    t50 = next(t for t, n in readiness if n >= 0.5 * requests)
     t90 = next(t for t, n in readiness if n >= 0.9 * requests)
     result = {
         "cases": requests,
@@ -83,6 +93,9 @@ def run(
         # last cheap cases wait for a createFeed token: 120 s each once the burst is spent).
         "cases_per_hour_10_90": round(0.8 * requests / max(t90 - t10, 1e-9) * 3600),
         "ingest_run_s": round((ingest_done_at or ready_at) - started, 1),
+        "started_at_epoch": started,
+        "half_ready_at_epoch": t50,
+        "ready_at_epoch": ready_at,
         "waiting": progress["waiting"],
         "closed": progress["closed"],
         "search_orders_calls": ops["searchOrders"],

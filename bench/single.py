@@ -1,8 +1,9 @@
-"""The default layout (`henpin up`): Prefect server on SQLite, one served runner, the emulator.
+"""The default layout (`henpin up`): Prefect server on SQLite, one `henpin runner`, the emulator.
 
 Started part by part with `henpin up`'s own parts (henpin/supervisor/parts.py), not through
-`henpin up`, so the benchmark can restart the runner with another poll frequency while the
-server, the emulator and the cases stay.
+`henpin up`, so the benchmark can swap the runner (the resident executor as `henpin up` runs it,
+or the former process-per-run runner at a given poll) and the emulator (Amazon's usage plans, or
+lifted for P4 engine capacity) while the server and the cases stay.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from common import ROOT, Children, Emulator, clean_env, start_emulator
 
 from henpin.supervisor import (
+    Part,
     listening_socket,
     port_of,
     prefect_env,
@@ -32,7 +34,9 @@ class SingleStack:
     children: Children
     time_scale: float
     outbox_interval_s: float = 2.0
-    runner_limit: int = 4  # as each worker of the scaled layout
+    # Runs at once of the process-per-run runner (each a process), as each worker of the scaled
+    # layout; the resident runner runs as `henpin up` runs it (HENPIN_RUNNER_LIMIT's default).
+    runner_limit: int = 4
     port: int = 0
     emulator: Emulator | None = None
     runner_env: dict[str, str] = field(default_factory=dict)
@@ -73,18 +77,28 @@ class SingleStack:
         }
         return clean_env(**{**stack, **extra})
 
-    def start_runner(self, poll_s: int) -> None:
-        """`henpin runner --limit` with PREFECT_RUNNER_POLL_FREQUENCY=poll_s; returns once it
-        serves. Without --limit, prefect 3.9.1's `serve(limit=None)` runs every due run at
-        once: 200 new cases meant 60+ processes on 2 cores (load average 69)."""
+    def start_runner(self, poll_s: int | None = None, **env: str) -> int:
+        """`henpin runner` (the resident executor) as `henpin up` runs it; with `poll_s`, the
+        former runner instead (`henpin runner --process-per-run --limit`, a process per flow
+        run) at PREFECT_RUNNER_POLL_FREQUENCY=poll_s; `env`: more settings (e.g. a longer
+        HENPIN_OUTBOX_INTERVAL_S). Returns its pid once it executes runs.
+        Without --limit, prefect 3.9.1's `serve(limit=None)` runs every due run at once: 200
+        new cases meant 60+ processes on 2 cores (load average 69)."""
         self.stop_runner()
-        env = self.henpin_env(PREFECT_RUNNER_POLL_FREQUENCY=str(poll_s))
-        self.children.start(runner_part(env, limit=self.runner_limit), wait=False)
+        if poll_s is None:
+            self.children.start(runner_part(self.henpin_env(**env)), wait=False)
+        else:
+            served = self.henpin_env(PREFECT_RUNNER_POLL_FREQUENCY=str(poll_s), **env)
+            command = [*runner_part(served).command, "--process-per-run"]
+            command += ["--limit", str(self.runner_limit)]
+            self.children.start(Part("runner", command, served, needs_prefect=True), wait=False)
         self.wait_served()
+        return self.children.procs["runner"].pid
 
     def stop_runner(self) -> None:
-        """Stop the runner once no run is in flight: stopping `henpin runner` cancels the runs
-        it is executing, and a case whose run was cancelled stays where it was."""
+        """Stop the runner once no run is in flight: a run it is executing when it stops is
+        left to housekeeping (marked Crashed, started again), which would slow the next
+        measure."""
         if "runner" in self.children.procs:
             self.wait_idle()
         self.children.stop("runner")

@@ -27,10 +27,12 @@ def create_app(
     *,
     time_scale: float = 1.0,
     credentials: Credentials | None = None,
+    usage_plans_lifted: bool = False,
 ) -> FastAPI:
     """An emulated Amazon for one seller: state (fresh if None), simulated time, accepted credentials.
 
     ``credentials`` defaults to the demo credentials or ``HENPIN_EMULATOR_*`` overrides.
+    ``usage_plans_lifted`` (benchmarks only): no request is throttled (emulator.ratelimit).
     """
     state = state or EmulatorState()
     clock = SimulatedClock(time_scale)
@@ -41,7 +43,7 @@ def create_app(
         state=state,
         clock=clock,
         credentials=credentials or Credentials.from_env(),
-        limiter=RateLimiter(usage_plans()),
+        limiter=RateLimiter(usage_plans(), lifted=usage_plans_lifted),
         settlers=[feeds.settle_feeds, settle_amazon_refunds, reports.settle_reports],
     )
     app = FastAPI(

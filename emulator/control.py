@@ -86,8 +86,13 @@ def seed_demo_data(emulator: Emulator) -> dict[str, Any]:
 
 
 def clock_answer(emulator: Emulator) -> dict[str, Any]:
-    """The simulated time and how fast it runs."""
-    return {"now": iso_precise(emulator.now()), "timeScale": emulator.clock.time_scale}
+    """The simulated time, how fast it runs, and whose usage plans throttle (`amazon`, or
+    `lifted` for a benchmark)."""
+    return {
+        "now": iso_precise(emulator.now()),
+        "timeScale": emulator.clock.time_scale,
+        "usagePlans": "lifted" if emulator.limiter.lifted else "amazon",
+    }
 
 
 def feed_view(emulator: Emulator, feed_id: str) -> dict[str, Any]:

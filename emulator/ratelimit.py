@@ -4,6 +4,11 @@ Each (operation, LWA client) pair has a bucket holding up to ``burst`` requests 
 ``rate`` requests per second of simulated time. A request finding the bucket empty is answered
 429 QuotaExceeded; every request that gets past authentication spends a token, whatever its
 outcome, as on Amazon.
+
+For benchmarks only, the usage plans can be *lifted* (`henpin emulator --usage-plans lifted`):
+every request is allowed and ``x-amzn-RateLimit-Limit`` states the lifted rate, so a client that
+adopts the header (Henpin's adapter does) stops pacing itself too. That is not Amazon: it shows
+what the engine around the SP-API can carry, not what a seller's account allows.
 """
 
 from __future__ import annotations
@@ -34,11 +39,26 @@ class TokenBucket:
         return False
 
 
-class RateLimiter:
-    """All buckets of the emulated SP-API, keyed by operation and LWA client id."""
+#: The names `--usage-plans` takes: Amazon's (the default) or lifted (benchmarks only).
+USAGE_PLANS = ("amazon", "lifted")
+#: What a lifted plan states in ``x-amzn-RateLimit-Limit`` (requests per second).
+LIFTED_RATE = 10_000.0
 
-    def __init__(self, plans: dict[str, UsagePlan]) -> None:
-        self.plans = plans
+
+class RateLimiter:
+    """All buckets of the emulated SP-API, keyed by operation and LWA client id. With `lifted`
+    (benchmarks only) every request is allowed and each plan states `LIFTED_RATE`."""
+
+    def __init__(self, plans: dict[str, UsagePlan], *, lifted: bool = False) -> None:
+        self.lifted = lifted
+        self.plans = (
+            {
+                op: UsagePlan(LIFTED_RATE, max(plan.burst, int(LIFTED_RATE)))
+                for op, plan in plans.items()
+            }
+            if lifted
+            else plans
+        )
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._lock = threading.Lock()
 
@@ -49,7 +69,7 @@ class RateLimiter:
     def allow(self, operation: str, client_id: str, now: datetime) -> bool:
         """Spend one request of the operation's quota; False means throttle (429)."""
         plan = self.plans.get(operation)
-        if plan is None:
+        if plan is None or self.lifted:
             return True
         with self._lock:
             bucket = self._buckets.get((operation, client_id))

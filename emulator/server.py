@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from emulator.app import create_app
 from emulator.auth import Credentials
 from emulator.control import seed_demo_data
+from emulator.ratelimit import USAGE_PLANS
 from emulator.runtime import Emulator
 from emulator.state import EmulatorState
 
@@ -47,9 +48,16 @@ def build_app(
     state_file: Path | None,
     seed_demo: bool,
     credentials: Credentials | None = None,
+    usage_plans_lifted: bool = False,
 ) -> FastAPI:
-    """The app over a state loaded from ``state_file``; demo data only into an empty account."""
-    app = create_app(EmulatorState(state_file), time_scale=time_scale, credentials=credentials)
+    """The app over a state loaded from ``state_file``; demo data only into an empty account;
+    with ``usage_plans_lifted`` (benchmarks only), nothing is throttled."""
+    app = create_app(
+        EmulatorState(state_file),
+        time_scale=time_scale,
+        credentials=credentials,
+        usage_plans_lifted=usage_plans_lifted,
+    )
     emulator: Emulator = app.state.emulator
     # Seeding an account that already has orders would undo the demo's progress after a restart.
     if seed_demo and not emulator.state.orders:
@@ -69,8 +77,10 @@ class EmulatorServer:
         state_file: Path | None = None,
         seed_demo: bool = False,
         credentials: Credentials | None = None,
+        usage_plans_lifted: bool = False,
     ) -> None:
         self.host = host
+        self.usage_plans_lifted = usage_plans_lifted
         self.port = port
         self.time_scale = time_scale
         self.state_file = state_file
@@ -103,6 +113,7 @@ class EmulatorServer:
             state_file=self.state_file,
             seed_demo=self.seed_demo,
             credentials=self.credentials,
+            usage_plans_lifted=self.usage_plans_lifted,
         )
         self._socket = _bind(self.host, self.port)
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
@@ -174,12 +185,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="load the demo orders and returns if the account is empty",
     )
+    parser.add_argument(
+        "--usage-plans",
+        choices=USAGE_PLANS,
+        default="amazon",
+        help="amazon (default): throttle each operation as Amazon's usage plans do. lifted: "
+        "FOR BENCHMARKS ONLY, throttle nothing (and state a very high rate in "
+        "x-amzn-RateLimit-Limit), to measure Henpin's engine without Amazon's quotas",
+    )
     args = parser.parse_args(argv)
     if args.time_scale <= 0:
         parser.error("--time-scale must be positive")
     try:
         app = build_app(
-            time_scale=args.time_scale, state_file=args.state_file, seed_demo=args.seed_demo
+            time_scale=args.time_scale,
+            state_file=args.state_file,
+            seed_demo=args.seed_demo,
+            usage_plans_lifted=args.usage_plans == "lifted",
         )
     except ValueError as problem:  # an unreadable state file: say which and what to do
         print(problem, file=sys.stderr)
@@ -194,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     print(
-        f"Henpin SP-API emulator listening on {_url(sock)} (time scale {args.time_scale:g})",
+        f"Henpin SP-API emulator listening on {_url(sock)} (time scale {args.time_scale:g}"
+        + (", usage plans LIFTED: benchmarks only)" if args.usage_plans == "lifted" else ")"),
         flush=True,
     )
     print(f"Control API: {_url(sock)}/_emulator/ (docs at {_url(sock)}/_emulator/docs)", flush=True)

@@ -537,6 +537,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         argv += ["--state-file", args.state_file]
     if args.seed_demo:
         argv += ["--seed-demo"]
+    if args.usage_plans != "amazon":
+        argv += ["--usage-plans", args.usage_plans]
     emulator_main(argv)
     return 0
 
@@ -892,6 +894,13 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
     em.add_argument("--state-file", help="keep the emulator's state in this JSON file")
     em.add_argument("--seed-demo", action="store_true", help="load the demo orders at start")
+    em.add_argument(
+        "--usage-plans",
+        choices=("amazon", "lifted"),
+        default="amazon",
+        help="amazon (default): Amazon's usage plans throttle each operation. lifted: FOR "
+        "BENCHMARKS ONLY, nothing is throttled (bench/: P4 engine capacity)",
+    )
     em.set_defaults(func=cmd_emulator)
 
     mc = sub.add_parser(

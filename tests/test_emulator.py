@@ -490,6 +490,44 @@ def test_throttled_after_burst_until_quota_refills(url: str) -> None:
     orders.search_orders(createdAfter=since)
 
 
+def test_usage_plans_are_amazons_unless_lifted_for_a_benchmark(url: str) -> None:
+    assert http.get(f"{url}/_emulator/clock").json()["usagePlans"] == "amazon"
+    with EmulatorServer(usage_plans_lifted=True) as lifted:
+        assert http.get(f"{lifted.url}/_emulator/clock").json()["usagePlans"] == "lifted"
+        orders = orders_api(lifted.url)
+        since = "2026-01-01T00:00:00Z"
+        for _ in range(25):  # past searchOrders' burst of 20, in no simulated time
+            answer = orders.search_orders(createdAfter=since)
+            # The lifted rate is stated, so a client pacing itself by the header stops waiting.
+            assert answer.headers["x-amzn-RateLimit-Limit"] == "10000"
+        calls = http.get(f"{lifted.url}/_emulator/calls").json()
+        assert [c["status"] for c in calls if c["operation"] == "searchOrders"] == [200] * 25
+
+
+def test_lifting_usage_plans_is_an_explicit_benchmark_switch() -> None:
+    import subprocess
+    import sys
+
+    from henpin.supervisor import emulator_part
+
+    assert "--usage-plans" not in emulator_part(8500, {}).command
+    part = emulator_part(8500, {}, usage_plans="lifted")
+    assert part.command[-2:] == ["--usage-plans", "lifted"]
+    helped = subprocess.run(
+        [sys.executable, "-m", "henpin.cli", "emulator", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "BENCHMARKS ONLY" in " ".join(helped.stdout.split())
+    refused = subprocess.run(
+        [sys.executable, "-m", "henpin.cli", "emulator", "--usage-plans", "none"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "invalid choice" in refused.stderr
+
+
 # -- Control API ---------------------------------------------------------------------------------
 
 

@@ -101,9 +101,11 @@ def emulator_part(
     state: Path | None = None,
     time_scale: float = 1.0,
     name: str = "emulator",
+    usage_plans: str = "amazon",
 ) -> Part:
     """The SP-API emulator on a socket bound here (`--fd`, handed over) or on a port it binds
-    itself; with `state`, it keeps its state in that file across restarts."""
+    itself; with `state`, it keeps its state in that file across restarts. `usage_plans`
+    "lifted" throttles nothing: for benchmarks only (`henpin emulator --usage-plans`)."""
     port = _port(where)
     listen = ("--port", str(port)) if isinstance(where, int) else ("--fd", str(where.fileno()))
     keep = ("--state-file", str(state)) if state is not None else ()
@@ -112,6 +114,7 @@ def emulator_part(
         [
             *(sys.executable, "-m", "henpin.cli", "emulator", *listen, *keep),
             *("--time-scale", f"{time_scale:g}"),
+            *(("--usage-plans", usage_plans) if usage_plans != "amazon" else ()),
         ],
         env,
         health_url=f"http://127.0.0.1:{port}/_emulator/clock",

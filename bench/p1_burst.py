@@ -1,0 +1,95 @@
+"""P1 burst: a finished feed wakes many cases at once.
+
+`cases` cheap cancel requests (policy cancels each at once) are ingested together; each case
+queues its cancellation in the outbox and suspends until Amazon's result. So that they go in one
+feed (cases open a few seconds apart on this box, and the outbox sends every few seconds), the
+resident runner runs with a 10-minute outbox interval until every case has queued its action,
+then is started again at the benchmark's interval: its housekeeping sends them all in one feed,
+records the feed's result once Amazon has processed it, and in that round resumes every case of
+the feed. One finished feed wakes them all, and the resident executor runs them together.
+
+Latency of one case = its `closed_at` (the resumed run's next stored step: it reads the result
+and closes the case) minus its feed's `updated_at` at the moment housekeeping recorded Amazon's
+result (`henpin.outbox.feeds._record_outcome`; both on this machine's clock). What it leaves out:
+the time between Amazon finishing the feed and housekeeping's next round asking
+(HENPIN_OUTBOX_INTERVAL_S), which is the outbox's poll, not the wake-up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from common import Emulator, log, percentile, scan_orders, wait_until
+from single import SingleStack
+
+
+def closed_after_feed(store: str, order_prefix: str) -> list[tuple[int, float, float, int]]:
+    """(case, closed_at, its feed's result recorded at, feed id) of closed cases whose action
+    went in a finished feed."""
+    from sqlalchemy import select
+
+    from henpin.store.db import session_scope
+    from henpin.store.models import Action, Case, Feed
+
+    with session_scope(store) as s:
+        rows = s.execute(
+            select(Case.id, Case.closed_at, Feed.updated_at, Feed.id)
+            .join(Action, Action.case_id == Case.id)
+            .join(Feed, Feed.id == Action.feed_id)
+            .where(
+                Case.order_id.startswith(order_prefix),
+                Case.state == "closed",
+                Feed.status == "done",
+            )
+        ).all()
+    return [
+        (int(c), closed.timestamp(), recorded.timestamp(), int(f))
+        for c, closed, recorded, f in rows
+        if closed is not None
+    ]
+
+
+def run(
+    stack: SingleStack, emulator: Emulator, *, cases: int, prefix: int, timeout: float = 600
+) -> dict[str, Any]:
+    from p4_throughput import states
+    from prefect.deployments import run_deployment
+
+    mine = f"{prefix:03d}-"
+    emulator.post_orders(scan_orders(cases, cases, prefix=prefix, cheap_every=1))
+    log(f"P1 burst: {cases} cheap cancel requests, policy cancels each through one outbox")
+    stack.start_runner(HENPIN_OUTBOX_INTERVAL_S="600")  # holds their cancellations back
+    with stack.settings():
+        started = time.time()
+        run_deployment("ingest/henpin", timeout=0, as_subflow=False)
+        wait_until(
+            f"the {cases} burst cases to queue their cancellation",
+            lambda: states(stack.store, mine)["acting"] >= cases,
+            timeout=timeout,
+        )
+    stack.start_runner()  # its housekeeping sends them in one feed; the feed's result wakes all
+    with stack.settings():
+        wait_until(
+            f"the {cases} burst cases to close",
+            lambda: states(stack.store, mine)["closed"] >= cases,
+            timeout=timeout,
+        )
+        all_closed = time.time()
+    rows = closed_after_feed(stack.store, mine)
+    latencies = [closed - recorded for _, closed, recorded, _ in rows]
+    feeds = Counter(feed for *_, feed in rows)
+    result = {
+        "cases": cases,
+        "measured": len(rows),
+        "feeds": len(feeds),
+        "cases_per_feed": sorted(feeds.values(), reverse=True),
+        "p50_s": round(percentile(latencies, 50), 2),
+        "p95_s": round(percentile(latencies, 95), 2),
+        "max_s": round(max(latencies), 2) if latencies else None,
+        "ingest_to_all_closed_s": round(all_closed - started, 1),
+        "cases_woken_together": max(feeds.values(), default=0),
+    }
+    log(f"P1 burst: {result}")
+    return result
