@@ -292,37 +292,12 @@ def _flows_run_as_the_resident_executor_runs_them() -> None:
     """Flow runs executed in this process (tests/support.py `drive_case_runs`) run on Prefect's
     engine as the resident executor fits it (henpin/resident.py `engine_per_run`): without the
     per-run thread and websocket that wait for a suspension asked from the UI (0.1-0.3 s a
-    run), and with a cancellation's intent read per run's thread."""
+    run), with a cancellation's intent read per run's thread, and with the Prefect client's first
+    retries after a 503 sooner (the test server's SQLite answers "database is locked" a few times
+    per end-to-end test on a loaded machine, each costing 2 s or more of idle wall time before)."""
     from henpin.resident import engine_per_run
 
     engine_per_run()
-
-
-#: Prefect's client waits 2**n s (n = 1..5) before retrying a request the server answered 503.
-#: The test server's SQLite answers "database is locked" when a request's transaction meets one
-#: of the server's own writers (events, task runs): a few times per end-to-end test on a loaded
-#: machine, each costing 2 s or more of idle wall time, though the next try nearly always goes
-#: through. In this process the first three waits are a tenth as long (0.2, 0.4, 0.8 s); the
-#: last two stay Prefect's (16, 32 s), so a server that stays busy gets about the same patience.
-PREFECT_SHORT_RETRY_UP_TO_S = 8.0
-PREFECT_SHORT_RETRY_SCALE = 0.1
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _short_first_prefect_client_retries() -> Iterator[None]:
-    """Prefect client retries in this process: the first three sooner (above)."""
-    import prefect.client.base as client_base
-
-    jittered = client_base.clamped_poisson_interval
-
-    def sooner(average_interval: float, clamping_factor: float = 0.3) -> float:
-        if average_interval <= PREFECT_SHORT_RETRY_UP_TO_S:
-            average_interval *= PREFECT_SHORT_RETRY_SCALE
-        return jittered(average_interval, clamping_factor)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(client_base, "clamped_poisson_interval", sooner)
-        yield
 
 
 @pytest.fixture(autouse=True)
