@@ -134,12 +134,13 @@ def engine_per_run() -> None:
 #: Prefect's client waits about 2**n s (n = 1..5) before retrying a request its server answered
 #: 503. Prefect's server on SQLite (the default layout) answers 503 when a request's transaction
 #: meets one of its own writers (events, task runs: "database is locked", PrefectHQ/prefect#17473):
-#: many runs in one process make that frequent, and the next try nearly always goes through at
-#: once. A first wait of 2 s was a fifth of the resident runner's decisions taking ~2 s longer,
-#: and ingestion opening about one case per 2 s (bench P1, P4). The first three waits are a
-#: tenth as long (0.2, 0.4, 0.8 s); the last two stay Prefect's (16, 32 s), so a server that
-#: stays down gets the same patience.
-SHORT_RETRY_UP_TO_S = 8.0
+#: many runs in one process make that frequent, and a next try soon after nearly always goes
+#: through. A first wait of 2 s was the ~2 s tail of a fifth of the resident runner's decisions
+#: and ingestion's one case per ~2 s (bench P1, P4, 2026-12-05); with the first three waits
+#: shortened only, the fourth (16 s) still showed in a quick run. The first four waits are a
+#: tenth as long (0.2, 0.4, 0.8, 1.6 s); the last stays Prefect's (32 s), so a server that stays
+#: down still gets a last try half a minute later.
+SHORT_RETRY_UP_TO_S = 16.0
 SHORT_RETRY_SCALE = 0.1
 
 

@@ -15,9 +15,11 @@ def test_the_first_retries_after_a_503_come_sooner_and_the_last_stay_prefects() 
     wait = client_base.clamped_poisson_interval  # what _send_with_retry draws each wait from
 
     first = [wait(2.0, 0.3) for _ in range(200)]  # Prefect's first wait: 2 s
-    last = [wait(16.0, 0.3) for _ in range(200)]  # its fourth: 16 s
+    fourth = [wait(16.0, 0.3) for _ in range(200)]
+    last = [wait(32.0, 0.3) for _ in range(200)]  # its fifth and last: 32 s
     assert all(0.14 <= w <= 0.26 for w in first), (min(first), max(first))
-    assert all(11.2 <= w <= 20.8 for w in last), (min(last), max(last))
+    assert all(1.12 <= w <= 2.08 for w in fourth), (min(fourth), max(fourth))
+    assert all(22.4 <= w <= 41.6 for w in last), (min(last), max(last))
 
 
 def test_a_run_thread_being_cancelled_reads_cancel_and_any_other_thread_prefects_intent() -> None:
