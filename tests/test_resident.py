@@ -25,6 +25,7 @@ from prefect.states import Cancelling
 
 from henpin.resident import RECYCLE_EXIT, WORKER_TYPE, ResidentWorker
 from tests.support import ResidentExecutor as Executor
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -147,15 +148,6 @@ def start(flow_name: str, **parameters: Any) -> UUID:
 def read(run_id: UUID) -> FlowRun:
     with get_client(sync_client=True) as client:
         return client.read_flow_run(run_id)
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
 def final_state(run_id: UUID, timeout: float = 60.0) -> StateType:

@@ -10,90 +10,31 @@ Henpin's deployments (the path an upgraded installation takes)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
-from sqlalchemy import select
 
-from tests.support import (
-    E2E_TIME_SCALE,
-    ResidentExecutor,
-    forget_flow_runs,
-    order_json,
-    reset_process_caches,
+from tests.support import ResidentExecutor, order_json, wait_for
+from tests.test_cancel_request_e2e import (  # noqa: F401 - fixtures
+    case_by_order,
+    control,
+    emulator,
+    henpin,
 )
 
 pytestmark = [pytest.mark.e2e]
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture
-def emulator() -> Iterator[Any]:
-    from emulator.server import EmulatorServer
-
-    with EmulatorServer(port=0, time_scale=E2E_TIME_SCALE) as server:
-        yield server
-
-
-@pytest.fixture
-def henpin(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: Any, prefect_server: Any
-) -> Iterator[str]:
-    from flows.cancel_request import cancel_request
-    from henpin.store.db import migrate
-
-    monkeypatch.setenv("HENPIN_HOME", str(tmp_path))
-    monkeypatch.setenv("HENPIN_EMULATOR_URL", emulator.url)
-    monkeypatch.setenv("HENPIN_EMULATOR_TIME_SCALE", str(E2E_TIME_SCALE))
-    monkeypatch.setenv("HENPIN_POLICIES", str(REPO / "policies.yaml"))
-    forget_flow_runs()
-    reset_process_caches()
-    from henpin.context import store_url
-
-    url = store_url()
-    migrate(url)
-    cancel_request.to_deployment(name="henpin").apply()
-    yield url
-    forget_flow_runs()
-    reset_process_caches()
-
-
-@pytest.fixture
-def executor(henpin: str) -> Iterator[ResidentExecutor]:
+def executor(henpin: str) -> Iterator[ResidentExecutor]:  # noqa: F811
     from henpin.runner import case_flows
 
     # Its one poll is at its start: every later run must come by Prefect's events.
     one = ResidentExecutor(case_flows(), "henpin-test-resident", query_s=600)
     yield one
     one.stop()
-
-
-def control(emulator: Any, method: str, path: str, **kw: Any) -> Any:
-    r = httpx.request(method, f"{emulator.url}/_emulator/{path}", timeout=10, **kw)
-    r.raise_for_status()
-    return r.json()
-
-
-def case_of(url: str, order_id: str) -> Any:
-    from henpin.store.db import session_scope
-    from henpin.store.models import Case
-
-    with session_scope(url) as s:
-        return s.scalar(select(Case).where(Case.order_id == order_id))
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
 def run_state(flow_run_id: str) -> Any:
@@ -103,7 +44,7 @@ def run_state(flow_run_id: str) -> Any:
         return client.read_flow_run(UUID(flow_run_id)).state
 
 
-def housekeeping_rounds(emulator: Any, rounds: int) -> None:
+def housekeeping_rounds(emulator: Any, rounds: int) -> None:  # noqa: F811
     from flows.housekeeping import housekeeping_round
 
     for _ in range(rounds):
@@ -112,33 +53,35 @@ def housekeeping_rounds(emulator: Any, rounds: int) -> None:
         time.sleep(0.5)
 
 
-def waiting_case(henpin: str, emulator: Any, order_id: str) -> Any:
+def waiting_case(henpin: str, emulator: Any, order_id: str) -> Any:  # noqa: F811
     from flows.ingest import ingest
 
     control(emulator, "POST", "orders", json=[order_json(order_id, price="480.00")])
     ingest()
     return wait_for(
-        lambda: (c := case_of(henpin, order_id)) is not None and c.state == "waiting" and c,
+        lambda: (c := case_by_order(henpin, order_id)) is not None and c.state == "waiting" and c,
         "the case waits for an operator",
     )
 
 
 def test_a_decision_acts_and_amazons_result_closes_the_case(
-    henpin: str, emulator: Any, executor: ResidentExecutor
+    henpin: str,
+    emulator: Any,
+    executor: ResidentExecutor,  # noqa: F811
 ) -> None:
     from henpin.app.decide import decide
 
     case = waiting_case(henpin, emulator, "111-0000021-0000021")
     decided = decide(henpin, case.id, choice="cancel", operator="alice", source="inbox")
     assert decided.accepted and decided.resumed
-    wait_for(lambda: case_of(henpin, case.order_id).state == "acting", "the run acted")
+    wait_for(lambda: case_by_order(henpin, case.order_id).state == "acting", "the run acted")
 
     def closed() -> bool:
         housekeeping_rounds(emulator, 1)
-        return bool(case_of(henpin, case.order_id).state == "closed")
+        return bool(case_by_order(henpin, case.order_id).state == "closed")
 
     wait_for(closed, "Amazon's result closed the case", timeout=90)
-    done = case_of(henpin, case.order_id)
+    done = case_by_order(henpin, case.order_id)
     assert done.outcome == "cancelled-buyer-canceled"
     order = control(emulator, "GET", f"orders/{case.order_id}")
     assert order["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
@@ -148,7 +91,9 @@ def test_a_decision_acts_and_amazons_result_closes_the_case(
 
 
 def test_a_run_cancelled_from_the_prefect_api_while_running_sends_nothing(
-    henpin: str, emulator: Any, executor: ResidentExecutor
+    henpin: str,
+    emulator: Any,
+    executor: ResidentExecutor,  # noqa: F811
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
