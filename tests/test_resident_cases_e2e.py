@@ -65,9 +65,9 @@ def waiting_case(henpin: str, emulator: Any, order_id: str) -> Any:  # noqa: F81
 
 
 def test_a_decision_acts_and_amazons_result_closes_the_case(
-    henpin: str,
-    emulator: Any,
-    executor: ResidentExecutor,  # noqa: F811
+    henpin: str,  # noqa: F811
+    emulator: Any,  # noqa: F811
+    executor: ResidentExecutor,
 ) -> None:
     from henpin.app.decide import decide
 
@@ -91,9 +91,9 @@ def test_a_decision_acts_and_amazons_result_closes_the_case(
 
 
 def test_a_run_cancelled_from_the_prefect_api_while_running_sends_nothing(
-    henpin: str,
-    emulator: Any,
-    executor: ResidentExecutor,  # noqa: F811
+    henpin: str,  # noqa: F811
+    emulator: Any,  # noqa: F811
+    executor: ResidentExecutor,
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
