@@ -399,7 +399,8 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             if not running.cancel_requested:
                 log.warning("flow run %s (%s) raised %r", flow_run.id, flow_run.name, exc)
         finally:
-            done()
+            with contextlib.suppress(RuntimeError):  # the executor's loop closed: it has stopped
+                done()
 
     # --- cancelling -----------------------------------------------------------------------------
 
