@@ -76,6 +76,8 @@ from prefect.exceptions import Pause
 from prefect.states import Cancelled, Crashed
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
+from henpin.runs import DEPLOYMENT
+
 log = logging.getLogger("henpin.resident")
 
 WORKER_TYPE = "henpin-resident"
@@ -90,7 +92,6 @@ WAKE_EVENTS = (
     "prefect.flow-run.AwaitingRetry",
 )
 CANCEL_EVENT = "prefect.flow-run.Cancelling"
-DEPLOYMENT = "henpin"  # henpin.runs.DEPLOYMENT, the name every Henpin flow is served under
 
 
 @contextlib.contextmanager
@@ -188,7 +189,6 @@ class InFlight:
     loop: asyncio.AbstractEventLoop | None = None
     task: asyncio.Task[Any] | None = None
     cancel_requested: bool = False
-    outcome: str = "running"  # "suspended", "finished", "raised"
 
 
 def resident_memory_mb() -> float:
@@ -391,11 +391,9 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
 
         try:
             asyncio.run(main())
-            running.outcome = "finished"
         except Pause:
-            running.outcome = "suspended"  # it waits for a person or for Amazon
+            pass  # suspended: it waits for a person or for Amazon
         except BaseException as exc:  # the run's own trouble: its state says so, go on
-            running.outcome = "raised"
             if not running.cancel_requested:
                 log.warning("flow run %s (%s) raised %r", flow_run.id, flow_run.name, exc)
         finally:
