@@ -67,8 +67,8 @@ class SingleStack:
     def henpin_env(self, **extra: str) -> dict[str, str]:
         assert self.emulator is not None
         stack = {
-            **self.prefect_env(),
-            "PREFECT_API_URL": self.api,
+            # With the API URL, as `henpin up` gives it (its plain-HTTP CA file among them).
+            **prefect_env(self.home, self.api),
             "HENPIN_HOME": str(self.home.resolve()),
             "HENPIN_EMULATOR_URL": self.emulator.url,
             "HENPIN_POLICIES": str(ROOT / "policies.yaml"),

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from prefect import Task, task
 from prefect.cache_policies import DEFAULT, NO_CACHE, CachePolicy
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
+from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from henpin.amazon import AmazonError, AmazonThrottled, AmazonUnavailable
 from henpin.runs import RunCancelled, case_results_key, local_result_exists
@@ -120,3 +122,9 @@ def amazon_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]],
         cache_policy=NO_CACHE if fresh else CASE_RESULTS,
         persist_result=False if fresh else None,
     )
+
+
+def side_by_side(threads: int) -> TaskRunner[PrefectFuture[Any]]:
+    """A flow's task runner that runs at most `threads` of its mapped tasks at once (Prefect's
+    default pool has no bound: one thread per task submitted)."""
+    return cast(TaskRunner[PrefectFuture[Any]], ThreadPoolTaskRunner(max_workers=threads))
