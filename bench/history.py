@@ -74,8 +74,8 @@ def last_committed(results: Path = RESULTS) -> tuple[str, dict[str, Any]] | None
     found: list[tuple[str, str, dict[str, Any]]] = []
     if listed is not None:
         for path in listed.split():
-            if not path.endswith(".json"):
-                continue
+            if not path.endswith(".json") or Path(path).parent.as_posix() != rel:
+                continue  # results/memory/ holds the separate memory runs
             text = _git("show", f"HEAD:{path}")
             with contextlib.suppress(ValueError):
                 data = json.loads(text or "")

@@ -4,6 +4,7 @@ ever the bottleneck. Prints one table and writes bench/results.json.
     .venv/bin/python bench/run.py            # full (about 40 min on 2 cores)
     BENCH_QUICK=1 .venv/bin/python bench/run.py   # smaller N, under 5 min
     BENCH_ONLY=p2,default,scaled                  # run only these parts
+    BENCH_ONLY=memory [BENCH_MEMORY_CASES=10000]  # the resident runner's memory (about an hour)
 
 Everything runs on 127.0.0.1 against the SP-API emulator with Amazon's usage plans, except P4
 engine capacity (and what follows it on the same emulator) where they are lifted:
@@ -52,11 +53,12 @@ from common import Children, log, postgres_reachable  # noqa: E402
 QUICK = common.quick()
 SIZES: dict[str, Any] = (
     {
-        "p2_n": 200,
+        # Quick: 2 x 50 actions (the baseline's 400 feeds took about 35 s of the quick run).
+        "p2_n": 50,
         "p4_orders": 1000,
         "p4_cases": 12,
-        "p4_engine_orders": 100,
-        "p4_engine_cases": 20,
+        "p4_engine_orders": 160,
+        "p4_engine_cases": 40,
         "p1_burst_cases": 5,
         "p1_decisions": {"resident": 3, "runner_poll_1s": 2, "runner_poll_10s": 2},
         "p1_gap_s": 3.0,
@@ -73,10 +75,10 @@ SIZES: dict[str, Any] = (
         "p2_n": 200,
         "p4_orders": 1000,
         "p4_cases": 96,
-        "p4_engine_orders": 500,
-        # 90 end waiting: P1 decides 72 of them. At about 1,000 cases an hour on this loaded
-        # 2-core box (2026-12-05), 400 would take 25 minutes.
-        "p4_engine_cases": 120,
+        "p4_engine_orders": 2000,
+        # 360 end waiting: P1 decides 72 of them. About three minutes at 10,000 an hour; the
+        # resident runner's memory is sampled over them.
+        "p4_engine_cases": 480,
         "p1_burst_cases": 24,
         "p1_decisions": {"resident": 50, "runner_poll_1s": 11, "runner_poll_10s": 11},
         # One decision every 5 s (720 an hour) keeps the runner below saturation: at one every
@@ -253,17 +255,55 @@ def scaled_layout(children: Children, results: dict[str, Any]) -> None:
             timeout=2400,
         )
         results["p4_pg"]["redis"] = bool(redis_url)
-        # Engine capacity on PostgreSQL needs the scaled layout's emulator with lifted usage
-        # plans: henpin.scale starts its own emulator at Amazon's and takes no option for it.
-        results["p4_engine_pg"] = {
-            "skipped": "henpin.scale starts its emulator at Amazon's usage plans (no option to "
-            "lift them)"
-        }
         results["p4_pg"]["rss_mb"] = {
             name: common.rss_mb(proc.pid)
             for name, proc in stack.procs.items()
             if proc.poll() is None
         }
+    finally:
+        stack.stop()
+        drop_postgres_database(store)
+        drop_postgres_database(prefect_db)
+        forget_redis(redis_url)
+    results["p4_engine_pg"] = attempt(
+        "P4 engine capacity, scaled layout", lambda: scaled_engine(tag)
+    )
+
+
+def scaled_engine(tag: str) -> dict[str, Any]:
+    """Engine capacity on PostgreSQL: the scaled layout again, its emulator's usage plans lifted,
+    each worker with the resident executor's default limit (as the default layout's runner)."""
+    import p4_throughput
+    from common import PG_SERVER, Emulator, forget_redis, free_redis_url, with_database
+
+    from henpin.scale import drop_postgres_database, start_scaled_stack
+
+    store = with_database(PG_SERVER, f"henpin_bench_{tag}_e")
+    prefect_db = with_database(PG_SERVER, f"henpin_bench_{tag}_ep", scheme="postgresql+asyncpg")
+    redis_url = free_redis_url()
+    log("P4 engine capacity, scaled layout: starting (usage plans lifted)")
+    stack = start_scaled_stack(
+        WORK / "scaled-engine",
+        workers=2,
+        database_url=store,
+        redis_url=redis_url,
+        prefect_database_url=prefect_db,
+        demo_data=False,
+        inbox=False,
+        emulator_usage_plans="lifted",
+    )
+    try:
+        assert stack.urls["emulator"]
+        return p4_throughput.run(
+            "engine capacity, PostgreSQL, two resident workers, quotas lifted",
+            emulator=Emulator(str(stack.urls["emulator"])),
+            store=store,
+            prefect=stack.prefect_settings,
+            total=SIZES["p4_engine_orders"],
+            requests=SIZES["p4_engine_cases"],
+            prefix=223,
+            timeout=2400,
+        )
     finally:
         stack.stop()
         drop_postgres_database(store)
@@ -488,6 +528,15 @@ def main() -> int:
     children = Children(WORK / "logs")
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))  # p2,default,scaled
     try:
+        if "memory" in only:  # never in a full run: 10,000 cases take about an hour
+            import resident_memory
+
+            cases = int(os.environ.get("BENCH_MEMORY_CASES", "10000"))
+            results["resident_memory"] = resident_memory.run(children, WORK, cases=cases)
+            memory = history.RESULTS / "memory" / f"{started_at:%Y-%m-%d-%H%M%S}.json"
+            memory.parent.mkdir(parents=True, exist_ok=True)
+            common.dump(memory, {"started_at": started_at.isoformat(), **results})
+            log(f"resident memory: {results['resident_memory']}; wrote {memory}")
         if not only or "p2" in only:
             results["p2"] = p2_outbox.run(children, SIZES["p2_n"])
         if not only or "default" in only:

@@ -174,6 +174,8 @@ class ScaledStack:
     prefect_database_url: str | None = None  # default: henpin_prefect on the same server
     inbox: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The demo emulator's usage plans: "amazon", or "lifted" (benchmarks only: engine capacity).
+    emulator_usage_plans: str = "amazon"
     auth_string: str = field(default="", repr=False)  # Prefect's Basic auth "user:password"
     lock: StackLock | None = None  # held by `henpin up --scale`
     urls: dict[str, str | None] = field(default_factory=dict)
@@ -300,6 +302,7 @@ class ScaledStack:
                 dict(env),
                 state=state,
                 time_scale=self.settings.emulator_time_scale,
+                usage_plans=self.emulator_usage_plans,
             )
             run.start(emulator)
             emulator_url = f"http://127.0.0.1:{self.ports['emulator']}"
@@ -399,11 +402,13 @@ def start_scaled_stack(
     settings: Settings | None = None,
     extra_env: dict[str, str] | None = None,
     lock: StackLock | None = None,
+    emulator_usage_plans: str = "amazon",
 ) -> ScaledStack:
     """Start the production layout on this machine; `stop_scaled_stack` (or `.stop()`) ends it.
 
     `database_url` is the case store (created if missing); Prefect gets its own database on the
     same server unless `prefect_database_url` names one. Returns once every part answers.
+    `emulator_usage_plans` "lifted" (demo mode, benchmarks only) throttles nothing.
     """
     stack = ScaledStack(
         home=home,
@@ -417,6 +422,7 @@ def start_scaled_stack(
         inbox=inbox,
         extra_env=dict(extra_env or {}),
         lock=lock,
+        emulator_usage_plans=emulator_usage_plans,
     )
     stack.plan()
     try:

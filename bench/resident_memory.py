@@ -1,0 +1,69 @@
+"""The resident runner's memory after many cases go through it (`BENCH_ONLY=memory`, not part of
+a full run: 10,000 cases take about an hour).
+
+The default layout (Prefect on SQLite, one resident `henpin runner`) against the emulator with its
+usage plans lifted, as P4 engine capacity. Cases arrive in ingestion runs of `chunk` orders, each
+with a buyer's cancel request (1 in 4 cheap: policy cancels it and it closes; the others end
+waiting for an operator); the runner's RSS is sampled every 5 s throughout. Reported: RSS after
+the first chunk (warm), at half the cases, at the end, and the growth over the second half.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from common import Children, RssSampler, log, start_emulator
+from p4_throughput import run as ingest_and_wait
+from single import SingleStack
+
+
+def run(children: Children, work: Path, *, cases: int, chunk: int = 1000) -> dict[str, Any]:
+    stack = SingleStack(home=work / "memory", children=children, time_scale=10.0)
+    stack.start()
+    children.stop("emulator")
+    stack.emulator = start_emulator(children, "emulator-lifted", 10.0, usage_plans="lifted")
+    pid = stack.start_runner()
+    chunks: list[dict[str, Any]] = []
+    started = time.time()
+    with RssSampler(pid, every=5.0) as rss:
+        done = 0
+        for i in range(-(-cases // chunk)):
+            n = min(chunk, cases - done)
+            result = ingest_and_wait(
+                f"memory, chunk {i + 1}",
+                emulator=stack.emulator,
+                store=stack.store,
+                prefect=stack.settings,
+                total=n,
+                requests=n,
+                prefix=600 + i,
+                timeout=3600,
+            )
+            done += n
+            chunks.append(
+                {
+                    "cases_so_far": done,
+                    "rss_mb": rss.samples[-1][1] if rss.samples else None,
+                    "cases_per_hour": result["cases_per_hour"],
+                    "ready_at_epoch": result["ready_at_epoch"],
+                }
+            )
+            log(f"memory: {done} cases through the runner, RSS {chunks[-1]['rss_mb']} MB")
+    restarted = children.procs["runner"].pid != pid
+    half = next(c for c in chunks if c["cases_so_far"] >= cases / 2)
+    first, last = chunks[0], chunks[-1]
+    end_mb = rss.at(last["ready_at_epoch"])
+    half_mb = rss.at(half["ready_at_epoch"])
+    return {
+        "cases": done,
+        "elapsed_s": round(time.time() - started),
+        "runner_restarted": restarted,  # a recycle (exit 75) would reset the figure
+        "warm_mb": rss.at(first["ready_at_epoch"]),
+        "half_mb": half_mb,
+        "end_mb": end_mb,
+        "growth_second_half_mb": round(end_mb - half_mb, 1) if end_mb and half_mb else None,
+        "peak_mb": max(mb for _, mb in rss.samples),
+        "chunks": chunks,
+    }
