@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from henpin.amazon import AmazonAdapter
 from henpin.policy import Policy, PolicyHolder
 from henpin.regions import RegionAuthLog
@@ -108,9 +110,12 @@ class Context:
         content = self.settings.policies.read_bytes()
         if not policy.version.endswith(hashlib.sha256(content).hexdigest()[:12]):
             return  # the file changed again meanwhile; the next call keeps the newer one
-        with session_scope(self.store_url) as s:
-            if s.get(PolicyVersion, policy.version) is None:
-                s.add(PolicyVersion(version=policy.version, content=content.decode("utf-8")))
+        try:
+            with session_scope(self.store_url) as s:
+                if s.get(PolicyVersion, policy.version) is None:
+                    s.add(PolicyVersion(version=policy.version, content=content.decode("utf-8")))
+        except IntegrityError:
+            pass  # kept at the same moment by another thread (cases open side by side) or process
         self._kept_versions.add(policy.version)
 
 
