@@ -245,6 +245,9 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         self._flow_names: dict[UUID, str] = {}
         self._claimed: set[UUID] = set()  # claimed by this process and not finished
         self._wake = asyncio.Event()
+        # The last claim left due runs unclaimed for want of a free slot: a run that ends wakes
+        # the poll to claim them (else they would wait for the next event or query_s).
+        self._runs_left_for_a_slot = False
         self._claiming = asyncio.Lock()
         self._cancels: Any = None  # the FlowRunCancellingObserver of running runs
 
@@ -264,7 +267,9 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             # A run claimed since the server answered (its Pending not yet in that answer) is
             # not offered again (Prefect's worker would warn of a duplicate submission).
             due = [e for e in [*pooled, *others] if e.flow_run.id not in self._claimed]
-            return await self._submit_scheduled_flow_runs(due)
+            submitted = await self._submit_scheduled_flow_runs(due)
+            self._runs_left_for_a_slot = len(submitted) < len(due)
+            return submitted
 
     async def _henpin_runs_due(self) -> list[Any]:
         """Due Scheduled runs of Henpin's deployments, of the flows this process runs, whatever
@@ -326,6 +331,8 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         finally:
             self._claimed.discard(flow_run.id)
             self._release_limit_slot(flow_run.id)
+            if self._runs_left_for_a_slot:
+                self._wake.set()
 
     async def _flow_for(self, flow_run: FlowRun) -> Flow[..., Any]:
         name = self._flow_names.get(flow_run.flow_id)

@@ -200,6 +200,22 @@ def test_a_resumed_run_is_woken_by_the_event_not_the_poll(
     wait_for(lambda: one.worker.runs_done == 2, "the executor counted both runs of it")
 
 
+def test_a_run_left_for_want_of_a_slot_starts_when_one_frees_not_at_the_poll(
+    executor: Callable[..., Executor],
+) -> None:
+    executor(limit=1, query_s=600)  # its one poll is at its start
+    time.sleep(1.0)
+    first = start("resident-test-blocks", label="1", seconds=2.0)
+    second = start("resident-test-blocks", label="2", seconds=0.1)
+
+    assert final_state(first) == StateType.COMPLETED
+    assert final_state(second, timeout=20) == StateType.COMPLETED
+    # One slot: the second waited for the first, and started as soon as it ended (its own
+    # Scheduled event had come while the slot was taken; the poll was 600 s away).
+    assert span("2")[0] >= span("1")[1]
+    assert span("2")[0] - span("1")[1] < 5.0
+
+
 def test_a_run_cancelled_while_running_stops_and_ends_cancelled(
     executor: Callable[..., Executor],
 ) -> None:
