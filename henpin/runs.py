@@ -31,7 +31,6 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
-from prefect.flow_runs import resume_flow_run
 from prefect.states import AwaitingRetry
 
 from henpin.cases.registry import case_type_entry
@@ -94,19 +93,18 @@ class ResumeResult:
 
 
 def resume_case_run(flow_run_id: str, run_input: dict[str, Any] | None) -> str:
-    """Resume a suspended case run; say what happened instead of raising for expected races."""
+    """Resume a suspended case run; say what happened instead of raising for expected races.
+
+    One call: Prefect's server itself answers "not paused" (ABORT) for a run that is not
+    waiting (prefect/server/api/flow_runs.py `resume_flow_run`), so the run is not read first
+    (prefect's own `resume_flow_run` reads it first, and so did this, twice). A burst of cases
+    woken by one feed result costs one call each."""
     try:
         with get_client(sync_client=True) as client:
-            run = client.read_flow_run(UUID(flow_run_id))
-        if not run.state or not run.state.is_paused():
-            return ResumeResult.NOT_WAITING
-        resume_flow_run(UUID(flow_run_id), run_input=run_input)
-        return ResumeResult.RESUMED
+            response = client.resume_flow_run(UUID(flow_run_id), run_input=run_input)
     except ObjectNotFound:
         return ResumeResult.FAILED
     except Exception as exc:  # the Prefect API down or refusing: the sweep will retry
-        if "isn't paused" in str(exc) or "not paused" in str(exc).lower():
-            return ResumeResult.NOT_WAITING
         if _status_code(exc) == 409 and not _still_paused(flow_run_id):
             # Two doors resumed at once (a decision and the housekeeper's sweep of decided
             # cases): the server reads the state without a lock, so both pass its "is it
@@ -115,20 +113,27 @@ def resume_case_run(flow_run_id: str, run_input: dict[str, Any] | None) -> str:
             # and is rolled back. Both answers come from the same decision in the case store.
             log.info("flow run %s was resumed at the same moment by another door", flow_run_id)
             return ResumeResult.RESUMED
-        if SCHEMA_NOT_SAVED in str(exc):
-            # Prefect suspends a run by setting its state first and saving the answer's schema
-            # second (prefect/flow_runs.py `suspend_flow_run`); a process killed in between
-            # leaves a run no answer can resume (the server's "Run input schema not found.").
-            # Sent back to Scheduled, it runs again from the top and finds the decision in the
-            # case store, as a run restarted after a crash does.
-            log.warning(
-                "flow run %s was suspended without its answer's schema (its process died while "
-                "suspending): starting it again",
-                flow_run_id,
-            )
-            return ResumeResult.RESUMED if retry_case_run(flow_run_id) else ResumeResult.FAILED
         log.warning("could not resume flow run %s: %s", flow_run_id, exc)
         return ResumeResult.FAILED
+    if response.status == SetStateStatus.ACCEPT:
+        return ResumeResult.RESUMED
+    reason = getattr(response.details, "reason", None) or ""
+    if response.status == SetStateStatus.ABORT:
+        return ResumeResult.NOT_WAITING  # "Cannot resume a flow run that is not paused."
+    if SCHEMA_NOT_SAVED in reason:
+        # Prefect suspends a run by setting its state first and saving the answer's schema
+        # second (prefect/flow_runs.py `suspend_flow_run`); a process killed in between
+        # leaves a run no answer can resume (the server's "Run input schema not found.").
+        # Sent back to Scheduled, it runs again from the top and finds the decision in the
+        # case store, as a run restarted after a crash does.
+        log.warning(
+            "flow run %s was suspended without its answer's schema (its process died while "
+            "suspending): starting it again",
+            flow_run_id,
+        )
+        return ResumeResult.RESUMED if retry_case_run(flow_run_id) else ResumeResult.FAILED
+    log.warning("could not resume flow run %s: %s %s", flow_run_id, response.status.value, reason)
+    return ResumeResult.FAILED
 
 
 def _status_code(exc: Exception) -> int | None:

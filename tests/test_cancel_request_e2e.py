@@ -368,7 +368,6 @@ def test_a_decision_resuming_at_the_same_moment_as_the_sweep_counts_as_resumed(
     was resumed, by the other door, with the same decision: the decision says so, and the case
     cancels once."""
     from flows.ingest import ingest
-    from henpin import runs as case_runs
     from henpin.app.cases import show_case
     from henpin.app.decide import decide
 
@@ -378,15 +377,19 @@ def test_a_decision_resuming_at_the_same_moment_as_the_sweep_counts_as_resumed(
     case = case_by_order(henpin, "111-0000016-0000016")
     assert case.state == "waiting"
 
-    real_resume = case_runs.resume_flow_run
+    from prefect.client.orchestration import SyncPrefectClient
 
-    def the_other_door_wins(flow_run_id: Any, run_input: Any = None) -> None:
-        real_resume(flow_run_id, run_input=run_input)  # the sweep's resume lands first
+    real_resume = SyncPrefectClient.resume_flow_run
+
+    def the_other_door_wins(
+        client: SyncPrefectClient, flow_run_id: Any, run_input: Any = None
+    ) -> None:
+        real_resume(client, flow_run_id, run_input=run_input)  # the sweep's resume lands first
         request = httpx.Request("POST", f"http://prefect/api/flow_runs/{flow_run_id}/resume")
         conflict = httpx.Response(409, request=request, json={"detail": "Data integrity conflict."})
         raise httpx.HTTPStatusError("409 Conflict", request=request, response=conflict)
 
-    monkeypatch.setattr(case_runs, "resume_flow_run", the_other_door_wins)
+    monkeypatch.setattr(SyncPrefectClient, "resume_flow_run", the_other_door_wins)
     result = decide(henpin, case.id, choice="cancel", operator="dave")
     assert result.accepted and result.resumed
     monkeypatch.undo()
