@@ -11,6 +11,7 @@ the first chunk (warm), at half the cases, at the end, and the growth over the s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,16 @@ from p4_throughput import run as ingest_and_wait
 from single import SingleStack
 
 
-def run(children: Children, work: Path, *, cases: int, chunk: int = 1000) -> dict[str, Any]:
+def run(
+    children: Children,
+    work: Path,
+    *,
+    cases: int,
+    chunk: int = 1000,
+    progress: Callable[[dict[str, Any]], None] = lambda so_far: None,
+) -> dict[str, Any]:
+    """`cases` through one resident runner; `progress` gets the figures so far after each chunk
+    (an interrupted hour still leaves them)."""
     stack = SingleStack(home=work / "memory", children=children, time_scale=10.0)
     stack.start()
     children.stop("emulator")
@@ -51,17 +61,24 @@ def run(children: Children, work: Path, *, cases: int, chunk: int = 1000) -> dic
                 }
             )
             log(f"memory: {done} cases through the runner, RSS {chunks[-1]['rss_mb']} MB")
-    restarted = children.procs["runner"].pid != pid
-    half = next(c for c in chunks if c["cases_so_far"] >= cases / 2)
-    first, last = chunks[0], chunks[-1]
-    end_mb = rss.at(last["ready_at_epoch"])
+            progress(summary(chunks, rss, children.procs["runner"].pid != pid, started))
+    return summary(chunks, rss, children.procs["runner"].pid != pid, started)
+
+
+def summary(
+    chunks: list[dict[str, Any]], rss: RssSampler, restarted: bool, started: float
+) -> dict[str, Any]:
+    done = chunks[-1]["cases_so_far"]
+    half = next(c for c in chunks if c["cases_so_far"] >= done / 2)
+    end_mb = rss.at(chunks[-1]["ready_at_epoch"])
     half_mb = rss.at(half["ready_at_epoch"])
     return {
         "cases": done,
         "elapsed_s": round(time.time() - started),
         "runner_restarted": restarted,  # a recycle (exit 75) would reset the figure
-        "warm_mb": rss.at(first["ready_at_epoch"]),
+        "warm_mb": rss.at(chunks[0]["ready_at_epoch"]),
         "half_mb": half_mb,
+        "half_at_cases": half["cases_so_far"],
         "end_mb": end_mb,
         "growth_second_half_mb": round(end_mb - half_mb, 1) if end_mb and half_mb else None,
         "peak_mb": max(mb for _, mb in rss.samples),

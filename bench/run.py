@@ -532,10 +532,14 @@ def main() -> int:
             import resident_memory
 
             cases = int(os.environ.get("BENCH_MEMORY_CASES", "10000"))
-            results["resident_memory"] = resident_memory.run(children, WORK, cases=cases)
             memory = history.RESULTS / "memory" / f"{started_at:%Y-%m-%d-%H%M%S}.json"
             memory.parent.mkdir(parents=True, exist_ok=True)
-            common.dump(memory, {"started_at": started_at.isoformat(), **results})
+
+            def keep(so_far: dict[str, Any]) -> None:
+                results["resident_memory"] = so_far
+                common.dump(memory, {"started_at": started_at.isoformat(), **results})
+
+            keep(resident_memory.run(children, WORK, cases=cases, progress=keep))
             log(f"resident memory: {results['resident_memory']}; wrote {memory}")
         if not only or "p2" in only:
             results["p2"] = p2_outbox.run(children, SIZES["p2_n"])
