@@ -20,11 +20,13 @@ See bench/README.md for what each figure means and docs/scaling.md for the concl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -216,14 +218,9 @@ def rss_summary(rss: Any, engine: dict[str, Any]) -> dict[str, Any]:
 
 def scaled_layout(children: Children, results: dict[str, Any]) -> None:
     import p4_throughput
-    from common import PG_SERVER, Emulator, forget_redis, free_redis_url, with_database
-
-    from henpin.scale import drop_postgres_database, start_scaled_stack
+    from common import Emulator
 
     tag = uuid.uuid4().hex[:8]
-    store = with_database(PG_SERVER, f"henpin_bench_{tag}")
-    prefect_db = with_database(PG_SERVER, f"henpin_bench_{tag}_p", scheme="postgresql+asyncpg")
-    redis_url = free_redis_url()
     os.environ.update(
         {
             "HENPIN_EMULATOR_TIME_SCALE": f"{SIZES['emulator_time_scale']:g}",
@@ -231,68 +228,40 @@ def scaled_layout(children: Children, results: dict[str, Any]) -> None:
             "HENPIN_POLL_INTERVAL_S": "3600",
         }
     )
-    log(f"P4 scaled layout: starting (Redis: {redis_url or 'none'})")
-    stack = start_scaled_stack(
-        WORK / "scaled",
-        workers=2,
-        database_url=store,
-        redis_url=redis_url,
-        prefect_database_url=prefect_db,
-        demo_data=False,
-        inbox=False,
-        worker_limit=SIZES["worker_limit"],
-    )
     try:
-        assert stack.urls["emulator"]
-        results["p4_pg"] = p4_throughput.run(
-            "PostgreSQL, two workers",
-            emulator=Emulator(str(stack.urls["emulator"])),
-            store=store,
-            prefect=stack.prefect_settings,
-            total=SIZES["p4_orders"],
-            requests=SIZES["p4_cases"],
-            prefix=222,
-            timeout=2400,
+        with scaled_stack(f"{tag}", worker_limit=SIZES["worker_limit"]) as (stack, store):
+            assert stack.urls["emulator"]
+            results["p4_pg"] = p4_throughput.run(
+                "PostgreSQL, two workers",
+                emulator=Emulator(str(stack.urls["emulator"])),
+                store=store,
+                prefect=stack.prefect_settings,
+                total=SIZES["p4_orders"],
+                requests=SIZES["p4_cases"],
+                prefix=222,
+                timeout=2400,
+            )
+            results["p4_pg"]["redis"] = bool(stack.redis_url)
+            results["p4_pg"]["rss_mb"] = {
+                name: common.rss_mb(proc.pid)
+                for name, proc in stack.procs.items()
+                if proc.poll() is None
+            }
+        results["p4_engine_pg"] = attempt(
+            "P4 engine capacity, scaled layout", lambda: scaled_engine(tag)
         )
-        results["p4_pg"]["redis"] = bool(redis_url)
-        results["p4_pg"]["rss_mb"] = {
-            name: common.rss_mb(proc.pid)
-            for name, proc in stack.procs.items()
-            if proc.poll() is None
-        }
     finally:
-        stack.stop()
-        drop_postgres_database(store)
-        drop_postgres_database(prefect_db)
-        forget_redis(redis_url)
-    results["p4_engine_pg"] = attempt(
-        "P4 engine capacity, scaled layout", lambda: scaled_engine(tag)
-    )
+        for name in ("HENPIN_EMULATOR_TIME_SCALE", "HENPIN_OUTBOX_INTERVAL_S"):
+            os.environ.pop(name, None)
 
 
 def scaled_engine(tag: str) -> dict[str, Any]:
     """Engine capacity on PostgreSQL: the scaled layout again, its emulator's usage plans lifted,
     each worker with the resident executor's default limit (as the default layout's runner)."""
     import p4_throughput
-    from common import PG_SERVER, Emulator, forget_redis, free_redis_url, with_database
+    from common import Emulator
 
-    from henpin.scale import drop_postgres_database, start_scaled_stack
-
-    store = with_database(PG_SERVER, f"henpin_bench_{tag}_e")
-    prefect_db = with_database(PG_SERVER, f"henpin_bench_{tag}_ep", scheme="postgresql+asyncpg")
-    redis_url = free_redis_url()
-    log("P4 engine capacity, scaled layout: starting (usage plans lifted)")
-    stack = start_scaled_stack(
-        WORK / "scaled-engine",
-        workers=2,
-        database_url=store,
-        redis_url=redis_url,
-        prefect_database_url=prefect_db,
-        demo_data=False,
-        inbox=False,
-        emulator_usage_plans="lifted",
-    )
-    try:
+    with scaled_stack(f"{tag}_e", usage_plans="lifted") as (stack, store):
         assert stack.urls["emulator"]
         return p4_throughput.run(
             "engine capacity, PostgreSQL, two resident workers, quotas lifted",
@@ -304,13 +273,38 @@ def scaled_engine(tag: str) -> dict[str, Any]:
             prefix=223,
             timeout=2400,
         )
+
+
+@contextlib.contextmanager
+def scaled_stack(tag: str, *, usage_plans: str = "amazon", **options: Any) -> Iterator[Any]:
+    """What `henpin.scale` starts (two workers, Prefect on PostgreSQL + Redis when it answers),
+    on databases of its own dropped at the end: (the stack, the case store's URL)."""
+    from common import PG_SERVER, forget_redis, free_redis_url, with_database
+
+    from henpin.scale import drop_postgres_database, start_scaled_stack
+
+    store = with_database(PG_SERVER, f"henpin_bench_{tag}")
+    prefect_db = with_database(PG_SERVER, f"henpin_bench_{tag}_p", scheme="postgresql+asyncpg")
+    redis_url = free_redis_url()
+    log(f"scaled layout: starting (Redis: {redis_url or 'none'}; usage plans {usage_plans})")
+    stack = start_scaled_stack(
+        WORK / f"scaled-{tag}",
+        workers=2,
+        database_url=store,
+        redis_url=redis_url,
+        prefect_database_url=prefect_db,
+        demo_data=False,
+        inbox=False,
+        emulator_usage_plans=usage_plans,
+        **options,
+    )
+    try:
+        yield stack, store
     finally:
         stack.stop()
         drop_postgres_database(store)
         drop_postgres_database(prefect_db)
         forget_redis(redis_url)
-        for name in ("HENPIN_EMULATOR_TIME_SCALE", "HENPIN_OUTBOX_INTERVAL_S"):
-            os.environ.pop(name, None)
 
 
 def summary(r: dict[str, Any]) -> dict[str, Any]:
