@@ -14,8 +14,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -297,15 +298,17 @@ def cheap_orders(emulator: str, prefix: str, count: int) -> list[str]:
 RUNNER_NAME = "henpin-runner"  # `henpin runner`'s name in Prefect, as `henpin up` starts it
 
 
-def runs_in_the_runner(status: dict[str, Any]) -> list[str]:
+def runs_in_the_runner(status: dict[str, Any], orders: Iterable[str] = ()) -> list[str]:
     """Flow runs the runner is executing (threads of its one process, the resident executor):
-    RUNNING in Prefect and claimed under its name."""
+    RUNNING in Prefect and claimed under its name; with `orders`, only those orders' runs."""
     body = {"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}, "limit": 200}
     runs = httpx.post(f"{status['prefect_api']}/flow_runs/filter", json=body, timeout=10).json()
+    wanted = tuple(orders)
     return [
         str(r["id"])
         for r in runs
         if (r.get("labels") or {}).get("prefect.worker.name") == RUNNER_NAME
+        and (not wanted or str(r["name"]).endswith(wanted))
     ]
 
 
@@ -317,6 +320,17 @@ def caught(what: str, probe: Any, timeout: float) -> Any:
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def last_state_before(status: dict[str, Any], flow_run_id: str, moment: datetime) -> str:
+    """The type of the run's last state stamped at or before `moment`."""
+    states = httpx.get(
+        f"{status['prefect_api']}/flow_run_states/",
+        params={"flow_run_id": flow_run_id},
+        timeout=10,
+    ).json()
+    stamped = sorted((datetime.fromisoformat(s["timestamp"]), str(s["type"])) for s in states)
+    return [kind for at, kind in stamped if at <= moment][-1]
 
 
 def crashed_by_the_runners_restart(status: dict[str, Any], flow_run_id: str) -> bool:
@@ -337,11 +351,20 @@ def test_a_runner_killed_mid_run_is_started_again_and_its_cases_finish(stack: Up
     status = stack.wait_ready()
     runner = stack.part("henpin.cli runner")
     ids = cheap_orders(status["emulator"], "113-7100000", 6)
-    henpin(stack.home, "poll", "--json")
-    caught("a flow run in the runner", lambda: runs_in_the_runner(status), timeout=120)
+    # Each run reads its order again right before cancelling: 3 s there keeps it running long
+    # enough to be seen (a run takes a fraction of a second, and its worker label follows it).
+    slow = {
+        "rules": [{"operations": ["getOrder"], "rate": 1.0, "fault": "slow", "delaySeconds": 3}]
+    }
+    httpx.put(f"{status['emulator']}/_emulator/faults", json=slow, timeout=10).raise_for_status()
+    # The poll returns once ingestion is done, which reads some orders (return requests') with
+    # the same slow getOrder: the cases' runs start meanwhile.
+    polled = threading.Thread(target=henpin, args=(stack.home, "poll", "--json"))
+    polled.start()
+    caught("a case's run in the runner", lambda: runs_in_the_runner(status, ids), timeout=120)
     os.killpg(runner, signal.SIGKILL)  # the runner and the runs it was executing (its threads)
-    left = runs_in_the_runner(status)  # still RUNNING in Prefect, with no process behind them
-    assert left, "the runs seen executing a moment ago all ended before the kill"
+    killed_at = datetime.now(UTC)
+    seen_running = runs_in_the_runner(status)  # RUNNING in Prefect, with no process behind them
 
     again = wait_for(
         "the runner to be started again",
@@ -356,6 +379,12 @@ def test_a_runner_killed_mid_run_is_started_again_and_its_cases_finish(stack: Up
     assert stack.part("henpin.cli runner") != runner
     assert "runner stopped (exit code -9); starting it again" in stack.output.read_text()
     assert "runner started again" in (stack.home / "logs" / "supervisor.log").read_text()
+    polled.join(120)
+    # A state the runner sent just before the kill (a suspension, the end) may have reached the
+    # server after the read above. A state's timestamp is its sender's: the runs left running
+    # are those whose last state stamped before the kill is RUNNING.
+    left = [r for r in seen_running if last_state_before(status, r, killed_at) == "RUNNING"]
+    assert left, "the runs seen executing a moment ago all ended before the kill"
 
     def outcomes() -> dict[str, Any] | None:
         if sum(c.order_id in ids for c in cases_in(stack.home, "closed")) < len(ids):
