@@ -322,28 +322,31 @@ def caught(what: str, probe: Any, timeout: float) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def last_state_before(status: dict[str, Any], flow_run_id: str, moment: datetime) -> str:
-    """The type of the run's last state stamped at or before `moment`."""
-    states = httpx.get(
+def run_states(status: dict[str, Any], flow_run_id: str) -> list[dict[str, Any]]:
+    """The run's state history, as Prefect's API gives it."""
+    states: list[dict[str, Any]] = httpx.get(
         f"{status['prefect_api']}/flow_run_states/",
         params={"flow_run_id": flow_run_id},
         timeout=10,
     ).json()
-    stamped = sorted((datetime.fromisoformat(s["timestamp"]), str(s["type"])) for s in states)
+    return states
+
+
+def last_state_before(status: dict[str, Any], flow_run_id: str, moment: datetime) -> str:
+    """The type of the run's last state stamped at or before `moment`."""
+    stamped = sorted(
+        (datetime.fromisoformat(s["timestamp"]), str(s["type"]))
+        for s in run_states(status, flow_run_id)
+    )
     return [kind for at, kind in stamped if at <= moment][-1]
 
 
 def crashed_by_the_runners_restart(status: dict[str, Any], flow_run_id: str) -> bool:
     """The run's history has the Crashed state a runner started again under the same name gives
     the runs it left running (henpin/resident.py), for housekeeping to start them again."""
-    states = httpx.get(
-        f"{status['prefect_api']}/flow_run_states/",
-        params={"flow_run_id": flow_run_id},
-        timeout=10,
-    ).json()
     return any(
         s["type"] == "CRASHED" and f"({RUNNER_NAME}) stopped" in (s.get("message") or "")
-        for s in states
+        for s in run_states(status, flow_run_id)
     )
 
 
