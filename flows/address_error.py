@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow
 
 from flows.steps import ask_operator, refund_and_close, wait_for_amazon
 from henpin.cases import address_error as texts
@@ -23,12 +23,12 @@ from henpin.cases.address_error import AddressAnswer, Resolution
 from henpin.domain import ActionStatus, Order, Outcome
 from henpin.policy import AddressErrorPolicy
 from tasks.cases import close_case, mark_acting, record_details
-from tasks.kinds import CASE_RESULTS
+from tasks.kinds import case_step
 from tasks.messages import queue_buyer_message, read_buyer_language
 from tasks.orders import order_of_case
 
 
-@task(name="money-of-each-option", timeout_seconds=30, cache_policy=CASE_RESULTS)
+@case_step("money-of-each-option", timeout_seconds=30)
 def money_of_each_option(order: Order, policy: AddressErrorPolicy) -> list[dict[str, Any]]:
     """What each way out costs or recovers, from the policy's money values."""
     return [o.model_dump(mode="json") for o in policy.options_money(order)]

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from itertools import count
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow
 
 from flows.steps import ask_operator, cancel_as_buyer_requested, refund_and_close
 from henpin.cases.cancel_request import CancelDecision, cancel_request_question
@@ -32,11 +32,11 @@ from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelRequestPolicy
 from henpin.policy.cancel_request import Recommendation
 from tasks.cases import close_case, record_recommendation
-from tasks.kinds import CASE_RESULTS
+from tasks.kinds import case_step
 from tasks.orders import order_of_case, read_order_after
 
 
-@task(name="recommend", timeout_seconds=30, cache_policy=CASE_RESULTS)
+@case_step("recommend", timeout_seconds=30)
 def recommend(order: Order, policy: CancelRequestPolicy) -> dict[str, Any]:
     """What policy says to do with this request, and which rule said so."""
     return policy.recommend(order, datetime.now(UTC)).model_dump(mode="json")

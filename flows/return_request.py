@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from itertools import count
 from typing import Any, Literal
 
-from prefect import flow, task
+from prefect import flow
 
 from flows.steps import ask_operator, refund_and_close
 from henpin.cases import return_request as texts
@@ -58,18 +58,18 @@ from tasks.cases import (
     record_details,
     record_recommendation,
 )
-from tasks.kinds import CASE_RESULTS
+from tasks.kinds import case_step
 from tasks.orders import order_of_case
 from tasks.return_clock import note_authorized_by_amazon, start_refund_clock
 
 
-@task(name="recommend-return", timeout_seconds=30, cache_policy=CASE_RESULTS)
+@case_step("recommend-return", timeout_seconds=30)
 def recommend(ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy) -> dict[str, Any]:
     """What policy says to do with this return, and which rule said so."""
     return policy.recommend(ret, order, datetime.now(UTC)).model_dump(mode="json")
 
 
-@task(name="refund-for-condition", timeout_seconds=30, cache_policy=CASE_RESULTS)
+@case_step("refund-for-condition", timeout_seconds=30)
 def refund_for_condition(
     ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy, condition: str
 ) -> dict[str, Any]:

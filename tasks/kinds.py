@@ -20,14 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, ParamSpec, TypeVar, cast
 
-from prefect import Task, task
+from prefect import Task
 from prefect.cache_policies import DEFAULT, NO_CACHE, CachePolicy
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.context import TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.futures import PrefectFuture
+from prefect.results import get_result_store
+from prefect.settings import PREFECT_TASKS_REFRESH_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.utilities.callables import get_call_parameters
 
 from henpin.amazon import AmazonError, AmazonThrottled, AmazonUnavailable
 from henpin.runs import RunCancelled, case_results_key, local_result_exists
@@ -65,6 +69,90 @@ class CaseResults(CachePolicy):
 CASE_RESULTS = CaseResults()
 
 
+class CaseStep(Task[P, R]):
+    """A step of a case flow whose result is persisted: when the flow runs again (resumed
+    after a question or Amazon's answer, or started again after a crash) and the step, called
+    with the same inputs, finished before, its result comes straight from the result store.
+
+    Prefect would do the same inside a new task run ("Cached"): a task run, its states, events
+    and log lines recorded by the server on every resume, for every step before the point the
+    case waited at. On a burst (one feed result waking many cases) that was most of Prefect's
+    server's work per wake. The key and the store are Prefect's own (the task's cache policy,
+    `CaseResults`), so what comes back is what Prefect would have returned; a step not found
+    (its inputs changed, it failed, it never ran) goes to Prefect as any task call. The Prefect
+    UI shows each step once, as it first ran."""
+
+    def __call__(  # type: ignore[override]
+        self, *args: Any, return_state: bool = False, wait_for: Any = None, **kwargs: Any
+    ) -> Any:
+        if not return_state and wait_for is None:
+            kept = result_kept(self, get_call_parameters(self.fn, args, kwargs))
+            if kept is not None:
+                return kept.result
+        prefects: Any = super().__call__
+        return prefects(*args, return_state=return_state, wait_for=wait_for, **kwargs)
+
+
+def result_kept(step: Task[..., Any], parameters: dict[str, Any]) -> Any:
+    """The result `step` persisted when it last ran with these inputs in this flow run, looked
+    up as Prefect's task engine does (prefect 3.9.1 `task_engine.transaction_context`: the
+    cache policy's key, the task's result store, an unexpired record); None outside a flow
+    run, inside a task, or when there is none. Its `.result` is the step's value."""
+    flow_run = FlowRunContext.get()
+    policy = step.cache_policy
+    if (
+        flow_run is None
+        or flow_run.flow_run is None
+        or TaskRunContext.get() is not None
+        or not isinstance(policy, CachePolicy)
+        or step.refresh_cache
+        or (step.refresh_cache is None and PREFECT_TASKS_REFRESH_CACHE.value())
+    ):
+        return None
+    # What the key reads of the task run's context: the task, and the flow run it is part of.
+    context = SimpleNamespace(task=step, task_run=SimpleNamespace(flow_run_id=flow_run.flow_run.id))
+    try:
+        key = policy.compute_key(
+            task_ctx=context,  # type: ignore[arg-type]
+            inputs=parameters,
+            flow_parameters=flow_run.parameters or {},
+        )
+        if key is None:
+            return None
+        store: Any = get_result_store().update_for_task(step, _sync=True)  # type: ignore[call-arg]
+        return store.read(key) if store.exists(key) else None
+    except Exception:  # unreadable or unhashable: Prefect's own path decides, and logs it
+        return None
+
+
+def case_step(
+    name: str,
+    *,
+    timeout_seconds: float,
+    cache_policy: CachePolicy = CASE_RESULTS,
+    persist_result: bool | None = None,
+    retries: int | None = None,
+    retry_delay_seconds: list[float] | None = None,
+    retry_condition_fn: Callable[[Task[..., Any], TaskRun, State[Any]], bool] | None = None,
+) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A task of a case flow (`CaseStep` where its result is persisted)."""
+
+    def decorate(fn: Callable[P, R]) -> Task[P, R]:
+        kind = Task if cache_policy is NO_CACHE else CaseStep
+        return kind(
+            fn=fn,
+            name=name,
+            timeout_seconds=timeout_seconds,
+            cache_policy=cache_policy,
+            persist_result=persist_result,
+            retries=retries,
+            retry_delay_seconds=retry_delay_seconds,
+            retry_condition_fn=retry_condition_fn,
+        )
+
+    return decorate
+
+
 def unless_run_cancelled(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry a store task after any failure but a refusal no retry changes: its flow run was
     cancelled in Prefect (`RunCancelled`)."""
@@ -78,8 +166,8 @@ def unless_run_cancelled(task: Task[Any, Any], task_run: TaskRun, state: State[A
 
 
 def store_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]], Task[P, R]]:
-    return task(
-        name=name,
+    return case_step(
+        name,
         retries=3,
         retry_delay_seconds=[1, 5, 15],
         retry_condition_fn=unless_run_cancelled,
@@ -113,8 +201,8 @@ def tried_again(error: AmazonError) -> bool:
 
 
 def amazon_task(name: str, *, fresh: bool = False) -> Callable[[Callable[P, R]], Task[P, R]]:
-    return task(
-        name=name,
+    return case_step(
+        name,
         retries=4,
         retry_delay_seconds=[5, 30, 120, 300],
         retry_condition_fn=transient_amazon_error,
