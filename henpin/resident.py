@@ -298,14 +298,16 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         Leaner than Prefect's own (prefect/workers/base.py `_submit_run`): no deployment
         re-read, no job configuration (nothing here is templated: the run is a thread), no
         Submitting state, and the worker's labels (by which a restarted process finds the runs
-        it left behind) are written beside the run rather than before it. About half of a
-        resumed case's wait for its executor went to those calls."""
+        it left behind) are written beside the run rather than before it, and only when the run
+        does not carry them yet. About half of a resumed case's wait for its executor went to
+        those calls."""
         try:
             claimed = await self._propose_pending_state(flow_run)
             if claimed:
                 self._claimed.add(flow_run.id)
                 assert self._runs_task_group is not None
-                self._runs_task_group.start_soon(self._label, flow_run)
+                if not self._labelled(flow_run):
+                    self._runs_task_group.start_soon(self._label, flow_run)
                 self._runs_task_group.start_soon(self._run_claimed, flow_run)
             else:
                 self._release_limit_slot(flow_run.id)
@@ -313,6 +315,15 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             self._submitting_flow_run_ids.discard(flow_run.id)
             if self._cancelling_observer is not None:
                 self._cancelling_observer.remove_in_flight_flow_run_id(flow_run.id)
+
+    def _labelled(self, flow_run: FlowRun) -> bool:
+        """Whether the run carries this executor's labels already (a resumed case's run that
+        this executor claimed before): its labels are not written again."""
+        labels = flow_run.labels or {}
+        mine = {"prefect.worker.name": self.name, "prefect.worker.type": self.type}
+        if self._work_pool is not None:
+            mine["prefect.work-pool.id"] = str(self._work_pool.id)
+        return all(labels.get(k) == v for k, v in mine.items())
 
     async def _label(self, flow_run: FlowRun) -> None:
         try:

@@ -191,13 +191,24 @@ def test_a_resumed_run_is_woken_by_the_event_not_the_poll(
 
     one = executor(query_s=600)  # its one poll is at its start: later runs come by events
     time.sleep(1.0)
+    labelled: list[UUID] = []
+    label = one.worker._give_worker_labels_to_flow_run
+
+    async def counted(flow_run_id: UUID) -> None:
+        labelled.append(flow_run_id)
+        await label(flow_run_id)
+
+    one.worker._give_worker_labels_to_flow_run = counted  # type: ignore[method-assign]
     run_id = start("resident-test-waits", label="w")
     wait_for(lambda: (s := read(run_id).state) and s.is_paused(), "the run suspended")
+    wait_for(lambda: read(run_id).labels.get("prefect.worker.name") == one.worker.name, "labels")
     resume_flow_run(run_id)
 
     assert final_state(run_id) == StateType.COMPLETED
     assert [what for name, what, _ in SEEN if name == "w"] == ["start", "start", "resumed"]
     wait_for(lambda: one.worker.runs_done == 2, "the executor counted both runs of it")
+    # Labelled when first claimed; claimed again after the resume, it carries them already.
+    assert labelled == [run_id]
 
 
 def test_a_run_left_for_want_of_a_slot_starts_when_one_frees_not_at_the_poll(
