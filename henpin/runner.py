@@ -31,6 +31,7 @@ import httpx
 from prefect.types.entrypoint import EntrypointType
 
 from henpin.cases.registry import CASE_TYPES
+from henpin.context import current
 from henpin.logs import keep_secrets_out_of_logs
 from henpin.resident import POOL, RECYCLE_EXIT, WORKER_TYPE, ResidentWorker
 from henpin.runs import DEPLOYMENT
@@ -185,6 +186,8 @@ def serve_resident(
         max_rss_mb=settings.runner_max_rss_mb,
         query_s=settings.runner_query_s,
     )
+    # Ingestion and housekeeping in this process make runs due: the executor hears it at once.
+    current().when_runs_due(worker.wake)
     housekeeper = Housekeeper(settings.outbox_interval_s)
     if housekeeping:
         housekeeper.start()

@@ -34,6 +34,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import AwaitingRetry
 
 from henpin.cases.registry import case_type_entry
+from henpin.context import current
 from henpin.domain import CaseType
 from henpin.marketplaces import MARKETPLACES
 from henpin.policy.reasons import Phrase, phrase
@@ -78,6 +79,7 @@ def start_case_run(
             as_subflow=False,
         ),
     )
+    current().runs_due()
     return str(run.id)
 
 
@@ -98,7 +100,15 @@ def resume_case_run(flow_run_id: str, run_input: dict[str, Any] | None) -> str:
     One call: Prefect's server itself answers "not paused" (ABORT) for a run that is not
     waiting (prefect/server/api/flow_runs.py `resume_flow_run`), so the run is not read first
     (prefect's own `resume_flow_run` reads it first, and so did this, twice). A burst of cases
-    woken by one feed result costs one call each."""
+    woken by one feed result costs one call each. A resumed run is due: this process's
+    executor, if it has one, is told at once (`Context.runs_due`)."""
+    resumed = _resume(flow_run_id, run_input)
+    if resumed == ResumeResult.RESUMED:
+        current().runs_due()
+    return resumed
+
+
+def _resume(flow_run_id: str, run_input: dict[str, Any] | None) -> str:
     try:
         with get_client(sync_client=True) as client:
             response = client.resume_flow_run(UUID(flow_run_id), run_input=run_input)
@@ -298,10 +308,13 @@ def retry_case_run(flow_run_id: str) -> bool:
         with get_client(sync_client=True) as client:
             retry: State[Any] = AwaitingRetry()
             result = client.set_flow_run_state(UUID(flow_run_id), retry, force=True)
-        return bool(result.status == SetStateStatus.ACCEPT)
     except Exception as exc:  # the Prefect API down: the next round tries again
         log.warning("could not restart flow run %s: %s", flow_run_id, exc)
         return False
+    if result.status != SetStateStatus.ACCEPT:
+        return False
+    current().runs_due()
+    return True
 
 
 # --- what Prefect keeps of a case, forgotten with the buyer's data -----------------------------

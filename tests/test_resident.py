@@ -211,6 +211,28 @@ def test_a_resumed_run_is_woken_by_the_event_not_the_poll(
     assert labelled == [run_id]
 
 
+def test_a_run_this_process_resumes_wakes_its_executor_without_the_event(
+    executor: Callable[..., Executor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingestion and housekeeping run in the runner's own process: a run they start or resume
+    is claimed at once, not when Prefect's event about it comes back (here: never)."""
+    from henpin import resident
+    from henpin.context import current
+    from henpin.runs import ResumeResult, resume_case_run
+
+    monkeypatch.setattr(resident, "WAKE_EVENTS", ("henpin.test.never-emitted",))
+    one = executor(query_s=600)  # one poll at its start, then only what wakes it
+    current().when_runs_due(one.worker.wake)
+    time.sleep(1.0)
+    run_id = start("resident-test-waits", label="d")
+    current().runs_due()  # as start_case_run says after creating a case's run
+    wait_for(lambda: (s := read(run_id).state) and s.is_paused(), "the run suspended")
+
+    assert resume_case_run(str(run_id), None) == ResumeResult.RESUMED
+    assert final_state(run_id, timeout=30) == StateType.COMPLETED
+    assert [what for name, what, _ in SEEN if name == "d"] == ["start", "start", "resumed"]
+
+
 def test_a_run_left_for_want_of_a_slot_starts_when_one_frees_not_at_the_poll(
     executor: Callable[..., Executor],
 ) -> None:

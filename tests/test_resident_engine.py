@@ -47,3 +47,32 @@ def test_a_run_thread_being_cancelled_reads_cancel_and_any_other_thread_prefects
         t.join()
     assert seen == {"cancelled": "cancel", "other": None}
     assert engine._termination_intent() is None  # the test's own thread: Prefect's
+
+
+def test_memory_ended_runs_freed_in_their_threads_arenas_goes_back_to_the_system() -> None:
+    """Each run has a thread, and glibc a malloc arena per thread: what a run freed stays
+    resident there until trimmed (henpin/resident.py `give_back_free_memory`)."""
+    import threading
+
+    import pytest
+
+    from henpin.resident import _malloc_trim, give_back_free_memory, resident_memory_mb
+
+    if _malloc_trim() is None:
+        pytest.skip("not glibc: no malloc_trim")
+    kept: list[bytes] = []
+
+    def a_run() -> None:  # ~40 MB in blocks malloc serves (over pymalloc's 512 bytes)
+        blocks = [bytes(2000) + bytes([i % 256]) for i in range(20_000)]
+        kept.extend(blocks[::50])  # a few stay, scattered, as a run's results do
+
+    runs = [threading.Thread(target=a_run) for _ in range(4)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    before = resident_memory_mb()
+    give_back_free_memory()
+    after = resident_memory_mb()
+    assert len(kept) == 1_600
+    assert before - after > 80, (before, after)
