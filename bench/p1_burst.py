@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from common import Emulator, log, percentile, scan_orders, wait_until
+from common import Emulator, cpu_s, log, percentile, scan_orders, wait_until
 from single import SingleStack
 
 
@@ -69,7 +69,9 @@ def run(
             lambda: states(stack.store, mine)["acting"] >= cases,
             timeout=timeout,
         )
-    stack.start_runner()  # its housekeeping sends them in one feed; the feed's result wakes all
+    runner = stack.start_runner()  # its housekeeping sends them in one feed; its result wakes all
+    prefect = stack.children.procs["prefect"].pid
+    cpu_before = {"runner": cpu_s(runner), "prefect": cpu_s(prefect)}
     with stack.settings():
         wait_until(
             f"the {cases} burst cases to close",
@@ -77,6 +79,12 @@ def run(
             timeout=timeout,
         )
         all_closed = time.time()
+    # CPU per case from the runner's start (it sends the feed, records its result, resumes and
+    # runs every case) until all are closed: what a woken case costs each process.
+    cpu_per_case = {
+        "runner": round((cpu_s(runner) - cpu_before["runner"]) / cases, 3),
+        "prefect": round((cpu_s(prefect) - cpu_before["prefect"]) / cases, 3),
+    }
     rows = closed_after_feed(stack.store, mine)
     latencies = [closed - recorded for _, closed, recorded, _ in rows]
     feeds = Counter(feed for *_, feed in rows)
@@ -90,6 +98,7 @@ def run(
         "max_s": round(max(latencies), 2) if latencies else None,
         "ingest_to_all_closed_s": round(all_closed - started, 1),
         "cases_woken_together": max(feeds.values(), default=0),
+        "cpu_s_per_case": cpu_per_case,
     }
     log(f"P1 burst: {result}")
     return result

@@ -402,7 +402,8 @@ def table(s: dict[str, Any], r: dict[str, Any]) -> str:
         (
             f"P1 burst: feed result → case closed ({s['p1_burst_cases']} cases woken)",
             f"p50 {s['p1_burst_p50_s']} s, p95 {s['p1_burst_p95_s']} s "
-            f"({r.get('p1_burst', {}).get('feeds')} feeds)",
+            f"({r.get('p1_burst', {}).get('feeds')} feeds; CPU s per case "
+            f"{r.get('p1_burst', {}).get('cpu_s_per_case')})",
             "p95 ≤ 1 s",
         ),
         (
