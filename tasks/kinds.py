@@ -76,8 +76,8 @@ class CaseStep(Task[P, R]):
 
     Prefect would do the same inside a new task run ("Cached"): a task run, its states, events
     and log lines recorded by the server on every resume, for every step before the point the
-    case waited at. On a burst (one feed result waking many cases) that was most of Prefect's
-    server's work per wake. The key and the store are Prefect's own (the task's cache policy,
+    case waited at, all of it work for Prefect's server on every wake of a burst (one feed
+    result waking many cases). The key and the store are Prefect's own (the task's cache policy,
     `CaseResults`), so what comes back is what Prefect would have returned; a step not found
     (its inputs changed, it failed, it never ran) goes to Prefect as any task call. The Prefect
     UI shows each step once, as it first ran."""
