@@ -71,7 +71,7 @@ from henpin.supervisor import (
     with_lifeline,
     worker_part,
 )
-from henpin.supervisor.parts import one_certificate_file
+from henpin.supervisor.parts import csrf_env, one_certificate_file
 
 POOL = "henpin"  # henpin.resident.POOL (not imported: Prefect must not be imported yet here)
 DEFAULT_PREFECT_DATABASE = "henpin_prefect"
@@ -228,6 +228,7 @@ class ScaledStack:
             "PREFECT_LOCAL_STORAGE_PATH": str(self.storage),
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            **csrf_env(os.environ),
         }
         if self.urls.get("prefect_api"):
             env["PREFECT_API_URL"] = str(self.urls["prefect_api"])

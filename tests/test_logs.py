@@ -82,3 +82,35 @@ def test_a_plain_http_prefect_api_gets_a_one_certificate_ca_file(tmp_path: Path)
     ca = Path(plain["PREFECT_API_SSL_CERT_FILE"]).read_text()
     assert ca.count("BEGIN CERTIFICATE") == 1
     assert "PREFECT_API_SSL_CERT_FILE" not in tls  # TLS in use: Prefect's own CAs
+
+
+def test_clients_ask_no_csrf_token_of_a_server_henpin_starts_without_csrf_protection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED",
+        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert prefect_env(tmp_path, None)["PREFECT_CLIENT_CSRF_SUPPORT_ENABLED"] == "false"
+
+    # The owner turned the server's protection on: the clients fetch their tokens as Prefect's do.
+    monkeypatch.setenv("PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED", "true")
+    assert "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED" not in prefect_env(tmp_path, None)
+    monkeypatch.delenv("PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED")
+    monkeypatch.setenv("PREFECT_SERVER_CSRF_PROTECTION_ENABLED", "1")
+    assert "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED" not in prefect_env(tmp_path, None)
+
+
+def test_a_prefect_server_started_as_henpin_starts_it_refuses_csrf_tokens(
+    prefect_server: object,
+) -> None:
+    """What the clients' setting above rests on: Prefect's server, left at its defaults as
+    `henpin up` leaves it, has no CSRF protection, so a client's token request only learns that
+    (prefect/client/base.py `_add_csrf_headers` then stops asking)."""
+    import httpx
+
+    api = prefect_server.api  # type: ignore[attr-defined]
+    answer = httpx.get(f"{api}/csrf-token", params={"client": "henpin-test"}, timeout=30)
+    assert answer.status_code == 422
+    assert "CSRF protection is disabled" in answer.text

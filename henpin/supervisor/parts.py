@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from henpin.logs import prefect_logging_settings
@@ -42,11 +43,37 @@ def prefect_env(home: Path, api_url: str | None, database_url: str | None = None
         "PREFECT_API_DATABASE_CONNECTION_URL": database_url
         or f"sqlite+aiosqlite:///{(prefect_home / 'prefect.db').resolve()}",
     }
+    env.update(csrf_env(os.environ))
     if api_url:
         env["PREFECT_API_URL"] = api_url
         if api_url.startswith("http://"):
             env["PREFECT_API_SSL_CERT_FILE"] = str(one_certificate_file(prefect_home))
     return env
+
+
+#: Prefect's server settings for CSRF protection (either name; off unless set).
+CSRF_PROTECTION = (
+    "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED",
+    "PREFECT_SERVER_CSRF_PROTECTION_ENABLED",
+)
+
+
+def csrf_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The clients' CSRF setting matching the CSRF protection of a Prefect server Henpin starts.
+
+    Prefect's server leaves CSRF protection off unless it is set (prefect 3.9.1,
+    settings/models/server/api.py); its clients still ask for a token before their first
+    change request (`PREFECT_CLIENT_CSRF_SUPPORT_ENABLED`, on by default), are told "CSRF
+    protection is disabled" (422) and only then stop asking (prefect/client/base.py
+    `_add_csrf_headers`). Each client does that once, and Henpin makes one for each resume, each
+    case summary and each flow run: a quarter of the requests of a burst of cases woken by one
+    feed (bench P1 burst, 2026-12-06). With the protection off, the clients are told so here;
+    with it on (set for the stack's server in this environment), they keep fetching tokens."""
+    on = any(
+        environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+        for name in CSRF_PROTECTION
+    )
+    return {} if on else {"PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "false"}
 
 
 def one_certificate_file(folder: Path) -> Path:
