@@ -68,7 +68,9 @@ def csrf_env(environ: Mapping[str, str]) -> dict[str, str]:
     `_add_csrf_headers`). Each client does that once, and Henpin makes one for each resume, each
     case summary and each flow run: a quarter of the requests of a burst of cases woken by one
     feed (bench P1 burst, 2026-12-06). With the protection off, the clients are told so here;
-    with it on (set for the stack's server in this environment), they keep fetching tokens."""
+    with it on (set for the stack's server in this environment), they keep fetching tokens.
+    Only the environment is read: a server whose protection is turned on in a Prefect profile
+    or a prefect.toml instead would answer these clients' changes 403 ("Missing CSRF token")."""
     on = any(
         environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
         for name in CSRF_PROTECTION
