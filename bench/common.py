@@ -204,6 +204,49 @@ class RssSampler:
         return before[-1] if before else None
 
 
+class CpuTrace:
+    """CPU seconds (`cpu_s`) of named processes every `every` seconds in a thread: `samples`
+    holds (POSIX time, {name: CPU s}). Each name's pid is looked up at every sample, so a process
+    started after the trace (a runner) is followed from its start."""
+
+    def __init__(self, pids: dict[str, Any], every: float = 0.1) -> None:
+        import threading
+
+        self.pids = pids  # name -> a callable returning the pid now, or None
+        self.every = every
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-trace", daemon=True)
+
+    def _sample(self) -> None:
+        now: dict[str, float] = {}
+        for name, pid_of in self.pids.items():
+            pid = pid_of()
+            if pid is not None:
+                now[name] = cpu_s(pid)
+        self.samples.append((time.time(), now))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> CpuTrace:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample()
+
+    def used(self, name: str, start: float, end: float) -> float | None:
+        """CPU seconds `name` used between the last samples at or before `start` and `end`."""
+        before = [s[name] for t, s in self.samples if t <= start and name in s]
+        until = [s[name] for t, s in self.samples if t <= end and name in s]
+        return round(until[-1] - before[-1], 3) if before and until else None
+
+
 # --- child processes ---------------------------------------------------------------------------
 
 

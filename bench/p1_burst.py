@@ -13,6 +13,9 @@ and closes the case) minus its feed's `updated_at` at the moment housekeeping re
 result (`henpin.outbox.feeds._record_outcome`; both on this machine's clock). What it leaves out:
 the time between Amazon finishing the feed and housekeeping's next round asking
 (HENPIN_OUTBOX_INTERVAL_S), which is the outbox's poll, not the wake-up.
+
+CPU per woken case (`cpu_s_per_case`): what the runner and Prefect's server used from the first
+feed result recorded to the last case closed, divided by the cases (sampled every 0.1 s).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from common import Emulator, cpu_s, log, percentile, scan_orders, wait_until
+from common import CpuTrace, Emulator, log, percentile, scan_orders, wait_until
 from single import SingleStack
 
 
@@ -60,15 +63,8 @@ def run(
     mine = f"{prefix:03d}-"
     emulator.post_orders(scan_orders(cases, cases, prefix=prefix, cheap_every=1))
     log(f"P1 burst: {cases} cheap cancel requests, policy cancels each through one outbox")
-    prefect = stack.children.procs["prefect"].pid
-    stack.stop_runner()  # once idle: the server's CPU below is the runner's start and the burst
-    prefect_before = cpu_s(prefect)
-    held = stack.start_runner(HENPIN_OUTBOX_INTERVAL_S="600")  # holds their cancellations back
-    # What a runner's start costs it and the server (imports, deployments, its first
-    # housekeeping run): the second runner's start costs the same, and the burst may be over
-    # before it returns.
-    start_cpu = {"runner": cpu_s(held), "prefect": cpu_s(prefect) - prefect_before}
     with stack.settings():
+        stack.start_runner(HENPIN_OUTBOX_INTERVAL_S="600")  # holds their cancellations back
         started = time.time()
         run_deployment("ingest/henpin", timeout=0, as_subflow=False)
         wait_until(
@@ -76,25 +72,32 @@ def run(
             lambda: states(stack.store, mine)["acting"] >= cases,
             timeout=timeout,
         )
-    stack.stop_runner()  # once the cases have suspended
-    prefect_before = cpu_s(prefect)
-    runner = stack.start_runner()  # its housekeeping sends them in one feed; its result wakes all
-    with stack.settings():
-        wait_until(
-            f"the {cases} burst cases to close",
-            lambda: states(stack.store, mine)["closed"] >= cases,
-            timeout=timeout,
-        )
-        all_closed = time.time()
-    # CPU per case from the runner's start (it sends the feed, records its result, resumes and
-    # runs every case) until all are closed: what a woken case costs each process. The burst
-    # can be over before `start_runner` returns (it waits for a housekeeping run), so both are
-    # counted from before the start (no run in flight), and a runner's start (the first
-    # runner's, measured the same way) is taken off.
-    used = {"runner": cpu_s(runner), "prefect": cpu_s(prefect) - prefect_before}
-    cpu_per_case = {n: round(max(used[n] - start_cpu[n], 0.0) / cases, 3) for n in used}
+    procs = stack.children.procs
+
+    def pid_of(name: str) -> Any:
+        return lambda: procs[name].pid if name in procs else None
+
+    with CpuTrace({"runner": pid_of("runner"), "prefect": pid_of("prefect")}) as cpu:
+        stack.start_runner()  # its housekeeping sends them in one feed; its result wakes all
+        with stack.settings():
+            wait_until(
+                f"the {cases} burst cases to close",
+                lambda: states(stack.store, mine)["closed"] >= cases,
+                timeout=timeout,
+            )
+            all_closed = time.time()
     rows = closed_after_feed(stack.store, mine)
     latencies = [closed - recorded for _, closed, recorded, _ in rows]
+    # CPU per case of each process from Amazon's result recorded (the first feed's) to the last
+    # case closed: what the wake costs (sampled every 0.1 s).
+    if rows:
+        woken, last = min(r[2] for r in rows), max(r[1] for r in rows)
+        used = {n: cpu.used(n, woken, last) for n in ("runner", "prefect")}
+        cpu_per_case = {
+            n: round(u / len(rows), 3) if u is not None else None for n, u in used.items()
+        }
+    else:
+        cpu_per_case = {}
     feeds = Counter(feed for *_, feed in rows)
     result = {
         "cases": cases,
