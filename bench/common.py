@@ -171,32 +171,49 @@ def cpu_s(pid: int) -> float:
     return round(total / ticks, 2)
 
 
-class RssSampler:
-    """Samples a process's RSS (with its descendants) every `every` seconds in a thread:
-    `samples` holds (POSIX time, MB)."""
+class Sampler:
+    """Takes `sample()` every `every` seconds in a thread, from entering the block until
+    leaving it (and once more then): `samples` holds (POSIX time, value)."""
 
-    def __init__(self, pid: int, every: float = 1.0) -> None:
+    def __init__(self, every: float, name: str) -> None:
         import threading
 
-        self.pid = pid
         self.every = every
-        self.samples: list[tuple[float, float]] = []
+        self.samples: list[tuple[float, Any]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def sample(self) -> Any:
+        raise NotImplementedError
+
+    def _take(self) -> None:
+        self.samples.append((time.time(), self.sample()))
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), rss_mb(self.pid)))
+            self._take()
             self._stop.wait(self.every)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Any:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self.samples.append((time.time(), rss_mb(self.pid)))
+        self._take()
+
+
+class RssSampler(Sampler):
+    """A process's RSS (with its descendants) every `every` seconds: `samples` holds
+    (POSIX time, MB)."""
+
+    def __init__(self, pid: int, every: float = 1.0) -> None:
+        super().__init__(every, "rss-sampler")
+        self.pid = pid
+
+    def sample(self) -> float:
+        return rss_mb(self.pid)
 
     def at(self, when: float) -> float | None:
         """The last sample taken at or before `when`."""
@@ -204,41 +221,22 @@ class RssSampler:
         return before[-1] if before else None
 
 
-class CpuTrace:
-    """CPU seconds (`cpu_s`) of named processes every `every` seconds in a thread: `samples`
-    holds (POSIX time, {name: CPU s}). Each name's pid is looked up at every sample, so a process
+class CpuTrace(Sampler):
+    """CPU seconds (`cpu_s`) of named processes every `every` seconds: `samples` holds
+    (POSIX time, {name: CPU s}). Each name's pid is looked up at every sample, so a process
     started after the trace (a runner) is followed from its start."""
 
     def __init__(self, pids: dict[str, Any], every: float = 0.1) -> None:
-        import threading
-
+        super().__init__(every, "cpu-trace")
         self.pids = pids  # name -> a callable returning the pid now, or None
-        self.every = every
-        self.samples: list[tuple[float, dict[str, float]]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cpu-trace", daemon=True)
 
-    def _sample(self) -> None:
+    def sample(self) -> dict[str, float]:
         now: dict[str, float] = {}
         for name, pid_of in self.pids.items():
             pid = pid_of()
             if pid is not None:
                 now[name] = cpu_s(pid)
-        self.samples.append((time.time(), now))
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.every)
-
-    def __enter__(self) -> CpuTrace:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._sample()
+        return now
 
     def used(self, name: str, start: float, end: float) -> float | None:
         """CPU seconds `name` used between the last samples at or before `start` and `end`."""
