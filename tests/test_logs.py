@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from henpin.stack import prefect_env
+from henpin.supervisor.parts import CSRF_PROTECTION
 
 pytestmark = pytest.mark.e2e  # starts a Python subprocess (no server)
 
@@ -87,10 +88,7 @@ def test_a_plain_http_prefect_api_gets_a_one_certificate_ca_file(tmp_path: Path)
 def test_clients_ask_no_csrf_token_of_a_server_henpin_starts_without_csrf_protection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in (
-        "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED",
-        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED",
-    ):
+    for name in CSRF_PROTECTION:
         monkeypatch.delenv(name, raising=False)
     assert prefect_env(tmp_path, None)["PREFECT_CLIENT_CSRF_SUPPORT_ENABLED"] == "false"
 

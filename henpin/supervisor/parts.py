@@ -51,6 +51,8 @@ def prefect_env(home: Path, api_url: str | None, database_url: str | None = None
     return env
 
 
+#: What Prefect's settings read as true (pydantic's bool parsing).
+TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 #: Prefect's server settings for CSRF protection (either name; off unless set).
 CSRF_PROTECTION = (
     "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED",
@@ -71,10 +73,7 @@ def csrf_env(environ: Mapping[str, str]) -> dict[str, str]:
     with it on (set for the stack's server in this environment), they keep fetching tokens.
     Only the environment is read: a server whose protection is turned on in a Prefect profile
     or a prefect.toml instead would answer these clients' changes 403 ("Missing CSRF token")."""
-    on = any(
-        environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-        for name in CSRF_PROTECTION
-    )
+    on = any(environ.get(name, "").strip().lower() in TRUE for name in CSRF_PROTECTION)
     return {} if on else {"PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "false"}
 
 
