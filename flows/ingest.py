@@ -35,13 +35,15 @@ from tasks.ingest import (
     returns_report_since,
     search_window,
 )
-from tasks.kinds import side_by_side
+from tasks.kinds import each, side_by_side
 from tasks.orders import AmazonRead, find_return_requests, read_order_now, scan_updated_orders
 
 ORDERS = "ingest:orders"
 RETURNS = "ingest:returns"
 #: New cases opened (and their flow runs created) side by side: each waits mostly on Prefect.
 OPENED_AT_ONCE = 4
+#: Orders handed to those threads and not yet opened, at most: the rest wait as plain data.
+OPENING_IN_FLIGHT = 2 * OPENED_AT_ONCE
 
 
 @flow(name="ingest", log_prints=True, task_runner=side_by_side(OPENED_AT_ONCE))
@@ -64,8 +66,8 @@ def ingest_region(region: str, marketplaces: list[str], started_at: datetime) ->
         return []
     if found.not_answered:
         return amazon_did_not_answer(region, found)
-    opened = open_cancel_request_case.map(found.cancel_requests).result()
-    opened += open_returning_parcel_case.map(found.returning_parcels).result()
+    opened = each(open_cancel_request_case, found.cancel_requests, in_flight=OPENING_IN_FLIGHT)
+    opened += each(open_returning_parcel_case, found.returning_parcels, in_flight=OPENING_IN_FLIGHT)
     for bad in found.unreadable:
         flag_unreadable_order(CaseType.CANCEL_REQUEST, bad)
     advance_checkpoint(orders_checkpoint, started_at)

@@ -18,7 +18,8 @@ recorded of the run's task runs, which can be incomplete.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ParamSpec, TypeVar, cast
@@ -216,3 +217,26 @@ def side_by_side(threads: int) -> TaskRunner[PrefectFuture[Any]]:
     """A flow's task runner that runs at most `threads` of its mapped tasks at once (Prefect's
     default pool has no bound: one thread per task submitted)."""
     return cast(TaskRunner[PrefectFuture[Any]], ThreadPoolTaskRunner(max_workers=threads))
+
+
+def each(task: Task[[Any], R], items: Iterable[Any], *, in_flight: int) -> list[R]:
+    """`task` over `items` through the flow's task runner, results in the order of `items`, as
+    `task.map(items).result()` gives them, but with at most `in_flight` of them submitted and
+    not yet collected at any moment.
+
+    `map` submits every item at once: a thousand orders found in one ingestion pass were a
+    thousand futures, their parameters and task-run contexts alive together beside the case
+    runs of a resident runner, and CPython keeps the memory such a peak takes (its small-object
+    arenas are handed back only when nothing in them lives; docs/scaling.md). With `in_flight`
+    above the task runner's threads, the runner never waits for work.
+
+    A failed item raises when its turn to be collected comes; items after it are not submitted
+    (`map` would still have run them): the caller's pass fails and its next pass takes them."""
+    results: list[R] = []
+    submitted: deque[PrefectFuture[R]] = deque()
+    for item in items:
+        if len(submitted) == in_flight:
+            results.append(submitted.popleft().result())
+        submitted.append(task.submit(item))
+    results.extend(future.result() for future in submitted)
+    return results
