@@ -14,6 +14,7 @@ from typing import TypeVar
 from prefect.flow_runs import asuspend_flow_run
 
 from henpin.cases.answers import OperatorAnswer
+from henpin.cases.closing import cancelled_by_amazon
 from henpin.cases.money import refund_total
 from henpin.cases.refund_outcomes import (
     HeldRefundDecision,
@@ -24,6 +25,7 @@ from henpin.cases.refund_outcomes import (
 from henpin.domain import (
     ActionStatus,
     AlreadyRefunded,
+    ClosesCase,
     FulfillmentStatus,
     Order,
     Outcome,
@@ -97,6 +99,12 @@ async def wait_for_amazon(action_key: str) -> ActionOutcome:
     raise AssertionError("unreachable")
 
 
+def end_as_amazon_confirmed(case_id: int, closes: ClosesCase, result: ActionOutcome) -> Outcome:
+    """Amazon confirmed the action: the case ends as declared when it was queued. The outbox
+    closed it so already, when it recorded Amazon's result; this ends the run with it."""
+    return close_case(case_id, closes.outcome, closes.said(result.amazon_feed_id))
+
+
 async def refund_and_close(
     case_id: int,
     order: Order,
@@ -122,16 +130,16 @@ async def refund_and_close(
                 if returned is not None
                 else read_already_refunded(order.order_id, order.marketplace_id)
             )
-            queued = queue_refund(case_id, refund_purpose(purpose, check), refund, order, already)
-            if queued.key is None:
+            queued = queue_refund(
+                case_id, refund_purpose(purpose, check), refund, order, already, outcome
+            )
+            if queued.key is None or queued.closes is None:
                 return close_case(case_id, queued.nothing_left_outcome, queued.nothing_left_message)
             sent = refund_total(queued.fit.refund or refund)
             mark_acting(case_id, f"Refund of {sent} queued for Amazon.")
             result = await wait_for_amazon(queued.key)
             if result.status == ActionStatus.DONE:
-                return close_case(
-                    case_id, outcome, f"Amazon refunded {sent} (feed {result.amazon_feed_id})."
-                )
+                return end_as_amazon_confirmed(case_id, queued.closes, result)
             if not held_back(result):
                 return close_case(
                     case_id,
@@ -175,7 +183,8 @@ async def cancel_as_buyer_requested(
 ) -> Outcome:
     """Cancel with reason BuyerCanceled, unless the order changed since it was read; `done` is
     the outcome when Amazon confirms."""
-    queued = queue_cancellation_if_unchanged(case_id, order_id, marketplace_id)
+    closes = cancelled_by_amazon(done)
+    queued = queue_cancellation_if_unchanged(case_id, order_id, marketplace_id, closes)
     if not queued.queued:
         outcome = (
             Outcome.ALREADY_CANCELLED
@@ -189,11 +198,7 @@ async def cancel_as_buyer_requested(
     )
     result = await wait_for_amazon(queued.action_key)
     if result.status == ActionStatus.DONE:
-        return close_case(
-            case_id,
-            done,
-            f"Amazon cancelled the order (feed {result.amazon_feed_id}).",
-        )
+        return end_as_amazon_confirmed(case_id, closes, result)
     return close_case(
         case_id,
         Outcome.AMAZON_REJECTED,

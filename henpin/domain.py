@@ -237,6 +237,20 @@ class ActionStatus(StrEnum):
     FAILED = "failed"
 
 
+class ClosesCase(BaseModel):
+    """How a case ends when Amazon confirms one of its actions, declared by the case's flow when
+    it queues the action (every flow ends so once Amazon confirmed). The outbox closes the case
+    in the transaction that records Amazon's result, so a finished feed closes its cases at once
+    however busy Prefect is; the flow, resumed after, finds its case closed with this outcome
+    and ends its run. `{feed}` in the message stands for Amazon's feed id."""
+
+    outcome: Outcome
+    message: str
+
+    def said(self, amazon_feed_id: str | None) -> str:
+        return self.message.replace("{feed}", amazon_feed_id or "unknown")
+
+
 class FeedType(StrEnum):
     ORDER_ACKNOWLEDGEMENT = "POST_ORDER_ACKNOWLEDGEMENT_DATA"
     PAYMENT_ADJUSTMENT = "POST_PAYMENT_ADJUSTMENT_DATA"

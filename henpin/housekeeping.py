@@ -30,6 +30,7 @@ from henpin.runs import (
     forget_case_results,
     forget_case_run_data,
     read_cancelled_runs,
+    read_ended_runs,
     read_troubled_runs,
     resume_case_run,
     retry_case_run,
@@ -165,7 +166,10 @@ def resume_all(targets: Sequence[tuple[int, str, dict[str, Any] | None]]) -> lis
 
 
 def wake_cases_with_amazon_results(url: str) -> list[int]:
-    """Resume acting cases all of whose Amazon actions have a recorded result."""
+    """Resume the runs of acting cases all of whose Amazon actions have a recorded result, and
+    of the cases the outbox closed when Amazon confirmed their action (`run_to_finish`): each
+    run ends its case's record. A closed case's run that has ended some other way (crashed or
+    cancelled after the close) is not asked for again."""
     finished = (ActionStatus.DONE.value, ActionStatus.FAILED.value)
     unfinished = select(Action.case_id).where(
         Action.case_id.is_not(None), Action.status.not_in(finished)
@@ -173,14 +177,26 @@ def wake_cases_with_amazon_results(url: str) -> list[int]:
     with session_scope(url) as s:
         # One query, not one per acting case.
         rows = s.execute(
-            select(Case.id, Case.flow_run_id).where(
-                Case.state == CaseState.ACTING.value,
+            select(Case.id, Case.flow_run_id, Case.run_to_finish).where(
+                (Case.state == CaseState.ACTING.value) | Case.run_to_finish.is_(True),
                 Case.flow_run_id.is_not(None),
                 Case.id.in_(select(Action.case_id)),
                 Case.id.not_in(unfinished),
             )
         ).all()
-    return resume_all([(case_id, run_id, None) for case_id, run_id in rows if run_id])
+    woken = resume_all([(case_id, run_id, None) for case_id, run_id, _ in rows if run_id])
+    left = {
+        str(run_id): case_id for case_id, run_id, closed in rows if closed and case_id not in woken
+    }
+    if left:
+        ended = read_ended_runs(left)
+        with session_scope(url) as s:
+            s.execute(
+                update(Case)
+                .where(Case.id.in_([left[run_id] for run_id in ended]))
+                .values(run_to_finish=False)
+            )
+    return woken
 
 
 def resume_decided_cases(url: str) -> list[int]:

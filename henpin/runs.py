@@ -252,13 +252,33 @@ def read_cancelled_runs(
     states. Prefect answers with the cancelled ones only, so this is one API call per
     `ids_per_call` runs asked about (and one more per `page` of cancelled ones among them):
     the cost follows the open cases asked about, not every run Prefect ever kept."""
+    return _runs_in_states(run_ids, CANCELLED_STATES, ids_per_call=ids_per_call, page=page)
+
+
+#: A run in one of these states runs no more (unless someone starts it again).
+ENDED_STATES = (StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED)
+
+
+def read_ended_runs(run_ids: Collection[str]) -> dict[str, RunState]:
+    """Which of these runs of Henpin's deployments have ended, with their states (as
+    `read_cancelled_runs`, for `ENDED_STATES`)."""
+    return _runs_in_states(run_ids, ENDED_STATES)
+
+
+def _runs_in_states(
+    run_ids: Collection[str],
+    types: Collection[StateType],
+    *,
+    ids_per_call: int = 1_000,
+    page: int = 200,
+) -> dict[str, RunState]:
     ids = sorted({UUID(i) for i in run_ids})
     states: dict[str, RunState] = {}
     with get_client(sync_client=True) as client:
         for start in range(0, len(ids), ids_per_call):
             these = FlowRunFilter(
                 id=FlowRunFilterId(any_=ids[start : start + ids_per_call]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(CANCELLED_STATES))),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(types))),
             )
             for offset in count(0, page):
                 runs = client.read_flow_runs(

@@ -7,7 +7,14 @@ from sqlalchemy import select
 
 from henpin.cases.part_cancellation import open_items, requested_part
 from henpin.context import adapter, store_url
-from henpin.domain import ActionKind, ActionStatus, CancelOrder, FeedType, FulfillmentStatus
+from henpin.domain import (
+    ActionKind,
+    ActionStatus,
+    CancelOrder,
+    ClosesCase,
+    FeedType,
+    FulfillmentStatus,
+)
 from henpin.store.db import session_scope
 from henpin.store.models import Action, Feed
 from tasks.kinds import amazon_task, store_task
@@ -39,11 +46,14 @@ class ActionOutcome(BaseModel):
 
 @amazon_task("queue-cancellation")
 def queue_cancellation_if_unchanged(
-    case_id: int, order_id: str, marketplace_id: str | None = None
+    case_id: int,
+    order_id: str,
+    marketplace_id: str | None = None,
+    closes: ClosesCase | None = None,
 ) -> Queued:
     """Re-read the order right before acting (in its marketplace's region, when known); queue
-    the BuyerCanceled cancellation only if it can still be cancelled. The outbox key makes a
-    second attempt a no-op."""
+    the BuyerCanceled cancellation only if it can still be cancelled, with how the case ends
+    once Amazon confirms it (`closes`). The outbox key makes a second attempt a no-op."""
     order = adapter().get_order(order_id, marketplace_id=marketplace_id)
     if order.fulfillment_status not in CANCELLABLE:
         return Queued(
@@ -71,6 +81,7 @@ def queue_cancellation_if_unchanged(
         feed_type=FeedType.ORDER_ACKNOWLEDGEMENT,
         marketplace_id=order.marketplace_id,
         payload=payload,
+        closes_case=closes,
     )
     return Queued(queued=True, action_key=key, order_status=order.fulfillment_status.value)
 

@@ -204,21 +204,24 @@ def mark_acting(case_id: int, what: str) -> None:
 
 @store_task("close-case")
 def close_case(case_id: int, outcome: Outcome, message: str) -> Outcome:
-    """End the case with one outcome (idempotent: a closed case keeps its first outcome)."""
+    """End the case with one outcome (idempotent: a closed case keeps its first outcome) and
+    attach its summary to the run. A case the outbox closed on Amazon's word (`run_to_finish`)
+    is this run's to finish: it ends with the outcome recorded then."""
     with session_scope(store_url()) as s:
         case = s.get(Case, case_id)
         assert case is not None
-        if case.state == CaseState.CLOSED.value:
-            return Outcome(case.outcome) if case.outcome else outcome
-        case.state = CaseState.CLOSED.value
-        case.outcome = outcome.value
-        case.closed_at = datetime.now(UTC)
-        case.waiting_step = None
-        case.choices = []
-        case.question = {}
-        s.add(
-            Event(case_id=case_id, kind="closed", message=message, data={"outcome": outcome.value})
-        )
+        if not case.close(outcome.value, message):
+            outcome = Outcome(case.outcome) if case.outcome else outcome
+            message = (
+                s.scalar(
+                    select(Event.message)
+                    .where(Event.case_id == case_id, Event.kind == "closed")
+                    .order_by(Event.id.desc())
+                    .limit(1)
+                )
+                or message
+            )
+        case.run_to_finish = False
         summary = case_summary_markdown(case, outcome, message)
     publish_case_summary(case_id, summary)
     return outcome

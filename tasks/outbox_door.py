@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from henpin import outbox
 from henpin.context import store_url
-from henpin.domain import ActionKind, FeedType
+from henpin.domain import ActionKind, ClosesCase, FeedType
 from henpin.runs import refuse_if_cancelled
 
 
@@ -25,6 +25,7 @@ def store_action(
     marketplace_id: str,
     payload: BaseModel,
     feed_type: FeedType | None = None,
+    closes_case: ClosesCase | None = None,
 ) -> int:
     """`outbox.enqueue` into the process's case store, refused (`RunCancelled`, naming the run)
     when the present flow run is cancelling or cancelled in Prefect; outside a flow run it
@@ -38,4 +39,5 @@ def store_action(
         marketplace_id=marketplace_id,
         payload=payload,
         feed_type=feed_type,
+        closes_case=closes_case,
     )

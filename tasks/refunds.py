@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from henpin.cases.closing import refunded_by_amazon
 from henpin.cases.money import (
     RefundFit,
     cut_by_another_case,
@@ -21,7 +22,15 @@ from henpin.cases.money import (
     unverified_message,
 )
 from henpin.context import adapter, store_url
-from henpin.domain import ActionKind, AlreadyRefunded, FeedType, Order, Outcome, Refund
+from henpin.domain import (
+    ActionKind,
+    AlreadyRefunded,
+    ClosesCase,
+    FeedType,
+    Order,
+    Outcome,
+    Refund,
+)
 from henpin.outbox.refund_limits import HELD_CODES, fit_new_refund
 from henpin.policy.reasons import Phrase
 from henpin.store.db import session_scope
@@ -40,6 +49,8 @@ class QueuedRefund(BaseModel):
 
     key: str | None
     fit: RefundFit
+    #: How the case ends once Amazon confirms the refund sent (None when nothing was queued).
+    closes: ClosesCase | None = None
 
     @property
     def nothing_left_outcome(self) -> Outcome:
@@ -72,10 +83,16 @@ def read_already_refunded(order_id: str, marketplace_id: str) -> AlreadyRefunded
 
 @store_task("queue-refund")
 def queue_refund(
-    case_id: int, purpose: str, refund: Refund, order: Order, already: AlreadyRefunded
+    case_id: int,
+    purpose: str,
+    refund: Refund,
+    order: Order,
+    already: AlreadyRefunded,
+    done: Outcome,
 ) -> QueuedRefund:
     """Store the refund in the outbox under a key of its own (the same call twice: one refund),
-    cut to what is left to refund; a cut is written on the case's timeline with both amounts."""
+    cut to what is left to refund, with how the case ends (`done`) once Amazon confirms it; a
+    cut is written on the case's timeline with both amounts."""
     url = store_url()
     key = f"case-{case_id}:refund:{purpose}:{refund.order_id}"
     with session_scope(url) as s:
@@ -86,6 +103,7 @@ def queue_refund(
         return QueuedRefund(
             key=key,
             fit=RefundFit(asked=asked, refund=queued, sent=sent, by_amazon=None, before=None),
+            closes=refunded_by_amazon(done, sent),
         )
     fit = fit_new_refund(url, order, refund, already)
     if fit.unverified:
@@ -94,6 +112,7 @@ def queue_refund(
         _flag_over_paid(url, case_id, fit)
     if fit.refund is None:
         return QueuedRefund(key=None, fit=fit)
+    closes = refunded_by_amazon(done, refund_total(fit.refund))
     store_action(
         key=key,
         case_id=case_id,
@@ -101,6 +120,7 @@ def queue_refund(
         feed_type=FeedType.PAYMENT_ADJUSTMENT,
         marketplace_id=order.marketplace_id,
         payload=fit.refund,
+        closes_case=closes,
     )
     if fit.cut:
         with session_scope(url) as s:
@@ -121,7 +141,7 @@ def queue_refund(
                     },
                 )
             )
-    return QueuedRefund(key=key, fit=fit)
+    return QueuedRefund(key=key, fit=fit, closes=closes)
 
 
 def _flag_over_paid(url: str, case_id: int, fit: RefundFit) -> None:

@@ -570,3 +570,74 @@ def test_a_request_for_some_items_cancels_them_the_way_amazon_documents(
     assert order["orderItems"][1]["cancellation"]["cancellationExecution"] == {
         "cancelledBy": "MERCHANT"
     }
+
+
+def test_amazons_confirmation_closes_the_case_at_once_and_its_run_ends_it(
+    henpin: str, emulator: Any
+) -> None:
+    """The outbox closes a case when it records Amazon's confirmation, before the case's run is
+    resumed (a finished feed's cases close in that transaction, however busy Prefect is); the
+    housekeeper then resumes the run, which ends with the same outcome and one "closed" line on
+    the timeline. A run that ended otherwise meanwhile (cancelled) is not asked for again."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+
+    from flows.ingest import ingest
+    from henpin.store.db import session_scope
+    from henpin.store.models import Event
+    from tasks.sweep import send_amazon_actions, wake_cases_with_amazon_results
+
+    cheap, other = "111-0000021-0000021", "111-0000022-0000022"
+    control(
+        emulator,
+        "POST",
+        "orders",
+        json=[order_json(cheap, price="19.99"), order_json(other, price="18.00")],
+    )
+    ingest()
+    drive_case_runs()
+    assert {case_by_order(henpin, o).state for o in (cheap, other)} == {"acting"}
+
+    send_amazon_actions.fn()
+    control(emulator, "POST", "clock/advance", json={"seconds": 120})
+    send_amazon_actions.fn()  # Amazon's report recorded: no run resumed yet
+    case, cancelled = case_by_order(henpin, cheap), case_by_order(henpin, other)
+    assert (case.state, case.outcome, case.run_to_finish) == (
+        "closed",
+        "cancelled-buyer-canceled",
+        True,
+    )
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(case.flow_run_id))
+        assert run.state is not None and run.state.is_paused()
+        # Someone cancels the other case's run in the Prefect UI before it is resumed.
+        client.set_flow_run_state(UUID(cancelled.flow_run_id), Cancelled(), force=True)
+    [feed] = [
+        f
+        for f in control(emulator, "GET", "feeds")
+        if f["feedType"] == "POST_ORDER_ACKNOWLEDGEMENT_DATA"
+    ]
+    assert feed["processingStatus"] == "DONE"
+
+    assert wake_cases_with_amazon_results.fn() == [case.id]
+    drive_case_runs()
+    ended = case_by_order(henpin, cheap)
+    assert (ended.state, ended.outcome, ended.run_to_finish) == (
+        "closed",
+        "cancelled-buyer-canceled",
+        False,
+    )
+    assert ended.closed_at == case.closed_at  # closed once, when Amazon's report came
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(case.flow_run_id))
+        assert run.state is not None and run.state.is_completed()
+    with session_scope(henpin) as s:
+        closed = s.scalars(
+            select(Event.message).where(Event.case_id == case.id, Event.kind == "closed")
+        ).all()
+    assert closed == [f"Amazon cancelled the order (feed {feed['feedId']})."]
+    assert not case_by_order(henpin, other).run_to_finish  # its run ended: not woken again
+    assert wake_cases_with_amazon_results.fn() == []
+    assert control(emulator, "GET", f"orders/{cheap}")["fulfillment"]["fulfillmentStatus"] == (
+        "CANCELLED"
+    )

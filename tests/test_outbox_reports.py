@@ -159,6 +159,59 @@ def test_an_action_amazon_rejects_fails_and_flags_its_case_with_amazons_words(
     assert second is not None and second.startswith(f"Amazon rejected the cancel-order ({code})")
 
 
+@pytest.mark.e2e
+def test_amazons_confirmation_closes_the_case_as_its_flow_declared_in_the_same_transaction(
+    store: str, emulator: httpx.Client, emulator_url: str
+) -> None:
+    """An action stored with `closes_case` ends its case when Amazon's report confirms it, with
+    Amazon's feed id in the words, and leaves the case's run to finish; one Amazon refused, or
+    one stored without it, leaves its case as it was (its flow decides)."""
+    from henpin.domain import ActionKind, ClosesCase, FeedType, Outcome
+    from tests.test_outbox import cancel
+
+    seed(emulator, *ORDERS[:3])
+    shipped(emulator, ORDERS[1])
+    closes = ClosesCase(
+        outcome=Outcome.CANCELLED_BUYER_CANCELED, message="Amazon cancelled it (feed {feed})."
+    )
+    case_ids = []
+    for order_id, declared in ((ORDERS[0], closes), (ORDERS[1], closes), (ORDERS[2], None)):
+        case_id = open_case(store, order_id)
+        with session_scope(store) as s:
+            s.get(Case, case_id).flow_run_id = f"00000000-0000-0000-0000-00000000000{case_id}"  # type: ignore[union-attr]
+        outbox.enqueue(
+            store,
+            key=f"cancel:{order_id}",
+            case_id=case_id,
+            kind=ActionKind.CANCEL_ORDER,
+            feed_type=FeedType.ORDER_ACKNOWLEDGEMENT,
+            marketplace_id="ATVPDKIKX0DER",
+            payload=cancel(order_id),
+            closes_case=declared,
+        )
+        case_ids.append(case_id)
+    with TestAdapter(emulator_url) as adapter:
+        assert len(send_and_poll(store, adapter, emulator)) == 3
+    amazon_feed_id = the_feed(store).amazon_feed_id
+    assert amazon_feed_id
+    with session_scope(store) as s:
+        confirmed, refused, undeclared = (s.get(Case, c) for c in case_ids)
+        assert confirmed is not None and refused is not None and undeclared is not None
+        assert (confirmed.state, confirmed.outcome) == ("closed", "cancelled-buyer-canceled")
+        assert confirmed.closed_at is not None and confirmed.run_to_finish
+        [closed] = s.scalars(select(Event).where(Event.case_id == confirmed.id)).all()
+        assert closed.kind == "closed"
+        assert closed.message == f"Amazon cancelled it (feed {amazon_feed_id})."
+        assert closed.data == {
+            "outcome": "cancelled-buyer-canceled",
+            "action": f"cancel:{ORDERS[0]}",
+        }
+        assert (refused.state, refused.outcome, refused.run_to_finish) == ("acting", None, False)
+        assert refused.needs_attention is not None  # Amazon's refusal, for the flow to close
+        assert (undeclared.state, undeclared.run_to_finish) == ("acting", False)
+    assert action_states(store)[0] == ("done", None)
+
+
 def test_amazons_temporary_code_is_the_only_one_sent_again() -> None:
     assert set(outbox.RESUBMIT_CODES) == {"5002"}
     assert meaning("5002") is CodeMeaning.TEMPORARY

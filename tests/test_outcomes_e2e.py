@@ -602,12 +602,17 @@ class Stack:
 
 
 def unfinished(stack: Stack) -> tuple[set[int], set[int | None]]:
-    """Cases acting, and cases with an Amazon action not finished."""
+    """Cases acting (or closed on Amazon's word, their run still to finish), and cases with an
+    Amazon action not finished."""
     from henpin.store.db import session_scope
     from henpin.store.models import Action, Case
 
     with session_scope(stack.url) as s:
-        acting = set(s.scalars(select(Case.id).where(Case.state == "acting")).all())
+        acting = set(
+            s.scalars(
+                select(Case.id).where((Case.state == "acting") | Case.run_to_finish.is_(True))
+            ).all()
+        )
         pending = set(
             s.scalars(select(Action.case_id).where(Action.status.not_in(("done", "failed")))).all()
         )

@@ -17,6 +17,7 @@ from henpin.domain import (
     ActionKind,
     ActionStatus,
     BuyerMessage,
+    ClosesCase,
     EmailMessage,
     FeedType,
 )
@@ -41,8 +42,12 @@ def enqueue(
     marketplace_id: str,
     payload: BaseModel,
     feed_type: FeedType | None = None,
+    closes_case: ClosesCase | None = None,
 ) -> int:
     """Store an Amazon action (or an e-mail) before anything is sent; return its id.
+
+    `closes_case`: how the case ends when Amazon confirms the action; the outbox closes it so
+    when it records Amazon's result (`feeds._record_outcome`).
 
     Cancellations and refunds go in feeds (`feed_type` may be left out: it follows from the
     kind); messages (`BuyerMessage`) and e-mails (`EmailMessage`) take none. The same key again
@@ -64,6 +69,7 @@ def enqueue(
                 marketplace_id=marketplace_id,
                 payload=data,
                 status=ActionStatus.PENDING.value,
+                closes_case=closes_case.model_dump(mode="json") if closes_case else None,
             )
             s.add(action)
             s.flush()

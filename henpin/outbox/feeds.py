@@ -34,6 +34,7 @@ from henpin.amazon.feed_xml import (
 from henpin.domain import (
     ActionResult,
     ActionStatus,
+    ClosesCase,
     FeedType,
 )
 from henpin.outbox.mail import (
@@ -481,6 +482,7 @@ def _record_outcome(
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             return []  # another poller recorded it first
+        amazon_feed_id = s.scalar(select(Feed.amazon_feed_id).where(Feed.id == feed_id))
         finished = []
         for action in actions:
             if (action.message_id or 0) not in outcomes:
@@ -492,12 +494,29 @@ def _record_outcome(
             action.result_code = result.code[:60] if result.code else None
             action.result_message = result.description
             finished.append(action.id)
-            if not result.ok:
+            if result.ok:
+                _close_its_case(s, action, amazon_feed_id)
+            else:
                 _flag_rejected(s, action)
         if gap is not None:
             log.error("feed %s: Amazon's report does not add up: %s", feed_id, gap)
             _flag_feed_cases(s, feed_id, phrase("attention", "feed-report-gap", gap=gap))
         return finished
+
+
+def _close_its_case(session: Session, action: Action, amazon_feed_id: str | None) -> None:
+    """Amazon confirmed the action: its case ends as its flow declared when it queued it
+    (`closes_case`), in this transaction, so a finished feed closes all its cases at once. The
+    case's run, still waiting for Amazon's result, is left to finish (`run_to_finish`: the
+    housekeeper resumes it; it finds the case closed and ends)."""
+    if action.closes_case is None or action.case_id is None:
+        return
+    closes = ClosesCase.model_validate(action.closes_case)
+    case = session.get(Case, action.case_id)
+    if case is None:
+        return
+    if case.close(closes.outcome.value, closes.said(amazon_feed_id), action=action.key):
+        case.run_to_finish = case.flow_run_id is not None
 
 
 def _resubmitted_or_final(action: Action, result: ActionResult) -> ActionResult | None:
@@ -561,6 +580,7 @@ def settle_attention(
             .where(Action.feed_id == feed_id, Action.status == ActionStatus.SUBMITTED.value)
             .order_by(Action.id)
         ).all()
+        amazon_feed_id = s.scalar(select(Feed.amazon_feed_id).where(Feed.id == feed_id))
         answered = []
         for action in actions:
             answered.append((action.case_id, action.key))
@@ -573,6 +593,7 @@ def settle_attention(
             elif answer is FeedAnswer.DONE:
                 action.status = ActionStatus.DONE.value
                 action.result_code = "HENPIN_CONFIRMED_DONE"
+                _close_its_case(s, action, amazon_feed_id)
             else:
                 action.status = ActionStatus.FAILED.value
                 action.result_code = "HENPIN_CONFIRMED_NOT_DONE"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session, relationship
 from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
@@ -122,6 +122,9 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Closed by the outbox on Amazon's word (an action's `closes_case`) while its flow run still
+    # waits for Amazon's result: the housekeeper resumes the run, which ends it and clears this.
+    run_to_finish: Mapped[bool] = mapped_column(default=False)
 
     events: Mapped[list[Event]] = relationship(
         back_populates="case", order_by="Event.id", cascade="all, delete-orphan"
@@ -130,6 +133,26 @@ class Case(Base):
         back_populates="case", order_by="Decision.id", cascade="all, delete-orphan"
     )
     actions: Mapped[list[Action]] = relationship(back_populates="case", order_by="Action.id")
+
+    def close(self, outcome: str, message: str, **data: Any) -> bool:
+        """End the case with one outcome and say so on its timeline (with `data`); False, and
+        nothing changed, when it is closed already: a closed case keeps its first outcome."""
+        if self.state == "closed":
+            return False
+        self.state = "closed"
+        self.outcome = outcome
+        self.closed_at = utcnow()
+        self.waiting_step = None
+        self.choices = []
+        self.question = {}
+        session = object_session(self)
+        assert session is not None, "close a case loaded in a session"
+        session.add(
+            Event(
+                case_id=self.id, kind="closed", message=message, data={"outcome": outcome, **data}
+            )
+        )
+        return True
 
     def flag_attention(self, why: Phrase | None) -> None:
         """Flag the case "needs attention" with why (its English words, kept as they always
@@ -209,6 +232,8 @@ class Action(Base):
     message_id: Mapped[int | None] = mapped_column(default=None)
     result_code: Mapped[str | None] = mapped_column(String(60), default=None)
     result_message: Mapped[str | None] = mapped_column(Text, default=None)
+    # How its case ends when Amazon confirms it (`henpin.domain.ClosesCase`), if its flow said.
+    closes_case: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
