@@ -8,14 +8,18 @@ then is started again at the benchmark's interval: its housekeeping sends them a
 records the feed's result once Amazon has processed it, and in that round resumes every case of
 the feed. One finished feed wakes them all, and the resident executor runs them together.
 
-Latency of one case = its `closed_at` (the resumed run's next stored step: it reads the result
-and closes the case) minus its feed's `updated_at` at the moment housekeeping recorded Amazon's
-result (`henpin.outbox.feeds._record_outcome`; both on this machine's clock). What it leaves out:
-the time between Amazon finishing the feed and housekeeping's next round asking
-(HENPIN_OUTBOX_INTERVAL_S), which is the outbox's poll, not the wake-up.
+Latency of one case = its `closed_at` minus its feed's `updated_at` at the moment housekeeping
+recorded Amazon's result (`henpin.outbox.feeds._record_outcome`; both on this machine's clock).
+Since 2026-12-06 the outbox closes the case in that same transaction (the flow declared how it
+ends once Amazon confirms: `henpin.domain.ClosesCase`), so this is the time the inbox shows the
+case closed. Before, it was the resumed run's next stored step. The resumed runs still finish
+the cases' records in Prefect after: `run_p50_s` / `run_p95_s` are their flow runs' end time
+(Prefect's) minus the same moment. What both leave out: the time between Amazon finishing the
+feed and housekeeping's next round asking (HENPIN_OUTBOX_INTERVAL_S), which is the outbox's
+poll, not the wake-up.
 
 CPU per woken case (`cpu_s_per_case`): what the runner and Prefect's server used from the first
-feed result recorded to the last case closed, divided by the cases (sampled every 0.1 s).
+feed result recorded to the last run finished, divided by the cases (sampled every 0.1 s).
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ from common import CpuTrace, Emulator, log, percentile, scan_orders, wait_until
 from single import SingleStack
 
 
-def closed_after_feed(store: str, order_prefix: str) -> list[tuple[int, float, float, int]]:
-    """(case, closed_at, its feed's result recorded at, feed id) of closed cases whose action
-    went in a finished feed."""
+def closed_after_feed(store: str, order_prefix: str) -> list[tuple[str, float, float, int]]:
+    """(case's flow run, closed_at, its feed's result recorded at, feed id) of closed cases
+    whose action went in a finished feed."""
     from sqlalchemy import select
 
     from henpin.store.db import session_scope
@@ -38,7 +42,7 @@ def closed_after_feed(store: str, order_prefix: str) -> list[tuple[int, float, f
 
     with session_scope(store) as s:
         rows = s.execute(
-            select(Case.id, Case.closed_at, Feed.updated_at, Feed.id)
+            select(Case.flow_run_id, Case.closed_at, Feed.updated_at, Feed.id)
             .join(Action, Action.case_id == Case.id)
             .join(Feed, Feed.id == Action.feed_id)
             .where(
@@ -48,10 +52,46 @@ def closed_after_feed(store: str, order_prefix: str) -> list[tuple[int, float, f
             )
         ).all()
     return [
-        (int(c), closed.timestamp(), recorded.timestamp(), int(f))
-        for c, closed, recorded, f in rows
+        (str(run), closed.timestamp(), recorded.timestamp(), int(f))
+        for run, closed, recorded, f in rows
         if closed is not None
     ]
+
+
+def runs_to_finish(store: str, order_prefix: str) -> int:
+    """Cases the outbox closed whose flow run has not ended their record yet."""
+    from sqlalchemy import func, select
+
+    from henpin.store.db import session_scope
+    from henpin.store.models import Case
+
+    with session_scope(store) as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(Case)
+                .where(Case.order_id.startswith(order_prefix), Case.run_to_finish.is_(True))
+            )
+            or 0
+        )
+
+
+def run_end_times(run_ids: list[str]) -> dict[str, float]:
+    """Prefect's end time of each of these flow runs (finished ones only)."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    ends: dict[str, float] = {}
+    with get_client(sync_client=True) as client:
+        for start in range(0, len(run_ids), 200):
+            these = [UUID(r) for r in run_ids[start : start + 200]]
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=these)), limit=200
+            )
+            ends.update({str(r.id): r.end_time.timestamp() for r in runs if r.end_time})
+    return ends
 
 
 def run(
@@ -86,12 +126,20 @@ def run(
                 timeout=timeout,
             )
             all_closed = time.time()
-    rows = closed_after_feed(stack.store, mine)
+            wait_until(
+                f"the {cases} burst cases' runs to finish",
+                lambda: runs_to_finish(stack.store, mine) == 0,
+                timeout=timeout,
+            )
+            rows = closed_after_feed(stack.store, mine)
+            ended = run_end_times([run for run, *_ in rows])
     latencies = [closed - recorded for _, closed, recorded, _ in rows]
+    run_latencies = [ended[run] - recorded for run, _, recorded, _ in rows if run in ended]
     # CPU per case of each process from Amazon's result recorded (the first feed's) to the last
-    # case closed: what the wake costs (sampled every 0.1 s).
+    # run finished: what the wake costs (sampled every 0.1 s).
     if rows:
-        woken, last = min(r[2] for r in rows), max(r[1] for r in rows)
+        woken = min(r[2] for r in rows)
+        last = max([r[1] for r in rows] + list(ended.values()))
         used = {n: cpu.used(n, woken, last) for n in ("runner", "prefect")}
         cpu_per_case = {
             n: round(u / len(rows), 3) if u is not None else None for n, u in used.items()
@@ -107,6 +155,8 @@ def run(
         "p50_s": round(percentile(latencies, 50), 2),
         "p95_s": round(percentile(latencies, 95), 2),
         "max_s": round(max(latencies), 2) if latencies else None,
+        "run_p50_s": round(percentile(run_latencies, 50), 2) if run_latencies else None,
+        "run_p95_s": round(percentile(run_latencies, 95), 2) if run_latencies else None,
         "ingest_to_all_closed_s": round(all_closed - started, 1),
         "cases_woken_together": max(feeds.values(), default=0),
         "cpu_s_per_case": cpu_per_case,

@@ -325,10 +325,13 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         "p1_resident_p50_s": p1.get("resident", {}).get("p50_s"),
         "p1_resident_p95_s": p1.get("resident", {}).get("p95_s"),
         "p1_resident_decisions": p1.get("resident", {}).get("decisions"),
-        # A finished feed waking many cases at once: its result recorded → each case closed.
+        # A finished feed waking many cases at once: its result recorded → each case closed
+        # (since 2026-12-06 in the same transaction), and → each case's run finished.
         "p1_burst_p50_s": burst.get("p50_s"),
         "p1_burst_p95_s": burst.get("p95_s"),
         "p1_burst_cases": burst.get("cases"),
+        "p1_burst_run_p50_s": burst.get("run_p50_s"),
+        "p1_burst_run_p95_s": burst.get("run_p95_s"),
         "p2_feed_calls": p2.get("batch", {}).get("create_feed_calls"),
         "p2_batch_time_s": p2.get("batch", {}).get("time_s"),
         "p2_quota_bound_s": p2.get("quota_bound_s"),
@@ -405,6 +408,11 @@ def table(s: dict[str, Any], r: dict[str, Any]) -> str:
             f"({r.get('p1_burst', {}).get('feeds')} feeds; CPU s per case "
             f"{r.get('p1_burst', {}).get('cpu_s_per_case')})",
             "p95 ≤ 1 s",
+        ),
+        (
+            "P1 burst: feed result → each case's run finished in Prefect",
+            f"p50 {s['p1_burst_run_p50_s']} s, p95 {s['p1_burst_run_p95_s']} s",
+            "",
         ),
         (
             f"P1 same, process-per-run runner, poll {P1_POLLS[-1]} s",

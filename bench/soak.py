@@ -283,7 +283,7 @@ def read_store(path: Path, *, full: bool = False) -> tuple[StoreView, list[dict[
                 dict(r)
                 for r in db.execute(
                     "SELECT id, type, order_id, state, outcome, waiting_step, flow_run_id, "
-                    "needs_attention, recommendation FROM cases"
+                    "needs_attention, recommendation, run_to_finish FROM cases"
                 )
             ]
             view.feed_states = Counter(
@@ -615,6 +615,7 @@ class Soak:
             if (
                 all_seeded
                 and states["closed"] == self.cfg.cases == len(mine)
+                and not any(c["run_to_finish"] for c in mine)
                 and self.operators.in_flight() == 0
             ):
                 break
@@ -699,7 +700,9 @@ class Soak:
         verdict = judge(
             self.seeded, orders, feeds, view.cases, decisions, self.operators.accepted()
         )
-        self.stuck = self.run_states([c for c in view.cases if c["state"] != "closed"])
+        self.stuck = self.run_states(
+            [c for c in view.cases if c["state"] != "closed" or c["run_to_finish"]]
+        )
         for kill in self.kills_done:
             kill.marked_crashed = sum(map(self.stack.crashed_by_restart, kill.left_running))
         self.phase_s["total"] = round(self.elapsed(), 1)

@@ -6,7 +6,8 @@ Pure functions over what the emulator's control API and the case store hold at t
   successful BuyerCanceled messages in every feed's parsed results (`GET /_emulator/feeds`).
   Lost: a case closed without its due cancellation applied (and without Amazon's refusal to
   show for it). Duplicated: more than one success, or a cancel sent again after one applied.
-  A case not closed at the end is unfinished (never lost or kept silently: the soak fails);
+  A case not closed at the end is unfinished (never lost or kept silently: the soak fails), and
+  so is one the outbox closed on Amazon's word whose flow run has not ended it (`run_to_finish`);
 - each decision the soak saw accepted is in the case store with the same operator and choice.
 """
 
@@ -181,6 +182,11 @@ def judge(
             verdict.unfinished.append(
                 f"{oid}: case {case['id']} is {case['state']}"
                 + (f" ({case['needs_attention']})" if case.get("needs_attention") else "")
+            )
+        elif case.get("run_to_finish"):
+            verdict.unfinished.append(
+                f"{oid}: case {case['id']} is closed (Amazon confirmed) but its flow run has "
+                "not ended it"
             )
         outcome = case["outcome"]
 
