@@ -31,7 +31,14 @@ from henpin.amazon.feed_xml import (
     RefundItem,
     read_feed,
 )
-from henpin.domain import ActionKind, ActionStatus, CancelOrder, CancelReason, FeedType
+from henpin.domain import (
+    ActionKind,
+    ActionStatus,
+    CancelOrder,
+    CancelReason,
+    ClosesCase,
+    FeedType,
+)
 from henpin.outbox import FeedState, OutboxKeyConflict
 from henpin.settings import Settings
 from henpin.store.db import session_scope
@@ -61,7 +68,11 @@ def item_id(order_id: str) -> str:
 
 
 def enqueue_cancel(
-    store: str, order_id: str, marketplace_id: str = US, case_id: int | None = None
+    store: str,
+    order_id: str,
+    marketplace_id: str = US,
+    case_id: int | None = None,
+    closes_case: ClosesCase | None = None,
 ) -> int:
     return outbox.enqueue(
         store,
@@ -71,6 +82,7 @@ def enqueue_cancel(
         feed_type=FeedType.ORDER_ACKNOWLEDGEMENT,
         marketplace_id=marketplace_id,
         payload=cancel(order_id),
+        closes_case=closes_case,
     )
 
 

@@ -166,8 +166,7 @@ def test_amazons_confirmation_closes_the_case_as_its_flow_declared_in_the_same_t
     """An action stored with `closes_case` ends its case when Amazon's report confirms it, with
     Amazon's feed id in the words, and leaves the case's run to finish; one Amazon refused, or
     one stored without it, leaves its case as it was (its flow decides)."""
-    from henpin.domain import ActionKind, ClosesCase, FeedType, Outcome
-    from tests.test_outbox import cancel
+    from henpin.domain import ClosesCase, Outcome
 
     seed(emulator, *ORDERS[:3])
     shipped(emulator, ORDERS[1])
@@ -179,16 +178,7 @@ def test_amazons_confirmation_closes_the_case_as_its_flow_declared_in_the_same_t
         case_id = open_case(store, order_id)
         with session_scope(store) as s:
             s.get(Case, case_id).flow_run_id = f"00000000-0000-0000-0000-00000000000{case_id}"  # type: ignore[union-attr]
-        outbox.enqueue(
-            store,
-            key=f"cancel:{order_id}",
-            case_id=case_id,
-            kind=ActionKind.CANCEL_ORDER,
-            feed_type=FeedType.ORDER_ACKNOWLEDGEMENT,
-            marketplace_id="ATVPDKIKX0DER",
-            payload=cancel(order_id),
-            closes_case=declared,
-        )
+        enqueue_cancel(store, order_id, case_id=case_id, closes_case=declared)
         case_ids.append(case_id)
     with TestAdapter(emulator_url) as adapter:
         assert len(send_and_poll(store, adapter, emulator)) == 3
