@@ -181,6 +181,11 @@ class RunState:
     since: datetime | None
     message: str = ""  # the state's message, as Prefect keeps it ("" for none)
 
+    @classmethod
+    def of(cls, state: State) -> RunState:
+        """A run's state as Prefect's API reports it."""
+        return cls(state.type.value, state.name or "", state.timestamp, state.message or "")
+
 
 MOST_TROUBLED = 5_000  # newest first; more than this many stuck runs is a fire, not a sweep
 
@@ -204,9 +209,7 @@ def read_troubled_runs(page: int = 200) -> dict[str, RunState]:
             )
             for run in runs:
                 if run.state is not None:
-                    states[str(run.id)] = RunState(
-                        run.state.type.value, run.state.name or "", run.state.timestamp
-                    )
+                    states[str(run.id)] = RunState.of(run.state)
             if len(runs) < page:
                 break
     return states
@@ -292,12 +295,7 @@ def _runs_in_states(
                 )
                 for run in runs:
                     if run.state is not None:
-                        states[str(run.id)] = RunState(
-                            run.state.type.value,
-                            run.state.name or "",
-                            run.state.timestamp,
-                            run.state.message or "",
-                        )
+                        states[str(run.id)] = RunState.of(run.state)
                 if len(runs) < page:
                     break
     return states
