@@ -14,7 +14,7 @@ from typing import TypeVar
 from prefect.flow_runs import asuspend_flow_run
 
 from henpin.cases.answers import OperatorAnswer
-from henpin.cases.closing import cancelled_by_amazon
+from henpin.cases.closing import cancelled_by_amazon, refunded_by_amazon
 from henpin.cases.money import refund_total
 from henpin.cases.refund_outcomes import (
     HeldRefundDecision,
@@ -133,13 +133,14 @@ async def refund_and_close(
             queued = queue_refund(
                 case_id, refund_purpose(purpose, check), refund, order, already, outcome
             )
-            if queued.key is None or queued.closes is None:
+            if queued.key is None:
                 return close_case(case_id, queued.nothing_left_outcome, queued.nothing_left_message)
             sent = refund_total(queued.fit.refund or refund)
+            closes = queued.closes or refunded_by_amazon(outcome, sent)
             mark_acting(case_id, f"Refund of {sent} queued for Amazon.")
             result = await wait_for_amazon(queued.key)
             if result.status == ActionStatus.DONE:
-                return end_as_amazon_confirmed(case_id, queued.closes, result)
+                return end_as_amazon_confirmed(case_id, closes, result)
             if not held_back(result):
                 return close_case(
                     case_id,

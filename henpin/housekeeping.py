@@ -189,7 +189,11 @@ def wake_cases_with_amazon_results(url: str) -> list[int]:
         str(run_id): case_id for case_id, run_id, closed in rows if closed and case_id not in woken
     }
     if left:
-        ended = read_ended_runs(left)
+        try:
+            ended = read_ended_runs(left)
+        except Exception as exc:  # the Prefect API down: asked again next round
+            log.warning("could not read the runs of %s closed case(s): %s", len(left), exc)
+            return woken
         with session_scope(url) as s:
             s.execute(
                 update(Case)
