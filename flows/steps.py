@@ -136,7 +136,7 @@ async def refund_and_close(
             if queued.key is None:
                 return close_case(case_id, queued.nothing_left_outcome, queued.nothing_left_message)
             sent = refund_total(queued.fit.refund or refund)
-            closes = queued.closes or refunded_by_amazon(outcome, sent)
+            closes = refunded_by_amazon(outcome, sent)  # as queue_refund stored it
             mark_acting(case_id, f"Refund of {sent} queued for Amazon.")
             result = await wait_for_amazon(queued.key)
             if result.status == ActionStatus.DONE:

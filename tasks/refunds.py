@@ -25,7 +25,6 @@ from henpin.context import adapter, store_url
 from henpin.domain import (
     ActionKind,
     AlreadyRefunded,
-    ClosesCase,
     FeedType,
     Order,
     Outcome,
@@ -49,8 +48,6 @@ class QueuedRefund(BaseModel):
 
     key: str | None
     fit: RefundFit
-    #: How the case ends once Amazon confirms the refund sent (None when nothing was queued).
-    closes: ClosesCase | None = None
 
     @property
     def nothing_left_outcome(self) -> Outcome:
@@ -103,7 +100,6 @@ def queue_refund(
         return QueuedRefund(
             key=key,
             fit=RefundFit(asked=asked, refund=queued, sent=sent, by_amazon=None, before=None),
-            closes=refunded_by_amazon(done, sent),
         )
     fit = fit_new_refund(url, order, refund, already)
     if fit.unverified:
@@ -112,7 +108,6 @@ def queue_refund(
         _flag_over_paid(url, case_id, fit)
     if fit.refund is None:
         return QueuedRefund(key=None, fit=fit)
-    closes = refunded_by_amazon(done, refund_total(fit.refund))
     store_action(
         key=key,
         case_id=case_id,
@@ -120,7 +115,7 @@ def queue_refund(
         feed_type=FeedType.PAYMENT_ADJUSTMENT,
         marketplace_id=order.marketplace_id,
         payload=fit.refund,
-        closes_case=closes,
+        closes_case=refunded_by_amazon(done, refund_total(fit.refund)),
     )
     if fit.cut:
         with session_scope(url) as s:
@@ -141,7 +136,7 @@ def queue_refund(
                     },
                 )
             )
-    return QueuedRefund(key=key, fit=fit, closes=closes)
+    return QueuedRefund(key=key, fit=fit)
 
 
 def _flag_over_paid(url: str, case_id: int, fit: RefundFit) -> None:
