@@ -175,12 +175,17 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def settle(page: Any, height: int) -> None:
-    """Wait until Streamlit has finished running the page, then size the window to show it all
-    (Streamlit scrolls inside its own container, so a full-page screenshot would not)."""
+def idle(page: Any) -> None:
+    """Wait until Streamlit has finished running the page's script."""
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
     )
+
+
+def settle(page: Any, height: int) -> None:
+    """Wait until Streamlit has finished running the page, then size the window to show it all
+    (Streamlit scrolls inside its own container, so a full-page screenshot would not)."""
+    idle(page)
     page.set_viewport_size({"width": 1440, "height": height})
     # Tables and charts draw after the script ends: first a grey placeholder (a skeleton),
     # then a table is a canvas (one in a folded expander draws none until unfolded).
@@ -371,6 +376,27 @@ def a_photo(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def choose_the_last_option(page: Any, field: Any) -> None:
+    """Open the select box in `field` and choose its last option, and see it chosen.
+
+    A rerun that ends while the list is open draws the page again and takes the open list away
+    (CI saw the option "not visible", then "detached from the DOM"); then open it again."""
+    for _ in range(3):
+        idle(page)
+        box = field.get_by_role("combobox")
+        box.click()
+        option = page.get_by_role("option").last
+        try:
+            wanted = option.inner_text(timeout=5_000).strip()
+            option.click(timeout=5_000)
+        except sync_api.TimeoutError:
+            page.keyboard.press("Escape")
+            continue
+        if wanted and box.input_value() == wanted:
+            return
+    raise AssertionError("the last option could not be chosen in three tries")
+
+
 def test_a_photo_attached_at_inspection_appears_in_the_claim_pack(
     inspection_inbox: dict[str, Any], browser: Any, tmp_path: Path
 ) -> None:
@@ -387,8 +413,7 @@ def test_a_photo_attached_at_inspection_appears_in_the_claim_pack(
     # By position, not by words (labels are translated and reworded): the first choice is
     # "inspected", the last condition "damaged_by_buyer".
     page.locator(f".st-key-decide-{case_id}-choice [role=radiogroup] label").first.click()
-    page.locator(f".st-key-decide-{case_id}-field-condition").get_by_role("combobox").click()
-    page.get_by_role("option").last.click()
+    choose_the_last_option(page, page.locator(f".st-key-decide-{case_id}-field-condition"))
     uploader = page.locator(f".st-key-decide-{case_id}-photos input[type=file]")
     uploader.set_input_files([str(tmp_path / "invoice.jpg")])
     page.get_by_role("button", name="Remove invoice.jpg").wait_for()  # uploaded
@@ -574,9 +599,7 @@ def test_search_by_order_id_and_a_filter_through_the_url(
     page.set_default_timeout(20_000)
     sign_in(page, inbox["url"])
     page.get_by_text("Cases (").first.wait_for()
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
-    )
+    idle(page)
     table = page.locator('[class*="st-key-inbox-table-"]')
     table.scroll_into_view_if_needed()
     page.wait_for_timeout(600)  # the table draws after the script ends
