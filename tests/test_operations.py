@@ -115,6 +115,17 @@ def test_a_part_recipe_hands_over_its_socket_and_names_its_health(tmp_path: Path
     assert parts.runner_part({}, limit=3).command[-2:] == ["--limit", "3"]
 
 
+def test_a_resident_executor_allocates_with_malloc_unless_its_environment_says_otherwise() -> None:
+    """The runner and the workers run with PYTHONMALLOC=malloc and two malloc arenas, so that
+    malloc_trim hands back what runs freed (parts.RESIDENT_ALLOCATOR); an operator's own
+    setting in the environment they start from is kept. Other parts are left as they are."""
+    for part in (parts.runner_part({}), parts.worker_part("henpin-worker-1", 4, {})):
+        assert part.env["PYTHONMALLOC"] == "malloc" and part.env["MALLOC_ARENA_MAX"] == "2"
+    own = parts.runner_part({"PYTHONMALLOC": "pymalloc", "HENPIN_HOME": "/x"})
+    assert own.env["PYTHONMALLOC"] == "pymalloc" and own.env["HENPIN_HOME"] == "/x"
+    assert "PYTHONMALLOC" not in parts.housekeeper_part({}).env
+
+
 def test_a_worker_of_the_production_layout_is_a_resident_executor(tmp_path: Path) -> None:
     """The scaled layout's workers are `henpin runner` on the henpin-resident pool, without the
     housekeeping (its own part) or the deploying (`python -m henpin.scale deploy`), named so

@@ -164,6 +164,22 @@ def mail_part(sock: socket.socket, folder: Path, env: dict[str, str]) -> Part:
     )
 
 
+#: How the resident executor's Python allocates memory. CPython's small-object allocator
+#: (pymalloc) hands a 1 MiB arena back only once nothing in it lives, so the long-lived process
+#: kept the high-water mark of its busiest moment (docs/scaling.md "Memory the runs freed").
+#: With `PYTHONMALLOC=malloc` every object comes from glibc's malloc, whose whole free pages
+#: `malloc_trim` releases after runs (henpin/resident.py); at most 2 malloc arenas, not glibc's
+#: 8 per core, since under the GIL a thread gains nothing from an arena of its own and each
+#: arena keeps its own free pieces. It costs the runner about 15 % more CPU per case (bench,
+#: docs/scaling.md). A value set in the environment the part starts from wins.
+RESIDENT_ALLOCATOR = {"PYTHONMALLOC": "malloc", "MALLOC_ARENA_MAX": "2"}
+
+
+def resident_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` for a resident executor: RESIDENT_ALLOCATOR, unless `env` says otherwise."""
+    return {**RESIDENT_ALLOCATOR, **env}
+
+
 def runner_part(env: dict[str, str], *, limit: int | None = None) -> Part:
     """`henpin runner`: the resident executor (Henpin's flow runs, at most `limit` at once, as
     threads of one process) and the housekeeping round; stopped while the Prefect server is
@@ -171,7 +187,7 @@ def runner_part(env: dict[str, str], *, limit: int | None = None) -> Part:
     command = [sys.executable, "-m", "henpin.cli", "runner"]
     if limit:
         command += ["--limit", str(limit)]
-    return Part("runner", command, env, needs_prefect=True)
+    return Part("runner", command, resident_env(env), needs_prefect=True)
 
 
 def worker_part(name: str, limit: int, env: dict[str, str]) -> Part:
@@ -186,7 +202,7 @@ def worker_part(name: str, limit: int, env: dict[str, str]) -> Part:
             *(sys.executable, "-m", "henpin.cli", "runner", "--name", name),
             *("--limit", str(limit), "--no-housekeeping", "--no-deploy"),
         ],
-        env,
+        resident_env(env),
         needs_prefect=True,
     )
 
