@@ -142,6 +142,9 @@ class AnswerField(BaseModel):
     minimum: Decimal | None = None
     maximum: Decimal | None = None
     options: list[str] = Field(default_factory=list)
+    #: Words shown beside an option's name (e.g. the owner's description of a condition in
+    #: policies.yaml); the answer is still the name.
+    option_labels: dict[str, str] = Field(default_factory=dict)
     currency: str | None = None
     proposed: str | None = None  # the value Henpin proposes (e.g. the policy's refund)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from henpin import accounts
@@ -24,7 +25,12 @@ from henpin.cases.cancel_request import cancel_request_question
 from henpin.cases.money import RefundFit, over_paid_message
 from henpin.cases.parcels import refunded_flag
 from henpin.cases.refund_outcomes import refund_held_flag, refund_held_question
-from henpin.cases.return_request import inspection_overdue, proposal_for_condition, refund_question
+from henpin.cases.return_request import (
+    condition_question,
+    inspection_overdue,
+    proposal_for_condition,
+    refund_question,
+)
 from henpin.context import Context, install, store_url
 from henpin.decisions import REFUSED_ANSWER_EVENT
 from henpin.domain import (
@@ -61,7 +67,7 @@ from henpin.policy.return_request import ReturnAction
 from henpin.questions import PROMPTS_EN, TITLES_EN, Question
 from henpin.runs import RunState
 from henpin.store.db import session_scope
-from henpin.store.models import Action, Case
+from henpin.store.models import Action, Case, Decision
 from tasks.cases import flag_attention, mark_waiting, record_recommendation
 from tests.test_inbox_support import (
     PAGES,
@@ -755,3 +761,42 @@ def test_a_run_cancelled_in_prefect_reads_in_the_operators_language(
     assert "Amazon への操作 0 件を Henpin が取り下げました" in words
     assert "Prefect で実行を中止" in words
     assert "Its flow run was cancelled" not in words and "Run cancelled in Prefect" not in words
+
+
+def test_a_condition_shows_the_owners_words_beside_its_name_and_records_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The item-condition question's options are the condition names of policies.yaml; the
+    select box shows each with its description there ("damaged_by_buyer — damaged after
+    delivery"), and the answer recorded is the name the refund table is keyed by."""
+    url = fresh_store(tmp_path, monkeypatch)
+    install(Context())
+    set_operator(url, "alice")
+    policy = load_policy(REPO_POLICIES).return_request
+    order = jp_order()
+    case_id = waiting_case(
+        url,
+        "250-0000000-0000805",
+        timedelta(hours=20),
+        type="return-request",
+        marketplace_id=JP,
+        recommendation={},
+        order_snapshot=cancel_order(order.order_id, JP),
+    )
+    ret = ReturnRequest(order_id=order.order_id, order_item_id="item-1", reason_code=None)
+    mark_waiting.fn(case_id, condition_question(ret, order, policy))
+
+    at, _ = case_page(case_id)
+    box = at.selectbox(key=f"decide.{case_id}.field.condition")
+    assert box.options == [
+        f"{name} — {row.description}" if row.description else name
+        for name, row in policy.conditions.items()
+    ]
+    assert "damaged_by_buyer — damaged after delivery" in box.options
+    at.radio(key=f"decide.{case_id}.choice").set_value("inspected")
+    box.set_value("damaged_by_buyer")
+    at.button(key=f"decide.{case_id}.submit").click().run()
+    assert not at.exception and "recorded for case" in at.success[0].value
+    with session_scope(url) as s:
+        decided = s.scalars(select(Decision).where(Decision.case_id == case_id)).one()
+    assert (decided.choice, decided.data) == ("inspected", {"condition": "damaged_by_buyer"})

@@ -19,7 +19,7 @@ from henpin.app.cases import CaseDetail
 from henpin.app.decide import DecisionCode, decide_as
 from ui import display, session, words
 from ui.evidence import check_form_photos, keep_form_photos, photo_inputs, takes_photos, uploads_in
-from ui.i18n import choice_label, field_label, label, t, worded
+from ui.i18n import choice_label, field_label, label, option_label, t, worded
 from ui.messages import decision_text
 
 SETTLED = (DecisionCode.ALREADY_DECIDED, DecisionCode.NOT_WAITING, DecisionCode.NO_CASE)
@@ -93,7 +93,9 @@ def _field(form: str, spec: dict[str, Any]) -> None:
             index=None,
             key=key,
             help=" ".join(helps) or None,
-            format_func=worded(spec.get("options", []), lambda v: label("option", v)),
+            format_func=worded(
+                spec.get("options", []), lambda v: option_label(v, spec.get("option_labels"))
+            ),
             placeholder=t("case.field_choose"),
         )
     else:

@@ -59,6 +59,15 @@ def choice_label(choice: str, asked_as: object = None) -> str:
     return str(asked_as) if asked_as else choice
 
 
+def option_label(option: str, described: object = None) -> str:
+    """An answer field's option: the inbox's words for it, else its name with the words its
+    question gives beside it (a condition's description in policies.yaml), else its name."""
+    if f"option.{option}" in TEXT[DEFAULT_LANGUAGE]:
+        return label("option", option)
+    about = described.get(option) if isinstance(described, dict) else None
+    return f"{option} — {about}" if about else option
+
+
 def field_label(name: str, asked_as: object = None) -> str:
     """An answer field's name in the operator's language (else as its question names it)."""
     if f"field.{name}" in TEXT[DEFAULT_LANGUAGE]:

@@ -278,6 +278,7 @@ def condition_question(
                 label="Condition of the returned item",
                 required_for=["inspected"],
                 options=conditions,
+                option_labels=policy.condition_descriptions(),
             )
         ],
         deadline_hours=policy.operator.deadline_hours,

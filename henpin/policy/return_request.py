@@ -497,6 +497,10 @@ class ReturnRequestPolicy(PolicyModel):
     def condition_names(self) -> list[str]:
         return list(self.conditions)
 
+    def condition_descriptions(self) -> dict[str, str]:
+        """Each condition's description, where policies.yaml gives one."""
+        return {name: row.description for name, row in self.conditions.items() if row.description}
+
     def condition_table_lines(self) -> list[str]:
         """The condition table in plain words, one line per condition, for the operator."""
         lines = []
