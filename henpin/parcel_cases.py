@@ -225,20 +225,7 @@ def _hand_over(s: Session, refused: Case, order: Order, report: dict[str, Any]) 
             data={"step": step, "choice": HANDED_OVER, "source": "system", "operator": "henpin"},
         )
     )
-    refused.state = CaseState.CLOSED.value
-    refused.outcome = Outcome.HANDED_TO_ADDRESS_ERROR.value
-    refused.closed_at = datetime.now(UTC)
-    refused.waiting_step = None
-    refused.choices = []
-    refused.question = {}
-    s.add(
-        Event(
-            case_id=refused.id,
-            kind="closed",
-            message=message,
-            data={"outcome": refused.outcome, "handed_to_case": new.id},
-        )
-    )
+    refused.close(Outcome.HANDED_TO_ADDRESS_ERROR.value, message, handed_to_case=new.id)
     return Placement(
         case_id=new.id,
         new=True,

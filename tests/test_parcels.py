@@ -89,9 +89,10 @@ def test_unclaimed_then_address_problem_hands_the_waiting_case_over(case_store: 
     refused, address = cases["refused-delivery"], cases["address-error"]
     assert refused.state == "closed" and refused.outcome == "handed-to-address-error"
     assert refused.waiting_step is None
-    assert f"Case {address.id} (address error) takes this parcel over" in (
-        events(case_store, refused.id, "closed")[0].message
-    )
+    (closed,) = events(case_store, refused.id, "closed")
+    assert f"Case {address.id} (address error) takes this parcel over" in closed.message
+    assert closed.data == {"outcome": "handed-to-address-error", "handed_to_case": address.id}
+    assert refused.closed_at is not None and (refused.choices, refused.question) == ([], {})
     assert address.state == "open" and address.parent_case_id == refused.id
     history = address.details["handed_over_from"]
     assert history["case_id"] == refused.id
