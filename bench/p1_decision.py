@@ -132,8 +132,15 @@ def breakdown(stack: SingleStack, times: dict[int, tuple[float, float]]) -> dict
             tasks = client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
             )
+            # When each task began, by the run's own clock: its start, else when it was
+            # expected to (a step replayed from its cached result never runs). Not `created`:
+            # Prefect's server creates a task run's record from the events the run sends, so
+            # that time can come after the task stored its action (the "act" phase came out
+            # negative with it).
             created = sorted(
-                (t.created.timestamp(), t.name) for t in tasks if t.created is not None
+                (began.timestamp(), t.name)
+                for t in tasks
+                if (began := t.start_time or t.expected_start_time or t.created) is not None
             )
             after = [(t, name) for t, name in created if t >= at.get("Running", stored)]
             first = after[0][0] if after else None
