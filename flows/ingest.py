@@ -5,7 +5,8 @@ Runs on a schedule (`henpin up`) and on demand (`henpin poll`):
   cancel requests and parcels coming back (refused, unclaimed, or undeliverable because of the
   address): one parcel case per order, a later reason recorded on it or handing a waiting
   refused-delivery case over to an address-error case;
-- Amazon's returns report (Reports API) finds return requests.
+- Amazon's returns report (Reports API) finds return requests. Amazon takes minutes to make
+  one, so every region's is asked for at the start of the pass and read after its orders.
 Cancels asked by message arrive by e-mail: operators open those cases from the inbox.
 The returns report also tells open return cases what Amazon did since (authorized or closed
 the request, the item was delivered): it reaches back to the oldest open one. A request Amazon
@@ -36,7 +37,13 @@ from tasks.ingest import (
     search_window,
 )
 from tasks.kinds import each, side_by_side
-from tasks.orders import AmazonRead, find_return_requests, read_order_now, scan_updated_orders
+from tasks.orders import (
+    AmazonRead,
+    ask_for_returns_report,
+    find_return_requests,
+    read_order_now,
+    scan_updated_orders,
+)
 
 ORDERS = "ingest:orders"
 RETURNS = "ingest:returns"
@@ -49,15 +56,33 @@ OPENING_IN_FLIGHT = 2 * OPENED_AT_ONCE
 @flow(name="ingest", log_prints=True, task_runner=side_by_side(OPENED_AT_ONCE))
 def ingest() -> list[Opened]:
     started_at = now()
+    regions = settings().watched_regions
+    # Amazon takes minutes to make a returns report: every region's is asked for first, so
+    # they are made side by side while the orders are read, not one region after another.
+    asked = {
+        region: ask_for_returns_report(
+            marketplaces, returns_since(region, marketplaces, started_at)
+        )
+        for region, marketplaces in regions.items()
+    }
     opened: list[Opened] = []
-    for region, marketplaces in settings().watched_regions.items():
-        opened += ingest_region(region, marketplaces, started_at)
+    for region, marketplaces in regions.items():
+        opened += ingest_region(region, marketplaces, started_at, asked[region])
     return opened
 
 
-def ingest_region(region: str, marketplaces: list[str], started_at: datetime) -> list[Opened]:
+def returns_since(region: str, marketplaces: list[str], started_at: datetime) -> datetime:
+    """Where this pass's returns report of the region starts (its checkpoint, or its oldest
+    open return case)."""
+    window = search_window(f"{RETURNS}:{region}", started_at, before_regions=RETURNS)
+    return returns_report_since(window, marketplaces)
+
+
+def ingest_region(
+    region: str, marketplaces: list[str], started_at: datetime, asked: dict[str, str]
+) -> list[Opened]:
     """One region's new cases: its orders (cancel requests, parcels coming back), then its
-    return requests."""
+    return requests (from the reports `asked` for at the start of the pass)."""
     orders_checkpoint, returns_checkpoint = f"{ORDERS}:{region}", f"{RETURNS}:{region}"
     window = search_window(orders_checkpoint, started_at, before_regions=ORDERS)
     found = scan_updated_orders(marketplaces, window)
@@ -72,8 +97,8 @@ def ingest_region(region: str, marketplaces: list[str], started_at: datetime) ->
         flag_unreadable_order(CaseType.CANCEL_REQUEST, bad)
     advance_checkpoint(orders_checkpoint, started_at)
 
-    window = search_window(returns_checkpoint, started_at, before_regions=RETURNS)
-    returns = find_return_requests(marketplaces, returns_report_since(window, marketplaces))
+    since = returns_since(region, marketplaces, started_at)
+    returns = find_return_requests(marketplaces, since, asked)
     if returns.not_answered:
         return amazon_did_not_answer(region, returns)
     if returns.login_refused:

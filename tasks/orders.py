@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from henpin.amazon import AmazonAuthError, AmazonError, AmazonPayloadError
@@ -13,7 +14,7 @@ from henpin.context import adapter, store_url
 from henpin.domain import Order, ReturnRequest
 from henpin.store.db import session_scope
 from henpin.store.models import Case
-from tasks.kinds import amazon_task, store_task, tried_again
+from tasks.kinds import amazon_task, case_step, store_task, tried_again
 
 
 @amazon_task("read-order")
@@ -133,12 +134,30 @@ class ReturnRequestsFound(AmazonRead):
     requests: list[ReturnRequest] = []
 
 
-@amazon_task("find-return-requests", fresh=True)
-def find_return_requests(marketplace_ids: list[str], since: datetime) -> ReturnRequestsFound:
-    """Return requests made since `since` (Amazon's returns report, via the Reports API), or
-    that Amazon refused the region's login (recorded by the adapter) or did not answer."""
+@case_step(
+    "ask-for-returns-report", timeout_seconds=60, cache_policy=NO_CACHE, persist_result=False
+)
+def ask_for_returns_report(marketplace_ids: list[str], since: datetime) -> dict[str, str]:
+    """Ask Amazon to start making the returns report `find_return_requests` reads later in the
+    same pass, for the same marketplaces and `since`, so that it is made while other work goes
+    on (Amazon takes minutes): marketplace → report id, for that read. Only a head start: {}
+    when Amazon did not take the request; no retry, as the read asks again and says why."""
     try:
-        return ReturnRequestsFound(requests=adapter().returns_since(marketplace_ids, since))
+        return adapter().ask_for_returns_reports(marketplace_ids, since)
+    except AmazonError:
+        return {}
+
+
+@amazon_task("find-return-requests", fresh=True)
+def find_return_requests(
+    marketplace_ids: list[str], since: datetime, asked: dict[str, str] | None = None
+) -> ReturnRequestsFound:
+    """Return requests made since `since` (Amazon's returns report, via the Reports API), or
+    that Amazon refused the region's login (recorded by the adapter) or did not answer.
+    `asked`: the reports `ask_for_returns_report` asked for, read instead of new ones."""
+    try:
+        found = adapter().returns_since(marketplace_ids, since, asked=asked)
+        return ReturnRequestsFound(requests=found)
     except AmazonAuthError:
         return ReturnRequestsFound(login_refused=True)
     except AmazonError as error:

@@ -305,6 +305,27 @@ def test_after_a_restart_the_report_amazon_is_making_is_found_not_asked_twice(
     assert not [r for r in amazon.sent(r"/reports$") if r.method == "POST"]
 
 
+def test_a_report_asked_for_early_is_the_one_read_later_without_waiting_then(
+    amazon: FakeAmazon, adapter: AmazonAdapter, time: FakeTime, clock: Clock
+) -> None:
+    """Ingestion asks for a region's report at the start of its pass and reads it after the
+    orders: the ask creates it and does not wait; the read, later (whatever the report's age:
+    it is this pass's), asks for no other one and finds it made."""
+    amazon.on(
+        "GET", r"^/reports/2021-06-30/reports/R1$", report("R1", "DONE", reportDocumentId="DOC-1")
+    )
+    serve_document(amazon, REPORT.encode())
+
+    asked = adapter.ask_for_returns_reports([US, US], SINCE)
+    assert asked == {US: "R1"}
+    assert time.slept == [] and not amazon.sent(r"/reports/R1$")  # asked, not waited for
+    clock.at += REPORT_REUSE + timedelta(minutes=1)  # a long pass: older than reuse allows
+    assert len(adapter.returns_since([US], SINCE, asked=asked)) == 2
+    creates = [r for r in amazon.sent(r"/reports$") if r.method == "POST"]
+    assert len(creates) == 1 and json.loads(creates[0].content)["marketplaceIds"] == [US]
+    assert time.slept == []  # made while the orders were read: no pause before reading it
+
+
 def test_an_unreadable_report_keeps_what_amazon_sent(
     amazon: FakeAmazon, adapter: AmazonAdapter
 ) -> None:

@@ -92,3 +92,34 @@ def test_one_region_failing_does_not_stop_the_others(
     ingest()
     assert the_case(henpin, us_order, "return-request") is not None
     assert "ingest:returns:NA" in checkpoints(henpin)
+
+
+def test_every_regions_returns_report_is_asked_for_before_any_orders_are_read(
+    henpin: str, emulator: Any
+) -> None:
+    """Amazon takes minutes to make a returns report: a pass asks for every region's first, so
+    they are made side by side while the orders are read, and reads each without asking again."""
+    from flows.ingest import ingest
+
+    now = emulator_now(emulator)
+    us_order, jp_order = "113-0000038-0000038", "503-0000038-0000038"
+    control(emulator, "POST", "orders", json=[shipped_order(us_order)])
+    post_shipped_order(emulator, jp_order, now - timedelta(days=6), jp=True)
+    post_return(emulator, us_order, inPolicy=False)
+    post_return(emulator, jp_order, returnRequestDate=(now - timedelta(days=5)).isoformat())
+    before = len(control(emulator, "GET", "calls"))
+
+    ingest()
+
+    assert the_case(henpin, us_order, "return-request") is not None
+    assert the_case(henpin, jp_order, "return-request") is not None
+    calls = control(emulator, "GET", "calls")[before:]
+    operations = [c["operation"] for c in calls]
+    created = [i for i, op in enumerate(operations) if op == "createReport"]
+    assert {calls[i]["region"] for i in created} == {"NA", "EU", "FE"}
+    # All asked for before any orders were read, and none asked for twice: each marketplace's
+    # report was read (document or CANCELLED, no returns) from the one asked for.
+    assert created and max(created) < operations.index("searchOrders")
+    reports = control(emulator, "GET", "reports")
+    assert len(created) == len(reports) == len({r["marketplaceIds"][0] for r in reports})
+    assert operations.count("getReportDocument") == 2  # the US and the Japanese returns

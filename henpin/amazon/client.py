@@ -867,6 +867,7 @@ class AmazonAdapter:
         *,
         max_wait_s: float = REPORT_WAIT_S,
         on_bad_line: Callable[[AmazonPayloadError], None] | None = None,
+        asked: Mapping[str, str] | None = None,
     ) -> list[ReturnRequest]:
         """Buyers' return requests made since `since`, from Amazon's flat-file returns report.
 
@@ -877,21 +878,14 @@ class AmazonAdapter:
         window holds no return: nothing) or FATAL (`AmazonUnavailable`). A report not finished
         within `max_wait_s` raises `AmazonUnavailable`; the next call waits for that same report
         instead of asking for another. A line that cannot be read goes to `on_bad_line` (the
-        others are read); without it, it raises `AmazonPayloadError`.
+        others are read); without it, it raises `AmazonPayloadError`. `asked`: the reports
+        `ask_for_returns_reports` asked for this window (marketplace → report id), read whatever
+        their age.
         """
-        now = self.now()
-        if since > now:
-            raise ValueError(f"returns_since: {_iso(since)} is in the future")
-        if now - since > REPORT_MAX_WINDOW:
-            log.warning(
-                "returns report: Amazon covers at most %s; returns before %s are not read",
-                REPORT_MAX_WINDOW,
-                _iso(now - REPORT_MAX_WINDOW),
-            )
-            since = now - REPORT_MAX_WINDOW
+        since = self._returns_window_start(since, warn=True)
         deadline = self.clock() + max_wait_s
         reports = self._finished_returns_reports(
-            list(dict.fromkeys(marketplace_ids)), since, deadline
+            list(dict.fromkeys(marketplace_ids)), since, deadline, asked or {}
         )
         found: list[ReturnRequest] = []
         for marketplace_id, report in reports.items():
@@ -915,30 +909,50 @@ class AmazonAdapter:
             )
         return found
 
+    def ask_for_returns_reports(
+        self, marketplace_ids: Sequence[str], since: datetime
+    ) -> dict[str, str]:
+        """Ask Amazon to start making the returns reports `returns_since` will read for the same
+        marketplaces and `since`, without waiting for them: Amazon takes minutes to make one,
+        so a caller that has other work first (ingestion reading a region's orders, or the other
+        regions') asks early and finds them made. One already fit to reuse is not asked for
+        again. Returns marketplace → report id, for `returns_since(..., asked=...)`."""
+        since = self._returns_window_start(since, warn=False)
+        reports, _ = self._asked_returns_reports(list(dict.fromkeys(marketplace_ids)), since, {})
+        return {m: r.report_id for m, r in reports.items()}
+
+    def _returns_window_start(self, since: datetime, *, warn: bool) -> datetime:
+        """`since`, or the oldest moment Amazon's returns report covers if it is older."""
+        now = self.now()
+        if since > now:
+            raise ValueError(f"returns_since: {_iso(since)} is in the future")
+        if now - since > REPORT_MAX_WINDOW:
+            if warn:
+                log.warning(
+                    "returns report: Amazon covers at most %s; returns before %s are not read",
+                    REPORT_MAX_WINDOW,
+                    _iso(now - REPORT_MAX_WINDOW),
+                )
+            since = now - REPORT_MAX_WINDOW
+        return since
+
     def _finished_returns_reports(
-        self, marketplace_ids: Sequence[str], since: datetime, deadline: float
+        self,
+        marketplace_ids: Sequence[str],
+        since: datetime,
+        deadline: float,
+        asked: Mapping[str, str],
     ) -> dict[str, ReportStatus]:
         """Each marketplace's returns report, finished: asked for (or reused) all at once, then
         polled together, so Amazon prepares them side by side."""
-        reports: dict[str, ReportStatus] = {}
-        reusable = self._reusable_reports(marketplace_ids, since)
-        for marketplace_id in marketplace_ids:
-            report = reusable.get(marketplace_id)
-            if report is None:
-                report_id = self.create_report(
-                    RETURNS_REPORT, [marketplace_id], data_start_time=since
+        reports, created = self._asked_returns_reports(marketplace_ids, since, asked)
+        for marketplace_id, report in list(reports.items()):
+            if not report.finished and marketplace_id not in created:
+                # Asked for earlier (ingestion asks at the start of its pass): it may be made
+                # by now, so look before the first pause.
+                reports[marketplace_id] = self.get_report(
+                    report.report_id, marketplace_id=marketplace_id
                 )
-                now = self.now()
-                report = ReportStatus(
-                    report_id=report_id,
-                    report_type=RETURNS_REPORT,
-                    marketplace_ids=[marketplace_id],
-                    processing_status=ReportProcessingStatus.IN_QUEUE,
-                    created_time=now,
-                    data_start_time=since,
-                    data_end_time=now,
-                )
-            reports[marketplace_id] = report
         polls = 0
         while True:
             with self._reports_lock:
@@ -963,6 +977,49 @@ class AmazonAdapter:
                 reports[marketplace_id] = self.get_report(
                     report.report_id, marketplace_id=marketplace_id
                 )
+
+    def _asked_returns_reports(
+        self, marketplace_ids: Sequence[str], since: datetime, asked: Mapping[str, str]
+    ) -> tuple[dict[str, ReportStatus], set[str]]:
+        """Each marketplace's returns report for `since`: the one `asked` names (asked for
+        earlier in the caller's pass), else one fit to reuse, else a new one asked for
+        (createReport); remembered in this process either way. With the marketplaces whose
+        report was asked for just now."""
+        reports: dict[str, ReportStatus] = {}
+        created: set[str] = set()
+        with self._reports_lock:
+            known = {m: self._reports.get(m) for m in asked}
+        reusable = self._reusable_reports([m for m in marketplace_ids if m not in asked], since)
+        for marketplace_id, report_id in asked.items():
+            if marketplace_id not in marketplace_ids:
+                continue
+            found = known[marketplace_id]
+            reusable[marketplace_id] = (
+                found
+                if found is not None and found.report_id == report_id
+                else self.get_report(report_id, marketplace_id=marketplace_id)
+            )
+        for marketplace_id in marketplace_ids:
+            report = reusable.get(marketplace_id)
+            if report is None:
+                report_id = self.create_report(
+                    RETURNS_REPORT, [marketplace_id], data_start_time=since
+                )
+                now = self.now()
+                report = ReportStatus(
+                    report_id=report_id,
+                    report_type=RETURNS_REPORT,
+                    marketplace_ids=[marketplace_id],
+                    processing_status=ReportProcessingStatus.IN_QUEUE,
+                    created_time=now,
+                    data_start_time=since,
+                    data_end_time=now,
+                )
+                created.add(marketplace_id)
+            reports[marketplace_id] = report
+        with self._reports_lock:
+            self._reports.update(reports)
+        return reports, created
 
     def _reusable_reports(
         self, marketplace_ids: Sequence[str], since: datetime
