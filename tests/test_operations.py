@@ -124,6 +124,10 @@ def test_a_resident_executor_allocates_with_malloc_unless_its_environment_says_o
     own = parts.runner_part({"PYTHONMALLOC": "pymalloc", "HENPIN_HOME": "/x"})
     assert own.env["PYTHONMALLOC"] == "pymalloc" and own.env["HENPIN_HOME"] == "/x"
     assert "PYTHONMALLOC" not in parts.housekeeper_part({}).env
+    # The systemd worker unit sets the same, before the environment file that may override it.
+    unit = (ROOT / "deploy" / "systemd" / "henpin-worker@.service").read_text()
+    settings = " ".join(f"{k}={v}" for k, v in parts.RESIDENT_ALLOCATOR.items())
+    assert unit.index(f"Environment={settings}\n") < unit.index("EnvironmentFile=")
 
 
 def test_a_worker_of_the_production_layout_is_a_resident_executor(tmp_path: Path) -> None:
