@@ -59,15 +59,17 @@ def ingest() -> list[Opened]:
     regions = settings().watched_regions
     # Amazon takes minutes to make a returns report: every region's is asked for first, so
     # they are made side by side while the orders are read, not one region after another.
+    since = {
+        region: returns_since(region, marketplaces, started_at)
+        for region, marketplaces in regions.items()
+    }
     asked = {
-        region: ask_for_returns_report(
-            marketplaces, returns_since(region, marketplaces, started_at)
-        )
+        region: ask_for_returns_report(marketplaces, since[region])
         for region, marketplaces in regions.items()
     }
     opened: list[Opened] = []
     for region, marketplaces in regions.items():
-        opened += ingest_region(region, marketplaces, started_at, asked[region])
+        opened += ingest_region(region, marketplaces, started_at, since[region], asked[region])
     return opened
 
 
@@ -79,10 +81,15 @@ def returns_since(region: str, marketplaces: list[str], started_at: datetime) ->
 
 
 def ingest_region(
-    region: str, marketplaces: list[str], started_at: datetime, asked: dict[str, str]
+    region: str,
+    marketplaces: list[str],
+    started_at: datetime,
+    returns_from: datetime,
+    asked: dict[str, str],
 ) -> list[Opened]:
     """One region's new cases: its orders (cancel requests, parcels coming back), then its
-    return requests (from the reports `asked` for at the start of the pass)."""
+    return requests since `returns_from`, from the reports `asked` for at the start of the
+    pass (its orders open no return case, so where the report starts has not moved)."""
     orders_checkpoint, returns_checkpoint = f"{ORDERS}:{region}", f"{RETURNS}:{region}"
     window = search_window(orders_checkpoint, started_at, before_regions=ORDERS)
     found = scan_updated_orders(marketplaces, window)
@@ -97,8 +104,7 @@ def ingest_region(
         flag_unreadable_order(CaseType.CANCEL_REQUEST, bad)
     advance_checkpoint(orders_checkpoint, started_at)
 
-    since = returns_since(region, marketplaces, started_at)
-    returns = find_return_requests(marketplaces, since, asked)
+    returns = find_return_requests(marketplaces, returns_from, asked)
     if returns.not_answered:
         return amazon_did_not_answer(region, returns)
     if returns.login_refused:
