@@ -5,8 +5,10 @@ Runs on a schedule (`henpin up`) and on demand (`henpin poll`):
   cancel requests and parcels coming back (refused, unclaimed, or undeliverable because of the
   address): one parcel case per order, a later reason recorded on it or handing a waiting
   refused-delivery case over to an address-error case;
-- Amazon's returns report (Reports API) finds return requests. Amazon takes minutes to make
-  one, so every region's is asked for at the start of the pass and read after its orders.
+- Amazon's returns report (Reports API) finds return requests. Amazon makes a report
+  asynchronously (createReport, then getReport until it is done: developer-docs "Verify that
+  report processing is complete"), so every region's is asked for at the start of the pass and
+  read after its orders.
 Cancels asked by message arrive by e-mail: operators open those cases from the inbox.
 The returns report also tells open return cases what Amazon did since (authorized or closed
 the request, the item was delivered): it reaches back to the oldest open one. A request Amazon
@@ -57,7 +59,7 @@ OPENING_IN_FLIGHT = 2 * OPENED_AT_ONCE
 def ingest() -> list[Opened]:
     started_at = now()
     regions = settings().watched_regions
-    # Amazon takes minutes to make a returns report: every region's is asked for first, so
+    # Amazon makes a returns report asynchronously: every region's is asked for first, so
     # they are made side by side while the orders are read, not one region after another.
     since = {
         region: returns_since(region, marketplaces, started_at)

@@ -913,8 +913,8 @@ class AmazonAdapter:
         self, marketplace_ids: Sequence[str], since: datetime
     ) -> dict[str, str]:
         """Ask Amazon to start making the returns reports `returns_since` will read for the same
-        marketplaces and `since`, without waiting for them: Amazon takes minutes to make one,
-        so a caller that has other work first (ingestion reading a region's orders, or the other
+        marketplaces and `since`, without waiting for them: Amazon makes a report
+        asynchronously (developer-docs "Verify that report processing is complete"), so a caller that has other work first (ingestion reading a region's orders, or the other
         regions') asks early and finds them made. One already fit to reuse is not asked for
         again. Returns marketplace → report id, for `returns_since(..., asked=...)`."""
         since = self._returns_window_start(since, warn=False)
@@ -945,9 +945,9 @@ class AmazonAdapter:
     ) -> dict[str, ReportStatus]:
         """Each marketplace's returns report, finished: asked for (or reused) all at once, then
         polled together, so Amazon prepares them side by side."""
-        reports, created = self._asked_returns_reports(marketplace_ids, since, asked)
+        reports, fresh = self._asked_returns_reports(marketplace_ids, since, asked)
         for marketplace_id, report in list(reports.items()):
-            if not report.finished and marketplace_id not in created:
+            if not report.finished and marketplace_id not in fresh:
                 # Asked for earlier (ingestion asks at the start of its pass): it may be made
                 # by now, so look before the first pause.
                 reports[marketplace_id] = self.get_report(
@@ -984,9 +984,9 @@ class AmazonAdapter:
         """Each marketplace's returns report for `since`: the one `asked` names (asked for
         earlier in the caller's pass), else one fit to reuse, else a new one asked for
         (createReport); remembered in this process either way. With the marketplaces whose
-        report was asked for just now."""
+        report's status is fresh: asked for or read from Amazon just now."""
         reports: dict[str, ReportStatus] = {}
-        created: set[str] = set()
+        fresh: set[str] = set()
         with self._reports_lock:
             known = {m: self._reports.get(m) for m in asked}
         reusable = self._reusable_reports([m for m in marketplace_ids if m not in asked], since)
@@ -994,11 +994,10 @@ class AmazonAdapter:
             if marketplace_id not in marketplace_ids:
                 continue
             found = known[marketplace_id]
-            reusable[marketplace_id] = (
-                found
-                if found is not None and found.report_id == report_id
-                else self.get_report(report_id, marketplace_id=marketplace_id)
-            )
+            if found is None or found.report_id != report_id:  # not remembered here: read it
+                found = self.get_report(report_id, marketplace_id=marketplace_id)
+                fresh.add(marketplace_id)
+            reusable[marketplace_id] = found
         for marketplace_id in marketplace_ids:
             report = reusable.get(marketplace_id)
             if report is None:
@@ -1015,11 +1014,11 @@ class AmazonAdapter:
                     data_start_time=since,
                     data_end_time=now,
                 )
-                created.add(marketplace_id)
+                fresh.add(marketplace_id)
             reports[marketplace_id] = report
         with self._reports_lock:
             self._reports.update(reports)
-        return reports, created
+        return reports, fresh
 
     def _reusable_reports(
         self, marketplace_ids: Sequence[str], since: datetime
