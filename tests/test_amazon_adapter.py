@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+import henpin.amazon.client as client_module
 from emulator.spec import default_models_dir
 from henpin.amazon import (
     AmazonAdapter,
@@ -691,6 +692,37 @@ def test_tokens_are_cached_per_credentials(amazon: FakeAmazon, fake_time: FakeTi
     with AmazonAdapter(real_settings(), credentials=other, http_transport=transport) as two:
         two.get_order("113-3")
     assert amazon.tokens_issued == 2  # the library alone would have reused the first app's token
+
+
+def test_an_order_is_asked_for_in_the_region_it_was_seen_in_while_it_is_among_the_newest(
+    amazon: FakeAmazon, adapter: AmazonAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where each order was seen is remembered for the newest `ORDERS_REMEMBERED` orders only
+    (the adapter lives as long as its process): an older one is looked up region by region."""
+    monkeypatch.setattr(client_module, "ORDERS_REMEMBERED", 2)
+    japan = "A1VC38T7YXB528"
+
+    def only_in_the_far_east(request: httpx.Request) -> httpx.Response:
+        if request.url.host != "sellingpartnerapi-fe.amazon.com":
+            return httpx.Response(404, json={"errors": [{"code": "NotFound", "message": "no"}]})
+        order_id = request.url.path.rsplit("/", 1)[1]
+        channel = {"channelName": "AMAZON", "marketplaceId": japan}
+        return httpx.Response(200, json=order_answer(order_id, salesChannel=channel))
+
+    path = r"^/orders/2026-01-01/orders/503-"
+    amazon.on("GET", path, only_in_the_far_east)
+    for order_id in ("503-1", "503-2", "503-3"):
+        adapter.get_order(order_id, marketplace_id=japan)
+
+    def regions_asked(order_id: str) -> list[str]:
+        before = len(amazon.sent(path))
+        assert adapter.get_order(order_id).marketplace_id == japan
+        return [r.url.host.split("-")[1].split(".")[0] for r in amazon.sent(path)[before:]]
+
+    assert regions_asked("503-3") == ["fe"]
+    assert regions_asked("503-1") == ["na", "eu", "fe"]  # forgotten: the third one pushed it out
+    assert regions_asked("503-1") == ["fe"]  # seen again just now
+    assert len(adapter._order_marketplaces) == 2
 
 
 def test_the_default_marketplace_variable_cannot_redirect_requests(

@@ -9,6 +9,7 @@ import random
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -102,6 +103,10 @@ ROLE_GATED_OPERATIONS: dict[str, str] = {
 }
 
 
+#: Orders whose marketplace the adapter remembers (`get_order` without one asks that region
+#: first): weeks of a seller with hundreds of orders a day, under 4 MB.
+ORDERS_REMEMBERED = 20_000
+
 _C = TypeVar("_C")
 
 
@@ -151,8 +156,10 @@ class AmazonAdapter:
         # Finances reads per (marketplace, order): (clock, what Amazon showed), for `max_age_s`.
         self._refund_reads: dict[tuple[str, str], tuple[float, AlreadyRefunded]] = {}
         self._auth_log = auth_log
-        # Where each order was last seen (an order id does not say its region).
-        self._order_marketplaces: dict[str, str] = {}
+        # Where each order was last seen (an order id does not say its region): the latest
+        # `ORDERS_REMEMBERED` only, as this process lives for months (a hint: an order it has
+        # forgotten is looked up in each watched region in turn).
+        self._order_marketplaces: OrderedDict[str, str] = OrderedDict()
         self.marketplaces = list(settings.marketplaces)
         self.clock = clock
         self.sleep = sleep
@@ -584,7 +591,7 @@ class AmazonAdapter:
                             raise
                         on_bad_order(bad)
                         continue
-                    self._order_marketplaces[order.order_id] = order.marketplace_id
+                    self._seen_in(order)
                     yield order
                 # The library lifts `pagination` out of the body into the response object.
                 token = response.next_token
@@ -637,8 +644,19 @@ class AmazonAdapter:
                 operation="getOrder",
             )
         order = order_from_amazon(page["order"])
-        self._order_marketplaces[order.order_id] = order.marketplace_id
+        self._seen_in(order)
         return order
+
+    def _seen_in(self, order: Order) -> None:
+        """Remember the order's marketplace (the newest `ORDERS_REMEMBERED` orders; threads
+        share it: each OrderedDict call below is one step under the GIL)."""
+        seen = self._order_marketplaces
+        with contextlib.suppress(KeyError):  # another thread dropped it as the oldest: forgotten
+            seen[order.order_id] = order.marketplace_id
+            seen.move_to_end(order.order_id)
+        while len(seen) > ORDERS_REMEMBERED:
+            with contextlib.suppress(KeyError):  # another thread took the oldest first
+                seen.popitem(last=False)
 
     # -- Feeds API 2021-06-30
 
