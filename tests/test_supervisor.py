@@ -276,3 +276,55 @@ def test_henpin_emulator_and_mailcatcher_serve_on_a_handed_over_socket(tmp_path:
         send_mail("buyer@example.com", "Handed over", "Hello", settings=settings)
         (mail,) = catcher.wait_for(1)
         assert mail.subject == "Handed over"
+
+
+@pytest.mark.e2e
+def test_a_runner_stops_once_its_prefect_server_has_not_answered_for_a_while() -> None:
+    """The runner's watch on its Prefect server: quiet while the server answers (over one
+    kept-alive connection, not a new client and connection per look), then, once the server
+    has not answered for `gone_after`, it stops the runner (here: records it)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from henpin.runner import ServerWatch
+
+    connections: set[int] = set()
+    down = threading.Event()
+
+    class Health(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive
+
+        def do_GET(self) -> None:
+            if down.is_set():  # a server gone closes its connections
+                self.close_connection = True
+                return
+            connections.add(self.client_address[1])
+            status = 200 if self.path == "/api/health" else 404
+            self.send_response(status)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"true")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    stopped = threading.Event()
+    watch = ServerWatch(
+        f"http://127.0.0.1:{server.server_address[1]}/api",
+        gone_after=1.0,
+        every=0.1,
+        on_gone=stopped.set,
+    )
+    watch.start()
+    try:
+        time.sleep(1.5)
+        assert not stopped.is_set()
+        assert len(connections) == 1  # every look over the same connection
+    finally:
+        down.set()
+        server.shutdown()
+        server.server_close()
+    assert stopped.wait(10), "the runner was not stopped after its server went away"
+    assert watch.gone.is_set()
