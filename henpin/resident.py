@@ -58,13 +58,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
 import anyio
 import anyio.abc
+import httpx
 from prefect import Flow
 from prefect._flow_run_suspension import FlowRunSuspensionRequest
 from prefect.client.schemas.filters import (
@@ -77,6 +78,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import Pause
 from prefect.states import Cancelled, Crashed
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
@@ -100,6 +102,8 @@ CANCEL_EVENT = "prefect.flow-run.Cancelling"
 #: How often, at most, memory freed inside malloc's arenas is handed back (after a run ends):
 #: a trim takes a few milliseconds of the executor's loop.
 TRIM_EVERY_S = 10.0
+#: Due runs asked for at once by a worker without a limit (the server's default page).
+UNLIMITED_ASK = 200
 
 
 @contextlib.contextmanager
@@ -291,32 +295,89 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
     async def get_and_submit_flow_runs(self) -> list[FlowRun]:
         """Claim due runs (one caller at a time: the poll and the event stream both call it),
         unless this process is stopping: the pool's, then any other due run of Henpin's
-        deployments."""
+        deployments; no more than it has free slots for.
+
+        Each due run the server lists is a whole flow run to send and to parse: in the memory
+        benchmark, where the server answered up to 200 due runs to every event of a backlog,
+        those answers took about a sixth of the runner's CPU (py-spy). So a process with no
+        free slot asks for none (a run that ends asks again: `_runs_left_for_a_slot`), and one
+        with free slots asks for that many, oldest first, as the server orders a pool's due
+        runs."""
         if self.recycling or self.stopping.is_set() or not self._has_successfully_synced:
             return []
         async with self._claiming:
-            pooled = await self._get_scheduled_flow_runs()
+            free = self.free_slots()
+            if free == 0:
+                self._runs_left_for_a_slot = True
+                if datetime.now(UTC) - self._last_polled_time < timedelta(seconds=self.query_s):
+                    return []
+                # Every `query_s` all the same, asking for none: the server marks the pool's
+                # queues polled (Ready in the Prefect UI) as for any worker.
+                await self._scheduled_in_pool(limit=0)
+                self._last_polled_time = datetime.now(UTC)
+                return []
+            pooled = await self._scheduled_in_pool(limit=free)
             self._last_polled_time = datetime.now(UTC)
             known = {entry.flow_run.id for entry in pooled}
-            others = [r for r in await self._henpin_runs_due() if r.flow_run.id not in known]
+            # Runs outside the pool's queues are asked for once the pool's do not fill the slots
+            # (the pool's own due runs match that query too: room for them as well).
+            outside = (
+                await self._henpin_runs_due(limit=free + len(pooled)) if len(pooled) < free else []
+            )
+            others = [r for r in outside if r.flow_run.id not in known]
             # A run claimed since the server answered (its Pending not yet in that answer) is
             # not offered again (Prefect's worker would warn of a duplicate submission).
             due = [e for e in [*pooled, *others] if e.flow_run.id not in self._claimed]
             submitted = await self._submit_scheduled_flow_runs(due)
-            self._runs_left_for_a_slot = len(submitted) < len(due)
+            # A full answer may have left due runs unseen: the next free slot asks again.
+            self._runs_left_for_a_slot = len(submitted) < len(due) or len(pooled) >= free
             return submitted
 
-    async def _henpin_runs_due(self) -> list[Any]:
+    def free_slots(self) -> int:
+        """Runs this process could start now (its limit less those it is executing)."""
+        if self._limiter is None:
+            return UNLIMITED_ASK
+        return int(self._limiter.available_tokens)
+
+    async def _scheduled_in_pool(self, limit: int) -> list[Any]:
+        """The pool's due Scheduled runs, oldest first, at most `limit` (prefect 3.9.1's client
+        call, `get_scheduled_flow_runs_for_work_pool`, cannot pass the server's `limit`: the
+        server then answers up to PREFECT_API_DEFAULT_LIMIT, 200)."""
+        from prefect.client.schemas.responses import WorkerFlowRunResponse
+        from prefect.types._datetime import now as prefect_now
+
+        body: dict[str, Any] = {
+            "scheduled_before": str(prefect_now("UTC")),
+            "limit": limit,
+        }
+        if self._work_queues:
+            body["work_queue_names"] = list(self._work_queues)
+        try:
+            response = await self.client.request(
+                "POST",
+                "/work_pools/{name}/get_scheduled_flow_runs",
+                path_params={"name": self._work_pool_name},
+                json=body,
+            )
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 404:  # the pool is made again at the next sync
+                return []
+            raise
+        return WorkerFlowRunResponse.model_validate_list(response.json())
+
+    async def _henpin_runs_due(self, limit: int) -> list[Any]:
         """Due Scheduled runs of Henpin's deployments, of the flows this process runs, whatever
-        their work queue: runs created under the former per-process runner have none, and
-        those of a pool of another type, recreated as this one, lost theirs."""
+        their work queue (oldest first, at most `limit`): runs created under the former
+        per-process runner have none, and those of a pool of another type, recreated as this
+        one, lost theirs."""
         runs = await self.client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
             ),
             flow_filter=FlowFilter(name=FlowFilterName(any_=list(self.flows))),
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[self.deployment])),
-            limit=100,
+            sort=FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC,
+            limit=limit,
         )
         now = time.time()
         return [
@@ -344,8 +405,9 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
                 if not self._labelled(flow_run):
                     self._runs_task_group.start_soon(self._label, flow_run)
                 self._runs_task_group.start_soon(self._run_claimed, flow_run)
-            else:
+            else:  # another executor claimed it: the slot asks again when a run ends
                 self._release_limit_slot(flow_run.id)
+                self._runs_left_for_a_slot = True
         finally:
             self._submitting_flow_run_ids.discard(flow_run.id)
             if self._cancelling_observer is not None:

@@ -9,6 +9,7 @@ own (the case tests' deployments are not touched); its flows are this module's."
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -247,6 +248,34 @@ def test_a_run_left_for_want_of_a_slot_starts_when_one_frees_not_at_the_poll(
     # Scheduled event had come while the slot was taken; the poll was 600 s away).
     assert span("2")[0] >= span("1")[1]
     assert span("2")[0] - span("1")[1] < 5.0
+
+
+def test_an_executor_asks_for_no_more_due_runs_than_it_has_free_slots(
+    executor: Callable[..., Executor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server lists due runs whole: an executor asks for as many as it could start, and
+    with every slot taken only for none, once a `query_s`, to keep its pool's queues Ready."""
+    asked: list[tuple[float, int, int]] = []  # (when, runs asked for, runs answered)
+    ask = ResidentWorker._scheduled_in_pool
+
+    async def counted(self: ResidentWorker, limit: int) -> list[Any]:
+        answer = await ask(self, limit)
+        asked.append((time.monotonic(), limit, len(answer)))
+        return answer
+
+    monkeypatch.setattr(ResidentWorker, "_scheduled_in_pool", counted)
+    runs = [start("resident-test-blocks", label=str(i), seconds=2.0) for i in range(5)]
+    executor(limit=2, query_s=1.0)  # five runs due already
+
+    assert all(final_state(run_id, timeout=60) == StateType.COMPLETED for run_id in runs)
+    assert asked[0][1:] == (2, 2)  # of the five due, the two it could start
+    assert all(limit <= 2 and answered <= limit for _, limit, answered in asked), asked
+    full = [when for when, limit, _ in asked if limit == 0]
+    assert full, "never asked while every slot was taken"
+    assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(full)), full
+    spans = [span(str(i)) for i in range(5)]
+    most_at_once = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+    assert most_at_once == 2
 
 
 def test_a_run_cancelled_while_running_stops_and_ends_cancelled(
