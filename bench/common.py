@@ -171,6 +171,23 @@ def cpu_s(pid: int) -> float:
     return round(total / ticks, 2)
 
 
+def service_pids(*names: str) -> dict[str, int]:
+    """The oldest running process of each program name (`comm`: e.g. PostgreSQL's postmaster,
+    "postgres", and "redis-server"), for CPU figures of services the benchmark did not start.
+    A name that runs nowhere here is left out."""
+    oldest: dict[str, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            comm, rest = (entry / "stat").read_text().rsplit(")", 1)
+            name = comm.split("(", 1)[1]
+            started = int(rest.split()[19])
+            if name in names and (name not in oldest or started < oldest[name][0]):
+                oldest[name] = (started, int(entry.name))
+    return {name: pid for name, (_, pid) in oldest.items()}
+
+
 class Sampler:
     """Takes `sample()` every `every` seconds in a thread, from entering the block until
     leaving it (and once more then): `samples` holds (POSIX time, value)."""

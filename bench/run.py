@@ -259,11 +259,19 @@ def scaled_engine(tag: str) -> dict[str, Any]:
     """Engine capacity on PostgreSQL: the scaled layout again, its emulator's usage plans lifted,
     each worker with the resident executor's default limit (as the default layout's runner)."""
     import p4_throughput
-    from common import Emulator
+    from common import Emulator, cpu_s, service_pids
 
     with scaled_stack(f"{tag}_e", usage_plans="lifted") as (stack, store):
         assert stack.urls["emulator"]
-        return p4_throughput.run(
+        # Every process of the layout, and the PostgreSQL and Redis servers it shares with
+        # nothing else while the benchmark runs: where a case's CPU goes (docs/scaling.md).
+        busy = {name: proc.pid for name, proc in stack.procs.items() if proc.poll() is None}
+        busy |= {
+            {"postgres": "postgresql"}.get(name, name): pid
+            for name, pid in service_pids("postgres", "redis-server").items()
+        }
+        cpu_before = {n: cpu_s(p) for n, p in busy.items()}
+        result = p4_throughput.run(
             "engine capacity, PostgreSQL, two resident workers, quotas lifted",
             emulator=Emulator(str(stack.urls["emulator"])),
             store=store,
@@ -273,6 +281,10 @@ def scaled_engine(tag: str) -> dict[str, Any]:
             prefix=223,
             timeout=2400,
         )
+        result["cpu_s_per_case"] = {
+            n: round((cpu_s(p) - cpu_before[n]) / result["cases"], 3) for n, p in busy.items()
+        }
+        return result
 
 
 @contextlib.contextmanager
