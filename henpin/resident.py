@@ -102,8 +102,9 @@ CANCEL_EVENT = "prefect.flow-run.Cancelling"
 #: How often, at most, memory freed inside malloc's arenas is handed back (after a run ends):
 #: a trim takes a few milliseconds of the executor's loop.
 TRIM_EVERY_S = 10.0
-#: Due runs asked for at once by a worker without a limit (the server's default page).
-UNLIMITED_ASK = 200
+#: The most runs the Prefect server lists in one answer (PREFECT_API_DEFAULT_LIMIT's default;
+#: it refuses to be asked for more).
+SERVER_PAGE = 200
 
 
 @contextlib.contextmanager
@@ -301,8 +302,8 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         benchmark, where the server answered up to 200 due runs to every event of a backlog,
         those answers took about a sixth of the runner's CPU (py-spy). So a process with no
         free slot asks for none (a run that ends asks again: `_runs_left_for_a_slot`), and one
-        with free slots asks for that many, oldest first, as the server orders a pool's due
-        runs."""
+        with free slots asks for about as many as it could start, oldest first, as the server
+        orders a pool's due runs."""
         if self.recycling or self.stopping.is_set() or not self._has_successfully_synced:
             return []
         async with self._claiming:
@@ -316,13 +317,19 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
                 await self._scheduled_in_pool(limit=0)
                 self._last_polled_time = datetime.now(UTC)
                 return []
-            pooled = await self._scheduled_in_pool(limit=free)
+            # The oldest due runs include those whose claim is on its way (this process's, and
+            # in the scaled layout another worker's: about as many as it has slots): room for
+            # them, else they would fill the answer and the newer ones wait for a run to end.
+            ask = min(SERVER_PAGE, 2 * free + len(self._submitting_flow_run_ids))
+            pooled = await self._scheduled_in_pool(limit=ask)
             self._last_polled_time = datetime.now(UTC)
             known = {entry.flow_run.id for entry in pooled}
-            # Runs outside the pool's queues are asked for once the pool's do not fill the slots
-            # (the pool's own due runs match that query too: room for them as well).
+            # Runs outside the pool's queues are asked for once the pool's do not fill the
+            # answer (the pool's own due runs match that query too: room for them as well).
             outside = (
-                await self._henpin_runs_due(limit=free + len(pooled)) if len(pooled) < free else []
+                await self._henpin_runs_due(limit=min(SERVER_PAGE, ask + len(pooled)))
+                if len(pooled) < ask
+                else []
             )
             others = [r for r in outside if r.flow_run.id not in known]
             # A run claimed since the server answered (its Pending not yet in that answer) is
@@ -330,13 +337,13 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             due = [e for e in [*pooled, *others] if e.flow_run.id not in self._claimed]
             submitted = await self._submit_scheduled_flow_runs(due)
             # A full answer may have left due runs unseen: the next free slot asks again.
-            self._runs_left_for_a_slot = len(submitted) < len(due) or len(pooled) >= free
+            self._runs_left_for_a_slot = len(submitted) < len(due) or len(pooled) >= ask
             return submitted
 
     def free_slots(self) -> int:
         """Runs this process could start now (its limit less those it is executing)."""
         if self._limiter is None:
-            return UNLIMITED_ASK
+            return SERVER_PAGE
         return int(self._limiter.available_tokens)
 
     async def _scheduled_in_pool(self, limit: int) -> list[Any]:
