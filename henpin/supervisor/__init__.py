@@ -30,6 +30,7 @@ from henpin.supervisor.parts import (
     mail_part,
     prefect_env,
     prefect_server_part,
+    prefect_services_part,
     runner_part,
     worker_part,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "port_of",
     "prefect_env",
     "prefect_server_part",
+    "prefect_services_part",
     "preferred_socket",
     "process_tree",
     "runner_part",
