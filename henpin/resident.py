@@ -296,7 +296,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
     async def get_and_submit_flow_runs(self) -> list[FlowRun]:
         """Claim due runs (one caller at a time: the poll and the event stream both call it),
         unless this process is stopping: the pool's, then any other due run of Henpin's
-        deployments; no more than it has free slots for.
+        deployments; asking for about as many as it could start.
 
         Each due run the server lists is a whole flow run to send and to parse: in the memory
         benchmark, where the server answered up to 200 due runs to every event of a backlog,
