@@ -56,12 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Run the Prefect server (API and UI) on an inherited listening socket.",
     )
     parser.add_argument("--fd", type=int, required=True, help="the listening socket's descriptor")
-    parser.add_argument(
-        "--no-services",
-        action="store_true",
-        help="only the API and UI (as `prefect server start --no-services`): the background "
-        "services run in a process of their own (`prefect server services start`); needs Redis",
-    )
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -85,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if PREFECT_SERVER_UI_ENABLED.value():
         print(f"Check out the dashboard at {url}", flush=True)
     config = uvicorn.Config(
-        create_app(final=True, webserver_only=args.no_services),
+        create_app(final=True),
         timeout_keep_alive=PREFECT_SERVER_API_KEEPALIVE_TIMEOUT.value(),
         ws_ping_interval=PREFECT_SERVER_API_WEBSOCKET_PING_INTERVAL.value(),
         ws_ping_timeout=PREFECT_SERVER_API_WEBSOCKET_PING_TIMEOUT.value(),

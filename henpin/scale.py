@@ -5,11 +5,7 @@ The parts, and what each needs from the others:
 - **Prefect server** on PostgreSQL (its own database, `henpin_prefect` by default), with Redis as
   its message broker, cache, causal-ordering and lease store (prefect-redis) when a Redis URL is
   given. Without Redis the server keeps those in memory: fine for one server process, required
-  once there are several (Prefect's self-hosting guide). With Redis the server is two
-  processes, as that guide lays it out: the API and UI (`--no-services`), and its background
-  services (`prefect server services start`: the scheduler, the event persister, the task-run
-  recorder, triggers...). One process is one core, and on 2 cores the services alone (the
-  task-run recorder above all) kept the one server process busy after the cases were ready.
+  once there are several (Prefect's self-hosting guide).
 - **Work pool `henpin`** (type `henpin-resident`, Henpin's resident executor) holding Henpin's
   deployments (the case types', `ingest/henpin` with its schedule, `housekeeping/henpin`),
   registered once by `python -m henpin.scale deploy` (`henpin.runner.deploy_to_work_pool`; a
@@ -70,7 +66,6 @@ from henpin.supervisor import (
     inbox_part,
     port_of,
     prefect_server_part,
-    prefect_services_part,
     preferred_socket,
     wait_until_up,
     with_lifeline,
@@ -244,11 +239,6 @@ class ScaledStack:
             env[CLIENT_SETTING] = self.auth_string
         return env
 
-    @property
-    def services_apart(self) -> bool:
-        """Whether Prefect's background services run in a process of their own (with Redis)."""
-        return bool(self.redis_url)
-
     def plan(self) -> dict[str, str]:
         """Pick ports; returns the Prefect settings for this process (call before importing
         Prefect: it reads its settings once, at import)."""
@@ -302,11 +292,7 @@ class ScaledStack:
             **redis_env(self.redis_url),
         }
         server_env.pop("PREFECT_API_URL", None)
-        # With Redis, the server's background services run beside its API, not inside it:
-        # two processes, so two cores (without Redis they could not meet: one process).
-        prefect = prefect_server_part(
-            self.sockets["prefect"], server_env, services=not self.services_apart
-        )
+        prefect = prefect_server_part(self.sockets["prefect"], server_env)
         run.start(prefect, wait=False)
 
         if self.settings.demo_mode:
@@ -329,8 +315,6 @@ class ScaledStack:
             self.urls["emulator"] = None
 
         wait_until_up(str(prefect.health_url), proc=self.procs["prefect"], timeout=180)
-        if self.services_apart:  # once the API has migrated the database
-            run.start(prefect_services_part(server_env))
         deploy = subprocess.run(
             with_lifeline([sys.executable, "-m", "henpin.scale", "deploy"]),
             env=env,

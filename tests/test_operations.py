@@ -130,29 +130,6 @@ def test_a_resident_executor_allocates_with_malloc_unless_its_environment_says_o
     assert unit.index(f"Environment={settings}\n") < unit.index("EnvironmentFile=")
 
 
-def test_the_production_prefect_server_is_its_api_and_its_services_apart() -> None:
-    """With Redis (the scaled layout's, and the systemd layout's always), Prefect's server is
-    two processes as Prefect's self-hosting guide lays it out: the API and UI with
-    `--no-services`, and `prefect server services start`, after it and kept up by the target."""
-    api = parts.prefect_server_part(4200, {}, services=False)
-    assert api.command[-1] == "--no-services" and api.name == "prefect"
-    assert parts.prefect_server_part(4200, {}).command[-1] != "--no-services"
-    services = parts.prefect_services_part({"PREFECT_SERVER_DOCKET_URL": "redis://x"})
-    assert services.command[1:] == ["-m", "prefect", "server", "services", "start"]
-    assert services.env == {"PREFECT_SERVER_DOCKET_URL": "redis://x"}
-    units = ROOT / "deploy" / "systemd"
-    server = (units / "henpin-prefect-server.service").read_text()
-    assert "\nExecStart=/opt/henpin/.venv/bin/prefect server start " in server
-    assert server.split("\nExecStart=", 1)[1].split("\n", 1)[0].endswith(" --no-services")
-    apart = (units / "henpin-prefect-services.service").read_text()
-    assert "\nExecStart=/opt/henpin/.venv/bin/prefect server services start\n" in apart
-    assert "henpin-prefect-server.service" in apart.split("\nAfter=", 1)[1].split("\n", 1)[0]
-    target = (units / "henpin.target").read_text()
-    for line in ("Wants=", "Upholds="):
-        listed = target.split(f"\n{line}", 1)[1].split("\n", 1)[0]
-        assert "henpin-prefect-services.service" in listed.split(), line
-
-
 def test_a_worker_of_the_production_layout_is_a_resident_executor(tmp_path: Path) -> None:
     """The scaled layout's workers are `henpin runner` on the henpin-resident pool, without the
     housekeeping (its own part) or the deploying (`python -m henpin.scale deploy`), named so

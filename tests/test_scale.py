@@ -178,7 +178,7 @@ def henpin_cli(scaled: Any, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled: Any) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterName
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
     from prefect.client.schemas.objects import StateType
     from prefect.deployments import run_deployment
 
@@ -243,19 +243,6 @@ def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled:
                 if s.type == StateType.RUNNING
             )
             pool_type = client.read_work_pool("henpin").type
-            # Task runs reach Prefect's database through the task-run recorder, one of the
-            # server's background services: with Redis a process of its own beside the API.
-            recorded = wait_for(
-                "the task runs of a case's run to be recorded",
-                lambda: client.read_task_runs(
-                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[runs[0].id]))
-                ),
-            )
-    services = scaled.supervisor.parts.get("prefect-services")
-    api_only = "--no-services" in scaled.supervisor.parts["prefect"].command
-    assert (services is not None, api_only) == (bool(scaled.redis_url),) * 2
-    assert services is None or scaled.procs["prefect-services"].poll() is None
-    assert {t.flow_run_id for t in recorded} == {runs[0].id}
 
     # The workers are resident executors: the pool is of their type, and each run was executed
     # by a worker under its name (a thread of its process), not by a process of its own.

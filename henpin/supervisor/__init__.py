@@ -30,7 +30,6 @@ from henpin.supervisor.parts import (
     mail_part,
     prefect_env,
     prefect_server_part,
-    prefect_services_part,
     runner_part,
     worker_part,
 )
@@ -62,7 +61,6 @@ __all__ = [
     "port_of",
     "prefect_env",
     "prefect_server_part",
-    "prefect_services_part",
     "preferred_socket",
     "process_tree",
     "runner_part",

@@ -101,12 +101,9 @@ def _port(where: Where) -> int:
     return where if isinstance(where, int) else port_of(where)
 
 
-def prefect_server_part(
-    where: Where, env: dict[str, str], *, log: str = "", services: bool = True
-) -> Part:
+def prefect_server_part(where: Where, env: dict[str, str], *, log: str = "") -> Part:
     """The Prefect server on a socket bound here (`henpin.prefect_serve`, handed over), or, given
-    a port number, `prefect server start --port` (which binds it itself). With `services=False`
-    only its API and UI: the background services are `prefect_services_part`."""
+    a port number, `prefect server start --port` (which binds it itself)."""
     port = _port(where)
     server: tuple[str, ...]
     if isinstance(where, int):
@@ -115,8 +112,6 @@ def prefect_server_part(
     else:
         server = ("-m", "henpin.prefect_serve", "--fd", str(where.fileno()))
         sockets = (where,)
-    if not services:
-        server += ("--no-services",)
     return Part(
         "prefect",
         [sys.executable, *server],
@@ -124,18 +119,6 @@ def prefect_server_part(
         health_url=f"http://127.0.0.1:{port}/api/health",
         sockets=sockets,
         log=log,
-    )
-
-
-def prefect_services_part(env: dict[str, str]) -> Part:
-    """The Prefect server's background services in a process of their own (`prefect server
-    services start`: the scheduler, the event persister, the task-run recorder, triggers...),
-    beside an API started with `services=False`. They meet the API through Redis (Prefect's
-    self-hosting guide, "How to scale self-hosted Prefect"), so the server's work is two
-    processes, two cores, instead of one. Start it once the API answers (the API migrates the
-    database); it does not need the API after that."""
-    return Part(
-        "prefect-services", [sys.executable, "-m", "prefect", "server", "services", "start"], env
     )
 
 
