@@ -140,8 +140,9 @@ class ReturnRequestsFound(AmazonRead):
 def ask_for_returns_report(marketplace_ids: list[str], since: datetime) -> dict[str, str]:
     """Ask Amazon to start making the returns report `find_return_requests` reads later in the
     same pass, for the same marketplaces and `since`, so that it is made while other work goes
-    on (Amazon makes it asynchronously): marketplace → report id, for that read. Only a head start: {}
-    when Amazon did not take the request; no retry, as the read asks again and says why."""
+    on (Amazon makes it asynchronously): marketplace → report id, for that read. Only a head
+    start: {} when Amazon did not take the request; no retry, as the read asks again and says
+    why."""
     try:
         return adapter().ask_for_returns_reports(marketplace_ids, since)
     except AmazonError:

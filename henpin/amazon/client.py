@@ -932,7 +932,8 @@ class AmazonAdapter:
     ) -> dict[str, str]:
         """Ask Amazon to start making the returns reports `returns_since` will read for the same
         marketplaces and `since`, without waiting for them: Amazon makes a report
-        asynchronously (developer-docs "Verify that report processing is complete"), so a caller that has other work first (ingestion reading a region's orders, or the other
+        asynchronously (developer-docs "Verify that report processing is complete"), so a
+        caller that has other work first (ingestion reading a region's orders, or the other
         regions') asks early and finds them made. One already fit to reuse is not asked for
         again. Returns marketplace → report id, for `returns_since(..., asked=...)`."""
         since = self._returns_window_start(since, warn=False)
