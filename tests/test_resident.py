@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
 from prefect import flow, task
 from prefect.client.orchestration import get_client
@@ -25,6 +26,7 @@ from prefect.flow_runs import asuspend_flow_run
 from prefect.states import Cancelling
 
 from henpin.resident import RECYCLE_EXIT, WORKER_TYPE, ResidentWorker
+from henpin.runs import create_flow_run
 from tests.support import ResidentExecutor as Executor
 from tests.support import wait_for
 
@@ -162,6 +164,42 @@ def final_state(run_id: UUID, timeout: float = 60.0) -> StateType:
 def span(label: str) -> tuple[float, float]:
     times = {what: t for name, what, t in SEEN if name == label}
     return times["start"], times["end"]
+
+
+def test_a_run_henpin_creates_has_its_parameters_checked_once_by_its_flow(
+    executor: Callable[..., Executor],
+) -> None:
+    """henpin/runs.py `create_flow_run` does not have the server check a run's parameters
+    against the deployment's schema (Prefect's `run_deployment` does): the flow checks them
+    when the run starts, and a run it refuses ends Failed, naming the parameter."""
+    bad = {"label": "x", "seconds": "soon"}
+    with pytest.raises(httpx.HTTPStatusError, match=r"Validation failed for field .seconds."):
+        start("resident-test-sleeps", **bad)
+
+    key = uuid4().hex
+    run = create_flow_run(
+        f"resident-test-sleeps/{DEPLOYMENT}",
+        bad,
+        name="bad seconds",
+        tags=["t"],
+        idempotency_key=key,
+    )
+    again = create_flow_run(
+        f"resident-test-sleeps/{DEPLOYMENT}",
+        bad,
+        name="bad seconds",
+        tags=["t"],
+        idempotency_key=key,
+    )
+    assert again.id == run.id  # one run per idempotency key, as run_deployment's
+    assert (run.name, run.parameters, run.state_type) == ("bad seconds", bad, StateType.SCHEDULED)
+    assert "t" in run.tags
+
+    executor(limit=1)
+    assert final_state(run.id) == StateType.FAILED
+    state = read(run.id).state
+    assert state is not None and "seconds" in (state.message or "")
+    assert not [what for label, what, _ in SEEN if label == "x"]  # the body never ran
 
 
 def test_runs_go_at_once_and_one_that_raises_stops_no_other(
