@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     notify_demo_catcher: bool = False
     # The inbox as people reach it, for links in notifications (`henpin up` sets it).
     inbox_url: str | None = None
+    # The Prefect UI's address, for the inbox's links to flow runs (`henpin up` sets it).
+    prefect_ui_url: str | None = None
+
+    @field_validator("prefect_ui_url")
+    @classmethod
+    def _no_trailing_slash(cls, url: str | None) -> str | None:
+        return (url or "").strip().rstrip("/") or None
+
     # SP-API. With no LWA credentials, Henpin talks to the emulator at `emulator_url`.
     emulator_url: str | None = None
     emulator_time_scale: float = Field(
@@ -139,6 +147,19 @@ class Settings(BaseSettings):
     # An inbox session ends this long after its sign-in, however active (idle sessions end
     # sooner: HENPIN_SESSION_HOURS, default 8).
     session_max_hours: float = Field(default=12, ge=0.1, le=720)
+
+    # Seconds between the inbox list's own refreshes, at least 2 (a refresh is not the
+    # operator's activity). A value that is not a whole number falls back to 30: a typo must not
+    # stop the inbox.
+    inbox_refresh_seconds: int = 30
+
+    @field_validator("inbox_refresh_seconds", mode="before")
+    @classmethod
+    def _refresh_seconds_or_default(cls, given: object) -> int:
+        try:
+            return max(2, int(str(given).strip()))
+        except ValueError:
+            return 30
 
     # The shortest HENPIN_SESSION_HOURS honoured (3 minutes; shorter falls back to 8 hours). For
     # tests only: a browser test lowers it to watch an idle session end in seconds, not minutes.

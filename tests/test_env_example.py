@@ -13,10 +13,7 @@ from henpin.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 #: Read with os.environ, outside the settings classes.
 OTHERS = {
-    "HENPIN_SESSION_HOURS",
-    "HENPIN_PREFECT_UI_URL",
     "HENPIN_SPAPI_MODELS",
-    "HENPIN_INBOX_REFRESH_SECONDS",
 }
 
 

@@ -16,7 +16,6 @@ Ending a session, by sign-out or by any of these checks, clears all of its state
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -339,8 +338,7 @@ def remember_sent(case_id: int, sent: Sent) -> None:
 
 def prefect_ui_url() -> str | None:
     """The Prefect UI's address for links to flow runs (HENPIN_PREFECT_UI_URL), if configured."""
-    url = os.environ.get("HENPIN_PREFECT_UI_URL", "").strip()
-    return url.rstrip("/") or None
+    return settings().prefect_ui_url
 
 
 def query_int(name: str) -> int | None:

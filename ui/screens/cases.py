@@ -10,7 +10,6 @@ them together; operators and admins export cases and refunds as CSV here.
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -38,10 +37,7 @@ ANYONE, NOBODY = "\x00anyone", "\x00nobody"  # not operator names: names have no
 
 def refresh_seconds() -> int:
     """How often the list refreshes itself (HENPIN_INBOX_REFRESH_SECONDS, at least 2)."""
-    try:
-        return max(2, int(os.environ.get("HENPIN_INBOX_REFRESH_SECONDS", "30")))
-    except ValueError:
-        return 30
+    return session.settings().inbox_refresh_seconds
 
 
 operator = session.require_operator()
