@@ -172,14 +172,14 @@ class ResidentExecutor:
         assert not self.thread.is_alive(), "the resident executor did not stop"
 
 
-def wait_for(check: Any, what: str, timeout: float = 60.0) -> Any:
-    """Poll `check()` every 0.2 s until it returns something true, and return that; fail naming
-    `what` after `timeout` seconds."""
+def wait_for(check: Any, what: str, timeout: float = 60.0, every: float = 0.2) -> Any:
+    """Poll `check()` every `every` seconds until it returns something true, and return that;
+    fail naming `what` after `timeout` seconds."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if found := check():
             return found
-        time.sleep(0.2)
+        time.sleep(every)
     raise AssertionError(f"not within {timeout:.0f} s: {what}")

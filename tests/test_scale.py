@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from henpin.lifeline import marked_processes
-from tests.support import order_json
+from tests.support import order_json, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
 
@@ -139,16 +139,6 @@ def scaled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     assert left == []
 
 
-def wait_for(what: str, probe: Any, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def submitted_runs(logs: Path, worker: str) -> Counter[str]:
     """Flow runs a worker claimed and started, once per start (a resumed run starts again).
 
@@ -208,8 +198,10 @@ def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled:
     with scaled.prefect_settings():
         run_deployment("ingest/henpin", timeout=0, as_subflow=False)
         waiting = wait_for(
-            "the high-value cases to wait for an operator",
             lambda: len(w := list_cases(store, state="waiting")) == len(HIGH) and w,
+            "the high-value cases to wait for an operator",
+            timeout=90.0,
+            every=1.0,
         )
         choices = dict(zip(sorted(HIGH), ["cancel", "keep_order"], strict=True))
         first, second = sorted(waiting, key=lambda c: c.order_id)
@@ -225,7 +217,7 @@ def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled:
             cases = list_cases(store)
             return cases if all(c.state == "closed" for c in cases) else []
 
-        cases = wait_for("every case to close", all_closed, timeout=120)
+        cases = wait_for(all_closed, "every case to close", timeout=120, every=1.0)
         names = [f"cancel-request {c.order_id}" for c in cases]
         with get_client(sync_client=True) as client:
             # A case closes in its run's last step; the run's own final state follows it.
@@ -235,7 +227,7 @@ def test_cases_from_ingestion_to_closed_on_two_workers_each_handled_once(scaled:
                 )
                 return runs if all(r.state is not None and r.state.is_final() for r in runs) else []
 
-            runs = wait_for("every case's run to end", runs_ended, timeout=60)
+            runs = wait_for(runs_ended, "every case's run to end", timeout=60, every=1.0)
             starts = Counter(
                 str(r.id)
                 for r in runs

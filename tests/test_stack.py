@@ -35,7 +35,7 @@ from tests.processes import (
     stop_group,
     wait_gone,
 )
-from tests.support import order_json
+from tests.support import order_json, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -77,16 +77,6 @@ def cases_in(home: Path, state: str | None = None) -> list[Any]:
         return []
 
 
-def wait_for(what: str, probe: Any, timeout: float = 150.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @dataclass
 class Up:
     """A running `henpin up` and its data folder."""
@@ -101,13 +91,15 @@ class Up:
     def wait_ready(self) -> dict[str, Any]:
         return dict(
             wait_for(
-                "the stack to be ready",
                 lambda: (
                     self.proc.poll() is None
                     and read_status(self.home)["ready"]
                     and (s := self.status())["ready"]
                     and s
                 ),
+                "the stack to be ready",
+                timeout=150.0,
+                every=1.0,
             )
         )
 
@@ -166,7 +158,6 @@ def test_make_up_demo_then_decide(stack: Up) -> None:
     assert httpx.get(f"{status['inbox']}/_stcore/health", timeout=5).status_code == 200
 
     waiting = wait_for(
-        "a case waiting for an operator",
         lambda: (
             any(c.type == "cancel-request" for c in cases_in(home, "waiting"))
             and [
@@ -175,16 +166,21 @@ def test_make_up_demo_then_decide(stack: Up) -> None:
                 if c["type"] == "cancel-request"
             ]
         ),
+        "a case waiting for an operator",
+        timeout=150.0,
+        every=1.0,
     )
     case = next(c for c in waiting if c["type"] == "cancel-request")
     # Demo mode logs in per region with region-bound demo tokens; every region gets through.
     regions = wait_for(
-        "every region's login to be used",
         lambda: (
             (r := henpin(home, "status", "--json", check=False)["regions"])
             and all(entry["auth"] == "ok" for entry in r.values())
             and r
         ),
+        "every region's login to be used",
+        timeout=150.0,
+        every=1.0,
     )
     assert regions["EU"]["marketplaces"] == ["A1F83G8C2ARO7P", "A1PA6795UKMFR9"]
     assert set(regions) == {"NA", "EU", "FE"}
@@ -214,11 +210,13 @@ def test_make_up_demo_then_decide(stack: Up) -> None:
         "address-error",
     }
     wait_for(
-        "a case of every type",
         lambda: (
             every_type <= {c.type for c in cases_in(home)}
             and every_type <= {c["type"] for c in henpin(home, "cases", "list", "--json")}
         ),
+        "a case of every type",
+        timeout=150.0,
+        every=1.0,
     )
     [asked] = httpx.get(f"{status['emulator']}/_emulator/buyer-messages", timeout=5).json()
     by_message = next(
@@ -230,12 +228,14 @@ def test_make_up_demo_then_decide(stack: Up) -> None:
     # The demo application has Amazon's restricted role: the German reply goes to the mail
     # catcher's folder, addressed to the buyer's relay address.
     wait_for(
-        "the reply to the buyer's message in the demo mailbox",
         lambda: [
             m
             for m in (home / "mail").glob("*.eml")
             if asked["from"] in (text := m.read_text(errors="replace")) and "Stornierung" in text
         ],
+        "the reply to the buyer's message in the demo mailbox",
+        timeout=150.0,
+        every=1.0,
     )
 
     decided = henpin(
@@ -249,7 +249,7 @@ def test_make_up_demo_then_decide(stack: Up) -> None:
         shown = henpin(home, "cases", "show", str(case["id"]), "--json")
         return shown if shown["state"] == "closed" else None
 
-    shown = wait_for("the decided case to close", closed, timeout=480)
+    shown = wait_for(closed, "the decided case to close", timeout=480, every=1.0)
     assert shown["outcome"] == "cancelled-buyer-canceled"
     assert shown["decisions"][0]["operator"] == "demo"
     order = httpx.get(f"{status['emulator']}/_emulator/orders/{case['order_id']}", timeout=5).json()
@@ -312,16 +312,6 @@ def runs_in_the_runner(status: dict[str, Any], orders: Iterable[str] = ()) -> li
     ]
 
 
-def caught(what: str, probe: Any, timeout: float) -> Any:
-    """`probe()` once it is truthy, asked every 0.1 s (a run executes for a second or so)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := probe():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def run_states(status: dict[str, Any], flow_run_id: str) -> list[dict[str, Any]]:
     """The run's state history, as Prefect's API gives it."""
     states: list[dict[str, Any]] = httpx.get(
@@ -364,19 +354,25 @@ def test_a_runner_killed_mid_run_is_started_again_and_its_cases_finish(stack: Up
     # the same slow getOrder: the cases' runs start meanwhile.
     polled = threading.Thread(target=henpin, args=(stack.home, "poll", "--json"))
     polled.start()
-    caught("a case's run in the runner", lambda: runs_in_the_runner(status, ids), timeout=120)
+    wait_for(
+        lambda: runs_in_the_runner(status, ids),
+        "a case's run in the runner",
+        timeout=120,
+        every=0.1,
+    )
     os.killpg(runner, signal.SIGKILL)  # the runner and the runs it was executing (its threads)
     killed_at = datetime.now(UTC)
     seen_running = runs_in_the_runner(status)  # RUNNING in Prefect, with no process behind them
 
     again = wait_for(
-        "the runner to be started again",
         lambda: (
             read_status(stack.home)["restarts"].get("runner", 0) >= 1
             and (r := stack.status()["restarts"]).get("runner", 0) >= 1
             and r
         ),
+        "the runner to be started again",
         timeout=60,
+        every=1.0,
     )
     assert again["runner"] == 1
     assert stack.part("henpin.cli runner") != runner
@@ -396,7 +392,9 @@ def test_a_runner_killed_mid_run_is_started_again_and_its_cases_finish(stack: Up
         done = {c["order_id"]: c["outcome"] for c in cases if c["state"] == "closed"}
         return done if len(done) == len(ids) else None
 
-    done = wait_for("the killed runner's cases to reach their outcomes", outcomes, timeout=480)
+    done = wait_for(
+        outcomes, "the killed runner's cases to reach their outcomes", timeout=480, every=1.0
+    )
     assert done == dict.fromkeys(ids, "cancelled-buyer-canceled")
     # The runs it left running were marked Crashed by the runner started again (same name), not
     # left for housekeeping's stale-run time.
@@ -408,7 +406,7 @@ def test_a_stop_under_load_ends_every_part_within_10_s(stack: Up) -> None:
     runner = stack.part("henpin.cli runner")
     cheap_orders(status["emulator"], "113-7200000", 24)
     henpin(stack.home, "poll", "--json")
-    caught("the runner to be busy", lambda: runs_in_the_runner(status), timeout=120)
+    wait_for(lambda: runs_in_the_runner(status), "the runner to be busy", timeout=120, every=0.1)
     family = descendants(stack.proc.pid)
     assert runner in family
     assert len(family) >= 6  # reaper, Prefect server, emulator, mail, runner, inbox
@@ -486,7 +484,10 @@ def test_a_test_session_killed_on_timeout_leaves_no_process(tmp_path: Path) -> N
     try:
         child = int(
             wait_for(
-                "the hanging test's process", lambda: pid_file.exists() and pid_file.read_text(), 60
+                lambda: pid_file.exists() and pid_file.read_text(),
+                "the hanging test's process",
+                60,
+                every=1.0,
             )
         )
         assert alive(child)
