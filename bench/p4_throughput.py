@@ -106,3 +106,48 @@ def run(
     }
     log(f"P4 {label}: {result}")
     return result
+
+
+def server_catch_up(
+    prefect: Callable[[], AbstractContextManager[None]],
+    *,
+    quiet_s: float = 6.0,
+    timeout: float = 300.0,
+) -> dict[str, Any]:
+    """How far Prefect's server trails its own API once every case is ready.
+
+    The API records flow-run states as they are proposed; task runs and events are written
+    afterwards by the server's background services (task-run recorder, event persister) from
+    an in-memory queue. Polls the numbers of task runs and events every 2 s until they have not
+    changed for `quiet_s`: `caught_up_s` is when they last changed (None: still growing after
+    `timeout`). Run right after a P4 part, before anything else starts runs."""
+    from prefect.client.orchestration import get_client
+
+    with prefect(), get_client(sync_client=True) as client:
+
+        def counts() -> tuple[int, int]:
+            task_runs = client.request("POST", "/task_runs/count", json={}).json()
+            events = client.request("POST", "/events/filter", json={"limit": 1}).json()
+            return int(task_runs), int(events["total"])
+
+        start = time.monotonic()
+        first = last = counts()
+        changed = start
+        caught_up = False
+        while time.monotonic() - start < timeout:
+            time.sleep(2.0)
+            now = counts()
+            if now != last:
+                last, changed = now, time.monotonic()
+            elif time.monotonic() - changed >= quiet_s:
+                caught_up = True
+                break
+    result = {
+        "task_runs_at_ready": first[0],
+        "task_runs_at_end": last[0],
+        "events_at_ready": first[1],
+        "events_at_end": last[1],
+        "caught_up_s": round(changed - start, 1) if caught_up else None,
+    }
+    log(f"Prefect server after the cases were ready: {result}")
+    return result

@@ -150,6 +150,14 @@ def default_layout(children: Children, results: dict[str, Any]) -> None:
         n: round((cpu_s(p) - cpu_before[n]) / results["p4_engine"]["cases"], 3)
         for n, p in busy.items()
     }
+    # What the server still had to write once the cases were ready, and the CPU it took.
+    server_cpu = cpu_s(busy["prefect"])
+    results["p4_engine"]["server_catch_up"] = attempt(
+        "Prefect server catch-up", lambda: p4_throughput.server_catch_up(stack.settings)
+    )
+    results["p4_engine"]["server_catch_up"]["server_cpu_s"] = round(
+        cpu_s(busy["prefect"]) - server_cpu, 1
+    )
     results["resident_rss"] = rss_summary(rss, results["p4_engine"])
     log(f"resident runner memory: {results['resident_rss']}")
     emulator = stack.emulator
@@ -284,6 +292,12 @@ def scaled_engine(tag: str) -> dict[str, Any]:
         result["cpu_s_per_case"] = {
             n: round((cpu_s(p) - cpu_before[n]) / result["cases"], 3) for n, p in busy.items()
         }
+        server_cpu = cpu_s(busy["prefect"])
+        result["server_catch_up"] = attempt(
+            "Prefect server catch-up, scaled layout",
+            lambda: p4_throughput.server_catch_up(stack.prefect_settings),
+        )
+        result["server_catch_up"]["server_cpu_s"] = round(cpu_s(busy["prefect"]) - server_cpu, 1)
         return result
 
 
@@ -374,6 +388,12 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         "p4_engine_cases_per_hour_10_90": engine.get("cases_per_hour_10_90"),
         "p4_engine_cases_per_hour_pg": r.get("p4_engine_pg", {}).get("cases_per_hour"),
         "p4_engine_getorder_calls_per_case": engine.get("get_order_per_case"),
+        # Seconds Prefect's server went on writing task runs and events after the engine's
+        # cases were ready (None: still writing after 300 s).
+        "p4_engine_server_caught_up_s": engine.get("server_catch_up", {}).get("caught_up_s"),
+        "p4_engine_server_caught_up_s_pg": (
+            r.get("p4_engine_pg", {}).get("server_catch_up", {}).get("caught_up_s")
+        ),
         "ingest_calls_per_1000_orders": (
             round(searches * 1000 / scanned, 1) if scanned and searches is not None else None
         ),
@@ -497,6 +517,12 @@ def table(s: dict[str, Any], r: dict[str, Any]) -> str:
             "P4 engine cases/hour, quotas lifted, PostgreSQL + two workers",
             f"{s['p4_engine_cases_per_hour_pg']}",
             "≥ SQLite's",
+        ),
+        (
+            "P4 engine: Prefect server still writing task runs and events after the cases were "
+            "ready, s (SQLite; PostgreSQL)",
+            f"{s['p4_engine_server_caught_up_s']}; {s['p4_engine_server_caught_up_s_pg']}",
+            "",
         ),
         (
             f"P4 getOrder calls per case (PostgreSQL: {s['p4_getorder_calls_per_case_pg']}); "

@@ -115,6 +115,18 @@ def test_a_part_recipe_hands_over_its_socket_and_names_its_health(tmp_path: Path
     assert parts.runner_part({}, limit=3).command[-2:] == ["--limit", "3"]
 
 
+def test_the_prefect_server_writes_task_runs_and_events_in_batches_unless_told_otherwise() -> None:
+    """The Prefect server Henpin starts records task runs and persists events 200 at a time,
+    flushed every second (parts.SERVER_WRITES; Prefect's default recorder writes one per
+    transaction and falls behind); an operator's own setting is kept."""
+    recorder = "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"
+    env = parts.prefect_server_part(4200, {"HENPIN_HOME": "/x"}).env
+    assert env[recorder] == env["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE"] == "200"
+    assert env["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL"] == "1"
+    assert env["HENPIN_HOME"] == "/x"
+    assert parts.prefect_server_part(4200, {recorder: "10"}).env[recorder] == "10"
+
+
 def test_a_resident_executor_allocates_with_malloc_unless_its_environment_says_otherwise() -> None:
     """The runner and the workers run with PYTHONMALLOC=malloc and two malloc arenas, so that
     malloc_trim hands back what runs freed (parts.RESIDENT_ALLOCATOR); an operator's own

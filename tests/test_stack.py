@@ -156,6 +156,10 @@ def test_make_up_demo_then_decide(stack: Up) -> None:
         "http://127.0.0.1:"
     )
     assert httpx.get(f"{status['inbox']}/_stcore/health", timeout=5).status_code == 200
+    # The server writes task runs and events in batches (henpin/supervisor/parts.py).
+    served = httpx.get(f"{status['prefect_api']}/admin/settings", timeout=10).json()
+    recorder = served["server"]["services"]["task_run_recorder"]
+    assert (recorder["batch_size"], recorder["flush_interval"]) == (200, 1.0)
 
     waiting = wait_for(
         lambda: (

@@ -101,10 +101,30 @@ def _port(where: Where) -> int:
     return where if isinstance(where, int) else port_of(where)
 
 
+#: How the Prefect server Henpin starts writes task runs and events (settings an operator sets
+#: in the environment win). prefect 3.9.1's server records task runs and persists events in
+#: background services fed by an in-memory queue (settings/models/server/services.py): the
+#: task-run recorder wrote one task run per transaction (batch size 1) and the event persister
+#: 20 events per transaction. A case's run has about 5 task runs of 3 events each; at the
+#: bench's engine pace (1,000 cases in under 5 minutes) the server had recorded 1,648 of some
+#: 22,000 task runs after 4,000 cases, and its memory grew with the queue (285 → 543 MB). Bigger
+#: batches write the same rows in fewer transactions; a flush every second keeps a quiet
+#: server's task runs as fresh in the UI as before (the recorder's interval is read as whole
+#: seconds: 1 is the shortest).
+SERVER_WRITES = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+}
+
+
 def prefect_server_part(where: Where, env: dict[str, str], *, log: str = "") -> Part:
     """The Prefect server on a socket bound here (`henpin.prefect_serve`, handed over), or, given
-    a port number, `prefect server start --port` (which binds it itself)."""
+    a port number, `prefect server start --port` (which binds it itself); with SERVER_WRITES
+    where `env` does not say otherwise."""
     port = _port(where)
+    env = {**SERVER_WRITES, **env}
     server: tuple[str, ...]
     if isinstance(where, int):
         server = ("-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", f"{port}")
