@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from common import Emulator, log, scan_orders
@@ -108,9 +109,15 @@ def run(
     return result
 
 
+#: What prefect 3.9.1's in-memory messaging logs for each event it drops for a consumer whose
+#: queue (10,000) is full (prefect/server/utilities/messaging/memory.py).
+DROPPED = "Subscription queue is full, dropping message"
+
+
 def server_catch_up(
     prefect: Callable[[], AbstractContextManager[None]],
     *,
+    server_log: Path | None = None,
     quiet_s: float = 6.0,
     timeout: float = 300.0,
 ) -> dict[str, Any]:
@@ -120,7 +127,12 @@ def server_catch_up(
     afterwards by the server's background services (task-run recorder, event persister) from
     an in-memory queue. Polls the numbers of task runs and events every 2 s until they have not
     changed for `quiet_s`: `caught_up_s` is when they last changed (None: still growing after
-    `timeout`). Run right after a P4 part, before anything else starts runs."""
+    `timeout`). Run right after a P4 part, before anything else starts runs.
+
+    With `server_log` (the server's log; its rotated files too), `event_deliveries_dropped`
+    counts the events the server's in-memory messaging dropped for a consumer that was too far
+    behind (the task-run recorder, the event persister, ...): at least that many, as rotation
+    may have removed older lines."""
     from prefect.client.orchestration import get_client
 
     with prefect(), get_client(sync_client=True) as client:
@@ -149,5 +161,10 @@ def server_catch_up(
         "events_at_end": last[1],
         "caught_up_s": round(changed - start, 1) if caught_up else None,
     }
+    if server_log is not None:
+        result["event_deliveries_dropped"] = sum(
+            sum(1 for line in f.open(errors="replace") if DROPPED in line)
+            for f in server_log.parent.glob(f"{server_log.name}*")
+        )
     log(f"Prefect server after the cases were ready: {result}")
     return result

@@ -153,7 +153,10 @@ def default_layout(children: Children, results: dict[str, Any]) -> None:
     # What the server still had to write once the cases were ready, and the CPU it took.
     server_cpu = cpu_s(busy["prefect"])
     results["p4_engine"]["server_catch_up"] = attempt(
-        "Prefect server catch-up", lambda: p4_throughput.server_catch_up(stack.settings)
+        "Prefect server catch-up",
+        lambda: p4_throughput.server_catch_up(
+            stack.settings, server_log=children.logs / "prefect.log"
+        ),
     )
     results["p4_engine"]["server_catch_up"]["server_cpu_s"] = round(
         cpu_s(busy["prefect"]) - server_cpu, 1
@@ -295,7 +298,9 @@ def scaled_engine(tag: str) -> dict[str, Any]:
         server_cpu = cpu_s(busy["prefect"])
         result["server_catch_up"] = attempt(
             "Prefect server catch-up, scaled layout",
-            lambda: p4_throughput.server_catch_up(stack.prefect_settings),
+            lambda: p4_throughput.server_catch_up(
+                stack.prefect_settings, server_log=stack.home / "logs" / "prefect.log"
+            ),
         )
         result["server_catch_up"]["server_cpu_s"] = round(cpu_s(busy["prefect"]) - server_cpu, 1)
         return result
@@ -393,6 +398,10 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         "p4_engine_server_caught_up_s": engine.get("server_catch_up", {}).get("caught_up_s"),
         "p4_engine_server_caught_up_s_pg": (
             r.get("p4_engine_pg", {}).get("server_catch_up", {}).get("caught_up_s")
+        ),
+        # Events the server's in-memory messaging dropped for a consumer too far behind.
+        "p4_engine_server_events_dropped": (
+            engine.get("server_catch_up", {}).get("event_deliveries_dropped")
         ),
         "ingest_calls_per_1000_orders": (
             round(searches * 1000 / scanned, 1) if scanned and searches is not None else None
@@ -521,8 +530,9 @@ def table(s: dict[str, Any], r: dict[str, Any]) -> str:
         (
             "P4 engine: Prefect server still writing task runs and events after the cases were "
             "ready, s (SQLite; PostgreSQL)",
-            f"{s['p4_engine_server_caught_up_s']}; {s['p4_engine_server_caught_up_s_pg']}",
-            "",
+            f"{s['p4_engine_server_caught_up_s']}; {s['p4_engine_server_caught_up_s_pg']} "
+            f"(SQLite: {s['p4_engine_server_events_dropped']} event deliveries dropped)",
+            "0 dropped",
         ),
         (
             f"P4 getOrder calls per case (PostgreSQL: {s['p4_getorder_calls_per_case_pg']}); "
