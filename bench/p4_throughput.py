@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from common import Emulator, log, scan_orders
+from common import Emulator, cpu_s, log, scan_orders
 
 
 def states(store: str, order_prefix: str = "") -> Counter[str]:
@@ -117,6 +117,7 @@ DROPPED = "Subscription queue is full, dropping message"
 def server_catch_up(
     prefect: Callable[[], AbstractContextManager[None]],
     *,
+    server_pid: int,
     server_log: Path | None = None,
     quiet_s: float = 6.0,
     timeout: float = 300.0,
@@ -127,7 +128,8 @@ def server_catch_up(
     afterwards by the server's background services (task-run recorder, event persister) from
     an in-memory queue. Polls the numbers of task runs and events every 2 s until they have not
     changed for `quiet_s`: `caught_up_s` is when they last changed (None: still growing after
-    `timeout`). Run right after a P4 part, before anything else starts runs.
+    `timeout`); `server_cpu_s`, the CPU the server (`server_pid`) used meanwhile. Run right
+    after a P4 part, before anything else starts runs.
 
     With `server_log` (the server's log; its rotated files too), `event_deliveries_dropped`
     counts the events the server's in-memory messaging dropped for a consumer that was too far
@@ -142,7 +144,7 @@ def server_catch_up(
             events = client.request("POST", "/events/filter", json={"limit": 1}).json()
             return int(task_runs), int(events["total"])
 
-        start = time.monotonic()
+        start, cpu_at_start = time.monotonic(), cpu_s(server_pid)
         first = last = counts()
         changed = start
         caught_up = False
@@ -160,6 +162,7 @@ def server_catch_up(
         "events_at_ready": first[1],
         "events_at_end": last[1],
         "caught_up_s": round(changed - start, 1) if caught_up else None,
+        "server_cpu_s": round(cpu_s(server_pid) - cpu_at_start, 1),
     }
     if server_log is not None:
         result["event_deliveries_dropped"] = sum(

@@ -151,15 +151,11 @@ def default_layout(children: Children, results: dict[str, Any]) -> None:
         for n, p in busy.items()
     }
     # What the server still had to write once the cases were ready, and the CPU it took.
-    server_cpu = cpu_s(busy["prefect"])
     results["p4_engine"]["server_catch_up"] = attempt(
         "Prefect server catch-up",
         lambda: p4_throughput.server_catch_up(
-            stack.settings, server_log=children.logs / "prefect.log"
+            stack.settings, server_pid=busy["prefect"], server_log=children.logs / "prefect.log"
         ),
-    )
-    results["p4_engine"]["server_catch_up"]["server_cpu_s"] = round(
-        cpu_s(busy["prefect"]) - server_cpu, 1
     )
     results["resident_rss"] = rss_summary(rss, results["p4_engine"])
     log(f"resident runner memory: {results['resident_rss']}")
@@ -295,14 +291,14 @@ def scaled_engine(tag: str) -> dict[str, Any]:
         result["cpu_s_per_case"] = {
             n: round((cpu_s(p) - cpu_before[n]) / result["cases"], 3) for n, p in busy.items()
         }
-        server_cpu = cpu_s(busy["prefect"])
         result["server_catch_up"] = attempt(
             "Prefect server catch-up, scaled layout",
             lambda: p4_throughput.server_catch_up(
-                stack.prefect_settings, server_log=stack.home / "logs" / "prefect.log"
+                stack.prefect_settings,
+                server_pid=busy["prefect"],
+                server_log=stack.home / "logs" / "prefect.log",
             ),
         )
-        result["server_catch_up"]["server_cpu_s"] = round(cpu_s(busy["prefect"]) - server_cpu, 1)
         return result
 
 

@@ -107,7 +107,7 @@ def _port(where: Where) -> int:
 #: task-run recorder wrote one task run per transaction (batch size 1) and the event persister
 #: 20 events per transaction. A case's run has about 5 task runs of 3 events each; at the
 #: bench's engine pace (1,000 cases in under 5 minutes) the server had recorded 1,648 of some
-#: 22,000 task runs after 4,000 cases, and its memory grew with the queue (285 → 543 MB). Bigger
+#: 22,000 task runs after 4,000 cases, and its memory grew with the queue (285 → 583 MB). Bigger
 #: batches write the same rows in fewer transactions; a flush every second shows a quiet
 #: server's task runs in the UI within a second (the recorder's interval is read as whole
 #: seconds: 1 is the shortest). Events still fall behind at sustained engine pace on SQLite
