@@ -127,6 +127,15 @@ def test_the_prefect_server_writes_task_runs_and_events_in_batches_unless_told_o
     assert parts.prefect_server_part(4200, {recorder: "10"}).env[recorder] == "10"
 
 
+def test_the_systemd_prefect_server_writes_as_the_server_henpin_starts() -> None:
+    """deploy/systemd/prefect-server.env.example sets every parts.SERVER_WRITES setting to the
+    same value: the production layout's server is not left on Prefect's defaults."""
+    example = (ROOT / "deploy" / "systemd" / "prefect-server.env.example").read_text()
+    lines = [line for line in example.splitlines() if line and not line.startswith("#")]
+    values = dict(line.split("=", 1) for line in lines)
+    assert {k: values.get(k) for k in parts.SERVER_WRITES} == parts.SERVER_WRITES
+
+
 def test_a_resident_executor_allocates_with_malloc_unless_its_environment_says_otherwise() -> None:
     """The runner and the workers run with PYTHONMALLOC=malloc and two malloc arenas, so that
     malloc_trim hands back what runs freed (parts.RESIDENT_ALLOCATOR); an operator's own
