@@ -9,10 +9,12 @@ Prefect and Henpin (about 1.8 CPU s) before it acts.
 
 How one run is executed, and why one misbehaving run cannot stop the others:
 
-- **Each run in its own thread with its own event loop** (`asyncio.run` of Prefect's
+- **Each run in a thread of its own with its own event loop** (`asyncio.run` of Prefect's
   `run_flow`). Henpin's case flows are async, but their tasks are sync and block: sharing one
-  loop would let one slow Amazon call hold every other run. A thread starts with an empty
-  `contextvars` context, so runs do not see each other's Prefect run context.
+  loop would let one slow Amazon call hold every other run. Each run starts in an empty
+  `contextvars` context, so runs do not see each other's Prefect run context. The threads are
+  kept and reused (`RunThreads`): a run goes to an idle one, and a new thread starts only when
+  none is idle.
 - **An exception** in a flow is the run's own: Prefect records it as the run's state (Failed)
   and the thread ends; the worker goes on.
 - **A suspension** (a case waiting for a person or for Amazon) ends the thread: Prefect's
@@ -49,11 +51,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import functools
 import inspect
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -239,6 +243,49 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
+class RunThreads:
+    """Threads that execute flow runs, kept and reused: a job goes to an idle thread, and a new
+    thread starts only when none is idle (so there are never more than the most runs ever
+    executing at once; a hung run keeps its thread, and the next run gets another).
+
+    Why not a thread per run: a thread's start and end allocate and free its Python thread
+    state, its glibc stack (kept in glibc's cache of stacks, each reused one keeping the pages
+    an earlier thread touched) and its malloc cache (handed back to an arena at the thread's
+    end, in pieces), once for every run. Why not `concurrent.futures.ThreadPoolExecutor`:
+    its threads are joined at interpreter exit, so a hung run would keep a recycling process
+    from ending; these are daemon threads.
+
+    Each job runs in a new, empty `contextvars` context, as in a thread of its own."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self.started = 0  # threads started so far (a test reads it)
+
+    def submit(self, job: Callable[[], None]) -> None:
+        if not self._idle.acquire(blocking=False):
+            self.started += 1
+            threading.Thread(
+                target=self._serve, name=f"{self.name} {self.started}", daemon=True
+            ).start()
+        self._jobs.put(job)
+
+    def _serve(self) -> None:
+        thread = threading.current_thread()
+        name = thread.name
+        while True:
+            job = self._jobs.get()
+            try:
+                contextvars.Context().run(job)
+            except BaseException:  # a job keeps its own trouble; the thread serves the next
+                log.exception("a job of %s raised", self.name)
+            finally:
+                del job
+                thread.name = name  # a job may name the thread after itself
+            self._idle.release()
+
+
 class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentResult]):
     """Runs claimed flow runs in this process; see the module's text."""
 
@@ -246,7 +293,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
     job_configuration = BaseJobConfiguration
     _description = (
         "Henpin's resident executor: runs Henpin's flows inside one long-lived process, "
-        "each run in its own thread and event loop."
+        "each run in a thread of its own (kept and reused) and an event loop of its own."
     )
 
     def __init__(
@@ -290,6 +337,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         self._cancels: Any = None  # the FlowRunCancellingObserver of running runs
         self._trimmed_at = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None  # serve()'s, for `wake`
+        self.threads = RunThreads("flow runs")
 
     # --- claiming ---------------------------------------------------------------------------
 
@@ -471,13 +519,11 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             self._cancels.add_in_flight_flow_run_id(flow_run.id)
         finished = asyncio.Event()
         loop = asyncio.get_running_loop()
-        thread = threading.Thread(
-            target=self._execute,
-            args=(flow, running, lambda: loop.call_soon_threadsafe(finished.set)),
-            name=f"flow-run {flow_run.name}",
-            daemon=True,
+        self.threads.submit(
+            functools.partial(
+                self._execute, flow, running, lambda: loop.call_soon_threadsafe(finished.set)
+            )
         )
-        thread.start()
         if task_status is not None:
             task_status.started(os.getpid())
         try:
@@ -494,10 +540,11 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
 
     def _execute(self, flow: Flow[..., Any], running: InFlight, done: Any) -> None:
         """The run's thread: Prefect's engine on a loop of its own."""
+        from prefect.context import SyncClientContext
         from prefect.flow_engine import run_flow
 
         flow_run = running.flow_run
-
+        threading.current_thread().name = f"flow-run {flow_run.name}"
         _this_thread.running = running
 
         async def main() -> None:
@@ -505,11 +552,16 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             running.task = asyncio.current_task()
             if running.cancel_requested:
                 raise asyncio.CancelledError
-            ran: Any = run_flow(
-                flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state"
-            )
-            if inspect.isawaitable(ran):  # the case flows are async: run it to its end here
-                await ran
+            # One Prefect client for the run's sync tasks. Prefect's engine gives an async flow run
+            # an async client only, and each sync task run of it then built a client of its own:
+            # an SSL context (about 3.5 % of a busy runner's CPU under py-spy, 2026-12-06) and a
+            # connection to the server each. Prefect's sync flows share one client this way.
+            with SyncClientContext.get_or_create():
+                ran: Any = run_flow(
+                    flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state"
+                )
+                if inspect.isawaitable(ran):  # the case flows are async: run it to its end here
+                    await ran
 
         try:
             asyncio.run(main())
@@ -519,6 +571,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             if not running.cancel_requested:
                 log.warning("flow run %s (%s) raised %r", flow_run.id, flow_run.name, exc)
         finally:
+            _this_thread.running = None
             with contextlib.suppress(RuntimeError):  # the executor's loop closed: it has stopped
                 done()
 

@@ -9,6 +9,7 @@ own (the case tests' deployments are not touched); its flows are this module's."
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import threading
 import time
@@ -25,7 +26,7 @@ from prefect.deployments import run_deployment
 from prefect.flow_runs import asuspend_flow_run
 from prefect.states import Cancelling
 
-from henpin.resident import RECYCLE_EXIT, WORKER_TYPE, ResidentWorker
+from henpin.resident import RECYCLE_EXIT, WORKER_TYPE, ResidentWorker, RunThreads
 from henpin.runs import create_flow_run
 from tests.support import ResidentExecutor as Executor
 from tests.support import wait_for
@@ -92,7 +93,21 @@ async def orphan(label: str) -> str:
     return label
 
 
-POOLED = (sleeps, blocks, raises, hangs, waits)
+CLIENTS: list[Any] = []  # the Prefect client each task run of `two_tasks` was given
+
+
+@task
+def note_the_client(which: int) -> None:  # `which`: two calls, so no cached result
+    CLIENTS.append(get_client(sync_client=True))
+
+
+@flow(name="resident-test-two-tasks")
+async def two_tasks() -> None:
+    note_the_client(1)
+    note_the_client(2)
+
+
+POOLED = (sleeps, blocks, raises, hangs, waits, two_tasks)
 FLOWS = {f.name: f for f in (*POOLED, orphan)}
 
 
@@ -221,6 +236,63 @@ def test_runs_go_at_once_and_one_that_raises_stops_no_other(
     assert a[0] < b[1] and b[0] < a[1], f"the runs did not overlap: a={a}, b={b}"
     wait_for(lambda: one.worker.runs_done == 3, "the executor counted three runs done")
     assert not one.worker.recycling and one.exits == []
+
+
+def test_runs_one_after_another_reuse_one_thread(executor: Callable[..., Executor]) -> None:
+    one = executor(limit=4)
+    for done, label in enumerate(("r1", "r2", "r3"), start=1):
+        assert final_state(start("resident-test-sleeps", label=label, seconds=0.0)) == (
+            StateType.COMPLETED
+        )
+        wait_for(lambda done=done: one.worker.runs_done == done, f"run {done} counted done")
+        time.sleep(0.2)  # its thread goes back to idle right after the run is counted
+
+    assert one.worker.threads.started == 1
+
+
+def test_the_sync_tasks_of_a_run_share_one_prefect_client(
+    executor: Callable[..., Executor],
+) -> None:
+    CLIENTS.clear()
+    executor()
+    assert final_state(start("resident-test-two-tasks")) == StateType.COMPLETED
+
+    first, second = CLIENTS
+    assert first is second, "each task run built a Prefect client (and an SSL context) of its own"
+
+
+def test_run_threads_start_one_only_when_none_is_idle_each_job_in_an_empty_context() -> None:
+    threads = RunThreads("test jobs")
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen_in: list[tuple[str, int]] = []
+    finished = threading.Semaphore(0)
+
+    def job(label: str, *, sets: bool = False, raises: bool = False, hold: float = 0.0) -> None:
+        try:
+            seen_in.append((var.get(), threading.get_ident()))
+            if sets:
+                var.set(label)
+            time.sleep(hold)
+            if raises:
+                raise RuntimeError(f"job {label} failed")
+        finally:
+            finished.release()
+
+    threads.submit(lambda: job("a", sets=True, raises=True))
+    assert finished.acquire(timeout=10)
+    time.sleep(0.1)  # the thread goes back to idle after the job
+    threads.submit(lambda: job("b"))
+    assert finished.acquire(timeout=10)
+    time.sleep(0.1)
+
+    assert threads.started == 1, "a second job started a thread while one was idle"
+    assert [value for value, _ in seen_in] == ["unset", "unset"], "a job saw another's context"
+    assert seen_in[0][1] == seen_in[1][1], "the idle thread was not reused after a job raised"
+
+    threads.submit(lambda: job("c", hold=0.5))
+    threads.submit(lambda: job("d", hold=0.5))
+    assert finished.acquire(timeout=10) and finished.acquire(timeout=10)
+    assert threads.started == 2, "two jobs at once did not get two threads"
 
 
 def test_a_resumed_run_is_woken_by_the_event_not_the_poll(

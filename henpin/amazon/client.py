@@ -220,7 +220,7 @@ class AmazonAdapter:
         # Each library client, and its token client, builds an httpx client that `_client`
         # replaces at once by the adapter's own (`_CheckedTransport`). Given this context, they
         # build none of their own: an SSL context from certifi's bundle costs 30-70 ms of CPU,
-        # and the resident executor runs each flow run on a thread of its own. Never used to
+        # and the resident executor runs flow runs on many threads. Never used to
         # send: every request goes through `self._http`.
         self._replaced_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
