@@ -16,9 +16,9 @@ How one run is executed, and why one misbehaving run cannot stop the others:
   kept and reused (`RunThreads`): a run goes to an idle one, and a new thread starts only when
   none is idle.
 - **An exception** in a flow is the run's own: Prefect records it as the run's state (Failed)
-  and the thread ends; the worker goes on.
-- **A suspension** (a case waiting for a person or for Amazon) ends the thread: Prefect's
-  `Pause` is the normal way out. The run holds nothing here while it waits.
+  and its thread waits for the next run; the worker goes on.
+- **A suspension** (a case waiting for a person or for Amazon) ends the run's part in its
+  thread: Prefect's `Pause` is the normal way out. The run holds nothing here while it waits.
 - **A hang** (a run still running after `hang_after_s`, Henpin's stale-run time): a thread
   cannot be killed, so the process stops claiming runs, lets the others finish (at most
   `drain_s`) and exits with `RECYCLE_EXIT` for its supervisor (`henpin up`, systemd) to start it
