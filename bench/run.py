@@ -5,6 +5,7 @@ ever the bottleneck. Prints one table and writes bench/results.json.
     BENCH_QUICK=1 .venv/bin/python bench/run.py   # smaller N, under 5 min
     BENCH_ONLY=p2,default,scaled                  # run only these parts
     BENCH_ONLY=memory [BENCH_MEMORY_CASES=10000]  # the resident runner's memory (about an hour)
+    BENCH_ONLY=engine                             # P4 engine capacity alone (default layout)
 
 Everything runs on 127.0.0.1 against the SP-API emulator with Amazon's usage plans, except P4
 engine capacity (and what follows it on the same emulator) where they are lifted:
@@ -99,8 +100,28 @@ RSS_PROJECTED_CASES = 10_000  # P3: the resident runner's memory after this many
 GET_ORDER_RATE_PER_S = history.quotas()["getOrder"]["rate_per_s"]  # Amazon's usage plan
 
 
-def default_layout(children: Children, results: dict[str, Any]) -> None:
+def at_quotas_and_flow_overhead(stack: Any, results: dict[str, Any]) -> None:
+    """P4 at Amazon's quotas on the default layout, then the sync vs async flow cost."""
     import flow_overhead
+    import p4_throughput
+
+    results["p4_sqlite"] = p4_throughput.run(
+        "SQLite, one runner",
+        emulator=stack.emulator,
+        store=stack.store,
+        prefect=stack.settings,
+        total=SIZES["p4_orders"],
+        requests=SIZES["p4_cases"],
+        prefix=111,
+        timeout=2400,
+    )
+    results["flows"] = flow_overhead.run(stack, SIZES["flows_n"])
+
+
+def default_layout(children: Children, results: dict[str, Any], engine_only: bool = False) -> None:
+    """The default layout's parts; `engine_only`: P4 engine capacity (with its CPU per case,
+    the server's catch-up and the runner's memory) and nothing else, for comparing two codes
+    back to back in a few minutes."""
     import p1_burst
     import p1_decision
     import p3_many_cases
@@ -114,17 +135,8 @@ def default_layout(children: Children, results: dict[str, Any]) -> None:
     stack.start()
     assert stack.emulator is not None
     stack.start_runner()  # the resident executor, as `henpin up` runs it
-    results["p4_sqlite"] = p4_throughput.run(
-        "SQLite, one runner",
-        emulator=stack.emulator,
-        store=stack.store,
-        prefect=stack.settings,
-        total=SIZES["p4_orders"],
-        requests=SIZES["p4_cases"],
-        prefix=111,
-        timeout=2400,
-    )
-    results["flows"] = flow_overhead.run(stack, SIZES["flows_n"])
+    if not engine_only:
+        at_quotas_and_flow_overhead(stack, results)
     # From here on the runner talks to an emulator whose usage plans are lifted: engine capacity.
     stack.emulator = start_emulator(
         children, "emulator-lifted", SIZES["emulator_time_scale"], usage_plans="lifted"
@@ -159,6 +171,9 @@ def default_layout(children: Children, results: dict[str, Any]) -> None:
     )
     results["resident_rss"] = rss_summary(rss, results["p4_engine"])
     log(f"resident runner memory: {results['resident_rss']}")
+    if engine_only:
+        log(f"P4 engine CPU seconds per case: {results['p4_engine']['cpu_s_per_case']}")
+        return
     emulator = stack.emulator
     # A part that fails is recorded as such (`error`) and the benchmark goes on with the next.
     results["p1_burst"] = attempt(
@@ -612,6 +627,8 @@ def main() -> int:
             results["p2"] = p2_outbox.run(children, SIZES["p2_n"])
         if not only or "default" in only:
             default_layout(children, results)
+        elif "engine" in only:
+            default_layout(children, results, engine_only=True)
         if only and "scaled" not in only:
             pass
         elif postgres_reachable():
