@@ -54,7 +54,9 @@ import contextlib
 import contextvars
 import ctypes
 import functools
+import heapq
 import inspect
+import itertools
 import logging
 import os
 import queue
@@ -147,6 +149,7 @@ def engine_per_run() -> None:
         engine._termination_intent = intent
     skip_suspension_watch()
     sooner_first_retries()
+    one_timeout_watcher()
 
 
 #: Prefect's client waits about 2**n s (n = 1..5) before retrying a request its server answered
@@ -190,6 +193,109 @@ def skip_suspension_watch() -> None:
     import prefect.flow_engine
 
     prefect.flow_engine.observe_flow_run_suspension = _no_suspension_watch  # type: ignore[attr-defined]
+
+
+class TimeoutWatcher:
+    """One thread that enforces the timeouts of every sync task of the process.
+
+    Prefect enforces a sync task's `timeout_seconds` outside the main thread with a
+    `WatcherThreadCancelScope`: a thread started at the task run's start, which waits for the
+    timeout and then raises `CancelledError` into the task's thread (at its next Python
+    instruction), and is joined at the task run's end. Every Henpin task has a timeout, so each
+    case started and joined about seven threads (3-4 % of a busy runner's CPU under py-spy,
+    2026-12-06). Here the scopes' deadlines go into one heap, served by one daemon thread,
+    which does at a deadline what Prefect's watcher thread does (`cancel`, then
+    `_send_cancelled_error`, which delivers under the scope's exit lock, never into a thread
+    that has left the scope)."""
+
+    def __init__(self) -> None:
+        self._deadlines: list[tuple[float, int, Any]] = []  # (deadline, order, scope), a heap
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._left = 0  # scopes in the heap that left their block (dropped in bulk, below)
+
+    def watch(self, scope: Any) -> None:
+        with self._changed:
+            heapq.heappush(self._deadlines, (scope._deadline, next(self._order), scope))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name="henpin timeout watcher", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+
+    def left(self) -> None:
+        """A watched scope left its block: once half the heap has, drop those (a deadline is
+        up to 300 s away; the heap holds only the scopes still inside their block and a few)."""
+        with self._changed:
+            self._left += 1
+            if self._left > 64 and 2 * self._left > len(self._deadlines):
+                self._deadlines = [d for d in self._deadlines if not d[2]._exited]
+                heapq.heapify(self._deadlines)
+                self._left = 0
+
+    def _due(self) -> Any:
+        """The next scope past its deadline and still inside its block (waits for one)."""
+        with self._changed:
+            while True:
+                while self._deadlines and self._deadlines[0][2]._exited:
+                    heapq.heappop(self._deadlines)  # left its block in time
+                    self._left = max(0, self._left - 1)
+                now = time.monotonic()
+                if self._deadlines and self._deadlines[0][0] <= now:
+                    return heapq.heappop(self._deadlines)[2]
+                self._changed.wait(self._deadlines[0][0] - now if self._deadlines else None)
+
+    def _serve(self) -> None:
+        while True:
+            scope = self._due()
+            try:
+                if scope.cancel(throw=False):
+                    scope._send_cancelled_error()
+            except Exception:  # the next deadline still gets its turn
+                log.exception("could not enforce the timeout of %r", scope)
+            del scope
+
+
+def one_timeout_watcher() -> None:
+    """Enforce sync tasks' timeouts in this process from one `TimeoutWatcher` (above), not a
+    thread per task run; idempotent."""
+    from prefect._internal.concurrency import cancellation
+
+    prefects = cancellation.WatcherThreadCancelScope
+    if getattr(prefects, "henpin", False):
+        return
+    watcher = TimeoutWatcher()
+
+    class WatchedCancelScope(prefects):  # type: ignore[misc, valid-type]
+        """Prefect's `WatcherThreadCancelScope`, its deadline kept by `watcher`."""
+
+        henpin = True
+
+        def __enter__(self) -> Any:
+            cancellation.CancelScope.__enter__(self)  # type: ignore[no-untyped-call]
+            self._event = threading.Event()
+            self._exit_lock = threading.Lock()
+            self._exited = False
+            self._enforcer_thread = None
+            self._supervised_thread = threading.current_thread()
+            if self.timeout is not None:
+                watcher.watch(self)
+            return self
+
+        def __exit__(self, *exc_info: Any) -> bool | None:
+            try:
+                with self._exit_lock:
+                    self._exited = True
+                    left: bool | None = cancellation.CancelScope.__exit__(self, *exc_info)
+            finally:
+                self._event.set()
+                if self.timeout is not None:
+                    watcher.left()
+            return left
+
+    cancellation.WatcherThreadCancelScope = WatchedCancelScope  # type: ignore[misc]
 
 
 class ResidentResult(BaseWorkerResult):

@@ -107,7 +107,29 @@ async def two_tasks() -> None:
     note_the_client(2)
 
 
-POOLED = (sleeps, blocks, raises, hangs, waits, two_tasks)
+THREADS_SEEN: list[list[str]] = []  # the process's thread names, seen from inside a task
+
+
+@task(timeout_seconds=30)
+def note_the_threads() -> None:
+    THREADS_SEEN.append([t.name for t in threading.enumerate()])
+
+
+@task(timeout_seconds=1)
+def spins(seconds: float) -> None:
+    """Busy in Python (not in a blocking call), so a timeout can interrupt it."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+@flow(name="resident-test-timeouts")
+async def timeouts(spin_s: float) -> None:
+    note_the_threads()
+    spins(spin_s)
+
+
+POOLED = (sleeps, blocks, raises, hangs, waits, two_tasks, timeouts)
 FLOWS = {f.name: f for f in (*POOLED, orphan)}
 
 
@@ -259,6 +281,24 @@ def test_the_sync_tasks_of_a_run_share_one_prefect_client(
 
     first, second = CLIENTS
     assert first is second, "each task run built a Prefect client (and an SSL context) of its own"
+
+
+def test_task_timeouts_are_kept_by_one_watcher_thread_and_still_fire(
+    executor: Callable[..., Executor],
+) -> None:
+    THREADS_SEEN.clear()
+    executor()
+
+    in_time = start("resident-test-timeouts", spin_s=0.0)
+    assert final_state(in_time) == StateType.COMPLETED
+    (names,) = THREADS_SEEN
+    assert "henpin timeout watcher" in names
+    assert not [n for n in names if n.startswith("timeout-watcher")], names  # Prefect's own
+
+    too_long = start("resident-test-timeouts", spin_s=20.0)
+    assert final_state(too_long) == StateType.FAILED
+    message = str(read(too_long).state.message)  # type: ignore[union-attr]
+    assert "timed out" in message.lower() or "timeout" in message.lower(), message
 
 
 def test_run_threads_start_one_only_when_none_is_idle_each_job_in_an_empty_context() -> None:
