@@ -354,10 +354,9 @@ class RunThreads:
     thread starts only when none is idle (so there are never more than the most runs ever
     executing at once; a hung run keeps its thread, and the next run gets another).
 
-    Why not a thread per run: a thread's start and end allocate and free its Python thread
-    state, its glibc stack (kept in glibc's cache of stacks, each reused one keeping the pages
-    an earlier thread touched) and its malloc cache (handed back to an arena at the thread's
-    end, in pieces), once for every run. Why not `concurrent.futures.ThreadPoolExecutor`:
+    Why not a thread per run: a thread's start and end cost CPU every run (its Python thread
+    state, its stack, its malloc cache). They were not what grows the runner's memory: with
+    threads kept it grew alike (docs/scaling.md, "The resident executor"). Why not `concurrent.futures.ThreadPoolExecutor`:
     its threads are joined at interpreter exit, so a hung run would keep a recycling process
     from ending; these are daemon threads.
 
