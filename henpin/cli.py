@@ -83,6 +83,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace, home: Path, lock: StackLock) -> int:
     from henpin.policy import PolicyError, load_policy
     from henpin.stack import DEMO_OPERATOR, Stack, demo_operator_password
+    from henpin.supervisor.parts import resident_allocator
 
     policies = Path(args.policies or os.environ.get("HENPIN_POLICIES") or "policies.yaml")
     os.environ["HENPIN_POLICIES"] = str(policies.resolve())
@@ -96,6 +97,11 @@ def _up(args: argparse.Namespace, home: Path, lock: StackLock) -> int:
     settings = Settings()
     if (missing := _check_region_logins(settings, home)) is not None:
         return missing
+    try:  # HENPIN_RUNNER_ALLOCATOR=jemalloc on a machine without jemalloc
+        resident_allocator(settings.runner_allocator)
+    except ValueError as exc:
+        print(f"henpin up: nothing was started: {exc}", file=sys.stderr)
+        return 2
     if args.scale:
         return _up_scaled(args, home, policies, lock)
     stack = Stack(home=home, settings=settings, lock=lock)

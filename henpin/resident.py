@@ -326,7 +326,8 @@ def resident_memory_mb() -> float:
 
 def give_back_free_memory() -> None:
     """Hand memory freed inside glibc's malloc arenas back to the system (`malloc_trim(0)`;
-    nothing where the C library is not glibc).
+    nothing under jemalloc, whose background thread does it, or where the C library is not
+    glibc).
 
     Each flow run executes in a thread of its own, and glibc gives threads arenas of their own
     (up to 8 per core). Memory a run freed stays inside its arena, resident, in pieces that
@@ -339,8 +340,28 @@ def give_back_free_memory() -> None:
         trim(0)
 
 
+def allocator_in_use() -> str:
+    """Which malloc serves this process: "jemalloc" when it is preloaded (the supervisor's
+    HENPIN_RUNNER_ALLOCATOR, henpin/supervisor/parts.py), else "glibc" or "system"."""
+    return "jemalloc" if _jemalloc() else "glibc" if _glibc_trim() is not None else "system"
+
+
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
+    return None if _jemalloc() else _glibc_trim()
+
+
+@functools.cache
+def _jemalloc() -> bool:
+    """jemalloc exports `mallctl`; glibc does not."""
+    try:
+        return hasattr(ctypes.CDLL(None), "mallctl")
+    except OSError:
+        return False
+
+
+@functools.cache
+def _glibc_trim() -> Callable[[int], int] | None:
     try:
         libc = ctypes.CDLL(None)
         trim: Callable[[int], int] = libc.malloc_trim
@@ -853,7 +874,9 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
                 if ready is not None:
                     ready.set()
                 log.info(
-                    "resident executor %s serving work pool %s", self.name, self._work_pool_name
+                    "resident executor %s serving work pool %s (malloc: %s, PYTHONMALLOC=%s)",
+                    *(self.name, self._work_pool_name, allocator_in_use()),
+                    os.environ.get("PYTHONMALLOC", "pymalloc"),
                 )
                 while not self.stopping.is_set():
                     await asyncio.sleep(0.2)

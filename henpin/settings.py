@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -133,6 +134,9 @@ class Settings(BaseSettings):
     runner_max_rss_mb: float = Field(default=2048, ge=128, le=1_048_576)
     # How often the resident executor asks Prefect for due runs when no event woke it sooner.
     runner_query_s: float = Field(default=5, ge=0.2, le=600)
+    # The malloc the supervisor starts resident executors with: jemalloc where the machine has
+    # it (auto), or glibc's (henpin/supervisor/parts.py `resident_allocator`).
+    runner_allocator: Literal["auto", "jemalloc", "glibc"] = "auto"
     # A feed left `sending` (a crash or a lost createFeed answer) is looked up at Amazon after
     # this long: longer than one createFeed attempt can last, quota wait included. Less would
     # let the lookup find nothing while the call is still under way, and the feed go twice.

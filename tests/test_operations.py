@@ -8,6 +8,10 @@ Unit tests: they read the source and build objects, and start nothing.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -136,19 +140,73 @@ def test_the_systemd_prefect_server_writes_as_the_server_henpin_starts() -> None
     assert {k: values.get(k) for k in parts.SERVER_WRITES} == parts.SERVER_WRITES
 
 
-def test_a_resident_executor_allocates_with_malloc_unless_its_environment_says_otherwise() -> None:
-    """The runner and the workers run with PYTHONMALLOC=malloc and two malloc arenas, so that
-    malloc_trim hands back what runs freed (parts.RESIDENT_ALLOCATOR); an operator's own
-    setting in the environment they start from is kept. Other parts are left as they are."""
+def test_a_resident_executor_allocates_with_malloc_unless_its_environment_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    """The runner and the workers run with PYTHONMALLOC=malloc; malloc is jemalloc where the
+    machine has it (HENPIN_RUNNER_ALLOCATOR=auto), else glibc's with two arenas that
+    malloc_trim hands back; an operator's own setting in the environment they start from is
+    kept, and a choice that cannot be had is refused by name. Other parts are left as they are."""
+    found = next((p for p in parts.JEMALLOC_PATHS if Path(p).is_file()), None)
     for part in (parts.runner_part({}), parts.worker_part("henpin-worker-1", 4, {})):
-        assert part.env["PYTHONMALLOC"] == "malloc" and part.env["MALLOC_ARENA_MAX"] == "2"
+        assert part.env["PYTHONMALLOC"] == "malloc"
+        if found:
+            assert part.env["LD_PRELOAD"] == found and "MALLOC_ARENA_MAX" not in part.env
+            assert part.env["MALLOC_CONF"] == "background_thread:true"
+        else:
+            assert part.env["MALLOC_ARENA_MAX"] == "2" and "LD_PRELOAD" not in part.env
+    glibc = parts.runner_part({"HENPIN_RUNNER_ALLOCATOR": "glibc"}).env
+    assert glibc["MALLOC_ARENA_MAX"] == "2" and "LD_PRELOAD" not in glibc
     own = parts.runner_part({"PYTHONMALLOC": "pymalloc", "HENPIN_HOME": "/x"})
     assert own.env["PYTHONMALLOC"] == "pymalloc" and own.env["HENPIN_HOME"] == "/x"
     assert "PYTHONMALLOC" not in parts.housekeeper_part({}).env
-    # The systemd worker unit sets the same, before the environment file that may override it.
+    # Where jemalloc is not: auto falls back to glibc's malloc, jemalloc refuses by name.
+    library = tmp_path / "libjemalloc.so.2"
+    assert parts.resident_allocator("auto", (str(library),)) == parts.RESIDENT_ALLOCATOR
+    with pytest.raises(ValueError, match="HENPIN_RUNNER_ALLOCATOR=jemalloc, but no lib"):
+        parts.resident_allocator("jemalloc", (str(library),))
+    library.write_bytes(b"")
+    assert parts.resident_allocator("jemalloc", (str(library),))["LD_PRELOAD"] == str(library)
+    with pytest.raises(ValueError, match="HENPIN_RUNNER_ALLOCATOR='tcmalloc': choose one of"):
+        parts.runner_part({"HENPIN_RUNNER_ALLOCATOR": "tcmalloc"})
+    choices = Settings.model_fields["runner_allocator"].annotation
+    assert typing.get_args(choices) == parts.ALLOCATOR_CHOICES
+    # The systemd worker unit sets glibc's, before the environment file that may override it.
     unit = (ROOT / "deploy" / "systemd" / "henpin-worker@.service").read_text()
     settings = " ".join(f"{k}={v}" for k, v in parts.RESIDENT_ALLOCATOR.items())
     assert unit.index(f"Environment={settings}\n") < unit.index("EnvironmentFile=")
+    jemalloc = " ".join(
+        f"{k}={v}" for k, v in parts.JEMALLOC_ALLOCATOR.items() if k != "PYTHONMALLOC"
+    )
+    assert f"#Environment=LD_PRELOAD={parts.JEMALLOC_PATHS[0]} {jemalloc}\n" in unit
+
+
+@pytest.mark.e2e  # starts a Python process
+@pytest.mark.skipif(
+    not any(Path(p).is_file() for p in parts.JEMALLOC_PATHS), reason="no jemalloc here"
+)
+def test_a_resident_executor_started_with_its_allocator_runs_on_jemalloc() -> None:
+    """The environment the supervisor gives a runner really puts jemalloc under its Python:
+    the process says so (henpin.resident.allocator_in_use, which the runner logs at its
+    start) and its own memory map holds the library; glibc's malloc_trim is then not called."""
+    probe = (
+        "import henpin.resident as r, pathlib;"
+        "maps = pathlib.Path('/proc/self/maps').read_text();"
+        "print(r.allocator_in_use(), 'libjemalloc' in maps, r._malloc_trim() is None)"
+    )
+    plain = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=parts.resident_env({**plain, "HENPIN_RUNNER_ALLOCATOR": "jemalloc"}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["jemalloc", "True", "True"]
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=plain, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["glibc", "False", "False"]
 
 
 def test_a_worker_of_the_production_layout_is_a_resident_executor(tmp_path: Path) -> None:

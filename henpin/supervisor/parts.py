@@ -185,20 +185,64 @@ def mail_part(sock: socket.socket, folder: Path, env: dict[str, str]) -> Part:
     )
 
 
-#: How the resident executor's Python allocates memory. CPython's small-object allocator
-#: (pymalloc) hands a 1 MiB arena back only once nothing in it lives, so the long-lived process
-#: kept the high-water mark of its busiest moment (docs/scaling.md "Memory the runs freed").
-#: With `PYTHONMALLOC=malloc` every object comes from glibc's malloc, whose whole free pages
-#: `malloc_trim` releases after runs (henpin/resident.py); at most 2 malloc arenas, not glibc's
-#: 8 per core, since under the GIL a thread gains nothing from an arena of its own and each
-#: arena keeps its own free pieces. It costs the runner about 15 % more CPU per case (bench,
-#: docs/scaling.md). A value set in the environment the part starts from wins.
+#: How the resident executor's Python allocates memory without jemalloc. CPython's small-object
+#: allocator (pymalloc) hands a 1 MiB arena back only once nothing in it lives, so the long-lived
+#: process kept the high-water mark of its busiest moment (docs/scaling.md "Memory the runs
+#: freed"). With `PYTHONMALLOC=malloc` every object comes from glibc's malloc, whose whole free
+#: pages `malloc_trim` releases after runs (henpin/resident.py); at most 2 malloc arenas, not
+#: glibc's 8 per core, since under the GIL a thread gains nothing from an arena of its own and
+#: each arena keeps its own free pieces. It costs the runner about 15 % more CPU per case (bench,
+#: docs/scaling.md). Its heap still fragments: it grew about 2 MB per 1,000 cases.
 RESIDENT_ALLOCATOR = {"PYTHONMALLOC": "malloc", "MALLOC_ARENA_MAX": "2"}
+
+#: Where Linux distributions install jemalloc's library: Debian and Ubuntu (package libjemalloc2,
+#: which their redis-server package also installs) on x86-64 and ARM64, Fedora and RHEL
+#: (package jemalloc), Arch and Alpine (package jemalloc).
+JEMALLOC_PATHS = (
+    "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+    "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
+    "/usr/lib64/libjemalloc.so.2",
+    "/usr/lib/libjemalloc.so.2",
+)
+
+#: The resident executor on jemalloc, where the machine has it: every object from malloc, as
+#: above, and malloc is jemalloc (preloaded), whose size classes and slabs keep a long-lived
+#: process's heap from fragmenting the way glibc's did; `background_thread` returns pages freed
+#: for `dirty_decay_ms` (10 s) to the system from a thread of its own, also while the runner
+#: idles. Measured in docs/scaling.md ("Memory the runs freed").
+JEMALLOC_ALLOCATOR = {"PYTHONMALLOC": "malloc", "MALLOC_CONF": "background_thread:true"}
+
+#: HENPIN_RUNNER_ALLOCATOR: `auto` (jemalloc where one of JEMALLOC_PATHS is there, else
+#: glibc's malloc), `jemalloc` (refuse to start without it) or `glibc`.
+ALLOCATOR_CHOICES = ("auto", "jemalloc", "glibc")
+
+
+def resident_allocator(
+    choice: str = "auto", paths: tuple[str, ...] = JEMALLOC_PATHS
+) -> dict[str, str]:
+    """The environment that makes a resident executor allocate as `choice` says (jemalloc
+    looked for in `paths`)."""
+    if choice not in ALLOCATOR_CHOICES:
+        raise ValueError(
+            f"HENPIN_RUNNER_ALLOCATOR={choice!r}: choose one of {', '.join(ALLOCATOR_CHOICES)}"
+        )
+    if choice != "glibc":
+        library = next((path for path in paths if Path(path).is_file()), None)
+        if library is not None:
+            return {**JEMALLOC_ALLOCATOR, "LD_PRELOAD": library}
+        if choice == "jemalloc":
+            raise ValueError(
+                "HENPIN_RUNNER_ALLOCATOR=jemalloc, but no libjemalloc.so.2 is in "
+                f"{', '.join(paths)}: install it (Debian, Ubuntu: libjemalloc2; "
+                "Fedora, RHEL, Arch, Alpine: jemalloc) or set HENPIN_RUNNER_ALLOCATOR=auto"
+            )
+    return dict(RESIDENT_ALLOCATOR)
 
 
 def resident_env(env: Mapping[str, str]) -> dict[str, str]:
-    """`env` for a resident executor: RESIDENT_ALLOCATOR, unless `env` says otherwise."""
-    return {**RESIDENT_ALLOCATOR, **env}
+    """`env` for a resident executor: the allocator HENPIN_RUNNER_ALLOCATOR chooses (auto:
+    jemalloc where the machine has it), unless `env` sets the same variables otherwise."""
+    return {**resident_allocator(env.get("HENPIN_RUNNER_ALLOCATOR", "auto")), **env}
 
 
 def runner_part(env: dict[str, str], *, limit: int | None = None) -> Part:
