@@ -192,7 +192,7 @@ def mail_part(sock: socket.socket, folder: Path, env: dict[str, str]) -> Part:
 #: pages `malloc_trim` releases after runs (henpin/resident.py); at most 2 malloc arenas, not
 #: glibc's 8 per core, since under the GIL a thread gains nothing from an arena of its own and
 #: each arena keeps its own free pieces. It costs the runner about 15 % more CPU per case (bench,
-#: docs/scaling.md). Its heap still fragments: it grew about 2 MB per 1,000 cases.
+#: docs/scaling.md). Its heap still fragments: it grew 2-3 MB per 1,000 cases.
 RESIDENT_ALLOCATOR = {"PYTHONMALLOC": "malloc", "MALLOC_ARENA_MAX": "2"}
 
 #: Where Linux distributions install jemalloc's library: Debian and Ubuntu (package libjemalloc2,
@@ -206,10 +206,11 @@ JEMALLOC_PATHS = (
 )
 
 #: The resident executor on jemalloc, where the machine has it: every object from malloc, as
-#: above, and malloc is jemalloc (preloaded), whose size classes and slabs keep a long-lived
-#: process's heap from fragmenting the way glibc's did; `background_thread` returns pages freed
-#: for `dirty_decay_ms` (10 s) to the system from a thread of its own, also while the runner
-#: idles. Measured in docs/scaling.md ("Memory the runs freed").
+#: above, and malloc is jemalloc (preloaded), which keeps small blocks in slabs by size class;
+#: `background_thread` returns pages freed for `dirty_decay_ms` (10 s) to the system from a
+#: thread of its own, also while the runner idles. Over 9,000 cases it grew less than glibc's
+#: (about 1 MB per 1,000 cases against 3) and peaked 40 MB lower, at the same CPU, but it still
+#: grew (docs/scaling.md, "Memory the runs freed").
 JEMALLOC_ALLOCATOR = {"PYTHONMALLOC": "malloc", "MALLOC_CONF": "background_thread:true"}
 
 #: HENPIN_RUNNER_ALLOCATOR: `auto` (jemalloc where one of JEMALLOC_PATHS is there, else
