@@ -346,6 +346,19 @@ def allocator_in_use() -> str:
     return "jemalloc" if _jemalloc() else "glibc" if _glibc_trim() is not None else "system"
 
 
+def jemalloc_arenas() -> int | None:
+    """How many arenas jemalloc spreads this process's threads over (its `opt.narenas`, which
+    MALLOC_CONF sets); None without jemalloc. jemalloc ignores a MALLOC_CONF it cannot read,
+    with a line on stderr, so the runner logs the figure it took."""
+    if not _jemalloc():
+        return None
+    value, size = ctypes.c_uint(0), ctypes.c_size_t(ctypes.sizeof(ctypes.c_uint))
+    read = ctypes.CDLL(None).mallctl(
+        b"opt.narenas", ctypes.byref(value), ctypes.byref(size), None, ctypes.c_size_t(0)
+    )
+    return value.value if read == 0 else None
+
+
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     return None if _jemalloc() else _glibc_trim()
@@ -873,9 +886,11 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
                 loops.start_soon(self._watchdog)
                 if ready is not None:
                     ready.set()
+                arenas = jemalloc_arenas()
                 log.info(
-                    "resident executor %s serving work pool %s (malloc: %s, PYTHONMALLOC=%s)",
+                    "resident executor %s serving work pool %s (malloc: %s%s, PYTHONMALLOC=%s)",
                     *(self.name, self._work_pool_name, allocator_in_use()),
+                    f" with {arenas} arena{'s' if arenas != 1 else ''}" if arenas else "",
                     os.environ.get("PYTHONMALLOC", "pymalloc"),
                 )
                 while not self.stopping.is_set():

@@ -152,7 +152,7 @@ def test_a_resident_executor_allocates_with_malloc_unless_its_environment_says_o
         assert part.env["PYTHONMALLOC"] == "malloc"
         if found:
             assert part.env["LD_PRELOAD"] == found and "MALLOC_ARENA_MAX" not in part.env
-            assert part.env["MALLOC_CONF"] == "background_thread:true"
+            assert part.env["MALLOC_CONF"] == "background_thread:true,narenas:1"
         else:
             assert part.env["MALLOC_ARENA_MAX"] == "2" and "LD_PRELOAD" not in part.env
     glibc = parts.runner_part({"HENPIN_RUNNER_ALLOCATOR": "glibc"}).env
@@ -188,11 +188,14 @@ def test_a_resident_executor_allocates_with_malloc_unless_its_environment_says_o
 def test_a_resident_executor_started_with_its_allocator_runs_on_jemalloc() -> None:
     """The environment the supervisor gives a runner really puts jemalloc under its Python:
     the process says so (henpin.resident.allocator_in_use, which the runner logs at its
-    start) and its own memory map holds the library; glibc's malloc_trim is then not called."""
+    start) and its own memory map holds the library; it took the MALLOC_CONF (one arena: jemalloc
+    ignores a setting it cannot read, with a line on stderr); glibc's malloc_trim is then not
+    called."""
     probe = (
         "import henpin.resident as r, pathlib;"
         "maps = pathlib.Path('/proc/self/maps').read_text();"
-        "print(r.allocator_in_use(), 'libjemalloc' in maps, r._malloc_trim() is None)"
+        "print(r.allocator_in_use(), 'libjemalloc' in maps, r._malloc_trim() is None,"
+        " r.jemalloc_arenas())"
     )
     plain = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     out = subprocess.run(
@@ -202,11 +205,12 @@ def test_a_resident_executor_started_with_its_allocator_runs_on_jemalloc() -> No
         text=True,
         check=True,
     )
-    assert out.stdout.split() == ["jemalloc", "True", "True"]
+    assert out.stdout.split() == ["jemalloc", "True", "True", "1"]
+    assert "<jemalloc>" not in out.stderr
     out = subprocess.run(
         [sys.executable, "-c", probe], env=plain, capture_output=True, text=True, check=True
     )
-    assert out.stdout.split() == ["glibc", "False", "False"]
+    assert out.stdout.split() == ["glibc", "False", "False", "None"]
 
 
 def test_a_worker_of_the_production_layout_is_a_resident_executor(tmp_path: Path) -> None:
