@@ -210,7 +210,7 @@ JEMALLOC_PATHS = (
 #: `background_thread` returns pages freed for `dirty_decay_ms` (10 s) to the system from a
 #: thread of its own, also while the runner idles. Over 9,000 cases it grew less than glibc's
 #: (about 1 MB per 1,000 cases against 3) and peaked 40 MB lower, at the same CPU, but it still
-#: grew. Read inside the runner, what grew was not the memory in use (flat at 143-144 MB at
+#: grew. Read inside the runner, what grew was not the memory in use (flat at 143-145 MB at
 #: its lowest) but pages only partly in use, spread over jemalloc's default 4 arenas per CPU:
 #: `narenas:1` keeps one, as the GIL lets one thread allocate at a time anyway
 #: (docs/scaling.md, "Memory the runs freed").
