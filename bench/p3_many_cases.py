@@ -353,7 +353,13 @@ def page_with_rows(tmp: Path, template: dict[str, Any], rows: int) -> float:
 
 
 def run(
-    stack: SingleStack, *, cases: int, runs: int, api_runs: int, postgres: bool
+    stack: SingleStack,
+    *,
+    cases: int,
+    runs: int,
+    api_runs: int,
+    postgres: bool,
+    watch_s: int = 10,
 ) -> dict[str, Any]:
     from sqlalchemy import func, select
 
@@ -395,7 +401,7 @@ def run(
 
     inbox_pid = start_inbox(stack)
     samples = []
-    for _ in range(10):  # the runner polls every 2 s: watch it for 10 s
+    for _ in range(watch_s):  # the runner polls every 2 s: watch it for `watch_s` s
         samples.append(len(process_tree(stack.pids()["runner"])) - 1)
         time.sleep(1)
     runner_processes = max(samples)

@@ -58,17 +58,19 @@ SIZES: dict[str, Any] = (
     {
         # Quick: 2 x 50 actions (the baseline's 400 feeds took about 35 s of the quick run).
         "p2_n": 50,
-        "p4_orders": 1000,
+        # Quick: 500 orders scanned (ingesting 1,000 took 15-40 s of each layout's P4).
+        "p4_orders": 500,
         "p4_cases": 12,
         "p4_engine_orders": 160,
         "p4_engine_cases": 40,
         "p1_burst_cases": 5,
         "p1_decisions": {"resident": 3, "runner_poll_1s": 2, "runner_poll_10s": 2},
-        "p1_gap_s": 3.0,
+        "p1_gap_s": 2.0,
         # Quick: 2,000 waiting (the full run's 10,000 took two of the quick run's minutes).
         "p3_cases": 2_000,
         "p3_runs": 2_000,
         "p3_api_runs": 100,
+        "p3_watch_s": 4,  # two of the runner's polls
         "flows_n": 3,
         "worker_limit": int(os.environ.get("BENCH_WORKER_LIMIT", "4")),
         "emulator_time_scale": 10.0,
@@ -90,6 +92,7 @@ SIZES: dict[str, Any] = (
         "p3_cases": 10_000,
         "p3_runs": 10_000,
         "p3_api_runs": 300,
+        "p3_watch_s": 10,  # the runner's processes, watched over five of its polls
         "flows_n": 5,
         "worker_limit": int(os.environ.get("BENCH_WORKER_LIMIT", "4")),
         "emulator_time_scale": 10.0,
@@ -118,21 +121,18 @@ def at_quotas_and_flow_overhead(stack: Any, results: dict[str, Any]) -> None:
     results["flows"] = flow_overhead.run(stack, SIZES["flows_n"])
 
 
-def default_layout(children: Children, results: dict[str, Any], engine_only: bool = False) -> None:
-    """The default layout's parts; `engine_only`: P4 engine capacity (with its CPU per case,
-    the server's catch-up and the runner's memory) and nothing else, for comparing two codes
-    back to back in a few minutes."""
+def default_layout(stack: Any, results: dict[str, Any], engine_only: bool = False) -> None:
+    """The default layout's parts, on `stack` (a SingleStack begun); `engine_only`: P4 engine
+    capacity (with its CPU per case, the server's catch-up and the runner's memory) and
+    nothing else, for comparing two codes back to back in a few minutes."""
     import p1_burst
     import p1_decision
     import p3_many_cases
     import p4_throughput
     from common import RssSampler, cpu_s, start_emulator
-    from single import SingleStack
 
-    stack = SingleStack(
-        home=WORK / "single", children=children, time_scale=SIZES["emulator_time_scale"]
-    )
-    stack.start()
+    children = stack.children
+    stack.wait_up()
     assert stack.emulator is not None
     stack.start_runner()  # the resident executor, as `henpin up` runs it
     if not engine_only:
@@ -193,6 +193,7 @@ def default_layout(children: Children, results: dict[str, Any], engine_only: boo
             cases=SIZES["p3_cases"],
             runs=SIZES["p3_runs"],
             api_runs=SIZES["p3_api_runs"],
+            watch_s=SIZES["p3_watch_s"],
             postgres=postgres_reachable(),
         ),
     )
@@ -623,12 +624,20 @@ def main() -> int:
 
             keep(resident_memory.run(children, WORK, cases=cases, progress=keep))
             log(f"resident memory: {results['resident_memory']}; wrote {memory}")
+        stack = None
+        if not only or only & {"default", "engine"}:
+            from single import SingleStack
+
+            stack = SingleStack(
+                home=WORK / "single", children=children, time_scale=SIZES["emulator_time_scale"]
+            )
+            # Prefect's server starts while P2 runs: P2 needs no Prefect, and its figures are
+            # in the emulator's simulated time, which the machine's load does not change.
+            stack.begin()
         if not only or "p2" in only:
             results["p2"] = p2_outbox.run(children, SIZES["p2_n"])
-        if not only or "default" in only:
-            default_layout(children, results)
-        elif "engine" in only:
-            default_layout(children, results, engine_only=True)
+        if stack is not None:
+            default_layout(stack, results, engine_only=bool(only) and "default" not in only)
         if only and "scaled" not in only:
             pass
         elif postgres_reachable():

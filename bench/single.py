@@ -40,6 +40,7 @@ class SingleStack:
     port: int = 0
     emulator: Emulator | None = None
     runner_env: dict[str, str] = field(default_factory=dict)
+    _runner: Part | None = field(default=None, repr=False)  # the runner last started
 
     @property
     def api(self) -> str:
@@ -54,6 +55,12 @@ class SingleStack:
         return prefect_env(self.home, None)
 
     def start(self) -> None:
+        self.begin()
+        self.wait_up()
+
+    def begin(self) -> None:
+        """Start Prefect's server and the emulator without waiting for the server to answer:
+        the benchmark runs P2, which needs no Prefect, meanwhile (`wait_up` waits)."""
         from henpin.store.db import migrate
 
         self.home.mkdir(parents=True, exist_ok=True)
@@ -62,6 +69,8 @@ class SingleStack:
         self.port = port_of(sock)
         self.children.start(prefect_server_part(sock, clean_env(**self.prefect_env())), wait=False)
         self.emulator = start_emulator(self.children, "emulator", self.time_scale)
+
+    def wait_up(self) -> None:
         wait_until_up(f"{self.api}/health", timeout=180, proc=self.children.procs["prefect"])
 
     def henpin_env(self, **extra: str) -> dict[str, str]:
@@ -81,17 +90,23 @@ class SingleStack:
         """`henpin runner` (the resident executor) as `henpin up` runs it; with `poll_s`, the
         former runner instead (`henpin runner --process-per-run --limit`, a process per flow
         run) at PREFECT_RUNNER_POLL_FREQUENCY=poll_s; `env`: more settings (e.g. a longer
-        HENPIN_OUTBOX_INTERVAL_S). Returns its pid once it executes runs.
+        HENPIN_OUTBOX_INTERVAL_S). Returns its pid once it executes runs. The same runner with
+        the same settings still running is kept, not started again.
         Without --limit, prefect 3.9.1's `serve(limit=None)` runs every due run at once: 200
         new cases meant 60+ processes on 2 cores (load average 69)."""
-        self.stop_runner()
         if poll_s is None:
-            self.children.start(runner_part(self.henpin_env(**env)), wait=False)
+            part = runner_part(self.henpin_env(**env))
         else:
             served = self.henpin_env(PREFECT_RUNNER_POLL_FREQUENCY=str(poll_s), **env)
             command = [*runner_part(served).command, "--process-per-run"]
             command += ["--limit", str(self.runner_limit)]
-            self.children.start(Part("runner", command, served, needs_prefect=True), wait=False)
+            part = Part("runner", command, served, needs_prefect=True)
+        running = self.children.procs.get("runner")
+        if running is not None and running.poll() is None and self._runner == part:
+            return running.pid  # already this runner: a restart would only cost time
+        self.stop_runner()
+        self.children.start(part, wait=False)
+        self._runner = part
         self.wait_served()
         return self.children.procs["runner"].pid
 
