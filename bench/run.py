@@ -240,9 +240,6 @@ def rss_summary(rss: Any, engine: dict[str, Any]) -> dict[str, Any]:
 
 
 def scaled_layout(children: Children, results: dict[str, Any]) -> None:
-    import p4_throughput
-    from common import Emulator
-
     tag = uuid.uuid4().hex[:8]
     os.environ.update(
         {
@@ -257,15 +254,8 @@ def scaled_layout(children: Children, results: dict[str, Any]) -> None:
     try:
         with scaled_stack(f"{tag}", **options) as (stack, store):
             assert stack.urls["emulator"]
-            results["p4_pg"] = p4_throughput.run(
-                "PostgreSQL, two workers",
-                emulator=Emulator(str(stack.urls["emulator"])),
-                store=store,
-                prefect=stack.prefect_settings,
-                total=SIZES["p4_orders"],
-                requests=SIZES["p4_cases"],
-                prefix=222,
-                timeout=2400,
+            results["p4_pg"] = p4_on_scaled(
+                stack, store, "PostgreSQL, two workers", SIZES["p4_orders"], SIZES["p4_cases"], 222
             )
             results["p4_pg"]["redis"] = bool(stack.redis_url)
             results["p4_pg"]["rss_mb"] = {
@@ -285,6 +275,25 @@ def scaled_layout(children: Children, results: dict[str, Any]) -> None:
     finally:
         for name in ("HENPIN_EMULATOR_TIME_SCALE", "HENPIN_OUTBOX_INTERVAL_S"):
             os.environ.pop(name, None)
+
+
+def p4_on_scaled(
+    stack: Any, store: str, label: str, orders: int, cases: int, prefix: int
+) -> dict[str, Any]:
+    """One P4 ingestion run on a scaled stack (`orders` orders, `cases` with a cancel request)."""
+    import p4_throughput
+    from common import Emulator
+
+    return p4_throughput.run(
+        label,
+        emulator=Emulator(str(stack.urls["emulator"])),
+        store=store,
+        prefect=stack.prefect_settings,
+        total=orders,
+        requests=cases,
+        prefix=prefix,
+        timeout=2400,
+    )
 
 
 def lift_usage_plans(stack: Any) -> Any:
@@ -315,7 +324,7 @@ def scaled_engine(tag: str) -> dict[str, Any]:
 def scaled_engine_on(stack: Any, store: str) -> dict[str, Any]:
     """P4 engine capacity on a scaled stack whose emulator's usage plans are lifted."""
     import p4_throughput
-    from common import Emulator, cpu_s, service_pids
+    from common import cpu_s, service_pids
 
     assert stack.urls["emulator"]
     # Every process of the layout, and the PostgreSQL and Redis servers it shares with
@@ -326,15 +335,13 @@ def scaled_engine_on(stack: Any, store: str) -> dict[str, Any]:
         for name, pid in service_pids("postgres", "redis-server").items()
     }
     cpu_before = {n: cpu_s(p) for n, p in busy.items()}
-    result = p4_throughput.run(
+    result = p4_on_scaled(
+        stack,
+        store,
         "engine capacity, PostgreSQL, two resident workers, quotas lifted",
-        emulator=Emulator(str(stack.urls["emulator"])),
-        store=store,
-        prefect=stack.prefect_settings,
-        total=SIZES["p4_engine_orders"],
-        requests=SIZES["p4_engine_cases"],
-        prefix=223,
-        timeout=2400,
+        SIZES["p4_engine_orders"],
+        SIZES["p4_engine_cases"],
+        223,
     )
     result["cpu_s_per_case"] = {
         n: round((cpu_s(p) - cpu_before[n]) / result["cases"], 3) for n, p in busy.items()
