@@ -359,7 +359,11 @@ def start_emulator(
     children.start(
         emulator_part(sock, clean_env(), time_scale=time_scale, name=name, usage_plans=usage_plans)
     )
-    emulator = Emulator(f"http://127.0.0.1:{port_of(sock)}")
+    return check_usage_plans(Emulator(f"http://127.0.0.1:{port_of(sock)}"), name, usage_plans)
+
+
+def check_usage_plans(emulator: Emulator, name: str, usage_plans: str) -> Emulator:
+    """`emulator`, once it says it enforces `usage_plans` (its clock answers with them)."""
     plans = emulator.http.get("/clock").json().get("usagePlans")
     if plans != usage_plans:
         raise RuntimeError(f"emulator {name}: usage plans {plans!r}, asked for {usage_plans!r}")

@@ -301,16 +301,14 @@ def lift_usage_plans(stack: Any) -> Any:
     socket and with the state it keeps in its file: the workers find it where it was."""
     import dataclasses
 
-    from common import Emulator
+    from common import Emulator, check_usage_plans
 
     supervisor = stack.supervisor
     part = supervisor.parts["emulator"]
     supervisor.stop_part("emulator", forget=False)
     supervisor.start(dataclasses.replace(part, command=[*part.command, "--usage-plans", "lifted"]))
     stack.emulator_usage_plans = "lifted"
-    plans = Emulator(str(stack.urls["emulator"])).http.get("/clock").json().get("usagePlans")
-    if plans != "lifted":
-        raise RuntimeError(f"the scaled layout's emulator: usage plans {plans!r} after lifting")
+    check_usage_plans(Emulator(str(stack.urls["emulator"])), "of the scaled layout", "lifted")
     return stack
 
 
