@@ -401,6 +401,57 @@ def test_a_decision_resuming_at_the_same_moment_as_the_sweep_counts_as_resumed(
     assert sum(f["document"].count("111-0000016-0000016") for f in feeds) == 1
 
 
+def test_a_decision_the_sweep_resumed_first_says_the_case_continues_now(
+    henpin: str, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The housekeeper's sweep of decided cases can resume the run between the decision being
+    recorded and the decision's own resume: Prefect's server then answers the decision "not
+    paused" (ABORT). The run is queued to run ("Resuming") and finds the decision: the operator
+    is told the case continues now, and it cancels once. A run still Running, which may be
+    about to suspend, is not counted so: the sweep resumes it within a minute."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.states import Paused, Running
+
+    from flows.ingest import ingest
+    from henpin.app.cases import show_case
+    from henpin.app.decide import decide
+
+    orders = ("111-0000017-0000017", "111-0000018-0000018")
+    control(emulator, "POST", "orders", json=[order_json(o, price="999.00") for o in orders])
+    ingest()
+    drive_case_runs()
+    first, second = (case_by_order(henpin, o) for o in orders)
+    assert first.state == second.state == "waiting"
+
+    real_resume = SyncPrefectClient.resume_flow_run
+
+    def the_sweep_first(client: SyncPrefectClient, flow_run_id: Any, run_input: Any = None) -> Any:
+        real_resume(client, flow_run_id, run_input=run_input)  # the sweep's resume
+        return real_resume(client, flow_run_id, run_input=run_input)  # the decision's: ABORT
+
+    monkeypatch.setattr(SyncPrefectClient, "resume_flow_run", the_sweep_first)
+    result = decide(henpin, first.id, choice="cancel", operator="dave")
+    monkeypatch.undo()
+    assert result.accepted and result.resumed
+    assert result.message.endswith("the case continues now.")
+
+    force_state(second.flow_run_id, Running())  # as if it had not suspended yet
+    result = decide(henpin, second.id, choice="keep_order", operator="dave")
+    assert result.accepted and not result.resumed
+    assert result.message.endswith("the case will continue within a minute.")
+    force_state(second.flow_run_id, Paused(reschedule=True))  # it suspended after all
+
+    drive_case_runs()
+    settle_amazon(emulator)
+    detail = show_case(henpin, first.id)
+    assert detail is not None and detail.outcome == "cancelled-buyer-canceled"
+    kept = show_case(henpin, second.id)  # the housekeeper's sweep resumed it
+    assert kept is not None and kept.outcome == "kept-order"
+    feeds = control(emulator, "GET", "feeds")
+    assert sum(f["document"].count(orders[0]) for f in feeds) == 1
+    assert not any(orders[1] in f["document"] for f in feeds)
+
+
 def test_runs_left_behind_by_a_killed_runner_are_started_again_once(
     henpin: str, emulator: Any
 ) -> None:
