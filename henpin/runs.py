@@ -164,8 +164,8 @@ def _resume(flow_run_id: str, run_input: dict[str, Any] | None) -> str:
     if response.status == SetStateStatus.ACCEPT:
         return ResumeResult.RESUMED
     reason = getattr(response.details, "reason", None) or ""
-    if response.status == SetStateStatus.ABORT:  # "Cannot resume a flow run that is not paused."
-        return ResumeResult.RESUMED if _queued_to_run(flow_run_id) else ResumeResult.NOT_WAITING
+    if response.status == SetStateStatus.ABORT:
+        return ResumeResult.NOT_WAITING  # "Cannot resume a flow run that is not paused."
     if SCHEMA_NOT_SAVED in reason:
         # Prefect suspends a run by setting its state first and saving the answer's schema
         # second (prefect/flow_runs.py `suspend_flow_run`); a process killed in between
@@ -187,12 +187,13 @@ def _status_code(exc: Exception) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def _queued_to_run(flow_run_id: str) -> bool:
+def queued_to_run(flow_run_id: str) -> bool:
     """Whether a run that is not paused is queued to run (Scheduled, such as the "Resuming"
-    another door's resume leaves, or Pending): it starts again from the top and finds the
+    another door's resume leaves, or Pending): it starts again from the top and finds a
     decision already recorded in the case store, so the case continues now. A Running run may
     be about to suspend without having seen the decision (the sweep resumes it then), and a
-    finished one will not continue: neither counts."""
+    finished one will not continue: neither counts. Read by a decision whose resume was
+    answered "not paused"; not by the housekeeper's rounds, which try such runs again anyway."""
     try:
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(UUID(flow_run_id))

@@ -34,7 +34,7 @@ from henpin.decisions import (
 )
 from henpin.domain import CaseState
 from henpin.questions import Question, check_answer
-from henpin.runs import ResumeResult, resume_case_run
+from henpin.runs import ResumeResult, queued_to_run, resume_case_run
 from henpin.store.db import session_scope
 from henpin.store.models import Case
 
@@ -108,7 +108,11 @@ def decide(
         )
     resumed = False
     if flow_run_id:
-        resumed = resume_case_run(flow_run_id, rec.run_input) == ResumeResult.RESUMED
+        outcome = resume_case_run(flow_run_id, rec.run_input)
+        # "Not paused": another door (the housekeeper's sweep) may have resumed it first.
+        resumed = outcome == ResumeResult.RESUMED or (
+            outcome == ResumeResult.NOT_WAITING and queued_to_run(flow_run_id)
+        )
     message = (
         f"Decision '{choice}' recorded for case {case_id}; the case continues now."
         if resumed
