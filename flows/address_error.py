@@ -23,12 +23,12 @@ from henpin.cases.address_error import AddressAnswer, Resolution
 from henpin.domain import ActionStatus, Order, Outcome
 from henpin.policy import AddressErrorPolicy
 from tasks.cases import close_case, mark_acting, record_details
-from tasks.kinds import case_step
+from tasks.kinds import policy_step
 from tasks.messages import queue_buyer_message, read_buyer_language
 from tasks.orders import order_of_case
 
 
-@case_step("money-of-each-option", timeout_seconds=30)
+@policy_step("money-of-each-option")
 def money_of_each_option(order: Order, policy: AddressErrorPolicy) -> list[dict[str, Any]]:
     """What each way out costs or recovers, from the policy's money values."""
     return [o.model_dump(mode="json") for o in policy.options_money(order)]

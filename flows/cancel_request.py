@@ -32,11 +32,11 @@ from henpin.domain import FulfillmentStatus, Order, Outcome
 from henpin.policy import CancelRequestPolicy
 from henpin.policy.cancel_request import Recommendation
 from tasks.cases import close_case, record_recommendation
-from tasks.kinds import case_step
+from tasks.kinds import policy_step
 from tasks.orders import order_of_case, read_order_after
 
 
-@case_step("recommend", timeout_seconds=30)
+@policy_step("recommend")
 def recommend(order: Order, policy: CancelRequestPolicy) -> dict[str, Any]:
     """What policy says to do with this request, and which rule said so."""
     return policy.recommend(order, datetime.now(UTC)).model_dump(mode="json")

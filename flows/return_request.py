@@ -58,18 +58,18 @@ from tasks.cases import (
     record_details,
     record_recommendation,
 )
-from tasks.kinds import case_step
+from tasks.kinds import policy_step
 from tasks.orders import order_of_case
 from tasks.return_clock import note_authorized_by_amazon, start_refund_clock
 
 
-@case_step("recommend-return", timeout_seconds=30)
+@policy_step("recommend-return")
 def recommend(ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy) -> dict[str, Any]:
     """What policy says to do with this return, and which rule said so."""
     return policy.recommend(ret, order, datetime.now(UTC)).model_dump(mode="json")
 
 
-@case_step("refund-for-condition", timeout_seconds=30)
+@policy_step("refund-for-condition")
 def refund_for_condition(
     ret: ReturnRequest, order: Order, policy: ReturnRequestPolicy, condition: str
 ) -> dict[str, Any]:

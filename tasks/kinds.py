@@ -94,11 +94,57 @@ class CaseStep(Task[P, R]):
         return prefects(*args, return_state=return_state, wait_for=wait_for, **kwargs)
 
 
+class PolicyStep(CaseStep[P, R]):
+    """A step that only computes from its inputs what policy says (the recommendation, the
+    refund for a condition, the money of each option): no side effect, nothing to retry or
+    time out. Its result is persisted with the case under the key a `CaseStep`'s has, so a
+    resumed or restarted run reuses it and takes the same path (a recommendation reads the
+    clock). It runs in the flow's own thread, without a task run: a task run costs Prefect's
+    server about 16 ms of CPU (three state events, recorded and persisted; bench/server_cost.py,
+    docs/scaling.md "What a case costs Prefect's server"). What it decided is on the case's
+    timeline (the recommendation is recorded by the store step that follows it), not in the
+    Prefect UI's task list. Outside a flow run, or asked for its state, it is a task as any."""
+
+    def __call__(  # type: ignore[override]
+        self, *args: Any, return_state: bool = False, wait_for: Any = None, **kwargs: Any
+    ) -> Any:
+        if return_state or wait_for is not None:
+            return super().__call__(*args, return_state=return_state, wait_for=wait_for, **kwargs)
+        parameters = get_call_parameters(self.fn, args, kwargs)
+        found = result_place(self, parameters)
+        if found is None:  # outside a flow run: Prefect's own path
+            return super().__call__(*args, **kwargs)
+        store, key = found
+        kept = read_kept(store, key)
+        if kept is not None:
+            return kept.result
+        value = self.fn(*args, **kwargs)
+        store.write(obj=value, key=key)
+        return value
+
+
 def result_kept(step: Task[..., Any], parameters: dict[str, Any]) -> Any:
     """The result `step` persisted when it last ran with these inputs in this flow run, looked
     up as Prefect's task engine does (prefect 3.9.1 `task_engine.transaction_context`: the
     cache policy's key, the task's result store, an unexpired record); None outside a flow
     run, inside a task, or when there is none. Its `.result` is the step's value."""
+    found = result_place(step, parameters)
+    return None if found is None else read_kept(*found)
+
+
+def read_kept(store: Any, key: str) -> Any:
+    """The record kept under `key`, None when there is none or it cannot be read (the step
+    then runs again, as Prefect's task engine does with an unreadable cached result)."""
+    try:
+        return store.read(key) if store.exists(key) else None
+    except Exception:
+        return None
+
+
+def result_place(step: Task[..., Any], parameters: dict[str, Any]) -> tuple[Any, str] | None:
+    """The result store and key under which `step`, called with these inputs in this flow
+    run, keeps its result (the cache policy's key, the task's store); None outside a flow run,
+    inside a task, when the cache is to be refreshed, or when the inputs give no key."""
     flow_run = FlowRunContext.get()
     policy = step.cache_policy
     if (
@@ -121,9 +167,9 @@ def result_kept(step: Task[..., Any], parameters: dict[str, Any]) -> Any:
         if key is None:
             return None
         store: Any = get_result_store().update_for_task(step, _sync=True)  # type: ignore[call-arg]
-        return store.read(key) if store.exists(key) else None
-    except Exception:  # unreadable or unhashable: Prefect's own path decides, and logs it
+    except Exception:  # unhashable inputs: Prefect's own path decides, and logs it
         return None
+    return store, key
 
 
 def case_step(
@@ -150,6 +196,16 @@ def case_step(
             retry_delay_seconds=retry_delay_seconds,
             retry_condition_fn=retry_condition_fn,
         )
+
+    return decorate
+
+
+def policy_step(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A step that only computes what policy says (`PolicyStep`): its result persisted with
+    the case, no task run."""
+
+    def decorate(fn: Callable[P, R]) -> Task[P, R]:
+        return PolicyStep(fn=fn, name=name, cache_policy=CASE_RESULTS, persist_result=True)
 
     return decorate
 

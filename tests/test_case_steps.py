@@ -84,3 +84,56 @@ def test_a_run_again_takes_finished_steps_from_the_result_store_with_no_task_run
     assert task_runs == ["price-of", "now", "flaky"]
     first_run = ["price-of 1", "price-of 2", "now mark 1", "flaky 1"]
     assert ran == [*first_run, "price-of 3", "now mark 2", "flaky 1"]
+
+
+@pytest.mark.e2e
+def test_a_policy_step_makes_no_task_run_and_a_run_again_reuses_what_it_said(
+    prefect_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that only computes what policy says (`policy_step`: a recommendation reads the
+    clock) runs without a task run, keeps its result with the case, and a run again takes that
+    result even though computing it now would say something else."""
+    import prefect.task_engine
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+    from prefect.states import AwaitingRetry
+
+    from tasks.kinds import policy_step
+
+    task_runs: list[str] = []
+    run_task = prefect.task_engine.run_task
+
+    def counted(task: Any, *args: Any, **kwargs: Any) -> Any:
+        task_runs.append(task.name)
+        return run_task(task, *args, **kwargs)
+
+    monkeypatch.setattr(prefect.task_engine, "run_task", counted)
+    computed: list[str] = []
+
+    @policy_step("advice")
+    def advice(order_id: str) -> dict[str, str]:
+        computed.append(order_id)
+        return {"action": "ask_operator" if len(computed) == 1 else "cancel"}
+
+    said: list[dict[str, str]] = []
+
+    @flow(name="a-case-with-a-policy-step", persist_result=True)
+    def a_case(case_id: int, order_id: str) -> None:
+        said.append(advice(order_id))
+
+    storage = tmp_path / "storage"
+    with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: str(storage)}):
+        with get_client(sync_client=True) as client:
+            run = client.create_flow_run(a_case, parameters={"case_id": 8, "order_id": "1"})
+        assert run_flow(a_case, flow_run=run, return_type="state").is_completed()
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+            run = client.read_flow_run(run.id)
+        assert run_flow(a_case, flow_run=run, return_type="state").is_completed()
+
+    assert task_runs == []
+    assert computed == ["1"]  # once: the run again read it back
+    assert said == [{"action": "ask_operator"}] * 2
+    assert len(list((storage / "cases" / "8").iterdir())) == 1  # filed with the case, purged with it
