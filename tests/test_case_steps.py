@@ -10,11 +10,27 @@ from typing import Any
 import pytest
 
 
+@pytest.fixture
+def task_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every task run Prefect's engine starts in this process (`Task.__call__` goes through
+    `prefect.task_engine.run_task`), by task name; it runs as it would."""
+    import prefect.task_engine
+
+    started: list[str] = []
+    run_task = prefect.task_engine.run_task
+
+    def counted(task: Any, *args: Any, **kwargs: Any) -> Any:
+        started.append(task.name)
+        return run_task(task, *args, **kwargs)
+
+    monkeypatch.setattr(prefect.task_engine, "run_task", counted)
+    return started
+
+
 @pytest.mark.e2e
 def test_a_run_again_takes_finished_steps_from_the_result_store_with_no_task_run(
-    prefect_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_server: Any, tmp_path: Path, task_runs: list[str]
 ) -> None:
-    import prefect.task_engine
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
@@ -24,16 +40,6 @@ def test_a_run_again_takes_finished_steps_from_the_result_store_with_no_task_run
     from henpin.domain import Money
     from tasks.kinds import case_step, store_task
 
-    # Every task run Prefect's engine starts in this process (`Task.__call__` goes through
-    # `prefect.task_engine.run_task`), by task name; it runs as it would.
-    task_runs: list[str] = []
-    run_task = prefect.task_engine.run_task
-
-    def counted(task: Any, *args: Any, **kwargs: Any) -> Any:
-        task_runs.append(task.name)
-        return run_task(task, *args, **kwargs)
-
-    monkeypatch.setattr(prefect.task_engine, "run_task", counted)
     ran: list[str] = []
 
     @store_task("price-of")
@@ -88,12 +94,11 @@ def test_a_run_again_takes_finished_steps_from_the_result_store_with_no_task_run
 
 @pytest.mark.e2e
 def test_a_policy_step_makes_no_task_run_and_a_run_again_reuses_what_it_said(
-    prefect_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_server: Any, tmp_path: Path, task_runs: list[str]
 ) -> None:
     """A step that only computes what policy says (`policy_step`: a recommendation reads the
     clock) runs without a task run, keeps its result with the case, and a run again takes that
     result even though computing it now would say something else."""
-    import prefect.task_engine
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
@@ -102,14 +107,6 @@ def test_a_policy_step_makes_no_task_run_and_a_run_again_reuses_what_it_said(
 
     from tasks.kinds import policy_step
 
-    task_runs: list[str] = []
-    run_task = prefect.task_engine.run_task
-
-    def counted(task: Any, *args: Any, **kwargs: Any) -> Any:
-        task_runs.append(task.name)
-        return run_task(task, *args, **kwargs)
-
-    monkeypatch.setattr(prefect.task_engine, "run_task", counted)
     computed: list[str] = []
 
     @policy_step("advice")
@@ -136,4 +133,6 @@ def test_a_policy_step_makes_no_task_run_and_a_run_again_reuses_what_it_said(
     assert task_runs == []
     assert computed == ["1"]  # once: the run again read it back
     assert said == [{"action": "ask_operator"}] * 2
-    assert len(list((storage / "cases" / "8").iterdir())) == 1  # filed with the case, purged with it
+    assert (
+        len(list((storage / "cases" / "8").iterdir())) == 1
+    )  # filed with the case, purged with it
