@@ -18,6 +18,7 @@ recorded of the run's task runs, which can be incomplete.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from prefect.utilities.callables import get_call_parameters
 
 from henpin.amazon import AmazonError, AmazonThrottled, AmazonUnavailable
 from henpin.runs import RunCancelled, case_results_key, local_result_exists
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -115,12 +118,28 @@ class PolicyStep(CaseStep[P, R]):
         if found is None:  # outside a flow run: Prefect's own path
             return super().__call__(*args, **kwargs)
         store, key = found
-        kept = read_kept(store, key)
+        kept = read_kept(store, key) or self.kept_before_upgrade(parameters)
         if kept is not None:
             return kept.result
         value = self.fn(*args, **kwargs)
-        store.write(obj=value, key=key)
+        try:
+            store.write(obj=value, key=key)
+        except Exception as exc:  # as Prefect's engine does with a result it cannot write
+            log.warning("could not keep the result of %s: %s", self.name, exc)
         return value
+
+    def kept_before_upgrade(self, parameters: dict[str, Any]) -> Any:
+        """The result this step kept when it was a task (`@case_step("<name>",
+        timeout_seconds=30)`, until 2026-12-07), for a run waiting across that upgrade: the key
+        hashes the step's source, its decorator line included (prefect's `TaskSource`)."""
+        source = self.source_code
+        if not source:
+            return None
+        first, _, rest = source.partition("\n")
+        indent = first[: len(first) - len(first.lstrip())]
+        former = f'{indent}@case_step("{self.name}", timeout_seconds=30)\n{rest}'
+        found = result_place(self, parameters, source_code=former)
+        return None if found is None else read_kept(*found)
 
 
 def result_kept(step: Task[..., Any], parameters: dict[str, Any]) -> Any:
@@ -141,10 +160,13 @@ def read_kept(store: Any, key: str) -> Any:
         return None
 
 
-def result_place(step: Task[..., Any], parameters: dict[str, Any]) -> tuple[Any, str] | None:
+def result_place(
+    step: Task[..., Any], parameters: dict[str, Any], *, source_code: str | None = None
+) -> tuple[Any, str] | None:
     """The result store and key under which `step`, called with these inputs in this flow
     run, keeps its result (the cache policy's key, the task's store); None outside a flow run,
-    inside a task, when the cache is to be refreshed, or when the inputs give no key."""
+    inside a task, when the cache is to be refreshed, or when the inputs give no key.
+    `source_code`: the key as it was when the step's source read so."""
     flow_run = FlowRunContext.get()
     policy = step.cache_policy
     if (
@@ -157,7 +179,8 @@ def result_place(step: Task[..., Any], parameters: dict[str, Any]) -> tuple[Any,
     ):
         return None
     # What the key reads of the task run's context: the task, and the flow run it is part of.
-    context = SimpleNamespace(task=step, task_run=SimpleNamespace(flow_run_id=flow_run.flow_run.id))
+    task = step if source_code is None else SimpleNamespace(source_code=source_code, fn=step.fn)
+    context = SimpleNamespace(task=task, task_run=SimpleNamespace(flow_run_id=flow_run.flow_run.id))
     try:
         key = policy.compute_key(
             task_ctx=context,  # type: ignore[arg-type]

@@ -136,3 +136,57 @@ def test_a_policy_step_makes_no_task_run_and_a_run_again_reuses_what_it_said(
     assert (
         len(list((storage / "cases" / "8").iterdir())) == 1
     )  # filed with the case, purged with it
+
+
+@pytest.mark.e2e
+def test_a_run_waiting_across_the_upgrade_finds_what_the_step_said_as_a_task(
+    prefect_server: Any, tmp_path: Path, task_runs: list[str]
+) -> None:
+    """Until 2026-12-07 policy's steps were tasks (`@case_step("<name>", timeout_seconds=30)`),
+    and Prefect's key for a result hashes the step's source, its decorator line included. A
+    case run that kept the recommendation then and runs again now takes that recommendation,
+    not a new one."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+    from prefect.states import AwaitingRetry
+
+    from tasks.kinds import case_step, policy_step
+
+    computed: list[str] = []
+
+    @case_step("advice", timeout_seconds=30)
+    def advice(order_id: str) -> dict[str, str]:
+        computed.append(order_id)
+        return {"action": "ask_operator" if len(computed) == 1 else "cancel"}
+
+    as_a_task = advice
+
+    @policy_step("advice")  # type: ignore[no-redef]
+    def advice(order_id: str) -> dict[str, str]:
+        computed.append(order_id)
+        return {"action": "ask_operator" if len(computed) == 1 else "cancel"}
+
+    step = [as_a_task]
+    said: list[dict[str, str]] = []
+
+    @flow(name="a-case-across-the-upgrade", persist_result=True)
+    def a_case(case_id: int, order_id: str) -> None:
+        said.append(step[0](order_id))
+
+    with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: str(tmp_path / "storage")}):
+        with get_client(sync_client=True) as client:
+            run = client.create_flow_run(a_case, parameters={"case_id": 9, "order_id": "1"})
+        assert run_flow(a_case, flow_run=run, return_type="state").is_completed()
+        assert task_runs == ["advice"]  # the code before: a task run
+
+        step[0] = advice  # the upgrade
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+            run = client.read_flow_run(run.id)
+        assert run_flow(a_case, flow_run=run, return_type="state").is_completed()
+
+    assert task_runs == ["advice"]
+    assert computed == ["1"]
+    assert said == [{"action": "ask_operator"}] * 2
