@@ -27,12 +27,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common import Children, clean_env, cpu_s  # noqa: E402
+
 AT_ONCE = 8
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -42,37 +41,21 @@ def free_port() -> int:
 
 
 def measure(tasks: int, runs: int) -> dict[str, float]:
-    """One fresh server, `runs` flow runs of `tasks` tasks against it."""
-    sys.path.insert(0, str(ROOT))
-    import httpx
-
-    from henpin.supervisor.parts import SERVER_WRITES, prefect_env
+    """One fresh server (Henpin's recipe, henpin/supervisor/parts.py), `runs` flow runs of
+    `tasks` tasks against it."""
+    from henpin.supervisor.parts import prefect_env, prefect_server_part
 
     home = Path(tempfile.mkdtemp(prefix="henpin-server-cost-"))
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, **SERVER_WRITES, **prefect_env(home, api)}
-    server_log = (home / "server.log").open("w")
-    command = ["-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen(
-        [sys.executable, *command],
-        env=env,
-        stdout=server_log,
-        stderr=subprocess.STDOUT,
-    )
+    api = f"http://127.0.0.1:{(port := free_port())}/api"
+    env = clean_env(**prefect_env(home, api))
+    children = Children(home / "logs")
     try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        server_pid = children.start(prefect_server_part(port, env), timeout=240)
         client_env = dict(env)
         if level := os.environ.get("BENCH_CLIENT_LOG_LEVEL"):
             client_env["PREFECT_LOGGING_LEVEL"] = level
         out = subprocess.run(
-            [sys.executable, __file__, "--client", str(tasks), str(runs), str(server.pid)],
+            [sys.executable, __file__, "--client", str(tasks), str(runs), str(server_pid)],
             env=client_env,
             capture_output=True,
             text=True,
@@ -80,9 +63,7 @@ def measure(tasks: int, runs: int) -> dict[str, float]:
         )
         return dict(json.loads(out.stdout.strip().splitlines()[-1]))
     finally:
-        server.terminate()
-        server.wait(30)
-        server_log.close()
+        children.stop_all()
 
 
 def client(tasks: int, runs: int, server_pid: int) -> None:
