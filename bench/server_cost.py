@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,16 +33,11 @@ from common import Children, clean_env, cpu_s  # noqa: E402
 AT_ONCE = 8
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def measure(tasks: int, runs: int) -> dict[str, float]:
     """One fresh server (Henpin's recipe, henpin/supervisor/parts.py), `runs` flow runs of
     `tasks` tasks against it."""
     from henpin.supervisor.parts import prefect_env, prefect_server_part
+    from henpin.supervisor.ports import free_port
 
     home = Path(tempfile.mkdtemp(prefix="henpin-server-cost-"))
     api = f"http://127.0.0.1:{(port := free_port())}/api"
