@@ -77,12 +77,42 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "speed_at_start": machine_speed(),
         "os": platform.platform(),
         "python": platform.python_version(),
         "prefect": prefect.__version__,
         "postgresql": _postgres_version(),
         "redis": _redis_version(),
     }
+
+
+def machine_speed() -> dict[str, float]:
+    """Seconds this machine takes for two fixed pieces of work, read at a bench's start and end
+    (`machine.speed_at_start`, `machine.speed_at_end`): figures of runs at different hours are
+    comparable only where these agree. `python_s`: pure Python in one thread (arithmetic, dicts,
+    JSON), what Prefect's server and the runner spend most of their time on. `syscalls_s`: 50,000
+    round trips of a byte over a local socket pair, as the processes of a stack talk."""
+    import socket
+
+    started = time.perf_counter()
+    total = 0
+    for i in range(1_000_000):
+        total += (i * i) % 7
+    record = {"id": 1, "items": [{"sku": f"SKU-{n}", "qty": n} for n in range(50)], "n": total}
+    for _ in range(5_000):
+        json.loads(json.dumps(record))
+    python_s = time.perf_counter() - started
+    a, b = socket.socketpair()
+    try:
+        started = time.perf_counter()
+        for _ in range(50_000):
+            a.send(b"x")
+            b.recv(1)
+        syscalls_s = time.perf_counter() - started
+    finally:
+        a.close()
+        b.close()
+    return {"python_s": round(python_s, 3), "syscalls_s": round(syscalls_s, 3)}
 
 
 def _postgres_version() -> str | None:

@@ -123,4 +123,18 @@ def beside(new: dict[str, Any], old: tuple[str, dict[str, Any]] | None, *, label
             f"({name}: {machine.get('cores')} cores, {machine.get('cpu')}, "
             f"{machine.get('memory_gib')} GiB, Python {machine.get('python')})"
         )
+    lines += [
+        f"machine speed, {which}: {speeds}"
+        for which, speeds in (("then", speed(machine)), ("now", speed(new.get("machine") or {})))
+        if speeds
+    ]
     return "\n".join(lines)
+
+
+def speed(machine: dict[str, Any]) -> str:
+    """`machine_speed()` at a run's start and end, as one line ("" for runs before 2026-12-07)."""
+    return "; ".join(
+        f"at {when} python {read['python_s']} s, syscalls {read['syscalls_s']} s"
+        for when in ("start", "end")
+        if isinstance(read := machine.get(f"speed_at_{when}"), dict)
+    )

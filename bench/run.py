@@ -705,6 +705,7 @@ def main() -> int:
         children.stop_all()
     results["elapsed_s"] = round(time.monotonic() - started)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["machine"]["speed_at_end"] = common.machine_speed()
     out = {
         **summary(results),
         "mode": results["mode"],
