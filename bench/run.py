@@ -143,6 +143,7 @@ def default_layout(stack: Any, results: dict[str, Any], engine_only: bool = Fals
     )
     pid = stack.start_runner()
     busy = {n: children.procs[n].pid for n in ("runner", "prefect", "emulator-lifted")}
+    speed = common.machine_speed()  # the machine right before, as engine runs are compared
     cpu_before = {n: cpu_s(p) for n, p in busy.items()}
     with RssSampler(pid) as rss:
         results["p4_engine"] = p4_throughput.run(
@@ -156,6 +157,7 @@ def default_layout(stack: Any, results: dict[str, Any], engine_only: bool = Fals
             timeout=2400,
         )
     results["p4_engine"]["runner_restarted"] = children.procs["runner"].pid != pid
+    results["p4_engine"]["machine_speed_before"] = speed
     # CPU seconds per case of each process (the runner, Prefect's server, the emulator): what
     # a case costs the machine, for planning cores (docs/scaling.md).
     results["p4_engine"]["cpu_s_per_case"] = {
@@ -342,6 +344,7 @@ def scaled_engine_on(stack: Any, store: str, workers: int = 2) -> dict[str, Any]
         {"postgres": "postgresql"}.get(name, name): pid
         for name, pid in service_pids("postgres", "redis-server").items()
     }
+    speed = common.machine_speed()
     cpu_before = {n: cpu_s(p) for n, p in busy.items()}
     result = p4_on_scaled(
         stack,
@@ -352,6 +355,7 @@ def scaled_engine_on(stack: Any, store: str, workers: int = 2) -> dict[str, Any]
         SIZES["p4_engine_cases"],
         223,
     )
+    result["machine_speed_before"] = speed
     result["cpu_s_per_case"] = {
         n: round((cpu_s(p) - cpu_before[n]) / result["cases"], 3) for n, p in busy.items()
     }
@@ -608,6 +612,14 @@ def table(s: dict[str, Any], r: dict[str, Any]) -> str:
             "P4 engine cases/hour, quotas lifted, PostgreSQL + two workers (one worker)",
             f"{s['p4_engine_cases_per_hour_pg']} ({s['p4_engine_cases_per_hour_pg_one_worker']})",
             "≥ SQLite's; ≥ one worker's",
+        ),
+        (
+            "P4 engine runs: the machine right before each, python_s (SQLite; two; one worker)",
+            "; ".join(
+                str(r.get(k, {}).get("machine_speed_before", {}).get("python_s"))
+                for k in ("p4_engine", "p4_engine_pg", "p4_engine_pg_one_worker")
+            ),
+            "alike",
         ),
         (
             "P4 engine cases/hour until the server had written every task run and event too "
