@@ -82,6 +82,8 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterState,
     FlowRunFilterStateType,
+    WorkerFilter,
+    WorkerFilterStatus,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
@@ -105,6 +107,14 @@ WAKE_EVENTS = (
     "prefect.flow-run.AwaitingRetry",
 )
 CANCEL_EVENT = "prefect.flow-run.Cancelling"
+#: Workers sharing a pool (the scaled layout) all hear each run's event and ask at once: each
+#: proposed every due run Pending and the server refused all but one (the scaled layout's
+#: engine benchmark, 2026-12-07: 513 refused claims for about 600 runs, and as many "Aborted
+#: submission" lines). So a worker that knows other workers online in its pool claims at once
+#: only the due runs that fall to it (the run's id modulo the workers, ordered by name), and
+#: another's only once that run has been due this long: a worker that is full, stuck or gone
+#: holds no run back for longer.
+PEER_GRACE_S = 5.0
 #: How often, at most, memory freed inside malloc's arenas is handed back (after a run ends):
 #: a trim takes a few milliseconds of the executor's loop.
 TRIM_EVERY_S = 10.0
@@ -447,6 +457,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         max_rss_mb: float = 2048.0,
         drain_s: float = 60.0,
         query_s: float = 5.0,
+        heartbeat_s: int | None = None,
         exit: Callable[[int], Any] = os._exit,
     ) -> None:
         super().__init__(
@@ -454,6 +465,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             name=name,
             limit=limit,
             prefetch_seconds=0,
+            heartbeat_interval_seconds=heartbeat_s,  # None: PREFECT_WORKER_HEARTBEAT_SECONDS
         )
         self.flows = dict(flows)
         self.deployment = deployment
@@ -476,6 +488,7 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         self._cancels: Any = None  # the FlowRunCancellingObserver of running runs
         self._trimmed_at = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None  # serve()'s, for `wake`
+        self.peers: list[str] = []  # other workers online in the pool, as of the last sync
         self.threads = RunThreads("flow runs")
 
     # --- claiming ---------------------------------------------------------------------------
@@ -520,12 +533,29 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             )
             others = [r for r in outside if r.flow_run.id not in known]
             # A run claimed since the server answered (its Pending not yet in that answer) is
-            # not offered again (Prefect's worker would warn of a duplicate submission).
-            due = [e for e in [*pooled, *others] if e.flow_run.id not in self._claimed]
+            # not offered again (Prefect's worker would warn of a duplicate submission), nor
+            # one that falls to another worker online, until it has waited PEER_GRACE_S.
+            unclaimed = [e for e in [*pooled, *others] if e.flow_run.id not in self._claimed]
+            due = [e for e in unclaimed if self.falls_to_me(e.flow_run)]
+            if len(due) < len(unclaimed) and self._loop is not None:
+                # Ask again once they are this worker's too, if their worker has not come.
+                self._loop.call_later(PEER_GRACE_S, self._wake.set)
             submitted = await self._submit_scheduled_flow_runs(due)
             # A full answer may have left due runs unseen: the next free slot asks again.
             self._runs_left_for_a_slot = len(submitted) < len(due) or len(pooled) >= ask
             return submitted
+
+    def falls_to_me(self, run: FlowRun, now: datetime | None = None) -> bool:
+        """Whether this worker claims `run` now: it falls to this worker (see PEER_GRACE_S), or
+        it has been due for PEER_GRACE_S, or no other worker is online."""
+        if not self.peers:
+            return True
+        workers = sorted({self.name, *self.peers})
+        if workers[run.id.int % len(workers)] == self.name:
+            return True
+        since = run.state.timestamp if run.state is not None else None
+        waited = (now or datetime.now(UTC)) - since if since is not None else None
+        return waited is None or waited >= timedelta(seconds=PEER_GRACE_S)
 
     def free_slots(self) -> int:
         """Runs this process could start now (its limit less those it is executing)."""
@@ -853,9 +883,31 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
         while not self.stopping.is_set():
             try:
                 await self._sync_and_initialize()
+                self.peers = await self._peers_online()
             except Exception as exc:
                 log.warning("could not sync with the Prefect API: %s", exc)
             await asyncio.sleep(self.heartbeat_interval_seconds)
+
+    async def _leave_the_pool(self) -> None:
+        """A worker that stops deletes its record in the pool, so the others stop counting it
+        online at once (PEER_GRACE_S) rather than when the server finds its heartbeats missing,
+        a minute and more later. Started again under the same name, it is recorded again at its
+        first heartbeat. One killed is left to the server."""
+        with contextlib.suppress(Exception):  # the server gone: it marks the worker offline
+            await self.client.request(
+                "DELETE",
+                "/work_pools/{work_pool_name}/workers/{name}",
+                path_params={"work_pool_name": self._work_pool_name, "name": self.name},
+            )
+
+    async def _peers_online(self) -> list[str]:
+        """The other workers of this pool that Prefect's server counts online (a heartbeat
+        within its last few intervals)."""
+        workers = await self.client.read_workers_for_work_pool(
+            self._work_pool_name,
+            worker_filter=WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"])),
+        )
+        return sorted(worker.name for worker in workers if worker.name != self.name)
 
     async def serve(self, ready: threading.Event | None = None) -> None:
         """Claim and execute runs until `stopping` is set."""
@@ -896,3 +948,4 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
                 while not self.stopping.is_set():
                     await asyncio.sleep(0.2)
                 loops.cancel_scope.cancel()
+            await self._leave_the_pool()

@@ -384,6 +384,112 @@ def test_a_run_this_process_resumes_wakes_its_executor_without_the_event(
     assert [what for name, what, _ in SEEN if name == "d"] == ["start", "start", "resumed"]
 
 
+PEERS = "resident-peers"  # the deployment name of the tests of workers sharing a pool
+
+
+@pytest.fixture
+def peer_pool(prefect_server: Any) -> Iterator[str]:
+    """A pool of its own, with `sleeps` deployed in it as PEERS: the workers these tests start
+    or pretend (a heartbeat) online would otherwise share the module's pool with later tests.
+    Its workers are deleted at the end."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    name = f"resident-peers-{uuid4().hex[:8]}"
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(
+            WorkPoolCreate(
+                name=name,
+                type=WORKER_TYPE,
+                base_job_template=ResidentWorker.get_default_base_job_template(),
+            )
+        )
+    sleeps.to_deployment(name=PEERS).apply(work_pool_name=name)
+    yield name
+    with get_client(sync_client=True) as client:
+        client.delete_work_pool(name)
+
+
+def peer_run(label: str) -> UUID:
+    run: FlowRun = run_deployment(  # type: ignore[assignment]
+        f"resident-test-sleeps/{PEERS}",
+        parameters={"label": label, "seconds": 0.0},
+        timeout=0,
+        as_subflow=False,
+    )
+    return run.id
+
+
+@pytest.mark.parametrize("spread", [True, False], ids=["each claims its own", "all claim all"])
+def test_workers_sharing_a_pool_claim_each_run_once_not_all_of_them_at_once(
+    peer_pool: str, monkeypatch: pytest.MonkeyPatch, spread: bool
+) -> None:
+    """Every worker of a pool hears each run's Scheduled event and asks at once. Before, each
+    proposed every due run Pending and the server refused all but one: a wasted call on both
+    sides for every run. Now a worker with another online claims at once only the runs that
+    fall to it. (`all claim all` is the former way, kept to show the test can tell.)"""
+    refused: list[UUID] = []
+    propose = ResidentWorker._propose_pending_state
+
+    async def counted(self: ResidentWorker, flow_run: FlowRun) -> bool:
+        taken = await propose(self, flow_run)
+        if not taken:
+            refused.append(flow_run.id)
+        return taken
+
+    monkeypatch.setattr(ResidentWorker, "_propose_pending_state", counted)
+    if not spread:
+        monkeypatch.setattr(ResidentWorker, "falls_to_me", lambda self, run, now=None: True)
+    SEEN.clear()
+    options = {"work_pool_name": peer_pool, "deployment": PEERS, "query_s": 600}
+    workers = [Executor(FLOWS, f"peer-{n}", heartbeat_s=1, **options) for n in (1, 2)]
+    try:
+        wait_for(lambda: all(w.worker.peers for w in workers), "each counts the other online")
+        refused.clear()
+        runs = [peer_run(f"p{i}") for i in range(20)]
+        assert all(final_state(run_id) == StateType.COMPLETED for run_id in runs)
+    finally:
+        for w in workers:
+            w.stop()
+    started = sorted(name for name, what, _ in SEEN if what == "start")
+    assert started == sorted(f"p{i}" for i in range(20))  # each run once
+    with get_client(sync_client=True) as client:  # stopped, each left the pool
+        assert client.read_workers_for_work_pool(peer_pool) == []
+    if spread:
+        assert refused == []
+        assert {w.worker.runs_done for w in workers} != {0}  # both took part
+    else:
+        assert len(refused) >= 2, "the former way showed no refused claims to tell from"
+
+
+def test_a_run_that_falls_to_a_worker_that_does_not_come_is_claimed_after_the_grace(
+    peer_pool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker counted online that claims nothing (stuck, or gone and not yet marked offline)
+    holds its share of the runs back for PEER_GRACE_S, no longer: the others claim them then,
+    without waiting for their poll."""
+    from henpin import resident
+
+    monkeypatch.setattr(resident, "PEER_GRACE_S", 2.0)
+    with get_client(sync_client=True) as client:  # a worker Prefect counts online
+        client.send_worker_heartbeat(peer_pool, "peer-ghost", heartbeat_interval_seconds=600)
+    SEEN.clear()
+    one = Executor(
+        FLOWS, "peer-alone", work_pool_name=peer_pool, deployment=PEERS, query_s=600, heartbeat_s=1
+    )
+    try:
+        wait_for(lambda: one.worker.peers == ["peer-ghost"], "the ghost counted online")
+        created = {peer_run(f"g{i}"): time.monotonic() for i in range(8)}
+        assert all(final_state(run_id, timeout=30) == StateType.COMPLETED for run_id in created)
+    finally:
+        one.stop()
+    ghosts = {r for r in created if ["peer-alone", "peer-ghost"][r.int % 2] == "peer-ghost"}
+    assert 0 < len(ghosts) < len(created), "the runs did not fall to both: the test shows nothing"
+    runs = {f"g{i}": run_id for i, run_id in enumerate(created)}
+    waited = {runs[n]: at - created[runs[n]] for n, what, at in SEEN if what == "start"}
+    assert all(waited[r] >= 1.5 for r in ghosts), waited  # held back for the grace
+    assert min(waited[r] for r in created if r not in ghosts) < min(waited[r] for r in ghosts)
+
+
 def test_a_run_left_for_want_of_a_slot_starts_when_one_frees_not_at_the_poll(
     executor: Callable[..., Executor],
 ) -> None:
