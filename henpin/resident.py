@@ -40,7 +40,8 @@ listens to Prefect's event stream for runs becoming Scheduled (a new case run, a
 by a decision or by a finished Amazon feed, a run started again) and asks at once. A run this
 process itself made due (ingestion starting a case, its housekeeping resuming the cases of a
 finished feed) wakes it directly (`wake`, through the process context's `when_runs_due`),
-without waiting for that event to come back through the server.
+without waiting for that event to come back through the server. Workers sharing a pool (the
+scaled layout) split the due runs between them instead of all claiming each (PEER_GRACE_S).
 
 Due runs of Henpin's deployments outside the pool's queues (created under the former
 per-process runner, which had no pool, or left without a queue when a pool of another type was
