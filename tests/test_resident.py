@@ -133,13 +133,11 @@ POOLED = (sleeps, blocks, raises, hangs, waits, two_tasks, timeouts)
 FLOWS = {f.name: f for f in (*POOLED, orphan)}
 
 
-@pytest.fixture(scope="module")
-def pool(prefect_server: Any) -> str:
-    """A work pool of the resident executor's type with this module's flows deployed in it, and
-    `orphan` deployed without a pool (as the former per-process runner served Henpin's)."""
+def new_pool(prefix: str) -> str:
+    """A new work pool of the resident executor's type, named `prefix` and a random tail."""
     from prefect.client.schemas.actions import WorkPoolCreate
 
-    name = f"resident-test-{uuid4().hex[:8]}"
+    name = f"{prefix}-{uuid4().hex[:8]}"
     with get_client(sync_client=True) as client:
         client.create_work_pool(
             WorkPoolCreate(
@@ -148,6 +146,14 @@ def pool(prefect_server: Any) -> str:
                 base_job_template=ResidentWorker.get_default_base_job_template(),
             )
         )
+    return name
+
+
+@pytest.fixture(scope="module")
+def pool(prefect_server: Any) -> str:
+    """A work pool of the resident executor's type with this module's flows deployed in it, and
+    `orphan` deployed without a pool (as the former per-process runner served Henpin's)."""
+    name = new_pool("resident-test")
     for f in POOLED:
         f.to_deployment(name=DEPLOYMENT).apply(work_pool_name=name)
     orphan.to_deployment(name=DEPLOYMENT).apply()
@@ -391,18 +397,8 @@ PEERS = "resident-peers"  # the deployment name of the tests of workers sharing 
 def peer_pool(prefect_server: Any) -> Iterator[str]:
     """A pool of its own, with `sleeps` deployed in it as PEERS: the workers these tests start
     or pretend (a heartbeat) online would otherwise share the module's pool with later tests.
-    Its workers are deleted at the end."""
-    from prefect.client.schemas.actions import WorkPoolCreate
-
-    name = f"resident-peers-{uuid4().hex[:8]}"
-    with get_client(sync_client=True) as client:
-        client.create_work_pool(
-            WorkPoolCreate(
-                name=name,
-                type=WORKER_TYPE,
-                base_job_template=ResidentWorker.get_default_base_job_template(),
-            )
-        )
+    It is deleted at the end, with its workers."""
+    name = new_pool("resident-peers")
     sleeps.to_deployment(name=PEERS).apply(work_pool_name=name)
     yield name
     with get_client(sync_client=True) as client:
