@@ -547,13 +547,13 @@ class ResidentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, ResidentRes
             self._runs_left_for_a_slot = len(submitted) < len(due) or len(pooled) >= ask
             return submitted
 
-    def falls_to_me(self, run: FlowRun, now: datetime | None = None) -> bool:
+    def falls_to_me(self, run: FlowRun) -> bool:
         """Whether this worker claims `run` now: it falls to this worker (see PEER_GRACE_S), or
         it has been due for PEER_GRACE_S, or no other worker is online."""
         if self.mine(run.id):
             return True
         since = run.state.timestamp if run.state is not None else None
-        waited = (now or datetime.now(UTC)) - since if since is not None else None
+        waited = datetime.now(UTC) - since if since is not None else None
         return waited is None or waited >= timedelta(seconds=PEER_GRACE_S)
 
     def mine(self, run_id: UUID) -> bool:

@@ -434,7 +434,7 @@ def test_workers_sharing_a_pool_claim_each_run_once_not_all_of_them_at_once(
 
     monkeypatch.setattr(ResidentWorker, "_propose_pending_state", counted)
     if not spread:
-        monkeypatch.setattr(ResidentWorker, "falls_to_me", lambda self, run, now=None: True)
+        monkeypatch.setattr(ResidentWorker, "falls_to_me", lambda self, run: True)
     SEEN.clear()
     options = {"work_pool_name": peer_pool, "deployment": PEERS, "query_s": 600}
     workers = [Executor(FLOWS, f"peer-{n}", heartbeat_s=1, **options) for n in (1, 2)]
