@@ -20,6 +20,7 @@ import hashlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 
@@ -55,6 +56,9 @@ class Context:
         self._kept_versions: set[str] = set()  # policy versions already kept in the case store
         self._lock = threading.RLock()
         self._runs_due: Callable[[], None] | None = None
+        # Deployment ids by (Prefect API, "flow/deployment"): read once, not for every case run
+        # created (henpin/runs.py `create_flow_run`, which reads again when one is gone).
+        self.deployment_ids: dict[tuple[str, str], UUID] = {}
 
     def when_runs_due(self, wake: Callable[[], None] | None) -> None:
         """Call `wake` (from any thread) whenever this process makes a case's flow run due:

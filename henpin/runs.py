@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     DeploymentFilter,
@@ -96,27 +97,43 @@ def create_flow_run(
     the one that holds: Prefect validates a run's parameters against the flow's signature
     before its body runs, and a run that fails it ends Failed, naming the parameter
     (tests/test_case_registry.py: each case type's flow accepts what its case gives). Runs made
-    from the Prefect UI or with `prefect deployment run` are still checked by the server."""
+    from the Prefect UI or with `prefect deployment run` are still checked by the server.
+
+    The deployment's id is read once per process and Prefect API (`Context.deployment_ids`),
+    not for every run: reading it cost the server a call per case created."""
     from prefect.client.schemas.actions import DeploymentFlowRunCreate
     from prefect.states import Scheduled, to_state_create
 
+    create = DeploymentFlowRunCreate(
+        parameters=parameters,
+        state=to_state_create(Scheduled()),
+        name=name,
+        tags=tags,
+        idempotency_key=idempotency_key,
+        enforce_parameter_schema=False,
+    ).model_dump(mode="json", exclude_unset=True)
+    known = current().deployment_ids
     with get_client(sync_client=True) as client:
-        found = client.read_deployment_by_name(deployment)
-        create = DeploymentFlowRunCreate(
-            parameters=parameters,
-            state=to_state_create(Scheduled()),
-            name=name,
-            tags=tags,
-            idempotency_key=idempotency_key,
-            enforce_parameter_schema=False,
-        )
-        response = client.request(
-            "POST",
-            "/deployments/{id}/create_flow_run",
-            path_params={"id": found.id},
-            json=create.model_dump(mode="json", exclude_unset=True),
-        )
-    return FlowRun.model_validate(response.json())
+        where = (str(client.api_url), deployment)
+
+        def create_in(deployment_id: UUID) -> FlowRun:
+            response = client.request(
+                "POST",
+                "/deployments/{id}/create_flow_run",
+                path_params={"id": deployment_id},
+                json=create,
+            )
+            return FlowRun.model_validate(response.json())
+
+        if where in known:
+            try:
+                return create_in(known[where])
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 404:
+                    raise
+                # Deployed again under a new id since it was read (`henpin deploy`): read again.
+        known[where] = client.read_deployment_by_name(deployment).id
+        return create_in(known[where])
 
 
 #: Prefect server's refusal of an answer to a run suspended without its schema
